@@ -1,0 +1,233 @@
+//! The control protocol shared by focld's control thread and the focl client.
+//!
+//! NDJSON over a Unix stream socket: one `Request` a line, one `Reply` a line with the same id.
+//! The field names of the result types below are the contract of `focl -j` (snake_case, stable,
+//! documented in focl(8)); add fields, never rename them.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Longest request line the daemon reads; a longer one gets `request_too_large`.
+pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+
+/// One request line: `{"id":1,"cmd":"peer_show","args":{"peer":"192.0.2.2"}}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    pub id: u64,
+    pub cmd: String,
+    #[serde(default)]
+    pub args: Value,
+}
+
+/// One reply line: `{"id":1,"ok":true,"result":...}` or `{"id":1,"ok":false,"error":{...}}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Reply {
+    pub id: u64,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<CtlError>,
+}
+
+impl Reply {
+    pub fn ok(id: u64, result: Value) -> Reply {
+        Reply { id, ok: true, result: Some(result), error: None }
+    }
+
+    pub fn err(id: u64, error: CtlError) -> Reply {
+        Reply { id, ok: false, result: None, error: Some(error) }
+    }
+}
+
+/// An error reply. `code` is a stable snake_case word (below); `message` is for people.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CtlError {
+    pub code: String,
+    pub message: String,
+}
+
+impl CtlError {
+    pub fn new(code: &str, message: impl Into<String>) -> CtlError {
+        CtlError { code: code.to_string(), message: message.into() }
+    }
+}
+
+/// Error codes used in `CtlError::code`.
+pub mod code {
+    pub const BAD_REQUEST: &str = "bad_request";
+    pub const REQUEST_TOO_LARGE: &str = "request_too_large";
+    pub const UNKNOWN_COMMAND: &str = "unknown_command";
+    pub const BAD_ARGUMENT: &str = "bad_argument";
+    pub const NO_SUCH_PEER: &str = "no_such_peer";
+    pub const NOT_ESTABLISHED: &str = "not_established";
+    pub const NOT_SUPPORTED: &str = "not_supported";
+    pub const INTERNAL: &str = "internal";
+}
+
+/// Commands and their `args`:
+/// - `peer_list` {} -> `Vec<PeerSummary>`
+/// - `peer_show` {"peer": ADDR|NAME} -> `PeerDetail`
+/// - `peer_reset` {"peer": ADDR|NAME} -> `ActionResult`
+/// - `peer_refresh` {"peer": ADDR|NAME, "family": optional "ipv4_unicast"|"ipv6_unicast"} -> `ActionResult`
+/// - `rib_summary` {} -> `RibSummary`
+/// - `rib_in` {"peer": ADDR|NAME, "prefix": optional PREFIX} -> `RouteList`
+/// - `rib_out` {"peer": ADDR|NAME} -> `RouteList`
+pub mod cmd {
+    pub const PEER_LIST: &str = "peer_list";
+    pub const PEER_SHOW: &str = "peer_show";
+    pub const PEER_RESET: &str = "peer_reset";
+    pub const PEER_REFRESH: &str = "peer_refresh";
+    pub const RIB_SUMMARY: &str = "rib_summary";
+    pub const RIB_IN: &str = "rib_in";
+    pub const RIB_OUT: &str = "rib_out";
+}
+
+/// Per-family route counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FamilyCounts {
+    pub ipv4_unicast: u64,
+    pub ipv6_unicast: u64,
+}
+
+/// One line of `focl peer list`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerSummary {
+    pub address: String,
+    pub name: Option<String>,
+    pub remote_as: u32,
+    /// RFC 4271 state name: Idle, Connect, Active, OpenSent, OpenConfirm, Established.
+    pub state: String,
+    /// Seconds in the current state.
+    pub state_secs: u64,
+    /// Seconds since the session reached Established, when it is.
+    pub uptime_secs: Option<u64>,
+    pub prefixes_received: FamilyCounts,
+    pub messages_received: u64,
+    pub messages_sent: u64,
+    pub flaps: u64,
+    pub passive: bool,
+    /// Administratively disabled (a later issue); false for now.
+    #[serde(default)]
+    pub disabled: bool,
+}
+
+/// Messages counted by type.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MsgCounters {
+    pub open: u64,
+    pub update: u64,
+    pub notification: u64,
+    pub keepalive: u64,
+    pub route_refresh: u64,
+    pub total: u64,
+}
+
+/// A NOTIFICATION sent or received, in words.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastError {
+    /// "sent" or "received".
+    pub direction: String,
+    pub code: u8,
+    pub subcode: u8,
+    /// IANA names: "Cease / Administrative Shutdown".
+    pub name: String,
+    /// Shutdown communication (RFC 9003) or other decoded data, sanitised; null if none.
+    pub reason: Option<String>,
+    /// Seconds since it happened.
+    pub age_secs: u64,
+}
+
+/// `focl peer show`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerDetail {
+    pub address: String,
+    pub name: Option<String>,
+    pub remote_as: u32,
+    pub local_as: u32,
+    pub remote_port: u16,
+    pub passive: bool,
+    pub state: String,
+    pub state_secs: u64,
+    pub uptime_secs: Option<u64>,
+    /// The peer's BGP identifier from its OPEN, once received.
+    pub remote_router_id: Option<String>,
+    /// Addresses of the current TCP connection ("ip:port"), when there is one.
+    pub local_endpoint: Option<String>,
+    pub remote_endpoint: Option<String>,
+    pub hold_time_configured: u16,
+    /// Negotiated hold time and keepalive interval (seconds), once OPENs were exchanged.
+    pub hold_time: Option<u16>,
+    pub keepalive_time: Option<u16>,
+    /// Capability names: "multiprotocol(ipv4_unicast)", "route_refresh", "four_octet_as(65001)".
+    pub capabilities_sent: Vec<String>,
+    pub capabilities_received: Vec<String>,
+    /// Families both sides negotiated.
+    pub families: Vec<String>,
+    pub messages_sent: MsgCounters,
+    pub messages_received: MsgCounters,
+    pub prefixes_received: FamilyCounts,
+    pub prefixes_sent: FamilyCounts,
+    pub last_error: Option<LastError>,
+    /// Times the session left Established.
+    pub flaps: u64,
+    pub connect_attempts: u64,
+    pub password_set: bool,
+    #[serde(default)]
+    pub disabled: bool,
+    /// A hint for the operator when the session is not up (e.g. a likely TCP-MD5 mismatch).
+    pub hint: Option<String>,
+}
+
+/// Result of `peer_reset` and `peer_refresh`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionResult {
+    pub peer: String,
+    pub message: String,
+}
+
+/// Per-peer line of `focl rib summary`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RibPeerSummary {
+    pub address: String,
+    pub name: Option<String>,
+    pub routes: FamilyCounts,
+}
+
+/// `focl rib summary`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RibSummary {
+    pub peers: Vec<RibPeerSummary>,
+    /// Routes over all Adj-RIBs-In, by family.
+    pub routes: FamilyCounts,
+    /// Distinct interned attribute sets held.
+    pub attribute_sets: u64,
+    /// Prefixes configured for announcement, by family.
+    pub announced: FamilyCounts,
+}
+
+/// One route of `focl rib in` / `focl rib out`, attributes decoded for display.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Route {
+    pub prefix: String,
+    pub next_hop: Option<String>,
+    /// AS numbers of the AS_PATH as text, sets in braces: "65002 65010 {65020,65021}".
+    pub as_path: String,
+    /// "igp", "egp" or "incomplete".
+    pub origin: Option<String>,
+    pub med: Option<u32>,
+    pub local_pref: Option<u32>,
+    /// "65000:100" form.
+    pub communities: Vec<String>,
+    /// "65000:1:2" form.
+    pub large_communities: Vec<String>,
+    /// Seconds since the route was received (rib in) or configured (rib out).
+    pub age_secs: u64,
+}
+
+/// Result of `rib_in` / `rib_out`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteList {
+    pub peer: String,
+    pub routes: Vec<Route>,
+}

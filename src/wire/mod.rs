@@ -1,0 +1,1 @@
+//! BGP wire format: framing, OPEN, UPDATE, NOTIFICATION.
