@@ -19,6 +19,13 @@
 //! RFC 9003 (shutdown communication).
 
 pub mod config;
+pub mod control;
 pub mod ctl;
+pub mod daemon;
+pub mod fsm;
+pub mod listener;
+pub mod peer;
 pub mod prefix;
+pub mod rib;
+pub mod sock;
 pub mod wire;

@@ -1,0 +1,383 @@
+//! The control thread: serves focl's NDJSON requests on a Unix stream socket.
+//!
+//! Fed by focl clients (one request a line); asks the daemon through a `Handler` (which talks
+//! to the peer threads and the RIB over channels) and writes one reply line per request.
+//! A mio loop (`Token(0)` the listener, `Token(1)` the stop waker) serves many clients at
+//! once: a client that sends nothing, sends garbage or does not read its replies never holds
+//! up the others.
+
+use crate::ctl::{code, CtlError, Reply, Request, MAX_REQUEST_BYTES};
+use log::{debug, error, info, warn};
+use mio::net::{UnixListener, UnixStream};
+use mio::{Events, Interest, Poll, Token, Waker};
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+const LISTENER: Token = Token(0);
+const WAKER: Token = Token(1);
+/// Replies buffered for a client that does not read them; past this it is dropped.
+const MAX_CLIENT_OUTPUT: usize = 16 * 1024 * 1024;
+/// Clients served at once; more are refused until some leave.
+const MAX_CLIENTS: usize = 64;
+
+/// Answers one request (implemented by the daemon).
+pub trait Handler: Send + 'static {
+    fn handle(&mut self, req: &Request) -> Reply;
+}
+
+/// The reply for a command the daemon does not know.
+pub fn unknown_command(req: &Request) -> Reply {
+    Reply::err(
+        req.id,
+        CtlError::new(
+            code::UNKNOWN_COMMAND,
+            format!(
+                "unknown command '{}'; known: peer_list, peer_show, peer_reset, peer_refresh, rib_summary, rib_in, rib_out",
+                req.cmd
+            ),
+        ),
+    )
+}
+
+/// Owns the control thread and its socket file.
+pub struct ControlServer {
+    path: PathBuf,
+    waker: Arc<Waker>,
+    stop: Arc<AtomicBool>,
+    join: Option<JoinHandle<()>>,
+}
+
+impl ControlServer {
+    /// Bind `path` (mode 0660) and start serving. A stale socket (nobody answers) is replaced;
+    /// a live one, or any other kind of file, is an error and is left alone.
+    pub fn start(path: &Path, handler: Box<dyn Handler>) -> io::Result<ControlServer> {
+        prepare_path(path)?;
+        let mut listener = UnixListener::bind(path)
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot bind control socket {}: {e}", path.display())))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+        let poll = Poll::new()?;
+        poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread_stop = stop.clone();
+        let join = std::thread::Builder::new()
+            .name("control".into())
+            .spawn(move || Server { poll, listener, clients: HashMap::new(), next: 2, handler, stop: thread_stop }.run())?;
+        info!("control socket {}", path.display());
+        Ok(ControlServer { path: path.to_path_buf(), waker, stop, join: Some(join) })
+    }
+
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = self.waker.wake();
+        if let Some(j) = self.join.take() {
+            let _ = j.join();
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+impl Drop for ControlServer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Make room for the socket: nothing there, or a stale socket we may remove.
+fn prepare_path(path: &Path) -> io::Result<()> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if !meta.file_type().is_socket() {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("{} exists and is not a socket; choose another control_socket or remove it", path.display()),
+        ));
+    }
+    if std::os::unix::net::UnixStream::connect(path).is_ok() {
+        return Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            format!("another focld is listening on {}", path.display()),
+        ));
+    }
+    std::fs::remove_file(path)
+}
+
+struct Client {
+    stream: UnixStream,
+    input: Vec<u8>,
+    /// Discarding the rest of an over-long line.
+    skipping: bool,
+    output: Vec<u8>,
+    written: usize,
+}
+
+struct Server {
+    poll: Poll,
+    listener: UnixListener,
+    clients: HashMap<Token, Client>,
+    next: usize,
+    handler: Box<dyn Handler>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Server {
+    fn run(mut self) {
+        let mut events = Events::with_capacity(64);
+        while !self.stop.load(Ordering::SeqCst) {
+            if let Err(e) = self.poll.poll(&mut events, None) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                error!("control: poll failed: {e}");
+                return;
+            }
+            for ev in events.iter() {
+                match ev.token() {
+                    LISTENER => self.accept(),
+                    WAKER => {}
+                    t => {
+                        if !self.serve(t) {
+                            if let Some(mut c) = self.clients.remove(&t) {
+                                let _ = self.poll.registry().deregister(&mut c.stream);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        debug!("control: stopped");
+    }
+
+    fn accept(&mut self) {
+        loop {
+            match self.listener.accept() {
+                Ok((mut stream, _)) => {
+                    if self.clients.len() >= MAX_CLIENTS {
+                        warn!("control: too many clients, refusing one");
+                        continue;
+                    }
+                    let t = Token(self.next);
+                    self.next += 1;
+                    if self.poll.registry().register(&mut stream, t, Interest::READABLE | Interest::WRITABLE).is_ok() {
+                        let c = Client { stream, input: Vec::new(), skipping: false, output: Vec::new(), written: 0 };
+                        self.clients.insert(t, c);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    warn!("control: accept failed: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Read what the client sent, answer every whole line, write what fits. False: drop it.
+    fn serve(&mut self, t: Token) -> bool {
+        let Some(c) = self.clients.get_mut(&t) else { return false };
+        let mut buf = [0u8; 8192];
+        let mut open = true;
+        loop {
+            match c.stream.read(&mut buf) {
+                Ok(0) => {
+                    open = false;
+                    break;
+                }
+                Ok(n) => c.input.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return false,
+            }
+            if c.input.len() > MAX_REQUEST_BYTES && !c.input.contains(&b'\n') {
+                break; // handled below as an over-long line
+            }
+        }
+        let lines = take_lines(c);
+        for line in lines {
+            let reply = match line {
+                Line::TooLong => Reply::err(
+                    0,
+                    CtlError::new(code::REQUEST_TOO_LARGE, format!("request longer than {MAX_REQUEST_BYTES} bytes")),
+                ),
+                Line::Text(text) => self.answer(&text),
+            };
+            let Some(c) = self.clients.get_mut(&t) else { return false };
+            match serde_json::to_vec(&reply) {
+                Ok(mut v) => {
+                    v.push(b'\n');
+                    c.output.extend_from_slice(&v);
+                }
+                Err(e) => error!("control: cannot encode reply: {e}"),
+            }
+        }
+        let Some(c) = self.clients.get_mut(&t) else { return false };
+        if flush(c).is_err() || c.output.len() - c.written > MAX_CLIENT_OUTPUT {
+            return false;
+        }
+        // A client that hung up is dropped once its replies are out (or cannot go out).
+        open
+    }
+
+    fn answer(&mut self, text: &[u8]) -> Reply {
+        match serde_json::from_slice::<Request>(text) {
+            Ok(req) => {
+                debug!("control: {} {}", req.cmd, req.args);
+                self.handler.handle(&req)
+            }
+            Err(e) => {
+                // Recover the id when the line is JSON with an id but not a valid request.
+                let id = serde_json::from_slice::<serde_json::Value>(text)
+                    .ok()
+                    .and_then(|v| v.get("id").and_then(serde_json::Value::as_u64))
+                    .unwrap_or(0);
+                Reply::err(id, CtlError::new(code::BAD_REQUEST, format!("not a valid request: {e}")))
+            }
+        }
+    }
+}
+
+enum Line {
+    Text(Vec<u8>),
+    TooLong,
+}
+
+/// Split off complete lines; an over-long line becomes one `TooLong` and is skipped to its end.
+fn take_lines(c: &mut Client) -> Vec<Line> {
+    let mut out = Vec::new();
+    loop {
+        match c.input.iter().position(|&b| b == b'\n') {
+            Some(i) => {
+                let rest = c.input.split_off(i + 1);
+                let mut line = std::mem::replace(&mut c.input, rest);
+                line.pop();
+                if c.skipping {
+                    c.skipping = false;
+                } else if line.len() > MAX_REQUEST_BYTES {
+                    out.push(Line::TooLong);
+                } else if !line.iter().all(u8::is_ascii_whitespace) {
+                    out.push(Line::Text(line));
+                }
+            }
+            None => {
+                if c.input.len() > MAX_REQUEST_BYTES {
+                    if !c.skipping {
+                        out.push(Line::TooLong);
+                        c.skipping = true;
+                    }
+                    c.input.clear();
+                }
+                return out;
+            }
+        }
+    }
+}
+
+fn flush(c: &mut Client) -> io::Result<()> {
+    while c.written < c.output.len() {
+        match c.stream.write(&c.output[c.written..]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => c.written += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    c.output.clear();
+    c.written = 0;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::net::UnixStream as StdStream;
+    use std::time::Duration;
+
+    struct Echo;
+    impl Handler for Echo {
+        fn handle(&mut self, req: &Request) -> Reply {
+            if req.cmd == "echo" {
+                Reply::ok(req.id, req.args.clone())
+            } else {
+                unknown_command(req)
+            }
+        }
+    }
+
+    fn temp_path(tag: &str) -> PathBuf {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        std::env::temp_dir().join(format!("focl-ctl-{tag}-{}-{nanos}.sock", std::process::id()))
+    }
+
+    fn client(path: &Path) -> (StdStream, BufReader<StdStream>) {
+        let s = StdStream::connect(path).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let r = BufReader::new(s.try_clone().unwrap());
+        (s, r)
+    }
+
+    fn ask(s: &mut StdStream, r: &mut BufReader<StdStream>, line: &str) -> Reply {
+        s.write_all(line.as_bytes()).unwrap();
+        s.write_all(b"\n").unwrap();
+        let mut out = String::new();
+        r.read_line(&mut out).unwrap();
+        serde_json::from_str(&out).unwrap()
+    }
+
+    #[test]
+    fn replies_in_order_and_survives_bad_input_and_silent_clients() {
+        let path = temp_path("basic");
+        let server = ControlServer::start(&path, Box::new(Echo)).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o660);
+        let (_silent, _) = client(&path); // connects and says nothing
+        let (mut s, mut r) = client(&path);
+        let rep = ask(&mut s, &mut r, r#"{"id":1,"cmd":"echo","args":{"x":1}}"#);
+        assert_eq!((rep.id, rep.ok, rep.result), (1, true, Some(serde_json::json!({"x":1}))));
+        let rep = ask(&mut s, &mut r, "this is not json");
+        assert_eq!(rep.error.map(|e| e.code), Some("bad_request".to_string()));
+        let rep = ask(&mut s, &mut r, r#"{"id":5,"command":"oops"}"#);
+        assert_eq!((rep.id, rep.error.map(|e| e.code)), (5, Some("bad_request".to_string())));
+        let rep = ask(&mut s, &mut r, r#"{"id":2,"cmd":"nope"}"#);
+        assert_eq!(rep.error.map(|e| e.code), Some("unknown_command".to_string()));
+        let big = format!(r#"{{"id":3,"cmd":"echo","args":"{}"}}"#, "x".repeat(MAX_REQUEST_BYTES + 10));
+        let rep = ask(&mut s, &mut r, &big);
+        assert_eq!(rep.error.map(|e| e.code), Some("request_too_large".to_string()));
+        let rep = ask(&mut s, &mut r, r#"{"id":4,"cmd":"echo","args":"still here"}"#);
+        assert_eq!(rep.result, Some(serde_json::json!("still here")));
+        // A second client at the same time.
+        let (mut s2, mut r2) = client(&path);
+        assert!(ask(&mut s2, &mut r2, r#"{"id":9,"cmd":"echo"}"#).ok);
+        server.stop();
+        assert!(!path.exists(), "stop removes the socket");
+    }
+
+    #[test]
+    fn stale_socket_is_replaced_other_files_are_not() {
+        let path = temp_path("stale");
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap()); // leaves a dead socket file
+        let server = ControlServer::start(&path, Box::new(Echo)).unwrap();
+        let err = ControlServer::start(&path, Box::new(Echo)).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("another focld"), "{err}");
+        server.stop();
+        let file = temp_path("file");
+        std::fs::write(&file, b"keep me").unwrap();
+        let err = ControlServer::start(&file, Box::new(Echo)).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("not a socket"), "{err}");
+        assert_eq!(std::fs::read(&file).unwrap(), b"keep me");
+        let _ = std::fs::remove_file(&file);
+    }
+}

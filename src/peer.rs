@@ -1,0 +1,967 @@
+//! The peer thread: one per configured neighbor. It owns the TCP connection(s), the framer,
+//! the timers and the FSM of its peer.
+//!
+//! Fed by: the listener (`PeerMsg::Incoming`), the RIB (`PeerMsg::Send`, UPDATEs built for this
+//! session), the control thread (status, reset, refresh) and the socket. Emits: `RibMsg`s to
+//! the RIB thread (session up/down, parsed UPDATEs, route-refresh requests).
+//!
+//! Waiting: a small per-peer mio `Poll` watches the socket(s) and a `Waker` that is woken after
+//! every message put into the inbox; the poll timeout is the nearest FSM timer deadline. When
+//! the RIB's bounded channel is full the thread stops reading its socket (TCP backpressure on
+//! the peer) and retries shortly, instead of queueing without bound.
+
+use crate::config::PeerConfig;
+use crate::ctl::{self, ActionResult, CtlError, FamilyCounts, LastError, MsgCounters, PeerDetail, PeerSummary};
+use crate::fsm::{self, Action, Event, Fsm, FsmConfig, State};
+use crate::prefix::Family;
+use crate::rib::{RibMsg, SessionInfo};
+use crate::sock;
+use crate::wire::frame::{self, Framer, MsgType};
+use crate::wire::notify::{CeaseSubcode, Notification};
+use crate::wire::open::{self, Capabilities, OpenMsg};
+use crate::wire::update;
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use log::{debug, error, info, warn};
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token, Waker};
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Stable identifier of a configured peer (survives reloads).
+pub type PeerId = u32;
+
+const WAKER: Token = Token(0);
+const CONN: Token = Token(1);
+const PENDING: Token = Token(2);
+
+/// Bytes buffered from the socket before the thread stops reading (backpressure).
+const MAX_READ_BUFFER: usize = 256 * 1024;
+/// How often to retry handing a message to a full RIB channel.
+const BACKLOG_RETRY: Duration = Duration::from_millis(5);
+/// How long a NOTIFICATION may take to leave before the connection is closed anyway.
+const NOTIFICATION_FLUSH: Duration = Duration::from_millis(200);
+/// A collision candidate (second, incoming connection) must send its OPEN within this.
+const PENDING_OPEN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Capacity of a peer's inbox.
+pub const INBOX_CAPACITY: usize = 1024;
+
+/// Messages to a peer thread.
+#[derive(Debug)]
+pub enum PeerMsg {
+    /// A connection from this peer's address, accepted by the listener.
+    Incoming(std::net::TcpStream),
+    /// UPDATEs built by the RIB for session `session` (stale ones are dropped).
+    Send { session: u64, msgs: Vec<Vec<u8>>, sent: FamilyCounts },
+    Summary(Sender<PeerSummary>),
+    Status(Sender<PeerDetail>),
+    /// `focl peer reset`: Cease / Administrative Reset, then start again.
+    Reset(Sender<Result<ActionResult, CtlError>>),
+    /// `focl peer refresh`: send ROUTE-REFRESH for the family (both negotiated when `None`).
+    Refresh(Option<Family>, Sender<Result<ActionResult, CtlError>>),
+    /// End the thread, after a Cease with this subcode and communication on a live session.
+    Stop(CeaseSubcode, Option<String>),
+}
+
+/// How other threads reach a peer thread: its inbox plus the waker of its poll loop.
+#[derive(Clone, Debug)]
+pub struct PeerLink {
+    tx: Sender<PeerMsg>,
+    waker: Arc<Waker>,
+}
+
+impl PeerLink {
+    /// Queue a message without blocking; false when the inbox is full or the thread is gone.
+    pub fn send(&self, msg: PeerMsg) -> bool {
+        match self.tx.try_send(msg) {
+            Ok(()) => {
+                let _ = self.waker.wake();
+                true
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+/// Owns a running peer thread.
+pub struct PeerHandle {
+    pub id: PeerId,
+    pub cfg: Arc<PeerConfig>,
+    pub link: PeerLink,
+    join: Option<JoinHandle<()>>,
+}
+
+impl PeerHandle {
+    /// Ask the thread to stop (with a Cease on a live session) and wait for it.
+    pub fn stop(mut self, sub: CeaseSubcode, communication: Option<String>) {
+        self.link.send(PeerMsg::Stop(sub, communication));
+        if let Some(j) = self.join.take() {
+            let _ = j.join();
+        }
+    }
+}
+
+impl Drop for PeerHandle {
+    fn drop(&mut self) {
+        if let Some(j) = self.join.take() {
+            self.link.send(PeerMsg::Stop(CeaseSubcode::AdministrativeShutdown, None));
+            let _ = j.join();
+        }
+    }
+}
+
+/// What a peer thread needs to know about the speaker as a whole.
+#[derive(Clone, Debug)]
+pub struct LocalInfo {
+    pub router_id: Ipv4Addr,
+}
+
+/// Start the thread of one configured peer.
+pub fn spawn(id: PeerId, cfg: Arc<PeerConfig>, local: LocalInfo, rib: Sender<RibMsg>) -> io::Result<PeerHandle> {
+    let poll = Poll::new()?;
+    let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+    let (tx, rx) = crossbeam_channel::bounded(INBOX_CAPACITY);
+    let link = PeerLink { tx, waker };
+    let thread_cfg = cfg.clone();
+    let join = std::thread::Builder::new()
+        .name(format!("peer {}", cfg.address))
+        .spawn(move || {
+            let mut peer = Peer::new(id, thread_cfg, local, poll, rx, rib);
+            peer.run();
+        })?;
+    Ok(PeerHandle { id, cfg, link, join: Some(join) })
+}
+
+/// One TCP connection of the peer and its buffers.
+struct Conn {
+    stream: TcpStream,
+    outgoing: bool,
+    /// False while an outgoing connect is in progress.
+    connected: bool,
+    framer: Framer,
+    out: Vec<u8>,
+    out_pos: usize,
+    local: Option<SocketAddr>,
+    remote: Option<SocketAddr>,
+    /// Collision candidates only: when they must have sent their OPEN.
+    open_deadline: Option<Instant>,
+    /// True when the socket may hold unread bytes (edge-triggered readiness).
+    readable: bool,
+}
+
+impl Conn {
+    fn new(stream: TcpStream, outgoing: bool, connected: bool) -> Conn {
+        let mut c = Conn {
+            stream,
+            outgoing,
+            connected,
+            framer: Framer::new(),
+            out: Vec::new(),
+            out_pos: 0,
+            local: None,
+            remote: None,
+            open_deadline: None,
+            readable: true,
+        };
+        if connected {
+            c.learn_addresses();
+        }
+        c
+    }
+
+    fn learn_addresses(&mut self) {
+        self.local = self.stream.local_addr().ok().map(sock::canonical_addr);
+        self.remote = self.stream.peer_addr().ok().map(sock::canonical_addr);
+    }
+
+    fn queue(&mut self, msg: &[u8]) {
+        self.out.extend_from_slice(msg);
+    }
+
+    /// Write what is buffered until the socket would block.
+    fn flush(&mut self) -> io::Result<()> {
+        while self.out_pos < self.out.len() {
+            match self.stream.write(&self.out[self.out_pos..]) {
+                Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "connection closed while writing")),
+                Ok(n) => self.out_pos += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        if self.out_pos == self.out.len() {
+            self.out.clear();
+            self.out_pos = 0;
+        }
+        Ok(())
+    }
+
+    /// Read into the framer until the socket would block or the buffer is full.
+    /// Returns Ok(false) at end of stream.
+    fn fill(&mut self) -> io::Result<bool> {
+        let mut buf = [0u8; 16 * 1024];
+        while self.framer.buffered() < MAX_READ_BUFFER {
+            match self.stream.read(&mut buf) {
+                Ok(0) => return Ok(false),
+                Ok(n) => self.framer.feed(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.readable = false;
+                    return Ok(true);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
+
+    /// Best effort: get the last bytes (a NOTIFICATION) out, then close.
+    fn close(mut self, poll: &Poll) {
+        let deadline = Instant::now() + NOTIFICATION_FLUSH;
+        while self.connected && self.out_pos < self.out.len() && Instant::now() < deadline {
+            if self.flush().is_err() {
+                break;
+            }
+            if self.out_pos < self.out.len() {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        let _ = poll.registry().deregister(&mut self.stream);
+        let _ = self.stream.shutdown(Shutdown::Both);
+    }
+}
+
+/// Counters kept by the peer thread.
+#[derive(Default)]
+struct Stats {
+    sent: MsgCounters,
+    received: MsgCounters,
+    connect_attempts: u64,
+    connect_timeouts: u64,
+    sent_prefixes: FamilyCounts,
+}
+
+fn count(c: &mut MsgCounters, ty: MsgType) {
+    match ty {
+        MsgType::Open => c.open += 1,
+        MsgType::Update => c.update += 1,
+        MsgType::Notification => c.notification += 1,
+        MsgType::Keepalive => c.keepalive += 1,
+        MsgType::RouteRefresh => c.route_refresh += 1,
+    }
+    c.total += 1;
+}
+
+struct Peer {
+    id: PeerId,
+    cfg: Arc<PeerConfig>,
+    label: String,
+    local: LocalInfo,
+    fsm: Fsm,
+    poll: Poll,
+    inbox: Receiver<PeerMsg>,
+    rib: Sender<RibMsg>,
+    conn: Option<Conn>,
+    /// A second connection from the peer while we are in OpenSent/OpenConfirm (RFC 4271 §6.8).
+    pending: Option<Conn>,
+    /// FSM events produced while carrying out actions, handled before the next poll.
+    events: VecDeque<Event>,
+    /// A message the RIB channel had no room for; nothing more is read until it is taken.
+    rib_backlog: Option<RibMsg>,
+    our_caps: Capabilities,
+    peer_caps: Option<Capabilities>,
+    session: u64,
+    four_octet: bool,
+    stats: Stats,
+    last_error: Option<(LastError, Instant)>,
+    /// Last connection error logged, so a peer that stays unreachable does not flood the log.
+    last_connect_error: Option<String>,
+    stopping: bool,
+}
+
+impl Peer {
+    fn new(id: PeerId, cfg: Arc<PeerConfig>, local: LocalInfo, poll: Poll, inbox: Receiver<PeerMsg>, rib: Sender<RibMsg>) -> Peer {
+        let now = Instant::now();
+        let fsm_cfg = FsmConfig { passive: cfg.passive, connect_retry: Duration::from_secs(cfg.connect_retry_secs.into()) };
+        let our_caps = Capabilities {
+            families: Family::ALL.to_vec(),
+            route_refresh: cfg.route_refresh,
+            four_octet_as: Some(cfg.local_as),
+            ..Capabilities::default()
+        };
+        Peer {
+            id,
+            label: cfg.label(),
+            cfg,
+            local,
+            fsm: Fsm::new(fsm_cfg, now),
+            poll,
+            inbox,
+            rib,
+            conn: None,
+            pending: None,
+            events: VecDeque::new(),
+            rib_backlog: None,
+            our_caps,
+            peer_caps: None,
+            session: 0,
+            four_octet: false,
+            stats: Stats::default(),
+            last_error: None,
+            last_connect_error: None,
+            stopping: false,
+        }
+    }
+
+    fn run(&mut self) {
+        info!("neighbor {}: starting ({})", self.label, if self.cfg.passive { "passive" } else { "active" });
+        self.events.push_back(Event::ManualStart);
+        let mut events = Events::with_capacity(64);
+        while !self.stopping {
+            self.drain_events();
+            if self.stopping {
+                break;
+            }
+            let timeout = self.poll_timeout();
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    error!("neighbor {}: poll failed: {e}", self.label);
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                continue;
+            }
+            for ev in events.iter() {
+                match ev.token() {
+                    CONN => {
+                        if let Some(c) = self.conn.as_mut() {
+                            c.readable |= ev.is_readable() || ev.is_read_closed() || ev.is_error();
+                        }
+                        if ev.is_writable() || ev.is_error() || ev.is_write_closed() {
+                            self.on_connect_progress();
+                        }
+                    }
+                    PENDING => {
+                        if let Some(c) = self.pending.as_mut() {
+                            c.readable |= ev.is_readable() || ev.is_read_closed() || ev.is_error();
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            self.drain_inbox();
+            self.drive_connection();
+            self.drive_pending();
+            self.fire_timers();
+        }
+        if let Some(c) = self.conn.take() {
+            c.close(&self.poll);
+        }
+        if let Some(c) = self.pending.take() {
+            c.close(&self.poll);
+        }
+        info!("neighbor {}: stopped", self.label);
+    }
+
+    fn poll_timeout(&self) -> Option<Duration> {
+        let now = Instant::now();
+        let mut deadline = self.fsm.next_deadline();
+        if let Some(d) = self.pending.as_ref().and_then(|p| p.open_deadline) {
+            deadline = Some(deadline.map_or(d, |x| x.min(d)));
+        }
+        let until = deadline.map(|d| d.saturating_duration_since(now));
+        let conn_busy = self.conn.as_ref().is_some_and(|c| c.connected && (c.readable || c.framer.buffered() >= frame::HEADER_LEN));
+        if self.rib_backlog.is_some() || conn_busy {
+            return Some(until.map_or(BACKLOG_RETRY, |u| u.min(BACKLOG_RETRY)));
+        }
+        until
+    }
+
+    /// Handle queued FSM events and the actions they produce.
+    fn drain_events(&mut self) {
+        // Bounded: a pathological action/event loop must not spin forever.
+        for _ in 0..1000 {
+            let Some(ev) = self.events.pop_front() else { return };
+            let actions = self.fsm.handle(ev, Instant::now());
+            for a in actions {
+                self.carry_out(a);
+            }
+        }
+    }
+
+    fn carry_out(&mut self, action: Action) {
+        match action {
+            Action::Connect => self.connect(),
+            Action::SendOpen => {
+                let open = OpenMsg::new(
+                    self.cfg.local_as,
+                    self.cfg.hold_time_secs,
+                    self.local.router_id,
+                    self.our_caps.clone(),
+                );
+                self.send_raw(&open.encode(), MsgType::Open);
+            }
+            Action::SendKeepalive => self.send_raw(&frame::keepalive(), MsgType::Keepalive),
+            Action::SendNotification(n) => {
+                warn!("neighbor {}: sending NOTIFICATION {n}", self.label);
+                self.remember_error("sent", &n);
+                self.send_raw(&n.encode(), MsgType::Notification);
+            }
+            Action::CloseConnection => {
+                if let Some(c) = self.conn.take() {
+                    c.close(&self.poll);
+                }
+                self.rib_backlog = None;
+            }
+            Action::SessionUp => self.session_up(),
+            Action::SessionDown => {
+                self.send_to_rib_blocking(RibMsg::SessionDown { peer: self.id });
+                self.stats.sent_prefixes = FamilyCounts::default();
+            }
+            Action::StateChange { from, to, reason } => {
+                info!("neighbor {}: state change {from} -> {to}, reason: {reason}", self.label);
+                if to == State::Established {
+                    self.last_connect_error = None;
+                }
+            }
+        }
+    }
+
+    fn remember_error(&mut self, direction: &str, n: &Notification) {
+        let e = LastError {
+            direction: direction.to_string(),
+            code: n.code,
+            subcode: n.subcode,
+            name: n.name(),
+            reason: n.shutdown_communication(),
+            age_secs: 0,
+        };
+        self.last_error = Some((e, Instant::now()));
+    }
+
+    /// Queue a whole message on the current connection and count it.
+    fn send_raw(&mut self, msg: &[u8], ty: MsgType) {
+        let Some(c) = self.conn.as_mut() else { return };
+        c.queue(msg);
+        count(&mut self.stats.sent, ty);
+        self.fsm.message_sent(Instant::now());
+        if let Err(e) = c.flush() {
+            self.events.push_back(Event::TcpConnectionFails { reason: format!("write failed: {e}") });
+        }
+    }
+
+    fn connect(&mut self) {
+        if let Some(c) = self.conn.take() {
+            if !c.connected {
+                self.stats.connect_timeouts += 1;
+                self.log_connect_error("connection attempt timed out".to_string());
+            }
+            c.close(&self.poll);
+        }
+        let remote = SocketAddr::new(self.cfg.address, self.cfg.remote_port);
+        let key = self.cfg.password.as_deref().map(str::as_bytes);
+        self.stats.connect_attempts += 1;
+        debug!("neighbor {}: connecting to {remote}", self.label);
+        match sock::connect(remote, self.cfg.local_address, key) {
+            Ok(s) => {
+                let mut stream = TcpStream::from_std(s);
+                if let Err(e) = self.poll.registry().register(&mut stream, CONN, Interest::READABLE | Interest::WRITABLE) {
+                    self.events.push_back(Event::TcpConnectionFails { reason: format!("cannot watch socket: {e}") });
+                    return;
+                }
+                self.conn = Some(Conn::new(stream, true, false));
+            }
+            Err(e) => {
+                let reason = format!("connect to {remote} failed: {e}");
+                self.log_connect_error(reason.clone());
+                self.events.push_back(Event::TcpConnectionFails { reason });
+            }
+        }
+    }
+
+    /// Log a connection problem once, not on every retry.
+    fn log_connect_error(&mut self, msg: String) {
+        if self.last_connect_error.as_deref() != Some(msg.as_str()) {
+            warn!("neighbor {}: {msg}{}", self.label, self.md5_hint_suffix());
+            self.last_connect_error = Some(msg);
+        } else {
+            debug!("neighbor {}: {msg}", self.label);
+        }
+    }
+
+    fn md5_hint_suffix(&self) -> &'static str {
+        if self.cfg.password.is_some() && self.stats.connect_timeouts > 0 {
+            " (a TCP-MD5 password is configured: a password mismatch makes connections time out silently)"
+        } else {
+            ""
+        }
+    }
+
+    /// The outgoing connect finished (or failed).
+    fn on_connect_progress(&mut self) {
+        let Some(c) = self.conn.as_mut() else { return };
+        if c.connected {
+            return;
+        }
+        match c.stream.take_error() {
+            Ok(None) if c.stream.peer_addr().is_ok() => {
+                c.connected = true;
+                c.learn_addresses();
+                debug!("neighbor {}: connected from {:?}", self.label, c.local);
+                self.events.push_back(Event::TcpConnected { outgoing: true });
+            }
+            Ok(None) => {} // spurious wake-up, still connecting
+            Ok(Some(e)) | Err(e) => {
+                let reason = format!("connect to {}:{} failed: {e}", self.cfg.address, self.cfg.remote_port);
+                self.log_connect_error(reason.clone());
+                self.events.push_back(Event::TcpConnectionFails { reason });
+            }
+        }
+    }
+
+    fn on_incoming(&mut self, s: std::net::TcpStream) {
+        let from = s.peer_addr().map(sock::canonical_addr).ok();
+        if let Err(e) = s.set_nonblocking(true) {
+            warn!("neighbor {}: cannot use incoming connection: {e}", self.label);
+            return;
+        }
+        let mut stream = TcpStream::from_std(s);
+        let state = self.fsm.state();
+        if !self.fsm.is_enabled() || state == State::Idle || state == State::Established {
+            // Idle refuses connections (RFC 4271 §8.2.2); Established keeps the old one (§6.8).
+            let sub = if state == State::Established {
+                CeaseSubcode::ConnectionCollisionResolution
+            } else {
+                CeaseSubcode::ConnectionRejected
+            };
+            info!("neighbor {}: refusing connection from {from:?} in state {state}", self.label);
+            let n = Notification::cease(sub, None);
+            let _ = stream.write(&n.encode());
+            let _ = stream.shutdown(Shutdown::Both);
+            return;
+        }
+        if self.fsm.accepts_incoming() {
+            // Connect/Active: the incoming connection replaces any attempt of ours.
+            if let Some(c) = self.conn.take() {
+                c.close(&self.poll);
+            }
+            if let Err(e) = self.poll.registry().register(&mut stream, CONN, Interest::READABLE | Interest::WRITABLE) {
+                warn!("neighbor {}: cannot watch incoming connection: {e}", self.label);
+                return;
+            }
+            self.conn = Some(Conn::new(stream, false, true));
+            self.events.push_back(Event::TcpConnected { outgoing: false });
+            return;
+        }
+        // OpenSent/OpenConfirm: a collision candidate. Send our OPEN on it and decide when the
+        // peer's OPEN arrives on it (RFC 4271 §6.8).
+        if let Some(old) = self.pending.take() {
+            old.close(&self.poll);
+        }
+        if let Err(e) = self.poll.registry().register(&mut stream, PENDING, Interest::READABLE | Interest::WRITABLE) {
+            warn!("neighbor {}: cannot watch incoming connection: {e}", self.label);
+            return;
+        }
+        debug!("neighbor {}: second connection from {from:?} in {state}: collision detection", self.label);
+        let mut c = Conn::new(stream, false, true);
+        let open = OpenMsg::new(self.cfg.local_as, self.cfg.hold_time_secs, self.local.router_id, self.our_caps.clone());
+        c.queue(&open.encode());
+        let _ = c.flush();
+        c.open_deadline = Some(Instant::now() + PENDING_OPEN_TIMEOUT);
+        self.pending = Some(c);
+    }
+
+    /// Read the collision candidate until its OPEN arrives, then resolve the collision.
+    fn drive_pending(&mut self) {
+        let Some(c) = self.pending.as_mut() else { return };
+        let _ = c.flush();
+        let alive = if c.readable { c.fill().unwrap_or(false) } else { true };
+        let first = c.framer.next_message();
+        let expired = c.open_deadline.is_some_and(|d| Instant::now() >= d);
+        let open = match first {
+            Ok(Some((MsgType::Open, raw))) => raw,
+            Ok(None) if alive && !expired => return,
+            _ => {
+                if let Some(c) = self.pending.take() {
+                    c.close(&self.poll);
+                }
+                return;
+            }
+        };
+        let body = open.get(frame::HEADER_LEN..).unwrap_or_default();
+        let checked = OpenMsg::decode(body).and_then(|o| {
+            let neg = open::validate_open(&o, self.cfg.remote_as, self.cfg.local_as, self.local.router_id, &self.our_caps, self.cfg.hold_time_secs)?;
+            Ok((o, neg))
+        });
+        let Some(mut cand) = self.pending.take() else { return };
+        let (o, neg) = match checked {
+            Ok(x) => x,
+            Err(n) => {
+                cand.queue(&n.encode());
+                cand.close(&self.poll);
+                return;
+            }
+        };
+        let existing_outgoing = self.conn.as_ref().is_some_and(|c| c.outgoing);
+        let collision = Notification::cease(CeaseSubcode::ConnectionCollisionResolution, None);
+        if fsm::keep_existing_on_collision(self.local.router_id, o.router_id, existing_outgoing) {
+            info!("neighbor {}: connection collision: keeping our connection", self.label);
+            cand.queue(&collision.encode());
+            cand.close(&self.poll);
+            return;
+        }
+        info!("neighbor {}: connection collision: keeping the peer's connection", self.label);
+        if let Some(mut old) = self.conn.take() {
+            old.queue(&collision.encode());
+            old.close(&self.poll);
+        }
+        cand.open_deadline = None;
+        if let Err(e) = self.poll.registry().reregister(&mut cand.stream, CONN, Interest::READABLE | Interest::WRITABLE) {
+            self.events.push_back(Event::TcpConnectionFails { reason: format!("cannot watch socket: {e}") });
+        }
+        count(&mut self.stats.received, MsgType::Open);
+        count(&mut self.stats.sent, MsgType::Open);
+        self.adopt_open(&o, &neg);
+        cand.readable = true;
+        self.conn = Some(cand);
+        self.events.push_back(Event::CollisionSwitch { negotiated: neg, remote_id: o.router_id });
+    }
+
+    fn adopt_open(&mut self, o: &OpenMsg, neg: &open::Negotiated) {
+        self.four_octet = neg.four_octet_as;
+        self.peer_caps = Some(o.caps.clone());
+    }
+
+    /// Flush, read and process messages of the current connection.
+    fn drive_connection(&mut self) {
+        if !self.take_backlog() {
+            return;
+        }
+        let Some(c) = self.conn.as_mut() else { return };
+        if !c.connected {
+            return;
+        }
+        if let Err(e) = c.flush() {
+            self.events.push_back(Event::TcpConnectionFails { reason: format!("write failed: {e}") });
+            return;
+        }
+        let mut eof = false;
+        if c.readable && c.framer.buffered() < MAX_READ_BUFFER {
+            match c.fill() {
+                Ok(true) => {}
+                Ok(false) => eof = true,
+                Err(e) => {
+                    self.events.push_back(Event::TcpConnectionFails { reason: format!("read failed: {e}") });
+                    return;
+                }
+            }
+        }
+        // Bounded per turn so timers and the inbox are served between bursts.
+        for _ in 0..512 {
+            let Some(c) = self.conn.as_mut() else { return };
+            match c.framer.next_message() {
+                Ok(Some((ty, raw))) => {
+                    count(&mut self.stats.received, ty);
+                    self.on_message(ty, &raw);
+                    // Stop at a full RIB (backpressure) or when the message changed the session.
+                    if self.rib_backlog.is_some() || !self.events.is_empty() {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(n) => {
+                    // RFC 4271 §6.1: a framing error ends the session with its NOTIFICATION.
+                    self.events.push_back(Event::MessageError(n));
+                    return;
+                }
+            }
+        }
+        if eof {
+            let reason = "connection closed by peer".to_string();
+            self.events.push_back(Event::TcpConnectionFails { reason });
+        }
+    }
+
+    fn on_message(&mut self, ty: MsgType, raw: &[u8]) {
+        let body = raw.get(frame::HEADER_LEN..).unwrap_or_default();
+        match ty {
+            MsgType::Open => {
+                if self.fsm.state() != State::OpenSent {
+                    self.events.push_back(Event::UnexpectedOpen);
+                    return;
+                }
+                let checked = OpenMsg::decode(body).and_then(|o| {
+                    let neg = open::validate_open(&o, self.cfg.remote_as, self.cfg.local_as, self.local.router_id, &self.our_caps, self.cfg.hold_time_secs)?;
+                    Ok((o, neg))
+                });
+                match checked {
+                    Ok((o, neg)) => {
+                        self.adopt_open(&o, &neg);
+                        self.events.push_back(Event::BgpOpen { negotiated: neg, remote_id: o.router_id });
+                    }
+                    Err(n) => self.events.push_back(Event::MessageError(n)),
+                }
+            }
+            MsgType::Keepalive => self.events.push_back(Event::KeepAliveMsg),
+            MsgType::Notification => {
+                let n = Notification::decode(body).unwrap_or_else(|bad| bad);
+                warn!("neighbor {}: received NOTIFICATION {n}", self.label);
+                self.remember_error("received", &n);
+                self.events.push_back(Event::NotifMsg(n));
+            }
+            MsgType::Update => {
+                // Timers first (any message restarts the hold timer), then the content, and
+                // only in Established; elsewhere the FSM answers with an FSM error.
+                if self.fsm.state() != State::Established {
+                    self.events.push_back(Event::UpdateMsg);
+                    return;
+                }
+                let actions = self.fsm.handle(Event::UpdateMsg, Instant::now());
+                for a in actions {
+                    self.carry_out(a);
+                }
+                match update::parse_update(body, self.four_octet) {
+                    Ok(mut u) => {
+                        if let Some(why) = u.treat_as_withdraw.take() {
+                            // RFC 7606 §2: treat-as-withdraw keeps the session up.
+                            warn!("neighbor {}: UPDATE treated as withdraw: {why}", self.label);
+                            let announced = std::mem::take(&mut u.announced);
+                            u.withdrawn.extend(announced);
+                        }
+                        self.send_to_rib(RibMsg::Update { peer: self.id, update: u, four_octet: self.four_octet });
+                    }
+                    Err(n) => self.events.push_back(Event::MessageError(n)),
+                }
+            }
+            MsgType::RouteRefresh => {
+                if self.fsm.state() != State::Established {
+                    self.events.push_back(Event::RouteRefreshMsg);
+                    return;
+                }
+                let actions = self.fsm.handle(Event::RouteRefreshMsg, Instant::now());
+                for a in actions {
+                    self.carry_out(a);
+                }
+                match frame::decode_route_refresh(body) {
+                    // RFC 2918 §4: only if we advertised the capability; unknown AFI/SAFI ignored.
+                    Ok(Some(family)) if self.our_caps.route_refresh => {
+                        info!("neighbor {}: route refresh requested for {family}", self.label);
+                        self.send_to_rib(RibMsg::Refresh { peer: self.id, family });
+                    }
+                    Ok(_) => debug!("neighbor {}: ignoring ROUTE-REFRESH", self.label),
+                    Err(n) => self.events.push_back(Event::MessageError(n)),
+                }
+            }
+        }
+    }
+
+    /// Hand a message to the RIB without blocking; a full channel parks it (backpressure).
+    fn send_to_rib(&mut self, msg: RibMsg) {
+        match self.rib.try_send(msg) {
+            Ok(()) => {}
+            Err(TrySendError::Full(m)) => self.rib_backlog = Some(m),
+            Err(TrySendError::Disconnected(_)) => {
+                error!("neighbor {}: the RIB thread is gone", self.label);
+                self.stopping = true;
+            }
+        }
+    }
+
+    /// Session up/down must reach the RIB: wait for room.
+    fn send_to_rib_blocking(&mut self, msg: RibMsg) {
+        if let Some(m) = self.rib_backlog.take() {
+            let _ = self.rib.send(m);
+        }
+        if self.rib.send(msg).is_err() {
+            self.stopping = true;
+        }
+    }
+
+    /// Retry the parked message; true when the way is clear again.
+    fn take_backlog(&mut self) -> bool {
+        let Some(m) = self.rib_backlog.take() else { return true };
+        self.send_to_rib(m);
+        self.rib_backlog.is_none()
+    }
+
+    fn session_up(&mut self) {
+        self.session += 1;
+        let Some(neg) = self.fsm.negotiated().cloned() else { return };
+        let Some(c) = self.conn.as_ref() else { return };
+        let local = c.local.map(|a| a.ip());
+        let remote = c.remote.map(|a| a.ip());
+        let info = SessionInfo {
+            session: self.session,
+            local_addr: local.unwrap_or(self.cfg.address),
+            remote_addr: remote.unwrap_or(self.cfg.address),
+            local_as: self.cfg.local_as,
+            remote_as: self.cfg.remote_as,
+            four_octet_as: neg.four_octet_as,
+            families: neg.families.clone(),
+        };
+        info!(
+            "neighbor {}: session established, hold time {}s, families {}",
+            self.label,
+            neg.hold_time,
+            neg.families.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ")
+        );
+        self.send_to_rib_blocking(RibMsg::SessionUp { peer: self.id, info });
+    }
+
+    fn drain_inbox(&mut self) {
+        while let Ok(msg) = self.inbox.try_recv() {
+            match msg {
+                PeerMsg::Incoming(s) => self.on_incoming(s),
+                PeerMsg::Send { session, msgs, sent } => {
+                    if session != self.session || self.fsm.state() != State::Established {
+                        continue; // for a session that is gone
+                    }
+                    for m in &msgs {
+                        self.send_raw(m, MsgType::Update);
+                    }
+                    self.stats.sent_prefixes.ipv4_unicast += sent.ipv4_unicast;
+                    self.stats.sent_prefixes.ipv6_unicast += sent.ipv6_unicast;
+                }
+                PeerMsg::Summary(reply) => {
+                    let _ = reply.send(self.summary());
+                }
+                PeerMsg::Status(reply) => {
+                    let _ = reply.send(self.detail());
+                }
+                PeerMsg::Reset(reply) => {
+                    info!("neighbor {}: reset by operator", self.label);
+                    self.events.push_back(Event::ManualStop {
+                        subcode: CeaseSubcode::AdministrativeReset,
+                        communication: Some("session reset by operator".into()),
+                        restart: true,
+                    });
+                    let _ = reply.send(Ok(ActionResult { peer: self.label.clone(), message: "session reset".into() }));
+                }
+                PeerMsg::Refresh(family, reply) => {
+                    let _ = reply.send(self.request_refresh(family));
+                }
+                PeerMsg::Stop(sub, communication) => {
+                    let ev = Event::ManualStop { subcode: sub, communication, restart: false };
+                    let actions = self.fsm.handle(ev, Instant::now());
+                    for a in actions {
+                        self.carry_out(a);
+                    }
+                    self.stopping = true;
+                }
+            }
+        }
+    }
+
+    /// `focl peer refresh`: RFC 2918 §3, only to a peer that advertised the capability.
+    fn request_refresh(&mut self, family: Option<Family>) -> Result<ActionResult, CtlError> {
+        if self.fsm.state() != State::Established {
+            return Err(CtlError::new(ctl::code::NOT_ESTABLISHED, format!("neighbor {} is {}, not Established", self.label, self.fsm.state())));
+        }
+        let caps_ok = self.peer_caps.as_ref().is_some_and(|c| c.route_refresh || c.enhanced_route_refresh);
+        if !caps_ok {
+            return Err(CtlError::new(
+                ctl::code::NOT_SUPPORTED,
+                format!("neighbor {} did not advertise the route refresh capability (RFC 2918); reset the session instead: focl peer reset {}", self.label, self.cfg.address),
+            ));
+        }
+        let negotiated = self.fsm.negotiated().map(|n| n.families.clone()).unwrap_or_default();
+        let families: Vec<Family> = match family {
+            Some(f) if negotiated.contains(&f) => vec![f],
+            Some(f) => {
+                return Err(CtlError::new(ctl::code::BAD_ARGUMENT, format!("{f} was not negotiated with neighbor {}", self.label)));
+            }
+            None => negotiated,
+        };
+        for f in &families {
+            self.send_raw(&frame::route_refresh(*f), MsgType::RouteRefresh);
+        }
+        let names: Vec<&str> = families.iter().map(|f| f.name()).collect();
+        info!("neighbor {}: sent ROUTE-REFRESH for {}", self.label, names.join(", "));
+        Ok(ActionResult { peer: self.label.clone(), message: format!("route refresh sent for {}", names.join(", ")) })
+    }
+
+    fn fire_timers(&mut self) {
+        let now = Instant::now();
+        for ev in self.fsm.expired_timers(now) {
+            if ev == Event::HoldTimerExpires {
+                // Like BIRD: bytes may be waiting that would have restarted the timer.
+                if let Some(c) = self.conn.as_mut() {
+                    if c.connected {
+                        let _ = c.fill();
+                        if c.framer.buffered() >= frame::HEADER_LEN {
+                            self.drive_connection();
+                            if self.fsm.timers().hold.is_some_and(|d| d > now) {
+                                continue;
+                            }
+                        }
+                    }
+                }
+            }
+            self.events.push_back(ev);
+        }
+    }
+
+    fn summary(&self) -> PeerSummary {
+        let now = Instant::now();
+        PeerSummary {
+            address: self.cfg.address.to_string(),
+            name: self.cfg.name.clone(),
+            remote_as: self.cfg.remote_as,
+            state: self.fsm.state().name().to_string(),
+            state_secs: now.duration_since(self.fsm.state_since()).as_secs(),
+            uptime_secs: self.fsm.established_at().map(|t| now.duration_since(t).as_secs()),
+            prefixes_received: FamilyCounts::default(),
+            messages_received: self.stats.received.total,
+            messages_sent: self.stats.sent.total,
+            flaps: self.fsm.flaps(),
+            passive: self.cfg.passive,
+            disabled: !self.fsm.is_enabled(),
+        }
+    }
+
+    fn detail(&self) -> PeerDetail {
+        let now = Instant::now();
+        let neg = self.fsm.negotiated();
+        let conn = self.conn.as_ref().filter(|c| c.connected);
+        let state = self.fsm.state();
+        let hint = if state != State::Established && self.cfg.password.is_some() && self.stats.connect_timeouts > 0 {
+            Some("connection attempts time out; with a TCP-MD5 password configured, a password mismatch (or a password on one side only) is the likely cause: the kernel drops such segments silently".to_string())
+        } else if state != State::Established {
+            self.last_connect_error.clone()
+        } else {
+            None
+        };
+        PeerDetail {
+            address: self.cfg.address.to_string(),
+            name: self.cfg.name.clone(),
+            remote_as: self.cfg.remote_as,
+            local_as: self.cfg.local_as,
+            remote_port: self.cfg.remote_port,
+            passive: self.cfg.passive,
+            state: state.name().to_string(),
+            state_secs: now.duration_since(self.fsm.state_since()).as_secs(),
+            uptime_secs: self.fsm.established_at().map(|t| now.duration_since(t).as_secs()),
+            remote_router_id: self.fsm.remote_id().map(|i| i.to_string()),
+            local_endpoint: conn.and_then(|c| c.local).map(|a| a.to_string()),
+            remote_endpoint: conn.and_then(|c| c.remote).map(|a| a.to_string()),
+            hold_time_configured: self.cfg.hold_time_secs,
+            hold_time: neg.map(|n| n.hold_time),
+            keepalive_time: neg.map(|n| n.keepalive),
+            capabilities_sent: self.our_caps.names(),
+            capabilities_received: self.peer_caps.as_ref().map(|c| c.names()).unwrap_or_default(),
+            families: neg.map(|n| n.families.iter().map(|f| f.name().to_string()).collect()).unwrap_or_default(),
+            messages_sent: self.stats.sent,
+            messages_received: self.stats.received,
+            prefixes_received: FamilyCounts::default(),
+            prefixes_sent: self.stats.sent_prefixes,
+            last_error: self.last_error.as_ref().map(|(e, at)| LastError { age_secs: now.duration_since(*at).as_secs(), ..e.clone() }),
+            flaps: self.fsm.flaps(),
+            connect_attempts: self.stats.connect_attempts,
+            password_set: self.cfg.password.is_some(),
+            disabled: !self.fsm.is_enabled(),
+            hint,
+        }
+    }
+}

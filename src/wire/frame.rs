@@ -1,0 +1,240 @@
+//! Message framing (RFC 4271 §4.1, §6.1): the 19-byte header, checked before any parser
+//! sees a message, and the small fixed messages (KEEPALIVE, ROUTE-REFRESH).
+//!
+//! The peer thread feeds `Framer` with bytes read from its socket and takes whole raw
+//! messages (header included, as needed for MRT archiving) out of it.
+
+use super::notify::{ErrorCode, HeaderSubcode, Notification};
+use crate::prefix::Family;
+use bytes::{Buf, Bytes, BytesMut};
+
+pub const HEADER_LEN: usize = 19;
+/// RFC 4271 §4.1 maximum message size.
+pub const MAX_MESSAGE_LEN: usize = 4096;
+/// RFC 8654 maximum with the Extended Message capability.
+pub const MAX_EXTENDED_LEN: usize = 65535;
+
+/// Message types (RFC 4271 §4.1, RFC 2918).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum MsgType {
+    Open = 1,
+    Update = 2,
+    Notification = 3,
+    Keepalive = 4,
+    RouteRefresh = 5,
+}
+
+impl MsgType {
+    pub fn from_u8(t: u8) -> Option<MsgType> {
+        match t {
+            1 => Some(MsgType::Open),
+            2 => Some(MsgType::Update),
+            3 => Some(MsgType::Notification),
+            4 => Some(MsgType::Keepalive),
+            5 => Some(MsgType::RouteRefresh),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            MsgType::Open => "OPEN",
+            MsgType::Update => "UPDATE",
+            MsgType::Notification => "NOTIFICATION",
+            MsgType::Keepalive => "KEEPALIVE",
+            MsgType::RouteRefresh => "ROUTE-REFRESH",
+        }
+    }
+}
+
+fn bad_length(len: u16) -> Notification {
+    // RFC 4271 §6.1: "the Data field MUST contain the erroneous Length field".
+    Notification::new(ErrorCode::MessageHeader, HeaderSubcode::BadMessageLength as u8, len.to_be_bytes().to_vec())
+}
+
+/// Check one header: marker all ones (1/1), length 19..=max_len (1/2), known type (1/3), and
+/// the per-type length rules (1/2): OPEN >= 29, UPDATE >= 23, NOTIFICATION >= 21,
+/// KEEPALIVE == 19, ROUTE-REFRESH == 23 (RFC 2918 §3).
+pub fn check_header(hdr: &[u8], max_len: usize) -> Result<(MsgType, usize), Notification> {
+    let Some(hdr) = hdr.get(..HEADER_LEN) else {
+        return Err(bad_length(hdr.len() as u16));
+    };
+    if hdr[..16].iter().any(|&b| b != 0xff) {
+        return Err(Notification::new(ErrorCode::MessageHeader, HeaderSubcode::ConnectionNotSynchronized as u8, vec![]));
+    }
+    let raw_len = u16::from_be_bytes([hdr[16], hdr[17]]);
+    let len = usize::from(raw_len);
+    if !(HEADER_LEN..=max_len).contains(&len) {
+        return Err(bad_length(raw_len));
+    }
+    let Some(ty) = MsgType::from_u8(hdr[18]) else {
+        return Err(Notification::new(ErrorCode::MessageHeader, HeaderSubcode::BadMessageType as u8, vec![hdr[18]]));
+    };
+    let ok = match ty {
+        MsgType::Open => len >= 29,
+        MsgType::Update => len >= 23,
+        MsgType::Notification => len >= 21,
+        MsgType::Keepalive => len == HEADER_LEN,
+        MsgType::RouteRefresh => len == 23,
+    };
+    if !ok {
+        return Err(bad_length(raw_len));
+    }
+    Ok((ty, len))
+}
+
+/// Bytes from a stream in, whole checked messages out.
+#[derive(Debug)]
+pub struct Framer {
+    buf: BytesMut,
+    max_len: usize,
+}
+
+impl Default for Framer {
+    fn default() -> Self {
+        Framer::new()
+    }
+}
+
+impl Framer {
+    pub fn new() -> Framer {
+        Framer { buf: BytesMut::with_capacity(8192), max_len: MAX_MESSAGE_LEN }
+    }
+
+    /// 4096 until the Extended Message capability (RFC 8654) is negotiated.
+    pub fn set_max_len(&mut self, max_len: usize) {
+        self.max_len = max_len.clamp(MAX_MESSAGE_LEN, MAX_EXTENDED_LEN);
+    }
+
+    pub fn feed(&mut self, data: &[u8]) {
+        self.buf.extend_from_slice(data);
+    }
+
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The next whole message (header included), `None` if more bytes are needed, or the
+    /// NOTIFICATION to send for a bad header.
+    pub fn next_message(&mut self) -> Result<Option<(MsgType, Bytes)>, Notification> {
+        if self.buf.len() < HEADER_LEN {
+            return Ok(None);
+        }
+        let (ty, len) = check_header(&self.buf[..HEADER_LEN], self.max_len)?;
+        if self.buf.len() < len {
+            return Ok(None);
+        }
+        let msg = self.buf.split_to(len).freeze();
+        if self.buf.is_empty() {
+            // Reuse the allocation rather than letting it creep.
+            self.buf.clear();
+        } else if self.buf.capacity() > 4 * MAX_EXTENDED_LEN && self.buf.len() < MAX_EXTENDED_LEN {
+            let rest = self.buf.split().freeze();
+            self.buf = BytesMut::with_capacity(8192);
+            self.buf.extend_from_slice(rest.chunk());
+        }
+        Ok(Some((ty, msg)))
+    }
+}
+
+/// Append a header for a message of `len` bytes in all.
+pub fn write_header(out: &mut Vec<u8>, len: usize, ty: MsgType) {
+    out.extend_from_slice(&[0xff; 16]);
+    out.extend_from_slice(&(len as u16).to_be_bytes());
+    out.push(ty as u8);
+}
+
+pub fn keepalive() -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN);
+    write_header(&mut out, HEADER_LEN, MsgType::Keepalive);
+    out
+}
+
+/// ROUTE-REFRESH for one family (RFC 2918 §3: AFI, reserved, SAFI).
+pub fn route_refresh(family: Family) -> Vec<u8> {
+    let mut out = Vec::with_capacity(23);
+    write_header(&mut out, 23, MsgType::RouteRefresh);
+    out.extend_from_slice(&family.afi().to_be_bytes());
+    out.push(0);
+    out.push(family.safi());
+    out
+}
+
+/// The family a ROUTE-REFRESH asks for; `None` for one we do not carry (RFC 2918 §4: ignore).
+pub fn decode_route_refresh(body: &[u8]) -> Result<Option<Family>, Notification> {
+    match body {
+        [a0, a1, _reserved, safi] => Ok(Family::from_afi_safi(u16::from_be_bytes([*a0, *a1]), *safi)),
+        // RFC 7313 §5: a bad length is ROUTE-REFRESH Message Error / Invalid Message Length.
+        _ => {
+            let mut data = vec![0xff; 16];
+            data.extend_from_slice(&((HEADER_LEN + body.len()) as u16).to_be_bytes());
+            data.push(MsgType::RouteRefresh as u8);
+            data.extend_from_slice(body);
+            Err(Notification::new(ErrorCode::RouteRefreshMessage, 1, data))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(len: u16, ty: u8) -> Vec<u8> {
+        let mut h = vec![0xff; 16];
+        h.extend_from_slice(&len.to_be_bytes());
+        h.push(ty);
+        h
+    }
+
+    #[test]
+    fn keepalive_and_route_refresh_bytes() {
+        assert_eq!(keepalive(), header(19, 4));
+        let mut rr = header(23, 5);
+        rr.extend_from_slice(&[0, 2, 0, 1]);
+        assert_eq!(route_refresh(Family::Ipv6Unicast), rr);
+        assert_eq!(decode_route_refresh(&[0, 1, 0, 1]), Ok(Some(Family::Ipv4Unicast)));
+        assert_eq!(decode_route_refresh(&[0, 25, 0, 70]), Ok(None), "EVPN is ignored");
+    }
+
+    #[test]
+    fn header_errors_carry_the_rfc_data() {
+        let mut bad_marker = header(19, 4);
+        bad_marker[3] = 0;
+        assert_eq!(check_header(&bad_marker, 4096).unwrap_err().encode()[19..], [1, 1]);
+        assert_eq!(check_header(&header(18, 4), 4096).unwrap_err().encode()[19..], [1, 2, 0, 18]);
+        assert_eq!(check_header(&header(4097, 2), 4096).unwrap_err().encode()[19..], [1, 2, 0x10, 0x01]);
+        assert_eq!(check_header(&header(19, 9), 4096).unwrap_err().encode()[19..], [1, 3, 9]);
+        assert_eq!(check_header(&header(20, 4), 4096).unwrap_err().encode()[19..], [1, 2, 0, 20], "KEEPALIVE with a body");
+        assert_eq!(check_header(&header(28, 1), 4096).unwrap_err().encode()[19..], [1, 2, 0, 28], "short OPEN");
+        assert_eq!(check_header(&header(24, 5), 4096).unwrap_err().subcode, 2);
+        assert_eq!(check_header(&header(22, 2), 4096).unwrap_err().subcode, 2);
+        assert_eq!(check_header(&header(4097, 2), 65535).map(|(t, l)| (t, l)), Ok((MsgType::Update, 4097)));
+    }
+
+    #[test]
+    fn framer_yields_whole_messages_whatever_the_split() {
+        let mut stream = keepalive();
+        stream.extend_from_slice(&route_refresh(Family::Ipv4Unicast));
+        stream.extend_from_slice(&keepalive());
+        for cut in 0..stream.len() {
+            let mut f = Framer::new();
+            let mut got = Vec::new();
+            for part in [&stream[..cut], &stream[cut..]] {
+                f.feed(part);
+                while let Some((ty, raw)) = f.next_message().unwrap() {
+                    got.push((ty, raw.len()));
+                }
+            }
+            assert_eq!(got, vec![(MsgType::Keepalive, 19), (MsgType::RouteRefresh, 23), (MsgType::Keepalive, 19)]);
+            assert_eq!(f.buffered(), 0);
+        }
+    }
+
+    #[test]
+    fn framer_reports_a_bad_header_before_the_body_arrives() {
+        let mut f = Framer::new();
+        f.feed(&header(5000, 2));
+        assert_eq!(f.next_message().unwrap_err().subcode, 2);
+    }
+}

@@ -1,0 +1,392 @@
+//! OPEN messages (RFC 4271 §4.2), capabilities (RFC 5492) and session negotiation.
+//!
+//! The peer thread builds our OPEN from the peer's config and checks the peer's with
+//! `validate_open`, which yields the negotiated parameters or the NOTIFICATION to send
+//! (RFC 4271 §6.2).
+
+use super::frame::{write_header, MsgType, HEADER_LEN};
+use super::notify::{ErrorCode, OpenSubcode, Notification};
+use crate::prefix::Family;
+use std::net::Ipv4Addr;
+
+/// RFC 6793 §9: the 2-octet stand-in for a 4-octet AS number.
+pub const AS_TRANS: u16 = 23456;
+
+/// Capability codes (IANA "Capability Codes").
+mod cap {
+    pub const MULTIPROTOCOL: u8 = 1;
+    pub const ROUTE_REFRESH: u8 = 2;
+    pub const EXTENDED_MESSAGE: u8 = 6;
+    pub const GRACEFUL_RESTART: u8 = 64;
+    pub const FOUR_OCTET_AS: u8 = 65;
+    pub const ADD_PATH: u8 = 69;
+    pub const ENHANCED_ROUTE_REFRESH: u8 = 70;
+}
+
+/// The capabilities one side advertised.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Multiprotocol (RFC 4760) families we carry; others are kept in `other_families`.
+    pub families: Vec<Family>,
+    pub other_families: Vec<(u16, u8)>,
+    pub route_refresh: bool,
+    pub enhanced_route_refresh: bool,
+    pub four_octet_as: Option<u32>,
+    pub extended_message: bool,
+    pub graceful_restart: bool,
+    pub add_path: bool,
+    /// Codes of other capabilities seen.
+    pub other: Vec<u8>,
+    /// Whether any multiprotocol capability was present at all (RFC 4760 §8).
+    pub multiprotocol_seen: bool,
+}
+
+impl Capabilities {
+    /// Names as shown by `focl peer show`: "multiprotocol(ipv4_unicast)", "route_refresh", …
+    pub fn names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.families.iter().map(|f| format!("multiprotocol({f})")).collect();
+        v.extend(self.other_families.iter().map(|(a, s)| format!("multiprotocol(afi {a} safi {s})")));
+        if self.route_refresh {
+            v.push("route_refresh".into());
+        }
+        if self.enhanced_route_refresh {
+            v.push("enhanced_route_refresh".into());
+        }
+        if self.extended_message {
+            v.push("extended_message".into());
+        }
+        if self.graceful_restart {
+            v.push("graceful_restart".into());
+        }
+        if let Some(asn) = self.four_octet_as {
+            v.push(format!("four_octet_as({asn})"));
+        }
+        if self.add_path {
+            v.push("add_path".into());
+        }
+        v.extend(self.other.iter().map(|c| format!("capability({c})")));
+        v
+    }
+
+    /// Capability TLVs in wire form.
+    fn encode(&self, out: &mut Vec<u8>) {
+        for f in &self.families {
+            let afi = f.afi().to_be_bytes();
+            out.extend_from_slice(&[cap::MULTIPROTOCOL, 4, afi[0], afi[1], 0, f.safi()]);
+        }
+        if self.route_refresh {
+            out.extend_from_slice(&[cap::ROUTE_REFRESH, 0]);
+        }
+        if let Some(asn) = self.four_octet_as {
+            out.extend_from_slice(&[cap::FOUR_OCTET_AS, 4]);
+            out.extend_from_slice(&asn.to_be_bytes());
+        }
+    }
+
+    fn add(&mut self, code: u8, value: &[u8]) -> Result<(), Notification> {
+        match code {
+            cap::MULTIPROTOCOL => {
+                let [a0, a1, _, safi] = value else { return Err(malformed("multiprotocol capability length")) };
+                self.multiprotocol_seen = true;
+                let afi = u16::from_be_bytes([*a0, *a1]);
+                match Family::from_afi_safi(afi, *safi) {
+                    Some(f) if !self.families.contains(&f) => self.families.push(f),
+                    Some(_) => {}
+                    None => self.other_families.push((afi, *safi)),
+                }
+            }
+            cap::ROUTE_REFRESH => self.route_refresh = true,
+            cap::ENHANCED_ROUTE_REFRESH => self.enhanced_route_refresh = true,
+            cap::EXTENDED_MESSAGE => self.extended_message = true,
+            cap::GRACEFUL_RESTART => self.graceful_restart = true,
+            cap::ADD_PATH => self.add_path = true,
+            cap::FOUR_OCTET_AS => {
+                let [a, b, c, d] = value else { return Err(malformed("4-octet AS capability length")) };
+                self.four_octet_as = Some(u32::from_be_bytes([*a, *b, *c, *d]));
+            }
+            other => {
+                if !self.other.contains(&other) {
+                    self.other.push(other);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn malformed(_what: &str) -> Notification {
+    // RFC 4271 §6.2: malformed optional parameters get the unspecific OPEN error subcode 0.
+    Notification::new(ErrorCode::OpenMessage, 0, vec![])
+}
+
+/// An OPEN message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenMsg {
+    pub version: u8,
+    /// The 2-octet "My Autonomous System" field (AS_TRANS for a 4-octet AS).
+    pub my_as: u16,
+    pub hold_time: u16,
+    pub router_id: Ipv4Addr,
+    pub caps: Capabilities,
+}
+
+impl OpenMsg {
+    /// Our OPEN: version 4, AS_TRANS in the header when the AS needs 4 octets (RFC 6793 §4.1).
+    pub fn new(asn: u32, hold_time: u16, router_id: Ipv4Addr, caps: Capabilities) -> OpenMsg {
+        let my_as = u16::try_from(asn).unwrap_or(AS_TRANS);
+        OpenMsg { version: 4, my_as, hold_time, router_id, caps }
+    }
+
+    /// The sender's AS: from the 4-octet AS capability if present, else the header.
+    pub fn asn(&self) -> u32 {
+        self.caps.four_octet_as.unwrap_or(u32::from(self.my_as))
+    }
+
+    /// The whole message. All capabilities go in one Capabilities optional parameter.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut caps = Vec::new();
+        self.caps.encode(&mut caps);
+        let mut params = Vec::new();
+        if !caps.is_empty() {
+            params.push(2);
+            params.push(caps.len() as u8);
+            params.extend_from_slice(&caps);
+        }
+        let len = HEADER_LEN + 10 + params.len();
+        let mut out = Vec::with_capacity(len);
+        write_header(&mut out, len, MsgType::Open);
+        out.push(self.version);
+        out.extend_from_slice(&self.my_as.to_be_bytes());
+        out.extend_from_slice(&self.hold_time.to_be_bytes());
+        out.extend_from_slice(&self.router_id.octets());
+        out.push(params.len() as u8);
+        out.extend_from_slice(&params);
+        out
+    }
+
+    /// Decode an OPEN body (after the header). Length problems inside it are OPEN errors.
+    pub fn decode(body: &[u8]) -> Result<OpenMsg, Notification> {
+        let [version, a0, a1, h0, h1, i0, i1, i2, i3, opt_len, rest @ ..] = body else {
+            return Err(Notification::new(ErrorCode::MessageHeader, 2, ((HEADER_LEN + body.len()) as u16).to_be_bytes().to_vec()));
+        };
+        let mut open = OpenMsg {
+            version: *version,
+            my_as: u16::from_be_bytes([*a0, *a1]),
+            hold_time: u16::from_be_bytes([*h0, *h1]),
+            router_id: Ipv4Addr::new(*i0, *i1, *i2, *i3),
+            caps: Capabilities::default(),
+        };
+        if *version != 4 {
+            return Ok(open); // validate_open answers with the supported version
+        }
+        let mut params = rest;
+        let mut opt_len = usize::from(*opt_len);
+        let mut extended = false;
+        // RFC 9072: Non-Ext OP Type 255 announces extended (2-octet) parameter lengths.
+        if let [255, l0, l1, tail @ ..] = params {
+            if opt_len != 0 {
+                extended = true;
+                opt_len = usize::from(u16::from_be_bytes([*l0, *l1]));
+                params = tail;
+            }
+        }
+        if params.len() != opt_len {
+            return Err(malformed("optional parameters length"));
+        }
+        while !params.is_empty() {
+            let (ptype, plen, tail) = match (extended, params) {
+                (false, [t, l, tail @ ..]) => (*t, usize::from(*l), tail),
+                (true, [t, l0, l1, tail @ ..]) => (*t, usize::from(u16::from_be_bytes([*l0, *l1])), tail),
+                _ => return Err(malformed("optional parameter header")),
+            };
+            let value = tail.get(..plen).ok_or_else(|| malformed("optional parameter overruns the message"))?;
+            params = &tail[plen..];
+            if ptype != 2 {
+                // RFC 4271 §6.2: only the Capabilities parameter (RFC 5492) is defined.
+                return Err(Notification::new(ErrorCode::OpenMessage, OpenSubcode::UnsupportedOptionalParameter as u8, vec![]));
+            }
+            let mut caps = value;
+            while !caps.is_empty() {
+                let [code, clen, tail @ ..] = caps else { return Err(malformed("capability header")) };
+                let v = tail.get(..usize::from(*clen)).ok_or_else(|| malformed("capability overruns its parameter"))?;
+                open.caps.add(*code, v)?;
+                caps = &tail[usize::from(*clen)..];
+            }
+        }
+        Ok(open)
+    }
+}
+
+/// What both sides agreed on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Negotiated {
+    pub hold_time: u16,
+    pub keepalive: u16,
+    pub families: Vec<Family>,
+    pub four_octet_as: bool,
+    pub route_refresh: bool,
+    pub extended_message: bool,
+}
+
+/// RFC 4271 §6.2 checks of a received OPEN, then negotiation.
+pub fn validate_open(
+    open: &OpenMsg,
+    expected_remote_as: u32,
+    local_as: u32,
+    local_router_id: Ipv4Addr,
+    ours: &Capabilities,
+    our_hold: u16,
+) -> Result<Negotiated, Notification> {
+    if open.version != 4 {
+        // "the Data field is a 2-octet unsigned integer, which indicates the largest ...
+        // version number supported"
+        return Err(Notification::new(ErrorCode::OpenMessage, OpenSubcode::UnsupportedVersionNumber as u8, vec![0, 4]));
+    }
+    let bad_as = || Notification::new(ErrorCode::OpenMessage, OpenSubcode::BadPeerAs as u8, vec![]);
+    if open.asn() != expected_remote_as {
+        return Err(bad_as());
+    }
+    // RFC 6793 §4.1: a 4-octet AS must come with AS_TRANS in the header.
+    if open.caps.four_octet_as.is_some_and(|a| a > 65535) && open.my_as != AS_TRANS {
+        return Err(bad_as());
+    }
+    if open.hold_time == 1 || open.hold_time == 2 {
+        return Err(Notification::new(ErrorCode::OpenMessage, OpenSubcode::UnacceptableHoldTime as u8, vec![]));
+    }
+    let id = u32::from(open.router_id);
+    // RFC 6286 §2.2: the identifier must be non-zero; only iBGP peers must differ from us.
+    if id == 0 || (expected_remote_as == local_as && open.router_id == local_router_id) {
+        return Err(Notification::new(ErrorCode::OpenMessage, OpenSubcode::BadBgpIdentifier as u8, vec![]));
+    }
+    let hold_time = if open.hold_time == 0 || our_hold == 0 { 0 } else { open.hold_time.min(our_hold) };
+    // RFC 4760 §8: a peer that advertised no multiprotocol capability speaks IPv4 unicast.
+    let theirs: Vec<Family> =
+        if open.caps.multiprotocol_seen { open.caps.families.clone() } else { vec![Family::Ipv4Unicast] };
+    let families = ours.families.iter().copied().filter(|f| theirs.contains(f)).collect();
+    Ok(Negotiated {
+        hold_time,
+        keepalive: hold_time / 3,
+        families,
+        four_octet_as: ours.four_octet_as.is_some() && open.caps.four_octet_as.is_some(),
+        route_refresh: ours.route_refresh && (open.caps.route_refresh || open.caps.enhanced_route_refresh),
+        extended_message: ours.extended_message && open.caps.extended_message,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ours() -> Capabilities {
+        Capabilities { families: Family::ALL.to_vec(), route_refresh: true, four_octet_as: Some(65001), ..Default::default() }
+    }
+
+    fn peer_open(asn: u32, hold: u16, id: [u8; 4]) -> OpenMsg {
+        let caps = Capabilities { four_octet_as: Some(asn), ..ours() };
+        OpenMsg::new(asn, hold, Ipv4Addr::from(id), caps)
+    }
+
+    fn check(o: &OpenMsg) -> Result<Negotiated, (u8, u8, Vec<u8>)> {
+        validate_open(o, 65002, 65001, Ipv4Addr::new(192, 0, 2, 1), &ours(), 90).map_err(|n| (n.code, n.subcode, n.data))
+    }
+
+    #[test]
+    fn four_octet_asn_goes_as_as_trans_in_the_header() {
+        let o = OpenMsg::new(4_200_000_000, 90, Ipv4Addr::new(192, 0, 2, 1), ours());
+        let raw = o.encode();
+        assert_eq!(&raw[19..22], &[4, 0x5b, 0xa0], "version 4, AS_TRANS 23456");
+        let back = OpenMsg::decode(&raw[19..]).unwrap();
+        assert_eq!(back.my_as, AS_TRANS);
+        assert_eq!(back.caps.four_octet_as, Some(65001));
+        assert_eq!(back.caps.families, Family::ALL.to_vec());
+        assert!(back.caps.route_refresh);
+    }
+
+    #[test]
+    fn our_open_bytes_exactly() {
+        let caps = Capabilities { families: vec![Family::Ipv4Unicast], route_refresh: true, four_octet_as: Some(65001), ..Default::default() };
+        let raw = OpenMsg::new(65001, 90, Ipv4Addr::new(192, 0, 2, 1), caps).encode();
+        let mut want = vec![0xff; 16];
+        want.extend_from_slice(&[0, 45, 1, 4, 0xfd, 0xe9, 0, 90, 192, 0, 2, 1, 16, 2, 14]);
+        want.extend_from_slice(&[1, 4, 0, 1, 0, 1, 2, 0, 65, 4, 0, 0, 0xfd, 0xe9]);
+        assert_eq!(raw, want);
+    }
+
+    #[test]
+    fn bgpkit_parser_reads_our_open_the_same_way() {
+        let raw = OpenMsg::new(4_200_000_000, 90, Ipv4Addr::new(192, 0, 2, 1), ours()).encode();
+        let mut body = bytes::Bytes::copy_from_slice(&raw[19..]);
+        let theirs = bgpkit_parser::parser::bgp::messages::parse_bgp_open_message(&mut body).unwrap();
+        assert_eq!(theirs.version, 4);
+        assert_eq!(theirs.hold_time, 90);
+        assert_eq!(theirs.bgp_identifier, Ipv4Addr::new(192, 0, 2, 1));
+        assert_eq!(theirs.opt_params.len(), 1);
+    }
+
+    #[test]
+    fn open_errors_get_rfc4271_subcodes() {
+        let mut v3 = peer_open(65002, 90, [192, 0, 2, 2]);
+        v3.version = 3;
+        assert_eq!(check(&v3), Err((2, 1, vec![0, 4])));
+        assert_eq!(check(&peer_open(65099, 90, [192, 0, 2, 2])).unwrap_err().1, 2);
+        assert_eq!(check(&peer_open(65002, 1, [192, 0, 2, 2])).unwrap_err().1, 6);
+        assert_eq!(check(&peer_open(65002, 2, [192, 0, 2, 2])).unwrap_err().1, 6);
+        assert_eq!(check(&peer_open(65002, 90, [0, 0, 0, 0])).unwrap_err().1, 3);
+        // eBGP peers may share our identifier (RFC 6286); iBGP peers may not.
+        assert!(check(&peer_open(65002, 90, [192, 0, 2, 1])).is_ok());
+        let ibgp = peer_open(65001, 90, [192, 0, 2, 1]);
+        let r = validate_open(&ibgp, 65001, 65001, Ipv4Addr::new(192, 0, 2, 1), &ours(), 90);
+        assert_eq!(r.map_err(|n| n.subcode), Err(3));
+    }
+
+    #[test]
+    fn negotiation_takes_the_smaller_hold_time_and_common_families() {
+        let n = check(&peer_open(65002, 30, [192, 0, 2, 2])).unwrap();
+        assert_eq!((n.hold_time, n.keepalive), (30, 10));
+        assert!(n.four_octet_as && n.route_refresh);
+        let n = check(&peer_open(65002, 0, [192, 0, 2, 2])).unwrap();
+        assert_eq!((n.hold_time, n.keepalive), (0, 0), "0 on either side disables");
+        let mut v4only = peer_open(65002, 90, [192, 0, 2, 2]);
+        v4only.caps.families = vec![Family::Ipv4Unicast];
+        assert_eq!(check(&v4only).unwrap().families, vec![Family::Ipv4Unicast]);
+        let mut no_mp = peer_open(65002, 240, [192, 0, 2, 2]);
+        no_mp.caps = Capabilities::default();
+        let raw = no_mp.encode();
+        let decoded = OpenMsg::decode(&raw[19..]).unwrap();
+        let n = check(&decoded).unwrap();
+        assert_eq!(n.families, vec![Family::Ipv4Unicast], "no MP capability means IPv4 unicast");
+        assert_eq!(n.hold_time, 90);
+        assert!(!n.four_octet_as && !n.route_refresh);
+    }
+
+    #[test]
+    fn malformed_optional_parameters_are_open_errors() {
+        let raw = peer_open(65002, 90, [192, 0, 2, 2]).encode();
+        let mut body = raw[19..].to_vec();
+        body[9] += 1; // opt param length longer than what follows
+        assert_eq!(OpenMsg::decode(&body).unwrap_err().code, 2);
+        let mut body = raw[19..].to_vec();
+        body[13] = 40; // capability length overruns its parameter
+        assert_eq!(OpenMsg::decode(&body).unwrap_err().code, 2);
+        let mut body = raw[19..].to_vec();
+        body[10] = 3; // parameter type 3 is not defined
+        assert_eq!(OpenMsg::decode(&body).unwrap_err().subcode, 4);
+        assert_eq!(OpenMsg::decode(&body[..5]).unwrap_err().code, 1);
+    }
+
+    #[test]
+    fn unknown_capabilities_are_kept_by_code() {
+        let mut o = peer_open(65002, 90, [192, 0, 2, 2]);
+        let mut raw = o.encode();
+        // Append capability 71 (LLGR, empty) and EVPN multiprotocol to the parameter.
+        raw.extend_from_slice(&[71, 0, 1, 4, 0, 25, 0, 70]);
+        raw[28] += 8;
+        raw[30] += 8;
+        let len = raw.len() as u16;
+        raw[16..18].copy_from_slice(&len.to_be_bytes());
+        o = OpenMsg::decode(&raw[19..]).unwrap();
+        assert_eq!(o.caps.other, vec![71]);
+        assert_eq!(o.caps.other_families, vec![(25, 70)]);
+        assert!(o.caps.names().contains(&"capability(71)".to_string()));
+    }
+}
