@@ -203,27 +203,16 @@ impl Reader {
     fn new(text: &str, file: &Path) -> Reader {
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        Reader {
-            file: file.display().to_string(),
-            line_starts,
-            errors: Vec::new(),
-        }
+        Reader { file: file.display().to_string(), line_starts, errors: Vec::new() }
     }
 
     /// 1-based line holding byte `offset`.
     fn line_of(&self, offset: usize) -> usize {
-        self.line_starts
-            .partition_point(|&start| start <= offset)
-            .max(1)
+        self.line_starts.partition_point(|&start| start <= offset).max(1)
     }
 
     fn error(&mut self, line: Option<usize>, key: &str, message: impl Into<String>) {
-        self.errors.push(ConfigError {
-            file: self.file.clone(),
-            line,
-            key: key.to_string(),
-            message: message.into(),
-        });
+        self.errors.push(ConfigError { file: self.file.clone(), line, key: key.to_string(), message: message.into() });
     }
 
     /// Errors in file order; ones without a line (missing tables) first.
@@ -241,8 +230,7 @@ impl Reader {
         // A quoted number or boolean is the commonest slip; say how to fix it.
         if let DeValue::String(s) = f.value {
             let bare = (expected.contains("integer") && s.parse::<i64>().is_ok())
-                || (expected.contains("boolean")
-                    && (s.as_ref() == "true" || s.as_ref() == "false"));
+                || (expected.contains("boolean") && (s.as_ref() == "true" || s.as_ref() == "false"));
             if bare {
                 message.push_str(&format!(" (write {s} without quotes)"));
             }
@@ -294,10 +282,7 @@ impl Reader {
     {
         let v = self.integer(f)?;
         if v < lo.into() || v > hi.into() {
-            self.at(
-                f,
-                format!("{what} must be from {lo} to {hi}{unit}, got {v}"),
-            );
+            self.at(f, format!("{what} must be from {lo} to {hi}{unit}, got {v}"));
             return None;
         }
         T::try_from(v).ok()
@@ -313,13 +298,7 @@ impl Reader {
         match u32::try_from(v) {
             Ok(asn) => Some(asn),
             Err(_) => {
-                self.at(
-                    f,
-                    format!(
-                        "AS number must be from 1 to {} (4-octet AS numbers, RFC 6793), got {v}",
-                        u32::MAX
-                    ),
-                );
+                self.at(f, format!("AS number must be from 1 to {} (4-octet AS numbers, RFC 6793), got {v}", u32::MAX));
                 None
             }
         }
@@ -342,10 +321,7 @@ impl Reader {
         let addr: IpAddr = self.parsed(f, |s| format!("'{s}' is not an IP address"))?;
         if let IpAddr::V6(v6) = addr {
             if let Some(v4) = v6.to_ipv4_mapped() {
-                self.at(
-                    f,
-                    format!("{addr} is an IPv4-mapped IPv6 address; write the IPv4 form, {v4}"),
-                );
+                self.at(f, format!("{addr} is an IPv4-mapped IPv6 address; write the IPv4 form, {v4}"));
                 return None;
             }
         }
@@ -396,14 +372,7 @@ struct Table<'a, 'i> {
 
 impl<'a, 'i> Table<'a, 'i> {
     fn new(path: String, line: Option<usize>, entries: Option<&'a DeTable<'i>>) -> Self {
-        Table {
-            path,
-            line,
-            entries,
-            known: Vec::new(),
-            wrong_type: false,
-            global_keys: Vec::new(),
-        }
+        Table { path, line, entries, known: Vec::new(), wrong_type: false, global_keys: Vec::new() }
     }
 
     fn key_path(&self, name: &str) -> String {
@@ -417,15 +386,8 @@ impl<'a, 'i> Table<'a, 'i> {
     /// The value of `name`, if the file sets it.
     fn get(&mut self, cx: &Reader, name: &'static str) -> Option<Field<'a, 'i>> {
         self.known.push(name);
-        let (_, value) = self
-            .entries?
-            .iter()
-            .find(|(k, _)| k.get_ref().as_ref() == name)?;
-        Some(Field {
-            key: self.key_path(name),
-            line: cx.line_of(value.span().start),
-            value: value.get_ref(),
-        })
+        let (_, value) = self.entries?.iter().find(|(k, _)| k.get_ref().as_ref() == name)?;
+        Some(Field { key: self.key_path(name), line: cx.line_of(value.span().start), value: value.get_ref() })
     }
 
     /// The value of `name`, or an error saying it must be set.
@@ -446,10 +408,7 @@ impl<'a, 'i> Table<'a, 'i> {
                 DeValue::Table(t) => Table::new(path, Some(f.line), Some(t)),
                 _ => {
                     cx.type_error(&f, &format!("a table ([{path}])"));
-                    Table {
-                        wrong_type: true,
-                        ..Table::new(path, Some(f.line), None)
-                    }
+                    Table { wrong_type: true, ..Table::new(path, Some(f.line), None) }
                 }
             },
         }
@@ -467,11 +426,8 @@ impl<'a, 'i> Table<'a, 'i> {
         };
         let mut out = Vec::new();
         for (i, item) in items.iter().enumerate() {
-            let entry = Field {
-                key: format!("{path}[{i}]"),
-                line: cx.line_of(item.span().start),
-                value: item.get_ref(),
-            };
+            let entry =
+                Field { key: format!("{path}[{i}]"), line: cx.line_of(item.span().start), value: item.get_ref() };
             match entry.value {
                 DeValue::Table(t) => out.push(Table::new(entry.key, Some(entry.line), Some(t))),
                 _ => cx.type_error(&entry, "a table"),
@@ -498,12 +454,7 @@ impl<'a, 'i> Table<'a, 'i> {
 }
 
 /// "unknown key 'hold_time' (did you mean 'hold_time_secs'?); known keys: ..."
-fn unknown_key_message(
-    name: &str,
-    known: &[&str],
-    global_keys: &[&str],
-    value: &Spanned<DeValue<'_>>,
-) -> String {
+fn unknown_key_message(name: &str, known: &[&str], global_keys: &[&str], value: &Spanned<DeValue<'_>>) -> String {
     let at_root = !global_keys.is_empty();
     let is_table = match value.get_ref() {
         DeValue::Table(_) => true,
@@ -534,8 +485,7 @@ fn closest<'k>(name: &str, known: &[&'k str]) -> Option<&'k str> {
         .filter(|&(d, k)| {
             let limit = if k.len() <= 3 { 1 } else { 2 };
             let k = squash(k);
-            d <= limit
-                || (squashed.len() >= 4 && (k.starts_with(&squashed) || squashed.starts_with(&k)))
+            d <= limit || (squashed.len() >= 4 && (k.starts_with(&squashed) || squashed.starts_with(&k)))
         })
         .min_by_key(|&(d, _)| d)
         .map(|(_, k)| k)
@@ -624,13 +574,8 @@ struct GlobalRead {
 
 fn read_global(cx: &mut Reader, t: &mut Table<'_, '_>) -> GlobalRead {
     let asn = t.required(cx, "asn").and_then(|f| cx.asn(&f));
-    let router_id = t
-        .required(cx, "router_id")
-        .and_then(|f| read_router_id(cx, &f));
-    let listen = t
-        .get(cx, "listen")
-        .and_then(|f| cx.bool(&f))
-        .unwrap_or(true);
+    let router_id = t.required(cx, "router_id").and_then(|f| read_router_id(cx, &f));
+    let listen = t.get(cx, "listen").and_then(|f| cx.bool(&f)).unwrap_or(true);
     let listen_addr = match t.get(cx, "listen_addr") {
         Some(f) => read_listen_addrs(cx, &f, listen),
         None => vec![SocketAddr::from((Ipv4Addr::UNSPECIFIED, BGP_PORT))],
@@ -649,19 +594,10 @@ fn read_global(cx: &mut Reader, t: &mut Table<'_, '_>) -> GlobalRead {
     let log_level = t
         .get(cx, "log_level")
         .and_then(|f| {
-            cx.parsed(&f, |s| {
-                format!("unknown log level '{s}'; expected off, error, warn, info, debug or trace")
-            })
+            cx.parsed(&f, |s| format!("unknown log level '{s}'; expected off, error, warn, info, debug or trace"))
         })
         .unwrap_or(LevelFilter::Info);
-    GlobalRead {
-        asn,
-        router_id,
-        listen,
-        listen_addr,
-        control_socket,
-        log_level,
-    }
+    GlobalRead { asn, router_id, listen, listen_addr, control_socket, log_level }
 }
 
 /// The BGP Identifier: an IPv4 address (RFC 4271 §4.2), non-zero (RFC 6286 §2.1).
@@ -673,10 +609,7 @@ fn read_router_id(cx: &mut Reader, f: &Field<'_, '_>) -> Option<Ipv4Addr> {
         )
     })?;
     if id.is_unspecified() {
-        cx.at(
-            f,
-            "router ID must not be 0.0.0.0 (the BGP Identifier is non-zero, RFC 6286 §2.1)",
-        );
+        cx.at(f, "router ID must not be 0.0.0.0 (the BGP Identifier is non-zero, RFC 6286 §2.1)");
         return None;
     }
     Some(id)
@@ -684,9 +617,7 @@ fn read_router_id(cx: &mut Reader, f: &Field<'_, '_>) -> Option<Ipv4Addr> {
 
 /// `listen_addr = "0.0.0.0:179"` or `listen_addr = ["0.0.0.0:179", "[::]:179"]`.
 fn read_listen_addrs(cx: &mut Reader, f: &Field<'_, '_>, listen: bool) -> Vec<SocketAddr> {
-    let bad = |s: &str| {
-        format!("'{s}' is not an address and port (write e.g. \"0.0.0.0:179\" or \"[::]:179\")")
-    };
+    let bad = |s: &str| format!("'{s}' is not an address and port (write e.g. \"0.0.0.0:179\" or \"[::]:179\")");
     // Each address with the key and line of its first mention.
     let mut addrs: Vec<(SocketAddr, String, usize)> = Vec::new();
     match f.value {
@@ -706,8 +637,7 @@ fn read_listen_addrs(cx: &mut Reader, f: &Field<'_, '_>, listen: bool) -> Vec<So
                     continue;
                 };
                 if let Some((_, key, line)) = addrs.iter().find(|(seen, _, _)| *seen == a) {
-                    let message =
-                        format!("listen address {a} is already listed as {key} (line {line})");
+                    let message = format!("listen address {a} is already listed as {key} (line {line})");
                     cx.at(&entry, message);
                     continue;
                 }
@@ -732,24 +662,15 @@ struct PeerRead {
 fn read_peer(cx: &mut Reader, t: &mut Table<'_, '_>, global: &GlobalRead) -> Option<PeerRead> {
     // An invalid optional value is recorded as an error and replaced by its default, so the
     // peer still takes part in the duplicate checks; the Config is never returned anyway.
-    let name = t
-        .get(cx, "name")
-        .and_then(|f| read_peer_name(cx, &f).map(|n| (n, f.line)));
+    let name = t.get(cx, "name").and_then(|f| read_peer_name(cx, &f).map(|n| (n, f.line)));
     let address_field = t.required(cx, "address");
-    let address = address_field
-        .as_ref()
-        .and_then(|f| cx.unicast_addr(f, "peer address"));
+    let address = address_field.as_ref().and_then(|f| cx.unicast_addr(f, "peer address"));
     let remote_as = t.required(cx, "remote_as").and_then(|f| cx.asn(&f));
     let local_as = t.get(cx, "local_as").and_then(|f| cx.asn(&f));
-    let remote_port = t
-        .get(cx, "remote_port")
-        .and_then(|f| cx.int_in(&f, 1, u16::MAX, "port", ""));
-    let hold_time_secs = t
-        .get(cx, "hold_time_secs")
-        .and_then(|f| read_hold_time(cx, &f));
-    let connect_retry_secs = t
-        .get(cx, "connect_retry_secs")
-        .and_then(|f| cx.int_in(&f, 1, u16::MAX, "connect retry interval", " seconds"));
+    let remote_port = t.get(cx, "remote_port").and_then(|f| cx.int_in(&f, 1, u16::MAX, "port", ""));
+    let hold_time_secs = t.get(cx, "hold_time_secs").and_then(|f| read_hold_time(cx, &f));
+    let connect_retry_secs =
+        t.get(cx, "connect_retry_secs").and_then(|f| cx.int_in(&f, 1, u16::MAX, "connect retry interval", " seconds"));
     let passive = t.get(cx, "passive").and_then(|f| cx.bool(&f));
     let password_field = t.get(cx, "password");
     let route_refresh = t.get(cx, "route_refresh").and_then(|f| cx.bool(&f));
@@ -792,21 +713,14 @@ fn read_peer(cx: &mut Reader, t: &mut Table<'_, '_>, global: &GlobalRead) -> Opt
         route_refresh: route_refresh.unwrap_or(true),
         local_address,
     };
-    Some(PeerRead {
-        config,
-        address_line: address_field.map_or(0, |f| f.line),
-        name_line: name.map(|(_, line)| line),
-    })
+    Some(PeerRead { config, address_line: address_field.map_or(0, |f| f.line), name_line: name.map(|(_, line)| line) })
 }
 
 /// A peer name: not empty, and not an address, which `focl peer show` would take as one.
 fn read_peer_name(cx: &mut Reader, f: &Field<'_, '_>) -> Option<String> {
     let name = cx.str(f)?;
     if name.trim().is_empty() {
-        cx.at(
-            f,
-            "peer name must not be empty; remove the key to leave the peer unnamed",
-        );
+        cx.at(f, "peer name must not be empty; remove the key to leave the peer unnamed");
         return None;
     }
     if name.parse::<IpAddr>().is_ok() {
@@ -868,10 +782,7 @@ fn read_password(cx: &mut Reader, f: &Field<'_, '_>, label: &str) -> Option<Stri
 /// Source address when none is configured: the first listen address of the peer's family that
 /// names one address (not 0.0.0.0 or ::); otherwise the kernel chooses.
 fn default_local_address(peer: &IpAddr, listen: &[SocketAddr]) -> Option<IpAddr> {
-    listen
-        .iter()
-        .map(|a| a.ip())
-        .find(|ip| Family::of_addr(ip) == Family::of_addr(peer) && !ip.is_unspecified())
+    listen.iter().map(|a| a.ip()).find(|ip| Family::of_addr(ip) == Family::of_addr(peer) && !ip.is_unspecified())
 }
 
 fn family_word(addr: &IpAddr) -> &'static str {
@@ -945,10 +856,7 @@ fn read_prefix(cx: &mut Reader, t: &mut Table<'_, '_>) -> Option<PrefixRead> {
         })
     });
     Some(PrefixRead {
-        config: PrefixConfig {
-            network: network?,
-            next_hop,
-        },
+        config: PrefixConfig { network: network?, next_hop },
         network_line: network_field.map_or(0, |f| f.line),
     })
 }
@@ -973,12 +881,7 @@ fn check_prefixes_unique(cx: &mut Reader, prefixes: &[(usize, PrefixRead)]) {
 fn read_archive(cx: &mut Reader, t: &mut Table<'_, '_>) -> ArchiveConfig {
     // A new key is one line here: `key: t.get(cx, "key").and_then(..).unwrap_or(defaults.key)`.
     let defaults = ArchiveConfig::default();
-    ArchiveConfig {
-        enabled: t
-            .get(cx, "enabled")
-            .and_then(|f| cx.bool(&f))
-            .unwrap_or(defaults.enabled),
-    }
+    ArchiveConfig { enabled: t.get(cx, "enabled").and_then(|f| cx.bool(&f)).unwrap_or(defaults.enabled) }
 }
 
 #[cfg(test)]
@@ -1071,10 +974,7 @@ local_address = "192.0.2.9""#,
         assert_eq!(p.name.as_deref(), Some("core"));
         assert_eq!(p.label(), "192.0.2.2 (core)");
         assert!(p.is_ibgp());
-        assert_eq!(
-            (p.remote_port, p.hold_time_secs, p.connect_retry_secs),
-            (1179, 30, 10)
-        );
+        assert_eq!((p.remote_port, p.hold_time_secs, p.connect_retry_secs), (1179, 30, 10));
         assert!(p.passive && !p.route_refresh);
         assert_eq!(p.password.as_deref(), Some("s3cret"));
         assert_eq!(p.local_address, Some("192.0.2.9".parse().unwrap()));
@@ -1083,17 +983,10 @@ local_address = "192.0.2.9""#,
     #[test]
     fn listen_addr_as_string_and_as_list() {
         let c = ok(&MINIMAL.replace("[[peers]]", "listen_addr = \"127.0.0.1:1790\"\n\n[[peers]]"));
-        assert_eq!(
-            c.global.listen_addr,
-            vec!["127.0.0.1:1790".parse().unwrap()]
-        );
+        assert_eq!(c.global.listen_addr, vec!["127.0.0.1:1790".parse().unwrap()]);
 
-        let c = ok(&MINIMAL.replace(
-            "[[peers]]",
-            "listen_addr = [\"0.0.0.0:179\", \"[::]:179\"]\n\n[[peers]]",
-        ));
-        let want: Vec<SocketAddr> =
-            vec!["0.0.0.0:179".parse().unwrap(), "[::]:179".parse().unwrap()];
+        let c = ok(&MINIMAL.replace("[[peers]]", "listen_addr = [\"0.0.0.0:179\", \"[::]:179\"]\n\n[[peers]]"));
+        let want: Vec<SocketAddr> = vec!["0.0.0.0:179".parse().unwrap(), "[::]:179".parse().unwrap()];
         assert_eq!(c.global.listen_addr, want);
     }
 
@@ -1124,9 +1017,7 @@ local_address = "192.0.2.9""#,
         let text = MINIMAL.replace("[[peers]]", "listen_addr = []\n\n[[peers]]");
         assert_eq!(
             errors(&text),
-            vec![
-                "focl.toml:5: global.listen_addr: listen = true needs at least one listen address"
-            ]
+            vec!["focl.toml:5: global.listen_addr: listen = true needs at least one listen address"]
         );
         let text = MINIMAL.replace("[[peers]]", "listen = false\nlisten_addr = []\n\n[[peers]]");
         assert!(ok(&text).global.listen_addr.is_empty());
@@ -1310,9 +1201,7 @@ enabled = false
     #[test]
     fn integer_ranges() {
         assert_eq!(
-            errors(&with_peer_keys(
-                "remote_port = 70000\nconnect_retry_secs = 0"
-            )),
+            errors(&with_peer_keys("remote_port = 70000\nconnect_retry_secs = 0")),
             vec![
                 "focl.toml:8: peers[0].remote_port: port must be from 1 to 65535, got 70000",
                 "focl.toml:9: peers[0].connect_retry_secs: connect retry interval must be from \
@@ -1461,9 +1350,7 @@ remote_as = 65003
                  (did you mean 10.0.0.0/8?)"
             ]
         );
-        let text = format!(
-            "{MINIMAL}\n[[prefixes]]\nnetwork = \"203.0.113.0/24\"\nnext_hop = \"2001:db8::1\"\n"
-        );
+        let text = format!("{MINIMAL}\n[[prefixes]]\nnetwork = \"203.0.113.0/24\"\nnext_hop = \"2001:db8::1\"\n");
         assert_eq!(
             errors(&text),
             vec![
@@ -1524,14 +1411,9 @@ remote_as = 65003
 
     #[test]
     fn local_address_defaults_from_listen_addr() {
-        let c = ok(&dual_stack(
-            r#"["0.0.0.0:179", "192.0.2.1:179", "[2001:db8::2]:179"]"#,
-        ));
+        let c = ok(&dual_stack(r#"["0.0.0.0:179", "192.0.2.1:179", "[2001:db8::2]:179"]"#));
         assert_eq!(c.peers[0].local_address, Some("192.0.2.1".parse().unwrap()));
-        assert_eq!(
-            c.peers[1].local_address,
-            Some("2001:db8::2".parse().unwrap())
-        );
+        assert_eq!(c.peers[1].local_address, Some("2001:db8::2".parse().unwrap()));
 
         // Wildcards name no address: the kernel chooses.
         let c = ok(&dual_stack(r#"["0.0.0.0:179", "[::]:179"]"#));
@@ -1544,22 +1426,15 @@ remote_as = 65003
         assert_eq!(c.peers[1].local_address, None);
 
         // An explicit one wins over the listen address.
-        let text = dual_stack(r#""192.0.2.1:179""#).replace(
-            "remote_as = 65002\n\n",
-            "remote_as = 65002\nlocal_address = \"192.0.2.7\"\n\n",
-        );
-        assert_eq!(
-            ok(&text).peers[0].local_address,
-            Some("192.0.2.7".parse().unwrap())
-        );
+        let text = dual_stack(r#""192.0.2.1:179""#)
+            .replace("remote_as = 65002\n\n", "remote_as = 65002\nlocal_address = \"192.0.2.7\"\n\n");
+        assert_eq!(ok(&text).peers[0].local_address, Some("192.0.2.7".parse().unwrap()));
     }
 
     #[test]
     fn local_address_family_must_match() {
         assert_eq!(
-            errors(&with_peer_keys(
-                "name = \"up\"\nlocal_address = \"2001:db8::2\""
-            )),
+            errors(&with_peer_keys("name = \"up\"\nlocal_address = \"2001:db8::2\"")),
             vec![
                 "focl.toml:9: peers[0].local_address: local_address 2001:db8::2 is IPv6 but peer \
                  192.0.2.2 (up) is IPv4; a session runs over one family"
@@ -1623,10 +1498,7 @@ network = "10.0.0.1/8"
         assert!(!errs.is_empty());
         assert_eq!(errs[0].line, Some(3));
         assert_eq!(errs[0].key, "");
-        assert_eq!(
-            errs[0].to_string(),
-            "focl.toml:3: syntax error: duplicate key (at `asn`)"
-        );
+        assert_eq!(errs[0].to_string(), "focl.toml:3: syntax error: duplicate key (at `asn`)");
         assert!(errs.iter().all(|e| e.file == FILE && e.line.is_some()));
     }
 
@@ -1637,9 +1509,7 @@ network = "10.0.0.1/8"
         assert_eq!(errs.len(), 1);
         assert_eq!(errs[0].file, "/nonexistent/focl-test/focl.toml");
         assert_eq!((errs[0].line, errs[0].key.as_str()), (None, ""));
-        assert!(errs[0]
-            .to_string()
-            .starts_with("/nonexistent/focl-test/focl.toml: "));
+        assert!(errs[0].to_string().starts_with("/nonexistent/focl-test/focl.toml: "));
     }
 
     #[test]
@@ -1655,12 +1525,7 @@ network = "10.0.0.1/8"
             "focl.toml:12: peers[1].hold_time_secs: hold time must be 0 or at least 3 seconds \
              (RFC 4271 §4.2), got 2"
         );
-        let e = ConfigError {
-            line: None,
-            key: "global.asn".into(),
-            message: "missing required key".into(),
-            ..e
-        };
+        let e = ConfigError { line: None, key: "global.asn".into(), message: "missing required key".into(), ..e };
         assert_eq!(e.to_string(), "focl.toml: global.asn: missing required key");
     }
 

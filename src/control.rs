@@ -65,9 +65,9 @@ impl ControlServer {
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let stop = Arc::new(AtomicBool::new(false));
         let thread_stop = stop.clone();
-        let join = std::thread::Builder::new()
-            .name("control".into())
-            .spawn(move || Server { poll, listener, clients: HashMap::new(), next: 2, handler, stop: thread_stop }.run())?;
+        let join = std::thread::Builder::new().name("control".into()).spawn(move || {
+            Server { poll, listener, clients: HashMap::new(), next: 2, handler, stop: thread_stop }.run()
+        })?;
         info!("control socket {}", path.display());
         Ok(ControlServer { path: path.to_path_buf(), waker, stop, join: Some(join) })
     }
@@ -319,7 +319,8 @@ mod tests {
     }
 
     fn temp_path(tag: &str) -> PathBuf {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
         std::env::temp_dir().join(format!("focl-ctl-{tag}-{}-{nanos}.sock", std::process::id()))
     }
 

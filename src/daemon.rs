@@ -68,7 +68,8 @@ impl Daemon {
             refs.push(PeerRef { id, address: pc.address, name: pc.name.clone(), link: h.link.clone() });
             peers.push(h);
         }
-        let listener = if cfg.global.listen { Some(listener::start(&cfg.global.listen_addr, listen_peers)?) } else { None };
+        let listener =
+            if cfg.global.listen { Some(listener::start(&cfg.global.listen_addr, listen_peers)?) } else { None };
         let handler = CtlHandler { peers: refs, rib: rib.tx.clone() };
         let control = ControlServer::start(&cfg.global.control_socket, Box::new(handler))?;
         info!(
@@ -125,10 +126,9 @@ impl CtlHandler {
             .and_then(Value::as_str)
             .ok_or_else(|| CtlError::new(code::BAD_ARGUMENT, "missing argument 'peer' (an address or a name)"))?;
         let by_addr = want.parse::<IpAddr>().ok();
-        self.peers
-            .iter()
-            .find(|p| Some(p.address) == by_addr || p.name.as_deref() == Some(want))
-            .ok_or_else(|| CtlError::new(code::NO_SUCH_PEER, format!("no neighbor '{want}' is configured (see: focl peer list)")))
+        self.peers.iter().find(|p| Some(p.address) == by_addr || p.name.as_deref() == Some(want)).ok_or_else(|| {
+            CtlError::new(code::NO_SUCH_PEER, format!("no neighbor '{want}' is configured (see: focl peer list)"))
+        })
     }
 
     fn ask_peer<T>(&self, p: &PeerRef, make: impl FnOnce(Sender<T>) -> PeerMsg) -> Result<T, CtlError> {
@@ -196,7 +196,9 @@ impl CtlHandler {
                 let p = self.find_peer(&req.args)?;
                 self.ask_rib(RibQuery::Out { peer: p.id })
             }
-            _ => Err(control::unknown_command(req).error.unwrap_or_else(|| CtlError::new(code::UNKNOWN_COMMAND, "unknown command"))),
+            _ => Err(control::unknown_command(req)
+                .error
+                .unwrap_or_else(|| CtlError::new(code::UNKNOWN_COMMAND, "unknown command"))),
         }
     }
 }

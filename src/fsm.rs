@@ -111,7 +111,11 @@ pub enum Action {
     /// The session left Established: tell the RIB to drop the peer's routes.
     SessionDown,
     /// Log `state change A -> B, reason: …` and write the MRT state-change record.
-    StateChange { from: State, to: State, reason: String },
+    StateChange {
+        from: State,
+        to: State,
+        reason: String,
+    },
 }
 
 /// Per-peer settings the FSM needs.
@@ -305,8 +309,7 @@ impl Fsm {
                 self.timers.connect_retry = None;
                 self.timers.hold = Some(now + LARGE_HOLD_TIME);
                 out.push(Action::SendOpen);
-                let reason =
-                    if outgoing { "connection established" } else { "connection accepted" };
+                let reason = if outgoing { "connection established" } else { "connection accepted" };
                 self.change_state(State::OpenSent, reason, now, out);
             }
             Event::TcpConnectionFails { reason } => {
@@ -376,9 +379,7 @@ impl Fsm {
                 let hold = self.bump_idle_hold();
                 self.go_idle(now, &reason, hold, out);
             }
-            other => {
-                self.common_open_states(other, FsmSubcode::UnexpectedMessageInOpenConfirm, now, out)
-            }
+            other => self.common_open_states(other, FsmSubcode::UnexpectedMessageInOpenConfirm, now, out),
         }
     }
 
@@ -955,11 +956,8 @@ mod tests {
     fn manual_stop_without_restart_stays_idle() {
         let t0 = Instant::now();
         let mut f = fsm_in(State::OpenSent, t0);
-        let stop = Event::ManualStop {
-            subcode: CeaseSubcode::AdministrativeShutdown,
-            communication: None,
-            restart: false,
-        };
+        let stop =
+            Event::ManualStop { subcode: CeaseSubcode::AdministrativeShutdown, communication: None, restart: false };
         f.handle(stop, t0);
         assert_eq!(f.state(), State::Idle);
         assert_eq!(f.next_deadline(), None);

@@ -66,17 +66,19 @@ pub fn start(addrs: &[SocketAddr], peers: HashMap<IpAddr, ListenPeer>) -> io::Re
     let mut listeners = Vec::new();
     let mut bound = Vec::new();
     for (i, addr) in addrs.iter().enumerate() {
-        let v6only = addr.is_ipv6()
-            && addrs.iter().any(|a| a.is_ipv4() && a.port() == addr.port() && a.ip().is_unspecified());
-        let std_l = sock::listen(*addr, v6only).map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+        let v6only =
+            addr.is_ipv6() && addrs.iter().any(|a| a.is_ipv4() && a.port() == addr.port() && a.ip().is_unspecified());
+        let std_l = sock::listen(*addr, v6only)
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
         for (ip, p) in &peers {
             if let Some(key) = &p.md5_key {
                 // A v4 peer can reach a v6 listener only where it is dual-stack.
                 if ip.is_ipv4() && addr.is_ipv6() && v6only || ip.is_ipv6() && addr.is_ipv4() {
                     continue;
                 }
-                sock::md5::set_key_on(std_l.as_raw_fd(), *ip, key, addr.is_ipv6())
-                    .map_err(|e| io::Error::new(e.kind(), format!("cannot set the TCP-MD5 key for {ip} on {addr}: {e}")))?;
+                sock::md5::set_key_on(std_l.as_raw_fd(), *ip, key, addr.is_ipv6()).map_err(|e| {
+                    io::Error::new(e.kind(), format!("cannot set the TCP-MD5 key for {ip} on {addr}: {e}"))
+                })?;
             }
         }
         let mut l = TcpListener::from_std(std_l);
@@ -89,9 +91,8 @@ pub fn start(addrs: &[SocketAddr], peers: HashMap<IpAddr, ListenPeer>) -> io::Re
     }
     let stop = Arc::new(AtomicBool::new(false));
     let thread_stop = stop.clone();
-    let join = std::thread::Builder::new()
-        .name("listener".into())
-        .spawn(move || run(poll, listeners, peers, thread_stop))?;
+    let join =
+        std::thread::Builder::new().name("listener".into()).spawn(move || run(poll, listeners, peers, thread_stop))?;
     Ok(ListenerHandle { waker, stop, join: Some(join), bound })
 }
 

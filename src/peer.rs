@@ -55,7 +55,11 @@ pub enum PeerMsg {
     /// A connection from this peer's address, accepted by the listener.
     Incoming(std::net::TcpStream),
     /// UPDATEs built by the RIB for session `session` (stale ones are dropped).
-    Send { session: u64, msgs: Vec<Vec<u8>>, sent: FamilyCounts },
+    Send {
+        session: u64,
+        msgs: Vec<Vec<u8>>,
+        sent: FamilyCounts,
+    },
     Summary(Sender<PeerSummary>),
     Status(Sender<PeerDetail>),
     /// `focl peer reset`: Cease / Administrative Reset, then start again.
@@ -126,12 +130,10 @@ pub fn spawn(id: PeerId, cfg: Arc<PeerConfig>, local: LocalInfo, rib: Sender<Rib
     let (tx, rx) = crossbeam_channel::bounded(INBOX_CAPACITY);
     let link = PeerLink { tx, waker };
     let thread_cfg = cfg.clone();
-    let join = std::thread::Builder::new()
-        .name(format!("peer {}", cfg.address))
-        .spawn(move || {
-            let mut peer = Peer::new(id, thread_cfg, local, poll, rx, rib);
-            peer.run();
-        })?;
+    let join = std::thread::Builder::new().name(format!("peer {}", cfg.address)).spawn(move || {
+        let mut peer = Peer::new(id, thread_cfg, local, poll, rx, rib);
+        peer.run();
+    })?;
     Ok(PeerHandle { id, cfg, link, join: Some(join) })
 }
 
@@ -283,9 +285,17 @@ struct Peer {
 }
 
 impl Peer {
-    fn new(id: PeerId, cfg: Arc<PeerConfig>, local: LocalInfo, poll: Poll, inbox: Receiver<PeerMsg>, rib: Sender<RibMsg>) -> Peer {
+    fn new(
+        id: PeerId,
+        cfg: Arc<PeerConfig>,
+        local: LocalInfo,
+        poll: Poll,
+        inbox: Receiver<PeerMsg>,
+        rib: Sender<RibMsg>,
+    ) -> Peer {
         let now = Instant::now();
-        let fsm_cfg = FsmConfig { passive: cfg.passive, connect_retry: Duration::from_secs(cfg.connect_retry_secs.into()) };
+        let fsm_cfg =
+            FsmConfig { passive: cfg.passive, connect_retry: Duration::from_secs(cfg.connect_retry_secs.into()) };
         let our_caps = Capabilities {
             families: Family::ALL.to_vec(),
             route_refresh: cfg.route_refresh,
@@ -351,9 +361,13 @@ impl Peer {
                     _ => {}
                 }
             }
+            // FSM events are handled after every stage, so each message meets an up-to-date FSM.
             self.drain_inbox();
+            self.drain_events();
             self.drive_connection();
+            self.drain_events();
             self.drive_pending();
+            self.drain_events();
             self.fire_timers();
         }
         if let Some(c) = self.conn.take() {
@@ -372,7 +386,8 @@ impl Peer {
             deadline = Some(deadline.map_or(d, |x| x.min(d)));
         }
         let until = deadline.map(|d| d.saturating_duration_since(now));
-        let conn_busy = self.conn.as_ref().is_some_and(|c| c.connected && (c.readable || c.framer.buffered() >= frame::HEADER_LEN));
+        let conn_busy =
+            self.conn.as_ref().is_some_and(|c| c.connected && (c.readable || c.framer.buffered() >= frame::HEADER_LEN));
         if self.rib_backlog.is_some() || conn_busy {
             return Some(until.map_or(BACKLOG_RETRY, |u| u.min(BACKLOG_RETRY)));
         }
@@ -467,7 +482,9 @@ impl Peer {
         match sock::connect(remote, self.cfg.local_address, key) {
             Ok(s) => {
                 let mut stream = TcpStream::from_std(s);
-                if let Err(e) = self.poll.registry().register(&mut stream, CONN, Interest::READABLE | Interest::WRITABLE) {
+                if let Err(e) =
+                    self.poll.registry().register(&mut stream, CONN, Interest::READABLE | Interest::WRITABLE)
+                {
                     self.events.push_back(Event::TcpConnectionFails { reason: format!("cannot watch socket: {e}") });
                     return;
                 }
@@ -566,7 +583,8 @@ impl Peer {
         }
         debug!("neighbor {}: second connection from {from:?} in {state}: collision detection", self.label);
         let mut c = Conn::new(stream, false, true);
-        let open = OpenMsg::new(self.cfg.local_as, self.cfg.hold_time_secs, self.local.router_id, self.our_caps.clone());
+        let open =
+            OpenMsg::new(self.cfg.local_as, self.cfg.hold_time_secs, self.local.router_id, self.our_caps.clone());
         c.queue(&open.encode());
         let _ = c.flush();
         c.open_deadline = Some(Instant::now() + PENDING_OPEN_TIMEOUT);
@@ -592,7 +610,14 @@ impl Peer {
         };
         let body = open.get(frame::HEADER_LEN..).unwrap_or_default();
         let checked = OpenMsg::decode(body).and_then(|o| {
-            let neg = open::validate_open(&o, self.cfg.remote_as, self.cfg.local_as, self.local.router_id, &self.our_caps, self.cfg.hold_time_secs)?;
+            let neg = open::validate_open(
+                &o,
+                self.cfg.remote_as,
+                self.cfg.local_as,
+                self.local.router_id,
+                &self.our_caps,
+                self.cfg.hold_time_secs,
+            )?;
             Ok((o, neg))
         });
         let Some(mut cand) = self.pending.take() else { return };
@@ -618,7 +643,8 @@ impl Peer {
             old.close(&self.poll);
         }
         cand.open_deadline = None;
-        if let Err(e) = self.poll.registry().reregister(&mut cand.stream, CONN, Interest::READABLE | Interest::WRITABLE) {
+        if let Err(e) = self.poll.registry().reregister(&mut cand.stream, CONN, Interest::READABLE | Interest::WRITABLE)
+        {
             self.events.push_back(Event::TcpConnectionFails { reason: format!("cannot watch socket: {e}") });
         }
         count(&mut self.stats.received, MsgType::Open);
@@ -665,9 +691,10 @@ impl Peer {
                 Ok(Some((ty, raw))) => {
                     count(&mut self.stats.received, ty);
                     self.on_message(ty, &raw);
-                    // Stop at a full RIB (backpressure) or when the message changed the session.
-                    if self.rib_backlog.is_some() || !self.events.is_empty() {
-                        return;
+                    // The FSM must see this message's effect before the next message.
+                    self.drain_events();
+                    if self.rib_backlog.is_some() || self.stopping {
+                        return; // a full RIB: stop reading (backpressure)
                     }
                 }
                 Ok(None) => break,
@@ -693,7 +720,14 @@ impl Peer {
                     return;
                 }
                 let checked = OpenMsg::decode(body).and_then(|o| {
-                    let neg = open::validate_open(&o, self.cfg.remote_as, self.cfg.local_as, self.local.router_id, &self.our_caps, self.cfg.hold_time_secs)?;
+                    let neg = open::validate_open(
+                        &o,
+                        self.cfg.remote_as,
+                        self.cfg.local_as,
+                        self.local.router_id,
+                        &self.our_caps,
+                        self.cfg.hold_time_secs,
+                    )?;
                     Ok((o, neg))
                 });
                 match checked {
@@ -857,7 +891,10 @@ impl Peer {
     /// `focl peer refresh`: RFC 2918 §3, only to a peer that advertised the capability.
     fn request_refresh(&mut self, family: Option<Family>) -> Result<ActionResult, CtlError> {
         if self.fsm.state() != State::Established {
-            return Err(CtlError::new(ctl::code::NOT_ESTABLISHED, format!("neighbor {} is {}, not Established", self.label, self.fsm.state())));
+            return Err(CtlError::new(
+                ctl::code::NOT_ESTABLISHED,
+                format!("neighbor {} is {}, not Established", self.label, self.fsm.state()),
+            ));
         }
         let caps_ok = self.peer_caps.as_ref().is_some_and(|c| c.route_refresh || c.enhanced_route_refresh);
         if !caps_ok {
@@ -870,7 +907,10 @@ impl Peer {
         let families: Vec<Family> = match family {
             Some(f) if negotiated.contains(&f) => vec![f],
             Some(f) => {
-                return Err(CtlError::new(ctl::code::BAD_ARGUMENT, format!("{f} was not negotiated with neighbor {}", self.label)));
+                return Err(CtlError::new(
+                    ctl::code::BAD_ARGUMENT,
+                    format!("{f} was not negotiated with neighbor {}", self.label),
+                ));
             }
             None => negotiated,
         };
@@ -956,7 +996,10 @@ impl Peer {
             messages_received: self.stats.received,
             prefixes_received: FamilyCounts::default(),
             prefixes_sent: self.stats.sent_prefixes,
-            last_error: self.last_error.as_ref().map(|(e, at)| LastError { age_secs: now.duration_since(*at).as_secs(), ..e.clone() }),
+            last_error: self
+                .last_error
+                .as_ref()
+                .map(|(e, at)| LastError { age_secs: now.duration_since(*at).as_secs(), ..e.clone() }),
             flaps: self.fsm.flaps(),
             connect_attempts: self.stats.connect_attempts,
             password_set: self.cfg.password.is_some(),

@@ -172,12 +172,8 @@ impl Prefix {
     /// Does `self` cover `other` (same family, shorter or equal length, same leading bits)?
     pub fn contains(&self, other: &Prefix) -> bool {
         match (*self, *other) {
-            (Prefix::V4 { addr: a, len: l }, Prefix::V4 { addr: b, len: m }) => {
-                l <= m && (b & mask_v4(l)) == a
-            }
-            (Prefix::V6 { addr: a, len: l }, Prefix::V6 { addr: b, len: m }) => {
-                l <= m && (b & mask_v6(l)) == a
-            }
+            (Prefix::V4 { addr: a, len: l }, Prefix::V4 { addr: b, len: m }) => l <= m && (b & mask_v4(l)) == a,
+            (Prefix::V6 { addr: a, len: l }, Prefix::V6 { addr: b, len: m }) => l <= m && (b & mask_v6(l)) == a,
             _ => false,
         }
     }
@@ -249,10 +245,7 @@ mod tests {
 
     #[test]
     fn refuses_host_bits_and_long_lengths() {
-        assert_eq!(
-            "10.1.2.3/8".parse::<Prefix>(),
-            Err(PrefixError::HostBitsSet { suggestion: "10.0.0.0/8".into() })
-        );
+        assert_eq!("10.1.2.3/8".parse::<Prefix>(), Err(PrefixError::HostBitsSet { suggestion: "10.0.0.0/8".into() }));
         assert!(matches!("10.0.0.0/33".parse::<Prefix>(), Err(PrefixError::LengthTooLong { .. })));
         assert!(matches!("10.0.0.0".parse::<Prefix>(), Err(PrefixError::Syntax(_))));
         assert_eq!("0.0.0.0/0".parse::<Prefix>().unwrap().nlri_len(), 1);

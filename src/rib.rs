@@ -51,22 +51,47 @@ impl SessionInfo {
 pub enum RibQuery {
     Summary,
     /// Adj-RIB-In of a peer, optionally only routes equal to or inside a prefix.
-    In { peer: PeerId, prefix: Option<Prefix> },
-    Out { peer: PeerId },
+    In {
+        peer: PeerId,
+        prefix: Option<Prefix>,
+    },
+    Out {
+        peer: PeerId,
+    },
     /// (received, sent) route counts of a peer.
-    Counts { peer: PeerId },
+    Counts {
+        peer: PeerId,
+    },
 }
 
 /// Messages to the RIB thread.
 #[derive(Debug)]
 pub enum RibMsg {
     /// A configured peer exists (at start and, later, on reload).
-    AddPeer { peer: PeerId, label: String, address: IpAddr, name: Option<String>, link: PeerLink },
-    SessionUp { peer: PeerId, info: SessionInfo },
-    SessionDown { peer: PeerId },
-    Update { peer: PeerId, update: ParsedUpdate, four_octet: bool },
+    AddPeer {
+        peer: PeerId,
+        label: String,
+        address: IpAddr,
+        name: Option<String>,
+        link: PeerLink,
+    },
+    SessionUp {
+        peer: PeerId,
+        info: SessionInfo,
+    },
+    SessionDown {
+        peer: PeerId,
+    },
+    Update {
+        peer: PeerId,
+        update: ParsedUpdate,
+        four_octet: bool,
+    },
     /// The peer sent ROUTE-REFRESH: resend the Adj-RIB-Out of that family (RFC 2918 §4).
-    Refresh { peer: PeerId, family: Family },
+    Refresh {
+        peer: PeerId,
+        family: Family,
+    },
     Query(RibQuery, Sender<Result<serde_json::Value, CtlError>>),
     Stop,
 }

@@ -200,7 +200,8 @@ pub mod md5 {
             (IpAddr::V6(v6), _) => SocketAddr::V6(SocketAddrV6::new(v6, 0, 0, 0)),
         };
         let (addr, _) = sockaddr(&peer_sa);
-        let mut sig = TcpMd5Sig { addr, flags: 0, prefixlen: 0, keylen: key.len() as u16, ifindex: 0, key: [0; MAX_KEY_LEN] };
+        let mut sig =
+            TcpMd5Sig { addr, flags: 0, prefixlen: 0, keylen: key.len() as u16, ifindex: 0, key: [0; MAX_KEY_LEN] };
         sig.key[..key.len()].copy_from_slice(key);
         // SAFETY: setsockopt with a pointer to a live, correctly laid out tcp_md5sig.
         cvt(unsafe {
@@ -217,10 +218,7 @@ pub mod md5 {
 
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
     pub fn set_key_on(_fd: RawFd, _peer: IpAddr, _key: &[u8], _socket_is_v6: bool) -> io::Result<()> {
-        Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "TCP-MD5 (RFC 2385) is not supported on this platform by focld",
-        ))
+        Err(io::Error::new(io::ErrorKind::Unsupported, "TCP-MD5 (RFC 2385) is not supported on this platform by focld"))
     }
 
     /// Key an outgoing socket of the peer's own family.

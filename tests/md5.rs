@@ -6,7 +6,14 @@ mod common;
 use common::*;
 use std::time::Duration;
 
-fn pair_configs(dir: &std::path::Path, tag: &str, key_a: Option<&str>, key_b: Option<&str>, ips: (&str, &str), v6: bool) -> (String, String) {
+fn pair_configs(
+    dir: &std::path::Path,
+    tag: &str,
+    key_a: Option<&str>,
+    key_b: Option<&str>,
+    ips: (&str, &str),
+    v6: bool,
+) -> (String, String) {
     let (ip_a, ip_b) = ips;
     let port_a = free_port(if v6 { "::1" } else { ip_a });
     let port_b = free_port(if v6 { "::1" } else { ip_b });
@@ -38,8 +45,8 @@ fn matching_keys_establish_over_ipv4_and_ipv6() {
     for (v6, ips) in [(false, ("127.0.0.21", "127.0.0.22")), (true, ("::1", "::1"))] {
         let dir = TempDir::new("md5ok");
         let (ca, cb) = pair_configs(dir.path(), "ok", Some("s3cret-key"), Some("s3cret-key"), ips, v6);
-        let b = Focld::start(dir.path(), "b", &cb);
-        let a = Focld::start(dir.path(), "a", &ca);
+        let b = Focld::start(dir.path(), "okb", &cb);
+        let a = Focld::start(dir.path(), "oka", &ca);
         let peer = if v6 { "::1" } else { ips.1 };
         a.wait_established(peer, Duration::from_secs(30));
         assert!(wait_for(Duration::from_secs(10), || a.rib_in_prefixes(peer) == ["198.51.100.0/24"]));

@@ -76,7 +76,11 @@ fn default_route_first_in_nlri_is_stored_as_four_prefixes_v4_and_v6() {
 
     // Withdraw 0.0.0.0/0 and 11.0.0.0/8 in the withdrawn-routes field, default route first.
     s.send(&update(&[0, 8, 11], &[], &[]));
-    assert!(wait_for(Duration::from_secs(5), || f.rib_in_prefixes("127.0.0.3") == ["10.0.0.0/8", "12.0.0.0/8"]), "{:?}", f.rib_in_prefixes("127.0.0.3"));
+    assert!(
+        wait_for(Duration::from_secs(5), || f.rib_in_prefixes("127.0.0.3") == ["10.0.0.0/8", "12.0.0.0/8"]),
+        "{:?}",
+        f.rib_in_prefixes("127.0.0.3")
+    );
 
     // IPv6: MP_REACH_NLRI with ::/0, 2001:db8::/32, 2001:db9::/32 (RFC 4760 §3).
     let mut mp = vec![0, 2, 1, 16];
@@ -88,9 +92,16 @@ fn default_route_first_in_nlri_is_stored_as_four_prefixes_v4_and_v6() {
     attrs.extend_from_slice(&mp);
     s.send(&update(&[], &attrs, &[]));
     let want6 = ["10.0.0.0/8", "12.0.0.0/8", "2001:db8::/32", "2001:db9::/32", "::/0"];
-    assert!(wait_for(Duration::from_secs(5), || f.rib_in_prefixes("127.0.0.3") == want6), "{:?}", f.rib_in_prefixes("127.0.0.3"));
+    assert!(
+        wait_for(Duration::from_secs(5), || f.rib_in_prefixes("127.0.0.3") == want6),
+        "{:?}",
+        f.rib_in_prefixes("127.0.0.3")
+    );
     let routes = f.rib_in("127.0.0.3");
-    assert!(routes.iter().filter(|r| r["prefix"].as_str().is_some_and(|p| p.contains(':'))).all(|r| r["next_hop"] == "2001:db8::3"));
+    assert!(routes
+        .iter()
+        .filter(|r| r["prefix"].as_str().is_some_and(|p| p.contains(':')))
+        .all(|r| r["next_hop"] == "2001:db8::3"));
 
     // MP_UNREACH_NLRI withdrawing ::/0 and 2001:db9::/32.
     let unreach = [0u8, 2, 1, 0, 32, 0x20, 0x01, 0x0d, 0xb9];
@@ -98,7 +109,11 @@ fn default_route_first_in_nlri_is_stored_as_four_prefixes_v4_and_v6() {
     attrs.extend_from_slice(&unreach);
     s.send(&update(&[], &attrs, &[]));
     let left = ["10.0.0.0/8", "12.0.0.0/8", "2001:db8::/32"];
-    assert!(wait_for(Duration::from_secs(5), || f.rib_in_prefixes("127.0.0.3") == left), "{:?}", f.rib_in_prefixes("127.0.0.3"));
+    assert!(
+        wait_for(Duration::from_secs(5), || f.rib_in_prefixes("127.0.0.3") == left),
+        "{:?}",
+        f.rib_in_prefixes("127.0.0.3")
+    );
 
     // The session stayed up throughout, and focld announced its own prefix to us.
     assert_eq!(f.peer_state("127.0.0.3"), "Established");
@@ -140,7 +155,8 @@ fn bad_opens_get_the_rfc4271_notification() {
     let port = free_port("127.0.0.1");
     let f = Focld::start(dir.path(), "f", &config(dir.path(), port, "127.0.0.4", 65010));
     let remote: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let caps = |asn| Capabilities { families: vec![Family::Ipv4Unicast], four_octet_as: Some(asn), ..Default::default() };
+    let caps =
+        |asn| Capabilities { families: vec![Family::Ipv4Unicast], four_octet_as: Some(asn), ..Default::default() };
 
     // Wrong peer AS: OPEN Message Error / Bad Peer AS (2/2).
     let o = OpenMsg::new(65099, 90, Ipv4Addr::new(192, 0, 2, 4), caps(65099));

@@ -100,13 +100,21 @@ fn two_daemons_exchange_v4_and_v6_prefixes_and_recover_after_restart() {
     }
 
     // Routes as A sees them from B.
-    assert!(wait_for(Duration::from_secs(10), || a.rib_in_prefixes("127.0.0.2") == ["198.51.100.0/24"]), "{:?}", a.rib_in("127.0.0.2"));
+    assert!(
+        wait_for(Duration::from_secs(10), || a.rib_in_prefixes("127.0.0.2") == ["198.51.100.0/24"]),
+        "{:?}",
+        a.rib_in("127.0.0.2")
+    );
     let r = a.rib_in("127.0.0.2");
     let r = route(&r, "198.51.100.0/24");
     assert_eq!(r["next_hop"], "127.0.0.2");
     assert_eq!(r["as_path"], "65002");
     assert_eq!(r["origin"], "igp");
-    assert!(wait_for(Duration::from_secs(10), || a.rib_in_prefixes("::1") == ["2001:db8:2000::/48"]), "{:?}", a.rib_in("::1"));
+    assert!(
+        wait_for(Duration::from_secs(10), || a.rib_in_prefixes("::1") == ["2001:db8:2000::/48"]),
+        "{:?}",
+        a.rib_in("::1")
+    );
     let r6 = a.rib_in("::1");
     assert_eq!(route(&r6, "2001:db8:2000::/48")["next_hop"], "::1");
     assert!(b.log_text().contains("not announcing 2001:db8:2000::/48"), "the missing IPv6 next hop is logged");
@@ -133,19 +141,34 @@ fn two_daemons_exchange_v4_and_v6_prefixes_and_recover_after_restart() {
     assert_eq!(show["prefixes_sent"]["ipv4_unicast"], 1);
     let out = a.focl(&["rib", "out", "127.0.0.2"]).expect("focl rib out");
     assert_eq!(out["routes"].as_array().map(|r| r.len()), Some(2));
-    let text = std::process::Command::new(focl_bin()).arg("-s").arg(&a.socket).args(["rib", "in", "127.0.0.2"]).output().unwrap();
+    let text = std::process::Command::new(focl_bin())
+        .arg("-s")
+        .arg(&a.socket)
+        .args(["rib", "in", "127.0.0.2"])
+        .output()
+        .unwrap();
     assert!(text.status.success());
     assert!(String::from_utf8_lossy(&text.stdout).contains("198.51.100.0/24"));
 
     // Route refresh from A: B resends its Adj-RIB-Out and counts the request.
     let before = a.focl(&["peer", "show", "127.0.0.2"]).unwrap()["messages_received"]["update"].as_u64().unwrap();
     a.focl(&["peer", "refresh", "127.0.0.2"]).expect("refresh");
-    assert!(wait_for(Duration::from_secs(5), || {
-        b.focl(&["peer", "show", "127.0.0.1"]).map(|v| v["messages_received"]["route_refresh"] == 2).unwrap_or(false)
-    }), "B got one ROUTE-REFRESH per family");
-    assert!(wait_for(Duration::from_secs(5), || {
-        a.focl(&["peer", "show", "127.0.0.2"]).map(|v| v["messages_received"]["update"].as_u64().unwrap_or(0) > before).unwrap_or(false)
-    }), "B resent its routes");
+    assert!(
+        wait_for(Duration::from_secs(5), || {
+            b.focl(&["peer", "show", "127.0.0.1"])
+                .map(|v| v["messages_received"]["route_refresh"] == 2)
+                .unwrap_or(false)
+        }),
+        "B got one ROUTE-REFRESH per family"
+    );
+    assert!(
+        wait_for(Duration::from_secs(5), || {
+            a.focl(&["peer", "show", "127.0.0.2"])
+                .map(|v| v["messages_received"]["update"].as_u64().unwrap_or(0) > before)
+                .unwrap_or(false)
+        }),
+        "B resent its routes"
+    );
 
     // Kill B hard; A notices, B comes back, sessions and routes return.
     b.kill();

@@ -1,1 +1,566 @@
-fn main() {}
+//! focl: the command-line client of focld.
+//!
+//! Sends one NDJSON request over focld's control socket and prints the reply as a table
+//! (in the spirit of `bgpctl show` and `gobgp neighbor`) or, with `-j`, as JSON.
+//! Exit status: 0 success, 1 the daemon answered with an error, 2 focld is not reachable.
+
+use argh::FromArgs;
+use focl::ctl::{self, cmd, LastError, MsgCounters, PeerDetail, PeerSummary, Reply, Request, RibSummary, RouteList};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// focl: control and query focld. Exit status: 0 ok, 1 error reply, 2 focld not reachable.
+#[derive(FromArgs)]
+struct Args {
+    /// focld's control socket (default /tmp/focld.sock, or $FOCL_SOCKET)
+    #[argh(option, short = 's')]
+    socket: Option<PathBuf>,
+    /// print the reply as JSON (one document, pretty-printed)
+    #[argh(switch, short = 'j')]
+    json: bool,
+    #[argh(subcommand)]
+    command: Command,
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand)]
+enum Command {
+    Peer(PeerCmd),
+    Rib(RibCmd),
+}
+
+/// neighbors: list, show, reset, refresh
+#[derive(FromArgs)]
+#[argh(subcommand, name = "peer")]
+struct PeerCmd {
+    #[argh(subcommand)]
+    action: PeerAction,
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand)]
+enum PeerAction {
+    List(PeerList),
+    Show(PeerShow),
+    Reset(PeerReset),
+    Refresh(PeerRefresh),
+}
+
+/// one line per neighbor: state, uptime, prefixes, messages, flaps
+#[derive(FromArgs)]
+#[argh(subcommand, name = "list")]
+struct PeerList {}
+
+/// everything about one neighbor
+#[derive(FromArgs)]
+#[argh(subcommand, name = "show")]
+struct PeerShow {
+    /// neighbor address or name
+    #[argh(positional)]
+    peer: String,
+}
+
+/// Cease / Administrative Reset, then start the session again
+#[derive(FromArgs)]
+#[argh(subcommand, name = "reset")]
+struct PeerReset {
+    /// neighbor address or name
+    #[argh(positional)]
+    peer: String,
+}
+
+/// send ROUTE-REFRESH (RFC 2918) for ipv4, ipv6 or both
+#[derive(FromArgs)]
+#[argh(subcommand, name = "refresh")]
+struct PeerRefresh {
+    /// neighbor address or name
+    #[argh(positional)]
+    peer: String,
+    /// ipv4 or ipv6 (default: every negotiated family)
+    #[argh(positional)]
+    family: Option<String>,
+}
+
+/// routes: summary, in, out
+#[derive(FromArgs)]
+#[argh(subcommand, name = "rib")]
+struct RibCmd {
+    #[argh(subcommand)]
+    action: RibAction,
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand)]
+enum RibAction {
+    Summary(RibSummaryCmd),
+    In(RibIn),
+    Out(RibOut),
+}
+
+/// routes per neighbor and family
+#[derive(FromArgs)]
+#[argh(subcommand, name = "summary")]
+struct RibSummaryCmd {}
+
+/// a neighbor's Adj-RIB-In, optionally only PREFIX and the routes inside it
+#[derive(FromArgs)]
+#[argh(subcommand, name = "in")]
+struct RibIn {
+    /// neighbor address or name
+    #[argh(positional)]
+    peer: String,
+    /// a prefix (or address) to look up
+    #[argh(positional)]
+    prefix: Option<String>,
+}
+
+/// what focld announces to a neighbor
+#[derive(FromArgs)]
+#[argh(subcommand, name = "out")]
+struct RibOut {
+    /// neighbor address or name
+    #[argh(positional)]
+    peer: String,
+}
+
+/// What a command asks and how its answer is printed.
+struct Query {
+    cmd: &'static str,
+    args: Value,
+    render: fn(&Value) -> Result<String, String>,
+}
+
+fn query_of(c: &Command) -> Query {
+    match c {
+        Command::Peer(p) => match &p.action {
+            PeerAction::List(_) => Query { cmd: cmd::PEER_LIST, args: json!({}), render: render_peer_list },
+            PeerAction::Show(s) => {
+                Query { cmd: cmd::PEER_SHOW, args: json!({"peer": s.peer}), render: render_peer_show }
+            }
+            PeerAction::Reset(r) => {
+                Query { cmd: cmd::PEER_RESET, args: json!({"peer": r.peer}), render: render_action }
+            }
+            PeerAction::Refresh(r) => {
+                let mut args = json!({"peer": r.peer});
+                if let Some(f) = &r.family {
+                    args["family"] = json!(f);
+                }
+                Query { cmd: cmd::PEER_REFRESH, args, render: render_action }
+            }
+        },
+        Command::Rib(r) => match &r.action {
+            RibAction::Summary(_) => Query { cmd: cmd::RIB_SUMMARY, args: json!({}), render: render_rib_summary },
+            RibAction::In(i) => {
+                let mut args = json!({"peer": i.peer});
+                if let Some(p) = &i.prefix {
+                    args["prefix"] = json!(p);
+                }
+                Query { cmd: cmd::RIB_IN, args, render: render_routes }
+            }
+            RibAction::Out(o) => Query { cmd: cmd::RIB_OUT, args: json!({"peer": o.peer}), render: render_routes },
+        },
+    }
+}
+
+/// Why a request could not be answered.
+enum Failure {
+    /// focld is not reachable: one line, exit 2.
+    NotRunning(String),
+    /// Anything else: exit 1.
+    Other(String),
+}
+
+fn request(socket: &PathBuf, cmd: &str, args: Value) -> Result<Reply, Failure> {
+    let mut s = UnixStream::connect(socket).map_err(|e| {
+        Failure::NotRunning(format!(
+            "focld is not running (cannot connect to {}: {e}); start it with focld --config FILE, or give its socket with -s SOCKET",
+            socket.display()
+        ))
+    })?;
+    let timeout = Some(Duration::from_secs(15));
+    let _ = s.set_read_timeout(timeout);
+    let _ = s.set_write_timeout(timeout);
+    let req = Request { id: 1, cmd: cmd.to_string(), args };
+    let mut line = serde_json::to_vec(&req).map_err(|e| Failure::Other(e.to_string()))?;
+    line.push(b'\n');
+    s.write_all(&line).map_err(|e| Failure::Other(format!("cannot send the request to focld: {e}")))?;
+    let mut reader = BufReader::new(s);
+    let mut answer = String::new();
+    match reader.read_line(&mut answer) {
+        Ok(0) => return Err(Failure::Other("focld closed the connection without answering".into())),
+        Ok(_) => {}
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+            return Err(Failure::Other("focld did not answer within 15 seconds".into()));
+        }
+        Err(e) => return Err(Failure::Other(format!("cannot read focld's answer: {e}"))),
+    }
+    serde_json::from_str(&answer).map_err(|e| Failure::Other(format!("focld's answer is not valid: {e}")))
+}
+
+fn main() -> ExitCode {
+    let args: Args = argh::from_env();
+    let socket = args
+        .socket
+        .or_else(|| std::env::var_os("FOCL_SOCKET").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("/tmp/focld.sock"));
+    let q = query_of(&args.command);
+    let reply = match request(&socket, q.cmd, q.args) {
+        Ok(r) => r,
+        Err(Failure::NotRunning(m)) => {
+            eprintln!("focl: {m}");
+            return ExitCode::from(2);
+        }
+        Err(Failure::Other(m)) => {
+            eprintln!("focl: {m}");
+            return ExitCode::from(1);
+        }
+    };
+    if !reply.ok {
+        let e = reply.error.unwrap_or_else(|| ctl::CtlError::new(ctl::code::INTERNAL, "error without details"));
+        eprintln!("focl: {}", e.message);
+        return ExitCode::from(1);
+    }
+    let result = reply.result.unwrap_or(Value::Null);
+    let text =
+        if args.json { serde_json::to_string_pretty(&result).map_err(|e| e.to_string()) } else { (q.render)(&result) };
+    match text {
+        Ok(t) => {
+            print!("{t}");
+            if !t.ends_with('\n') {
+                println!();
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("focl: cannot show focld's answer: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T, String> {
+    serde_json::from_value(v.clone()).map_err(|e| e.to_string())
+}
+
+/// 45s, 12:03, 3:04:05, 2d03h.
+fn duration(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    if d > 0 {
+        format!("{d}d{h:02}h")
+    } else if h > 0 {
+        format!("{h}:{m:02}:{s:02}")
+    } else if m > 0 {
+        format!("{m}:{s:02}")
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// Left-aligned columns separated by two spaces.
+fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut width: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            if let Some(w) = width.get_mut(i) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:<w$}  ", w = width[i]));
+            }
+        }
+        s.trim_end().to_string() + "\n"
+    };
+    let mut out = line(header.iter().map(|h| h.to_string()).collect());
+    for r in rows {
+        out.push_str(&line(r.clone()));
+    }
+    out
+}
+
+fn render_peer_list(v: &Value) -> Result<String, String> {
+    let peers: Vec<PeerSummary> = parse(v)?;
+    if peers.is_empty() {
+        return Ok("no neighbors configured\n".into());
+    }
+    let rows: Vec<Vec<String>> = peers
+        .iter()
+        .map(|p| {
+            let state = if p.disabled { format!("{} (disabled)", p.state) } else { p.state.clone() };
+            vec![
+                p.address.clone(),
+                p.name.clone().unwrap_or_else(|| "-".into()),
+                p.remote_as.to_string(),
+                state,
+                duration(p.uptime_secs.unwrap_or(p.state_secs)),
+                p.prefixes_received.ipv4_unicast.to_string(),
+                p.prefixes_received.ipv6_unicast.to_string(),
+                p.messages_received.to_string(),
+                p.messages_sent.to_string(),
+                p.flaps.to_string(),
+            ]
+        })
+        .collect();
+    Ok(table(
+        &["Neighbor", "Name", "AS", "State", "Up/Down", "Rcvd v4", "Rcvd v6", "MsgRcvd", "MsgSent", "Flaps"],
+        &rows,
+    ))
+}
+
+fn counters_rows(sent: &MsgCounters, rcvd: &MsgCounters) -> Vec<Vec<String>> {
+    let row = |n: &str, a: u64, b: u64| vec![format!("  {n}"), a.to_string(), b.to_string()];
+    vec![
+        row("Opens", sent.open, rcvd.open),
+        row("Updates", sent.update, rcvd.update),
+        row("Notifications", sent.notification, rcvd.notification),
+        row("Keepalives", sent.keepalive, rcvd.keepalive),
+        row("Route Refresh", sent.route_refresh, rcvd.route_refresh),
+        row("Total", sent.total, rcvd.total),
+    ]
+}
+
+fn last_error_text(e: &LastError) -> String {
+    let mut s = format!("{} {} ({}/{}), {} ago", e.direction, e.name, e.code, e.subcode, duration(e.age_secs));
+    if let Some(r) = &e.reason {
+        s.push_str(&format!(", reason: \"{r}\""));
+    }
+    s
+}
+
+fn render_peer_show(v: &Value) -> Result<String, String> {
+    let p: PeerDetail = parse(v)?;
+    let mut o = String::new();
+    let name = p.name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
+    o.push_str(&format!("BGP neighbor is {}{name}, remote AS {}, local AS {}\n", p.address, p.remote_as, p.local_as));
+    let mode = if p.passive { "passive" } else { "active" };
+    o.push_str(&format!(
+        "  Remote port {}, {mode}{}\n",
+        p.remote_port,
+        if p.password_set { ", TCP-MD5 password set" } else { "" }
+    ));
+    let mut state = format!("  BGP state = {}", p.state);
+    if p.disabled {
+        state.push_str(" (administratively disabled)");
+    }
+    match p.uptime_secs {
+        Some(u) => state.push_str(&format!(", up for {}", duration(u))),
+        None => state.push_str(&format!(", for {}", duration(p.state_secs))),
+    }
+    o.push_str(&state);
+    o.push('\n');
+    if let Some(id) = &p.remote_router_id {
+        o.push_str(&format!("  Remote router id {id}\n"));
+    }
+    if let (Some(l), Some(r)) = (&p.local_endpoint, &p.remote_endpoint) {
+        o.push_str(&format!("  Local {l}, remote {r}\n"));
+    }
+    let neg = match (p.hold_time, p.keepalive_time) {
+        (Some(h), Some(k)) => format!(", negotiated hold time {h}s, keepalive {k}s"),
+        _ => String::new(),
+    };
+    o.push_str(&format!("  Configured hold time {}s{neg}\n", p.hold_time_configured));
+    o.push_str(&format!("  Last flap/connect: {} flaps, {} connect attempts\n", p.flaps, p.connect_attempts));
+    if let Some(e) = &p.last_error {
+        o.push_str(&format!("  Last error: {}\n", last_error_text(e)));
+    }
+    if let Some(h) = &p.hint {
+        o.push_str(&format!("  Hint: {h}\n"));
+    }
+    o.push('\n');
+    o.push_str(&format!("  Capabilities sent:     {}\n", p.capabilities_sent.join(", ")));
+    let recv = if p.capabilities_received.is_empty() { "-".to_string() } else { p.capabilities_received.join(", ") };
+    o.push_str(&format!("  Capabilities received: {recv}\n"));
+    let fams = if p.families.is_empty() { "-".to_string() } else { p.families.join(", ") };
+    o.push_str(&format!("  Negotiated families:   {fams}\n\n"));
+    o.push_str("  Message statistics:\n");
+    let t = table(&["", "Sent", "Received"], &counters_rows(&p.messages_sent, &p.messages_received));
+    for line in t.lines() {
+        o.push_str(&format!("  {line}\n"));
+    }
+    o.push_str("\n  Prefixes:\n");
+    let rows = vec![
+        vec![
+            "  IPv4 unicast".into(),
+            p.prefixes_sent.ipv4_unicast.to_string(),
+            p.prefixes_received.ipv4_unicast.to_string(),
+        ],
+        vec![
+            "  IPv6 unicast".into(),
+            p.prefixes_sent.ipv6_unicast.to_string(),
+            p.prefixes_received.ipv6_unicast.to_string(),
+        ],
+    ];
+    for line in table(&["", "Sent", "Received"], &rows).lines() {
+        o.push_str(&format!("  {line}\n"));
+    }
+    Ok(o)
+}
+
+fn render_action(v: &Value) -> Result<String, String> {
+    let a: ctl::ActionResult = parse(v)?;
+    Ok(format!("neighbor {}: {}\n", a.peer, a.message))
+}
+
+fn render_rib_summary(v: &Value) -> Result<String, String> {
+    let s: RibSummary = parse(v)?;
+    let rows: Vec<Vec<String>> = s
+        .peers
+        .iter()
+        .map(|p| {
+            vec![
+                p.address.clone(),
+                p.name.clone().unwrap_or_else(|| "-".into()),
+                p.routes.ipv4_unicast.to_string(),
+                p.routes.ipv6_unicast.to_string(),
+            ]
+        })
+        .collect();
+    let mut o = table(&["Neighbor", "Name", "IPv4 routes", "IPv6 routes"], &rows);
+    o.push_str(&format!(
+        "\nTotal: {} IPv4 and {} IPv6 routes from {} neighbors, {} distinct attribute sets\n",
+        s.routes.ipv4_unicast,
+        s.routes.ipv6_unicast,
+        s.peers.len(),
+        s.attribute_sets
+    ));
+    o.push_str(&format!(
+        "Announced: {} IPv4 and {} IPv6 prefixes\n",
+        s.announced.ipv4_unicast, s.announced.ipv6_unicast
+    ));
+    Ok(o)
+}
+
+fn abbreviate(list: &[String], max: usize) -> String {
+    if list.is_empty() {
+        return "-".into();
+    }
+    if list.len() <= max {
+        return list.join(" ");
+    }
+    format!("{} (+{})", list[..max].join(" "), list.len() - max)
+}
+
+fn render_routes(v: &Value) -> Result<String, String> {
+    let l: RouteList = parse(v)?;
+    let rows: Vec<Vec<String>> = l
+        .routes
+        .iter()
+        .map(|r| {
+            let mut comms = r.communities.clone();
+            comms.extend(r.large_communities.iter().cloned());
+            vec![
+                r.prefix.clone(),
+                r.next_hop.clone().unwrap_or_else(|| "-".into()),
+                if r.as_path.is_empty() { "-".into() } else { r.as_path.clone() },
+                r.origin.clone().unwrap_or_else(|| "-".into()),
+                r.med.map(|m| m.to_string()).unwrap_or_else(|| "-".into()),
+                r.local_pref.map(|m| m.to_string()).unwrap_or_else(|| "-".into()),
+                abbreviate(&comms, 3),
+                duration(r.age_secs),
+            ]
+        })
+        .collect();
+    let mut o = table(&["Prefix", "Next hop", "AS path", "Origin", "MED", "LocPrf", "Communities", "Age"], &rows);
+    o.push_str(&format!("\n{} routes, neighbor {}\n", l.routes.len(), l.peer));
+    Ok(o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use focl::ctl::{FamilyCounts, Route};
+
+    #[test]
+    fn durations_read_like_bgpctl() {
+        assert_eq!(duration(5), "5s");
+        assert_eq!(duration(125), "2:05");
+        assert_eq!(duration(3 * 3600 + 4 * 60 + 5), "3:04:05");
+        assert_eq!(duration(2 * 86400 + 3 * 3600), "2d03h");
+    }
+
+    #[test]
+    fn peer_list_table() {
+        let p = PeerSummary {
+            address: "192.0.2.2".into(),
+            name: Some("upstream".into()),
+            remote_as: 65002,
+            state: "Established".into(),
+            state_secs: 60,
+            uptime_secs: Some(60),
+            prefixes_received: FamilyCounts { ipv4_unicast: 10, ipv6_unicast: 2 },
+            messages_received: 30,
+            messages_sent: 20,
+            flaps: 1,
+            passive: false,
+            disabled: false,
+        };
+        let out = render_peer_list(&serde_json::to_value(vec![p]).unwrap()).unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines[0],
+            "Neighbor   Name      AS     State        Up/Down  Rcvd v4  Rcvd v6  MsgRcvd  MsgSent  Flaps"
+        );
+        assert_eq!(lines[1], "192.0.2.2  upstream  65002  Established  1:00     10       2        30       20       1");
+    }
+
+    #[test]
+    fn routes_table_and_count() {
+        let r = Route {
+            prefix: "198.51.100.0/24".into(),
+            next_hop: Some("192.0.2.2".into()),
+            as_path: "65002 65010".into(),
+            origin: Some("igp".into()),
+            med: None,
+            local_pref: Some(100),
+            communities: vec!["65000:1".into()],
+            large_communities: vec![],
+            age_secs: 3,
+        };
+        let l = RouteList { peer: "192.0.2.2".into(), routes: vec![r] };
+        let out = render_routes(&serde_json::to_value(l).unwrap()).unwrap();
+        assert!(out
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("198.51.100.0/24  192.0.2.2  65002 65010  igp     -    100     65000:1"));
+        assert!(out.ends_with("1 routes, neighbor 192.0.2.2\n"));
+    }
+
+    #[test]
+    fn not_running_is_one_line() {
+        let path = std::env::temp_dir().join("focl-test-no-such-socket");
+        match request(&path, "peer_list", json!({})) {
+            Err(Failure::NotRunning(m)) => {
+                assert!(!m.contains('\n'));
+                assert!(m.starts_with("focld is not running"));
+            }
+            _ => panic!("expected NotRunning"),
+        }
+    }
+
+    #[test]
+    fn peer_show_names_the_last_error() {
+        let e = LastError {
+            direction: "received".into(),
+            code: 6,
+            subcode: 2,
+            name: "Cease / Administrative Shutdown".into(),
+            reason: Some("maintenance".into()),
+            age_secs: 70,
+        };
+        assert_eq!(
+            last_error_text(&e),
+            "received Cease / Administrative Shutdown (6/2), 1:10 ago, reason: \"maintenance\""
+        );
+    }
+}

@@ -61,7 +61,11 @@ pub fn check_header(hdr: &[u8], max_len: usize) -> Result<(MsgType, usize), Noti
         return Err(bad_length(hdr.len() as u16));
     };
     if hdr[..16].iter().any(|&b| b != 0xff) {
-        return Err(Notification::new(ErrorCode::MessageHeader, HeaderSubcode::ConnectionNotSynchronized as u8, vec![]));
+        return Err(Notification::new(
+            ErrorCode::MessageHeader,
+            HeaderSubcode::ConnectionNotSynchronized as u8,
+            vec![],
+        ));
     }
     let raw_len = u16::from_be_bytes([hdr[16], hdr[17]]);
     let len = usize::from(raw_len);
@@ -205,7 +209,11 @@ mod tests {
         assert_eq!(check_header(&header(18, 4), 4096).unwrap_err().encode()[19..], [1, 2, 0, 18]);
         assert_eq!(check_header(&header(4097, 2), 4096).unwrap_err().encode()[19..], [1, 2, 0x10, 0x01]);
         assert_eq!(check_header(&header(19, 9), 4096).unwrap_err().encode()[19..], [1, 3, 9]);
-        assert_eq!(check_header(&header(20, 4), 4096).unwrap_err().encode()[19..], [1, 2, 0, 20], "KEEPALIVE with a body");
+        assert_eq!(
+            check_header(&header(20, 4), 4096).unwrap_err().encode()[19..],
+            [1, 2, 0, 20],
+            "KEEPALIVE with a body"
+        );
         assert_eq!(check_header(&header(28, 1), 4096).unwrap_err().encode()[19..], [1, 2, 0, 28], "short OPEN");
         assert_eq!(check_header(&header(24, 5), 4096).unwrap_err().subcode, 2);
         assert_eq!(check_header(&header(22, 2), 4096).unwrap_err().subcode, 2);

@@ -5,7 +5,7 @@
 //! (RFC 4271 §6.2).
 
 use super::frame::{write_header, MsgType, HEADER_LEN};
-use super::notify::{ErrorCode, OpenSubcode, Notification};
+use super::notify::{ErrorCode, Notification, OpenSubcode};
 use crate::prefix::Family;
 use std::net::Ipv4Addr;
 
@@ -167,7 +167,11 @@ impl OpenMsg {
     /// Decode an OPEN body (after the header). Length problems inside it are OPEN errors.
     pub fn decode(body: &[u8]) -> Result<OpenMsg, Notification> {
         let [version, a0, a1, h0, h1, i0, i1, i2, i3, opt_len, rest @ ..] = body else {
-            return Err(Notification::new(ErrorCode::MessageHeader, 2, ((HEADER_LEN + body.len()) as u16).to_be_bytes().to_vec()));
+            return Err(Notification::new(
+                ErrorCode::MessageHeader,
+                2,
+                ((HEADER_LEN + body.len()) as u16).to_be_bytes().to_vec(),
+            ));
         };
         let mut open = OpenMsg {
             version: *version,
@@ -203,7 +207,11 @@ impl OpenMsg {
             params = &tail[plen..];
             if ptype != 2 {
                 // RFC 4271 §6.2: only the Capabilities parameter (RFC 5492) is defined.
-                return Err(Notification::new(ErrorCode::OpenMessage, OpenSubcode::UnsupportedOptionalParameter as u8, vec![]));
+                return Err(Notification::new(
+                    ErrorCode::OpenMessage,
+                    OpenSubcode::UnsupportedOptionalParameter as u8,
+                    vec![],
+                ));
             }
             let mut caps = value;
             while !caps.is_empty() {
@@ -278,7 +286,12 @@ mod tests {
     use super::*;
 
     fn ours() -> Capabilities {
-        Capabilities { families: Family::ALL.to_vec(), route_refresh: true, four_octet_as: Some(65001), ..Default::default() }
+        Capabilities {
+            families: Family::ALL.to_vec(),
+            route_refresh: true,
+            four_octet_as: Some(65001),
+            ..Default::default()
+        }
     }
 
     fn peer_open(asn: u32, hold: u16, id: [u8; 4]) -> OpenMsg {
@@ -287,7 +300,8 @@ mod tests {
     }
 
     fn check(o: &OpenMsg) -> Result<Negotiated, (u8, u8, Vec<u8>)> {
-        validate_open(o, 65002, 65001, Ipv4Addr::new(192, 0, 2, 1), &ours(), 90).map_err(|n| (n.code, n.subcode, n.data))
+        validate_open(o, 65002, 65001, Ipv4Addr::new(192, 0, 2, 1), &ours(), 90)
+            .map_err(|n| (n.code, n.subcode, n.data))
     }
 
     #[test]
@@ -304,7 +318,12 @@ mod tests {
 
     #[test]
     fn our_open_bytes_exactly() {
-        let caps = Capabilities { families: vec![Family::Ipv4Unicast], route_refresh: true, four_octet_as: Some(65001), ..Default::default() };
+        let caps = Capabilities {
+            families: vec![Family::Ipv4Unicast],
+            route_refresh: true,
+            four_octet_as: Some(65001),
+            ..Default::default()
+        };
         let raw = OpenMsg::new(65001, 90, Ipv4Addr::new(192, 0, 2, 1), caps).encode();
         let mut want = vec![0xff; 16];
         want.extend_from_slice(&[0, 45, 1, 4, 0xfd, 0xe9, 0, 90, 192, 0, 2, 1, 16, 2, 14]);

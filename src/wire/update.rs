@@ -98,7 +98,9 @@ fn split_attrs(mut data: &[u8]) -> Result<Vec<RawAttr<'_>>, Notification> {
     let mut out = Vec::new();
     while !data.is_empty() {
         let (flags, type_code, len, hdr) = match data {
-            [f, t, l0, l1, ..] if f & flag::EXTENDED_LENGTH != 0 => (*f, *t, usize::from(u16::from_be_bytes([*l0, *l1])), 4),
+            [f, t, l0, l1, ..] if f & flag::EXTENDED_LENGTH != 0 => {
+                (*f, *t, usize::from(u16::from_be_bytes([*l0, *l1])), 4)
+            }
             [f, t, l, ..] if f & flag::EXTENDED_LENGTH == 0 => (*f, *t, usize::from(*l), 3),
             _ => return Err(update_error(UpdateSubcode::MalformedAttributeList)),
         };
@@ -336,7 +338,7 @@ pub fn build_announcements(
                 }
             }
             mp_head.push(0); // reserved
-            // MP_REACH header is 4 bytes with the extended length bit, to be safe.
+                             // MP_REACH header is 4 bytes with the extended length bit, to be safe.
             let room = MAX_MESSAGE_LEN - HEADER_LEN - 4 - attrs.len() - 4 - mp_head.len();
             for nlri in pack(prefixes, room) {
                 let mut value = mp_head.clone();
@@ -436,7 +438,8 @@ pub fn decode_attrs_for_display(attrs: &[u8], mp_next_hop: Option<&[u8]>, four_o
                 }
                 AttributeValue::LargeCommunities(ls) => {
                     for l in ls {
-                        view.large_communities.push(format!("{}:{}:{}", l.global_admin, l.local_data[0], l.local_data[1]));
+                        view.large_communities
+                            .push(format!("{}:{}:{}", l.global_admin, l.local_data[0], l.local_data[1]));
                     }
                 }
                 _ => {}
@@ -569,9 +572,14 @@ mod tests {
         let u = parse_update(body(&msgs[0]), true).unwrap();
         assert_eq!(u.announced, v4.to_vec());
         let view = decode_attrs_for_display(&u.attrs, None, true);
-        assert_eq!((view.origin.as_deref(), view.as_path.as_str(), view.next_hop.as_deref()), (Some("igp"), "65001", Some("192.0.2.1")));
+        assert_eq!(
+            (view.origin.as_deref(), view.as_path.as_str(), view.next_hop.as_deref()),
+            (Some("igp"), "65001", Some("192.0.2.1"))
+        );
         let mut b = bytes::Bytes::copy_from_slice(&msgs[0]);
-        let BgpMessage::Update(theirs) = bgpkit_parser::parser::bgp::messages::parse_bgp_message(&mut b, false, &AsnLength::Bits32).unwrap() else {
+        let BgpMessage::Update(theirs) =
+            bgpkit_parser::parser::bgp::messages::parse_bgp_message(&mut b, false, &AsnLength::Bits32).unwrap()
+        else {
             panic!("not an UPDATE")
         };
         assert_eq!(theirs.announced_prefixes.len(), 2);
@@ -580,9 +588,14 @@ mod tests {
         let msgs = build_announcements(Family::Ipv6Unicast, &v6, &route("2001:db8::1"), true).unwrap();
         let u = parse_update(body(&msgs[0]), true).unwrap();
         assert_eq!(u.announced, v6.to_vec());
-        assert_eq!(decode_attrs_for_display(&u.attrs, u.mp_next_hop.as_deref(), true).next_hop.as_deref(), Some("2001:db8::1"));
+        assert_eq!(
+            decode_attrs_for_display(&u.attrs, u.mp_next_hop.as_deref(), true).next_hop.as_deref(),
+            Some("2001:db8::1")
+        );
         let mut b = bytes::Bytes::copy_from_slice(&msgs[0]);
-        let BgpMessage::Update(theirs) = bgpkit_parser::parser::bgp::messages::parse_bgp_message(&mut b, false, &AsnLength::Bits32).unwrap() else {
+        let BgpMessage::Update(theirs) =
+            bgpkit_parser::parser::bgp::messages::parse_bgp_message(&mut b, false, &AsnLength::Bits32).unwrap()
+        else {
             panic!("not an UPDATE")
         };
         assert!(theirs.attributes.get_reachable_nlri().is_some_and(|r| r.prefixes.len() == 1));
@@ -591,8 +604,11 @@ mod tests {
 
     #[test]
     fn many_prefixes_are_packed_into_messages_of_at_most_4096_bytes() {
-        let v4: Vec<Prefix> = (0..2000u32).map(|i| Prefix::new(IpAddr::V4(Ipv4Addr::from((10 << 24) | (i << 8))), 24).unwrap()).collect();
-        let v6: Vec<Prefix> = (0..2000u128).map(|i| Prefix::new(IpAddr::V6(Ipv6Addr::from((0x2001_0db8u128 << 96) | (i << 80))), 48).unwrap()).collect();
+        let v4: Vec<Prefix> =
+            (0..2000u32).map(|i| Prefix::new(IpAddr::V4(Ipv4Addr::from((10 << 24) | (i << 8))), 24).unwrap()).collect();
+        let v6: Vec<Prefix> = (0..2000u128)
+            .map(|i| Prefix::new(IpAddr::V6(Ipv6Addr::from((0x2001_0db8u128 << 96) | (i << 80))), 48).unwrap())
+            .collect();
         for (fam, pfx, nh) in [(Family::Ipv4Unicast, &v4, "192.0.2.1"), (Family::Ipv6Unicast, &v6, "2001:db8::1")] {
             let msgs = build_announcements(fam, pfx, &route(nh), false).unwrap();
             assert!(msgs.len() > 1);
@@ -626,7 +642,9 @@ mod tests {
         let v = decode_attrs_for_display(&[0xff, 0xff, 0xff], None, true);
         assert_eq!(v.as_path, "");
         let mut attrs = v4_attrs();
-        attrs.extend_from_slice(&[0xc0, 8, 4, 0xfd, 0xe8, 0, 100, 0xc0, 32, 12, 0, 0, 0xfd, 0xe8, 0, 0, 0, 1, 0, 0, 0, 2]);
+        attrs.extend_from_slice(&[
+            0xc0, 8, 4, 0xfd, 0xe8, 0, 100, 0xc0, 32, 12, 0, 0, 0xfd, 0xe8, 0, 0, 0, 1, 0, 0, 0, 2,
+        ]);
         attrs.extend_from_slice(&[0x80, 4, 4, 0, 0, 0, 5]);
         let v = decode_attrs_for_display(&attrs, None, true);
         assert_eq!(v.communities, vec!["65000:100"]);

@@ -25,7 +25,8 @@ pub struct TempDir(pub PathBuf);
 
 impl TempDir {
     pub fn new(tag: &str) -> TempDir {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
         let p = std::env::temp_dir().join(format!("focl-test-{tag}-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&p).expect("create temp dir");
         TempDir(p)
@@ -122,7 +123,8 @@ impl Focld {
         if !out.status.success() {
             return Err(String::from_utf8_lossy(&out.stderr).into_owned());
         }
-        serde_json::from_slice(&out.stdout).map_err(|e| format!("bad JSON from focl: {e}: {}", String::from_utf8_lossy(&out.stdout)))
+        serde_json::from_slice(&out.stdout)
+            .map_err(|e| format!("bad JSON from focl: {e}: {}", String::from_utf8_lossy(&out.stdout)))
     }
 
     /// Ask the control socket directly (no focl process).
@@ -171,7 +173,8 @@ impl Focld {
     }
 
     pub fn rib_in_prefixes(&self, peer: &str) -> Vec<String> {
-        let mut v: Vec<String> = self.rib_in(peer).iter().filter_map(|r| r["prefix"].as_str().map(String::from)).collect();
+        let mut v: Vec<String> =
+            self.rib_in(peer).iter().filter_map(|r| r["prefix"].as_str().map(String::from)).collect();
         v.sort();
         v
     }
@@ -209,7 +212,12 @@ impl RawSpeaker {
         let stream = connect_from(local, remote);
         stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
         let mut s = RawSpeaker { stream, framer: Framer::new() };
-        let caps = Capabilities { families: Family::ALL.to_vec(), route_refresh: true, four_octet_as: Some(asn), ..Default::default() };
+        let caps = Capabilities {
+            families: Family::ALL.to_vec(),
+            route_refresh: true,
+            four_octet_as: Some(asn),
+            ..Default::default()
+        };
         let open = OpenMsg::new(asn, 90, router_id, caps);
         s.send(&open.encode());
         let (ty, _) = s.recv().expect("OPEN from focld");
