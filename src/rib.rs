@@ -278,7 +278,7 @@ impl Rib {
 
     /// Apply one UPDATE: withdrawals, then announcements sharing one attribute set.
     pub fn apply_update(&mut self, peer: PeerId, u: ParsedUpdate, four_octet: bool) {
-        if !self.peers.get(&peer).is_some_and(|p| p.session.is_some()) {
+        if self.peers.get(&peer).is_none_or(|p| p.session.is_none()) {
             return; // the session went down meanwhile
         }
         let attrs = if u.announced.is_empty() {

@@ -217,7 +217,7 @@ mod tests {
         assert_eq!(check_header(&header(28, 1), 4096).unwrap_err().encode()[19..], [1, 2, 0, 28], "short OPEN");
         assert_eq!(check_header(&header(24, 5), 4096).unwrap_err().subcode, 2);
         assert_eq!(check_header(&header(22, 2), 4096).unwrap_err().subcode, 2);
-        assert_eq!(check_header(&header(4097, 2), 65535).map(|(t, l)| (t, l)), Ok((MsgType::Update, 4097)));
+        assert_eq!(check_header(&header(4097, 2), 65535), Ok((MsgType::Update, 4097)));
     }
 
     #[test]
