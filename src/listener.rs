@@ -29,8 +29,17 @@ pub struct ListenPeer {
     pub md5_key: Option<Vec<u8>>,
 }
 
+/// Messages to the listener thread.
+#[derive(Debug)]
+pub enum ListenerMsg {
+    /// Replace the set of peers (on reload): TCP-MD5 keys of removed peers and changed
+    /// passwords are taken off every listening socket, new ones put on.
+    SetPeers(HashMap<IpAddr, ListenPeer>),
+}
+
 /// Owns the listener thread.
 pub struct ListenerHandle {
+    tx: crossbeam_channel::Sender<ListenerMsg>,
     waker: Arc<Waker>,
     stop: Arc<AtomicBool>,
     join: Option<JoinHandle<()>>,
@@ -38,6 +47,13 @@ pub struct ListenerHandle {
 }
 
 impl ListenerHandle {
+    /// Hand the listener a new set of peers (see `ListenerMsg::SetPeers`).
+    pub fn set_peers(&self, peers: HashMap<IpAddr, ListenPeer>) {
+        if self.tx.send(ListenerMsg::SetPeers(peers)).is_ok() {
+            let _ = self.waker.wake();
+        }
+    }
+
     pub fn stop(mut self) {
         self.shutdown();
     }
@@ -65,25 +81,16 @@ pub fn start(addrs: &[SocketAddr], peers: HashMap<IpAddr, ListenPeer>) -> io::Re
     let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
     let mut listeners = Vec::new();
     let mut bound = Vec::new();
+    let no_peers = HashMap::new();
     for (i, addr) in addrs.iter().enumerate() {
         let v6only =
             addr.is_ipv6() && addrs.iter().any(|a| a.is_ipv4() && a.port() == addr.port() && a.ip().is_unspecified());
         let std_l = sock::listen(*addr, v6only)
             .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
-        for (ip, p) in &peers {
-            if let Some(key) = &p.md5_key {
-                // A v4 peer can reach a v6 listener only where it is dual-stack.
-                if ip.is_ipv4() && addr.is_ipv6() && v6only || ip.is_ipv6() && addr.is_ipv4() {
-                    continue;
-                }
-                sock::md5::set_key_on(std_l.as_raw_fd(), *ip, key, addr.is_ipv6()).map_err(|e| {
-                    io::Error::new(e.kind(), format!("cannot set the TCP-MD5 key for {ip} on {addr}: {e}"))
-                })?;
-            }
-        }
-        let mut l = TcpListener::from_std(std_l);
-        bound.push(l.local_addr()?);
-        poll.registry().register(&mut l, Token(i + 1), Interest::READABLE)?;
+        let mut l = Listening { socket: TcpListener::from_std(std_l), addr: *addr, v6only };
+        l.apply_keys(&no_peers, &peers)?;
+        bound.push(l.socket.local_addr()?);
+        poll.registry().register(&mut l.socket, Token(i + 1), Interest::READABLE)?;
         listeners.push(l);
     }
     for b in &bound {
@@ -91,12 +98,64 @@ pub fn start(addrs: &[SocketAddr], peers: HashMap<IpAddr, ListenPeer>) -> io::Re
     }
     let stop = Arc::new(AtomicBool::new(false));
     let thread_stop = stop.clone();
-    let join =
-        std::thread::Builder::new().name("listener".into()).spawn(move || run(poll, listeners, peers, thread_stop))?;
-    Ok(ListenerHandle { waker, stop, join: Some(join), bound })
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let join = std::thread::Builder::new()
+        .name("listener".into())
+        .spawn(move || run(poll, listeners, peers, rx, thread_stop))?;
+    Ok(ListenerHandle { tx, waker, stop, join: Some(join), bound })
 }
 
-fn run(mut poll: Poll, listeners: Vec<TcpListener>, peers: HashMap<IpAddr, ListenPeer>, stop: Arc<AtomicBool>) {
+/// One listening socket and how it was bound.
+struct Listening {
+    socket: TcpListener,
+    addr: SocketAddr,
+    v6only: bool,
+}
+
+impl Listening {
+    /// Can a peer at `ip` reach this socket? (A v4 peer reaches a dual-stack `[::]` only.)
+    fn reachable_by(&self, ip: &IpAddr) -> bool {
+        match (ip, self.addr) {
+            (IpAddr::V4(_), SocketAddr::V6(_)) => !self.v6only,
+            (IpAddr::V6(_), SocketAddr::V4(_)) => false,
+            _ => true,
+        }
+    }
+
+    /// Bring the socket's TCP-MD5 keys from `old` to `new`: keys of removed peers and changed
+    /// keys are deleted (an empty key deletes on Linux), new keys installed.
+    fn apply_keys(&mut self, old: &HashMap<IpAddr, ListenPeer>, new: &HashMap<IpAddr, ListenPeer>) -> io::Result<()> {
+        let fd = self.socket.as_raw_fd();
+        let v6 = self.addr.is_ipv6();
+        for (ip, p) in old {
+            let Some(old_key) = &p.md5_key else { continue };
+            let same = new.get(ip).and_then(|n| n.md5_key.as_ref()) == Some(old_key);
+            if !same && self.reachable_by(ip) {
+                if let Err(e) = sock::md5::set_key_on(fd, *ip, b"", v6) {
+                    warn!("listener: cannot remove the TCP-MD5 key of {ip} from {}: {e}", self.addr);
+                }
+            }
+        }
+        for (ip, p) in new {
+            let Some(key) = &p.md5_key else { continue };
+            if old.get(ip).and_then(|o| o.md5_key.as_ref()) == Some(key) || !self.reachable_by(ip) {
+                continue;
+            }
+            sock::md5::set_key_on(fd, *ip, key, v6).map_err(|e| {
+                io::Error::new(e.kind(), format!("cannot set the TCP-MD5 key for {ip} on {}: {e}", self.addr))
+            })?;
+        }
+        Ok(())
+    }
+}
+
+fn run(
+    mut poll: Poll,
+    mut listeners: Vec<Listening>,
+    mut peers: HashMap<IpAddr, ListenPeer>,
+    inbox: crossbeam_channel::Receiver<ListenerMsg>,
+    stop: Arc<AtomicBool>,
+) {
     let mut events = Events::with_capacity(64);
     while !stop.load(Ordering::SeqCst) {
         if let Err(e) = poll.poll(&mut events, None) {
@@ -106,9 +165,17 @@ fn run(mut poll: Poll, listeners: Vec<TcpListener>, peers: HashMap<IpAddr, Liste
             }
             continue;
         }
+        while let Ok(ListenerMsg::SetPeers(new)) = inbox.try_recv() {
+            for l in &mut listeners {
+                if let Err(e) = l.apply_keys(&peers, &new) {
+                    error!("{e}");
+                }
+            }
+            peers = new;
+        }
         for ev in events.iter() {
             let Some(l) = ev.token().0.checked_sub(1).and_then(|i| listeners.get(i)) else { continue };
-            accept_all(l, &peers);
+            accept_all(&l.socket, &peers);
         }
     }
     debug!("listener: stopped");
@@ -155,4 +222,63 @@ fn reject(mut s: std::net::TcpStream, from: SocketAddr) {
     let n = Notification::cease(CeaseSubcode::ConnectionRejected, None);
     let _ = s.write(&n.encode());
     let _ = s.shutdown(Shutdown::Both);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    fn peer_link() -> (PeerLink, crossbeam_channel::Receiver<PeerMsg>, Poll) {
+        let poll = Poll::new().unwrap();
+        let waker = Arc::new(Waker::new(poll.registry(), Token(0)).unwrap());
+        let (tx, rx) = crossbeam_channel::bounded(8);
+        (PeerLink::new(tx, waker), rx, poll)
+    }
+
+    /// Does an unsigned connection from `from` get handed to the peer within `within`?
+    fn handed_over(from: &str, to: SocketAddr, rx: &crossbeam_channel::Receiver<PeerMsg>, within: Duration) -> bool {
+        let _c = sock::connect(to, Some(from.parse().unwrap()), None).unwrap();
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(PeerMsg::Incoming(_)) = rx.try_recv() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    #[test]
+    fn removing_a_peers_key_takes_it_off_the_listener() {
+        if !sock::md5::SUPPORTED {
+            return;
+        }
+        let (link, rx, _poll) = peer_link();
+        let ip: IpAddr = "127.0.0.31".parse().unwrap();
+        let with_key = HashMap::from([(ip, ListenPeer { link: link.clone(), md5_key: Some(b"k1".to_vec()) })]);
+        let l = start(&["127.0.0.1:0".parse().unwrap()], with_key).unwrap();
+        let addr = l.bound[0];
+        // The kernel drops unsigned segments from a keyed peer: nothing is accepted.
+        assert!(!handed_over("127.0.0.31", addr, &rx, Duration::from_millis(800)));
+        let without_key = HashMap::from([(ip, ListenPeer { link, md5_key: None })]);
+        l.set_peers(without_key);
+        assert!(handed_over("127.0.0.31", addr, &rx, Duration::from_secs(5)), "key removed");
+        l.stop();
+    }
+
+    #[test]
+    fn unknown_sources_get_cease_connection_rejected() {
+        use std::io::Read;
+        let (link, _rx, _poll) = peer_link();
+        let peers = HashMap::from([("127.0.0.32".parse().unwrap(), ListenPeer { link, md5_key: None })]);
+        let l = start(&["127.0.0.1:0".parse().unwrap()], peers).unwrap();
+        let mut c = sock::connect(l.bound[0], Some("127.0.0.33".parse().unwrap()), None).unwrap();
+        c.set_nonblocking(false).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = Vec::new();
+        let _ = c.read_to_end(&mut buf);
+        assert_eq!(buf.get(18..21), Some(&[3u8, 6, 5][..]), "NOTIFICATION Cease / Connection Rejected");
+        l.stop();
+    }
 }

@@ -78,6 +78,10 @@ pub struct PeerLink {
 }
 
 impl PeerLink {
+    pub fn new(tx: Sender<PeerMsg>, waker: Arc<Waker>) -> PeerLink {
+        PeerLink { tx, waker }
+    }
+
     /// Queue a message without blocking; false when the inbox is full or the thread is gone.
     pub fn send(&self, msg: PeerMsg) -> bool {
         match self.tx.try_send(msg) {
