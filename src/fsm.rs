@@ -201,11 +201,18 @@ impl Fsm {
         self.enabled
     }
 
-    /// Does the state accept a new incoming connection? Idle refuses (RFC 4271 §8.2.2);
-    /// Connect and Active take it; OpenSent and OpenConfirm need collision detection (§6.8);
-    /// Established refuses the new one (§6.8).
+    /// Does the state take a new incoming connection as the session's? Connect and Active
+    /// do; so does Idle while the peer is enabled and only waiting out its IdleHold: the
+    /// back-off damps our own connects, and refusing the peer's too would let two speakers
+    /// that back off out of phase miss each other for minutes (RFC 4271 §8.1.1, events 3/5
+    /// "with passive TCP establishment"). A disabled peer refuses. OpenSent and OpenConfirm
+    /// need collision detection (§6.8); Established refuses the new one (§6.8).
     pub fn accepts_incoming(&self) -> bool {
-        matches!(self.state, State::Connect | State::Active)
+        match self.state {
+            State::Connect | State::Active => true,
+            State::Idle => self.enabled,
+            _ => false,
+        }
     }
 
     /// The nearest timer deadline, for the driver's poll timeout.
@@ -269,6 +276,13 @@ impl Fsm {
                 self.start(now, "start", out);
             }
             Event::AutomaticStart if self.enabled => self.start(now, "idle hold expired", out),
+            Event::TcpConnected { outgoing: false } if self.enabled => {
+                // The peer connected during our IdleHold: take it (passive automatic start).
+                self.timers = Timers::default();
+                self.timers.hold = Some(now + LARGE_HOLD_TIME);
+                out.push(Action::SendOpen);
+                self.change_state(State::OpenSent, "connection accepted during idle hold", now, out);
+            }
             Event::ManualStop { restart, .. } => {
                 // Nothing to close; just (re)arm or disarm.
                 self.enabled = restart;
@@ -885,7 +899,30 @@ mod tests {
         assert_eq!(f.state(), State::Idle);
         assert_eq!(f.flaps(), 1);
         assert_eq!(f.timers().idle_hold, Some(t1 + IDLE_HOLD_INITIAL));
+    }
+
+    #[test]
+    fn incoming_connection_during_idle_hold_is_taken() {
+        let t0 = Instant::now();
+        let mut f = fsm_in(State::Established, t0);
+        f.handle(Event::TcpConnectionFails { reason: "eof".into() }, t0);
+        assert_eq!(f.state(), State::Idle);
+        assert!(f.accepts_incoming(), "the back-off only damps our own connects");
+        let a = f.handle(Event::TcpConnected { outgoing: false }, t0);
+        assert_eq!(a[0], Action::SendOpen);
+        assert_eq!(f.state(), State::OpenSent);
+        assert_eq!(f.timers().idle_hold, None);
+    }
+
+    #[test]
+    fn a_stopped_peer_refuses_incoming_connections() {
+        let t0 = Instant::now();
+        let mut f = fsm_in(State::Established, t0);
+        let stop =
+            Event::ManualStop { subcode: CeaseSubcode::AdministrativeShutdown, communication: None, restart: false };
+        f.handle(stop, t0);
         assert!(!f.accepts_incoming());
+        assert!(f.handle(Event::TcpConnected { outgoing: false }, t0).is_empty());
     }
 
     #[test]

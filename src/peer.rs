@@ -550,8 +550,8 @@ impl Peer {
         }
         let mut stream = TcpStream::from_std(s);
         let state = self.fsm.state();
-        if !self.fsm.is_enabled() || state == State::Idle || state == State::Established {
-            // Idle refuses connections (RFC 4271 §8.2.2); Established keeps the old one (§6.8).
+        if !self.fsm.accepts_incoming() && !matches!(state, State::OpenSent | State::OpenConfirm) {
+            // A stopped peer refuses connections; Established keeps the old one (§6.8).
             let sub = if state == State::Established {
                 CeaseSubcode::ConnectionCollisionResolution
             } else {

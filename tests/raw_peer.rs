@@ -191,3 +191,51 @@ fn connection_from_an_unknown_address_is_rejected_with_cease_5() {
     assert_eq!((raw[19], raw[20]), (6, 5), "Cease / Connection Rejected");
     assert!(s.recv().is_none(), "then closed");
 }
+
+/// RFC 4271 §6.8 driven by hand: focld has opened a connection to us (OpenSent) when we open a
+/// second one and send our OPEN on it. The higher BGP identifier's connection survives and
+/// the other gets Cease / Connection Collision Resolution.
+fn collision_case(tag: &str, our_ip: &str, our_id: Ipv4Addr, peer_wins: bool) {
+    use std::net::TcpListener;
+    let dir = TempDir::new(tag);
+    let port = free_port("127.0.0.1");
+    let raw_listener = TcpListener::bind((our_ip, 0)).unwrap();
+    let raw_port = raw_listener.local_addr().unwrap().port();
+    let cfg = format!(
+        "[global]\nasn = 65001\nrouter_id = \"192.0.2.100\"\nlisten_addr = \"127.0.0.1:{port}\"\ncontrol_socket = \"{}/f.sock\"\nlog_level = \"debug\"\n\n\
+         [[peers]]\naddress = \"{our_ip}\"\nremote_as = 65010\nremote_port = {raw_port}\nconnect_retry_secs = 30\n",
+        dir.path().display()
+    );
+    let f = Focld::start(dir.path(), "f", &cfg);
+    // 1. focld's own connection; read its OPEN, answer nothing yet.
+    let (c1, _) = raw_listener.accept().unwrap();
+    c1.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut first = RawSpeaker::from_stream(c1);
+    assert_eq!(first.recv().map(|m| m.0), Some(MsgType::Open));
+    // 2. Our connection to focld: it answers with its OPEN; we send ours.
+    let mut second = raw(our_ip, format!("127.0.0.1:{port}").parse().unwrap());
+    assert_eq!(second.recv().map(|m| m.0), Some(MsgType::Open));
+    let caps = Capabilities { families: vec![Family::Ipv4Unicast], four_octet_as: Some(65010), ..Default::default() };
+    let open = OpenMsg::new(65010, 90, our_id, caps);
+    second.send(&open.encode());
+    let (loser, winner) = if peer_wins { (&mut first, &mut second) } else { (&mut second, &mut first) };
+    let (ty, m) = loser.recv().expect("a NOTIFICATION on the losing connection");
+    assert_eq!((ty, m[19], m[20]), (MsgType::Notification, 6, 7), "Cease / Connection Collision Resolution");
+    if !peer_wins {
+        winner.send(&open.encode()); // the surviving connection is still in OpenSent
+    }
+    assert_eq!(winner.recv().map(|m| m.0), Some(MsgType::Keepalive));
+    winner.send(&focl::wire::frame::keepalive());
+    f.wait_established(our_ip, Duration::from_secs(5));
+    assert!(f.log_text().contains("connection collision"), "logged");
+}
+
+#[test]
+fn collision_keeps_the_peers_connection_when_its_id_is_higher() {
+    collision_case("coll-hi", "127.0.0.61", Ipv4Addr::new(192, 0, 2, 200), true);
+}
+
+#[test]
+fn collision_keeps_our_connection_when_our_id_is_higher() {
+    collision_case("coll-lo", "127.0.0.62", Ipv4Addr::new(192, 0, 2, 7), false);
+}

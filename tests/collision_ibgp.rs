@@ -1,0 +1,89 @@
+//! Two focld that both connect (RFC 4271 §6.8 connection collision) on an iBGP session:
+//! exactly one connection survives, routes carry LOCAL_PREF 100 and an empty AS_PATH, and a
+//! refresh towards a peer without the route refresh capability is refused with a clear error.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+
+fn config(
+    dir: &std::path::Path,
+    me: &str,
+    port: u16,
+    peer: &str,
+    peer_port: u16,
+    id: &str,
+    prefix: &str,
+    rr: bool,
+) -> String {
+    format!(
+        r#"
+[global]
+asn = 65000
+router_id = "{id}"
+listen_addr = "{me}:{port}"
+control_socket = "{dir}/{id}.sock"
+log_level = "debug"
+
+[[peers]]
+address = "{peer}"
+remote_as = 65000
+remote_port = {peer_port}
+hold_time_secs = 9
+connect_retry_secs = 1
+route_refresh = {rr}
+
+[[prefixes]]
+network = "{prefix}"
+"#,
+        dir = dir.display()
+    )
+}
+
+#[test]
+fn simultaneous_connects_leave_one_ibgp_session_with_local_pref() {
+    let dir = TempDir::new("collide");
+    let (ip_a, ip_b) = ("127.0.0.51", "127.0.0.52");
+    let (pa, pb) = (free_port(ip_a), free_port(ip_b));
+    let ca = config(dir.path(), ip_a, pa, ip_b, pb, "192.0.2.51", "203.0.113.0/24", true);
+    let cb = config(dir.path(), ip_b, pb, ip_a, pa, "192.0.2.52", "198.51.100.0/24", false);
+    // Write both configs, then start both at once so their first connects cross.
+    std::fs::write(dir.path().join("a.toml"), &ca).unwrap();
+    let a = Focld::start(dir.path(), "192.0.2.51", &ca);
+    let b = Focld::start(dir.path(), "192.0.2.52", &cb);
+    a.wait_established(ip_b, Duration::from_secs(30));
+    b.wait_established(ip_a, Duration::from_secs(10));
+
+    // Stays up: one surviving connection, not two sessions fighting.
+    std::thread::sleep(Duration::from_secs(3));
+    let sa = a.focl(&["peer", "show", ip_b]).unwrap();
+    let sb = b.focl(&["peer", "show", ip_a]).unwrap();
+    assert_eq!(sa["state"], "Established");
+    assert_eq!(sb["state"], "Established");
+    assert_eq!(sa["flaps"], 0, "{sa}");
+    assert_eq!(sa["local_endpoint"], sb["remote_endpoint"], "both see the same TCP connection");
+
+    // iBGP: empty AS_PATH, LOCAL_PREF 100, next hop = the sender's address.
+    assert!(wait_for(Duration::from_secs(5), || a.rib_in_prefixes(ip_b) == ["198.51.100.0/24"]));
+    let r = &a.rib_in(ip_b)[0];
+    assert_eq!(r["as_path"], "");
+    assert_eq!(r["local_pref"], 100);
+    assert_eq!(r["next_hop"], ip_b);
+
+    // B did not advertise route refresh: A refuses to send one, saying why and what to do.
+    let err = a.focl(&["peer", "refresh", ip_b]).unwrap_err();
+    assert!(err.contains("route refresh capability") && err.contains("focl peer reset"), "{err}");
+    // B advertised nothing, but A did: B may refresh A.
+    assert!(b.focl(&["peer", "refresh", ip_a, "ipv4"]).is_ok());
+
+    // An operator reset brings the session back.
+    a.focl(&["peer", "reset", ip_b]).expect("reset");
+    assert!(wait_for(Duration::from_secs(5), || {
+        a.focl(&["peer", "show", ip_b]).map(|v| v["flaps"] == 1).unwrap_or(false)
+    }));
+    a.wait_established(ip_b, Duration::from_secs(30));
+    let last = &a.focl(&["peer", "show", ip_b]).unwrap()["last_error"];
+    assert_eq!(last["name"], "Cease / Administrative Reset", "{last}");
+    assert_eq!(last["direction"], "sent");
+}
