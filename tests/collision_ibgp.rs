@@ -7,16 +7,16 @@ mod common;
 use common::*;
 use std::time::Duration;
 
-fn config(
-    dir: &std::path::Path,
-    me: &str,
-    port: u16,
-    peer: &str,
-    peer_port: u16,
-    id: &str,
-    prefix: &str,
-    rr: bool,
-) -> String {
+/// One side of the pair: (address, port) of itself and of its peer.
+struct Side<'a> {
+    me: (&'a str, u16),
+    peer: (&'a str, u16),
+    id: &'a str,
+    prefix: &'a str,
+    route_refresh: bool,
+}
+
+fn config(dir: &std::path::Path, s: &Side) -> String {
     format!(
         r#"
 [global]
@@ -37,7 +37,14 @@ route_refresh = {rr}
 [[prefixes]]
 network = "{prefix}"
 "#,
-        dir = dir.display()
+        dir = dir.display(),
+        id = s.id,
+        me = s.me.0,
+        port = s.me.1,
+        peer = s.peer.0,
+        peer_port = s.peer.1,
+        rr = s.route_refresh,
+        prefix = s.prefix
     )
 }
 
@@ -46,10 +53,14 @@ fn simultaneous_connects_leave_one_ibgp_session_with_local_pref() {
     let dir = TempDir::new("collide");
     let (ip_a, ip_b) = ("127.0.0.51", "127.0.0.52");
     let (pa, pb) = (free_port(ip_a), free_port(ip_b));
-    let ca = config(dir.path(), ip_a, pa, ip_b, pb, "192.0.2.51", "203.0.113.0/24", true);
-    let cb = config(dir.path(), ip_b, pb, ip_a, pa, "192.0.2.52", "198.51.100.0/24", false);
-    // Write both configs, then start both at once so their first connects cross.
-    std::fs::write(dir.path().join("a.toml"), &ca).unwrap();
+    let ca = config(
+        dir.path(),
+        &Side { me: (ip_a, pa), peer: (ip_b, pb), id: "192.0.2.51", prefix: "203.0.113.0/24", route_refresh: true },
+    );
+    let cb = config(
+        dir.path(),
+        &Side { me: (ip_b, pb), peer: (ip_a, pa), id: "192.0.2.52", prefix: "198.51.100.0/24", route_refresh: false },
+    );
     let a = Focld::start(dir.path(), "192.0.2.51", &ca);
     let b = Focld::start(dir.path(), "192.0.2.52", &cb);
     a.wait_established(ip_b, Duration::from_secs(30));
