@@ -24,6 +24,7 @@ pub mod ctl;
 pub mod daemon;
 pub mod fsm;
 pub mod listener;
+pub mod mrt;
 pub mod peer;
 pub mod prefix;
 pub mod rib;

@@ -1,0 +1,1 @@
+//! MRT files (in progress).

@@ -1,0 +1,1 @@
+//! MRT record encoding (in progress).
