@@ -23,6 +23,8 @@ use log::LevelFilter;
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
+use crate::mrt::file::{Compression, Layout};
+use crate::mrt::record::Precision;
 use crate::prefix::{Family, Prefix};
 
 /// Where focld listens when `listen_addr` is not set: every IPv4 address, the BGP port.
@@ -117,9 +119,37 @@ pub struct PrefixConfig {
 }
 
 /// `[archive]`: MRT archiving. The table is optional.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ArchiveConfig {
     pub enabled: bool,
+    /// Root of the archive; files go below it in the layout's directories.
+    pub dir: PathBuf,
+    pub layout: Layout,
+    pub compression: Compression,
+    /// Update files rotate at multiples of this from midnight UTC.
+    pub updates_interval_secs: u64,
+    /// RIB snapshots at multiples of this from midnight UTC; 0 for none.
+    pub rib_interval_secs: u64,
+    pub timestamp_precision: Precision,
+    pub record_keepalives: bool,
+}
+
+/// Default archive root.
+pub const DEFAULT_ARCHIVE_DIR: &str = "/var/lib/focld/mrt";
+
+impl Default for ArchiveConfig {
+    fn default() -> Self {
+        ArchiveConfig {
+            enabled: false,
+            dir: PathBuf::from(DEFAULT_ARCHIVE_DIR),
+            layout: Layout::RouteViews,
+            compression: Layout::RouteViews.default_compression(),
+            updates_interval_secs: 900,
+            rib_interval_secs: 7200,
+            timestamp_precision: Precision::Microsecond,
+            record_keepalives: false,
+        }
+    }
 }
 
 /// One problem in a configuration file.
@@ -880,8 +910,89 @@ fn check_prefixes_unique(cx: &mut Reader, prefixes: &[(usize, PrefixRead)]) {
 
 fn read_archive(cx: &mut Reader, t: &mut Table<'_, '_>) -> ArchiveConfig {
     // A new key is one line here: `key: t.get(cx, "key").and_then(..).unwrap_or(defaults.key)`.
-    let defaults = ArchiveConfig::default();
-    ArchiveConfig { enabled: t.get(cx, "enabled").and_then(|f| cx.bool(&f)).unwrap_or(defaults.enabled) }
+    let d = ArchiveConfig::default();
+    let enabled = t.get(cx, "enabled").and_then(|f| cx.bool(&f)).unwrap_or(d.enabled);
+    let dir = t
+        .get(cx, "dir")
+        .and_then(|f| {
+            let s = cx.str(&f)?;
+            if s.is_empty() {
+                cx.at(&f, "the archive directory must not be empty");
+                return None;
+            }
+            Some(PathBuf::from(s))
+        })
+        .unwrap_or(d.dir);
+    let layout = t
+        .get(cx, "layout")
+        .and_then(|f| {
+            let s = cx.str(&f)?;
+            match s {
+                "routeviews" => Some(Layout::RouteViews),
+                "ris" => Some(Layout::Ris),
+                _ => {
+                    cx.at(&f, format!("unknown layout '{s}'; expected \"routeviews\" or \"ris\""));
+                    None
+                }
+            }
+        })
+        .unwrap_or(d.layout);
+    let compression = t
+        .get(cx, "compression")
+        .and_then(|f| {
+            let s = cx.str(&f)?;
+            match s {
+                "gzip" => Some(Compression::Gzip),
+                "bzip2" => Some(Compression::Bzip2),
+                "none" => Some(Compression::None),
+                _ => {
+                    cx.at(&f, format!("unknown compression '{s}'; expected \"gzip\", \"bzip2\" or \"none\""));
+                    None
+                }
+            }
+        })
+        .unwrap_or(layout.default_compression());
+    let interval = |cx: &mut Reader, f: &Field<'_, '_>, zero_ok: bool| -> Option<u64> {
+        let v = cx.int_in(f, 0u32, 86_400, "the interval", " seconds")?;
+        if v == 0 && zero_ok {
+            return Some(0);
+        }
+        // Files are aligned to midnight UTC, so an interval must fit a day a whole number of times.
+        if v < 60 || 86_400 % v != 0 {
+            cx.at(f, format!("the interval must divide a day (86400 s) evenly and be at least 60 s, e.g. 300, 900, 3600 or 7200; got {v}"));
+            return None;
+        }
+        Some(u64::from(v))
+    };
+    let updates_interval_secs =
+        t.get(cx, "updates_interval_secs").and_then(|f| interval(cx, &f, false)).unwrap_or(d.updates_interval_secs);
+    let rib_interval_secs =
+        t.get(cx, "rib_interval_secs").and_then(|f| interval(cx, &f, true)).unwrap_or(d.rib_interval_secs);
+    let timestamp_precision = t
+        .get(cx, "timestamp_precision")
+        .and_then(|f| {
+            let s = cx.str(&f)?;
+            match s {
+                "microsecond" => Some(Precision::Microsecond),
+                "second" => Some(Precision::Second),
+                _ => {
+                    cx.at(&f, format!("unknown timestamp precision '{s}'; expected \"microsecond\" (BGP4MP_ET) or \"second\" (BGP4MP)"));
+                    None
+                }
+            }
+        })
+        .unwrap_or(d.timestamp_precision);
+    let record_keepalives = t.get(cx, "record_keepalives").and_then(|f| cx.bool(&f)).unwrap_or(d.record_keepalives);
+    ArchiveConfig {
+        enabled,
+        dir,
+        layout,
+        compression,
+        updates_interval_secs,
+        rib_interval_secs,
+        timestamp_precision,
+        record_keepalives,
+    }
 }
 
 #[cfg(test)]
@@ -952,7 +1063,12 @@ remote_as = 65002
             }]
         );
         assert!(c.prefixes.is_empty());
-        assert_eq!(c.archive, ArchiveConfig { enabled: false });
+        assert_eq!(c.archive, ArchiveConfig::default());
+        assert_eq!(c.archive.dir, PathBuf::from("/var/lib/focld/mrt"));
+        assert_eq!((c.archive.layout, c.archive.compression), (Layout::RouteViews, Compression::Bzip2));
+        assert_eq!((c.archive.updates_interval_secs, c.archive.rib_interval_secs), (900, 7200));
+        assert_eq!(c.archive.timestamp_precision, Precision::Microsecond);
+        assert!(!c.archive.record_keepalives);
         assert_eq!(c.peers[0].label(), "192.0.2.2");
         assert!(!c.peers[0].is_ibgp());
     }
@@ -1108,7 +1224,10 @@ enabled = false
         );
         assert_eq!(
             errors(&format!("{MINIMAL}\n[archive]\nenabled = true\nzzz = 1\n")),
-            vec!["focl.toml:11: archive.zzz: unknown key 'zzz'; known keys: enabled"]
+            vec![
+                "focl.toml:11: archive.zzz: unknown key 'zzz'; known keys: enabled, dir, layout, compression, \
+                 updates_interval_secs, rib_interval_secs, timestamp_precision, record_keepalives"
+            ]
         );
     }
 
@@ -1196,6 +1315,29 @@ enabled = false
                  seconds, got 70000"
             ]
         );
+    }
+
+    #[test]
+    fn archive_keys_defaults_and_errors() {
+        let c = ok(&format!(
+            "{MINIMAL}\n[archive]\nenabled = true\ndir = \"/tmp/a\"\nlayout = \"ris\"\nupdates_interval_secs = 300\nrib_interval_secs = 0\ntimestamp_precision = \"second\"\nrecord_keepalives = true\n"
+        ));
+        assert!(c.archive.enabled);
+        assert_eq!(c.archive.compression, Compression::Gzip, "the RIS layout defaults to gzip");
+        assert_eq!((c.archive.updates_interval_secs, c.archive.rib_interval_secs), (300, 0));
+        assert_eq!(c.archive.timestamp_precision, Precision::Second);
+        assert!(c.archive.record_keepalives);
+        let e = errors(&format!(
+            "{MINIMAL}\n[archive]\nlayout = \"bgpstream\"\ncompression = \"zstd\"\nupdates_interval_secs = 700\nrib_interval_secs = 30\n"
+        ));
+        assert_eq!(e.len(), 4, "{e:?}");
+        assert!(e[0].starts_with("focl.toml:10: archive.layout: unknown layout 'bgpstream'"), "{e:?}");
+        assert!(e[1].starts_with("focl.toml:11: archive.compression: unknown compression 'zstd'"), "{e:?}");
+        assert!(
+            e[2].starts_with("focl.toml:12: archive.updates_interval_secs: the interval must divide a day"),
+            "{e:?}"
+        );
+        assert!(e[3].starts_with("focl.toml:13: archive.rib_interval_secs: the interval must divide a day"), "{e:?}");
     }
 
     #[test]

@@ -1,1 +1,6 @@
-//! MRT record encoding (in progress).
+//! MRT records (stub until the encoders land).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Precision {
+    Second,
+    Microsecond,
+}
