@@ -37,7 +37,7 @@ pub fn unknown_command(req: &Request) -> Reply {
         CtlError::new(
             code::UNKNOWN_COMMAND,
             format!(
-                "unknown command '{}'; known: peer_list, peer_show, peer_reset, peer_refresh, rib_summary, rib_in, rib_out",
+                "unknown command '{}'; known: peer_list, peer_show, peer_reset, peer_refresh, rib_summary, rib_in, rib_out, archive_status, archive_rotate, archive_snapshot",
                 req.cmd
             ),
         ),

@@ -73,6 +73,9 @@ pub mod code {
 /// - `rib_summary` {} -> `RibSummary`
 /// - `rib_in` {"peer": ADDR|NAME, "prefix": optional PREFIX} -> `RouteList`
 /// - `rib_out` {"peer": ADDR|NAME} -> `RouteList`
+/// - `archive_status` {} -> `mrt::writer::ArchiveStatus`
+/// - `archive_rotate` {} -> {"finished": relative path of the finished update file or null}
+/// - `archive_snapshot` {} -> {"started": true}
 pub mod cmd {
     pub const PEER_LIST: &str = "peer_list";
     pub const PEER_SHOW: &str = "peer_show";
@@ -81,6 +84,9 @@ pub mod cmd {
     pub const RIB_SUMMARY: &str = "rib_summary";
     pub const RIB_IN: &str = "rib_in";
     pub const RIB_OUT: &str = "rib_out";
+    pub const ARCHIVE_STATUS: &str = "archive_status";
+    pub const ARCHIVE_ROTATE: &str = "archive_rotate";
+    pub const ARCHIVE_SNAPSHOT: &str = "archive_snapshot";
 }
 
 /// Per-family route counts.
@@ -230,4 +236,28 @@ pub struct Route {
 pub struct RouteList {
     pub peer: String,
     pub routes: Vec<Route>,
+}
+
+/// `focl archive status`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchiveStatus {
+    pub enabled: bool,
+    pub dir: String,
+    pub layout: String,
+    pub compression: String,
+    /// The update file being written (relative path), if any.
+    pub current_file: Option<String>,
+    pub current_records: u64,
+    /// Totals since start.
+    pub records_written: u64,
+    pub bytes_written: u64,
+    pub files_finished: u64,
+    /// Records dropped because the writer could not keep up.
+    pub dropped: u64,
+    /// Unix times.
+    pub last_rotation: Option<u64>,
+    pub next_rotation: Option<u64>,
+    pub last_snapshot: Option<String>,
+    pub next_snapshot: Option<u64>,
+    pub last_error: Option<String>,
 }

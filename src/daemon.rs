@@ -6,11 +6,14 @@
 
 use crate::config::Config;
 use crate::control::{self, ControlServer, Handler};
-use crate::ctl::{cmd, code, ActionResult, CtlError, FamilyCounts, PeerDetail, PeerSummary, Reply, Request};
+use crate::ctl::{
+    cmd, code, ActionResult, ArchiveStatus, CtlError, FamilyCounts, PeerDetail, PeerSummary, Reply, Request,
+};
 use crate::listener::{self, ListenPeer, ListenerHandle};
+use crate::mrt::writer::{self as mrt_writer, MrtHandle, MrtLink, MrtMsg};
 use crate::peer::{self, LocalInfo, PeerHandle, PeerId, PeerLink, PeerMsg};
 use crate::prefix::{Family, Prefix};
-use crate::rib::{self, RibHandle, RibMsg, RibQuery};
+use crate::rib::{self, RibHandle, RibMsg, RibOptions, RibQuery};
 use crate::wire::notify::CeaseSubcode;
 use crossbeam_channel::Sender;
 use log::info;
@@ -30,6 +33,7 @@ pub struct Daemon {
     listener: Option<ListenerHandle>,
     peers: Vec<PeerHandle>,
     rib: Option<RibHandle>,
+    mrt: Option<MrtHandle>,
 }
 
 /// What the control handler knows of a peer.
@@ -45,8 +49,15 @@ impl Daemon {
     /// Start every thread. Errors (a port in use, a socket path taken) are returned before any
     /// session is attempted where possible.
     pub fn start(cfg: &Config) -> io::Result<Daemon> {
-        let rib = rib::spawn(cfg.prefixes.clone())?;
-        let local = LocalInfo { router_id: cfg.global.router_id };
+        let mrt = if cfg.archive.enabled { Some(mrt_writer::spawn(cfg.archive.clone())?) } else { None };
+        let mrt_link = mrt.as_ref().map(|m| m.link.clone());
+        let rib_opts = RibOptions {
+            router_id: cfg.global.router_id,
+            mrt: mrt_link.clone(),
+            rib_interval_secs: cfg.archive.rib_interval_secs,
+        };
+        let rib = rib::spawn(cfg.prefixes.clone(), rib_opts)?;
+        let local = LocalInfo { router_id: cfg.global.router_id, mrt: mrt_link.clone() };
         let mut peers = Vec::new();
         let mut refs = Vec::new();
         let mut listen_peers = HashMap::new();
@@ -59,6 +70,7 @@ impl Daemon {
                 label: pc.label(),
                 address: pc.address,
                 name: pc.name.clone(),
+                remote_as: pc.remote_as,
                 link: h.link.clone(),
             });
             listen_peers.insert(
@@ -70,7 +82,7 @@ impl Daemon {
         }
         let listener =
             if cfg.global.listen { Some(listener::start(&cfg.global.listen_addr, listen_peers)?) } else { None };
-        let handler = CtlHandler { peers: refs, rib: rib.tx.clone() };
+        let handler = CtlHandler { peers: refs, rib: rib.tx.clone(), mrt: mrt_link, archive: cfg.archive.clone() };
         let control = ControlServer::start(&cfg.global.control_socket, Box::new(handler))?;
         info!(
             "focld started: AS {}, router id {}, {} peers, {} prefixes",
@@ -79,7 +91,7 @@ impl Daemon {
             cfg.peers.len(),
             cfg.prefixes.len()
         );
-        Ok(Daemon { control: Some(control), listener, peers, rib: Some(rib) })
+        Ok(Daemon { control: Some(control), listener, peers, rib: Some(rib), mrt })
     }
 
     /// The addresses actually bound (useful with port 0 in tests).
@@ -102,6 +114,10 @@ impl Daemon {
         if let Some(r) = self.rib.take() {
             r.stop();
         }
+        // Last: the writer finishes the current files after the final state changes.
+        if let Some(m) = self.mrt.take() {
+            m.stop();
+        }
         info!("focld stopped");
     }
 }
@@ -109,6 +125,8 @@ impl Daemon {
 struct CtlHandler {
     peers: Vec<PeerRef>,
     rib: Sender<RibMsg>,
+    mrt: Option<MrtLink>,
+    archive: crate::config::ArchiveConfig,
 }
 
 fn internal(what: &str) -> CtlError {
@@ -195,6 +213,29 @@ impl CtlHandler {
             cmd::RIB_OUT => {
                 let p = self.find_peer(&req.args)?;
                 self.ask_rib(RibQuery::Out { peer: p.id })
+            }
+            cmd::ARCHIVE_STATUS => match &self.mrt {
+                Some(m) => {
+                    let (tx, rx) = crossbeam_channel::bounded(1);
+                    m.send_blocking(MrtMsg::Status(tx));
+                    to_value(rx.recv_timeout(QUERY_TIMEOUT).map_err(|_| internal("the MRT writer"))?)
+                }
+                None => to_value(ArchiveStatus {
+                    enabled: false,
+                    dir: self.archive.dir.display().to_string(),
+                    ..Default::default()
+                }),
+            },
+            cmd::ARCHIVE_ROTATE => {
+                let m = self.mrt.as_ref().ok_or_else(mrt_writer::archive_off)?;
+                let (tx, rx) = crossbeam_channel::bounded(1);
+                m.send_blocking(MrtMsg::Rotate(tx));
+                rx.recv_timeout(QUERY_TIMEOUT).map_err(|_| internal("the MRT writer"))?
+            }
+            cmd::ARCHIVE_SNAPSHOT => {
+                let (tx, rx) = crossbeam_channel::bounded(1);
+                self.rib.send_timeout(RibMsg::Snapshot(tx), QUERY_TIMEOUT).map_err(|_| internal("the RIB"))?;
+                rx.recv_timeout(QUERY_TIMEOUT).map_err(|_| internal("the RIB"))?
             }
             _ => Err(control::unknown_command(req)
                 .error

@@ -247,6 +247,14 @@ impl Fsm {
         events
     }
 
+    /// Data from the peer is waiting that we have not processed yet (our own backpressure):
+    /// the peer is alive, so the HoldTimer restarts.
+    pub fn peer_alive(&mut self, now: Instant) {
+        if self.state == State::Established {
+            self.restart_hold_timer(now);
+        }
+    }
+
     /// We sent a message: the KeepaliveTimer restarts (RFC 4271 §4.4: keepalives are only
     /// needed when nothing else was sent).
     pub fn message_sent(&mut self, now: Instant) {

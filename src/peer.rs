@@ -13,6 +13,8 @@
 use crate::config::PeerConfig;
 use crate::ctl::{self, ActionResult, CtlError, FamilyCounts, LastError, MsgCounters, PeerDetail, PeerSummary};
 use crate::fsm::{self, Action, Event, Fsm, FsmConfig, State};
+use crate::mrt::record::SessionAddrs;
+use crate::mrt::writer::{MrtLink, MrtMsg};
 use crate::prefix::Family;
 use crate::rib::{RibMsg, SessionInfo};
 use crate::sock;
@@ -26,10 +28,10 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, Shutdown, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// Stable identifier of a configured peer (survives reloads).
 pub type PeerId = u32;
@@ -125,6 +127,8 @@ impl Drop for PeerHandle {
 #[derive(Clone, Debug)]
 pub struct LocalInfo {
     pub router_id: Ipv4Addr,
+    /// Where received messages and state changes are archived, when archiving is on.
+    pub mrt: Option<MrtLink>,
 }
 
 /// Start the thread of one configured peer.
@@ -441,6 +445,10 @@ impl Peer {
             }
             Action::StateChange { from, to, reason } => {
                 info!("neighbor {}: state change {from} -> {to}, reason: {reason}", self.label);
+                if let Some(mrt) = &self.local.mrt {
+                    let session = self.session_addrs();
+                    mrt.send(MrtMsg::StateChange { ts: SystemTime::now(), session, from: from as u16, to: to as u16 });
+                }
                 if to == State::Established {
                     self.last_connect_error = None;
                 }
@@ -694,6 +702,7 @@ impl Peer {
             match c.framer.next_message() {
                 Ok(Some((ty, raw))) => {
                     count(&mut self.stats.received, ty);
+                    self.archive_message(ty, raw.clone());
                     self.on_message(ty, &raw);
                     // The FSM must see this message's effect before the next message.
                     self.drain_events();
@@ -713,6 +722,29 @@ impl Peer {
             let reason = "connection closed by peer".to_string();
             self.events.push_back(Event::TcpConnectionFails { reason });
         }
+    }
+
+    /// Addresses and ASNs of the current session for MRT records (configured values until a
+    /// connection tells the real ones).
+    fn session_addrs(&self) -> SessionAddrs {
+        let conn = self.conn.as_ref().filter(|c| c.connected);
+        let peer_ip = conn.and_then(|c| c.remote).map(|a| a.ip()).unwrap_or(self.cfg.address);
+        let unspecified =
+            if peer_ip.is_ipv4() { IpAddr::V4(Ipv4Addr::UNSPECIFIED) } else { IpAddr::V6(Ipv6Addr::UNSPECIFIED) };
+        let local_ip = conn.and_then(|c| c.local).map(|a| a.ip()).or(self.cfg.local_address).unwrap_or(unspecified);
+        SessionAddrs { peer_as: self.cfg.remote_as, local_as: self.cfg.local_as, peer_ip, local_ip }
+    }
+
+    /// Every received message goes to the archive as received, before it is parsed, so
+    /// messages that fail to parse are kept too. KEEPALIVEs only when asked for.
+    fn archive_message(&self, ty: MsgType, raw: bytes::Bytes) {
+        let Some(mrt) = &self.local.mrt else { return };
+        if ty == MsgType::Keepalive && !mrt.record_keepalives {
+            return;
+        }
+        // Until the OPENs are exchanged we speak 4-octet AS (our capability).
+        let as4 = self.fsm.negotiated().is_none_or(|n| n.four_octet_as);
+        mrt.send(MrtMsg::Message { ts: SystemTime::now(), as4, session: self.session_addrs(), raw });
     }
 
     fn on_message(&mut self, ty: MsgType, raw: &[u8]) {
@@ -838,6 +870,7 @@ impl Peer {
             remote_as: self.cfg.remote_as,
             four_octet_as: neg.four_octet_as,
             families: neg.families.clone(),
+            remote_id: self.fsm.remote_id().unwrap_or(Ipv4Addr::UNSPECIFIED),
         };
         info!(
             "neighbor {}: session established, hold time {}s, families {}",
@@ -930,6 +963,14 @@ impl Peer {
         let now = Instant::now();
         for ev in self.fsm.expired_timers(now) {
             if ev == Event::HoldTimerExpires {
+                // Messages we have not processed because the RIB is behind prove the peer is
+                // alive: our backpressure must not look like its silence.
+                let backlogged = self.rib_backlog.is_some()
+                    || self.conn.as_ref().is_some_and(|c| c.framer.buffered() >= frame::HEADER_LEN);
+                if backlogged && self.fsm.state() == State::Established {
+                    self.fsm.peer_alive(now);
+                    continue;
+                }
                 // Like BIRD: bytes may be waiting that would have restarted the timer.
                 if let Some(c) = self.conn.as_mut() {
                     if c.connected {

@@ -11,22 +11,32 @@
 
 use crate::config::PrefixConfig;
 use crate::ctl::{self, CtlError, FamilyCounts, RibPeerSummary, RibSummary, Route as CtlRoute, RouteList};
+use crate::mrt::file as mrt_file;
+use crate::mrt::record::{self as mrt_record, PeerEntry, RibEntry};
+use crate::mrt::writer::{MrtLink, MrtMsg};
 use crate::peer::{PeerId, PeerLink, PeerMsg};
 use crate::prefix::{Family, Prefix};
 use crate::wire::update::{self, OutRoute, ParsedUpdate};
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use log::{debug, error, info, warn};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
+use std::ops::Bound;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Capacity of the RIB's inbox; a full inbox makes peer threads stop reading their sockets.
 pub const RIB_CHANNEL_CAPACITY: usize = 4096;
 
 /// Intern table clean-up: after this many new sets, drop the ones no route uses any more.
 const INTERN_SWEEP_EVERY: usize = 50_000;
+/// Prefixes per snapshot chunk: small enough that UPDATEs are served between chunks.
+const SNAPSHOT_CHUNK_PREFIXES: usize = 2_000;
+/// Chunks queued at the MRT writer before the RIB waits (bounds the memory of a snapshot).
+const SNAPSHOT_MAX_BACKLOG: usize = 8;
+/// TABLE_DUMP_V2 view name (RFC 6396 §4.3.1).
+const VIEW_NAME: &str = "focld";
 
 /// What a peer thread tells the RIB when its session reaches Established.
 #[derive(Clone, Debug, PartialEq)]
@@ -38,6 +48,8 @@ pub struct SessionInfo {
     pub remote_as: u32,
     pub four_octet_as: bool,
     pub families: Vec<Family>,
+    /// The peer's BGP identifier (for the TABLE_DUMP_V2 peer index).
+    pub remote_id: Ipv4Addr,
 }
 
 impl SessionInfo {
@@ -73,6 +85,7 @@ pub enum RibMsg {
         label: String,
         address: IpAddr,
         name: Option<String>,
+        remote_as: u32,
         link: PeerLink,
     },
     SessionUp {
@@ -93,6 +106,8 @@ pub enum RibMsg {
         family: Family,
     },
     Query(RibQuery, Sender<Result<serde_json::Value, CtlError>>),
+    /// `focl archive snapshot`: write a TABLE_DUMP_V2 file of every Adj-RIB-In now.
+    Snapshot(Sender<Result<serde_json::Value, CtlError>>),
     Stop,
 }
 
@@ -154,6 +169,7 @@ struct OutEntry {
 struct PeerState {
     label: String,
     address: IpAddr,
+    remote_as: u32,
     name: Option<String>,
     link: PeerLink,
     adj_in: AdjRibIn,
@@ -187,13 +203,34 @@ impl Drop for RibHandle {
     }
 }
 
-pub fn spawn(prefixes: Vec<PrefixConfig>) -> std::io::Result<RibHandle> {
+/// What the RIB needs besides the prefixes to announce.
+#[derive(Clone, Debug)]
+pub struct RibOptions {
+    pub router_id: Ipv4Addr,
+    /// The MRT writer, when archiving is on; RIB snapshots go there.
+    pub mrt: Option<MrtLink>,
+    /// Snapshot period aligned to midnight UTC; 0 for none.
+    pub rib_interval_secs: u64,
+}
+
+pub fn spawn(prefixes: Vec<PrefixConfig>, opts: RibOptions) -> std::io::Result<RibHandle> {
     let (tx, rx) = crossbeam_channel::bounded(RIB_CHANNEL_CAPACITY);
     let join = std::thread::Builder::new().name("rib".into()).spawn(move || {
-        let mut rib = Rib::new(prefixes);
+        let mut rib = Rib::new(prefixes, opts);
         rib.run(rx);
     })?;
     Ok(RibHandle { tx, join: Some(join) })
+}
+
+/// A TABLE_DUMP_V2 snapshot in progress: prefixes are written in order, a chunk per turn.
+struct SnapshotCursor {
+    /// Peers in peer-index order.
+    peers: Vec<PeerId>,
+    /// Last prefix written; the next chunk starts after it.
+    after: Option<Prefix>,
+    seq: u32,
+    timestamp: u32,
+    records: u64,
 }
 
 pub struct Rib {
@@ -201,6 +238,9 @@ pub struct Rib {
     prefixes: Vec<PrefixConfig>,
     intern: HashSet<Arc<AttrSet>>,
     interned_since_sweep: usize,
+    opts: RibOptions,
+    next_snapshot: Option<SystemTime>,
+    snapshot: Option<SnapshotCursor>,
 }
 
 fn unix_now() -> u32 {
@@ -208,26 +248,152 @@ fn unix_now() -> u32 {
 }
 
 impl Rib {
-    pub fn new(prefixes: Vec<PrefixConfig>) -> Rib {
-        Rib { peers: HashMap::new(), prefixes, intern: HashSet::new(), interned_since_sweep: 0 }
+    pub fn new(prefixes: Vec<PrefixConfig>, opts: RibOptions) -> Rib {
+        let next_snapshot = (opts.mrt.is_some() && opts.rib_interval_secs > 0)
+            .then(|| mrt_file::next_boundary(SystemTime::now(), opts.rib_interval_secs));
+        Rib {
+            peers: HashMap::new(),
+            prefixes,
+            intern: HashSet::new(),
+            interned_since_sweep: 0,
+            opts,
+            next_snapshot,
+            snapshot: None,
+        }
     }
 
     fn run(&mut self, rx: Receiver<RibMsg>) {
-        while let Ok(msg) = rx.recv() {
-            if matches!(msg, RibMsg::Stop) {
-                break;
+        loop {
+            // While a snapshot is being written, wake up often to write the next chunk.
+            let timeout = if self.snapshot.is_some() {
+                Duration::from_millis(1)
+            } else {
+                self.next_snapshot
+                    .map(|t| t.duration_since(SystemTime::now()).unwrap_or_default())
+                    .unwrap_or(Duration::from_secs(3600))
+            };
+            match rx.recv_timeout(timeout) {
+                Ok(RibMsg::Stop) | Err(RecvTimeoutError::Disconnected) => break,
+                Ok(msg) => {
+                    self.handle(msg);
+                    // Serve a burst before the next snapshot chunk.
+                    for _ in 0..256 {
+                        match rx.try_recv() {
+                            Ok(RibMsg::Stop) => return self.stop_snapshot(),
+                            Ok(m) => self.handle(m),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
             }
-            self.handle(msg);
+            if self.next_snapshot.is_some_and(|t| SystemTime::now() >= t) && self.snapshot.is_none() {
+                let start = self.next_snapshot.unwrap_or_else(SystemTime::now);
+                self.next_snapshot = Some(mrt_file::next_boundary(SystemTime::now(), self.opts.rib_interval_secs));
+                self.begin_snapshot(start);
+            }
+            self.snapshot_step();
         }
+        self.stop_snapshot();
         debug!("rib: stopped");
+    }
+
+    fn stop_snapshot(&mut self) {
+        if self.snapshot.take().is_some() {
+            if let Some(m) = &self.opts.mrt {
+                m.send_blocking(MrtMsg::SnapshotEnd);
+            }
+        }
+    }
+
+    /// Start a snapshot named after `start`: the PEER_INDEX_TABLE goes out at once.
+    fn begin_snapshot(&mut self, start: SystemTime) -> bool {
+        let Some(mrt) = &self.opts.mrt else { return false };
+        if self.snapshot.is_some() {
+            return false;
+        }
+        let mut ids: Vec<PeerId> = self.peers.keys().copied().collect();
+        ids.sort_unstable();
+        let entries: Vec<PeerEntry> = ids
+            .iter()
+            .filter_map(|id| self.peers.get(id))
+            .map(|p| PeerEntry {
+                bgp_id: p.session.as_ref().map(|s| s.remote_id).unwrap_or(Ipv4Addr::UNSPECIFIED),
+                ip: p.address,
+                asn: p.remote_as,
+            })
+            .collect();
+        let timestamp = unix_now();
+        let mut buf = Vec::new();
+        mrt_record::peer_index_table(timestamp, self.opts.router_id, VIEW_NAME, &entries, &mut buf);
+        mrt.send_blocking(MrtMsg::SnapshotBegin { start });
+        mrt.send_blocking(MrtMsg::SnapshotChunk { records: buf, count: 1, timestamp });
+        self.snapshot = Some(SnapshotCursor { peers: ids, after: None, seq: 0, timestamp, records: 1 });
+        true
+    }
+
+    /// Write the next chunk of the snapshot in progress, if the writer has room.
+    fn snapshot_step(&mut self) {
+        let (Some(cur), Some(mrt)) = (self.snapshot.as_mut(), self.opts.mrt.as_ref()) else { return };
+        if mrt.backlog() >= SNAPSHOT_MAX_BACKLOG {
+            return;
+        }
+        // The next prefixes after the cursor over all peers, merged in order.
+        let lower = match cur.after {
+            Some(p) => Bound::Excluded(p),
+            None => Bound::Unbounded,
+        };
+        let mut next: Vec<Prefix> = Vec::new();
+        for id in &cur.peers {
+            if let Some(p) = self.peers.get(id) {
+                next.extend(
+                    p.adj_in.routes.range((lower, Bound::Unbounded)).take(SNAPSHOT_CHUNK_PREFIXES).map(|(k, _)| *k),
+                );
+            }
+        }
+        next.sort_unstable();
+        next.dedup();
+        next.truncate(SNAPSHOT_CHUNK_PREFIXES);
+        if next.is_empty() {
+            info!("rib: snapshot done, {} records", cur.records);
+            self.snapshot = None;
+            mrt.send_blocking(MrtMsg::SnapshotEnd);
+            return;
+        }
+        let mut buf = Vec::with_capacity(next.len() * 128);
+        let mut attrs = Vec::new();
+        let mut count = 0;
+        for prefix in &next {
+            attrs.clear();
+            // (peer index, received, range of `attrs`) per peer holding the prefix.
+            let mut spans = Vec::new();
+            for (index, id) in cur.peers.iter().enumerate() {
+                let Some(route) = self.peers.get(id).and_then(|p| p.adj_in.routes.get(prefix)) else { continue };
+                let from = attrs.len();
+                let a = &route.attrs;
+                mrt_record::td2_attributes(&a.attrs, a.four_octet, a.mp_next_hop.as_deref(), &mut attrs);
+                spans.push((index as u16, route.received, from..attrs.len()));
+            }
+            let entries: Vec<RibEntry> = spans
+                .iter()
+                .map(|(i, t, r)| RibEntry { peer_index: *i, originated: *t, attrs: &attrs[r.clone()] })
+                .collect();
+            mrt_record::rib_entry_record(cur.timestamp, cur.seq, prefix, &entries, &mut buf);
+            cur.seq = cur.seq.wrapping_add(1);
+            count += 1;
+        }
+        cur.after = next.last().copied();
+        cur.records += count;
+        mrt.send_blocking(MrtMsg::SnapshotChunk { records: buf, count, timestamp: cur.timestamp });
     }
 
     pub fn handle(&mut self, msg: RibMsg) {
         match msg {
-            RibMsg::AddPeer { peer, label, address, name, link } => {
+            RibMsg::AddPeer { peer, label, address, name, remote_as, link } => {
                 let state = PeerState {
                     label,
                     address,
+                    remote_as,
                     name,
                     link,
                     adj_in: AdjRibIn::default(),
@@ -252,6 +418,19 @@ impl Rib {
             RibMsg::Refresh { peer, family } => self.resend(peer, Some(family)),
             RibMsg::Query(q, reply) => {
                 let _ = reply.send(self.query(q));
+            }
+            RibMsg::Snapshot(reply) => {
+                let r = if self.opts.mrt.is_none() {
+                    Err(crate::mrt::writer::archive_off())
+                } else if self.snapshot.is_some() {
+                    Err(CtlError::new(ctl::code::BAD_ARGUMENT, "a RIB snapshot is already being written"))
+                } else {
+                    // Named after the minute it was asked for.
+                    let start = mrt_file::interval_start(SystemTime::now(), 60);
+                    self.begin_snapshot(start);
+                    Ok(serde_json::json!({ "started": true }))
+                };
+                let _ = reply.send(r);
             }
             RibMsg::Stop => {}
         }

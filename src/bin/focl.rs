@@ -31,7 +31,39 @@ struct Args {
 enum Command {
     Peer(PeerCmd),
     Rib(RibCmd),
+    Archive(ArchiveCmd),
 }
+
+/// MRT archive: status, rotate, snapshot
+#[derive(FromArgs)]
+#[argh(subcommand, name = "archive")]
+struct ArchiveCmd {
+    #[argh(subcommand)]
+    action: ArchiveAction,
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand)]
+enum ArchiveAction {
+    Status(ArchiveStatusCmd),
+    Rotate(ArchiveRotate),
+    Snapshot(ArchiveSnapshot),
+}
+
+/// current files, records and bytes written, drops, rotations, last error
+#[derive(FromArgs)]
+#[argh(subcommand, name = "status")]
+struct ArchiveStatusCmd {}
+
+/// finish the current update file now
+#[derive(FromArgs)]
+#[argh(subcommand, name = "rotate")]
+struct ArchiveRotate {}
+
+/// write a TABLE_DUMP_V2 snapshot of every Adj-RIB-In now
+#[derive(FromArgs)]
+#[argh(subcommand, name = "snapshot")]
+struct ArchiveSnapshot {}
 
 /// neighbors: list, show, reset, refresh
 #[derive(FromArgs)]
@@ -162,6 +194,17 @@ fn query_of(c: &Command) -> Query {
                 Query { cmd: cmd::RIB_IN, args, render: render_routes }
             }
             RibAction::Out(o) => Query { cmd: cmd::RIB_OUT, args: json!({"peer": o.peer}), render: render_routes },
+        },
+        Command::Archive(a) => match &a.action {
+            ArchiveAction::Status(_) => {
+                Query { cmd: cmd::ARCHIVE_STATUS, args: json!({}), render: render_archive_status }
+            }
+            ArchiveAction::Rotate(_) => Query { cmd: cmd::ARCHIVE_ROTATE, args: json!({}), render: render_rotate },
+            ArchiveAction::Snapshot(_) => Query {
+                cmd: cmd::ARCHIVE_SNAPSHOT,
+                args: json!({}),
+                render: |_| Ok("RIB snapshot started; see focl archive status\n".into()),
+            },
         },
     }
 }
@@ -440,6 +483,56 @@ fn render_rib_summary(v: &Value) -> Result<String, String> {
     Ok(o)
 }
 
+/// Unix seconds as UTC "2026-11-24 09:45:00".
+fn utc(secs: u64) -> String {
+    let days = (secs / 86400) as i64;
+    let rem = secs % 86400;
+    // Civil date from days since 1970-01-01 (proleptic Gregorian).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem / 60 % 60, rem % 60)
+}
+
+fn render_archive_status(v: &Value) -> Result<String, String> {
+    let s: ctl::ArchiveStatus = parse(v)?;
+    if !s.enabled {
+        return Ok("archiving is off ([archive] enabled = false)\n".into());
+    }
+    let opt = |t: Option<u64>| t.map(utc).unwrap_or_else(|| "-".into());
+    let mut o = String::new();
+    o.push_str(&format!("Archive {} ({} layout, {})\n", s.dir, s.layout, s.compression));
+    o.push_str(&format!(
+        "  Current update file: {} ({} records)\n",
+        s.current_file.as_deref().unwrap_or("-"),
+        s.current_records
+    ));
+    o.push_str(&format!(
+        "  Written: {} records, {} bytes, {} files finished\n",
+        s.records_written, s.bytes_written, s.files_finished
+    ));
+    o.push_str(&format!("  Dropped: {}\n", s.dropped));
+    o.push_str(&format!("  Last rotation: {}, next rotation: {}\n", opt(s.last_rotation), opt(s.next_rotation)));
+    o.push_str(&format!("  Last RIB snapshot: {}\n", s.last_snapshot.as_deref().unwrap_or("-")));
+    if let Some(e) = &s.last_error {
+        o.push_str(&format!("  Last error: {e}\n"));
+    }
+    Ok(o)
+}
+
+fn render_rotate(v: &Value) -> Result<String, String> {
+    Ok(match v.get("finished").and_then(Value::as_str) {
+        Some(f) => format!("finished {f}\n"),
+        None => "no update file was open (nothing received since the last rotation)\n".into(),
+    })
+}
+
 fn abbreviate(list: &[String], max: usize) -> String {
     if list.is_empty() {
         return "-".into();
@@ -479,6 +572,13 @@ fn render_routes(v: &Value) -> Result<String, String> {
 mod tests {
     use super::*;
     use focl::ctl::{FamilyCounts, Route};
+
+    #[test]
+    fn utc_dates() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00");
+        assert_eq!(utc(1_795_513_500), "2026-11-24 09:45:00");
+        assert_eq!(utc(1_835_395_200), "2028-02-29 00:00:00");
+    }
 
     #[test]
     fn durations_read_like_bgpctl() {

@@ -264,3 +264,67 @@ pub fn connect_from(local: &str, remote: SocketAddr) -> TcpStream {
     }
     s
 }
+
+/// Open an MRT file, decompressing by its extension (.gz, .bz2, or none).
+pub fn open_mrt(path: &Path) -> Box<dyn Read + Send> {
+    let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    let name = path.to_string_lossy();
+    if name.ends_with(".gz") {
+        Box::new(flate2::read::MultiGzDecoder::new(f))
+    } else if name.ends_with(".bz2") {
+        Box::new(bzip2::read::MultiBzDecoder::new(f))
+    } else {
+        Box::new(f)
+    }
+}
+
+/// Every record of an MRT file, raw (header parsed, body as bytes), via bgpkit-parser.
+pub fn mrt_records(path: &Path) -> Vec<bgpkit_parser::parser::mrt::mrt_record::RawMrtRecord> {
+    bgpkit_parser::BgpkitParser::from_reader(open_mrt(path)).into_raw_record_iter().collect()
+}
+
+/// The BGP message inside a BGP4MP MESSAGE/MESSAGE_AS4 body (RFC 6396 §4.4.2/§4.4.3):
+/// (peer IP, message bytes).
+pub fn bgp4mp_message(subtype: u16, body: &[u8]) -> Option<(std::net::IpAddr, Vec<u8>)> {
+    let as_len = match subtype {
+        1 => 2,
+        4 => 4,
+        _ => return None,
+    };
+    let afi_at = 2 * as_len + 2;
+    let afi = u16::from_be_bytes([*body.get(afi_at)?, *body.get(afi_at + 1)?]);
+    let ip_len = if afi == 1 { 4 } else { 16 };
+    let peer = body.get(afi_at + 2..afi_at + 2 + ip_len)?;
+    let ip = if afi == 1 {
+        std::net::IpAddr::from(<[u8; 4]>::try_from(peer).ok()?)
+    } else {
+        std::net::IpAddr::from(<[u8; 16]>::try_from(peer).ok()?)
+    };
+    Some((ip, body.get(afi_at + 2 + 2 * ip_len..)?.to_vec()))
+}
+
+/// Finished archive files under `dir` whose name contains `kind` ("updates", "rib", "bview"),
+/// manifests excluded, sorted.
+pub fn archive_files(dir: &Path, kind: &str) -> Vec<PathBuf> {
+    fn walk(d: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    let mut all = Vec::new();
+    walk(dir, &mut all);
+    let mut v: Vec<PathBuf> = all
+        .into_iter()
+        .filter(|p| {
+            let n = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+            n.contains(kind) && !n.ends_with(".json") && !n.starts_with('.')
+        })
+        .collect();
+    v.sort();
+    v
+}

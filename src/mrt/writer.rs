@@ -1,0 +1,380 @@
+//! The MRT writer thread: every received BGP message and every state change as a BGP4MP
+//! record in the current update file, rotated on wall-clock boundaries; RIB snapshots written
+//! from chunks of TABLE_DUMP_V2 records that the RIB thread produces.
+//!
+//! Fed by: peer threads (`MrtMsg::Message`, `MrtMsg::StateChange`, through `MrtLink`, which
+//! never blocks: a full channel drops the record and counts it), the RIB thread (snapshot
+//! chunks) and the control thread (status, rotate). Emits: finished files with manifests.
+
+use super::file::{self, ArchiveWriter, Compression, Kind, Layout, Manifest};
+use super::record::{self, Precision, SessionAddrs};
+use crate::config::ArchiveConfig;
+use crate::ctl::{self, ArchiveStatus, CtlError};
+use bytes::Bytes;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
+use log::{error, info, warn};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Records queued for the writer before peers start dropping (never blocking them).
+pub const MRT_CHANNEL_CAPACITY: usize = 65_536;
+/// How often the current file is flushed so a crash loses at most this much.
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
+
+/// Messages to the MRT writer.
+#[derive(Debug)]
+pub enum MrtMsg {
+    /// A received BGP message, header included, as it came off the wire.
+    Message {
+        ts: SystemTime,
+        as4: bool,
+        session: SessionAddrs,
+        raw: Bytes,
+    },
+    /// An FSM transition (RFC 6396 state numbers).
+    StateChange {
+        ts: SystemTime,
+        session: SessionAddrs,
+        from: u16,
+        to: u16,
+    },
+    /// Start a RIB snapshot file for the interval starting at `start`.
+    SnapshotBegin {
+        start: SystemTime,
+    },
+    /// Encoded TABLE_DUMP_V2 records of the snapshot in progress, with the first one's time.
+    SnapshotChunk {
+        records: Vec<u8>,
+        count: u64,
+        timestamp: u32,
+    },
+    /// The snapshot is complete.
+    SnapshotEnd,
+    /// Finish the current update file now (`focl archive rotate`).
+    Rotate(Sender<Result<serde_json::Value, CtlError>>),
+    Status(Sender<ArchiveStatus>),
+    Stop,
+}
+
+/// How a peer thread hands records to the writer: never blocks, counts what it drops.
+#[derive(Clone, Debug)]
+pub struct MrtLink {
+    tx: Sender<MrtMsg>,
+    dropped: Arc<AtomicU64>,
+    pub record_keepalives: bool,
+    pub precision: Precision,
+}
+
+impl MrtLink {
+    pub fn send(&self, msg: MrtMsg) {
+        match self.tx.try_send(msg) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                // Log the first drop and then every 10,000th, not every one.
+                if n == 1 || n % 10_000 == 0 {
+                    warn!("archive: the MRT writer is behind; {n} records dropped so far");
+                }
+            }
+        }
+    }
+
+    /// Messages waiting at the writer (the RIB paces snapshot chunks with it).
+    pub fn backlog(&self) -> usize {
+        self.tx.len()
+    }
+
+    /// For the RIB: snapshot chunks must not be dropped, so this waits for room.
+    pub fn send_blocking(&self, msg: MrtMsg) -> bool {
+        self.tx.send(msg).is_ok()
+    }
+}
+
+/// Owns the writer thread.
+pub struct MrtHandle {
+    pub link: MrtLink,
+    join: Option<JoinHandle<()>>,
+}
+
+impl MrtHandle {
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(j) = self.join.take() {
+            let _ = self.link.tx.send(MrtMsg::Stop);
+            let _ = j.join();
+        }
+    }
+}
+
+impl Drop for MrtHandle {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+pub fn unix_secs(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// Salvage what a crash left, then start the writer thread.
+pub fn spawn(cfg: ArchiveConfig) -> std::io::Result<MrtHandle> {
+    std::fs::create_dir_all(&cfg.dir).map_err(|e| {
+        std::io::Error::new(e.kind(), format!("cannot create archive directory {}: {e}", cfg.dir.display()))
+    })?;
+    match file::salvage(&cfg.dir) {
+        Ok(reports) => {
+            for r in reports {
+                match &r.finished {
+                    Some(m) => warn!(
+                        "archive: salvaged {} records from unfinished {} into {} ({} trailing bytes dropped)",
+                        r.records,
+                        r.temp.display(),
+                        m.file,
+                        r.dropped_bytes
+                    ),
+                    None => warn!("archive: removed unfinished {} (no complete record)", r.temp.display()),
+                }
+            }
+        }
+        Err(e) => error!("archive: cannot look for unfinished files in {}: {e}", cfg.dir.display()),
+    }
+    let (tx, rx) = crossbeam_channel::bounded(MRT_CHANNEL_CAPACITY);
+    let dropped = Arc::new(AtomicU64::new(0));
+    let link = MrtLink {
+        tx,
+        dropped: dropped.clone(),
+        record_keepalives: cfg.record_keepalives,
+        precision: cfg.timestamp_precision,
+    };
+    let join = std::thread::Builder::new().name("mrt".into()).spawn(move || Writer::new(cfg, dropped).run(rx))?;
+    Ok(MrtHandle { link, join: Some(join) })
+}
+
+fn layout_name(l: Layout) -> &'static str {
+    match l {
+        Layout::RouteViews => "routeviews",
+        Layout::Ris => "ris",
+    }
+}
+
+fn compression_name(c: Compression) -> &'static str {
+    match c {
+        Compression::Gzip => "gzip",
+        Compression::Bzip2 => "bzip2",
+        Compression::None => "none",
+    }
+}
+
+struct Writer {
+    cfg: ArchiveConfig,
+    dropped: Arc<AtomicU64>,
+    current: Option<ArchiveWriter>,
+    /// End of the interval the current file covers.
+    rotate_at: SystemTime,
+    snapshot: Option<ArchiveWriter>,
+    status: ArchiveStatus,
+    scratch: Vec<u8>,
+}
+
+impl Writer {
+    fn new(cfg: ArchiveConfig, dropped: Arc<AtomicU64>) -> Writer {
+        let now = SystemTime::now();
+        let status = ArchiveStatus {
+            enabled: true,
+            dir: cfg.dir.display().to_string(),
+            layout: layout_name(cfg.layout).into(),
+            compression: compression_name(cfg.compression).into(),
+            ..ArchiveStatus::default()
+        };
+        let rotate_at = file::next_boundary(now, cfg.updates_interval_secs);
+        Writer { cfg, dropped, current: None, rotate_at, snapshot: None, status, scratch: Vec::with_capacity(8192) }
+    }
+
+    fn run(mut self, rx: Receiver<MrtMsg>) {
+        info!("archive: writing MRT files under {}", self.cfg.dir.display());
+        let mut last_flush = Instant::now();
+        loop {
+            let now = SystemTime::now();
+            if now >= self.rotate_at {
+                self.rotate(now);
+            }
+            let until_rotation = self.rotate_at.duration_since(now).unwrap_or_default();
+            match rx.recv_timeout(until_rotation.min(FLUSH_EVERY)) {
+                Ok(MrtMsg::Stop) => break,
+                Ok(msg) => self.handle(msg),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            // Bursts are drained in one turn before the periodic flush.
+            while let Ok(msg) = rx.try_recv() {
+                if matches!(msg, MrtMsg::Stop) {
+                    self.finish_all();
+                    return;
+                }
+                self.handle(msg);
+            }
+            if last_flush.elapsed() >= FLUSH_EVERY {
+                let failed = self
+                    .current
+                    .as_mut()
+                    .and_then(|w| w.flush().err().map(|e| format!("cannot flush {}: {e}", w.relative().display())));
+                if let Some(msg) = failed {
+                    self.fail(msg);
+                }
+                last_flush = Instant::now();
+            }
+        }
+        self.finish_all();
+    }
+
+    fn finish_all(&mut self) {
+        self.finish_current();
+        if let Some(w) = self.snapshot.take() {
+            // A snapshot cut short by shutdown is still a consistent file of whole records.
+            self.finish(w);
+        }
+    }
+
+    fn fail(&mut self, msg: String) {
+        error!("archive: {msg}");
+        self.status.last_error = Some(msg);
+    }
+
+    fn handle(&mut self, msg: MrtMsg) {
+        match msg {
+            MrtMsg::Message { ts, as4, session, raw } => {
+                self.scratch.clear();
+                record::bgp4mp_message(ts, self.cfg.timestamp_precision, as4, &session, &raw, &mut self.scratch);
+                self.append(ts, &session);
+            }
+            MrtMsg::StateChange { ts, session, from, to } => {
+                self.scratch.clear();
+                record::bgp4mp_state_change(ts, self.cfg.timestamp_precision, &session, from, to, &mut self.scratch);
+                self.append(ts, &session);
+            }
+            MrtMsg::SnapshotBegin { start } => {
+                let rel = file::relative_path(self.cfg.layout, self.cfg.compression, Kind::Rib, start);
+                match ArchiveWriter::create(&self.cfg.dir, &rel, self.cfg.compression) {
+                    Ok(w) => {
+                        info!("archive: RIB snapshot {} started", rel.display());
+                        self.snapshot = Some(w);
+                    }
+                    Err(e) => self.fail(format!("cannot create {}: {e}", rel.display())),
+                }
+            }
+            MrtMsg::SnapshotChunk { records, count, timestamp } => {
+                let Some(w) = self.snapshot.as_mut() else { return };
+                // A chunk is a run of whole records (12-byte header + length each).
+                let mut rest = records.as_slice();
+                let mut result = Ok(());
+                for _ in 0..count {
+                    let Some(hdr) = rest.get(8..12) else { break };
+                    let len = 12 + u32::from_be_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]) as usize;
+                    let Some(rec) = rest.get(..len) else { break };
+                    result = w.write_record(rec, timestamp, None);
+                    if result.is_err() {
+                        break;
+                    }
+                    rest = &rest[len..];
+                }
+                if let Err(e) = result {
+                    let rel = w.relative().display().to_string();
+                    self.snapshot = None;
+                    self.fail(format!("cannot write snapshot {rel}: {e}"));
+                }
+            }
+            MrtMsg::SnapshotEnd => {
+                if let Some(w) = self.snapshot.take() {
+                    if let Some(m) = self.finish(w) {
+                        self.status.last_snapshot = Some(m.file);
+                    }
+                }
+            }
+            MrtMsg::Rotate(reply) => {
+                let finished = self.finish_current();
+                self.rotate_at = file::next_boundary(SystemTime::now(), self.cfg.updates_interval_secs);
+                let v = serde_json::json!({ "finished": finished.map(|m| m.file) });
+                let _ = reply.send(Ok(v));
+            }
+            MrtMsg::Status(reply) => {
+                let mut s = self.status.clone();
+                s.current_file = self.current.as_ref().map(|w| w.relative().display().to_string());
+                s.current_records = self.current.as_ref().map(|w| w.records()).unwrap_or(0);
+                s.dropped = self.dropped.load(Ordering::Relaxed);
+                s.next_rotation = Some(unix_secs(self.rotate_at));
+                let _ = reply.send(s);
+            }
+            MrtMsg::Stop => {}
+        }
+    }
+
+    /// Write the record in `scratch` to the update file of its interval.
+    fn append(&mut self, ts: SystemTime, session: &SessionAddrs) {
+        if self.current.is_none() {
+            let start = file::interval_start(
+                ts.max(file::interval_start(SystemTime::now(), 1)),
+                self.cfg.updates_interval_secs,
+            );
+            let rel = file::relative_path(self.cfg.layout, self.cfg.compression, Kind::Updates, start);
+            match ArchiveWriter::create(&self.cfg.dir, &rel, self.cfg.compression) {
+                Ok(w) => self.current = Some(w),
+                Err(e) => {
+                    self.fail(format!("cannot create {}: {e}", rel.display()));
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+            }
+        }
+        let Some(w) = self.current.as_mut() else { return };
+        let peer = session.peer_ip.to_string();
+        let secs = unix_secs(ts) as u32;
+        match w.write_record(&self.scratch, secs, Some(&peer)) {
+            Ok(()) => {
+                self.status.records_written += 1;
+                self.status.bytes_written += self.scratch.len() as u64;
+            }
+            Err(e) => {
+                let rel = w.relative().display().to_string();
+                self.fail(format!("cannot write {rel}: {e}"));
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn rotate(&mut self, now: SystemTime) {
+        self.finish_current();
+        self.rotate_at = file::next_boundary(now, self.cfg.updates_interval_secs);
+    }
+
+    fn finish_current(&mut self) -> Option<Manifest> {
+        let w = self.current.take()?;
+        let m = self.finish(w)?;
+        self.status.last_rotation = Some(unix_secs(SystemTime::now()));
+        Some(m)
+    }
+
+    fn finish(&mut self, w: ArchiveWriter) -> Option<Manifest> {
+        let rel = w.relative().display().to_string();
+        match w.finish() {
+            Ok(m) => {
+                info!("archive: finished {} ({} records, {} bytes)", m.file, m.records, m.size);
+                self.status.files_finished += 1;
+                Some(m)
+            }
+            Err(e) => {
+                self.fail(format!("cannot finish {rel}: {e}"));
+                None
+            }
+        }
+    }
+}
+
+/// The error focl gets when archiving is off.
+pub fn archive_off() -> CtlError {
+    CtlError::new(ctl::code::NOT_SUPPORTED, "archiving is off; set enabled = true in [archive] and restart focld")
+}
