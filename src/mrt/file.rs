@@ -1,15 +1,12 @@
 //! Archive files: names and directories in the RouteViews or RIS layout, intervals aligned to
 //! midnight UTC, and crash-safe writing.
 //!
-//! Used by the MRT writer thread. Records (opaque, complete MRT records) go through the
-//! compressor into a temporary file beside the final one; `finish` fsyncs it, renames it into
+//! Used by the MRT writer thread. A file in progress is plain MRT under a hidden temporary
+//! name beside the final one, flushed to the kernel every second, so after a kill -9 it holds
+//! every record up to the last flush and `salvage` can finish it at the next start. `finish`
+//! compresses it into a single gzip or bzip2 stream (exactly what RIS and RouteViews publish:
+//! some readers stop after the first member of a multi-member file), fsyncs it, renames it into
 //! place and writes a JSON manifest next to it. A reader never sees half a file.
-//!
-//! Crash safety: `flush` ends the current gzip or bzip2 *member* and starts a new one in the
-//! same file (both formats allow concatenated members, and gzip, bzip2, bgpdump and
-//! bgpkit-parser read them). Everything written before a flush is therefore a complete,
-//! decodable stream even if the process is killed right after; `salvage` turns such leftovers
-//! into finished files at the next start.
 
 use super::record::complete_records_len;
 use flate2::write::GzEncoder;
@@ -18,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -139,7 +136,7 @@ pub struct Manifest {
     pub compression: String,
 }
 
-/// The file under the compressor: counts and hashes what reaches the disk.
+/// The compressed file being produced at finish: counts and hashes what reaches the disk.
 struct HashingFile {
     file: File,
     hasher: Sha256,
@@ -159,50 +156,13 @@ impl Write for HashingFile {
     }
 }
 
-enum Encoder {
-    Gzip(GzEncoder<BufWriter<HashingFile>>),
-    Bzip2(bzip2::write::BzEncoder<BufWriter<HashingFile>>),
-    Plain(BufWriter<HashingFile>),
-}
-
-impl Encoder {
-    fn new(inner: BufWriter<HashingFile>, c: Compression) -> Encoder {
-        match c {
-            Compression::Gzip => Encoder::Gzip(GzEncoder::new(inner, flate2::Compression::default())),
-            Compression::Bzip2 => Encoder::Bzip2(bzip2::write::BzEncoder::new(inner, bzip2::Compression::best())),
-            Compression::None => Encoder::Plain(inner),
-        }
-    }
-
-    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
-        match self {
-            Encoder::Gzip(e) => e.write_all(data),
-            Encoder::Bzip2(e) => e.write_all(data),
-            Encoder::Plain(e) => e.write_all(data),
-        }
-    }
-
-    /// End the compressed member and hand back the file writer, flushed to the kernel.
-    fn end_member(self) -> io::Result<BufWriter<HashingFile>> {
-        let mut inner = match self {
-            Encoder::Gzip(e) => e.finish()?,
-            Encoder::Bzip2(e) => e.finish()?,
-            Encoder::Plain(e) => e,
-        };
-        inner.flush()?;
-        Ok(inner)
-    }
-}
-
 /// A file being written under its temporary name.
 pub struct ArchiveWriter {
     dir: PathBuf,
     relative: PathBuf,
     temp: PathBuf,
     compression: Compression,
-    encoder: Option<Encoder>,
-    /// Bytes written since the last member ended.
-    dirty: bool,
+    out: Option<BufWriter<File>>,
     records: u64,
     bytes_in: u64,
     first: Option<u32>,
@@ -216,7 +176,11 @@ fn temp_path(final_path: &Path) -> PathBuf {
     final_path.with_file_name(format!(".{name}.partial"))
 }
 
-const TEMP_SUFFIXES: [&str; 2] = [".partial", ".salvaging"];
+/// Where the compressed stream is built before it is renamed into place.
+fn compressing_path(final_path: &Path) -> PathBuf {
+    let name = final_path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    final_path.with_file_name(format!(".{name}.compressing"))
+}
 
 impl ArchiveWriter {
     pub fn create(archive_dir: &Path, relative: &Path, compression: Compression) -> io::Result<ArchiveWriter> {
@@ -224,16 +188,27 @@ impl ArchiveWriter {
         if let Some(parent) = final_path.parent() {
             fs::create_dir_all(parent)?;
         }
+        // Another file of the same name may be in progress (a snapshot asked for twice in one
+        // minute): take the next free variant rather than write into it.
+        let mut relative = relative.to_path_buf();
+        let mut final_path = final_path;
+        for i in 1..10_000 {
+            if !temp_path(&final_path).exists() {
+                break;
+            }
+            final_path = variant(&archive_dir.join(&relative), i);
+        }
+        if let Ok(r) = final_path.strip_prefix(archive_dir) {
+            relative = r.to_path_buf();
+        }
         let temp = temp_path(&final_path);
-        let file = File::options().write(true).create(true).truncate(true).open(&temp)?;
-        let inner = BufWriter::with_capacity(256 * 1024, HashingFile { file, hasher: Sha256::new(), size: 0 });
+        let file = File::options().write(true).create_new(true).open(&temp)?;
         Ok(ArchiveWriter {
             dir: archive_dir.to_path_buf(),
-            relative: relative.to_path_buf(),
+            relative,
             temp,
             compression,
-            encoder: Some(Encoder::new(inner, compression)),
-            dirty: false,
+            out: Some(BufWriter::with_capacity(256 * 1024, file)),
             records: 0,
             bytes_in: 0,
             first: None,
@@ -243,9 +218,8 @@ impl ArchiveWriter {
     }
 
     pub fn write_record(&mut self, record: &[u8], timestamp: u32, peer: Option<&str>) -> io::Result<()> {
-        let enc = self.encoder.as_mut().ok_or_else(|| io::Error::other("writer already failed"))?;
-        enc.write_all(record)?;
-        self.dirty = true;
+        let out = self.out.as_mut().ok_or_else(|| io::Error::other("writer already finished"))?;
+        out.write_all(record)?;
         self.records += 1;
         self.bytes_in += record.len() as u64;
         self.first.get_or_insert(timestamp);
@@ -270,77 +244,116 @@ impl ArchiveWriter {
         &self.relative
     }
 
-    /// Make everything written so far survive a kill -9: end the compressed member (a
-    /// complete stream on disk) and start a new one.
+    /// Hand everything written so far to the kernel: it survives a kill -9 of focld.
     pub fn flush(&mut self) -> io::Result<()> {
-        if !self.dirty {
-            return Ok(());
+        match self.out.as_mut() {
+            Some(out) => out.flush(),
+            None => Ok(()),
         }
-        let enc = self.encoder.take().ok_or_else(|| io::Error::other("writer already failed"))?;
-        let inner = enc.end_member()?;
-        self.encoder = Some(Encoder::new(inner, self.compression));
-        self.dirty = false;
-        Ok(())
     }
 
-    /// Complete the file: end the stream, fsync, rename into place (never over an existing
-    /// file: a taken name gets "-1", "-2", … before its extension), fsync the directory, and
-    /// write the manifest beside it as `NAME.json`.
+    /// Complete the file (see `finish_temp`). Compression runs here, so the writer thread
+    /// calls this from a thread of its own for large files.
     pub fn finish(mut self) -> io::Result<Manifest> {
-        let enc = self.encoder.take().ok_or_else(|| io::Error::other("writer already failed"))?;
-        let inner = enc.end_member()?;
-        let hf = inner.into_inner().map_err(|e| e.into_error())?;
-        hf.file.sync_all()?;
-        let final_path = free_name(&self.dir.join(&self.relative));
-        fs::rename(&self.temp, &final_path)?;
-        sync_dir(&final_path);
-        let relative = final_path.strip_prefix(&self.dir).unwrap_or(&final_path).to_string_lossy().to_string();
-        let manifest = Manifest {
-            file: relative,
-            size: hf.size,
-            sha256: hex(&hf.hasher.finalize()),
+        let out = self.out.take().ok_or_else(|| io::Error::other("writer already finished"))?;
+        let file = out.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        drop(file);
+        let info = Tally {
             records: self.records,
-            first_timestamp: self.first,
-            last_timestamp: self.last,
+            first: self.first,
+            last: self.last,
             peers: std::mem::take(&mut self.peers).into_iter().collect(),
-            compression: self.compression.name().to_string(),
         };
-        write_manifest(&final_path, &manifest)?;
-        Ok(manifest)
+        finish_temp(&self.dir, &self.temp, &self.dir.join(&self.relative), self.compression, info)
     }
 }
 
-impl Drop for ArchiveWriter {
-    fn drop(&mut self) {
-        // An abandoned writer (error path) keeps its temporary file for salvage.
-        if let Some(enc) = self.encoder.take() {
-            let _ = enc.end_member();
-        }
+/// What the manifest says besides size and checksum.
+struct Tally {
+    records: u64,
+    first: Option<u32>,
+    last: Option<u32>,
+    peers: Vec<String>,
+}
+
+/// Turn a plain temporary file into the finished one: compress it into a single stream
+/// beside it, fsync, rename into place (never over an existing file: a taken name gets "-1",
+/// "-2", … before its extension), remove the temporary file, fsync the directory and write the
+/// manifest as `NAME.json`.
+fn finish_temp(
+    dir: &Path,
+    temp: &Path,
+    final_path: &Path,
+    compression: Compression,
+    info: Tally,
+) -> io::Result<Manifest> {
+    let building = compressing_path(final_path);
+    let file = File::create(&building)?;
+    let mut sink = HashingFile { file, hasher: Sha256::new(), size: 0 };
+    let mut input = io::BufReader::with_capacity(256 * 1024, File::open(temp)?);
+    {
+        let buffered = BufWriter::with_capacity(256 * 1024, &mut sink);
+        let mut finished = match compression {
+            Compression::Gzip => {
+                let mut e = GzEncoder::new(buffered, flate2::Compression::default());
+                io::copy(&mut input, &mut e)?;
+                e.finish()?
+            }
+            Compression::Bzip2 => {
+                let mut e = bzip2::write::BzEncoder::new(buffered, bzip2::Compression::best());
+                io::copy(&mut input, &mut e)?;
+                e.finish()?
+            }
+            Compression::None => {
+                let mut b = buffered;
+                io::copy(&mut input, &mut b)?;
+                b
+            }
+        };
+        finished.flush()?;
     }
+    sink.file.sync_all()?;
+    let final_path = free_name(final_path);
+    fs::rename(&building, &final_path)?;
+    // Right after the rename: a crash in between could only duplicate, never lose, records.
+    fs::remove_file(temp)?;
+    sync_dir(&final_path);
+    let relative = final_path.strip_prefix(dir).unwrap_or(&final_path).to_string_lossy().to_string();
+    let manifest = Manifest {
+        file: relative,
+        size: sink.size,
+        sha256: hex(&sink.hasher.finalize()),
+        records: info.records,
+        first_timestamp: info.first,
+        last_timestamp: info.last,
+        peers: info.peers,
+        compression: compression.name().to_string(),
+    };
+    write_manifest(&final_path, &manifest)?;
+    Ok(manifest)
 }
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// `name.ext` if free, else `name-1.ext`, `name-2.ext`, … (the extension being what follows
-/// the interval stamp, e.g. ".bz2").
-fn free_name(p: &Path) -> PathBuf {
-    if !p.exists() {
-        return p.to_path_buf();
-    }
+/// `name-N.ext` for `name.ext` (the extension being ".gz" or ".bz2" when compressed).
+fn variant(p: &Path, n: usize) -> PathBuf {
     let name = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
     let (stem, ext) = match name.rsplit_once('.') {
         Some((s, e)) if e == "gz" || e == "bz2" => (s.to_string(), format!(".{e}")),
         _ => (name.clone(), String::new()),
     };
-    for i in 1..10_000 {
-        let candidate = p.with_file_name(format!("{stem}-{i}{ext}"));
-        if !candidate.exists() {
-            return candidate;
-        }
+    p.with_file_name(format!("{stem}-{n}{ext}"))
+}
+
+/// `name.ext` if free, else `name-1.ext`, `name-2.ext`, …
+fn free_name(p: &Path) -> PathBuf {
+    if !p.exists() {
+        return p.to_path_buf();
     }
-    p.with_file_name(format!("{stem}-{}{ext}", std::process::id()))
+    (1..10_000).map(|i| variant(p, i)).find(|c| !c.exists()).unwrap_or_else(|| variant(p, std::process::id() as usize))
 }
 
 fn sync_dir(file: &Path) {
@@ -382,35 +395,13 @@ fn find_temps(dir: &Path, out: &mut Vec<PathBuf>) {
             continue;
         }
         let name = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-        if name.starts_with('.') && !name.ends_with(".json.partial") && TEMP_SUFFIXES.iter().any(|s| name.ends_with(s))
-        {
+        if name.starts_with('.') && (name.ends_with(".partial") || name.ends_with(".compressing")) {
             out.push(p);
         }
     }
 }
 
-/// Decompress as far as the data goes; a truncated stream yields what came before the cut.
-fn read_recoverable(path: &Path, c: Compression) -> io::Result<Vec<u8>> {
-    let f = File::open(path)?;
-    let mut reader: Box<dyn Read> = match c {
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(f)),
-        Compression::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(f)),
-        Compression::None => Box::new(f),
-    };
-    let mut out = Vec::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => break, // the cut: keep what decoded before it
-        }
-    }
-    Ok(out)
-}
-
-/// Peer address of a BGP4MP record body, for the manifest.
+/// Peer address of a BGP4MP record, for the manifest.
 fn bgp4mp_peer(record: &[u8]) -> Option<String> {
     let ty = u16::from_be_bytes([*record.get(4)?, *record.get(5)?]);
     let sub = u16::from_be_bytes([*record.get(6)?, *record.get(7)?]);
@@ -434,47 +425,58 @@ fn bgp4mp_peer(record: &[u8]) -> Option<String> {
     Some(ip.to_string())
 }
 
-/// Turn what a crash left behind into finished files (see the module docs).
+/// Turn what a crash left behind into finished files: a temporary file is cut back to its
+/// last complete record and finished like any other (an empty one is removed); a half-built
+/// compressed file is removed (its temporary file is still there). Finished files are never
+/// touched.
 pub fn salvage(archive_dir: &Path) -> io::Result<Vec<Salvage>> {
     let mut temps = Vec::new();
     find_temps(archive_dir, &mut temps);
+    temps.sort();
     let mut reports = Vec::new();
     for temp in temps {
         let name = temp.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-        let Some(final_name) =
-            TEMP_SUFFIXES.iter().find_map(|s| name.strip_suffix(s)).and_then(|n| n.strip_prefix('.')).map(String::from)
-        else {
+        if name.ends_with(".compressing") {
+            fs::remove_file(&temp)?;
+            continue;
+        }
+        let Some(final_name) = name.strip_suffix(".partial").and_then(|n| n.strip_prefix('.')).map(String::from) else {
             continue;
         };
         let final_path = temp.with_file_name(&final_name);
-        let relative = final_path.strip_prefix(archive_dir).unwrap_or(&final_path).to_path_buf();
-        let compression = Compression::of_name(&final_name);
-        // Move it aside first so the new writer's temporary name is free; a crash during
-        // salvage leaves a ".salvaging" file that the next start picks up again.
-        let aside = temp.with_file_name(format!(".{final_name}.salvaging"));
-        if temp != aside {
-            fs::rename(&temp, &aside)?;
-        }
-        let data = read_recoverable(&aside, compression)?;
+        let data = fs::read(&temp)?;
         let good = complete_records_len(&data);
         let mut report =
             Salvage { temp: temp.clone(), finished: None, records: 0, dropped_bytes: (data.len() - good) as u64 };
-        if good > 0 {
-            let mut w = ArchiveWriter::create(archive_dir, &relative, compression)?;
-            let mut at = 0;
-            while at < good {
-                let len = 12 + u32::from_be_bytes([data[at + 8], data[at + 9], data[at + 10], data[at + 11]]) as usize;
-                let rec = &data[at..at + len];
-                let ts = u32::from_be_bytes([rec[0], rec[1], rec[2], rec[3]]);
-                w.write_record(rec, ts, bgp4mp_peer(rec).as_deref())?;
-                at += len;
-            }
-            report.records = w.records();
-            report.finished = Some(w.finish()?);
-        } else {
+        if good == 0 {
             warn!("archive: {} holds no complete MRT record", temp.display());
+            fs::remove_file(&temp)?;
+            reports.push(report);
+            continue;
         }
-        fs::remove_file(&aside)?;
+        let mut info = Tally { records: 0, first: None, last: None, peers: Vec::new() };
+        let mut peers = BTreeSet::new();
+        let mut at = 0;
+        while at < good {
+            let len = 12 + u32::from_be_bytes([data[at + 8], data[at + 9], data[at + 10], data[at + 11]]) as usize;
+            let rec = &data[at..at + len];
+            let ts = u32::from_be_bytes([rec[0], rec[1], rec[2], rec[3]]);
+            info.first.get_or_insert(ts);
+            info.last = Some(ts);
+            info.records += 1;
+            if let Some(p) = bgp4mp_peer(rec) {
+                peers.insert(p);
+            }
+            at += len;
+        }
+        info.peers = peers.into_iter().collect();
+        if good < data.len() {
+            let f = File::options().write(true).open(&temp)?;
+            f.set_len(good as u64)?;
+            f.sync_all()?;
+        }
+        report.records = info.records;
+        report.finished = Some(finish_temp(archive_dir, &temp, &final_path, Compression::of_name(&final_name), info)?);
         reports.push(report);
     }
     Ok(reports)
@@ -483,6 +485,7 @@ pub fn salvage(archive_dir: &Path) -> io::Result<Vec<Salvage>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
 
     fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> SystemTime {
         // Days from civil (the inverse of utc_parts), for test inputs.
@@ -511,8 +514,18 @@ mod tests {
         r
     }
 
+    /// Decompress with the single-stream decoders: a reader that stops after the first member
+    /// must still see everything.
     fn decompress(p: &Path) -> Vec<u8> {
-        read_recoverable(p, Compression::of_name(&p.to_string_lossy())).unwrap()
+        let f = File::open(p).unwrap();
+        let mut out = Vec::new();
+        match Compression::of_name(&p.to_string_lossy()) {
+            Compression::Gzip => flate2::read::GzDecoder::new(f).read_to_end(&mut out),
+            Compression::Bzip2 => bzip2::read::BzDecoder::new(f).read_to_end(&mut out),
+            Compression::None => io::BufReader::new(f).read_to_end(&mut out),
+        }
+        .unwrap();
+        out
     }
 
     #[test]
@@ -555,6 +568,12 @@ mod tests {
                 if i % 30 == 0 {
                     w.flush().unwrap();
                 }
+                if i == 50 {
+                    // In progress: plain MRT under a hidden name, flushed records readable.
+                    assert!(!dir.join(&rel).exists());
+                    let partial = fs::read(temp_path(&dir.join(&rel))).unwrap();
+                    assert!(partial.len() >= 31 * 12 && complete_records_len(&partial) == partial.len());
+                }
             }
             let m = w.finish().unwrap();
             let path = dir.join(&m.file);
@@ -574,10 +593,25 @@ mod tests {
             };
             if let Some(tool) = tool {
                 let ok = std::process::Command::new(tool).arg("-t").arg(&path).status().map(|s| s.success());
-                assert!(ok.unwrap_or(true), "{tool} -t accepts the multi-member file");
+                assert!(ok.unwrap_or(true), "{tool} -t accepts the file");
             }
             let _ = fs::remove_dir_all(&dir);
         }
+    }
+
+    #[test]
+    fn two_files_of_one_name_in_progress_get_distinct_names() {
+        let dir = temp_dir("twice");
+        let rel = relative_path(Layout::Ris, Compression::Gzip, Kind::Rib, at(2026, 11, 24, 9, 45, 0));
+        let mut a = ArchiveWriter::create(&dir, &rel, Compression::Gzip).unwrap();
+        let mut b = ArchiveWriter::create(&dir, &rel, Compression::Gzip).unwrap();
+        a.write_record(&record(1, 1), 1, None).unwrap();
+        b.write_record(&record(2, 2), 2, None).unwrap();
+        let (ma, mb) = (a.finish().unwrap(), b.finish().unwrap());
+        assert_eq!(ma.file, "2026.11/bview.20261124.0945.gz");
+        assert_eq!(mb.file, "2026.11/bview.20261124.0945-1.gz");
+        assert_eq!(decompress(&dir.join(&mb.file)), record(2, 2));
+        let _ = fs::remove_dir_all(&dir);
     }
 
     #[test]
@@ -609,18 +643,22 @@ mod tests {
                 want.extend_from_slice(&r);
             }
             w.flush().unwrap();
-            // The crash: the process dies with a half-written member after the flush.
+            // The crash: the process dies in the middle of the next record, and a half-built
+            // compressed file of an earlier finish is lying around.
             let temp = temp_path(&dir.join(&rel));
             std::mem::forget(w);
             let mut f = File::options().append(true).open(&temp).unwrap();
-            f.write_all(&[0x1f, 0x8b, 8, 0, 0, 0]).unwrap();
+            f.write_all(&record(99, 20)[..17]).unwrap();
             drop(f);
+            let stale = compressing_path(&dir.join(&rel));
+            fs::write(&stale, b"junk").unwrap();
             let reports = salvage(&dir).unwrap();
             assert_eq!(reports.len(), 1, "{c:?}");
-            assert_eq!(reports[0].records, 40);
+            assert_eq!((reports[0].records, reports[0].dropped_bytes), (40, 17));
             let m = reports[0].finished.clone().unwrap();
             assert_eq!(decompress(&dir.join(&m.file)), want, "{c:?}");
-            assert!(!temp.exists());
+            assert_eq!((m.first_timestamp, m.last_timestamp), (Some(0), Some(39)));
+            assert!(!temp.exists() && !stale.exists());
             assert!(salvage(&dir).unwrap().is_empty(), "nothing left to salvage");
             let _ = fs::remove_dir_all(&dir);
         }

@@ -170,9 +170,21 @@ fn compression_name(c: Compression) -> &'static str {
     }
 }
 
+/// A file being compressed and renamed on a thread of its own.
+type Finishing = JoinHandle<()>;
+
+/// What a finisher thread reports back.
+struct Finished {
+    kind: Kind,
+    result: Result<Manifest, String>,
+}
+
 struct Writer {
     cfg: ArchiveConfig,
     dropped: Arc<AtomicU64>,
+    finishing: Vec<Finishing>,
+    done_tx: Sender<Finished>,
+    done_rx: Receiver<Finished>,
     current: Option<ArchiveWriter>,
     /// End of the interval the current file covers.
     rotate_at: SystemTime,
@@ -192,7 +204,19 @@ impl Writer {
             ..ArchiveStatus::default()
         };
         let rotate_at = file::next_boundary(now, cfg.updates_interval_secs);
-        Writer { cfg, dropped, current: None, rotate_at, snapshot: None, status, scratch: Vec::with_capacity(8192) }
+        let (done_tx, done_rx) = crossbeam_channel::unbounded();
+        Writer {
+            cfg,
+            dropped,
+            finishing: Vec::new(),
+            done_tx,
+            done_rx,
+            current: None,
+            rotate_at,
+            snapshot: None,
+            status,
+            scratch: Vec::with_capacity(8192),
+        }
     }
 
     fn run(mut self, rx: Receiver<MrtMsg>) {
@@ -218,6 +242,7 @@ impl Writer {
                 }
                 self.handle(msg);
             }
+            self.collect_finished();
             if last_flush.elapsed() >= FLUSH_EVERY {
                 let failed = self
                     .current
@@ -238,6 +263,43 @@ impl Writer {
             // A snapshot cut short by shutdown is still a consistent file of whole records.
             self.finish(w);
         }
+        for t in self.finishing.drain(..) {
+            let _ = t.join();
+        }
+        self.collect_finished();
+    }
+
+    /// Compress and rename `w` on a thread of its own, so records keep flowing meanwhile.
+    fn finish_in_background(&mut self, w: ArchiveWriter, kind: Kind) {
+        let tx = self.done_tx.clone();
+        let spawned = std::thread::Builder::new().name("mrt-finish".into()).spawn(move || {
+            let result = w.finish().map_err(|e| e.to_string());
+            let _ = tx.send(Finished { kind, result });
+        });
+        match spawned {
+            Ok(t) => self.finishing.push(t),
+            Err(e) => self.fail(format!("cannot start a thread to finish a file: {e}")),
+        }
+        self.finishing.retain(|t| !t.is_finished());
+    }
+
+    fn collect_finished(&mut self) {
+        while let Ok(f) = self.done_rx.try_recv() {
+            match f.result {
+                Ok(m) => {
+                    self.record_finished(&m);
+                    if f.kind == Kind::Rib {
+                        self.status.last_snapshot = Some(m.file);
+                    }
+                }
+                Err(e) => self.fail(format!("cannot finish a file: {e}")),
+            }
+        }
+    }
+
+    fn record_finished(&mut self, m: &Manifest) {
+        info!("archive: finished {} ({} records, {} bytes)", m.file, m.records, m.size);
+        self.status.files_finished += 1;
     }
 
     fn fail(&mut self, msg: String) {
@@ -290,9 +352,7 @@ impl Writer {
             }
             MrtMsg::SnapshotEnd => {
                 if let Some(w) = self.snapshot.take() {
-                    if let Some(m) = self.finish(w) {
-                        self.status.last_snapshot = Some(m.file);
-                    }
+                    self.finish_in_background(w, Kind::Rib);
                 }
             }
             MrtMsg::Rotate(reply) => {
@@ -316,10 +376,8 @@ impl Writer {
     /// Write the record in `scratch` to the update file of its interval.
     fn append(&mut self, ts: SystemTime, session: &SessionAddrs) {
         if self.current.is_none() {
-            let start = file::interval_start(
-                ts.max(file::interval_start(SystemTime::now(), 1)),
-                self.cfg.updates_interval_secs,
-            );
+            // Named after the interval the file covers (RouteViews and RIS name the start).
+            let start = file::interval_start(ts, self.cfg.updates_interval_secs);
             let rel = file::relative_path(self.cfg.layout, self.cfg.compression, Kind::Updates, start);
             match ArchiveWriter::create(&self.cfg.dir, &rel, self.cfg.compression) {
                 Ok(w) => self.current = Some(w),
@@ -346,8 +404,12 @@ impl Writer {
         }
     }
 
+    /// The clock passed the interval boundary: the file is finished in the background.
     fn rotate(&mut self, now: SystemTime) {
-        self.finish_current();
+        if let Some(w) = self.current.take() {
+            self.finish_in_background(w, Kind::Updates);
+            self.status.last_rotation = Some(unix_secs(now));
+        }
         self.rotate_at = file::next_boundary(now, self.cfg.updates_interval_secs);
     }
 
@@ -362,8 +424,7 @@ impl Writer {
         let rel = w.relative().display().to_string();
         match w.finish() {
             Ok(m) => {
-                info!("archive: finished {} ({} records, {} bytes)", m.file, m.records, m.size);
-                self.status.files_finished += 1;
+                self.record_finished(&m);
                 Some(m)
             }
             Err(e) => {
