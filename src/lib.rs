@@ -29,4 +29,5 @@ pub mod peer;
 pub mod prefix;
 pub mod rib;
 pub mod sock;
+pub mod utc;
 pub mod wire;

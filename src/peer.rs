@@ -621,17 +621,7 @@ impl Peer {
             }
         };
         let body = open.get(frame::HEADER_LEN..).unwrap_or_default();
-        let checked = OpenMsg::decode(body).and_then(|o| {
-            let neg = open::validate_open(
-                &o,
-                self.cfg.remote_as,
-                self.cfg.local_as,
-                self.local.router_id,
-                &self.our_caps,
-                self.cfg.hold_time_secs,
-            )?;
-            Ok((o, neg))
-        });
+        let checked = self.check_open(body);
         let Some(mut cand) = self.pending.take() else { return };
         let (o, neg) = match checked {
             Ok(x) => x,
@@ -665,6 +655,16 @@ impl Peer {
         cand.readable = true;
         self.conn = Some(cand);
         self.events.push_back(Event::CollisionSwitch { negotiated: neg, remote_id: o.router_id });
+    }
+
+    /// Decode and check a received OPEN body (RFC 4271 §6.2): what was negotiated, or the
+    /// NOTIFICATION to answer with.
+    fn check_open(&self, body: &[u8]) -> Result<(OpenMsg, open::Negotiated), Notification> {
+        let o = OpenMsg::decode(body)?;
+        let c = &self.cfg;
+        let neg =
+            open::validate_open(&o, c.remote_as, c.local_as, self.local.router_id, &self.our_caps, c.hold_time_secs)?;
+        Ok((o, neg))
     }
 
     fn adopt_open(&mut self, o: &OpenMsg, neg: &open::Negotiated) {
@@ -755,18 +755,7 @@ impl Peer {
                     self.events.push_back(Event::UnexpectedOpen);
                     return;
                 }
-                let checked = OpenMsg::decode(body).and_then(|o| {
-                    let neg = open::validate_open(
-                        &o,
-                        self.cfg.remote_as,
-                        self.cfg.local_as,
-                        self.local.router_id,
-                        &self.our_caps,
-                        self.cfg.hold_time_secs,
-                    )?;
-                    Ok((o, neg))
-                });
-                match checked {
+                match self.check_open(body) {
                     Ok((o, neg)) => {
                         self.adopt_open(&o, &neg);
                         self.events.push_back(Event::BgpOpen { negotiated: neg, remote_id: o.router_id });

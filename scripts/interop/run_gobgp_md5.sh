@@ -6,47 +6,14 @@
 #    hold times, and focld says a TCP-MD5 mismatch is the likely cause (without log flooding).
 # Exits non-zero on any failure.
 set -uo pipefail
-cd "$(dirname "$0")/../.." || exit 1
-repo=$(pwd)
+# shellcheck source=scripts/interop/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 if [ "$(uname -s)" != Linux ]; then
     echo "gobgp md5: TCP-MD5 needs Linux; skipped on $(uname -s)"
     exit 0
 fi
-if ! command -v gobgpd >/dev/null 2>&1 || ! command -v tcpdump >/dev/null 2>&1; then
-    scripts/install-test-deps || exit 1
-fi
-if [ -z "${FOCLD:-}" ]; then
-    cargo build --bins --quiet || exit 1
-fi
-FOCLD=${FOCLD:-$repo/target/debug/focld}
-FOCL=${FOCL:-$repo/target/debug/focl}
-
-tmp=$(mktemp -d /tmp/focl-gobgp-md5.XXXXXX)
-pids=()
-passed=0
-failed=0
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-ok() { echo "ok: $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
-free_port() { python3 -c 'import socket,sys; s=socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET); s.bind((sys.argv[1],0)); print(s.getsockname()[1])' "$1"; }
-jget() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
-wait_until() {
-    local tries=$(($1 * 2))
-    shift
-    while [ "$tries" -gt 0 ]; do
-        if "$@" >/dev/null 2>&1; then return 0; fi
-        sleep 0.5
-        tries=$((tries - 1))
-    done
-    return 1
-}
+interop_setup gobgpd gobgp tcpdump
 
 # start_pair NAME FOCLD_IP GOBGP_IP FOCLD_PW GOBGP_PW FOCLD_PASSIVE
 # Writes configs, starts gobgpd and focld; sets FPORT_<NAME> etc. through files in $tmp/NAME.
@@ -203,5 +170,4 @@ else
     fail "no MD5 option seen in GoBGP's SYN to focld"
 fi
 
-echo "gobgp md5: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+interop_summary "gobgp md5"

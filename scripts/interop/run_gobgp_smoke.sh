@@ -7,57 +7,25 @@
 # Adj-RIB-In), so the peer-to-focld direction of route refresh is shown with BIRD at the end.
 # Loopback only (127.0.0.1 focld, 127.0.0.2 GoBGP, 127.0.0.3 BIRD). Exits non-zero on failure.
 set -uo pipefail
-cd "$(dirname "$0")/../.." || exit 1
-repo=$(pwd)
+# shellcheck source=scripts/interop/lib.sh
+. "$(dirname "$0")/lib.sh"
+interop_setup gobgpd gobgp bird birdc
 
-if ! command -v gobgpd >/dev/null 2>&1 || ! command -v bird >/dev/null 2>&1; then
-    scripts/install-test-deps || exit 1
-fi
-if [ -z "${FOCLD:-}" ]; then
-    cargo build --bins --quiet || exit 1
-fi
-FOCLD=${FOCLD:-$repo/target/debug/focld}
-FOCL=${FOCL:-$repo/target/debug/focl}
-
-tmp=$(mktemp -d /tmp/focl-gobgp-smoke.XXXXXX)
-passed=0
-failed=0
 gobgpd_pid=""
 focld_pid=""
 bird_pid=""
 cleanup() {
     [ -n "$gobgpd_pid" ] && kill "$gobgpd_pid" 2>/dev/null
     [ -n "$bird_pid" ] && kill "$bird_pid" 2>/dev/null
-    [ -n "$focld_pid" ] && kill "$focld_pid" 2>/dev/null
-    wait 2>/dev/null
-    rm -rf "$tmp"
+    interop_cleanup
 }
 trap cleanup EXIT
 
-ok() { echo "ok: $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-# wait_until SECONDS COMMAND...: poll every 0.5 s.
-wait_until() {
-    local limit=$1
-    shift
-    local tries=$((limit * 2))
-    while [ "$tries" -gt 0 ]; do
-        if "$@" >/dev/null 2>&1; then return 0; fi
-        sleep 0.5
-        tries=$((tries - 1))
-    done
-    return 1
-}
-
-api_port=$(free_port)
+api_port=$(free_port 127.0.0.1)
 G=(gobgp -u 127.0.0.1 -p "$api_port")
 F=()
 
 focl_json() { "$FOCL" "${F[@]}" -j "$@"; }
-# jget JSON-PATH: read stdin JSON, print the value at a python expression on `d`.
-jget() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
 focld_state() { focl_json peer show 127.0.0.2 | jget 'd["state"]'; }
 focld_established() { [ "$(focld_state)" = Established ]; }
@@ -114,8 +82,8 @@ check_routes() {
 run_case() {
     local mode=$1 # focld-active or focld-passive
     local fport gport
-    fport=$(free_port)
-    gport=$(free_port)
+    fport=$(free_port 127.0.0.1)
+    gport=$(free_port 127.0.0.1)
     local passive_f=false passive_g=true
     if [ "$mode" = focld-passive ]; then passive_f=true; passive_g=false; fi
     cat >"$tmp/focl.toml" <<EOT
@@ -217,8 +185,8 @@ EOT
 # ROUTE-REFRESH from a peer: BIRD's "reload in" sends one; focld counts it and resends.
 refresh_from_bird() {
     local fport bport
-    fport=$(free_port)
-    bport=$(free_port)
+    fport=$(free_port 127.0.0.1)
+    bport=$(free_port 127.0.0.1)
     cat >"$tmp/focl-bird.toml" <<EOT
 [global]
 asn = 65001
@@ -278,5 +246,4 @@ run_case focld-active
 run_case focld-passive
 refresh_from_bird
 
-echo "gobgp smoke: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+interop_summary "gobgp smoke"

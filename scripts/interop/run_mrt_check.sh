@@ -7,42 +7,9 @@
 # routes. Both layouts/compressions: routeviews + bzip2 and ris + gzip, each checked with the
 # system's bzip2 -t / gzip -t. Loopback only. Exits non-zero on any failure.
 set -uo pipefail
-cd "$(dirname "$0")/../.." || exit 1
-repo=$(pwd)
-
-if ! command -v gobgpd >/dev/null 2>&1 || ! command -v bgpdump >/dev/null 2>&1 || ! python3 -c 'import pybgpkit_parser' 2>/dev/null; then
-    scripts/install-test-deps || exit 1
-fi
-if [ -z "${FOCLD:-}" ]; then
-    cargo build --bins --quiet || exit 1
-fi
-FOCLD=${FOCLD:-$repo/target/debug/focld}
-FOCL=${FOCL:-$repo/target/debug/focl}
-
-tmp=$(mktemp -d /tmp/focl-mrt-check.XXXXXX)
-pids=()
-passed=0
-failed=0
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    if [ -n "${KEEP:-}" ]; then echo "files kept in $tmp"; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-ok() { echo "ok: $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-jget() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
-wait_until() {
-    local tries=$(($1 * 2))
-    shift
-    while [ "$tries" -gt 0 ]; do
-        if "$@" >/dev/null 2>&1; then return 0; fi
-        sleep 0.5
-        tries=$((tries - 1))
-    done
-    return 1
-}
+# shellcheck source=scripts/interop/lib.sh
+. "$(dirname "$0")/lib.sh"
+interop_setup gobgpd gobgp bgpdump py:pybgpkit_parser
 
 # What GoBGP announces (prefix|next hop|extra gobgp arguments) and what it withdraws.
 ROUTES4=(
@@ -65,9 +32,9 @@ run_case() {
     local d="$tmp/$layout"
     mkdir -p "$d"
     local fport gport api
-    fport=$(free_port)
-    gport=$(free_port)
-    api=$(free_port)
+    fport=$(free_port 127.0.0.1)
+    gport=$(free_port 127.0.0.1)
+    api=$(free_port 127.0.0.1)
     local G=(gobgp -u 127.0.0.1 -p "$api")
     cat >"$d/focl.toml" <<EOT
 [global]
@@ -252,5 +219,4 @@ PY
 run_case routeviews bzip2
 run_case ris gzip
 
-echo "mrt check: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+interop_summary "mrt check"

@@ -485,19 +485,7 @@ fn render_rib_summary(v: &Value) -> Result<String, String> {
 
 /// Unix seconds as UTC "2026-11-24 09:45:00".
 fn utc(secs: u64) -> String {
-    let days = (secs / 86400) as i64;
-    let rem = secs % 86400;
-    // Civil date from days since 1970-01-01 (proleptic Gregorian).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem / 60 % 60, rem % 60)
+    focl::utc::format(secs)
 }
 
 fn render_archive_status(v: &Value) -> Result<String, String> {
@@ -572,13 +560,6 @@ fn render_routes(v: &Value) -> Result<String, String> {
 mod tests {
     use super::*;
     use focl::ctl::{FamilyCounts, Route};
-
-    #[test]
-    fn utc_dates() {
-        assert_eq!(utc(0), "1970-01-01 00:00:00");
-        assert_eq!(utc(1_795_513_500), "2026-11-24 09:45:00");
-        assert_eq!(utc(1_835_395_200), "2028-02-29 00:00:00");
-    }
 
     #[test]
     fn durations_read_like_bgpctl() {

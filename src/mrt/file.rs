@@ -77,26 +77,9 @@ impl Compression {
     }
 }
 
-/// (year, month, day, hour, minute) in UTC; days-from-civil inverted (proleptic Gregorian).
-fn utc_parts(t: SystemTime) -> (i64, u32, u32, u32, u32) {
-    let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day, (rem / 3600) as u32, (rem / 60 % 60) as u32)
-}
-
 /// Where the file of `kind` starting at `start` lives below the archive root.
 pub fn relative_path(layout: Layout, compression: Compression, kind: Kind, start: SystemTime) -> PathBuf {
-    let (y, mo, d, h, mi) = utc_parts(start);
+    let (y, mo, d, h, mi, _) = crate::utc::civil_of(start);
     let month_dir = format!("{y:04}.{mo:02}");
     let stamp = format!("{y:04}{mo:02}{d:02}.{h:02}{mi:02}{}", compression.extension());
     match (layout, kind) {
