@@ -209,3 +209,40 @@ fn kill_9_loses_no_complete_record_and_damages_no_finished_file() {
     assert_eq!(updates, 120, "every UPDATE received before the kill is in the salvaged file");
     assert!(std::path::Path::new(&format!("{}.json", salvaged.display())).exists(), "with a manifest");
 }
+
+#[test]
+fn update_files_rotate_and_snapshots_are_taken_on_the_clock() {
+    let dir = TempDir::new("mrt-clock");
+    let port = free_port("127.0.0.1");
+    let cfg = config(dir.path(), port, "127.0.0.84", "ris", "gzip")
+        + "updates_interval_secs = 60\nrib_interval_secs = 60\nrecord_keepalives = true\n";
+    let f = Focld::start(dir.path(), "f", &cfg);
+    let remote: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut s = RawSpeaker::establish("127.0.0.84", remote, 65010, Ipv4Addr::new(192, 0, 2, 84));
+    s.send(&update(1));
+    let archive = dir.path().join("archive");
+    // Within a minute and a bit, the clock finishes the update file and takes a snapshot.
+    let done = wait_for(Duration::from_secs(75), || {
+        !archive_files(&archive, "updates.").is_empty() && !archive_files(&archive, "bview.").is_empty()
+    });
+    assert!(done, "no rotation or snapshot; status {:?}", f.focl(&["archive", "status"]));
+    for p in archive_files(&archive, "updates.").iter().chain(archive_files(&archive, "bview.").iter()) {
+        // Named after a minute boundary (UTC): updates.YYYYMMDD.HHMM.gz, bview.YYYYMMDD.HHMM.gz.
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        let stamp = name.split('.').nth(2).unwrap();
+        assert_eq!(stamp.len(), 4, "{name}");
+        let first = mrt_records(p).first().map(|r| r.common_header.timestamp).unwrap();
+        let minute = (first / 60) * 60;
+        let want = focl::utc::format(u64::from(minute));
+        let hhmm = format!("{}{}", &want[11..13], &want[14..16]);
+        assert_eq!(hhmm, stamp, "{name} holds records from {want} on");
+    }
+    // KEEPALIVEs are in the archive when asked for.
+    let upd = &archive_files(&archive, "updates.")[0];
+    let keepalives = mrt_records(upd)
+        .iter()
+        .filter_map(|r| bgp4mp_message(r.common_header.entry_subtype, &r.message_bytes))
+        .filter(|(_, m)| m[18] == MsgType::Keepalive as u8)
+        .count();
+    assert!(keepalives >= 1, "record_keepalives = true archives KEEPALIVEs");
+}

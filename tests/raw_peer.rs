@@ -73,6 +73,8 @@ fn default_route_first_in_nlri_is_stored_as_four_prefixes_v4_and_v6() {
     assert!(wait_for(Duration::from_secs(5), || f.rib_in_prefixes("127.0.0.3") == want), "{:?}", f.rib_in("127.0.0.3"));
     let routes = f.rib_in("127.0.0.3");
     assert!(routes.iter().all(|r| r["as_path"] == "65010" && r["next_hop"] == "127.0.0.3"));
+    // The four prefixes of the UPDATE share one interned attribute set.
+    assert_eq!(f.focl(&["rib", "summary"]).unwrap()["attribute_sets"], 1);
 
     // Withdraw 0.0.0.0/0 and 11.0.0.0/8 in the withdrawn-routes field, default route first.
     s.send(&update(&[0, 8, 11], &[], &[]));
