@@ -1,0 +1,232 @@
+//! bench-sender: opens N BGP sessions to a receiver and sends each a full table taken from a
+//! real TABLE_DUMP_V2 RIB file, pre-encoded, as fast as the receiver reads, then End-of-RIB;
+//! keeps the sessions up with KEEPALIVEs until killed. Not the system under test: it does no
+//! route processing while sending.
+//!
+//! usage: bench-sender RIB_FILE RECEIVER_IP:PORT N_SESSIONS [SCALE] [HOLD]
+//! Session i connects from 127.0.1.(i+1) with AS 64512+i and prepends that AS to every path,
+//! so attribute sets differ across peers as they do in reality. SCALE 2 adds a second copy of
+//! every prefix shifted by 64.0.0.0 (mod 2^32), to reach today's table size from a 2014 table.
+
+use focl::prefix::{Family, Prefix};
+use focl::wire::frame::{self, Framer, MsgType};
+use focl::wire::open::{Capabilities, OpenMsg};
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+fn open_mrt(path: &str) -> Box<dyn Read> {
+    let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("open {path}: {e}"));
+    if path.ends_with(".bz2") {
+        Box::new(bzip2::read::MultiBzDecoder::new(f))
+    } else if path.ends_with(".gz") {
+        Box::new(flate2::read::MultiGzDecoder::new(f))
+    } else {
+        Box::new(f)
+    }
+}
+
+/// IPv4 routes of the RIB's largest peer: (prefix, attribute bytes as dumped).
+fn load_table(path: &str) -> Vec<(Prefix, Vec<u8>)> {
+    let mut per_peer: HashMap<u16, Vec<(Prefix, Vec<u8>)>> = HashMap::new();
+    for rec in bgpkit_parser::BgpkitParser::from_reader(open_mrt(path)).into_raw_record_iter() {
+        // TABLE_DUMP_V2 (13) RIB_IPV4_UNICAST (2): seq, prefix, entries (RFC 6396 §4.3.2).
+        if rec.common_header.entry_type as u16 != 13 || rec.common_header.entry_subtype != 2 {
+            continue;
+        }
+        let b = &rec.message_bytes[..];
+        let Some(&len) = b.get(4) else { continue };
+        let n = usize::from(len).div_ceil(8);
+        let mut a = [0u8; 4];
+        let Some(bytes) = b.get(5..5 + n) else { continue };
+        a[..n].copy_from_slice(bytes);
+        let Ok(prefix) = Prefix::new_truncated(IpAddr::V4(Ipv4Addr::from(a)), len) else { continue };
+        let mut at = 5 + n + 2;
+        while let Some(h) = b.get(at..at + 8) {
+            let peer = u16::from_be_bytes([h[0], h[1]]);
+            let alen = usize::from(u16::from_be_bytes([h[6], h[7]]));
+            let Some(attrs) = b.get(at + 8..at + 8 + alen) else { break };
+            per_peer.entry(peer).or_default().push((prefix, attrs.to_vec()));
+            at += 8 + alen;
+        }
+    }
+    per_peer.into_values().max_by_key(|v| v.len()).unwrap_or_default()
+}
+
+/// The attribute block with `asn` put in front of the AS_PATH (4-octet encoding).
+fn prepend(attrs: &[u8], asn: u32) -> Vec<u8> {
+    let mut out = Vec::with_capacity(attrs.len() + 8);
+    let mut rest = attrs;
+    while rest.len() >= 3 {
+        let (flags, code) = (rest[0], rest[1]);
+        let (len, hdr) = if flags & 0x10 != 0 {
+            (usize::from(u16::from_be_bytes([rest[2], *rest.get(3).unwrap_or(&0)])), 4)
+        } else {
+            (usize::from(rest[2]), 3)
+        };
+        let Some(value) = rest.get(hdr..hdr + len) else { break };
+        if code == 2 {
+            let mut v = vec![2u8, 1];
+            v.extend_from_slice(&asn.to_be_bytes());
+            v.extend_from_slice(value);
+            if v.len() > 255 {
+                out.extend_from_slice(&[flags | 0x10, 2]);
+                out.extend_from_slice(&(v.len() as u16).to_be_bytes());
+            } else {
+                out.extend_from_slice(&[flags & !0x10, 2, v.len() as u8]);
+            }
+            out.extend_from_slice(&v);
+        } else {
+            out.extend_from_slice(&rest[..hdr + len]);
+        }
+        rest = &rest[hdr + len..];
+    }
+    out
+}
+
+/// Group prefixes by attribute set (as a router sends them) and pack UPDATEs of at most 4096.
+fn encode(table: &[(Prefix, Vec<u8>)], asn: u32) -> (Vec<u8>, usize) {
+    let mut groups: HashMap<&[u8], Vec<Prefix>> = HashMap::new();
+    let mut order = Vec::new();
+    for (p, a) in table {
+        let e = groups.entry(a.as_slice()).or_default();
+        if e.is_empty() {
+            order.push(a.as_slice());
+        }
+        e.push(*p);
+    }
+    let mut out = Vec::new();
+    let mut msgs = 0;
+    for a in order {
+        let attrs = prepend(a, asn);
+        let room = 4096 - 23 - attrs.len();
+        let mut nlri = Vec::new();
+        let flush = |nlri: &mut Vec<u8>, out: &mut Vec<u8>, msgs: &mut usize| {
+            frame::write_header(out, 23 + attrs.len() + nlri.len(), MsgType::Update);
+            out.extend_from_slice(&[0, 0]);
+            out.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
+            out.extend_from_slice(&attrs);
+            out.append(nlri);
+            *msgs += 1;
+        };
+        for p in &groups[a] {
+            if nlri.len() + p.nlri_len() > room {
+                flush(&mut nlri, &mut out, &mut msgs);
+            }
+            p.write_nlri(&mut nlri);
+        }
+        if !nlri.is_empty() {
+            flush(&mut nlri, &mut out, &mut msgs);
+        }
+    }
+    out.extend_from_slice(&focl::wire::update::end_of_rib(Family::Ipv4Unicast));
+    (out, msgs)
+}
+
+fn recv(s: &mut TcpStream, f: &mut Framer) -> Option<MsgType> {
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Ok(Some((ty, _))) = f.next_message() {
+            return Some(ty);
+        }
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => f.feed(&buf[..n]),
+        }
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() < 4 {
+        eprintln!("usage: bench-sender RIB_FILE RECEIVER_IP:PORT N_SESSIONS [SCALE] [HOLD]");
+        std::process::exit(2);
+    }
+    let target: SocketAddr = args[2].parse().expect("RECEIVER_IP:PORT");
+    let sessions: u32 = args[3].parse().expect("N_SESSIONS");
+    let scale: u32 = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(1);
+    let hold: u16 = args.get(5).and_then(|s| s.parse().ok()).unwrap_or(90);
+    let t0 = Instant::now();
+    let mut table = load_table(&args[1]);
+    let base = table.clone();
+    for k in 1..scale {
+        for (p, a) in &base {
+            if let Prefix::V4 { addr, len } = *p {
+                let shifted = addr.wrapping_add(k.wrapping_mul(0x4000_0000));
+                if let Ok(q) = Prefix::new_truncated(IpAddr::V4(Ipv4Addr::from(shifted)), len) {
+                    table.push((q, a.clone()));
+                }
+            }
+        }
+    }
+    table.sort_by(|a, b| a.0.cmp(&b.0));
+    table.dedup_by(|a, b| a.0 == b.0);
+    let streams: Vec<(Vec<u8>, usize)> = (0..sessions).map(|i| encode(&table, 64512 + i)).collect();
+    println!(
+        "workload: {} IPv4 prefixes per session, {} UPDATEs per session, {} sessions, encoded in {:.1} s",
+        table.len(),
+        streams.first().map(|s| s.1).unwrap_or(0),
+        sessions,
+        t0.elapsed().as_secs_f64()
+    );
+    let mut handles = Vec::new();
+    for (i, (stream, _)) in streams.into_iter().enumerate() {
+        let local: IpAddr = format!("127.0.1.{}", i + 1).parse().expect("local address");
+        handles.push(std::thread::spawn(move || {
+            let sock = focl::sock::connect(target, Some(local), None).expect("connect");
+            sock.set_nonblocking(false).expect("blocking");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while sock.peer_addr().is_err() {
+                assert!(Instant::now() < deadline, "connect from {local} timed out");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let mut s = sock;
+            let mut f = Framer::new();
+            let asn = 64512 + i as u32;
+            let caps = Capabilities {
+                families: Family::ALL.to_vec(),
+                route_refresh: true,
+                four_octet_as: Some(asn),
+                ..Default::default()
+            };
+            s.write_all(&OpenMsg::new(asn, hold, Ipv4Addr::new(10, 255, 0, i as u8 + 1), caps).encode()).expect("OPEN");
+            assert_eq!(recv(&mut s, &mut f), Some(MsgType::Open));
+            s.write_all(&frame::keepalive()).expect("KEEPALIVE");
+            // Drain whatever the receiver sends from now on, so it never blocks on us, and report
+            // each new longest silence and each late one, timestamped: how close our hold timer for the receiver came to expiring.
+            let mut reader = s.try_clone().expect("clone");
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 65536];
+                let mut last = Instant::now();
+                let mut longest = Duration::ZERO;
+                while matches!(reader.read(&mut buf), Ok(n) if n > 0) {
+                    let gap = last.elapsed();
+                    last = Instant::now();
+                    let late = gap > Duration::from_millis(u64::from(hold) * 1000 / 3 + 500);
+                    if gap > longest + Duration::from_millis(100) || late {
+                        longest = longest.max(gap);
+                        let at = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0.0, |d| d.as_secs_f64());
+                        println!("session {i}: silence {:.2} s ending at {at:.1} (hold {hold} s)", gap.as_secs_f64());
+                    }
+                }
+                println!("session {i}: closed by the receiver");
+            });
+            let start = Instant::now();
+            s.write_all(&stream).expect("UPDATE stream");
+            println!("session {i}: {} bytes written in {:.2} s", stream.len(), start.elapsed().as_secs_f64());
+            let every = Duration::from_secs(u64::from(hold / 3).max(1));
+            loop {
+                std::thread::sleep(every);
+                if s.write_all(&frame::keepalive()).is_err() {
+                    return;
+                }
+            }
+        }));
+    }
+    for h in handles {
+        let _ = h.join();
+    }
+}
