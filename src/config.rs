@@ -52,6 +52,8 @@ pub struct Config {
     pub peers: Vec<PeerConfig>,
     pub prefixes: Vec<PrefixConfig>,
     pub archive: ArchiveConfig,
+    /// Things worth saying that do not stop focld (e.g. secrets in a world-readable file).
+    pub warnings: Vec<String>,
 }
 
 /// `[global]`: who this speaker is and where it listens.
@@ -132,6 +134,73 @@ pub struct ArchiveConfig {
     pub rib_interval_secs: u64,
     pub timestamp_precision: Precision,
     pub record_keepalives: bool,
+    /// Delete a finished local file this many days after it was finished, once every
+    /// destination has confirmed it; `None` keeps files forever.
+    pub retain_local_days: Option<u32>,
+    /// `[[archive.destinations]]`: where finished files are replicated.
+    pub destinations: Vec<DestinationConfig>,
+}
+
+/// One `[[archive.destinations]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DestinationConfig {
+    /// A directory, typically another disk or a network mount.
+    Local {
+        path: PathBuf,
+    },
+    S3(S3Destination),
+}
+
+/// An S3 or S3-compatible bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Destination {
+    pub bucket: String,
+    /// Key prefix without leading or trailing '/'; may be empty.
+    pub prefix: String,
+    pub region: String,
+    /// `http(s)://host[:port]` of an S3-compatible store; `None` for AWS.
+    pub endpoint: Option<String>,
+    pub path_style: bool,
+    pub credentials: S3Credentials,
+}
+
+/// Where an S3 destination's keys come from.
+#[derive(Clone, PartialEq, Eq)]
+pub enum S3Credentials {
+    /// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN) of focld's environment.
+    Environment,
+    /// An AWS credentials file (INI) and its profile (default "default").
+    File { path: PathBuf, profile: Option<String> },
+    /// `access_key` / `secret_key` in the config itself.
+    Inline { access_key: String, secret_key: String },
+}
+
+impl fmt::Debug for S3Credentials {
+    // Never print a secret, not even in a debug dump.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            S3Credentials::Environment => f.write_str("Environment"),
+            S3Credentials::File { path, profile } => write!(f, "File({}, {:?})", path.display(), profile),
+            S3Credentials::Inline { access_key, .. } => write!(f, "Inline({access_key}, <secret>)"),
+        }
+    }
+}
+
+impl DestinationConfig {
+    /// How the destination is named in logs and `focl archive status`.
+    pub fn label(&self) -> String {
+        match self {
+            DestinationConfig::Local { path } => format!("local:{}", path.display()),
+            DestinationConfig::S3(s) => {
+                let host = s.endpoint.as_deref().map(|e| format!(" at {e}")).unwrap_or_default();
+                if s.prefix.is_empty() {
+                    format!("s3://{}{host}", s.bucket)
+                } else {
+                    format!("s3://{}/{}{host}", s.bucket, s.prefix)
+                }
+            }
+        }
+    }
 }
 
 /// Default archive root.
@@ -148,6 +217,8 @@ impl Default for ArchiveConfig {
             rib_interval_secs: 7200,
             timestamp_precision: Precision::Microsecond,
             record_keepalives: false,
+            retain_local_days: None,
+            destinations: Vec::new(),
         }
     }
 }
@@ -182,7 +253,24 @@ impl std::error::Error for ConfigError {}
 /// Read and check the file at `path`.
 pub fn load(path: &Path) -> Result<Config, Vec<ConfigError>> {
     match std::fs::read_to_string(path) {
-        Ok(text) => parse(&text, path),
+        Ok(text) => {
+            let mut config = parse(&text, path)?;
+            let inline = config.archive.destinations.iter().any(|d| {
+                matches!(d, DestinationConfig::S3(S3Destination { credentials: S3Credentials::Inline { .. }, .. }))
+            });
+            if inline {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(path).map(|m| m.permissions().mode()).unwrap_or(0);
+                if mode & 0o004 != 0 {
+                    config.warnings.push(format!(
+                        "{}: holds an S3 secret_key but is readable by every user (mode {:o}); chmod o-r it, or use credentials_file or the AWS environment variables",
+                        path.display(),
+                        mode & 0o777
+                    ));
+                }
+            }
+            Ok(config)
+        }
         Err(e) => Err(vec![ConfigError {
             file: path.display().to_string(),
             line: None,
@@ -589,6 +677,7 @@ fn read_config(cx: &mut Reader, root: &DeTable<'_>, file: &Path) -> Config {
         peers: peers.into_iter().map(|(_, p)| p.config).collect(),
         prefixes: prefixes.into_iter().map(|(_, p)| p.config).collect(),
         archive,
+        warnings: Vec::new(),
     }
 }
 
@@ -983,6 +1072,25 @@ fn read_archive(cx: &mut Reader, t: &mut Table<'_, '_>) -> ArchiveConfig {
         })
         .unwrap_or(d.timestamp_precision);
     let record_keepalives = t.get(cx, "record_keepalives").and_then(|f| cx.bool(&f)).unwrap_or(d.record_keepalives);
+    let retain = t.get(cx, "retain_local_days");
+    let retain_local_days = retain.as_ref().and_then(|f| cx.int_in(f, 1u32, 36_500, "retain_local_days", " days"));
+    let mut destinations: Vec<(usize, DestinationConfig)> = Vec::new();
+    for mut dt in t.tables(cx, "destinations") {
+        let line = dt.line.unwrap_or(0);
+        let path = dt.path.clone();
+        let dest = read_destination(cx, &mut dt, &dir);
+        dt.finish(cx);
+        if let Some(dest) = dest {
+            if let Some((l, _)) = destinations.iter().find(|(_, d)| *d == dest) {
+                cx.error(Some(line), &path, format!("the same destination is already listed at line {l}"));
+            } else {
+                destinations.push((line, dest));
+            }
+        }
+    }
+    if let (Some(f), true) = (&retain, destinations.is_empty()) {
+        cx.at(f, "retain_local_days deletes local files once every destination has them, so it needs at least one [[archive.destinations]]");
+    }
     ArchiveConfig {
         enabled,
         dir,
@@ -992,6 +1100,124 @@ fn read_archive(cx: &mut Reader, t: &mut Table<'_, '_>) -> ArchiveConfig {
         rib_interval_secs,
         timestamp_precision,
         record_keepalives,
+        retain_local_days,
+        destinations: destinations.into_iter().map(|(_, d)| d).collect(),
+    }
+}
+
+fn read_destination(cx: &mut Reader, t: &mut Table<'_, '_>, archive_dir: &Path) -> Option<DestinationConfig> {
+    let kind = t.required(cx, "type").and_then(|f| {
+        let s = cx.str(&f)?;
+        match s {
+            "local" | "s3" => Some(s),
+            _ => {
+                cx.at(&f, format!("unknown destination type '{s}'; expected \"local\" or \"s3\""));
+                None
+            }
+        }
+    });
+    // Every key is asked for, so none is "unknown"; those of the other type are refused here.
+    let path = t.get(cx, "path");
+    let s3_keys = ["bucket", "prefix", "region", "endpoint", "path_style", "credentials_file", "profile"];
+    let s3_fields: Vec<Option<Field<'_, '_>>> = s3_keys.iter().map(|k| t.get(cx, k)).collect();
+    let access_key = t.get(cx, "access_key");
+    let secret_key = t.get(cx, "secret_key");
+    match kind? {
+        "local" => {
+            for f in s3_fields.iter().flatten().chain(access_key.iter()).chain(secret_key.iter()) {
+                cx.at(f, "this key is for type = \"s3\" destinations");
+            }
+            let Some(f) = path else {
+                cx.error(t.line, &t.key_path("path"), "missing required key (the directory to copy files to)");
+                return None;
+            };
+            let p = PathBuf::from(cx.str(&f)?);
+            if !p.is_absolute() {
+                cx.at(&f, format!("the destination must be an absolute path, got '{}'", p.display()));
+                return None;
+            }
+            if p.starts_with(archive_dir) || archive_dir.starts_with(&p) {
+                cx.at(
+                    &f,
+                    format!("the destination {} overlaps the archive directory {}", p.display(), archive_dir.display()),
+                );
+                return None;
+            }
+            Some(DestinationConfig::Local { path: p })
+        }
+        _ => {
+            if let Some(f) = &path {
+                cx.at(f, "this key is for type = \"local\" destinations; an S3 destination takes bucket and prefix");
+            }
+            let [bucket, prefix, region, endpoint, path_style, credentials_file, profile] =
+                <[Option<Field<'_, '_>>; 7]>::try_from(s3_fields).ok()?;
+            let bucket = match bucket {
+                Some(f) => {
+                    let b = cx.str(&f)?;
+                    if b.len() < 3 || b.len() > 63 || b.contains('/') {
+                        cx.at(&f, format!("'{b}' is not a bucket name (3 to 63 characters, no '/')"));
+                        return None;
+                    }
+                    b.to_string()
+                }
+                None => {
+                    cx.error(t.line, &t.key_path("bucket"), "missing required key");
+                    return None;
+                }
+            };
+            let prefix = match &prefix {
+                Some(f) => cx.str(f)?.trim_matches('/').to_string(),
+                None => String::new(),
+            };
+            let region = match &region {
+                Some(f) => cx.str(f)?.to_string(),
+                None => "us-east-1".to_string(),
+            };
+            let endpoint = match &endpoint {
+                Some(f) => {
+                    let e = cx.str(f)?;
+                    if !(e.starts_with("http://") || e.starts_with("https://")) {
+                        cx.at(f, format!("the endpoint must be a URL such as https://s3.example.net or http://127.0.0.1:9000, got '{e}'"));
+                        return None;
+                    }
+                    Some(e.trim_end_matches('/').to_string())
+                }
+                None => None,
+            };
+            let path_style = match &path_style {
+                Some(f) => cx.bool(f)?,
+                None => false,
+            };
+            let credentials = match (&credentials_file, &access_key, &secret_key) {
+                (None, None, None) => {
+                    if let Some(f) = &profile {
+                        cx.at(f, "profile names a section of credentials_file; set credentials_file too");
+                        return None;
+                    }
+                    S3Credentials::Environment
+                }
+                (Some(f), None, None) => S3Credentials::File {
+                    path: PathBuf::from(cx.str(f)?),
+                    profile: match &profile {
+                        Some(p) => Some(cx.str(p)?.to_string()),
+                        None => None,
+                    },
+                },
+                (None, Some(a), Some(s)) => {
+                    let (a, s) = (cx.str(a)?, cx.str(s)?);
+                    S3Credentials::Inline { access_key: a.to_string(), secret_key: s.to_string() }
+                }
+                (None, Some(f), None) | (None, None, Some(f)) => {
+                    cx.at(f, "access_key and secret_key go together (better: leave both out and use the AWS environment variables or credentials_file)");
+                    return None;
+                }
+                (Some(_), Some(f), _) | (Some(_), None, Some(f)) => {
+                    cx.at(f, "give either credentials_file or access_key/secret_key, not both");
+                    return None;
+                }
+            };
+            Some(DestinationConfig::S3(S3Destination { bucket, prefix, region, endpoint, path_style, credentials }))
+        }
     }
 }
 
@@ -1226,7 +1452,8 @@ enabled = false
             errors(&format!("{MINIMAL}\n[archive]\nenabled = true\nzzz = 1\n")),
             vec![
                 "focl.toml:11: archive.zzz: unknown key 'zzz'; known keys: enabled, dir, layout, compression, \
-                 updates_interval_secs, rib_interval_secs, timestamp_precision, record_keepalives"
+                 updates_interval_secs, rib_interval_secs, timestamp_precision, record_keepalives, \
+                 retain_local_days, destinations"
             ]
         );
     }
@@ -1315,6 +1542,79 @@ enabled = false
                  seconds, got 70000"
             ]
         );
+    }
+
+    #[test]
+    fn archive_destinations() {
+        let c = ok(&format!(
+            "{MINIMAL}\n[archive]\nenabled = true\ndir = \"/var/mrt\"\nretain_local_days = 30\n\
+             [[archive.destinations]]\ntype = \"local\"\npath = \"/mnt/backup/mrt\"\n\
+             [[archive.destinations]]\ntype = \"s3\"\nbucket = \"rv-archive\"\nprefix = \"/collectors/rv1/\"\n\
+             endpoint = \"http://127.0.0.1:9000/\"\npath_style = true\ncredentials_file = \"/etc/focld/s3\"\nprofile = \"mrt\"\n\
+             [[archive.destinations]]\ntype = \"s3\"\nbucket = \"rv-archive-2\"\nregion = \"eu-central-1\"\n"
+        ));
+        assert_eq!(c.archive.retain_local_days, Some(30));
+        assert_eq!(c.archive.destinations.len(), 3);
+        assert_eq!(c.archive.destinations[0], DestinationConfig::Local { path: PathBuf::from("/mnt/backup/mrt") });
+        let DestinationConfig::S3(s) = &c.archive.destinations[1] else { panic!("s3") };
+        assert_eq!(
+            (s.bucket.as_str(), s.prefix.as_str(), s.region.as_str()),
+            ("rv-archive", "collectors/rv1", "us-east-1")
+        );
+        assert_eq!(s.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        assert!(s.path_style);
+        assert_eq!(
+            s.credentials,
+            S3Credentials::File { path: PathBuf::from("/etc/focld/s3"), profile: Some("mrt".into()) }
+        );
+        assert_eq!(c.archive.destinations[1].label(), "s3://rv-archive/collectors/rv1 at http://127.0.0.1:9000");
+        let DestinationConfig::S3(s) = &c.archive.destinations[2] else { panic!("s3") };
+        assert_eq!(
+            (s.region.as_str(), &s.credentials, s.path_style),
+            ("eu-central-1", &S3Credentials::Environment, false)
+        );
+
+        let inline = ok(&format!(
+            "{MINIMAL}\n[[archive.destinations]]\ntype = \"s3\"\nbucket = \"abc\"\naccess_key = \"AK\"\nsecret_key = \"SK\"\n"
+        ));
+        let DestinationConfig::S3(s) = &inline.archive.destinations[0] else { panic!("s3") };
+        assert_eq!(s.credentials, S3Credentials::Inline { access_key: "AK".into(), secret_key: "SK".into() });
+        assert!(!format!("{:?}", s.credentials).contains("SK"), "the secret is never printed");
+
+        let e = errors(&format!(
+            "{MINIMAL}\n[archive]\ndir = \"/var/mrt\"\nretain_local_days = 0\n\
+             [[archive.destinations]]\npath = \"/x\"\n\
+             [[archive.destinations]]\ntype = \"ftp\"\n\
+             [[archive.destinations]]\ntype = \"local\"\npath = \"mrt-copy\"\nbucket = \"b\"\n\
+             [[archive.destinations]]\ntype = \"local\"\npath = \"/var/mrt/copy\"\n\
+             [[archive.destinations]]\ntype = \"s3\"\npath = \"/y\"\n\
+             [[archive.destinations]]\ntype = \"s3\"\nbucket = \"abc\"\nendpoint = \"127.0.0.1:9000\"\n\
+             [[archive.destinations]]\ntype = \"s3\"\nbucket = \"abc\"\naccess_key = \"AK\"\n\
+             [[archive.destinations]]\ntype = \"s3\"\nbucket = \"abc\"\ncredentials_file = \"/c\"\nsecret_key = \"SK\"\n\
+             [[archive.destinations]]\ntype = \"local\"\npath = \"/z\"\nmode = 1\n\
+             [[archive.destinations]]\ntype = \"local\"\npath = \"/z\"\n"
+        ));
+        let want = [
+            "focl.toml:11: archive.retain_local_days: retain_local_days must be from 1 to 36500 days, got 0",
+            "focl.toml:12: archive.destinations[0].type: missing required key",
+            "focl.toml:15: archive.destinations[1].type: unknown destination type 'ftp'",
+            "focl.toml:18: archive.destinations[2].path: the destination must be an absolute path",
+            "focl.toml:19: archive.destinations[2].bucket: this key is for type = \"s3\" destinations",
+            "focl.toml:22: archive.destinations[3].path: the destination /var/mrt/copy overlaps the archive directory /var/mrt",
+            "focl.toml:25: archive.destinations[4].path: this key is for type = \"local\" destinations",
+            "focl.toml:23: archive.destinations[4].bucket: missing required key",
+            "focl.toml:29: archive.destinations[5].endpoint: the endpoint must be a URL",
+            "focl.toml:33: archive.destinations[6].access_key: access_key and secret_key go together",
+            "focl.toml:38: archive.destinations[7].secret_key: give either credentials_file or access_key/secret_key",
+            "focl.toml:42: archive.destinations[8].mode: unknown key 'mode'",
+            "focl.toml:43: archive.destinations[9]: the same destination is already listed at line 39",
+        ];
+        for w in want {
+            assert!(e.iter().any(|e| e.starts_with(w)), "missing {w:?} in {e:#?}");
+        }
+        assert_eq!(e.len(), want.len(), "{e:#?}");
+        let e = errors(&format!("{MINIMAL}\n[archive]\nretain_local_days = 7\n"));
+        assert!(e[0].contains("needs at least one [[archive.destinations]]"), "{e:?}");
     }
 
     #[test]

@@ -87,6 +87,7 @@ pub mod cmd {
     pub const ARCHIVE_STATUS: &str = "archive_status";
     pub const ARCHIVE_ROTATE: &str = "archive_rotate";
     pub const ARCHIVE_SNAPSHOT: &str = "archive_snapshot";
+    pub const ARCHIVE_RETRY: &str = "archive_retry";
 }
 
 /// Per-family route counts.
@@ -260,4 +261,26 @@ pub struct ArchiveStatus {
     pub last_snapshot: Option<String>,
     pub next_snapshot: Option<u64>,
     pub last_error: Option<String>,
+    /// Replication, one entry per `[[archive.destinations]]`.
+    #[serde(default)]
+    pub destinations: Vec<DestinationStatus>,
+}
+
+/// One replication destination in `focl archive status`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DestinationStatus {
+    /// "local:/path" or "s3://bucket/prefix at endpoint".
+    pub destination: String,
+    /// Finished files not yet confirmed by this destination, and their bytes (with manifests).
+    pub pending_files: u64,
+    pub pending_bytes: u64,
+    /// Files delivered since focld started.
+    pub delivered_files: u64,
+    /// Unix time and file of the last delivery.
+    pub last_success: Option<u64>,
+    pub last_file: Option<String>,
+    /// The error of the last failed attempt, cleared by a success.
+    pub last_error: Option<String>,
+    /// Unix time of the next attempt while backing off.
+    pub next_retry: Option<u64>,
 }

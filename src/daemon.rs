@@ -13,6 +13,7 @@ use crate::listener::{self, ListenPeer, ListenerHandle};
 use crate::mrt::writer::{self as mrt_writer, MrtHandle, MrtLink, MrtMsg};
 use crate::peer::{self, LocalInfo, PeerHandle, PeerId, PeerLink, PeerMsg};
 use crate::prefix::{Family, Prefix};
+use crate::replicate::{self, ReplHandle, ReplLink, StatusSource};
 use crate::rib::{self, RibHandle, RibMsg, RibOptions, RibQuery};
 use crate::wire::notify::CeaseSubcode;
 use crossbeam_channel::Sender;
@@ -34,6 +35,7 @@ pub struct Daemon {
     peers: Vec<PeerHandle>,
     rib: Option<RibHandle>,
     mrt: Option<MrtHandle>,
+    repl: Option<ReplHandle>,
 }
 
 /// What the control handler knows of a peer.
@@ -49,7 +51,15 @@ impl Daemon {
     /// Start every thread. Errors (a port in use, a socket path taken) are returned before any
     /// session is attempted where possible.
     pub fn start(cfg: &Config) -> io::Result<Daemon> {
-        let mrt = if cfg.archive.enabled { Some(mrt_writer::spawn(cfg.archive.clone())?) } else { None };
+        // Salvage first, so replication finds the salvaged files when it lists the archive.
+        let (mrt, repl) = if cfg.archive.enabled {
+            mrt_writer::prepare(&cfg.archive)?;
+            let repl = replicate::spawn(&cfg.archive)?;
+            (Some(mrt_writer::spawn(cfg.archive.clone(), repl.as_ref().map(|r| r.link()))?), repl)
+        } else {
+            (None, None)
+        };
+        let repl_status = repl.as_ref().map(|r| r.status_source());
         let mrt_link = mrt.as_ref().map(|m| m.link.clone());
         let rib_opts = RibOptions {
             router_id: cfg.global.router_id,
@@ -82,7 +92,14 @@ impl Daemon {
         }
         let listener =
             if cfg.global.listen { Some(listener::start(&cfg.global.listen_addr, listen_peers)?) } else { None };
-        let handler = CtlHandler { peers: refs, rib: rib.tx.clone(), mrt: mrt_link, archive: cfg.archive.clone() };
+        let handler = CtlHandler {
+            peers: refs,
+            rib: rib.tx.clone(),
+            mrt: mrt_link,
+            repl: repl.as_ref().map(|r| r.link()),
+            repl_status,
+            archive: cfg.archive.clone(),
+        };
         let control = ControlServer::start(&cfg.global.control_socket, Box::new(handler))?;
         info!(
             "focld started: AS {}, router id {}, {} peers, {} prefixes",
@@ -91,7 +108,7 @@ impl Daemon {
             cfg.peers.len(),
             cfg.prefixes.len()
         );
-        Ok(Daemon { control: Some(control), listener, peers, rib: Some(rib), mrt })
+        Ok(Daemon { control: Some(control), listener, peers, rib: Some(rib), mrt, repl })
     }
 
     /// The addresses actually bound (useful with port 0 in tests).
@@ -118,6 +135,10 @@ impl Daemon {
         if let Some(m) = self.mrt.take() {
             m.stop();
         }
+        // What is not delivered yet is found in the archive again at the next start.
+        if let Some(r) = self.repl.take() {
+            r.stop();
+        }
         info!("focld stopped");
     }
 }
@@ -126,6 +147,8 @@ struct CtlHandler {
     peers: Vec<PeerRef>,
     rib: Sender<RibMsg>,
     mrt: Option<MrtLink>,
+    repl: Option<ReplLink>,
+    repl_status: Option<StatusSource>,
     archive: crate::config::ArchiveConfig,
 }
 
@@ -218,7 +241,10 @@ impl CtlHandler {
                 Some(m) => {
                     let (tx, rx) = crossbeam_channel::bounded(1);
                     m.send_blocking(MrtMsg::Status(tx));
-                    to_value(rx.recv_timeout(QUERY_TIMEOUT).map_err(|_| internal("the MRT writer"))?)
+                    let mut status: ArchiveStatus =
+                        rx.recv_timeout(QUERY_TIMEOUT).map_err(|_| internal("the MRT writer"))?;
+                    status.destinations = self.repl_status.as_ref().map(|s| s.get()).unwrap_or_default();
+                    to_value(status)
                 }
                 None => to_value(ArchiveStatus {
                     enabled: false,
@@ -226,6 +252,14 @@ impl CtlHandler {
                     ..Default::default()
                 }),
             },
+            cmd::ARCHIVE_RETRY => {
+                self.mrt.as_ref().ok_or_else(mrt_writer::archive_off)?;
+                let r = self.repl.as_ref().ok_or_else(|| {
+                    CtlError::new(code::BAD_ARGUMENT, "no [[archive.destinations]] are configured; nothing to retry")
+                })?;
+                r.retry();
+                Ok(serde_json::json!({ "destinations": self.archive.destinations.len() }))
+            }
             cmd::ARCHIVE_ROTATE => {
                 let m = self.mrt.as_ref().ok_or_else(mrt_writer::archive_off)?;
                 let (tx, rx) = crossbeam_channel::bounded(1);

@@ -34,7 +34,7 @@ enum Command {
     Archive(ArchiveCmd),
 }
 
-/// MRT archive: status, rotate, snapshot
+/// MRT archive: status, rotate, snapshot, retry
 #[derive(FromArgs)]
 #[argh(subcommand, name = "archive")]
 struct ArchiveCmd {
@@ -48,6 +48,7 @@ enum ArchiveAction {
     Status(ArchiveStatusCmd),
     Rotate(ArchiveRotate),
     Snapshot(ArchiveSnapshot),
+    Retry(ArchiveRetry),
 }
 
 /// current files, records and bytes written, drops, rotations, last error
@@ -64,6 +65,11 @@ struct ArchiveRotate {}
 #[derive(FromArgs)]
 #[argh(subcommand, name = "snapshot")]
 struct ArchiveSnapshot {}
+
+/// replicate pending files to every destination now, without waiting for the back-off
+#[derive(FromArgs)]
+#[argh(subcommand, name = "retry")]
+struct ArchiveRetry {}
 
 /// neighbors: list, show, reset, refresh
 #[derive(FromArgs)]
@@ -204,6 +210,11 @@ fn query_of(c: &Command) -> Query {
                 cmd: cmd::ARCHIVE_SNAPSHOT,
                 args: json!({}),
                 render: |_| Ok("RIB snapshot started; see focl archive status\n".into()),
+            },
+            ArchiveAction::Retry(_) => Query {
+                cmd: cmd::ARCHIVE_RETRY,
+                args: json!({}),
+                render: |_| Ok("retrying every destination now; see focl archive status\n".into()),
             },
         },
     }
@@ -510,6 +521,24 @@ fn render_archive_status(v: &Value) -> Result<String, String> {
     o.push_str(&format!("  Last RIB snapshot: {}\n", s.last_snapshot.as_deref().unwrap_or("-")));
     if let Some(e) = &s.last_error {
         o.push_str(&format!("  Last error: {e}\n"));
+    }
+    for d in &s.destinations {
+        o.push_str(&format!("  Destination {}\n", d.destination));
+        o.push_str(&format!(
+            "    Pending: {} files, {} bytes; delivered since start: {}\n",
+            d.pending_files, d.pending_bytes, d.delivered_files
+        ));
+        let last = match (&d.last_success, &d.last_file) {
+            (Some(t), Some(f)) => format!("{} ({f})", utc(*t)),
+            _ => "-".into(),
+        };
+        o.push_str(&format!("    Last success: {last}\n"));
+        if let Some(e) = &d.last_error {
+            o.push_str(&format!("    Last error: {e}\n"));
+        }
+        if let Some(t) = d.next_retry {
+            o.push_str(&format!("    Next attempt: {} (focl archive retry to try now)\n", utc(t)));
+        }
     }
     Ok(o)
 }

@@ -54,6 +54,9 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    for w in &cfg.warnings {
+        eprintln!("focld: warning: {w}");
+    }
     if args.check {
         return ExitCode::SUCCESS;
     }

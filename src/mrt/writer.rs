@@ -10,6 +10,7 @@ use super::file::{self, ArchiveWriter, Compression, Kind, Layout, Manifest};
 use super::record::{self, Precision, SessionAddrs};
 use crate::config::ArchiveConfig;
 use crate::ctl::{self, ArchiveStatus, CtlError};
+use crate::replicate::ReplLink;
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use log::{error, info, warn};
@@ -121,8 +122,9 @@ pub fn unix_secs(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
-/// Salvage what a crash left, then start the writer thread.
-pub fn spawn(cfg: ArchiveConfig) -> std::io::Result<MrtHandle> {
+/// Make the archive directory and salvage what a crash left; before `spawn`, and before
+/// replication lists the archive.
+pub fn prepare(cfg: &ArchiveConfig) -> std::io::Result<()> {
     std::fs::create_dir_all(&cfg.dir).map_err(|e| {
         std::io::Error::new(e.kind(), format!("cannot create archive directory {}: {e}", cfg.dir.display()))
     })?;
@@ -143,6 +145,11 @@ pub fn spawn(cfg: ArchiveConfig) -> std::io::Result<MrtHandle> {
         }
         Err(e) => error!("archive: cannot look for unfinished files in {}: {e}", cfg.dir.display()),
     }
+    Ok(())
+}
+
+/// Start the writer thread; each finished file is announced to `repl`.
+pub fn spawn(cfg: ArchiveConfig, repl: Option<ReplLink>) -> std::io::Result<MrtHandle> {
     let (tx, rx) = crossbeam_channel::bounded(MRT_CHANNEL_CAPACITY);
     let dropped = Arc::new(AtomicU64::new(0));
     let link = MrtLink {
@@ -151,7 +158,7 @@ pub fn spawn(cfg: ArchiveConfig) -> std::io::Result<MrtHandle> {
         record_keepalives: cfg.record_keepalives,
         precision: cfg.timestamp_precision,
     };
-    let join = std::thread::Builder::new().name("mrt".into()).spawn(move || Writer::new(cfg, dropped).run(rx))?;
+    let join = std::thread::Builder::new().name("mrt".into()).spawn(move || Writer::new(cfg, dropped, repl).run(rx))?;
     Ok(MrtHandle { link, join: Some(join) })
 }
 
@@ -191,10 +198,11 @@ struct Writer {
     snapshot: Option<ArchiveWriter>,
     status: ArchiveStatus,
     scratch: Vec<u8>,
+    repl: Option<ReplLink>,
 }
 
 impl Writer {
-    fn new(cfg: ArchiveConfig, dropped: Arc<AtomicU64>) -> Writer {
+    fn new(cfg: ArchiveConfig, dropped: Arc<AtomicU64>, repl: Option<ReplLink>) -> Writer {
         let now = SystemTime::now();
         let status = ArchiveStatus {
             enabled: true,
@@ -216,6 +224,7 @@ impl Writer {
             snapshot: None,
             status,
             scratch: Vec::with_capacity(8192),
+            repl,
         }
     }
 
@@ -300,6 +309,9 @@ impl Writer {
     fn record_finished(&mut self, m: &Manifest) {
         info!("archive: finished {} ({} records, {} bytes)", m.file, m.records, m.size);
         self.status.files_finished += 1;
+        if let Some(r) = &self.repl {
+            r.finished(&m.file);
+        }
     }
 
     fn fail(&mut self, msg: String) {

@@ -55,16 +55,24 @@ pub struct Focld {
     pub config: PathBuf,
     pub socket: PathBuf,
     pub log: PathBuf,
+    /// Extra environment for the focld process.
+    pub env: Vec<(String, String)>,
 }
 
 impl Focld {
     /// Write `config_text` to DIR/NAME.toml and start focld on it; wait for its control socket.
     pub fn start(dir: &Path, name: &str, config_text: &str) -> Focld {
+        Focld::start_with_env(dir, name, config_text, &[])
+    }
+
+    /// `start` with extra environment variables (e.g. AWS credentials).
+    pub fn start_with_env(dir: &Path, name: &str, config_text: &str, env: &[(&str, &str)]) -> Focld {
         let config = dir.join(format!("{name}.toml"));
         std::fs::write(&config, config_text).expect("write config");
         let socket = dir.join(format!("{name}.sock"));
         let log = dir.join(format!("{name}.log"));
-        let mut f = Focld { child: None, config, socket, log };
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut f = Focld { child: None, config, socket, log, env };
         f.spawn();
         f
     }
@@ -74,6 +82,7 @@ impl Focld {
         let child = Command::new(focld_bin())
             .arg("--config")
             .arg(&self.config)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

@@ -160,7 +160,7 @@ fn main() {
             }
         }
     }
-    table.sort_by(|a, b| a.0.cmp(&b.0));
+    table.sort_by_key(|a| a.0);
     table.dedup_by(|a, b| a.0 == b.0);
     let streams: Vec<(Vec<u8>, usize)> = (0..sessions).map(|i| encode(&table, 64512 + i)).collect();
     println!(
