@@ -32,12 +32,13 @@ impl Moto {
 
     fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("moto log");
-        let child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &self.port.to_string()])
+        // `python3 -m moto.server` rather than the `moto_server` script: no PATH to get right.
+        let child = Command::new("python3")
+            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &self.port.to_string()])
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .expect("moto_server is installed (pip install 'moto[server]'; scripts/install-test-deps does it)");
+            .expect("python3 runs");
         self.child = Some(child);
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
         let up =
@@ -405,4 +406,49 @@ fn local_destination_unwritable_across_a_restart_loses_nothing() {
     }
     assert_eq!(names.len(), 8, "{names:?}");
     assert!(names.iter().all(|n| !n.starts_with('.')), "{names:?}");
+}
+
+#[test]
+fn retention_deletes_old_files_only_once_every_destination_has_them() {
+    let dir = TempDir::new("repl-retain");
+    let mirror = dir.path().join("mirror");
+    let port = free_port("127.0.0.1");
+    let dest = format!(
+        "retain_local_days = 2\n\n[[archive.destinations]]\ntype = \"local\"\npath = \"{}\"\n",
+        mirror.display()
+    );
+    let mut f = Focld::start(dir.path(), "f", &config(dir.path(), port, "gzip", &dest));
+    let target = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut speaker = RawSpeaker::establish("127.0.0.41", target, 65010, Ipv4Addr::new(10, 0, 0, 41));
+    f.wait_established("127.0.0.41", Duration::from_secs(10));
+    let old_delivered = one_file(&f, &mut speaker, 1);
+    let young_delivered = one_file(&f, &mut speaker, 2);
+    wait_delivered(&f, 2, Duration::from_secs(20));
+    block(&mirror);
+    let old_undelivered = one_file(&f, &mut speaker, 3);
+    let failing = wait_for(Duration::from_secs(20), || {
+        destinations(&f).first().is_some_and(|d| d["pending_files"] == 1 && !d["last_error"].is_null())
+    });
+    assert!(failing, "{:?}", destinations(&f));
+    assert_eq!(f.terminate(), Some(0));
+    drop(speaker);
+
+    // Three days old (the retention is two): one delivered file and the undelivered one.
+    let archive = dir.path().join("archive");
+    let old = std::time::SystemTime::now() - Duration::from_secs(3 * 86_400);
+    for rel in [&old_delivered, &old_undelivered] {
+        let file = std::fs::File::options().write(true).open(archive.join(rel)).expect("open");
+        file.set_modified(old).expect("set mtime");
+    }
+    f.spawn();
+    // Retention runs at start, every 10 minutes and on `focl archive retry`.
+    let removed = wait_for(Duration::from_secs(20), || {
+        let _ = f.focl(&["archive", "retry"]);
+        !archive.join(&old_delivered).exists()
+    });
+    assert!(removed, "the old, delivered file is removed; log:\n{}", f.log_text());
+    assert!(!archive.join(format!("{old_delivered}.json")).exists(), "with its manifest");
+    assert!(archive.join(&old_undelivered).exists(), "an old file not yet replicated is kept");
+    assert!(archive.join(&young_delivered).exists(), "a young file is kept");
+    assert!(f.log_text().contains(&format!("removed {old_delivered}")), "the removal is logged");
 }
