@@ -70,6 +70,11 @@ pub struct Global {
     /// Unix socket focl talks to.
     pub control_socket: PathBuf,
     pub log_level: LevelFilter,
+    /// Log to this file (reopened on SIGHUP) instead of standard error.
+    pub log_file: Option<PathBuf>,
+    /// Drop root privileges to this user and group once the sockets are bound.
+    pub user: Option<String>,
+    pub group: Option<String>,
 }
 
 /// One `[[peers]]` entry.
@@ -673,6 +678,9 @@ fn read_config(cx: &mut Reader, root: &DeTable<'_>, file: &Path) -> Config {
             listen_addr: global.listen_addr,
             control_socket: global.control_socket,
             log_level: global.log_level,
+            log_file: global.log_file,
+            user: global.user,
+            group: global.group,
         },
         peers: peers.into_iter().map(|(_, p)| p.config).collect(),
         prefixes: prefixes.into_iter().map(|(_, p)| p.config).collect(),
@@ -689,6 +697,9 @@ struct GlobalRead {
     listen_addr: Vec<SocketAddr>,
     control_socket: PathBuf,
     log_level: LevelFilter,
+    log_file: Option<PathBuf>,
+    user: Option<String>,
+    group: Option<String>,
 }
 
 fn read_global(cx: &mut Reader, t: &mut Table<'_, '_>) -> GlobalRead {
@@ -716,7 +727,25 @@ fn read_global(cx: &mut Reader, t: &mut Table<'_, '_>) -> GlobalRead {
             cx.parsed(&f, |s| format!("unknown log level '{s}'; expected off, error, warn, info, debug or trace"))
         })
         .unwrap_or(LevelFilter::Info);
-    GlobalRead { asn, router_id, listen, listen_addr, control_socket, log_level }
+    let log_file = t.get(cx, "log_file").and_then(|f| {
+        let p = PathBuf::from(cx.str(&f)?);
+        if !p.is_absolute() {
+            cx.at(&f, format!("the log file must be an absolute path (focld -d runs from /), got '{}'", p.display()));
+            return None;
+        }
+        Some(p)
+    });
+    let name = |cx: &mut Reader, f: &Field<'_, '_>, what: &str| -> Option<String> {
+        let s = cx.str(f)?;
+        if s.is_empty() || s.contains(['/', ':', ' ']) {
+            cx.at(f, format!("'{s}' is not a {what} name"));
+            return None;
+        }
+        Some(s.to_string())
+    };
+    let user = t.get(cx, "user").and_then(|f| name(cx, &f, "user"));
+    let group = t.get(cx, "group").and_then(|f| name(cx, &f, "group"));
+    GlobalRead { asn, router_id, listen, listen_addr, control_socket, log_level, log_file, user, group }
 }
 
 /// The BGP Identifier: an IPv4 address (RFC 4271 §4.2), non-zero (RFC 6286 §2.1).
@@ -1270,6 +1299,9 @@ remote_as = 65002
                 listen_addr: vec!["0.0.0.0:179".parse().unwrap()],
                 control_socket: PathBuf::from("/tmp/focld.sock"),
                 log_level: LevelFilter::Info,
+                log_file: None,
+                user: None,
+                group: None,
             }
         );
         assert_eq!(

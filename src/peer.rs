@@ -68,6 +68,10 @@ pub enum PeerMsg {
     Reset(Sender<Result<ActionResult, CtlError>>),
     /// `focl peer refresh`: send ROUTE-REFRESH for the family (both negotiated when `None`).
     Refresh(Option<Family>, Sender<Result<ActionResult, CtlError>>),
+    /// `focl peer disable`: Cease / Administrative Shutdown, then stay down.
+    Disable(Sender<Result<ActionResult, CtlError>>),
+    /// `focl peer enable`: start again after `Disable`.
+    Enable(Sender<Result<ActionResult, CtlError>>),
     /// End the thread, after a Cease with this subcode and communication on a live session.
     Stop(CeaseSubcode, Option<String>),
 }
@@ -739,7 +743,7 @@ impl Peer {
     /// messages that fail to parse are kept too. KEEPALIVEs only when asked for.
     fn archive_message(&self, ty: MsgType, raw: bytes::Bytes) {
         let Some(mrt) = &self.local.mrt else { return };
-        if ty == MsgType::Keepalive && !mrt.record_keepalives {
+        if ty == MsgType::Keepalive && !mrt.record_keepalives() {
             return;
         }
         // Until the OPENs are exchanged we speak 4-octet AS (our capability).
@@ -901,6 +905,30 @@ impl Peer {
                 }
                 PeerMsg::Refresh(family, reply) => {
                     let _ = reply.send(self.request_refresh(family));
+                }
+                PeerMsg::Disable(reply) => {
+                    let message = if self.fsm.is_enabled() {
+                        info!("neighbor {}: disabled by operator", self.label);
+                        self.events.push_back(Event::ManualStop {
+                            subcode: CeaseSubcode::AdministrativeShutdown,
+                            communication: Some("session disabled by operator".into()),
+                            restart: false,
+                        });
+                        "disabled"
+                    } else {
+                        "already disabled"
+                    };
+                    let _ = reply.send(Ok(ActionResult { peer: self.label.clone(), message: message.into() }));
+                }
+                PeerMsg::Enable(reply) => {
+                    let message = if self.fsm.is_enabled() {
+                        "already enabled"
+                    } else {
+                        info!("neighbor {}: enabled by operator", self.label);
+                        self.events.push_back(Event::ManualStart);
+                        "enabled"
+                    };
+                    let _ = reply.send(Ok(ActionResult { peer: self.label.clone(), message: message.into() }));
                 }
                 PeerMsg::Stop(sub, communication) => {
                     let ev = Event::ManualStop { subcode: sub, communication, restart: false };

@@ -60,6 +60,12 @@ pub struct ReplLink {
     retention: Option<Sender<DestMsg>>,
 }
 
+impl std::fmt::Debug for ReplLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ReplLink({} destinations)", self.txs.len())
+    }
+}
+
 impl ReplLink {
     pub fn finished(&self, relative: &str) {
         for tx in &self.txs {

@@ -108,6 +108,13 @@ pub enum RibMsg {
     Query(RibQuery, Sender<Result<serde_json::Value, CtlError>>),
     /// `focl archive snapshot`: write a TABLE_DUMP_V2 file of every Adj-RIB-In now.
     Snapshot(Sender<Result<serde_json::Value, CtlError>>),
+    /// Reload: the peer is no longer configured (its thread is stopped); forget its routes.
+    RemovePeer {
+        peer: PeerId,
+    },
+    /// Reload: the prefixes to announce; the differences are announced and withdrawn on every
+    /// Established session, without resetting any.
+    SetPrefixes(Vec<PrefixConfig>),
     Stop,
 }
 
@@ -160,7 +167,7 @@ impl AdjRibIn {
 }
 
 /// A route we announce to one peer.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 struct OutEntry {
     prefix: Prefix,
     route: OutRoute,
@@ -432,7 +439,56 @@ impl Rib {
                 };
                 let _ = reply.send(r);
             }
+            RibMsg::RemovePeer { peer } => {
+                if let Some(p) = self.peers.remove(&peer) {
+                    info!("neighbor {}: removed, {} routes dropped", p.label, p.adj_in.routes.len());
+                }
+                self.sweep_intern();
+            }
+            RibMsg::SetPrefixes(prefixes) => self.set_prefixes(prefixes),
             RibMsg::Stop => {}
+        }
+    }
+
+    /// Announce what is new or changed and withdraw what is gone, session by session.
+    fn set_prefixes(&mut self, prefixes: Vec<PrefixConfig>) {
+        self.prefixes = prefixes;
+        let ids: Vec<PeerId> = self.peers.keys().copied().collect();
+        for id in ids {
+            let Some(p) = self.peers.get_mut(&id) else { continue };
+            let Some(info) = p.session.as_ref() else { continue };
+            let new_out = adj_rib_out(&p.label, &self.prefixes, info);
+            let mut msgs = Vec::new();
+            let mut sent = FamilyCounts::default();
+            for family in info.families.iter().copied() {
+                let gone: Vec<Prefix> = p
+                    .adj_out
+                    .iter()
+                    .filter(|e| e.prefix.family() == family && !new_out.iter().any(|n| n.prefix == e.prefix))
+                    .map(|e| e.prefix)
+                    .collect();
+                if !gone.is_empty() {
+                    msgs.extend(update::build_withdrawals(family, &gone));
+                }
+                for n in new_out.iter().filter(|n| n.prefix.family() == family && !p.adj_out.contains(n)) {
+                    match update::build_announcements(family, &[n.prefix], &n.route, info.four_octet_as) {
+                        Ok(m) => msgs.extend(m),
+                        Err(e) => error!("neighbor {}: cannot build UPDATE for {family}: {e}", p.label),
+                    }
+                    match family {
+                        Family::Ipv4Unicast => sent.ipv4_unicast += 1,
+                        Family::Ipv6Unicast => sent.ipv6_unicast += 1,
+                    }
+                }
+            }
+            p.adj_out = new_out;
+            if msgs.is_empty() {
+                continue;
+            }
+            info!("neighbor {}: configuration reloaded, sending {} UPDATE messages", p.label, msgs.len());
+            if !p.link.send(PeerMsg::Send { session: info.session, msgs, sent }) {
+                warn!("neighbor {}: peer inbox full, announcements not queued", p.label);
+            }
         }
     }
 

@@ -7,14 +7,14 @@
 //! chunks) and the control thread (status, rotate). Emits: finished files with manifests.
 
 use super::file::{self, ArchiveWriter, Compression, Kind, Layout, Manifest};
-use super::record::{self, Precision, SessionAddrs};
+use super::record::{self, SessionAddrs};
 use crate::config::ArchiveConfig;
 use crate::ctl::{self, ArchiveStatus, CtlError};
 use crate::replicate::ReplLink;
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use log::{error, info, warn};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -56,6 +56,9 @@ pub enum MrtMsg {
     /// Finish the current update file now (`focl archive rotate`).
     Rotate(Sender<Result<serde_json::Value, CtlError>>),
     Status(Sender<ArchiveStatus>),
+    /// Reload: finish the current update file and write the next ones with these settings;
+    /// finished files go to `repl` from now on.
+    Reconfigure(Box<ArchiveConfig>, Option<ReplLink>),
     Stop,
 }
 
@@ -64,11 +67,16 @@ pub enum MrtMsg {
 pub struct MrtLink {
     tx: Sender<MrtMsg>,
     dropped: Arc<AtomicU64>,
-    pub record_keepalives: bool,
-    pub precision: Precision,
+    /// `record_keepalives`, changeable by a reload.
+    keepalives: Arc<AtomicBool>,
 }
 
 impl MrtLink {
+    /// Whether peer threads hand KEEPALIVEs to the archive.
+    pub fn record_keepalives(&self) -> bool {
+        self.keepalives.load(Ordering::Relaxed)
+    }
+
     pub fn send(&self, msg: MrtMsg) {
         match self.tx.try_send(msg) {
             Ok(()) => {}
@@ -152,13 +160,11 @@ pub fn prepare(cfg: &ArchiveConfig) -> std::io::Result<()> {
 pub fn spawn(cfg: ArchiveConfig, repl: Option<ReplLink>) -> std::io::Result<MrtHandle> {
     let (tx, rx) = crossbeam_channel::bounded(MRT_CHANNEL_CAPACITY);
     let dropped = Arc::new(AtomicU64::new(0));
-    let link = MrtLink {
-        tx,
-        dropped: dropped.clone(),
-        record_keepalives: cfg.record_keepalives,
-        precision: cfg.timestamp_precision,
-    };
-    let join = std::thread::Builder::new().name("mrt".into()).spawn(move || Writer::new(cfg, dropped, repl).run(rx))?;
+    let keepalives = Arc::new(AtomicBool::new(cfg.record_keepalives));
+    let link = MrtLink { tx, dropped: dropped.clone(), keepalives: keepalives.clone() };
+    let join = std::thread::Builder::new()
+        .name("mrt".into())
+        .spawn(move || Writer::new(cfg, dropped, repl, keepalives).run(rx))?;
     Ok(MrtHandle { link, join: Some(join) })
 }
 
@@ -199,10 +205,11 @@ struct Writer {
     status: ArchiveStatus,
     scratch: Vec<u8>,
     repl: Option<ReplLink>,
+    keepalives: Arc<AtomicBool>,
 }
 
 impl Writer {
-    fn new(cfg: ArchiveConfig, dropped: Arc<AtomicU64>, repl: Option<ReplLink>) -> Writer {
+    fn new(cfg: ArchiveConfig, dropped: Arc<AtomicU64>, repl: Option<ReplLink>, keepalives: Arc<AtomicBool>) -> Writer {
         let now = SystemTime::now();
         let status = ArchiveStatus {
             enabled: true,
@@ -225,6 +232,7 @@ impl Writer {
             status,
             scratch: Vec::with_capacity(8192),
             repl,
+            keepalives,
         }
     }
 
@@ -372,6 +380,23 @@ impl Writer {
                 self.rotate_at = file::next_boundary(SystemTime::now(), self.cfg.updates_interval_secs);
                 let v = serde_json::json!({ "finished": finished.map(|m| m.file) });
                 let _ = reply.send(Ok(v));
+            }
+            MrtMsg::Reconfigure(cfg, repl) => {
+                self.finish_current();
+                self.repl = repl;
+                if cfg.dir != self.cfg.dir {
+                    if let Err(e) = prepare(&cfg) {
+                        self.fail(format!("cannot use the new archive directory: {e}; keeping {}", self.cfg.dir.display()));
+                        return;
+                    }
+                }
+                self.keepalives.store(cfg.record_keepalives, Ordering::Relaxed);
+                self.status.dir = cfg.dir.display().to_string();
+                self.status.layout = layout_name(cfg.layout).into();
+                self.status.compression = compression_name(cfg.compression).into();
+                self.rotate_at = file::next_boundary(SystemTime::now(), cfg.updates_interval_secs);
+                self.cfg = *cfg;
+                info!("archive: new settings apply from the next file");
             }
             MrtMsg::Status(reply) => {
                 let mut s = self.status.clone();
