@@ -63,6 +63,8 @@ pub mod code {
     pub const NOT_ESTABLISHED: &str = "not_established";
     pub const NOT_SUPPORTED: &str = "not_supported";
     pub const INTERNAL: &str = "internal";
+    /// `reload`: the new configuration has errors (the message lists them, one a line).
+    pub const BAD_CONFIG: &str = "bad_config";
 }
 
 /// Commands and their `args`:
@@ -76,6 +78,10 @@ pub mod code {
 /// - `archive_status` {} -> `mrt::writer::ArchiveStatus`
 /// - `archive_rotate` {} -> {"finished": relative path of the finished update file or null}
 /// - `archive_snapshot` {} -> {"started": true}
+/// - `archive_retry` {} -> {"destinations": N}
+/// - `peer_disable` / `peer_enable` {"peer": ADDR|NAME} -> `ActionResult`
+/// - `reload` {} -> `ReloadReport`, or the error `bad_config` listing the new file's errors
+/// - `status` {} -> `DaemonStatus`
 pub mod cmd {
     pub const PEER_LIST: &str = "peer_list";
     pub const PEER_SHOW: &str = "peer_show";
@@ -88,6 +94,43 @@ pub mod cmd {
     pub const ARCHIVE_ROTATE: &str = "archive_rotate";
     pub const ARCHIVE_SNAPSHOT: &str = "archive_snapshot";
     pub const ARCHIVE_RETRY: &str = "archive_retry";
+    pub const PEER_DISABLE: &str = "peer_disable";
+    pub const PEER_ENABLE: &str = "peer_enable";
+    pub const RELOAD: &str = "reload";
+    pub const STATUS: &str = "status";
+}
+
+/// `focl status`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DaemonStatus {
+    pub version: String,
+    pub pid: u32,
+    pub uptime_secs: u64,
+    pub config_file: String,
+    /// Unix time of the last successful reload, if any.
+    pub last_reload: Option<u64>,
+    pub asn: u32,
+    pub router_id: String,
+    pub peers: u64,
+    /// Peers per FSM state name.
+    pub peers_by_state: std::collections::BTreeMap<String, u64>,
+    pub peers_disabled: u64,
+    pub routes: FamilyCounts,
+    pub archive: ArchiveStatus,
+}
+
+/// `focl reload`: what changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReloadReport {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    /// Peers whose session settings changed: their sessions were reset.
+    pub reset: Vec<String>,
+    pub unchanged: u64,
+    pub prefixes_added: Vec<String>,
+    pub prefixes_removed: Vec<String>,
+    /// The archive or replication settings changed (they apply from the next file).
+    pub archive_changed: bool,
 }
 
 /// Per-family route counts.

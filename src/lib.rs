@@ -27,6 +27,7 @@ pub mod listener;
 pub mod mrt;
 pub mod peer;
 pub mod prefix;
+pub mod privs;
 pub mod replicate;
 pub mod rib;
 pub mod sock;

@@ -222,6 +222,16 @@ pub struct RibOptions {
 
 pub fn spawn(prefixes: Vec<PrefixConfig>, opts: RibOptions) -> std::io::Result<RibHandle> {
     let (tx, rx) = crossbeam_channel::bounded(RIB_CHANNEL_CAPACITY);
+    spawn_with(prefixes, opts, tx, rx)
+}
+
+/// `spawn` on a channel made beforehand (so other threads can hold the sender first).
+pub fn spawn_with(
+    prefixes: Vec<PrefixConfig>,
+    opts: RibOptions,
+    tx: Sender<RibMsg>,
+    rx: Receiver<RibMsg>,
+) -> std::io::Result<RibHandle> {
     let join = std::thread::Builder::new().name("rib".into()).spawn(move || {
         let mut rib = Rib::new(prefixes, opts);
         rib.run(rx);

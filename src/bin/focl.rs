@@ -32,7 +32,19 @@ enum Command {
     Peer(PeerCmd),
     Rib(RibCmd),
     Archive(ArchiveCmd),
+    Status(StatusCmd),
+    Reload(ReloadCmd),
 }
+
+/// focld's version, uptime, configuration, peers by state, archive and replication summary
+#[derive(FromArgs)]
+#[argh(subcommand, name = "status")]
+struct StatusCmd {}
+
+/// read the configuration file again and apply it (like SIGHUP); prints what changed or the errors
+#[derive(FromArgs)]
+#[argh(subcommand, name = "reload")]
+struct ReloadCmd {}
 
 /// MRT archive: status, rotate, snapshot, retry
 #[derive(FromArgs)]
@@ -71,7 +83,7 @@ struct ArchiveSnapshot {}
 #[argh(subcommand, name = "retry")]
 struct ArchiveRetry {}
 
-/// neighbors: list, show, reset, refresh
+/// neighbors: list, show, reset, refresh, disable, enable
 #[derive(FromArgs)]
 #[argh(subcommand, name = "peer")]
 struct PeerCmd {
@@ -86,6 +98,26 @@ enum PeerAction {
     Show(PeerShow),
     Reset(PeerReset),
     Refresh(PeerRefresh),
+    Disable(PeerDisable),
+    Enable(PeerEnable),
+}
+
+/// administratively down: Cease / Administrative Shutdown, no reconnection until enabled
+#[derive(FromArgs)]
+#[argh(subcommand, name = "disable")]
+struct PeerDisable {
+    /// neighbor address or name
+    #[argh(positional)]
+    peer: String,
+}
+
+/// start a disabled neighbor again
+#[derive(FromArgs)]
+#[argh(subcommand, name = "enable")]
+struct PeerEnable {
+    /// neighbor address or name
+    #[argh(positional)]
+    peer: String,
 }
 
 /// one line per neighbor: state, uptime, prefixes, messages, flaps
@@ -189,7 +221,15 @@ fn query_of(c: &Command) -> Query {
                 }
                 Query { cmd: cmd::PEER_REFRESH, args, render: render_action }
             }
+            PeerAction::Disable(d) => {
+                Query { cmd: cmd::PEER_DISABLE, args: json!({"peer": d.peer}), render: render_action }
+            }
+            PeerAction::Enable(e) => {
+                Query { cmd: cmd::PEER_ENABLE, args: json!({"peer": e.peer}), render: render_action }
+            }
         },
+        Command::Status(_) => Query { cmd: cmd::STATUS, args: json!({}), render: render_status },
+        Command::Reload(_) => Query { cmd: cmd::RELOAD, args: json!({}), render: render_reload },
         Command::Rib(r) => match &r.action {
             RibAction::Summary(_) => Query { cmd: cmd::RIB_SUMMARY, args: json!({}), render: render_rib_summary },
             RibAction::In(i) => {
@@ -235,7 +275,9 @@ fn request(socket: &PathBuf, cmd: &str, args: Value) -> Result<Reply, Failure> {
             socket.display()
         ))
     })?;
-    let timeout = Some(Duration::from_secs(15));
+    // A reload stops and starts peer threads: give it longer.
+    let secs = if cmd == cmd::RELOAD { 90 } else { 15 };
+    let timeout = Some(Duration::from_secs(secs));
     let _ = s.set_read_timeout(timeout);
     let _ = s.set_write_timeout(timeout);
     let req = Request { id: 1, cmd: cmd.to_string(), args };
@@ -248,7 +290,7 @@ fn request(socket: &PathBuf, cmd: &str, args: Value) -> Result<Reply, Failure> {
         Ok(0) => return Err(Failure::Other("focld closed the connection without answering".into())),
         Ok(_) => {}
         Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
-            return Err(Failure::Other("focld did not answer within 15 seconds".into()));
+            return Err(Failure::Other(format!("focld did not answer within {secs} seconds")));
         }
         Err(e) => return Err(Failure::Other(format!("cannot read focld's answer: {e}"))),
     }
@@ -275,6 +317,13 @@ fn main() -> ExitCode {
     };
     if !reply.ok {
         let e = reply.error.unwrap_or_else(|| ctl::CtlError::new(ctl::code::INTERNAL, "error without details"));
+        if e.code == ctl::code::BAD_CONFIG {
+            eprintln!("focl: the new configuration was rejected; focld keeps running the old one:");
+            for line in e.message.lines() {
+                eprintln!("  {line}");
+            }
+            return ExitCode::from(1);
+        }
         eprintln!("focl: {}", e.message);
         return ExitCode::from(1);
     }
@@ -539,6 +588,68 @@ fn render_archive_status(v: &Value) -> Result<String, String> {
         if let Some(t) = d.next_retry {
             o.push_str(&format!("    Next attempt: {} (focl archive retry to try now)\n", utc(t)));
         }
+    }
+    Ok(o)
+}
+
+fn render_status(v: &Value) -> Result<String, String> {
+    let s: ctl::DaemonStatus = parse(v)?;
+    let mut o = String::new();
+    o.push_str(&format!("focld {} (pid {}), up {}\n", s.version, s.pid, duration(s.uptime_secs)));
+    o.push_str(&format!(
+        "  Configuration: {} (last reload: {})\n",
+        s.config_file,
+        s.last_reload.map(utc).unwrap_or_else(|| "never".into())
+    ));
+    o.push_str(&format!("  AS {}, router id {}\n", s.asn, s.router_id));
+    let states: Vec<String> = s.peers_by_state.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    o.push_str(&format!(
+        "  Peers: {} ({}{})\n",
+        s.peers,
+        if states.is_empty() { "none".to_string() } else { states.join(", ") },
+        if s.peers_disabled > 0 { format!(", {} disabled", s.peers_disabled) } else { String::new() }
+    ));
+    o.push_str(&format!("  Routes: {} IPv4, {} IPv6\n", s.routes.ipv4_unicast, s.routes.ipv6_unicast));
+    let a = &s.archive;
+    if a.enabled {
+        o.push_str(&format!(
+            "  Archive: {} ({}), {} files finished, {} records dropped, current {}\n",
+            a.dir,
+            a.layout,
+            a.files_finished,
+            a.dropped,
+            a.current_file.as_deref().unwrap_or("-")
+        ));
+        if let Some(e) = &a.last_error {
+            o.push_str(&format!("    last error: {e}\n"));
+        }
+        for d in &a.destinations {
+            o.push_str(&format!(
+                "  Replication to {}: {} files pending ({} bytes){}\n",
+                d.destination,
+                d.pending_files,
+                d.pending_bytes,
+                d.last_error.as_deref().map(|e| format!(", last error: {e}")).unwrap_or_default()
+            ));
+        }
+    } else {
+        o.push_str("  Archive: off\n");
+    }
+    Ok(o)
+}
+
+fn render_reload(v: &Value) -> Result<String, String> {
+    let r: ctl::ReloadReport = parse(v)?;
+    let list = |v: &[String]| if v.is_empty() { "-".to_string() } else { v.join(", ") };
+    let mut o = String::from("configuration reloaded\n");
+    o.push_str(&format!("  Peers added: {}\n", list(&r.added)));
+    o.push_str(&format!("  Peers removed: {}\n", list(&r.removed)));
+    o.push_str(&format!("  Peers reset (settings changed): {}\n", list(&r.reset)));
+    o.push_str(&format!("  Peers unchanged: {}\n", r.unchanged));
+    o.push_str(&format!("  Prefixes announced: {}\n", list(&r.prefixes_added)));
+    o.push_str(&format!("  Prefixes withdrawn: {}\n", list(&r.prefixes_removed)));
+    if r.archive_changed {
+        o.push_str("  Archive settings changed: they apply from the next file\n");
     }
     Ok(o)
 }

@@ -72,6 +72,11 @@ pub struct MrtLink {
 }
 
 impl MrtLink {
+    /// A link to a writer that `spawn_with` will start on the receiving end of `tx`.
+    pub fn new(tx: Sender<MrtMsg>, record_keepalives: bool) -> MrtLink {
+        MrtLink { tx, dropped: Arc::new(AtomicU64::new(0)), keepalives: Arc::new(AtomicBool::new(record_keepalives)) }
+    }
+
     /// Whether peer threads hand KEEPALIVEs to the archive.
     pub fn record_keepalives(&self) -> bool {
         self.keepalives.load(Ordering::Relaxed)
@@ -159,13 +164,22 @@ pub fn prepare(cfg: &ArchiveConfig) -> std::io::Result<()> {
 /// Start the writer thread; each finished file is announced to `repl`.
 pub fn spawn(cfg: ArchiveConfig, repl: Option<ReplLink>) -> std::io::Result<MrtHandle> {
     let (tx, rx) = crossbeam_channel::bounded(MRT_CHANNEL_CAPACITY);
-    let dropped = Arc::new(AtomicU64::new(0));
-    let keepalives = Arc::new(AtomicBool::new(cfg.record_keepalives));
-    let link = MrtLink { tx, dropped: dropped.clone(), keepalives: keepalives.clone() };
+    let link = MrtLink::new(tx, cfg.record_keepalives);
+    spawn_with(cfg, repl, &link, rx)
+}
+
+/// `spawn` on a channel made beforehand (so other threads can hold the link first).
+pub fn spawn_with(
+    cfg: ArchiveConfig,
+    repl: Option<ReplLink>,
+    link: &MrtLink,
+    rx: Receiver<MrtMsg>,
+) -> std::io::Result<MrtHandle> {
+    let (dropped, keepalives) = (link.dropped.clone(), link.keepalives.clone());
     let join = std::thread::Builder::new()
         .name("mrt".into())
         .spawn(move || Writer::new(cfg, dropped, repl, keepalives).run(rx))?;
-    Ok(MrtHandle { link, join: Some(join) })
+    Ok(MrtHandle { link: link.clone(), join: Some(join) })
 }
 
 fn layout_name(l: Layout) -> &'static str {
