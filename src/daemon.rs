@@ -230,7 +230,8 @@ impl Daemon {
     /// announced and withdrawn without resets; archive settings apply from the next file. An
     /// invalid file, or a change that needs a restart, changes nothing: the errors are returned.
     pub fn reload(&mut self) -> Result<ReloadReport, Vec<String>> {
-        let new = config::load(&self.cfg.file).map_err(|errs| errs.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+        let new =
+            config::load(&self.cfg.file).map_err(|errs| errs.iter().map(ToString::to_string).collect::<Vec<_>>())?;
         let (old_g, new_g) = (&self.cfg.global, &new.global);
         let mut restart = Vec::new();
         let mut needs_restart = |key: &str, changed: bool| {
@@ -547,10 +548,7 @@ impl CtlHandler {
             cmd::STATUS => to_value(self.status()?),
             cmd::RELOAD => {
                 let (tx, rx) = crossbeam_channel::bounded(1);
-                self.shared
-                    .reload_tx
-                    .send_timeout(tx, QUERY_TIMEOUT)
-                    .map_err(|_| internal("the main thread"))?;
+                self.shared.reload_tx.send_timeout(tx, QUERY_TIMEOUT).map_err(|_| internal("the main thread"))?;
                 let r = rx.recv_timeout(RELOAD_TIMEOUT).map_err(|_| internal("the reload"))?;
                 to_value(r?)
             }

@@ -108,7 +108,10 @@ pub fn drop_to(t: &Target) -> io::Result<()> {
             return Err(fail("setuid"));
         }
         if t.uid != 0 && (libc::setuid(0) == 0 || libc::geteuid() == 0) {
-            return Err(io::Error::other(format!("privileges to {} were not dropped: uid 0 is still reachable", t.user)));
+            return Err(io::Error::other(format!(
+                "privileges to {} were not dropped: uid 0 is still reachable",
+                t.user
+            )));
         }
     }
     Ok(())

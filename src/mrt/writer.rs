@@ -400,7 +400,10 @@ impl Writer {
                 self.repl = repl;
                 if cfg.dir != self.cfg.dir {
                     if let Err(e) = prepare(&cfg) {
-                        self.fail(format!("cannot use the new archive directory: {e}; keeping {}", self.cfg.dir.display()));
+                        self.fail(format!(
+                            "cannot use the new archive directory: {e}; keeping {}",
+                            self.cfg.dir.display()
+                        ));
                         return;
                     }
                 }
