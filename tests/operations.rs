@@ -221,7 +221,7 @@ fn detach_writes_the_pidfile_and_a_second_focld_refuses() {
     let out = start();
     assert!(out.status.success(), "focld -d: {}", String::from_utf8_lossy(&out.stderr));
     let pid: i32 = std::fs::read_to_string(&pidfile).expect("pidfile").trim().parse().expect("a pid");
-    assert!(Path::new(&format!("/proc/{pid}")).exists(), "the daemon runs");
+    assert!(alive(pid as u32), "the daemon runs");
     let sock = dir.path().join("a.sock");
     let status =
         Command::new(focl_bin()).args(["-s", &sock.display().to_string(), "-j", "status"]).output().expect("focl");
@@ -235,7 +235,7 @@ fn detach_writes_the_pidfile_and_a_second_focld_refuses() {
     assert_eq!(std::fs::read_to_string(&pidfile).expect("pidfile").trim(), pid.to_string(), "the pidfile is untouched");
 
     signal(pid, libc::SIGTERM);
-    let gone = wait_for(Duration::from_secs(10), || !Path::new(&format!("/proc/{pid}")).exists());
+    let gone = wait_for(Duration::from_secs(10), || !alive(pid as u32));
     assert!(gone, "stopped on SIGTERM");
     assert!(!pidfile.exists() && !sock.exists(), "pidfile and socket removed");
     assert!(std::fs::read_to_string(&log).expect("log").contains("focld stopped"));

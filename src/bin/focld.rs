@@ -184,9 +184,8 @@ fn daemonize() -> io::Result<OwnedFd> {
             // SAFETY: plain system calls in the child.
             unsafe {
                 libc::setsid();
-                let root = b"/\0";
-                libc::chdir(root.as_ptr().cast());
-                let null = libc::open(b"/dev/null\0".as_ptr().cast(), libc::O_RDWR);
+                libc::chdir(c"/".as_ptr());
+                let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
                 if null >= 0 {
                     libc::dup2(null, 0);
                     libc::dup2(null, 1);

@@ -337,3 +337,12 @@ pub fn archive_files(dir: &Path, kind: &str) -> Vec<PathBuf> {
     v.sort();
     v
 }
+
+/// Whether process `pid` is running: it exists and is not a zombie (a detached focld is
+/// reparented to whatever reaps orphans here, which may be slow to).
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/status")) {
+        Ok(s) => !s.lines().any(|l| l.starts_with("State:") && l.contains('Z')),
+        Err(_) => false,
+    }
+}

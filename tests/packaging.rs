@@ -1,0 +1,251 @@
+//! What ships around the binaries: the man pages name every configuration key and pass
+//! `mandoc -Tlint`; every shell script passes shellcheck; the LSB init script really starts,
+//! reports, reloads and stops focld; scripts/install.sh installs everything and the systemd
+//! unit passes `systemd-analyze verify` against the installed files.
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every key the configuration code knows, per table, from its own "known keys" messages.
+fn known_keys() -> Vec<(String, Vec<String>)> {
+    let text = r#"
+zzz_root = 1
+[global]
+asn = 65001
+router_id = "192.0.2.1"
+zzz = 1
+[[peers]]
+address = "192.0.2.2"
+remote_as = 65002
+zzz = 1
+[[prefixes]]
+network = "192.0.2.0/24"
+zzz = 1
+[archive]
+zzz = 1
+[[archive.destinations]]
+type = "local"
+path = "/x"
+zzz = 1
+"#;
+    let errors = focl::config::parse(text, Path::new("k.toml")).expect_err("unknown keys");
+    let mut out = Vec::new();
+    for e in errors {
+        let msg = e.message;
+        let Some((_, list)) = msg.split_once("; known keys: ").or_else(|| msg.split_once("; known tables: ")) else {
+            continue;
+        };
+        out.push((e.key, list.split(", ").map(String::from).collect()));
+    }
+    out
+}
+
+#[test]
+fn every_config_key_is_in_the_man_page_and_in_every_key_toml() {
+    let keys = known_keys();
+    assert_eq!(keys.len(), 6, "one list per table: {keys:?}");
+    let page = std::fs::read_to_string(repo().join("man/focl.toml.5")).expect("man page");
+    let every = std::fs::read_to_string(repo().join("tests/config/every-key.toml")).expect("every-key.toml");
+    let mut missing = Vec::new();
+    for (table, list) in &keys {
+        for key in list {
+            if table == "zzz_root" {
+                // Top-level tables: the page has a section or an entry for each.
+                if !page.contains(&format!("[{key}]")) && !page.contains(&format!("[[{key}]]")) {
+                    missing.push(format!("table [{key}] in focl.toml.5"));
+                }
+                continue;
+            }
+            if key == "destinations" {
+                if !page.contains("[[archive.destinations]]") {
+                    missing.push("[[archive.destinations]] in focl.toml.5".into());
+                }
+                continue;
+            }
+            let documented = page.lines().any(|l| {
+                l.starts_with(".It Cm ") && l.split(|c: char| c == ' ' || c == ',').any(|w| w == key.as_str())
+            });
+            if !documented {
+                missing.push(format!("{table}: {key} in focl.toml.5"));
+            }
+            if !every.lines().any(|l| {
+                l.starts_with(&format!("{key} =")) || l == format!("[{key}]") || l == format!("[[archive.{key}]]")
+            }) {
+                missing.push(format!("{table}: {key} in tests/config/every-key.toml"));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "keys the code knows but the documentation or test file lacks: {missing:#?}");
+}
+
+#[test]
+fn man_pages_pass_mandoc_lint() {
+    for page in ["man/focld.8", "man/focl.8", "man/focl.toml.5"] {
+        let out = Command::new("mandoc")
+            .args(["-Tlint", "-W", "warning"])
+            .arg(repo().join(page))
+            .output()
+            .expect("mandoc (Debian package mandoc) is installed");
+        let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && text.trim().is_empty(), "{page}:\n{text}");
+    }
+}
+
+#[test]
+fn every_shell_script_passes_shellcheck() {
+    let mut scripts: Vec<(PathBuf, Option<&str>)> = Vec::new();
+    for dir in ["scripts", "scripts/interop", "scripts/bench"] {
+        for e in std::fs::read_dir(repo().join(dir)).expect("dir").flatten() {
+            let p = e.path();
+            let head = std::fs::read_to_string(&p).unwrap_or_default();
+            if p.is_file() && head.starts_with("#!") && (head.contains("sh\n") || head.contains("bash")) {
+                scripts.push((p, None));
+            }
+        }
+    }
+    scripts.push((repo().join("etc/init.d/focld"), None));
+    scripts.push((repo().join("etc/rc.d/focld"), Some("sh")));
+    scripts.push((repo().join("etc/rc.d/focld.openbsd"), Some("ksh")));
+    assert!(scripts.len() >= 10, "{scripts:?}");
+    for (script, shell) in &scripts {
+        // From the repository root, as the scripts' `source=` directives are written.
+        let relative = script.strip_prefix(repo()).expect("in the repository");
+        let mut cmd = Command::new("shellcheck");
+        cmd.current_dir(repo()).arg("-x");
+        if let Some(s) = shell {
+            cmd.args(["-s", s]);
+        }
+        let out = cmd.arg(relative).output().expect("shellcheck (Debian package shellcheck) is installed");
+        assert!(out.status.success(), "{}:\n{}", script.display(), String::from_utf8_lossy(&out.stdout));
+    }
+}
+
+fn sh(script: &Path, arg: &str, env: &[(&str, String)]) -> (i32, String) {
+    let out = Command::new("sh")
+        .arg(script)
+        .arg(arg)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .expect("run the init script");
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn init_d_script_starts_reports_reloads_and_stops_focld() {
+    let dir = TempDir::new("initd");
+    let d = dir.path();
+    let port = free_port("127.0.0.1");
+    let config = |extra_peer: &str| {
+        format!(
+            "[global]\nasn = 65001\nrouter_id = \"192.0.2.1\"\nlisten_addr = \"127.0.0.1:{port}\"\n\
+             control_socket = \"{d}/run/focld.sock\"\nlog_file = \"{d}/focld.log\"\n\n\
+             [[peers]]\naddress = \"127.0.0.61\"\nremote_as = 65061\npassive = true\n{extra_peer}",
+            d = d.display()
+        )
+    };
+    let cfg = d.join("focl.toml");
+    std::fs::write(&cfg, config("")).expect("write");
+    let env = [
+        ("DAEMON", focld_bin().to_string()),
+        ("FOCLD_CONFIG", cfg.display().to_string()),
+        ("FOCLD_PIDFILE", d.join("focld.pid").display().to_string()),
+        ("FOCLD_RUNDIR", d.join("run").display().to_string()),
+    ];
+    let script = repo().join("etc/init.d/focld");
+    let socket = d.join("run/focld.sock");
+    let focl =
+        |args: &[&str]| Command::new(focl_bin()).arg("-s").arg(&socket).arg("-j").args(args).output().expect("focl");
+
+    assert_eq!(sh(&script, "status", &env).0, 3, "not running yet");
+    let (rc, out) = sh(&script, "start", &env);
+    assert_eq!(rc, 0, "{out}");
+    let (rc, out) = sh(&script, "status", &env);
+    assert_eq!(rc, 0, "{out}");
+    let pid: u32 = std::fs::read_to_string(d.join("focld.pid")).expect("pidfile").trim().parse().expect("pid");
+    assert!(out.contains(&format!("running (pid {pid})")), "{out}");
+    assert!(focl(&["status"]).status.success());
+
+    // reload with a new peer; a broken file is refused before focld sees it.
+    std::fs::write(&cfg, config("\n[[peers]]\naddress = \"127.0.0.62\"\nremote_as = 65062\npassive = true\n"))
+        .expect("write");
+    let (rc, out) = sh(&script, "reload", &env);
+    assert_eq!(rc, 0, "{out}");
+    let two = wait_for(Duration::from_secs(10), || {
+        let out = focl(&["peer", "list"]);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).ok().and_then(|v| v.as_array().map(Vec::len))
+            == Some(2)
+    });
+    assert!(two, "the new peer is configured after reload");
+    std::fs::write(&cfg, "[global]\nasn = 0\n").expect("write");
+    let (rc, out) = sh(&script, "reload", &env);
+    assert_eq!(rc, 6, "a broken configuration is not sent to focld: {out}");
+    assert!(out.contains("global.asn"), "{out}");
+    assert_eq!(sh(&script, "status", &env).0, 0, "still running");
+
+    let (rc, out) = sh(&script, "stop", &env);
+    assert_eq!(rc, 0, "{out}");
+    assert_eq!(sh(&script, "status", &env).0, 3, "stopped");
+    assert!(!alive(pid), "focld {pid} has exited");
+    assert!(std::fs::read_to_string(d.join("focld.log")).expect("log").contains("focld stopped"));
+}
+
+#[test]
+fn install_script_installs_everything_and_the_systemd_unit_verifies() {
+    let dir = TempDir::new("install");
+    let prefix = dir.path().join("usr");
+    let bin_dir = Path::new(focld_bin()).parent().expect("target dir").to_path_buf();
+    let out = Command::new(repo().join("scripts/install.sh"))
+        .arg(&prefix)
+        .env("FOCL_BIN_DIR", &bin_dir)
+        .output()
+        .expect("install.sh");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for f in [
+        "sbin/focld",
+        "bin/focl",
+        "share/man/man8/focld.8",
+        "share/man/man8/focl.8",
+        "share/man/man5/focl.toml.5",
+        "share/examples/focl/focl.example.toml",
+        "share/examples/focl/focld.service",
+        "share/examples/focl/focld.init.d",
+        "share/examples/focl/focld.rc.freebsd",
+        "share/examples/focl/focld.rc.openbsd",
+    ] {
+        assert!(prefix.join(f).is_file(), "{f} installed");
+    }
+    let example = prefix.join("share/examples/focl/focl.example.toml");
+    let check = Command::new(prefix.join("sbin/focld")).arg("-n").arg("-c").arg(&example).output().expect("focld -n");
+    assert!(check.status.success(), "the example configuration is valid: {}", String::from_utf8_lossy(&check.stderr));
+
+    let Ok(which) = Command::new("sh").args(["-c", "command -v systemd-analyze"]).output() else { return };
+    if !which.status.success() {
+        eprintln!("systemd-analyze is not installed here: the unit was not verified");
+        return;
+    }
+    // The unit as installed under this prefix, with the man pages it names.
+    let unit = std::fs::read_to_string(repo().join("etc/systemd/focld.service"))
+        .expect("unit")
+        .replace("/usr/local", &prefix.display().to_string());
+    let unit_path = dir.path().join("focld.service");
+    std::fs::write(&unit_path, unit).expect("write unit");
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&unit_path)
+        .env("MANPATH", prefix.join("share/man"))
+        .env("SYSTEMD_LOG_LEVEL", "warning")
+        .output()
+        .expect("systemd-analyze");
+    let text = String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    let about_us: Vec<&str> = text.lines().filter(|l| l.contains("focld.service")).collect();
+    assert!(out.status.success() && about_us.is_empty(), "systemd-analyze verify:\n{text}");
+}
