@@ -70,9 +70,8 @@ fn every_config_key_is_in_the_man_page_and_in_every_key_toml() {
                 }
                 continue;
             }
-            let documented = page.lines().any(|l| {
-                l.starts_with(".It Cm ") && l.split(|c: char| c == ' ' || c == ',').any(|w| w == key.as_str())
-            });
+            let documented =
+                page.lines().any(|l| l.starts_with(".It Cm ") && l.split([' ', ',']).any(|w| w == key.as_str()));
             if !documented {
                 missing.push(format!("{table}: {key} in focl.toml.5"));
             }
