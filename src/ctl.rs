@@ -227,6 +227,20 @@ pub struct PeerDetail {
     pub disabled: bool,
     /// A hint for the operator when the session is not up (e.g. a likely TCP-MD5 mismatch).
     pub hint: Option<String>,
+    /// Malformed UPDATEs handled without a reset (RFC 7606), since focld started.
+    #[serde(default)]
+    pub update_errors: UpdateErrors,
+}
+
+/// RFC 7606 counters of one neighbor.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateErrors {
+    /// UPDATEs whose announcements were turned into withdrawals.
+    pub treat_as_withdraw: u64,
+    /// Attributes dropped from otherwise accepted UPDATEs.
+    pub attribute_discard: u64,
+    /// The latest finding ("AS_PATH: a segment has no AS numbers (treat-as-withdraw, RFC 7606)").
+    pub last: Option<String>,
 }
 
 /// Result of `peer_reset` and `peer_refresh`.

@@ -11,7 +11,9 @@
 //! the peer) and retries shortly, instead of queueing without bound.
 
 use crate::config::PeerConfig;
-use crate::ctl::{self, ActionResult, CtlError, FamilyCounts, LastError, MsgCounters, PeerDetail, PeerSummary};
+use crate::ctl::{
+    self, ActionResult, CtlError, FamilyCounts, LastError, MsgCounters, PeerDetail, PeerSummary, UpdateErrors,
+};
 use crate::fsm::{self, Action, Event, Fsm, FsmConfig, State};
 use crate::mrt::record::SessionAddrs;
 use crate::mrt::writer::{MrtLink, MrtMsg};
@@ -256,6 +258,11 @@ struct Stats {
     connect_attempts: u64,
     connect_timeouts: u64,
     sent_prefixes: FamilyCounts,
+    update_errors: UpdateErrors,
+    /// RFC 7606 findings are logged at most once a minute: when the last line went out and
+    /// how many were not logged since.
+    update_errors_logged: Option<Instant>,
+    update_errors_quiet: u64,
 }
 
 fn count(c: &mut MsgCounters, ty: MsgType) {
@@ -785,13 +792,17 @@ impl Peer {
                 for a in actions {
                     self.carry_out(a);
                 }
-                match update::parse_update(body, self.four_octet) {
+                let session = update::Session { four_octet_as: self.four_octet, ibgp: self.cfg.is_ibgp() };
+                match update::parse_update(body, session) {
                     Ok(mut u) => {
-                        if let Some(why) = u.treat_as_withdraw.take() {
+                        if !u.problems.is_empty() {
+                            self.note_update_problems(&u.problems);
+                        }
+                        if u.treat_as_withdraw() {
                             // RFC 7606 §2: treat-as-withdraw keeps the session up.
-                            warn!("neighbor {}: UPDATE treated as withdraw: {why}", self.label);
                             let announced = std::mem::take(&mut u.announced);
                             u.withdrawn.extend(announced);
+                            u.attrs.clear();
                         }
                         self.send_to_rib(RibMsg::Update { peer: self.id, update: u, four_octet: self.four_octet });
                     }
@@ -817,6 +828,31 @@ impl Peer {
                     Err(n) => self.events.push_back(Event::MessageError(n)),
                 }
             }
+        }
+    }
+
+    /// Count RFC 7606 findings and log them, at most one line a minute per neighbor.
+    fn note_update_problems(&mut self, problems: &[update::AttrProblem]) {
+        let withdraw = problems.iter().any(|p| p.handling == update::Handling::TreatAsWithdraw);
+        let e = &mut self.stats.update_errors;
+        if withdraw {
+            e.treat_as_withdraw += 1;
+        }
+        e.attribute_discard +=
+            problems.iter().filter(|p| p.handling == update::Handling::AttributeDiscard).count() as u64;
+        let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        let text = text.join("; ");
+        e.last = Some(text.clone());
+        let now = Instant::now();
+        let due = self.stats.update_errors_logged.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(60));
+        if due {
+            let quiet = std::mem::take(&mut self.stats.update_errors_quiet);
+            let more =
+                if quiet > 0 { format!(" ({quiet} more malformed UPDATEs in the last minute)") } else { String::new() };
+            warn!("neighbor {}: malformed UPDATE: {text}{more}", self.label);
+            self.stats.update_errors_logged = Some(now);
+        } else {
+            self.stats.update_errors_quiet += 1;
         }
     }
 
@@ -1067,6 +1103,7 @@ impl Peer {
             password_set: self.cfg.password.is_some(),
             disabled: !self.fsm.is_enabled(),
             hint,
+            update_errors: self.stats.update_errors.clone(),
         }
     }
 }

@@ -123,7 +123,11 @@ fn default_route_first_in_nlri_is_stored_as_four_prefixes_v4_and_v6() {
     s.stream.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
     while let Some((ty, raw)) = s.recv() {
         if ty == MsgType::Update {
-            let u = focl::wire::update::parse_update(&raw[19..], true).unwrap();
+            let u = focl::wire::update::parse_update(
+                &raw[19..],
+                focl::wire::update::Session { four_octet_as: true, ibgp: false },
+            )
+            .unwrap();
             saw_announcement |= u.announced.iter().any(|p| p.to_string() == "203.0.113.0/24");
         }
         if saw_announcement {

@@ -44,9 +44,15 @@ pub struct ParsedUpdate {
     pub mp_next_hop: Option<Vec<u8>>,
     /// RFC 4724 §2 End-of-RIB marker.
     pub end_of_rib: Option<Family>,
-    /// RFC 7606: the attributes are malformed in a way that makes the announced prefixes
-    /// withdrawals; the reason.
-    pub treat_as_withdraw: Option<String>,
+    /// RFC 7606 findings: malformed attributes and what was done with each.
+    pub problems: Vec<AttrProblem>,
+}
+
+impl ParsedUpdate {
+    /// Whether a problem makes every announced prefix a withdrawal (RFC 7606 §2).
+    pub fn treat_as_withdraw(&self) -> bool {
+        self.problems.iter().any(|p| p.handling == Handling::TreatAsWithdraw)
+    }
 }
 
 fn update_error(sub: UpdateSubcode) -> Notification {
@@ -85,16 +91,92 @@ pub fn decode_nlri(mut data: &[u8], family: Family, out: &mut Vec<Prefix>) -> Re
     Ok(())
 }
 
-/// One attribute: (flags, type, value, whole encoding).
+/// What the checks of a received UPDATE need to know about the session.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Session {
+    /// RFC 6793 negotiated: AS numbers in AS_PATH and AGGREGATOR are 4 octets.
+    pub four_octet_as: bool,
+    /// Internal BGP (LOCAL_PREF expected, not discarded).
+    pub ibgp: bool,
+}
+
+/// The RFC 7606 §2 approaches short of a session reset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handling {
+    /// Every prefix the UPDATE announces is withdrawn instead.
+    TreatAsWithdraw,
+    /// The attribute is dropped; the routes are kept without it.
+    AttributeDiscard,
+}
+
+/// One malformed attribute found in a received UPDATE, and what was done about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttrProblem {
+    pub attr: u8,
+    pub handling: Handling,
+    pub reason: String,
+}
+
+impl std::fmt::Display for AttrProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let how = match self.handling {
+            Handling::TreatAsWithdraw => "treat-as-withdraw",
+            Handling::AttributeDiscard => "attribute discarded",
+        };
+        write!(f, "{}: {} ({how}, RFC 7606)", attr_name(self.attr), self.reason)
+    }
+}
+
+/// The name of a path attribute type (IANA).
+pub fn attr_name(code: u8) -> String {
+    let name = match code {
+        1 => "ORIGIN",
+        2 => "AS_PATH",
+        3 => "NEXT_HOP",
+        4 => "MULTI_EXIT_DISC",
+        5 => "LOCAL_PREF",
+        6 => "ATOMIC_AGGREGATE",
+        7 => "AGGREGATOR",
+        8 => "COMMUNITIES",
+        9 => "ORIGINATOR_ID",
+        10 => "CLUSTER_LIST",
+        14 => "MP_REACH_NLRI",
+        15 => "MP_UNREACH_NLRI",
+        16 => "EXTENDED_COMMUNITIES",
+        17 => "AS4_PATH",
+        18 => "AS4_AGGREGATOR",
+        32 => "LARGE_COMMUNITY",
+        _ => return format!("attribute {code}"),
+    };
+    name.to_string()
+}
+
+/// The Optional and Transitive bits a known attribute must carry (RFC 4271 §5, RFC 4760,
+/// RFC 1997, RFC 4360, RFC 4456, RFC 6793, RFC 8092).
+fn expected_flags(code: u8) -> Option<u8> {
+    const WELL_KNOWN: u8 = flag::TRANSITIVE;
+    const OPT_TRANS: u8 = flag::OPTIONAL | flag::TRANSITIVE;
+    const OPT_NON_TRANS: u8 = flag::OPTIONAL;
+    Some(match code {
+        1 | 2 | 3 | 5 | 6 => WELL_KNOWN,
+        4 | 9 | 10 | 14 | 15 => OPT_NON_TRANS,
+        7 | 8 | 16 | 17 | 18 | 32 => OPT_TRANS,
+        _ => return None,
+    })
+}
+
+/// One attribute: flags, type, value, whole encoding.
 struct RawAttr<'a> {
+    flags: u8,
     type_code: u8,
     value: &'a [u8],
     whole: &'a [u8],
 }
 
-/// Split the path attribute section; a header or length overrunning it is a malformed
-/// attribute list (RFC 7606 §4: the session cannot be trusted to parse further).
-fn split_attrs(mut data: &[u8]) -> Result<Vec<RawAttr<'_>>, Notification> {
+/// Split the path attribute section. Where an attribute's header or length runs past the
+/// section, the split stops and the reason is returned with what was read (RFC 7606 §4: the
+/// UPDATE is treated as withdraw; the Total Path Attribute Length still locates the NLRI).
+fn split_attrs(mut data: &[u8]) -> (Vec<RawAttr<'_>>, Option<String>) {
     let mut out = Vec::new();
     while !data.is_empty() {
         let (flags, type_code, len, hdr) = match data {
@@ -102,18 +184,108 @@ fn split_attrs(mut data: &[u8]) -> Result<Vec<RawAttr<'_>>, Notification> {
                 (*f, *t, usize::from(u16::from_be_bytes([*l0, *l1])), 4)
             }
             [f, t, l, ..] if f & flag::EXTENDED_LENGTH == 0 => (*f, *t, usize::from(*l), 3),
-            _ => return Err(update_error(UpdateSubcode::MalformedAttributeList)),
+            _ => return (out, Some(format!("{} bytes left, too few for an attribute header", data.len()))),
         };
-        let _ = flags;
-        let whole = data.get(..hdr + len).ok_or_else(|| update_error(UpdateSubcode::MalformedAttributeList))?;
-        out.push(RawAttr { type_code, value: &whole[hdr..], whole });
+        let Some(whole) = data.get(..hdr + len) else {
+            let why = format!(
+                "{} of length {len} overruns the path attributes by {} bytes",
+                attr_name(type_code),
+                hdr + len - data.len()
+            );
+            return (out, Some(why));
+        };
+        out.push(RawAttr { flags, type_code, value: &whole[hdr..], whole });
         data = &data[hdr + len..];
     }
-    Ok(out)
+    (out, None)
 }
 
-/// Take a received UPDATE body (after the header) apart.
-pub fn parse_update(body: &[u8], _four_octet_as: bool) -> Result<ParsedUpdate, Notification> {
+/// Whether an AS_PATH (or AS4_PATH) value is well formed: segments of a known type, non-zero
+/// length, exactly filling the attribute (RFC 4271 §4.3, RFC 7606 §7.2, RFC 5065 confed types).
+fn check_as_path(mut v: &[u8], as_len: usize) -> Result<(), String> {
+    while !v.is_empty() {
+        let [ty, count, rest @ ..] = v else { return Err("a segment header is cut short".into()) };
+        if !(1..=4).contains(ty) {
+            return Err(format!("segment type {ty} is not AS_SET, AS_SEQUENCE or a confederation type"));
+        }
+        if *count == 0 {
+            return Err("a segment has no AS numbers".into());
+        }
+        let n = usize::from(*count) * as_len;
+        if rest.len() < n {
+            return Err(format!("a segment of {count} AS numbers overruns the attribute"));
+        }
+        v = &rest[n..];
+    }
+    Ok(())
+}
+
+/// Check one known attribute's value (RFC 7606 §7). `Ok(true)` keeps it.
+fn check_value(a: &RawAttr<'_>, s: Session, problems: &mut Vec<AttrProblem>) -> bool {
+    use Handling::*;
+    let v = a.value;
+    let mut bad = |handling: Handling, reason: String| {
+        problems.push(AttrProblem { attr: a.type_code, handling, reason });
+        false
+    };
+    match a.type_code {
+        attr::ORIGIN => match v {
+            [0..=2] => true,
+            [x] => bad(TreatAsWithdraw, format!("undefined value {x}")),
+            _ => bad(TreatAsWithdraw, format!("length {} instead of 1", v.len())),
+        },
+        attr::AS_PATH => match check_as_path(v, if s.four_octet_as { 4 } else { 2 }) {
+            Ok(()) => true,
+            Err(why) => bad(TreatAsWithdraw, why),
+        },
+        attr::NEXT_HOP => match v {
+            [a0, a1, a2, a3] => {
+                let nh = Ipv4Addr::new(*a0, *a1, *a2, *a3);
+                if nh.is_unspecified() || nh.is_broadcast() || nh.is_multicast() {
+                    bad(TreatAsWithdraw, format!("{nh} is not a host address"))
+                } else {
+                    true
+                }
+            }
+            _ => bad(TreatAsWithdraw, format!("length {} instead of 4", v.len())),
+        },
+        attr::MULTI_EXIT_DISC if v.len() != 4 => bad(TreatAsWithdraw, format!("length {} instead of 4", v.len())),
+        attr::LOCAL_PREF if !s.ibgp => bad(AttributeDiscard, "received from an external peer".into()),
+        attr::LOCAL_PREF if v.len() != 4 => bad(TreatAsWithdraw, format!("length {} instead of 4", v.len())),
+        6 if !v.is_empty() => bad(AttributeDiscard, format!("length {} instead of 0", v.len())),
+        7 => {
+            let want = if s.four_octet_as { 8 } else { 6 };
+            if v.len() == want {
+                true
+            } else {
+                bad(AttributeDiscard, format!("length {} instead of {want}", v.len()))
+            }
+        }
+        8 | 10 if v.is_empty() || v.len() % 4 != 0 => {
+            bad(TreatAsWithdraw, format!("length {} is not a positive multiple of 4", v.len()))
+        }
+        9 if v.len() != 4 => bad(TreatAsWithdraw, format!("length {} instead of 4", v.len())),
+        16 if v.is_empty() || v.len() % 8 != 0 => {
+            bad(TreatAsWithdraw, format!("length {} is not a positive multiple of 8", v.len()))
+        }
+        attr::AS4_PATH => match check_as_path(v, 4) {
+            Ok(()) => true,
+            // RFC 6793 §6: a malformed AS4_PATH is discarded.
+            Err(why) => bad(AttributeDiscard, why),
+        },
+        18 if v.len() != 8 => bad(AttributeDiscard, format!("length {} instead of 8", v.len())),
+        32 if v.is_empty() || v.len() % 12 != 0 => {
+            bad(TreatAsWithdraw, format!("length {} is not a positive multiple of 12", v.len()))
+        }
+        _ => true,
+    }
+}
+
+/// Take a received UPDATE body (after the header) apart, applying RFC 7606: problems that
+/// leave the message readable are returned in `problems` (the caller turns announcements into
+/// withdrawals when one says so); only what makes the NLRI unlocatable or unreadable resets
+/// the session (the `Err`).
+pub fn parse_update(body: &[u8], s: Session) -> Result<ParsedUpdate, Notification> {
     let malformed = || update_error(UpdateSubcode::MalformedAttributeList);
     let [w0, w1, rest @ ..] = body else { return Err(malformed()) };
     let wlen = usize::from(u16::from_be_bytes([*w0, *w1]));
@@ -128,23 +300,38 @@ pub fn parse_update(body: &[u8], _four_octet_as: bool) -> Result<ParsedUpdate, N
     decode_nlri(withdrawn_raw, Family::Ipv4Unicast, &mut u.withdrawn)?;
     decode_nlri(nlri_raw, Family::Ipv4Unicast, &mut u.announced)?;
 
-    let attrs = split_attrs(attrs_raw)?;
+    let (attrs, overrun) = split_attrs(attrs_raw);
+    if let Some(why) = overrun {
+        u.problems.push(AttrProblem { attr: 0, handling: Handling::TreatAsWithdraw, reason: why });
+    }
     let mut seen = [false; 256];
     let mut mp_unreach_family = None;
     let mut only_mp_unreach = !attrs.is_empty();
     for a in &attrs {
-        if seen[usize::from(a.type_code)] && matches!(a.type_code, attr::MP_REACH_NLRI | attr::MP_UNREACH_NLRI) {
-            // RFC 7606 §3(g): more than one MP_REACH/MP_UNREACH resets the session.
-            return Err(malformed());
+        let code = a.type_code;
+        if seen[usize::from(code)] {
+            // RFC 7606 §3(g): a second MP_REACH/MP_UNREACH resets the session; any other
+            // repeated attribute is dropped after its first occurrence.
+            if matches!(code, attr::MP_REACH_NLRI | attr::MP_UNREACH_NLRI) {
+                return Err(malformed());
+            }
+            u.problems.push(AttrProblem {
+                attr: code,
+                handling: Handling::AttributeDiscard,
+                reason: "repeated; the first one is kept".into(),
+            });
+            continue;
         }
-        seen[usize::from(a.type_code)] = true;
-        match a.type_code {
+        seen[usize::from(code)] = true;
+        match code {
             attr::MP_REACH_NLRI => {
                 only_mp_unreach = false;
                 parse_mp_reach(a.value, &mut u)?;
             }
             attr::MP_UNREACH_NLRI => {
-                let [f0, f1, safi, nlri @ ..] = a.value else { return Err(malformed()) };
+                let [f0, f1, safi, nlri @ ..] = a.value else {
+                    return Err(update_error(UpdateSubcode::OptionalAttributeError));
+                };
                 let fam = Family::from_afi_safi(u16::from_be_bytes([*f0, *f1]), *safi);
                 if let Some(fam) = fam {
                     decode_nlri(nlri, fam, &mut u.withdrawn)?;
@@ -155,8 +342,31 @@ pub fn parse_update(body: &[u8], _four_octet_as: bool) -> Result<ParsedUpdate, N
             }
             _ => {
                 only_mp_unreach = false;
-                u.attrs.extend_from_slice(a.whole);
+                if expected_flags(code).is_none() && a.flags & flag::OPTIONAL == 0 {
+                    // RFC 4271 §6.3: a well-known attribute we do not know.
+                    let mut n = update_error(UpdateSubcode::UnrecognizedWellKnownAttribute);
+                    n.data = a.whole.to_vec();
+                    return Err(n);
+                }
             }
+        }
+        if let Some(want) = expected_flags(code) {
+            let got = a.flags & (flag::OPTIONAL | flag::TRANSITIVE);
+            if got != want {
+                // RFC 7606 §3(c): flags in conflict with the type make the attribute malformed.
+                u.problems.push(AttrProblem {
+                    attr: code,
+                    handling: Handling::TreatAsWithdraw,
+                    reason: format!("flags 0x{:02x}, expected 0x{want:02x}", a.flags & 0xf0),
+                });
+                continue;
+            }
+        }
+        if matches!(code, attr::MP_REACH_NLRI | attr::MP_UNREACH_NLRI) {
+            continue;
+        }
+        if check_value(a, s, &mut u.problems) {
+            u.attrs.extend_from_slice(a.whole);
         }
     }
     // RFC 4724 §2: End-of-RIB is an empty UPDATE (IPv4) or one with only an empty MP_UNREACH.
@@ -166,52 +376,57 @@ pub fn parse_update(body: &[u8], _four_octet_as: bool) -> Result<ParsedUpdate, N
         u.end_of_rib = mp_unreach_family;
     }
     if !u.announced.is_empty() {
-        let v4_nlri = !nlri_raw.is_empty();
         let mut missing = Vec::new();
         if !seen[usize::from(attr::ORIGIN)] {
-            missing.push("ORIGIN");
+            missing.push(attr::ORIGIN);
         }
         if !seen[usize::from(attr::AS_PATH)] {
-            missing.push("AS_PATH");
+            missing.push(attr::AS_PATH);
         }
-        if v4_nlri && !seen[usize::from(attr::NEXT_HOP)] {
-            missing.push("NEXT_HOP");
+        if !nlri_raw.is_empty() && !seen[usize::from(attr::NEXT_HOP)] {
+            missing.push(attr::NEXT_HOP);
         }
-        if !missing.is_empty() {
+        if s.ibgp && !seen[usize::from(attr::LOCAL_PREF)] {
+            missing.push(attr::LOCAL_PREF);
+        }
+        for code in missing {
             // RFC 7606 §3(d): a missing well-known mandatory attribute is treat-as-withdraw.
-            u.treat_as_withdraw = Some(format!("missing well-known attribute {}", missing.join(", ")));
+            u.problems.push(AttrProblem {
+                attr: code,
+                handling: Handling::TreatAsWithdraw,
+                reason: "missing (well-known mandatory)".into(),
+            });
         }
     }
     Ok(u)
 }
 
-/// MP_REACH_NLRI (RFC 4760 §3): AFI, SAFI, next hop length and next hop, reserved, NLRI.
+/// MP_REACH_NLRI (RFC 4760 §3): AFI, SAFI, next hop length and next hop, reserved, NLRI. A
+/// next hop length the family cannot have makes the NLRI unlocatable: session reset
+/// (RFC 7606 §7.11), with the subcode of RFC 4760 §7.
 fn parse_mp_reach(v: &[u8], u: &mut ParsedUpdate) -> Result<(), Notification> {
-    let malformed = || update_error(UpdateSubcode::MalformedAttributeList);
-    let [f0, f1, safi, nh_len, rest @ ..] = v else { return Err(malformed()) };
+    let bad = || update_error(UpdateSubcode::OptionalAttributeError);
+    let [f0, f1, safi, nh_len, rest @ ..] = v else { return Err(bad()) };
     let nh_len = usize::from(*nh_len);
-    let nh = rest.get(..nh_len).ok_or_else(malformed)?;
+    let nh = rest.get(..nh_len).ok_or_else(bad)?;
     let rest = &rest[nh_len..];
-    let [_reserved, nlri @ ..] = rest else { return Err(malformed()) };
+    let [_reserved, nlri @ ..] = rest else { return Err(bad()) };
     match Family::from_afi_safi(u16::from_be_bytes([*f0, *f1]), *safi) {
         Some(Family::Ipv6Unicast) => {
             if nh_len != 16 && nh_len != 32 {
-                // RFC 7606 §7.11: a next hop length we cannot use; the NLRI are still readable,
-                // so the prefixes are treated as withdrawn.
-                decode_nlri(nlri, Family::Ipv6Unicast, &mut u.withdrawn)?;
-                u.treat_as_withdraw = Some(format!("MP_REACH_NLRI next hop length {nh_len}"));
-                return Ok(());
+                return Err(bad());
             }
             u.mp_next_hop = Some(nh.to_vec());
             decode_nlri(nlri, Family::Ipv6Unicast, &mut u.announced)
         }
         Some(Family::Ipv4Unicast) => {
-            if nh_len == 4 {
-                u.mp_next_hop = None;
-                // Keep an IPv4 next hop as a NEXT_HOP attribute so the stored set is uniform.
-                u.attrs.extend_from_slice(&[flag::TRANSITIVE, attr::NEXT_HOP, 4]);
-                u.attrs.extend_from_slice(nh);
+            if nh_len != 4 {
+                return Err(bad());
             }
+            u.mp_next_hop = None;
+            // Keep an IPv4 next hop as a NEXT_HOP attribute so the stored set is uniform.
+            u.attrs.extend_from_slice(&[flag::TRANSITIVE, attr::NEXT_HOP, 4]);
+            u.attrs.extend_from_slice(nh);
             decode_nlri(nlri, Family::Ipv4Unicast, &mut u.announced)
         }
         None => Ok(()), // a family we do not carry: ignored
@@ -468,6 +683,9 @@ fn community_text(c: &bgpkit_parser::models::Community) -> String {
 mod tests {
     use super::*;
 
+    const EBGP4: Session = Session { four_octet_as: true, ibgp: false };
+    const EBGP2: Session = Session { four_octet_as: false, ibgp: false };
+
     fn p(s: &str) -> Prefix {
         s.parse().unwrap()
     }
@@ -490,11 +708,11 @@ mod tests {
     fn default_route_first_is_four_prefixes_not_an_add_path_guess() {
         let nlri = [0, 8, 10, 8, 11, 8, 12];
         let m = raw_update(&[], &v4_attrs(), &nlri);
-        let u = parse_update(body(&m), true).unwrap();
+        let u = parse_update(body(&m), EBGP4).unwrap();
         assert_eq!(u.announced, vec![p("0.0.0.0/0"), p("10.0.0.0/8"), p("11.0.0.0/8"), p("12.0.0.0/8")]);
         assert_eq!(u.attrs, v4_attrs());
         let m = raw_update(&nlri, &[], &[]);
-        let u = parse_update(body(&m), true).unwrap();
+        let u = parse_update(body(&m), EBGP4).unwrap();
         assert_eq!(u.withdrawn.len(), 4);
         assert_eq!(u.withdrawn[0], p("0.0.0.0/0"));
     }
@@ -508,55 +726,171 @@ mod tests {
         let mut attrs = vec![0x40, 1, 1, 0, 0x40, 2, 0];
         attrs.extend_from_slice(&[0x80, 14, mp.len() as u8]);
         attrs.extend_from_slice(&mp);
-        let u = parse_update(body(&raw_update(&[], &attrs, &[])), true).unwrap();
+        let u = parse_update(body(&raw_update(&[], &attrs, &[])), EBGP4).unwrap();
         assert_eq!(u.announced, vec![p("::/0"), p("2001:db8::/32"), p("2002::/16")]);
         assert_eq!(u.attrs, vec![0x40, 1, 1, 0, 0x40, 2, 0], "MP_REACH is taken out");
         assert_eq!(u.mp_next_hop.as_deref().map(|b| b.len()), Some(16));
-        assert_eq!(u.treat_as_withdraw, None);
+        assert!(u.problems.is_empty(), "{:?}", u.problems);
         let un = [0x80, 15, 6, 0, 2, 1, 0, 8, 0x20];
-        let u = parse_update(body(&raw_update(&[], &un, &[])), true).unwrap();
+        let u = parse_update(body(&raw_update(&[], &un, &[])), EBGP4).unwrap();
         assert_eq!(u.withdrawn, vec![p("::/0"), p("2000::/8")]);
         assert_eq!(u.end_of_rib, None);
     }
 
     #[test]
     fn end_of_rib_both_families() {
-        let u = parse_update(body(&end_of_rib(Family::Ipv4Unicast)), true).unwrap();
+        let u = parse_update(body(&end_of_rib(Family::Ipv4Unicast)), EBGP4).unwrap();
         assert_eq!(u.end_of_rib, Some(Family::Ipv4Unicast));
-        let u = parse_update(body(&end_of_rib(Family::Ipv6Unicast)), true).unwrap();
+        let u = parse_update(body(&end_of_rib(Family::Ipv6Unicast)), EBGP4).unwrap();
         assert_eq!(u.end_of_rib, Some(Family::Ipv6Unicast));
         assert!(u.withdrawn.is_empty() && u.announced.is_empty());
     }
 
+    /// The handling of one crafted attribute section with a /24 of IPv4 NLRI.
+    fn judge(attrs: &[u8], s: Session) -> Result<ParsedUpdate, Notification> {
+        parse_update(body(&raw_update(&[], attrs, &[24, 10, 1, 2])), s)
+    }
+
+    fn with(extra: &[u8]) -> Vec<u8> {
+        let mut a = v4_attrs();
+        a.extend_from_slice(extra);
+        a
+    }
+
+    fn handled(u: &ParsedUpdate) -> Vec<(String, Handling)> {
+        u.problems.iter().map(|p| (attr_name(p.attr), p.handling)).collect()
+    }
+
+    #[test]
+    fn rfc7606_every_class_gets_its_handling() {
+        use Handling::*;
+        let taw = |attrs: &[u8], what: &str| {
+            let u = judge(attrs, EBGP4).unwrap_or_else(|n| panic!("{what}: session reset {n}"));
+            assert!(u.treat_as_withdraw(), "{what}: {:?}", u.problems);
+            assert_eq!(u.announced, vec![p("10.1.2.0/24")], "{what}: the NLRI is still read");
+            u
+        };
+        // Wrong flags: ORIGIN marked optional; MED marked transitive.
+        let mut a = v4_attrs();
+        a[0] = 0xc0;
+        assert_eq!(handled(&taw(&a, "ORIGIN flags")), [("ORIGIN".into(), TreatAsWithdraw)]);
+        taw(&with(&[0xc0, 4, 4, 0, 0, 0, 1]), "MED flags");
+        // Wrong lengths.
+        taw(&with(&[0x80, 4, 3, 0, 0, 1]), "MED length");
+        let mut a = v4_attrs();
+        a[2] = 2;
+        a.insert(4, 0);
+        let u = judge(&a, EBGP4);
+        assert!(u.is_ok_and(|u| u.treat_as_withdraw()), "ORIGIN length 2");
+        taw(&with(&[0xc0, 8, 6, 0, 0, 0, 1, 0, 2]), "COMMUNITIES length 6");
+        taw(&with(&[0xc0, 32, 5, 0, 0, 0, 1, 2]), "LARGE_COMMUNITY length 5");
+        taw(&with(&[0xc0, 16, 4, 0, 2, 0, 1]), "EXTENDED_COMMUNITIES length 4");
+        let u = judge(&with(&[0x40, 6, 1, 0]), EBGP4).unwrap();
+        assert_eq!(handled(&u), [("ATOMIC_AGGREGATE".into(), AttributeDiscard)]);
+        assert!(!u.treat_as_withdraw() && u.attrs == v4_attrs(), "the route stays, without the attribute");
+        let u = judge(&with(&[0xc0, 7, 6, 0, 1, 192, 0, 2, 1]), EBGP4).unwrap();
+        assert_eq!(handled(&u), [("AGGREGATOR".into(), AttributeDiscard)], "6-byte AGGREGATOR on a 4-octet session");
+        let two_octet =
+            [0x40, 1, 1, 0, 0x40, 2, 4, 2, 1, 0xfd, 0xea, 0x40, 3, 4, 192, 0, 2, 2, 0xc0, 7, 6, 0, 1, 192, 0, 2, 1];
+        assert!(judge(&two_octet, EBGP2).unwrap().problems.is_empty(), "6 bytes on a 2-octet session");
+        assert!(judge(&v4_attrs(), EBGP2).unwrap().treat_as_withdraw(), "4-octet AS_PATH read as 2-octet: malformed");
+        // Missing well-known attributes.
+        let u = taw(&v4_attrs()[4..], "no ORIGIN");
+        assert_eq!(handled(&u), [("ORIGIN".into(), TreatAsWithdraw)]);
+        let u = judge(&v4_attrs(), Session { four_octet_as: true, ibgp: true }).unwrap();
+        assert_eq!(handled(&u), [("LOCAL_PREF".into(), TreatAsWithdraw)], "iBGP needs LOCAL_PREF");
+        let u = judge(&with(&[0x40, 5, 4, 0, 0, 0, 100]), EBGP4).unwrap();
+        assert_eq!(handled(&u), [("LOCAL_PREF".into(), AttributeDiscard)], "eBGP LOCAL_PREF is ignored");
+        // Duplicates: the first is kept; a second MP_REACH resets.
+        let u = judge(&with(&[0xc0, 8, 4, 0, 0, 0, 1, 0xc0, 8, 4, 0, 0, 0, 2]), EBGP4).unwrap();
+        assert_eq!(handled(&u), [("COMMUNITIES".into(), AttributeDiscard)]);
+        assert!(u.attrs.ends_with(&[0xc0, 8, 4, 0, 0, 0, 1]) && !u.treat_as_withdraw());
+        let unreach = [0x80, 15, 3, 0, 2, 1];
+        let mut twice = v4_attrs();
+        twice.extend_from_slice(&unreach);
+        twice.extend_from_slice(&unreach);
+        assert_eq!(judge(&twice, EBGP4).unwrap_err().subcode, UpdateSubcode::MalformedAttributeList as u8);
+        // Bad AS_PATH segments: unknown type, empty, overrunning.
+        for (seg, what) in
+            [([9u8, 1, 0, 0, 0, 1], "type 9"), ([2, 0, 0, 0, 0, 1], "empty"), ([2, 2, 0, 0, 0, 1], "overrun")]
+        {
+            let mut a = vec![0x40, 1, 1, 0, 0x40, 2, seg.len() as u8];
+            a.extend_from_slice(&seg);
+            a.extend_from_slice(&[0x40, 3, 4, 192, 0, 2, 1]);
+            assert_eq!(handled(&taw(&a, what)), [("AS_PATH".into(), TreatAsWithdraw)], "{what}");
+        }
+        // A malformed AS4_PATH is discarded (RFC 6793 §6).
+        let u = judge(&[&two_octet[..18], &[0xc0, 17, 2, 2, 0]].concat(), EBGP2).unwrap();
+        assert_eq!(handled(&u), [("AS4_PATH".into(), AttributeDiscard)]);
+        // Bad NEXT_HOP: not a host address, or not 4 bytes.
+        let mut a = v4_attrs();
+        let at = a.len() - 4;
+        a[at..].copy_from_slice(&[0, 0, 0, 0]);
+        taw(&a, "NEXT_HOP 0.0.0.0");
+        a[at..].copy_from_slice(&[224, 0, 0, 1]);
+        taw(&a, "NEXT_HOP multicast");
+        let mut a = v4_attrs();
+        let len_at = a.len() - 5;
+        a[len_at] = 5;
+        a.push(1);
+        taw(&a, "NEXT_HOP length 5");
+        // An attribute overrunning the section: treat-as-withdraw, the NLRI found by the total length.
+        let u = taw(&with(&[0xc0, 8, 8, 0, 0, 0, 1]), "overrun");
+        assert!(u.problems[0].reason.contains("overruns"), "{:?}", u.problems);
+        taw(&with(&[0xc0]), "a lone byte");
+        // MP_REACH with a next hop length IPv6 cannot have: the NLRI cannot be trusted, reset.
+        let mut mp = vec![0x80, 14, 0, 0, 2, 1, 4, 192, 0, 2, 1, 0, 32, 0x20, 0x01, 0x0d, 0xb8];
+        mp[2] = (mp.len() - 3) as u8;
+        let n = parse_update(body(&raw_update(&[], &[&v4_attrs()[..13], &mp].concat(), &[])), EBGP4).unwrap_err();
+        assert_eq!((n.code, n.subcode), (3, UpdateSubcode::OptionalAttributeError as u8));
+        // NLRI overrunning its field resets (RFC 7606 §5.3).
+        let n = parse_update(body(&raw_update(&[], &v4_attrs(), &[24, 10, 0])), EBGP4).unwrap_err();
+        assert_eq!(n.subcode, UpdateSubcode::InvalidNetworkField as u8);
+        // A well-known attribute we do not know: RFC 4271 §6.3, with the attribute as data.
+        let n = judge(&with(&[0x40, 99, 1, 7]), EBGP4).unwrap_err();
+        assert_eq!(
+            (n.subcode, n.data.as_slice()),
+            (UpdateSubcode::UnrecognizedWellKnownAttribute as u8, &[0x40, 99, 1, 7][..])
+        );
+        // An unknown optional attribute is kept as received.
+        let u = judge(&with(&[0xc0, 99, 1, 7]), EBGP4).unwrap();
+        assert!(u.problems.is_empty() && u.attrs.ends_with(&[0xc0, 99, 1, 7]));
+    }
+
     #[test]
     fn structural_errors_reset_with_the_right_subcode() {
-        // Attribute length overruns the section.
-        let m = raw_update(&[], &[0x40, 1, 9, 0], &[]);
-        assert_eq!(parse_update(body(&m), true).unwrap_err().subcode, 1);
         // Withdrawn length overruns the message.
-        assert_eq!(parse_update(&[0, 9, 0, 0], true).unwrap_err().subcode, 1);
+        assert_eq!(parse_update(&[0, 9, 0, 0], EBGP4).unwrap_err().subcode, 1);
         // NLRI overruns its field, or is longer than 32 bits.
         let m = raw_update(&[], &v4_attrs(), &[24, 10, 0]);
-        assert_eq!(parse_update(body(&m), true).unwrap_err().subcode, 10);
+        assert_eq!(parse_update(body(&m), EBGP4).unwrap_err().subcode, 10);
         let m = raw_update(&[], &v4_attrs(), &[33, 10, 0, 0, 0, 0]);
-        assert_eq!(parse_update(body(&m), true).unwrap_err().subcode, 10);
+        assert_eq!(parse_update(body(&m), EBGP4).unwrap_err().subcode, 10);
     }
 
     #[test]
     fn missing_mandatory_attribute_is_treat_as_withdraw() {
         let m = raw_update(&[], &[0x40, 1, 1, 0], &[8, 10]);
-        let u = parse_update(body(&m), true).unwrap();
-        assert_eq!(u.treat_as_withdraw.as_deref(), Some("missing well-known attribute AS_PATH, NEXT_HOP"));
+        let u = parse_update(body(&m), EBGP4).unwrap();
+        assert!(u.treat_as_withdraw());
+        let missing: Vec<String> = u.problems.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            missing,
+            [
+                "AS_PATH: missing (well-known mandatory) (treat-as-withdraw, RFC 7606)",
+                "NEXT_HOP: missing (well-known mandatory) (treat-as-withdraw, RFC 7606)"
+            ]
+        );
     }
 
     #[test]
     fn host_bits_are_cleared() {
         let m = raw_update(&[], &v4_attrs(), &[24, 10, 1, 2, 0]);
         // length 24 with 3 bytes, then a /0: trailing garbage bits would show up in byte 3
-        let u = parse_update(body(&m), true).unwrap();
+        let u = parse_update(body(&m), EBGP4).unwrap();
         assert_eq!(u.announced[0], p("10.1.2.0/24"));
         let m = raw_update(&[], &v4_attrs(), &[7, 0xff]);
-        assert_eq!(parse_update(body(&m), true).unwrap().announced, vec![p("254.0.0.0/7")]);
+        assert_eq!(parse_update(body(&m), EBGP4).unwrap().announced, vec![p("254.0.0.0/7")]);
     }
 
     fn route(nh: &str) -> OutRoute {
@@ -569,7 +903,7 @@ mod tests {
         let v4 = [p("203.0.113.0/24"), p("198.51.100.0/24")];
         let msgs = build_announcements(Family::Ipv4Unicast, &v4, &route("192.0.2.1"), true).unwrap();
         assert_eq!(msgs.len(), 1);
-        let u = parse_update(body(&msgs[0]), true).unwrap();
+        let u = parse_update(body(&msgs[0]), EBGP4).unwrap();
         assert_eq!(u.announced, v4.to_vec());
         let view = decode_attrs_for_display(&u.attrs, None, true);
         assert_eq!(
@@ -586,7 +920,7 @@ mod tests {
 
         let v6 = [p("2001:db8:1000::/48")];
         let msgs = build_announcements(Family::Ipv6Unicast, &v6, &route("2001:db8::1"), true).unwrap();
-        let u = parse_update(body(&msgs[0]), true).unwrap();
+        let u = parse_update(body(&msgs[0]), EBGP4).unwrap();
         assert_eq!(u.announced, v6.to_vec());
         assert_eq!(
             decode_attrs_for_display(&u.attrs, u.mp_next_hop.as_deref(), true).next_hop.as_deref(),
@@ -615,13 +949,13 @@ mod tests {
             let mut all = Vec::new();
             for m in &msgs {
                 assert!(m.len() <= MAX_MESSAGE_LEN, "{}", m.len());
-                all.extend(parse_update(body(m), false).unwrap().announced);
+                all.extend(parse_update(body(m), EBGP2).unwrap().announced);
             }
             assert_eq!(&all, pfx);
             let mut gone = Vec::new();
             for m in build_withdrawals(fam, pfx) {
                 assert!(m.len() <= MAX_MESSAGE_LEN);
-                gone.extend(parse_update(body(&m), false).unwrap().withdrawn);
+                gone.extend(parse_update(body(&m), EBGP2).unwrap().withdrawn);
             }
             assert_eq!(&gone, pfx);
         }
@@ -631,7 +965,7 @@ mod tests {
     fn two_octet_sessions_get_as_trans_and_as4_path() {
         let r = OutRoute { as_path: vec![4_200_000_000], ..route("192.0.2.1") };
         let msgs = build_announcements(Family::Ipv4Unicast, &[p("203.0.113.0/24")], &r, false).unwrap();
-        let u = parse_update(body(&msgs[0]), false).unwrap();
+        let u = parse_update(body(&msgs[0]), EBGP2).unwrap();
         // AS_PATH with AS_TRANS, then AS4_PATH with the real AS.
         assert!(u.attrs.windows(4).any(|w| w == [2, 1, 0x5b, 0xa0]));
         assert!(u.attrs.windows(2).any(|w| w == [0xc0, 17]));
