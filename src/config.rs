@@ -100,6 +100,16 @@ pub struct PeerConfig {
     /// Source address for outgoing connections. When not set in the file: the first
     /// `listen_addr` of the peer's family that is not a wildcard, else `None` (the kernel picks).
     pub local_address: Option<IpAddr>,
+    /// Most prefixes (both families) accepted from the peer; over it, Cease / Maximum Number
+    /// of Prefixes Reached (RFC 4486) and the peer stays down. `None`: no limit.
+    pub max_prefixes: Option<u32>,
+    /// Start again this long after a max-prefix shutdown; `None`: only by `focl peer reset`.
+    pub max_prefixes_restart_secs: Option<u32>,
+    /// Only log when the limit is passed.
+    pub max_prefixes_warning_only: bool,
+    /// RFC 9687 send hold time: a peer that takes no data for this long while focld has some
+    /// to send is dropped. 0: the RFC's default, max(8 minutes, 2 x the hold time).
+    pub send_hold_time_secs: u32,
 }
 
 impl PeerConfig {
@@ -272,6 +282,14 @@ impl Config {
             if let Some(a) = &p.local_address {
                 let _ = writeln!(o, "local_address = {}", q(&a.to_string()));
             }
+            if let Some(m) = p.max_prefixes {
+                let _ = writeln!(o, "max_prefixes = {m}");
+                if let Some(r) = p.max_prefixes_restart_secs {
+                    let _ = writeln!(o, "max_prefixes_restart_secs = {r}");
+                }
+                let _ = writeln!(o, "max_prefixes_warning_only = {}", p.max_prefixes_warning_only);
+            }
+            let _ = writeln!(o, "send_hold_time_secs = {}", p.send_hold_time_secs);
         }
         for p in &self.prefixes {
             let _ = writeln!(o, "\n[[prefixes]]");
@@ -943,6 +961,28 @@ fn read_peer(cx: &mut Reader, t: &mut Table<'_, '_>, global: &GlobalRead) -> Opt
     let password_field = t.get(cx, "password");
     let route_refresh = t.get(cx, "route_refresh").and_then(|f| cx.bool(&f));
     let local_address_field = t.get(cx, "local_address");
+    let max_prefixes = t.get(cx, "max_prefixes").and_then(|f| cx.int_in(&f, 1u32, u32::MAX, "max_prefixes", ""));
+    let restart = t.get(cx, "max_prefixes_restart_secs");
+    let max_prefixes_restart_secs =
+        restart.as_ref().and_then(|f| cx.int_in(f, 1u32, 86_400 * 7, "max_prefixes_restart_secs", " seconds"));
+    let warning = t.get(cx, "max_prefixes_warning_only");
+    let max_prefixes_warning_only = warning.as_ref().and_then(|f| cx.bool(f)).unwrap_or(false);
+    if max_prefixes.is_none() {
+        for f in [&restart, &warning].into_iter().flatten() {
+            cx.at(f, "this only applies with max_prefixes; set it too");
+        }
+    }
+    let send_hold_time_secs = t
+        .get(cx, "send_hold_time_secs")
+        .and_then(|f| {
+            let v = cx.int_in(&f, 0u32, 86_400, "send_hold_time_secs", " seconds")?;
+            if v != 0 && v < 3 {
+                cx.at(&f, format!("send_hold_time_secs must be 0 (automatic) or at least 3 seconds, got {v}"));
+                return None;
+            }
+            Some(v)
+        })
+        .unwrap_or(0);
 
     // Messages about the key and the source address name the peer, so they need its address.
     let label = match (&address, &name) {
@@ -980,6 +1020,10 @@ fn read_peer(cx: &mut Reader, t: &mut Table<'_, '_>, global: &GlobalRead) -> Opt
         password,
         route_refresh: route_refresh.unwrap_or(true),
         local_address,
+        max_prefixes,
+        max_prefixes_restart_secs,
+        max_prefixes_warning_only,
+        send_hold_time_secs,
     };
     Some(PeerRead { config, address_line: address_field.map_or(0, |f| f.line), name_line: name.map(|(_, line)| line) })
 }
@@ -1438,6 +1482,10 @@ remote_as = 65002
                 password: None,
                 route_refresh: true,
                 local_address: None,
+                max_prefixes: None,
+                max_prefixes_restart_secs: None,
+                max_prefixes_warning_only: false,
+                send_hold_time_secs: 0,
             }]
         );
         assert!(c.prefixes.is_empty());
@@ -1589,7 +1637,8 @@ enabled = false
                 "focl.toml:8: peers[0].hold_time: unknown key 'hold_time' (did you mean \
                  'hold_time_secs'?); known keys: name, address, remote_as, local_as, \
                  remote_port, hold_time_secs, connect_retry_secs, passive, password, \
-                 route_refresh, local_address"
+                 route_refresh, local_address, max_prefixes, max_prefixes_restart_secs, \
+                 max_prefixes_warning_only, send_hold_time_secs"
             ]
         );
         assert_eq!(

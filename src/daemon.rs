@@ -186,6 +186,7 @@ impl Daemon {
             name: pc.name.clone(),
             remote_as: pc.remote_as,
             link: h.link.clone(),
+            max_prefixes: pc.max_prefixes.map(|m| (m, pc.max_prefixes_warning_only)),
         });
         self.peers.push(h);
         Ok(())

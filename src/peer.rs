@@ -21,7 +21,7 @@ use crate::prefix::Family;
 use crate::rib::{RibMsg, SessionInfo};
 use crate::sock;
 use crate::wire::frame::{self, Framer, MsgType};
-use crate::wire::notify::{CeaseSubcode, Notification};
+use crate::wire::notify::{CeaseSubcode, ErrorCode, Notification};
 use crate::wire::open::{self, Capabilities, OpenMsg};
 use crate::wire::update;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
@@ -48,6 +48,8 @@ const MAX_READ_BUFFER: usize = 256 * 1024;
 const BACKLOG_RETRY: Duration = Duration::from_millis(5);
 /// How long a NOTIFICATION may take to leave before the connection is closed anyway.
 const NOTIFICATION_FLUSH: Duration = Duration::from_millis(200);
+/// A ROUTE-REFRESH is not answered again while more than this waits to be written to the peer.
+const REFRESH_BACKLOG: usize = 1024 * 1024;
 /// A collision candidate (second, incoming connection) must send its OPEN within this.
 const PENDING_OPEN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Capacity of a peer's inbox.
@@ -70,6 +72,10 @@ pub enum PeerMsg {
     Reset(Sender<Result<ActionResult, CtlError>>),
     /// `focl peer refresh`: send ROUTE-REFRESH for the family (both negotiated when `None`).
     Refresh(Option<Family>, Sender<Result<ActionResult, CtlError>>),
+    /// From the RIB: the peer sent more prefixes than `max_prefixes` allows.
+    MaxPrefixes {
+        count: u64,
+    },
     /// `focl peer disable`: Cease / Administrative Shutdown, then stay down.
     Disable(Sender<Result<ActionResult, CtlError>>),
     /// `focl peer enable`: start again after `Disable`.
@@ -166,6 +172,9 @@ struct Conn {
     open_deadline: Option<Instant>,
     /// True when the socket may hold unread bytes (edge-triggered readiness).
     readable: bool,
+    /// Since when bytes have been waiting to be written without the peer taking any
+    /// (RFC 9687 send hold timer); `None` while nothing waits.
+    send_stalled_since: Option<Instant>,
 }
 
 impl Conn {
@@ -181,6 +190,7 @@ impl Conn {
             remote: None,
             open_deadline: None,
             readable: true,
+            send_stalled_since: None,
         };
         if connected {
             c.learn_addresses();
@@ -199,10 +209,16 @@ impl Conn {
 
     /// Write what is buffered until the socket would block.
     fn flush(&mut self) -> io::Result<()> {
+        if !self.connected {
+            return Ok(());
+        }
         while self.out_pos < self.out.len() {
             match self.stream.write(&self.out[self.out_pos..]) {
                 Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "connection closed while writing")),
-                Ok(n) => self.out_pos += n,
+                Ok(n) => {
+                    self.out_pos += n;
+                    self.send_stalled_since = None;
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
@@ -211,6 +227,9 @@ impl Conn {
         if self.out_pos == self.out.len() {
             self.out.clear();
             self.out_pos = 0;
+            self.send_stalled_since = None;
+        } else if self.send_stalled_since.is_none() {
+            self.send_stalled_since = Some(Instant::now());
         }
         Ok(())
     }
@@ -301,6 +320,10 @@ struct Peer {
     /// Last connection error logged, so a peer that stays unreachable does not flood the log.
     last_connect_error: Option<String>,
     stopping: bool,
+    /// Down after a max-prefix Cease (the count that tripped it), until restart or reset.
+    max_prefix_down: Option<u64>,
+    /// When a max-prefix shutdown ends by itself (`max_prefixes_restart_secs`).
+    max_prefix_restart_at: Option<Instant>,
 }
 
 impl Peer {
@@ -342,6 +365,8 @@ impl Peer {
             last_error: None,
             last_connect_error: None,
             stopping: false,
+            max_prefix_down: None,
+            max_prefix_restart_at: None,
         }
     }
 
@@ -370,6 +395,7 @@ impl Peer {
                         }
                         if ev.is_writable() || ev.is_error() || ev.is_write_closed() {
                             self.on_connect_progress();
+                            self.flush_pending_output();
                         }
                     }
                     PENDING => {
@@ -381,6 +407,7 @@ impl Peer {
                 }
             }
             // FSM events are handled after every stage, so each message meets an up-to-date FSM.
+            self.max_prefix_restart_due(Instant::now());
             self.drain_inbox();
             self.drain_events();
             self.drive_connection();
@@ -398,10 +425,38 @@ impl Peer {
         info!("neighbor {}: stopped", self.label);
     }
 
+    /// RFC 9687 §3: the configured send hold time, or max(8 minutes, 2 x the hold time).
+    fn send_hold_time(&self) -> Duration {
+        if self.cfg.send_hold_time_secs > 0 {
+            return Duration::from_secs(u64::from(self.cfg.send_hold_time_secs));
+        }
+        let hold = self.fsm.negotiated().map_or(self.cfg.hold_time_secs, |n| n.hold_time);
+        Duration::from_secs(480.max(2 * u64::from(hold)))
+    }
+
+    /// When the send hold timer of the current connection expires, if it runs.
+    fn send_hold_deadline(&self) -> Option<Instant> {
+        let since = self.conn.as_ref()?.send_stalled_since?;
+        Some(since + self.send_hold_time())
+    }
+
+    /// Write what waits, after the socket said it has room.
+    fn flush_pending_output(&mut self) {
+        let Some(c) = self.conn.as_mut() else { return };
+        if c.out_pos < c.out.len() {
+            if let Err(e) = c.flush() {
+                self.events.push_back(Event::TcpConnectionFails { reason: format!("write failed: {e}") });
+            }
+        }
+    }
+
     fn poll_timeout(&self) -> Option<Duration> {
         let now = Instant::now();
         let mut deadline = self.fsm.next_deadline();
         if let Some(d) = self.pending.as_ref().and_then(|p| p.open_deadline) {
+            deadline = Some(deadline.map_or(d, |x| x.min(d)));
+        }
+        for d in [self.send_hold_deadline(), self.max_prefix_restart_at].into_iter().flatten() {
             deadline = Some(deadline.map_or(d, |x| x.min(d)));
         }
         let until = deadline.map(|d| d.saturating_duration_since(now));
@@ -818,7 +873,13 @@ impl Peer {
                 for a in actions {
                     self.carry_out(a);
                 }
+                let waiting = self.conn.as_ref().map_or(0, |c| c.out.len() - c.out_pos);
                 match frame::decode_route_refresh(body) {
+                    // A peer asking again while it has not taken the last answer gets nothing
+                    // more queued: what waits is already its whole Adj-RIB-Out.
+                    Ok(Some(family)) if self.our_caps.route_refresh && waiting > REFRESH_BACKLOG => {
+                        debug!("neighbor {}: ignoring ROUTE-REFRESH for {family}: {waiting} bytes not taken yet", self.label);
+                    }
                     // RFC 2918 §4: only if we advertised the capability; unknown AFI/SAFI ignored.
                     Ok(Some(family)) if self.our_caps.route_refresh => {
                         info!("neighbor {}: route refresh requested for {family}", self.label);
@@ -932,6 +993,8 @@ impl Peer {
                 }
                 PeerMsg::Reset(reply) => {
                     info!("neighbor {}: reset by operator", self.label);
+                    self.max_prefix_down = None;
+                    self.max_prefix_restart_at = None;
                     self.events.push_back(Event::ManualStop {
                         subcode: CeaseSubcode::AdministrativeReset,
                         communication: Some("session reset by operator".into()),
@@ -941,6 +1004,26 @@ impl Peer {
                 }
                 PeerMsg::Refresh(family, reply) => {
                     let _ = reply.send(self.request_refresh(family));
+                }
+                PeerMsg::MaxPrefixes { count } => {
+                    let limit = self.cfg.max_prefixes.unwrap_or(0);
+                    if self.fsm.state() == State::Established {
+                        let again = match self.cfg.max_prefixes_restart_secs {
+                            Some(s) => format!("starting again in {s} s"),
+                            None => "down until focl peer reset".to_string(),
+                        };
+                        warn!("neighbor {}: {count} prefixes, over max_prefixes {limit}: {again}", self.label);
+                        self.events.push_back(Event::ManualStop {
+                            subcode: CeaseSubcode::MaximumPrefixesReached,
+                            communication: None,
+                            restart: false,
+                        });
+                        self.max_prefix_down = Some(count);
+                        self.max_prefix_restart_at = self
+                            .cfg
+                            .max_prefixes_restart_secs
+                            .map(|s| Instant::now() + Duration::from_secs(u64::from(s)));
+                    }
                 }
                 PeerMsg::Disable(reply) => {
                     let message = if self.fsm.is_enabled() {
@@ -957,6 +1040,8 @@ impl Peer {
                     let _ = reply.send(Ok(ActionResult { peer: self.label.clone(), message: message.into() }));
                 }
                 PeerMsg::Enable(reply) => {
+                    self.max_prefix_down = None;
+                    self.max_prefix_restart_at = None;
                     let message = if self.fsm.is_enabled() {
                         "already enabled"
                     } else {
@@ -1012,8 +1097,35 @@ impl Peer {
         Ok(ActionResult { peer: self.label.clone(), message: format!("route refresh sent for {}", names.join(", ")) })
     }
 
+    /// The end of a max-prefix shutdown; checked before connections are looked at, so one
+    /// arriving right at the restart time is taken.
+    fn max_prefix_restart_due(&mut self, now: Instant) {
+        if self.max_prefix_restart_at.is_some_and(|d| d <= now) {
+            self.max_prefix_restart_at = None;
+            if !self.fsm.is_enabled() {
+                info!("neighbor {}: starting again after the maximum-prefix shutdown", self.label);
+                self.events.push_back(Event::ManualStart);
+                self.drain_events();
+            }
+        }
+    }
+
     fn fire_timers(&mut self) {
         let now = Instant::now();
+        if self.send_hold_deadline().is_some_and(|d| d <= now) {
+            let secs = self.send_hold_time().as_secs();
+            warn!("neighbor {}: send hold timer expired: the peer took no data for {secs} s (RFC 9687)", self.label);
+            let n = Notification::new(ErrorCode::SendHoldTimerExpired, 0, vec![]);
+            // Best effort: the peer is not reading, so this NOTIFICATION is unlikely to arrive.
+            self.carry_out(Action::SendNotification(n));
+            if let Some(c) = self.conn.as_mut() {
+                c.send_stalled_since = None;
+            }
+            self.events.push_back(Event::TcpConnectionFails {
+                reason: format!("send hold timer expired ({secs} s without the peer taking data)"),
+            });
+        }
+        self.max_prefix_restart_due(now);
         for ev in self.fsm.expired_timers(now) {
             if ev == Event::HoldTimerExpires {
                 // Messages we have not processed because the RIB is behind prove the peer is
@@ -1064,7 +1176,16 @@ impl Peer {
         let neg = self.fsm.negotiated();
         let conn = self.conn.as_ref().filter(|c| c.connected);
         let state = self.fsm.state();
-        let hint = if state != State::Established && self.cfg.password.is_some() && self.stats.connect_timeouts > 0 {
+        let hint = if let Some(count) = self.max_prefix_down.filter(|_| state != State::Established) {
+            let limit = self.cfg.max_prefixes.unwrap_or(0);
+            Some(match self.max_prefix_restart_at {
+                Some(at) => format!(
+                    "sent {count} prefixes, over max_prefixes {limit}; starting again in {} s (or focl peer reset)",
+                    at.saturating_duration_since(now).as_secs()
+                ),
+                None => format!("sent {count} prefixes, over max_prefixes {limit}; down until focl peer reset"),
+            })
+        } else if state != State::Established && self.cfg.password.is_some() && self.stats.connect_timeouts > 0 {
             Some("connection attempts time out; with a TCP-MD5 password configured, a password mismatch (or a password on one side only) is the likely cause: the kernel drops such segments silently".to_string())
         } else if state != State::Established {
             self.last_connect_error.clone()

@@ -87,6 +87,8 @@ pub enum RibMsg {
         name: Option<String>,
         remote_as: u32,
         link: PeerLink,
+        /// `max_prefixes` and whether it only warns.
+        max_prefixes: Option<(u32, bool)>,
     },
     SessionUp {
         peer: PeerId,
@@ -184,6 +186,9 @@ struct PeerState {
     session: Option<SessionInfo>,
     adj_out: Vec<OutEntry>,
     adj_out_since: Instant,
+    max_prefixes: Option<(u32, bool)>,
+    /// The limit was passed on this session (logged or reported once).
+    over_limit: bool,
 }
 
 /// Owns the RIB thread.
@@ -406,7 +411,7 @@ impl Rib {
 
     pub fn handle(&mut self, msg: RibMsg) {
         match msg {
-            RibMsg::AddPeer { peer, label, address, name, remote_as, link } => {
+            RibMsg::AddPeer { peer, label, address, name, remote_as, link, max_prefixes } => {
                 let state = PeerState {
                     label,
                     address,
@@ -417,6 +422,8 @@ impl Rib {
                     session: None,
                     adj_out: Vec::new(),
                     adj_out_since: Instant::now(),
+                    max_prefixes,
+                    over_limit: false,
                 };
                 self.peers.insert(peer, state);
             }
@@ -427,6 +434,7 @@ impl Rib {
                     p.adj_in = AdjRibIn::default();
                     p.session = None;
                     p.adj_out.clear();
+                    p.over_limit = false;
                     info!("neighbor {}: session down, {n} routes removed", p.label);
                 }
                 self.sweep_intern();
@@ -540,10 +548,25 @@ impl Rib {
         for w in &u.withdrawn {
             p.adj_in.remove(w);
         }
+        let hard_limit = p.max_prefixes.filter(|(_, warn_only)| !warn_only).map(|(m, _)| m);
+        if p.over_limit && hard_limit.is_some() {
+            return; // the session is being shut down; take no more
+        }
         if let Some(attrs) = attrs {
             let received = unix_now();
             for a in u.announced {
                 p.adj_in.insert(a, Route { attrs: attrs.clone(), received });
+            }
+        }
+        if let Some((limit, warn_only)) = p.max_prefixes {
+            let count = p.adj_in.routes.len() as u64;
+            if count > u64::from(limit) && !p.over_limit {
+                p.over_limit = true;
+                if warn_only {
+                    warn!("neighbor {}: {count} prefixes, over max_prefixes {limit} (warning only)", p.label);
+                } else {
+                    p.link.send(PeerMsg::MaxPrefixes { count });
+                }
             }
         }
         if let Some(f) = u.end_of_rib {

@@ -17,6 +17,8 @@ pub enum ErrorCode {
     FsmError = 5,
     Cease = 6,
     RouteRefreshMessage = 7,
+    /// RFC 9687
+    SendHoldTimerExpired = 8,
 }
 
 /// Message Header Error subcodes (RFC 4271 §6.1).
@@ -93,6 +95,7 @@ pub fn describe(code: u8, subcode: u8) -> (&'static str, Option<&'static str>) {
         5 => "Finite State Machine Error",
         6 => "Cease",
         7 => "ROUTE-REFRESH Message Error",
+        8 => "Send Hold Timer Expired",
         _ => "Unknown Error",
     };
     let sub = match (code, subcode) {
