@@ -2141,7 +2141,8 @@ network = "10.0.0.1/8"
                 "focl.toml:9: peers[0].hold_time: unknown key 'hold_time' (did you mean \
                  'hold_time_secs'?); known keys: name, address, remote_as, local_as, \
                  remote_port, hold_time_secs, connect_retry_secs, passive, password, \
-                 route_refresh, local_address",
+                 route_refresh, local_address, max_prefixes, max_prefixes_restart_secs, \
+                 max_prefixes_warning_only, send_hold_time_secs",
                 "focl.toml:12: peers[1].address: peer address 192.0.2.2 is already used by \
                  peers[0] (line 7)",
                 "focl.toml:14: peers[1].password: TCP-MD5 password of peer 192.0.2.2 is empty; \

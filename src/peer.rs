@@ -878,7 +878,10 @@ impl Peer {
                     // A peer asking again while it has not taken the last answer gets nothing
                     // more queued: what waits is already its whole Adj-RIB-Out.
                     Ok(Some(family)) if self.our_caps.route_refresh && waiting > REFRESH_BACKLOG => {
-                        debug!("neighbor {}: ignoring ROUTE-REFRESH for {family}: {waiting} bytes not taken yet", self.label);
+                        debug!(
+                            "neighbor {}: ignoring ROUTE-REFRESH for {family}: {waiting} bytes not taken yet",
+                            self.label
+                        );
                     }
                     // RFC 2918 §4: only if we advertised the capability; unknown AFI/SAFI ignored.
                     Ok(Some(family)) if self.our_caps.route_refresh => {

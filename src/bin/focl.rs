@@ -479,6 +479,16 @@ fn render_peer_show(v: &Value) -> Result<String, String> {
     if let Some(h) = &p.hint {
         o.push_str(&format!("  Hint: {h}\n"));
     }
+    let ue = &p.update_errors;
+    if ue.treat_as_withdraw > 0 || ue.attribute_discard > 0 {
+        o.push_str(&format!(
+            "  Malformed UPDATEs (RFC 7606): {} treated as withdraw, {} attributes discarded\n",
+            ue.treat_as_withdraw, ue.attribute_discard
+        ));
+        if let Some(l) = &ue.last {
+            o.push_str(&format!("    latest: {l}\n"));
+        }
+    }
     o.push('\n');
     o.push_str(&format!("  Capabilities sent:     {}\n", p.capabilities_sent.join(", ")));
     let recv = if p.capabilities_received.is_empty() { "-".to_string() } else { p.capabilities_received.join(", ") };
