@@ -1746,6 +1746,26 @@ enabled = false
     }
 
     #[test]
+    fn secrets_in_a_world_readable_config_are_warned_about() {
+        use std::os::unix::fs::PermissionsExt;
+        let path = std::env::temp_dir().join(format!("focl-secret-{}.toml", std::process::id()));
+        let text = format!(
+            "{MINIMAL}\n[[archive.destinations]]\ntype = \"s3\"\nbucket = \"abc\"\naccess_key = \"AK\"\nsecret_key = \"SK\"\n"
+        );
+        std::fs::write(&path, &text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let c = load(&path).unwrap();
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+        assert!(c.warnings[0].contains("readable by every user (mode 644)"), "{:?}", c.warnings);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert!(load(&path).unwrap().warnings.is_empty());
+        std::fs::write(&path, MINIMAL).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(load(&path).unwrap().warnings.is_empty(), "no secrets, no warning");
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
     fn effective_configuration_reads_back_the_same() {
         let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/config/every-key.toml"))
             .expect("every-key.toml");
