@@ -1,5 +1,5 @@
 //! Churn: 50 peers that connect, announce, withdraw and drop again and again for a while
-//! (FOCL_CHURN_SECS, default 90), with the archive on. Afterwards focld's threads, open file
+//! (FOCL_CHURN_SECS, default 60), with the archive on. Afterwards focld's threads, open file
 //! descriptors and memory are back near where they were after the first round, every route
 //! is gone, and nothing panicked.
 
@@ -115,7 +115,7 @@ fn all_down(f: &Focld) -> bool {
 
 #[test]
 fn fifty_flapping_peers_leave_no_threads_descriptors_or_memory_behind() {
-    let secs: u64 = std::env::var("FOCL_CHURN_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(90);
+    let secs: u64 = std::env::var("FOCL_CHURN_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
     let dir = TempDir::new("churn");
     let port = free_port("127.0.0.1");
     let mut cfg = format!(

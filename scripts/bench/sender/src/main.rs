@@ -27,21 +27,32 @@ fn open_mrt(path: &str) -> Box<dyn Read> {
     }
 }
 
-/// IPv4 routes of the RIB's largest peer: (prefix, attribute bytes as dumped).
-fn load_table(path: &str) -> Vec<(Prefix, Vec<u8>)> {
+/// Every peer's routes of one family: peer index -> (prefix, attribute bytes as dumped).
+fn load_rib(path: &str, v6: bool) -> HashMap<u16, Vec<(Prefix, Vec<u8>)>> {
     let mut per_peer: HashMap<u16, Vec<(Prefix, Vec<u8>)>> = HashMap::new();
+    let subtype = if v6 { 4 } else { 2 };
     for rec in bgpkit_parser::BgpkitParser::from_reader(open_mrt(path)).into_raw_record_iter() {
-        // TABLE_DUMP_V2 (13) RIB_IPV4_UNICAST (2): seq, prefix, entries (RFC 6396 §4.3.2).
-        if rec.common_header.entry_type as u16 != 13 || rec.common_header.entry_subtype != 2 {
+        // TABLE_DUMP_V2 (13) RIB_IPV4_UNICAST (2) / RIB_IPV6_UNICAST (4): seq, prefix, entries
+        // (RFC 6396 §4.3.2).
+        if rec.common_header.entry_type as u16 != 13 || rec.common_header.entry_subtype != subtype {
             continue;
         }
         let b = &rec.message_bytes[..];
         let Some(&len) = b.get(4) else { continue };
         let n = usize::from(len).div_ceil(8);
-        let mut a = [0u8; 4];
         let Some(bytes) = b.get(5..5 + n) else { continue };
-        a[..n].copy_from_slice(bytes);
-        let Ok(prefix) = Prefix::new_truncated(IpAddr::V4(Ipv4Addr::from(a)), len) else { continue };
+        let addr = if v6 {
+            let mut a = [0u8; 16];
+            let Some(dst) = a.get_mut(..n) else { continue };
+            dst.copy_from_slice(bytes);
+            IpAddr::V6(std::net::Ipv6Addr::from(a))
+        } else {
+            let mut a = [0u8; 4];
+            let Some(dst) = a.get_mut(..n) else { continue };
+            dst.copy_from_slice(bytes);
+            IpAddr::V4(Ipv4Addr::from(a))
+        };
+        let Ok(prefix) = Prefix::new_truncated(addr, len) else { continue };
         let mut at = 5 + n + 2;
         while let Some(h) = b.get(at..at + 8) {
             let peer = u16::from_be_bytes([h[0], h[1]]);
@@ -51,7 +62,33 @@ fn load_table(path: &str) -> Vec<(Prefix, Vec<u8>)> {
             at += 8 + alen;
         }
     }
-    per_peer.into_values().max_by_key(|v| v.len()).unwrap_or_default()
+    per_peer
+}
+
+/// The IPv6 next hop of a TABLE_DUMP_V2 attribute block (RFC 6396 §4.3.4: MP_REACH_NLRI holds
+/// only the next hop length and next hop), and the block without it.
+fn split_mp_next_hop(attrs: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let mut out = Vec::with_capacity(attrs.len());
+    let mut nh = Vec::new();
+    let mut rest = attrs;
+    while rest.len() >= 3 {
+        let (flags, code) = (rest[0], rest[1]);
+        let (len, hdr) = if flags & 0x10 != 0 {
+            (usize::from(u16::from_be_bytes([rest[2], *rest.get(3).unwrap_or(&0)])), 4)
+        } else {
+            (usize::from(rest[2]), 3)
+        };
+        let Some(value) = rest.get(hdr..hdr + len) else { break };
+        if code == 14 {
+            if let Some((&n, hop)) = value.split_first() {
+                nh = hop.get(..usize::from(n)).unwrap_or(hop).to_vec();
+            }
+        } else {
+            out.extend_from_slice(&rest[..hdr + len]);
+        }
+        rest = &rest[hdr + len..];
+    }
+    (out, nh)
 }
 
 /// The attribute block with `asn` put in front of the AS_PATH (4-octet encoding).
@@ -98,16 +135,35 @@ fn encode(table: &[(Prefix, Vec<u8>)], asn: u32) -> (Vec<u8>, usize) {
     }
     let mut out = Vec::new();
     let mut msgs = 0;
+    let v6 = table.first().is_some_and(|(p, _)| p.family() == Family::Ipv6Unicast);
     for a in order {
-        let attrs = prepend(a, asn);
-        let room = 4096 - 23 - attrs.len();
+        let (attrs, nh) = if v6 { split_mp_next_hop(a) } else { (a.to_vec(), Vec::new()) };
+        let attrs = prepend(&attrs, asn);
+        // IPv6: MP_REACH_NLRI (extended length) = AFI, SAFI, next hop, reserved, NLRI.
+        let mp_fixed = if v6 { 4 + 3 + 1 + nh.len() + 1 } else { 0 };
+        let room = 4096 - 23 - attrs.len() - mp_fixed;
         let mut nlri = Vec::new();
         let flush = |nlri: &mut Vec<u8>, out: &mut Vec<u8>, msgs: &mut usize| {
-            frame::write_header(out, 23 + attrs.len() + nlri.len(), MsgType::Update);
-            out.extend_from_slice(&[0, 0]);
-            out.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
-            out.extend_from_slice(&attrs);
-            out.append(nlri);
+            if v6 {
+                let mp_len = 3 + 1 + nh.len() + 1 + nlri.len();
+                let total = attrs.len() + 4 + mp_len;
+                frame::write_header(out, 23 + total, MsgType::Update);
+                out.extend_from_slice(&[0, 0]);
+                out.extend_from_slice(&(total as u16).to_be_bytes());
+                out.extend_from_slice(&attrs);
+                out.extend_from_slice(&[0x90, 14]);
+                out.extend_from_slice(&(mp_len as u16).to_be_bytes());
+                out.extend_from_slice(&[0, 2, 1, nh.len() as u8]);
+                out.extend_from_slice(&nh);
+                out.push(0);
+                out.append(nlri);
+            } else {
+                frame::write_header(out, 23 + attrs.len() + nlri.len(), MsgType::Update);
+                out.extend_from_slice(&[0, 0]);
+                out.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
+                out.extend_from_slice(&attrs);
+                out.append(nlri);
+            }
             *msgs += 1;
         };
         for p in &groups[a] {
@@ -120,7 +176,7 @@ fn encode(table: &[(Prefix, Vec<u8>)], asn: u32) -> (Vec<u8>, usize) {
             flush(&mut nlri, &mut out, &mut msgs);
         }
     }
-    out.extend_from_slice(&focl::wire::update::end_of_rib(Family::Ipv4Unicast));
+    out.extend_from_slice(&focl::wire::update::end_of_rib(if v6 { Family::Ipv6Unicast } else { Family::Ipv4Unicast }));
     (out, msgs)
 }
 
@@ -148,7 +204,35 @@ fn main() {
     let scale: u32 = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(1);
     let hold: u16 = args.get(5).and_then(|s| s.parse().ok()).unwrap_or(90);
     let t0 = Instant::now();
-    let mut table = load_table(&args[1]);
+    // SENDER_V6=1: one session per peer of an IPv6 RIB, each with that peer's routes.
+    // SENDER_LIMIT=N: only the first N prefixes (in prefix order) of the table.
+    let v6 = std::env::var("SENDER_V6").is_ok_and(|v| v == "1");
+    let limit: Option<usize> = std::env::var("SENDER_LIMIT").ok().and_then(|v| v.parse().ok());
+    let rib = load_rib(&args[1], v6);
+    if v6 {
+        let mut peers: Vec<(u16, Vec<(Prefix, Vec<u8>)>)> = rib.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+        peers.sort_by_key(|(k, _)| *k);
+        peers.truncate(sessions as usize);
+        let streams: Vec<(Vec<u8>, usize)> = peers
+            .iter_mut()
+            .enumerate()
+            .map(|(i, (_, t))| {
+                t.sort_by_key(|a| a.0);
+                t.dedup_by(|a, b| a.0 == b.0);
+                encode(t, 64512 + i as u32)
+            })
+            .collect();
+        let total: usize = peers.iter().map(|(_, t)| t.len()).sum();
+        println!(
+            "workload: {total} IPv6 routes over {} sessions (one per RIB peer), {} UPDATEs, encoded in {:.1} s",
+            streams.len(),
+            streams.iter().map(|s| s.1).sum::<usize>(),
+            t0.elapsed().as_secs_f64()
+        );
+        run_sessions(streams, target, hold);
+        return;
+    }
+    let mut table = rib.into_values().max_by_key(|v| v.len()).unwrap_or_default();
     let base = table.clone();
     for k in 1..scale {
         for (p, a) in &base {
@@ -162,6 +246,9 @@ fn main() {
     }
     table.sort_by_key(|a| a.0);
     table.dedup_by(|a, b| a.0 == b.0);
+    if let Some(n) = limit {
+        table.truncate(n);
+    }
     let streams: Vec<(Vec<u8>, usize)> = (0..sessions).map(|i| encode(&table, 64512 + i)).collect();
     println!(
         "workload: {} IPv4 prefixes per session, {} UPDATEs per session, {} sessions, encoded in {:.1} s",
@@ -170,9 +257,21 @@ fn main() {
         sessions,
         t0.elapsed().as_secs_f64()
     );
+    run_sessions(streams, target, hold);
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// One thread per session: connect from 127.0.1.(i+1), OPEN, the stream, then KEEPALIVEs.
+fn run_sessions(streams: Vec<(Vec<u8>, usize)>, target: SocketAddr, hold: u16) {
     let mut handles = Vec::new();
     for (i, (stream, _)) in streams.into_iter().enumerate() {
-        let local: IpAddr = format!("127.0.1.{}", i + 1).parse().expect("local address");
+        // SENDER_SOURCE=A.B.C. and SENDER_FIRST=N: sessions come from A.B.C.N, A.B.C.N+1, ...
+        let base = std::env::var("SENDER_SOURCE").unwrap_or_else(|_| "127.0.1.".into());
+        let first: usize = std::env::var("SENDER_FIRST").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+        let local: IpAddr = format!("{base}{}", first + i).parse().expect("local address");
         handles.push(std::thread::spawn(move || {
             let sock = focl::sock::connect(target, Some(local), None).expect("connect");
             sock.set_nonblocking(false).expect("blocking");
@@ -215,8 +314,14 @@ fn main() {
                 println!("session {i}: closed by the receiver");
             });
             let start = Instant::now();
+            println!("session {i}: first UPDATE at {:.3}", unix_now());
             s.write_all(&stream).expect("UPDATE stream");
-            println!("session {i}: {} bytes written in {:.2} s", stream.len(), start.elapsed().as_secs_f64());
+            println!(
+                "session {i}: {} bytes written in {:.2} s, done at {:.3}",
+                stream.len(),
+                start.elapsed().as_secs_f64(),
+                unix_now()
+            );
             let every = Duration::from_secs(u64::from(hold / 3).max(1));
             loop {
                 std::thread::sleep(every);
