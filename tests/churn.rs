@@ -21,19 +21,6 @@ fn peer_addr(i: u32) -> String {
     format!("127.0.3.{}", i + 1)
 }
 
-fn update(attrs: &[u8], withdrawn: &[u8], nlri: &[u8]) -> Vec<u8> {
-    let len = 19 + 4 + withdrawn.len() + attrs.len() + nlri.len();
-    let mut m = vec![0xff; 16];
-    m.extend_from_slice(&(len as u16).to_be_bytes());
-    m.push(2);
-    m.extend_from_slice(&(withdrawn.len() as u16).to_be_bytes());
-    m.extend_from_slice(withdrawn);
-    m.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
-    m.extend_from_slice(attrs);
-    m.extend_from_slice(nlri);
-    m
-}
-
 /// One session: OPEN exchange, 200 prefixes under two attribute sets, half withdrawn, then
 /// gone (a Cease or just a closed socket). None if focld would not take the session now.
 fn one_session(i: u32, round: u64, target: SocketAddr) -> Option<()> {
@@ -79,9 +66,9 @@ fn one_session(i: u32, round: u64, target: SocketAddr) -> Option<()> {
         attrs.extend_from_slice(&(65000 + half as u32 + (round % 3) as u32).to_be_bytes());
         attrs.extend_from_slice(&[0x40, 3, 4, 192, 0, 2, 50]);
         attrs.extend_from_slice(&[0xc0, 8, 4, 0xfd, 0xe8, 0, round as u8]);
-        s.write_all(&update(&attrs, &[], chunk)).ok()?;
+        s.write_all(&update_msg(&[], &attrs, chunk)).ok()?;
     }
-    s.write_all(&update(&[], &nlri[..400], &[])).ok()?;
+    s.write_all(&update_msg(&nlri[..400], &[], &[])).ok()?;
     std::thread::sleep(Duration::from_millis(20 + u64::from(i % 5) * 10));
     if round % 2 == 0 {
         // Cease / Administrative Shutdown, then close.

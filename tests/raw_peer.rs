@@ -32,21 +32,6 @@ network = "203.0.113.0/24"
     )
 }
 
-/// An UPDATE message from its parts (RFC 4271 §4.3).
-fn update(withdrawn: &[u8], attrs: &[u8], nlri: &[u8]) -> Vec<u8> {
-    let mut body = Vec::new();
-    body.extend_from_slice(&(withdrawn.len() as u16).to_be_bytes());
-    body.extend_from_slice(withdrawn);
-    body.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
-    body.extend_from_slice(attrs);
-    body.extend_from_slice(nlri);
-    let mut m = vec![0xff; 16];
-    m.extend_from_slice(&((19 + body.len()) as u16).to_be_bytes());
-    m.push(2);
-    m.extend_from_slice(&body);
-    m
-}
-
 /// ORIGIN IGP, AS_PATH [65010] (4-octet), NEXT_HOP 127.0.0.3.
 fn v4_attrs() -> Vec<u8> {
     let mut a = vec![0x40, 1, 1, 0];
@@ -68,7 +53,7 @@ fn default_route_first_in_nlri_is_stored_as_four_prefixes_v4_and_v6() {
     let mut s = RawSpeaker::establish("127.0.0.3", remote, 65010, Ipv4Addr::new(192, 0, 2, 3));
     f.wait_established("127.0.0.3", Duration::from_secs(5));
 
-    s.send(&update(&[], &v4_attrs(), &FOUR_V4));
+    s.send(&update_msg(&[], &v4_attrs(), &FOUR_V4));
     let want = ["0.0.0.0/0", "10.0.0.0/8", "11.0.0.0/8", "12.0.0.0/8"];
     assert!(wait_for(Duration::from_secs(5), || f.rib_in_prefixes("127.0.0.3") == want), "{:?}", f.rib_in("127.0.0.3"));
     let routes = f.rib_in("127.0.0.3");
@@ -77,7 +62,7 @@ fn default_route_first_in_nlri_is_stored_as_four_prefixes_v4_and_v6() {
     assert_eq!(f.focl(&["rib", "summary"]).unwrap()["attribute_sets"], 1);
 
     // Withdraw 0.0.0.0/0 and 11.0.0.0/8 in the withdrawn-routes field, default route first.
-    s.send(&update(&[0, 8, 11], &[], &[]));
+    s.send(&update_msg(&[0, 8, 11], &[], &[]));
     assert!(
         wait_for(Duration::from_secs(5), || f.rib_in_prefixes("127.0.0.3") == ["10.0.0.0/8", "12.0.0.0/8"]),
         "{:?}",
@@ -92,7 +77,7 @@ fn default_route_first_in_nlri_is_stored_as_four_prefixes_v4_and_v6() {
     let mut attrs = vec![0x40, 1, 1, 0, 0x40, 2, 6, 2, 1, 0, 0, 0xfd, 0xf2];
     attrs.extend_from_slice(&[0x80, 14, mp.len() as u8]);
     attrs.extend_from_slice(&mp);
-    s.send(&update(&[], &attrs, &[]));
+    s.send(&update_msg(&[], &attrs, &[]));
     let want6 = ["10.0.0.0/8", "12.0.0.0/8", "2001:db8::/32", "2001:db9::/32", "::/0"];
     assert!(
         wait_for(Duration::from_secs(5), || f.rib_in_prefixes("127.0.0.3") == want6),
@@ -109,7 +94,7 @@ fn default_route_first_in_nlri_is_stored_as_four_prefixes_v4_and_v6() {
     let unreach = [0u8, 2, 1, 0, 32, 0x20, 0x01, 0x0d, 0xb9];
     let mut attrs = vec![0x80, 15, unreach.len() as u8];
     attrs.extend_from_slice(&unreach);
-    s.send(&update(&[], &attrs, &[]));
+    s.send(&update_msg(&[], &attrs, &[]));
     let left = ["10.0.0.0/8", "12.0.0.0/8", "2001:db8::/32"];
     assert!(
         wait_for(Duration::from_secs(5), || f.rib_in_prefixes("127.0.0.3") == left),

@@ -37,20 +37,6 @@ fn config(dir: &Path, port: u16, peers: &[(&str, &str)], extra_global: &str, pre
     s
 }
 
-fn update(withdrawn: &[u8], attrs: &[u8], nlri: &[u8]) -> Vec<u8> {
-    let mut body = Vec::new();
-    body.extend_from_slice(&(withdrawn.len() as u16).to_be_bytes());
-    body.extend_from_slice(withdrawn);
-    body.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
-    body.extend_from_slice(attrs);
-    body.extend_from_slice(nlri);
-    let mut m = vec![0xff; 16];
-    m.extend_from_slice(&((19 + body.len()) as u16).to_be_bytes());
-    m.push(2);
-    m.extend_from_slice(&body);
-    m
-}
-
 /// ORIGIN IGP, AS_PATH [as] (4-octet), NEXT_HOP 192.0.2.9.
 fn attrs(asn: u32) -> Vec<u8> {
     let mut a = vec![0x40, 1, 1, 0, 0x40, 2, 6, 2, 1];
@@ -82,22 +68,22 @@ fn malformed_updates_are_handled_per_rfc7606_over_a_live_session() {
     let mut s = RawSpeaker::establish("127.0.0.71", target, 65071, Ipv4Addr::new(10, 0, 0, 71));
     f.wait_established("127.0.0.71", Duration::from_secs(5));
     let good = attrs(65071);
-    s.send(&update(&[], &good, &[24, 10, 1, 2, 24, 10, 1, 3]));
+    s.send(&update_msg(&[], &good, &[24, 10, 1, 2, 24, 10, 1, 3]));
     let both = wait_for(Duration::from_secs(5), || f.rib_in_prefixes("127.0.0.71") == ["10.1.2.0/24", "10.1.3.0/24"]);
     assert!(both, "{:?}", f.rib_in_prefixes("127.0.0.71"));
 
     // Treat-as-withdraw: ORIGIN with the optional bit set, re-announcing 10.1.2.0/24.
     let mut bad_flags = good.clone();
     bad_flags[0] = 0xc0;
-    s.send(&update(&[], &bad_flags, &[24, 10, 1, 2]));
+    s.send(&update_msg(&[], &bad_flags, &[24, 10, 1, 2]));
     // Attribute discard: ATOMIC_AGGREGATE with a value; the route 10.1.4.0/24 is kept.
     let mut discard = good.clone();
     discard.extend_from_slice(&[0x40, 6, 1, 0]);
-    s.send(&update(&[], &discard, &[24, 10, 1, 4]));
+    s.send(&update_msg(&[], &discard, &[24, 10, 1, 4]));
     // Treat-as-withdraw: an AS_PATH segment overrunning its attribute, for 10.1.3.0/24.
     let mut bad_path = good.clone();
     bad_path[8] = 3;
-    s.send(&update(&[], &bad_path, &[24, 10, 1, 3]));
+    s.send(&update_msg(&[], &bad_path, &[24, 10, 1, 3]));
     let ok = wait_for(Duration::from_secs(5), || f.rib_in_prefixes("127.0.0.71") == ["10.1.4.0/24"]);
     assert!(ok, "the two treated as withdraw are gone, the discarded one stays: {:?}", f.rib_in_prefixes("127.0.0.71"));
     let d = show(&f, "127.0.0.71");
@@ -116,7 +102,7 @@ fn malformed_updates_are_handled_per_rfc7606_over_a_live_session() {
     let reach = [0u8, 2, 1, 4, 192, 0, 2, 1, 0, 32, 0x20, 0x01, 0x0d, 0xb8];
     mp.extend_from_slice(&[0x80, 14, reach.len() as u8]);
     mp.extend_from_slice(&reach);
-    s.send(&update(&[], &mp, &[]));
+    s.send(&update_msg(&[], &mp, &[]));
     let n = notification(&mut s);
     assert_eq!(n.map(|(c, sc, _)| (c, sc)), Some((3, 9)), "UPDATE Message Error / Optional Attribute Error");
     let down = wait_for(Duration::from_secs(5), || show(&f, "127.0.0.71")["state"] != "Established");
@@ -194,7 +180,7 @@ fn hostile_byte_streams_get_the_rfc_notification_and_other_peers_stay_healthy() 
     let a = attrs(65072);
     let mut burst = Vec::new();
     for i in 0..1000u32 {
-        burst.extend_from_slice(&update(&[], &a, &[24, 10, (i >> 8) as u8, i as u8]));
+        burst.extend_from_slice(&update_msg(&[], &a, &[24, 10, (i >> 8) as u8, i as u8]));
     }
     let flood_start = Instant::now();
     let mut sent = 0;
@@ -267,16 +253,16 @@ fn max_prefixes_shuts_the_session_down_until_restart_or_reset() {
     let nlri: Vec<u8> = (0..101u32).flat_map(|i| [24, 10, 2, i as u8]).collect();
 
     let mut warn = RawSpeaker::establish("127.0.0.75", target, 65075, Ipv4Addr::new(10, 0, 0, 75));
-    warn.send(&update(&[], &attrs(65075), &nlri));
+    warn.send(&update_msg(&[], &attrs(65075), &nlri));
     let held = wait_for(Duration::from_secs(5), || f.rib_in("127.0.0.75").len() == 101);
     assert!(held, "warning only: all 101 kept");
     assert!(f.log_text().contains("over max_prefixes 100 (warning only)"));
 
     let mut s = RawSpeaker::establish("127.0.0.74", target, 65074, Ipv4Addr::new(10, 0, 0, 74));
-    s.send(&update(&[], &attrs(65074), &nlri[..400]));
+    s.send(&update_msg(&[], &attrs(65074), &nlri[..400]));
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(show(&f, "127.0.0.74")["state"], "Established", "100 is the limit, not over it");
-    s.send(&update(&[], &attrs(65074), &nlri[400..]));
+    s.send(&update_msg(&[], &attrs(65074), &nlri[400..]));
     assert_eq!(notification(&mut s).map(|n| (n.0, n.1)), Some((6, 1)), "Cease / Maximum Number of Prefixes Reached");
     let d = show(&f, "127.0.0.74");
     assert!(d["hint"].as_str().unwrap_or("").contains("over max_prefixes 100"), "{d}");

@@ -346,3 +346,16 @@ pub fn alive(pid: u32) -> bool {
         Err(_) => false,
     }
 }
+
+/// An UPDATE message from its parts (RFC 4271 §4.3).
+pub fn update_msg(withdrawn: &[u8], attrs: &[u8], nlri: &[u8]) -> Vec<u8> {
+    let mut m = vec![0xff; 16];
+    m.extend_from_slice(&((19 + 4 + withdrawn.len() + attrs.len() + nlri.len()) as u16).to_be_bytes());
+    m.push(2);
+    m.extend_from_slice(&(withdrawn.len() as u16).to_be_bytes());
+    m.extend_from_slice(withdrawn);
+    m.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
+    m.extend_from_slice(attrs);
+    m.extend_from_slice(nlri);
+    m
+}

@@ -65,12 +65,10 @@ fn load_rib(path: &str, v6: bool) -> HashMap<u16, Vec<(Prefix, Vec<u8>)>> {
     per_peer
 }
 
-/// The IPv6 next hop of a TABLE_DUMP_V2 attribute block (RFC 6396 §4.3.4: MP_REACH_NLRI holds
-/// only the next hop length and next hop), and the block without it.
-fn split_mp_next_hop(attrs: &[u8]) -> (Vec<u8>, Vec<u8>) {
-    let mut out = Vec::with_capacity(attrs.len());
-    let mut nh = Vec::new();
-    let mut rest = attrs;
+/// The path attributes of a block: (flags, type code, value, whole encoding); stops at the
+/// first one that does not fit.
+fn attributes(mut rest: &[u8]) -> Vec<(u8, u8, &[u8], &[u8])> {
+    let mut out = Vec::new();
     while rest.len() >= 3 {
         let (flags, code) = (rest[0], rest[1]);
         let (len, hdr) = if flags & 0x10 != 0 {
@@ -78,15 +76,26 @@ fn split_mp_next_hop(attrs: &[u8]) -> (Vec<u8>, Vec<u8>) {
         } else {
             (usize::from(rest[2]), 3)
         };
-        let Some(value) = rest.get(hdr..hdr + len) else { break };
+        let Some(whole) = rest.get(..hdr + len) else { break };
+        out.push((flags, code, &whole[hdr..], whole));
+        rest = &rest[hdr + len..];
+    }
+    out
+}
+
+/// The IPv6 next hop of a TABLE_DUMP_V2 attribute block (RFC 6396 §4.3.4: MP_REACH_NLRI holds
+/// only the next hop length and next hop), and the block without it.
+fn split_mp_next_hop(attrs: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let mut out = Vec::with_capacity(attrs.len());
+    let mut nh = Vec::new();
+    for (_, code, value, whole) in attributes(attrs) {
         if code == 14 {
             if let Some((&n, hop)) = value.split_first() {
                 nh = hop.get(..usize::from(n)).unwrap_or(hop).to_vec();
             }
         } else {
-            out.extend_from_slice(&rest[..hdr + len]);
+            out.extend_from_slice(whole);
         }
-        rest = &rest[hdr + len..];
     }
     (out, nh)
 }
@@ -94,15 +103,7 @@ fn split_mp_next_hop(attrs: &[u8]) -> (Vec<u8>, Vec<u8>) {
 /// The attribute block with `asn` put in front of the AS_PATH (4-octet encoding).
 fn prepend(attrs: &[u8], asn: u32) -> Vec<u8> {
     let mut out = Vec::with_capacity(attrs.len() + 8);
-    let mut rest = attrs;
-    while rest.len() >= 3 {
-        let (flags, code) = (rest[0], rest[1]);
-        let (len, hdr) = if flags & 0x10 != 0 {
-            (usize::from(u16::from_be_bytes([rest[2], *rest.get(3).unwrap_or(&0)])), 4)
-        } else {
-            (usize::from(rest[2]), 3)
-        };
-        let Some(value) = rest.get(hdr..hdr + len) else { break };
+    for (flags, code, value, whole) in attributes(attrs) {
         if code == 2 {
             let mut v = vec![2u8, 1];
             v.extend_from_slice(&asn.to_be_bytes());
@@ -115,9 +116,8 @@ fn prepend(attrs: &[u8], asn: u32) -> Vec<u8> {
             }
             out.extend_from_slice(&v);
         } else {
-            out.extend_from_slice(&rest[..hdr + len]);
+            out.extend_from_slice(whole);
         }
-        rest = &rest[hdr + len..];
     }
     out
 }
