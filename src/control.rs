@@ -216,6 +216,19 @@ impl Server {
             };
             let Some(c) = self.clients.get_mut(&t) else { return false };
             match serde_json::to_vec(&reply) {
+                Ok(v) if v.len() > MAX_CLIENT_OUTPUT => {
+                    // Never a truncated answer: say why there is none.
+                    let e = CtlError::new(
+                        code::BAD_ARGUMENT,
+                        format!(
+                            "the answer would be {} MB, more than the control socket sends; narrow the question",
+                            v.len() / 1_000_000
+                        ),
+                    );
+                    let mut v = serde_json::to_vec(&Reply::err(reply.id, e)).unwrap_or_default();
+                    v.push(b'\n');
+                    c.output.extend_from_slice(&v);
+                }
                 Ok(mut v) => {
                     v.push(b'\n');
                     c.output.extend_from_slice(&v);

@@ -28,6 +28,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Capacity of the RIB's inbox; a full inbox makes peer threads stop reading their sockets.
 pub const RIB_CHANNEL_CAPACITY: usize = 4096;
+/// Most routes `focl rib in` shows in one answer.
+pub const MAX_ROUTES_SHOWN: usize = 50_000;
 
 /// Intern table clean-up: after this many new sets, drop the ones no route uses any more.
 const INTERN_SWEEP_EVERY: usize = 50_000;
@@ -629,13 +631,21 @@ impl Rib {
             RibQuery::In { peer, prefix } => {
                 let p = self.peer(peer)?;
                 let now = unix_now();
-                let routes = p
-                    .adj_in
-                    .routes
-                    .iter()
-                    .filter(|(k, _)| prefix.is_none_or(|f| f.contains(k)))
-                    .map(|(k, r)| display_route(k, r, now))
-                    .collect();
+                let matching = p.adj_in.routes.iter().filter(|(k, _)| prefix.is_none_or(|f| f.contains(k)));
+                // Decoding a full table for display would hold the RIB (and every session's
+                // UPDATEs) for seconds, and the answer would not fit the control socket.
+                let n = matching.clone().take(MAX_ROUTES_SHOWN + 1).count();
+                if n > MAX_ROUTES_SHOWN {
+                    return Err(CtlError::new(
+                        ctl::code::BAD_ARGUMENT,
+                        format!(
+                            "more than {MAX_ROUTES_SHOWN} routes match; give a prefix (focl rib in {} PREFIX), \
+                             or read the whole table from a RIB snapshot (focl archive snapshot)",
+                            p.address
+                        ),
+                    ));
+                }
+                let routes = matching.map(|(k, r)| display_route(k, r, now)).collect();
                 to_json(serde_json::to_value(RouteList { peer: p.label.clone(), routes }))
             }
             RibQuery::Out { peer } => {

@@ -280,3 +280,31 @@ fn max_prefixes_shuts_the_session_down_until_restart_or_reset() {
     assert_eq!(show(&f, "127.0.0.75")["state"], "Established", "the other peer was never touched");
     drop(warn);
 }
+
+#[test]
+fn a_whole_large_table_is_refused_by_focl_rib_in_never_truncated() {
+    let dir = TempDir::new("rob-ribin");
+    let port = free_port("127.0.0.1");
+    let f = Focld::start(dir.path(), "f", &config(dir.path(), port, &[("127.0.0.76", "")], "", 0));
+    let target = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = RawSpeaker::establish("127.0.0.76", target, 65076, Ipv4Addr::new(10, 0, 0, 76));
+    let a = attrs(65076);
+    // 51,000 /24s under 10.0.0.0/8 and 11.0.0.0/8, 1,000 an UPDATE.
+    for m in 0..51u32 {
+        let nlri: Vec<u8> = (0..1000u32)
+            .flat_map(|k| {
+                let n = m * 1000 + k;
+                [24, 10 + (n >> 16) as u8, (n >> 8) as u8, n as u8]
+            })
+            .collect();
+        s.send(&update_msg(&[], &a, &nlri));
+    }
+    let all = wait_for(Duration::from_secs(30), || {
+        f.query("rib_summary").is_ok_and(|v| v["routes"]["ipv4_unicast"] == 51_000)
+    });
+    assert!(all, "{:?}", f.query("rib_summary"));
+    let err = f.focl(&["rib", "in", "127.0.0.76"]).expect_err("too many to show");
+    assert!(err.contains("more than 50000 routes match; give a prefix"), "{err}");
+    let some = f.focl(&["rib", "in", "127.0.0.76", "10.0.0.0/16"]).expect("a prefix narrows it");
+    assert_eq!(some["routes"].as_array().map(Vec::len), Some(256));
+}

@@ -90,9 +90,14 @@ fn split_mp_next_hop(attrs: &[u8]) -> (Vec<u8>, Vec<u8>) {
     let mut nh = Vec::new();
     for (_, code, value, whole) in attributes(attrs) {
         if code == 14 {
-            if let Some((&n, hop)) = value.split_first() {
-                nh = hop.get(..usize::from(n)).unwrap_or(hop).to_vec();
-            }
+            // Some dumpers write the whole MP_REACH_NLRI (AFI 2, SAFI 1, length, next hop, ...)
+            // instead of the abbreviated form.
+            let hop = match value {
+                [0, 2, 1, n, rest @ ..] => rest.get(..usize::from(*n)),
+                [n, rest @ ..] => rest.get(..usize::from(*n)),
+                [] => None,
+            };
+            nh = hop.unwrap_or_default().to_vec();
         } else {
             out.extend_from_slice(whole);
         }
@@ -207,7 +212,7 @@ fn main() {
     // SENDER_V6=1: one session per peer of an IPv6 RIB, each with that peer's routes.
     // SENDER_LIMIT=N: only the first N prefixes (in prefix order) of the table.
     let v6 = std::env::var("SENDER_V6").is_ok_and(|v| v == "1");
-    let limit: Option<usize> = std::env::var("SENDER_LIMIT").ok().and_then(|v| v.parse().ok());
+    let limit: Option<usize> = std::env::var("SENDER_LIMIT").ok().and_then(|v| v.parse().ok()).filter(|&n| n > 0);
     let rib = load_rib(&args[1], v6);
     if v6 {
         let mut peers: Vec<(u16, Vec<(Prefix, Vec<u8>)>)> = rib.into_iter().filter(|(_, v)| !v.is_empty()).collect();
