@@ -94,11 +94,6 @@ impl ReplHandle {
         self.link.clone()
     }
 
-    /// A snapshot of every destination's state, in config order.
-    pub fn status(&self) -> Vec<DestinationStatus> {
-        self.status_source().get()
-    }
-
     /// What the control thread keeps to read the destinations' state.
     pub fn status_source(&self) -> StatusSource {
         StatusSource(self.status.clone())
@@ -176,6 +171,8 @@ pub fn spawn(cfg: &ArchiveConfig) -> io::Result<Option<ReplHandle>> {
             log: state_dir.join(format!("{}.delivered", destination_id(d))),
             delivered: delivered.clone(),
             queue: VecDeque::new(),
+            queued: HashSet::new(),
+            pending_bytes: 0,
             status: st.clone(),
             backoff: BACKOFF_FIRST,
             retry_at: None,
@@ -262,6 +259,9 @@ struct Dest {
     delivered: Arc<Mutex<HashSet<String>>>,
     /// Pending files, oldest first, with their bytes (file and manifest).
     queue: VecDeque<(String, u64)>,
+    /// The names in `queue` and the sum of its bytes, kept beside it.
+    queued: HashSet<String>,
+    pending_bytes: u64,
     status: Arc<Mutex<DestinationStatus>>,
     backoff: Duration,
     retry_at: Option<Instant>,
@@ -335,13 +335,15 @@ impl Dest {
     }
 
     fn enqueue(&mut self, rel: String) {
-        if lock(&self.delivered).contains(&rel) || self.queue.iter().any(|(f, _)| *f == rel) {
+        if self.queued.contains(&rel) || lock(&self.delivered).contains(&rel) {
             return;
         }
         let bytes = [self.archive.join(&rel), manifest_path(&self.archive.join(&rel))]
             .iter()
             .map(|p| fs::metadata(p).map(|m| m.len()).unwrap_or(0))
             .sum();
+        self.queued.insert(rel.clone());
+        self.pending_bytes += bytes;
         self.queue.push_back((rel, bytes));
     }
 
@@ -349,7 +351,7 @@ impl Dest {
         let src = self.archive.join(rel);
         if !src.exists() {
             warn!("replication {}: {rel} is gone from the archive; it cannot be sent", self.label);
-            self.queue.pop_front();
+            self.dequeue();
             return;
         }
         let result = match &self.target {
@@ -363,7 +365,7 @@ impl Dest {
                     info!("replication {}: delivering again after {} failed attempts", self.label, self.failures);
                 }
                 info!("replication {}: delivered {rel}", self.label);
-                self.queue.pop_front();
+                self.dequeue();
                 self.failures = 0;
                 self.backoff = BACKOFF_FIRST;
                 self.retry_at = None;
@@ -390,6 +392,14 @@ impl Dest {
         }
     }
 
+    /// Take the front of the queue off (delivered, or gone from the archive).
+    fn dequeue(&mut self) {
+        if let Some((rel, bytes)) = self.queue.pop_front() {
+            self.queued.remove(&rel);
+            self.pending_bytes -= bytes;
+        }
+    }
+
     fn log_delivered(&mut self, rel: &str) -> Result<(), String> {
         let mut f = OpenOptions::new()
             .create(true)
@@ -406,7 +416,7 @@ impl Dest {
     fn publish(&self) {
         let mut st = lock(&self.status);
         st.pending_files = self.queue.len() as u64;
-        st.pending_bytes = self.queue.iter().map(|(_, b)| b).sum();
+        st.pending_bytes = self.pending_bytes;
         st.next_retry = self.retry_at.map(|at| {
             let secs = at.saturating_duration_since(Instant::now());
             crate::mrt::writer::unix_secs(SystemTime::now() + secs)

@@ -234,6 +234,16 @@ fn detach_writes_the_pidfile_and_a_second_focld_refuses() {
     assert!(err.contains(&format!("already running (pid {pid}")), "{err}");
     assert_eq!(std::fs::read_to_string(&pidfile).expect("pidfile").trim(), pid.to_string(), "the pidfile is untouched");
 
+    // logrotate: move the log away, SIGHUP, and focld writes a new file at the old path.
+    let rotated = dir.path().join("a.log.1");
+    std::fs::rename(&log, &rotated).expect("rotate");
+    signal(pid, libc::SIGHUP);
+    let reopened = wait_for(Duration::from_secs(5), || {
+        std::fs::read_to_string(&log).is_ok_and(|t| t.contains("configuration reloaded"))
+    });
+    assert!(reopened, "a new log file after SIGHUP");
+    assert!(std::fs::read_to_string(&rotated).expect("old log").contains("SIGHUP: reopening the log file"));
+
     signal(pid, libc::SIGTERM);
     let gone = wait_for(Duration::from_secs(10), || !alive(pid as u32));
     assert!(gone, "stopped on SIGTERM");
@@ -245,6 +255,14 @@ fn detach_writes_the_pidfile_and_a_second_focld_refuses() {
     let out = Command::new(focld_bin()).args(["-c", &cfg.display().to_string(), "-d"]).output().expect("focld");
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("-d needs global.log_file"));
+    // -n -v prints the effective configuration, defaults filled in.
+    let shown = Command::new(focld_bin()).args(["-n", "-v", "-c", &cfg.display().to_string()]).output().expect("focld");
+    assert!(shown.status.success());
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(text.contains("connect_retry_secs = 1") && text.contains("route_refresh = true"), "{text}");
+    assert!(text.contains("layout = \"routeviews\""), "the archive defaults too: {text}");
+    let quiet = Command::new(focld_bin()).args(["-n", "-c", &cfg.display().to_string()]).output().expect("focld");
+    assert!(quiet.status.success() && quiet.stdout.is_empty(), "-n alone prints nothing");
     let v = Command::new(focld_bin()).arg("-V").output().expect("focld -V");
     assert_eq!(String::from_utf8_lossy(&v.stdout).trim(), format!("focld {}", env!("CARGO_PKG_VERSION")));
 }

@@ -101,6 +101,9 @@ enabled = true
 dir = "{d}/archive"
 layout = "routeviews"
 compression = "{compression}"
+# No clock-driven files during a test (only at midnight UTC): the tests count files.
+updates_interval_secs = 86400
+rib_interval_secs = 0
 {destinations}
 "#,
         d = dir.display()
@@ -187,12 +190,18 @@ fn s3_and_local_destinations_get_every_file_byte_identical_with_multipart_for_la
     let bucket = moto.bucket();
     let mirror = dir.path().join("mirror");
     let port = free_port("127.0.0.1");
+    // This destination takes its keys from a credentials file (the outage test uses the
+    // AWS environment variables).
+    let creds = dir.path().join("s3-credentials");
+    std::fs::write(&creds, "[archive]\naws_access_key_id = focl-test\naws_secret_access_key = focl-secret\n")
+        .expect("credentials file");
     let dests = format!(
-        "{}\n[[archive.destinations]]\ntype = \"local\"\npath = \"{}\"\n",
+        "{}credentials_file = \"{}\"\nprofile = \"archive\"\n\n[[archive.destinations]]\ntype = \"local\"\npath = \"{}\"\n",
         s3_destination(&moto, "collectors/test-1"),
+        creds.display(),
         mirror.display()
     );
-    let f = Focld::start_with_env(dir.path(), "f", &config(dir.path(), port, "none", &dests), &AWS_ENV);
+    let f = Focld::start(dir.path(), "f", &config(dir.path(), port, "none", &dests));
     let mut speaker = RawSpeaker::establish(
         "127.0.0.41",
         SocketAddr::from(([127, 0, 0, 1], port)),
