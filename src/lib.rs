@@ -1,35 +1,52 @@
 //! focl: a synchronous, thread-per-peer BGP speaker and MRT route collector.
 //!
 //! ```text
-//!             accept                    PeerMsg                  RibMsg
-//! listener ──────────────▶ peer thread ◀──────── rib thread ◀───────────── peer threads
-//!  (mio Poll, v4+v6)       (one per peer:        (Adj-RIB-In per peer,      (routes, session up/down)
-//!                           framing, FSM,          Adj-RIB-Out, queries)
-//!                           timers, socket)
-//! control thread (Unix socket, NDJSON) ── asks peers and the rib over channels
+//!               Incoming(socket)              PeerMsg                     RibMsg
+//!  listener ────────────────────▶ peer threads ◀────────── rib thread ◀────────────── peer threads
+//!  (mio Poll, v4+v6,             (session/: one per       (rib/: Adj-RIB-In per      (routes, session
+//!   MD5 keys per peer)             peer; framing, FSM,      peer, Adj-RIB-Out,         up/down, refresh)
+//!        ▲ ListenerMsg             timers, socket)          snapshots, queries)
+//!        │                              │ MrtMsg                 │ MrtMsg (snapshot chunks)
+//!  main thread (daemon.rs:              ▼                        ▼
+//!  start, reload, stop)           mrt writer (mrt/writer.rs) ──FileSink/DestMsg──▶ replication
+//!        ▲ ReloadRequest          update files, snapshots                           threads (archive/:
+//!        │                                                                           local dirs, S3,
+//!  control thread (control/: Unix socket, NDJSON) ── asks peers, rib, writer ──      retention)
 //! ```
 //!
-//! | channel | receiver | carries |
-//! |---|---|---|
-//! | `PeerMsg` | one peer thread | accepted sockets, UPDATEs to send, status queries, reset/refresh |
-//! | `RibMsg`  | rib thread | parsed routes, session up/down, queries |
+//! Every channel's message type, link and id lives in [`msg`]; thread modules depend on it and
+//! on the pure codecs, never on each other.
+//!
+//! | channel | sender(s) | receiver | carries |
+//! |---|---|---|---|
+//! | `PeerMsg` (`PeerLink`) | listener, rib, control | one peer thread | accepted sockets, UPDATEs to send, status queries, reset/refresh/disable/enable, max-prefix, stop |
+//! | `RibMsg` | peer threads, control, main | rib thread | parsed UPDATEs, session up/down, route-refresh, queries, snapshot, reload changes, stop |
+//! | `MrtMsg` (`MrtLink`) | peer threads, rib, control, main | mrt writer | raw received messages, state changes, snapshot chunks, rotate, status, reconfigure, stop |
+//! | `DestMsg` (`FileSink`) | mrt writer, control, archive | each replication thread, retention | finished files, retry, stop |
+//! | `ListenerMsg` | main | listener | the set of peers and their TCP-MD5 keys |
+//! | `ReloadRequest` | control | main | `focl reload`, answered with a `ReloadReport` |
+//!
+//! Modules by thread: `session/` (peer threads), `listener.rs`, `rib/`, `mrt/` (writer thread;
+//! record and file encoders), `archive/` (replication and retention threads, manifests),
+//! `control/` (control thread: server, typed protocol, dispatch), `daemon.rs` (main thread).
+//! Pure codecs and data: `wire/` (BGP messages), `config/`, `prefix.rs`, `utc.rs`; `privs.rs`
+//! drops root. See docs/architecture.md.
 //!
 //! Supported: RFC 4271 (BGP-4), RFC 4760 (multiprotocol, IPv4/IPv6 unicast), RFC 6793 (4-octet
 //! AS), RFC 2918 (route refresh), RFC 4724 §2 (End-of-RIB marker), RFC 4486 (Cease subcodes),
-//! RFC 9003 (shutdown communication).
+//! RFC 9003 (shutdown communication), RFC 7606 (revised error handling), RFC 9687 (send hold
+//! timer), RFC 2385 (TCP-MD5), RFC 6396 (MRT).
 
+pub mod archive;
 pub mod config;
 pub mod control;
-pub mod ctl;
 pub mod daemon;
-pub mod fsm;
 pub mod listener;
 pub mod mrt;
-pub mod peer;
+pub mod msg;
 pub mod prefix;
 pub mod privs;
-pub mod replicate;
 pub mod rib;
-pub mod sock;
+pub mod session;
 pub mod utc;
 pub mod wire;

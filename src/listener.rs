@@ -6,8 +6,8 @@
 //! that is no configured peer gets a NOTIFICATION Cease / Connection Rejected (RFC 4486) and
 //! is closed.
 
-use crate::peer::{PeerLink, PeerMsg};
-use crate::sock;
+use crate::msg::{ListenPeer, ListenerMsg, PeerMsg};
+use crate::session::sock;
 use crate::wire::notify::{CeaseSubcode, Notification};
 use log::{debug, error, info, warn};
 use mio::net::TcpListener;
@@ -21,21 +21,6 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 const WAKER: Token = Token(0);
-
-/// A peer as the listener sees it: where to hand its connections, and its TCP-MD5 key.
-#[derive(Clone, Debug)]
-pub struct ListenPeer {
-    pub link: PeerLink,
-    pub md5_key: Option<Vec<u8>>,
-}
-
-/// Messages to the listener thread.
-#[derive(Debug)]
-pub enum ListenerMsg {
-    /// Replace the set of peers (on reload): TCP-MD5 keys of removed peers and changed
-    /// passwords are taken off every listening socket, new ones put on.
-    SetPeers(HashMap<IpAddr, ListenPeer>),
-}
 
 /// Owns the listener thread.
 pub struct ListenerHandle {
@@ -227,6 +212,7 @@ fn reject(mut s: std::net::TcpStream, from: SocketAddr) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::msg::PeerLink;
     use std::time::{Duration, Instant};
 
     fn peer_link() -> (PeerLink, crossbeam_channel::Receiver<PeerMsg>, Poll) {

@@ -24,6 +24,11 @@ pub fn civil_of(t: SystemTime) -> (i64, u32, u32, u32, u32, u32) {
     civil(t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0))
 }
 
+/// Whole seconds after the Unix epoch (times before 1970 count as 0).
+pub fn unix_secs(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
 /// "2026-11-24 09:45:00".
 pub fn format(secs: u64) -> String {
     let (y, mo, d, h, mi, s) = civil(secs);

@@ -24,7 +24,7 @@ fn peer_addr(i: u32) -> String {
 /// One session: OPEN exchange, 200 prefixes under two attribute sets, half withdrawn, then
 /// gone (a Cease or just a closed socket). None if focld would not take the session now.
 fn one_session(i: u32, round: u64, target: SocketAddr) -> Option<()> {
-    let s = focl::sock::connect(target, Some(peer_addr(i).parse().ok()?), None).ok()?;
+    let s = focl::session::sock::connect(target, Some(peer_addr(i).parse().ok()?), None).ok()?;
     s.set_nonblocking(false).ok()?;
     let deadline = Instant::now() + Duration::from_secs(2);
     while s.peer_addr().is_err() {

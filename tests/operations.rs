@@ -96,7 +96,7 @@ fn sigterm_sends_cease_with_the_shutdown_text_and_finishes_the_mrt_file() {
         (last["direction"].as_str(), last["code"].as_u64(), last["subcode"].as_u64()),
         (Some("received"), Some(6), Some(2))
     );
-    let files = focl::replicate::finished_files(&dir.path().join("mrt"));
+    let files = focl::archive::finished_files(&dir.path().join("mrt"));
     assert!(files.iter().any(|f| f.contains("/UPDATES/updates.")), "the update file was finished: {files:?}");
     assert!(!dir.path().join("a.sock").exists(), "the control socket is removed");
 }

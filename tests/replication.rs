@@ -146,7 +146,7 @@ fn small_update(i: u32) -> Vec<u8> {
 
 /// Finished files (relative paths) of the archive, manifests excluded.
 fn finished(archive: &Path) -> Vec<String> {
-    focl::replicate::finished_files(archive)
+    focl::archive::finished_files(archive)
 }
 
 fn destinations(f: &Focld) -> Vec<serde_json::Value> {
@@ -226,7 +226,7 @@ fn s3_and_local_destinations_get_every_file_byte_identical_with_multipart_for_la
     assert!(ok, "the large UPDATE stream was not archived: {:?}", f.query("archive_status"));
     let big = f.focl(&["archive", "rotate"]).expect("rotate")["finished"].as_str().expect("finished").to_string();
     let big_size = std::fs::metadata(archive.join(&big)).expect("big file").len();
-    assert!(big_size > focl::replicate::PART_SIZE as u64, "{big} has {big_size} bytes, above the threshold");
+    assert!(big_size > focl::archive::PART_SIZE as u64, "{big} has {big_size} bytes, above the threshold");
     wait_delivered(&f, 3, Duration::from_secs(60));
 
     let files = finished(&archive);

@@ -5,7 +5,8 @@
 #![no_main]
 
 use focl::prefix::Family;
-use focl::rib::{Rib, RibMsg, RibOptions, RibQuery, SessionInfo};
+use focl::msg::{RibMsg, RibQuery, SessionInfo};
+use focl::rib::{Rib, RibOptions};
 use focl::wire::frame::{Framer, MsgType};
 use focl::wire::{notify, open, update};
 use libfuzzer_sys::fuzz_target;
@@ -14,7 +15,7 @@ use std::sync::{Arc, OnceLock};
 
 /// The RIB's link to the peer thread: a channel nobody reads (bounded, so it cannot grow)
 /// and a waker of a poll that lives as long as the process.
-fn link() -> focl::peer::PeerLink {
+fn link() -> focl::msg::PeerLink {
     static POLL: OnceLock<(mio::Poll, Arc<mio::Waker>)> = OnceLock::new();
     let (_, waker) = POLL.get_or_init(|| {
         let poll = mio::Poll::new().expect("poll");
@@ -22,7 +23,7 @@ fn link() -> focl::peer::PeerLink {
         (poll, waker)
     });
     let (tx, _rx) = crossbeam_channel::bounded(1);
-    focl::peer::PeerLink::new(tx, waker.clone())
+    focl::msg::PeerLink::new(tx, waker.clone())
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -5,8 +5,10 @@
 //! Exit status: 0 success, 1 the daemon answered with an error, 2 focld is not reachable.
 
 use argh::FromArgs;
-use focl::ctl::{self, cmd, LastError, MsgCounters, PeerDetail, PeerSummary, Reply, Request, RibSummary, RouteList};
-use serde_json::{json, Value};
+use focl::control::proto::{
+    self as ctl, Command as Cmd, LastError, MsgCounters, PeerDetail, PeerSummary, Reply, Request, RibSummary, RouteList,
+};
+use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
@@ -199,65 +201,41 @@ struct RibOut {
 
 /// What a command asks and how its answer is printed.
 struct Query {
-    cmd: &'static str,
-    args: Value,
+    cmd: Cmd,
     render: fn(&Value) -> Result<String, String>,
 }
 
 fn query_of(c: &Command) -> Query {
-    match c {
+    let (cmd, render): (Cmd, fn(&Value) -> Result<String, String>) = match c {
         Command::Peer(p) => match &p.action {
-            PeerAction::List(_) => Query { cmd: cmd::PEER_LIST, args: json!({}), render: render_peer_list },
-            PeerAction::Show(s) => {
-                Query { cmd: cmd::PEER_SHOW, args: json!({"peer": s.peer}), render: render_peer_show }
-            }
-            PeerAction::Reset(r) => {
-                Query { cmd: cmd::PEER_RESET, args: json!({"peer": r.peer}), render: render_action }
-            }
+            PeerAction::List(_) => (Cmd::PeerList {}, render_peer_list),
+            PeerAction::Show(s) => (Cmd::PeerShow { peer: s.peer.clone() }, render_peer_show),
+            PeerAction::Reset(r) => (Cmd::PeerReset { peer: r.peer.clone() }, render_action),
             PeerAction::Refresh(r) => {
-                let mut args = json!({"peer": r.peer});
-                if let Some(f) = &r.family {
-                    args["family"] = json!(f);
-                }
-                Query { cmd: cmd::PEER_REFRESH, args, render: render_action }
+                (Cmd::PeerRefresh { peer: r.peer.clone(), family: r.family.clone() }, render_action)
             }
-            PeerAction::Disable(d) => {
-                Query { cmd: cmd::PEER_DISABLE, args: json!({"peer": d.peer}), render: render_action }
-            }
-            PeerAction::Enable(e) => {
-                Query { cmd: cmd::PEER_ENABLE, args: json!({"peer": e.peer}), render: render_action }
-            }
+            PeerAction::Disable(d) => (Cmd::PeerDisable { peer: d.peer.clone() }, render_action),
+            PeerAction::Enable(e) => (Cmd::PeerEnable { peer: e.peer.clone() }, render_action),
         },
-        Command::Status(_) => Query { cmd: cmd::STATUS, args: json!({}), render: render_status },
-        Command::Reload(_) => Query { cmd: cmd::RELOAD, args: json!({}), render: render_reload },
+        Command::Status(_) => (Cmd::Status {}, render_status),
+        Command::Reload(_) => (Cmd::Reload {}, render_reload),
         Command::Rib(r) => match &r.action {
-            RibAction::Summary(_) => Query { cmd: cmd::RIB_SUMMARY, args: json!({}), render: render_rib_summary },
-            RibAction::In(i) => {
-                let mut args = json!({"peer": i.peer});
-                if let Some(p) = &i.prefix {
-                    args["prefix"] = json!(p);
-                }
-                Query { cmd: cmd::RIB_IN, args, render: render_routes }
-            }
-            RibAction::Out(o) => Query { cmd: cmd::RIB_OUT, args: json!({"peer": o.peer}), render: render_routes },
+            RibAction::Summary(_) => (Cmd::RibSummary {}, render_rib_summary),
+            RibAction::In(i) => (Cmd::RibIn { peer: i.peer.clone(), prefix: i.prefix.clone() }, render_routes),
+            RibAction::Out(o) => (Cmd::RibOut { peer: o.peer.clone() }, render_routes),
         },
         Command::Archive(a) => match &a.action {
-            ArchiveAction::Status(_) => {
-                Query { cmd: cmd::ARCHIVE_STATUS, args: json!({}), render: render_archive_status }
+            ArchiveAction::Status(_) => (Cmd::ArchiveStatus {}, render_archive_status),
+            ArchiveAction::Rotate(_) => (Cmd::ArchiveRotate {}, render_rotate),
+            ArchiveAction::Snapshot(_) => {
+                (Cmd::ArchiveSnapshot {}, |_| Ok("RIB snapshot started; see focl archive status\n".into()))
             }
-            ArchiveAction::Rotate(_) => Query { cmd: cmd::ARCHIVE_ROTATE, args: json!({}), render: render_rotate },
-            ArchiveAction::Snapshot(_) => Query {
-                cmd: cmd::ARCHIVE_SNAPSHOT,
-                args: json!({}),
-                render: |_| Ok("RIB snapshot started; see focl archive status\n".into()),
-            },
-            ArchiveAction::Retry(_) => Query {
-                cmd: cmd::ARCHIVE_RETRY,
-                args: json!({}),
-                render: |_| Ok("retrying every destination now; see focl archive status\n".into()),
-            },
+            ArchiveAction::Retry(_) => {
+                (Cmd::ArchiveRetry {}, |_| Ok("retrying every destination now; see focl archive status\n".into()))
+            }
         },
-    }
+    };
+    Query { cmd, render }
 }
 
 /// Why a request could not be answered.
@@ -268,7 +246,7 @@ enum Failure {
     Other(String),
 }
 
-fn request(socket: &PathBuf, cmd: &str, args: Value) -> Result<Reply, Failure> {
+fn request(socket: &PathBuf, cmd: Cmd) -> Result<Reply, Failure> {
     let mut s = UnixStream::connect(socket).map_err(|e| {
         Failure::NotRunning(format!(
             "focld is not running (cannot connect to {}: {e}); start it with focld --config FILE, or give its socket with -s SOCKET",
@@ -276,11 +254,11 @@ fn request(socket: &PathBuf, cmd: &str, args: Value) -> Result<Reply, Failure> {
         ))
     })?;
     // A reload stops and starts peer threads: give it longer.
-    let secs = if cmd == cmd::RELOAD { 90 } else { 15 };
+    let secs = if cmd == (Cmd::Reload {}) { 90 } else { 15 };
     let timeout = Some(Duration::from_secs(secs));
     let _ = s.set_read_timeout(timeout);
     let _ = s.set_write_timeout(timeout);
-    let req = Request { id: 1, cmd: cmd.to_string(), args };
+    let req = Request { id: 1, command: cmd };
     let mut line = serde_json::to_vec(&req).map_err(|e| Failure::Other(e.to_string()))?;
     line.push(b'\n');
     s.write_all(&line).map_err(|e| Failure::Other(format!("cannot send the request to focld: {e}")))?;
@@ -304,7 +282,7 @@ fn main() -> ExitCode {
         .or_else(|| std::env::var_os("FOCL_SOCKET").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from("/tmp/focld.sock"));
     let q = query_of(&args.command);
-    let reply = match request(&socket, q.cmd, q.args) {
+    let reply = match request(&socket, q.cmd) {
         Ok(r) => r,
         Err(Failure::NotRunning(m)) => {
             eprintln!("focl: {m}");
@@ -709,7 +687,7 @@ fn render_routes(v: &Value) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use focl::ctl::{FamilyCounts, Route};
+    use focl::control::proto::{FamilyCounts, Route};
 
     #[test]
     fn durations_read_like_bgpctl() {
@@ -770,7 +748,7 @@ mod tests {
     #[test]
     fn not_running_is_one_line() {
         let path = std::env::temp_dir().join("focl-test-no-such-socket");
-        match request(&path, "peer_list", json!({})) {
+        match request(&path, Cmd::PeerList {}) {
             Err(Failure::NotRunning(m)) => {
                 assert!(!m.contains('\n'));
                 assert!(m.starts_with("focld is not running"));

@@ -7,7 +7,7 @@
 
 use argh::FromArgs;
 use focl::config::{self, Config};
-use focl::ctl::{code, CtlError};
+use focl::control::proto::{code, CtlError};
 use focl::daemon::Daemon;
 use focl::privs;
 use log::{error, info, warn, LevelFilter};
@@ -270,7 +270,7 @@ fn main() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    if !focl::sock::md5::SUPPORTED {
+    if !focl::session::sock::md5::SUPPORTED {
         if let Some(p) = cfg.peers.iter().find(|p| p.password.is_some()) {
             eprintln!(
                 "focld: neighbor {} has a password, but TCP-MD5 (RFC 2385) is not supported on this platform; remove the password or run focld on Linux",
@@ -390,7 +390,7 @@ fn main() -> ExitCode {
 }
 
 /// Reload, then follow a changed `log_file`.
-fn reload(daemon: &mut Daemon, log_file: Option<&LogFile>) -> Result<focl::ctl::ReloadReport, Vec<String>> {
+fn reload(daemon: &mut Daemon, log_file: Option<&LogFile>) -> Result<focl::control::proto::ReloadReport, Vec<String>> {
     let before = daemon.config().global.log_file.clone();
     let report = daemon.reload()?;
     let after = daemon.config().global.log_file.clone();

@@ -9,9 +9,10 @@
 //! place and writes a JSON manifest next to it. A reader never sees half a file.
 
 use super::record::complete_records_len;
+pub use crate::archive::manifest::Manifest;
+use crate::archive::manifest::{self, sync_dir};
 use flate2::write::GzEncoder;
 use log::warn;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::fs::{self, File};
@@ -100,23 +101,6 @@ pub fn interval_start(t: SystemTime, interval_secs: u64) -> SystemTime {
 /// Start of the next interval after the one holding `t`.
 pub fn next_boundary(t: SystemTime, interval_secs: u64) -> SystemTime {
     interval_start(t, interval_secs) + Duration::from_secs(interval_secs.max(1))
-}
-
-/// A finished file, described for replication and for people.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Manifest {
-    /// Path relative to the archive root.
-    pub file: String,
-    /// Bytes on disk.
-    pub size: u64,
-    /// SHA-256 of the bytes on disk, hex.
-    pub sha256: String,
-    pub records: u64,
-    pub first_timestamp: Option<u32>,
-    pub last_timestamp: Option<u32>,
-    /// Peers with records in the file (addresses), sorted.
-    pub peers: Vec<String>,
-    pub compression: String,
 }
 
 /// The compressed file being produced at finish: counts and hashes what reaches the disk.
@@ -313,7 +297,7 @@ fn finish_temp(
         peers: info.peers,
         compression: compression.name().to_string(),
     };
-    write_manifest(&final_path, &manifest)?;
+    manifest::write(&final_path, &manifest)?;
     Ok(manifest)
 }
 
@@ -337,27 +321,6 @@ fn free_name(p: &Path) -> PathBuf {
         return p.to_path_buf();
     }
     (1..10_000).map(|i| variant(p, i)).find(|c| !c.exists()).unwrap_or_else(|| variant(p, std::process::id() as usize))
-}
-
-fn sync_dir(file: &Path) {
-    if let Some(d) = file.parent() {
-        if let Ok(f) = File::open(d) {
-            let _ = f.sync_all();
-        }
-    }
-}
-
-fn write_manifest(final_path: &Path, m: &Manifest) -> io::Result<()> {
-    let name = final_path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-    let path = final_path.with_file_name(format!("{name}.json"));
-    let tmp = final_path.with_file_name(format!(".{name}.json.partial"));
-    let mut f = File::create(&tmp)?;
-    f.write_all(&serde_json::to_vec_pretty(m).map_err(io::Error::other)?)?;
-    f.write_all(b"\n")?;
-    f.sync_all()?;
-    fs::rename(&tmp, &path)?;
-    sync_dir(&path);
-    Ok(())
 }
 
 /// What `salvage` did with one leftover temporary file.

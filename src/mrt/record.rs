@@ -31,14 +31,7 @@ pub enum Precision {
     Microsecond,
 }
 
-/// Who the session is between, for the BGP4MP header.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SessionAddrs {
-    pub peer_as: u32,
-    pub local_as: u32,
-    pub peer_ip: IpAddr,
-    pub local_ip: IpAddr,
-}
+pub use crate::msg::SessionAddrs;
 
 fn split_time(ts: SystemTime) -> (u32, u32) {
     let d = ts.duration_since(UNIX_EPOCH).unwrap_or_default();

@@ -7,104 +7,20 @@
 //! chunks) and the control thread (status, rotate). Emits: finished files with manifests.
 
 use super::file::{self, ArchiveWriter, Compression, Kind, Layout, Manifest};
-use super::record::{self, SessionAddrs};
+use super::record;
 use crate::config::ArchiveConfig;
-use crate::ctl::{self, ArchiveStatus, CtlError};
-use crate::replicate::ReplLink;
-use bytes::Bytes;
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
+use crate::control::proto::ArchiveStatus;
+use crate::msg::{FileSink, MrtLink, MrtMsg, SessionAddrs, MRT_CHANNEL_CAPACITY};
+use crate::utc::unix_secs;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use log::{error, info, warn};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
-/// Records queued for the writer before peers start dropping (never blocking them).
-pub const MRT_CHANNEL_CAPACITY: usize = 65_536;
 /// How often the current file is flushed so a crash loses at most this much.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
-
-/// Messages to the MRT writer.
-#[derive(Debug)]
-pub enum MrtMsg {
-    /// A received BGP message, header included, as it came off the wire.
-    Message {
-        ts: SystemTime,
-        as4: bool,
-        session: SessionAddrs,
-        raw: Bytes,
-    },
-    /// An FSM transition (RFC 6396 state numbers).
-    StateChange {
-        ts: SystemTime,
-        session: SessionAddrs,
-        from: u16,
-        to: u16,
-    },
-    /// Start a RIB snapshot file for the interval starting at `start`.
-    SnapshotBegin {
-        start: SystemTime,
-    },
-    /// Encoded TABLE_DUMP_V2 records of the snapshot in progress, with the first one's time.
-    SnapshotChunk {
-        records: Vec<u8>,
-        count: u64,
-        timestamp: u32,
-    },
-    /// The snapshot is complete.
-    SnapshotEnd,
-    /// Finish the current update file now (`focl archive rotate`).
-    Rotate(Sender<Result<serde_json::Value, CtlError>>),
-    Status(Sender<ArchiveStatus>),
-    /// Reload: finish the current update file and write the next ones with these settings;
-    /// finished files go to `repl` from now on.
-    Reconfigure(Box<ArchiveConfig>, Option<ReplLink>),
-    Stop,
-}
-
-/// How a peer thread hands records to the writer: never blocks, counts what it drops.
-#[derive(Clone, Debug)]
-pub struct MrtLink {
-    tx: Sender<MrtMsg>,
-    dropped: Arc<AtomicU64>,
-    /// `record_keepalives`, changeable by a reload.
-    keepalives: Arc<AtomicBool>,
-}
-
-impl MrtLink {
-    /// A link to a writer that `spawn_with` will start on the receiving end of `tx`.
-    pub fn new(tx: Sender<MrtMsg>, record_keepalives: bool) -> MrtLink {
-        MrtLink { tx, dropped: Arc::new(AtomicU64::new(0)), keepalives: Arc::new(AtomicBool::new(record_keepalives)) }
-    }
-
-    /// Whether peer threads hand KEEPALIVEs to the archive.
-    pub fn record_keepalives(&self) -> bool {
-        self.keepalives.load(Ordering::Relaxed)
-    }
-
-    pub fn send(&self, msg: MrtMsg) {
-        match self.tx.try_send(msg) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-                // Log the first drop and then every 10,000th, not every one.
-                if n == 1 || n % 10_000 == 0 {
-                    warn!("archive: the MRT writer is behind; {n} records dropped so far");
-                }
-            }
-        }
-    }
-
-    /// Messages waiting at the writer (the RIB paces snapshot chunks with it).
-    pub fn backlog(&self) -> usize {
-        self.tx.len()
-    }
-
-    /// For the RIB: snapshot chunks must not be dropped, so this waits for room.
-    pub fn send_blocking(&self, msg: MrtMsg) -> bool {
-        self.tx.send(msg).is_ok()
-    }
-}
 
 /// Owns the writer thread.
 pub struct MrtHandle {
@@ -119,7 +35,7 @@ impl MrtHandle {
 
     fn shutdown(&mut self) {
         if let Some(j) = self.join.take() {
-            let _ = self.link.tx.send(MrtMsg::Stop);
+            self.link.send_blocking(MrtMsg::Stop);
             let _ = j.join();
         }
     }
@@ -129,10 +45,6 @@ impl Drop for MrtHandle {
     fn drop(&mut self) {
         self.shutdown();
     }
-}
-
-pub fn unix_secs(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 /// Make the archive directory and salvage what a crash left; before `spawn`, and before
@@ -162,7 +74,7 @@ pub fn prepare(cfg: &ArchiveConfig) -> std::io::Result<()> {
 }
 
 /// Start the writer thread; each finished file is announced to `repl`.
-pub fn spawn(cfg: ArchiveConfig, repl: Option<ReplLink>) -> std::io::Result<MrtHandle> {
+pub fn spawn(cfg: ArchiveConfig, repl: Option<FileSink>) -> std::io::Result<MrtHandle> {
     let (tx, rx) = crossbeam_channel::bounded(MRT_CHANNEL_CAPACITY);
     let link = MrtLink::new(tx, cfg.record_keepalives);
     spawn_with(cfg, repl, &link, rx)
@@ -171,11 +83,11 @@ pub fn spawn(cfg: ArchiveConfig, repl: Option<ReplLink>) -> std::io::Result<MrtH
 /// `spawn` on a channel made beforehand (so other threads can hold the link first).
 pub fn spawn_with(
     cfg: ArchiveConfig,
-    repl: Option<ReplLink>,
+    repl: Option<FileSink>,
     link: &MrtLink,
     rx: Receiver<MrtMsg>,
 ) -> std::io::Result<MrtHandle> {
-    let (dropped, keepalives) = (link.dropped.clone(), link.keepalives.clone());
+    let (dropped, keepalives) = link.counters();
     let join = std::thread::Builder::new()
         .name("mrt".into())
         .spawn(move || Writer::new(cfg, dropped, repl, keepalives).run(rx))?;
@@ -218,12 +130,12 @@ struct Writer {
     snapshot: Option<ArchiveWriter>,
     status: ArchiveStatus,
     scratch: Vec<u8>,
-    repl: Option<ReplLink>,
+    repl: Option<FileSink>,
     keepalives: Arc<AtomicBool>,
 }
 
 impl Writer {
-    fn new(cfg: ArchiveConfig, dropped: Arc<AtomicU64>, repl: Option<ReplLink>, keepalives: Arc<AtomicBool>) -> Writer {
+    fn new(cfg: ArchiveConfig, dropped: Arc<AtomicU64>, repl: Option<FileSink>, keepalives: Arc<AtomicBool>) -> Writer {
         let now = SystemTime::now();
         let status = ArchiveStatus {
             enabled: true,
@@ -487,9 +399,4 @@ impl Writer {
             }
         }
     }
-}
-
-/// The error focl gets when archiving is off.
-pub fn archive_off() -> CtlError {
-    CtlError::new(ctl::code::NOT_SUPPORTED, "archiving is off; set enabled = true in [archive] and restart focld")
 }

@@ -263,7 +263,7 @@ impl RawSpeaker {
 
 /// A blocking TCP connection from a chosen loopback source address.
 pub fn connect_from(local: &str, remote: SocketAddr) -> TcpStream {
-    let s = focl::sock::connect(remote, Some(local.parse().expect("local ip")), None).expect("connect");
+    let s = focl::session::sock::connect(remote, Some(local.parse().expect("local ip")), None).expect("connect");
     s.set_nonblocking(false).expect("blocking");
     let deadline = Instant::now() + Duration::from_secs(5);
     // The connect was started nonblocking: wait until it completes.

@@ -1,25 +1,11 @@
-//! Replication of finished archive files to `[[archive.destinations]]`: local directories and
-//! S3 (or S3-compatible) buckets, one thread per destination, blocking I/O, no async runtime.
-//!
-//! Nothing is lost, by construction rather than by a queue that could itself be lost: a file
-//! is pending for a destination as long as it is finished in the archive (it has its `NAME.json`
-//! manifest) and is not in that destination's delivered log, `DIR/.replication/ID.delivered`,
-//! to which a line is appended and fsynced only after the copy was checked. At start-up each
-//! destination thread lists the archive and queues what its log lacks, so a destination that
-//! was down for hours, a restart or a crash in the middle all end with every file delivered;
-//! a file copied but not yet logged is copied again (same bytes). The MRT writer tells the
-//! threads of each file it finishes. A destination added later receives the whole archive.
-//!
-//! Each destination gets the data file, then its manifest, under the file's path relative to
-//! the archive (`YYYY.MM/UPDATES/...`), so a destination mirrors the local layout. Local copies
-//! are written under a temporary name, fsynced, renamed and read back against the manifest's
-//! SHA-256; S3 uploads send Content-MD5 (checked by the server), go multipart above
-//! `PART_SIZE`, and are checked with a HEAD (size) before they count.
+//! One replication destination's thread: its queue of pending files, back-off, and the copy
+//! itself (local directory or S3), each checked before it counts as delivered.
 
-use crate::config::{ArchiveConfig, DestinationConfig, S3Credentials, S3Destination};
-use crate::ctl::DestinationStatus;
-use crate::mrt::file::Manifest;
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use super::{lock, manifest};
+use crate::config::{S3Credentials, S3Destination};
+use crate::control::proto::DestinationStatus;
+use crate::msg::DestMsg;
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 use log::{info, warn};
 use s3::creds::Credentials;
 use s3::{Bucket, Region};
@@ -28,202 +14,21 @@ use std::collections::{HashSet, VecDeque};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 /// Files above this go to S3 in multipart uploads of parts this size (S3's minimum is 5 MiB).
 pub const PART_SIZE: usize = 8 * 1024 * 1024;
-/// The directory under the archive root holding the delivered logs.
-pub const STATE_DIR: &str = ".replication";
-const BACKOFF_FIRST: Duration = Duration::from_secs(1);
+pub(super) const BACKOFF_FIRST: Duration = Duration::from_secs(1);
 const BACKOFF_CAP: Duration = Duration::from_secs(300);
-/// How often local retention looks for files to delete.
-const RETENTION_EVERY: Duration = Duration::from_secs(600);
-/// How long `stop` waits for a destination busy with a transfer.
-const STOP_WAIT: Duration = Duration::from_secs(3);
 /// Per-request timeout towards S3 (a part of `PART_SIZE` must get through within it).
 const S3_TIMEOUT: Duration = Duration::from_secs(120);
 
-enum DestMsg {
-    /// A file was finished (its path relative to the archive).
-    Finished(String),
-    /// Try now, forgetting the back-off.
-    Retry,
-    Stop,
-}
-
-/// What the MRT writer and the control thread hold: fan-out to every destination.
-#[derive(Clone)]
-pub struct ReplLink {
-    txs: Vec<Sender<DestMsg>>,
-    retention: Option<Sender<DestMsg>>,
-}
-
-impl std::fmt::Debug for ReplLink {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ReplLink({} destinations)", self.txs.len())
-    }
-}
-
-impl ReplLink {
-    pub fn finished(&self, relative: &str) {
-        for tx in &self.txs {
-            let _ = tx.send(DestMsg::Finished(relative.to_string()));
-        }
-    }
-
-    /// `focl archive retry`: every destination tries its pending files now.
-    pub fn retry(&self) {
-        for tx in self.txs.iter().chain(self.retention.iter()) {
-            let _ = tx.send(DestMsg::Retry);
-        }
-    }
-}
-
-/// The running replication threads.
-pub struct ReplHandle {
-    link: ReplLink,
-    status: Vec<Arc<Mutex<DestinationStatus>>>,
-    threads: Vec<JoinHandle<()>>,
-    done_rx: Receiver<()>,
-}
-
-impl ReplHandle {
-    pub fn link(&self) -> ReplLink {
-        self.link.clone()
-    }
-
-    /// What the control thread keeps to read the destinations' state.
-    pub fn status_source(&self) -> StatusSource {
-        StatusSource(self.status.clone())
-    }
-
-    /// Ask every thread to stop; wait a little for one in the middle of a transfer (what it
-    /// has not logged as delivered is sent again at the next start).
-    pub fn stop(self) {
-        for tx in self.link.txs.iter().chain(self.link.retention.iter()) {
-            let _ = tx.send(DestMsg::Stop);
-        }
-        drop(self.link);
-        let deadline = Instant::now() + STOP_WAIT;
-        // Each thread holds a sender of `done`; all gone means all returned.
-        while self.done_rx.recv_deadline(deadline).is_ok() {}
-        for t in self.threads {
-            if t.is_finished() {
-                let _ = t.join();
-            }
-        }
-    }
-}
-
-/// Shared view of the destinations' state.
-#[derive(Clone)]
-pub struct StatusSource(Vec<Arc<Mutex<DestinationStatus>>>);
-
-impl StatusSource {
-    pub fn get(&self) -> Vec<DestinationStatus> {
-        self.0.iter().map(|s| lock(s).clone()).collect()
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Start one thread per destination (and one for retention if configured). `None` when the
-/// archive has no destinations. Errors: the state directory cannot be made, or an S3
-/// destination has no usable credentials.
-pub fn spawn(cfg: &ArchiveConfig) -> io::Result<Option<ReplHandle>> {
-    if cfg.destinations.is_empty() {
-        return Ok(None);
-    }
-    let state_dir = cfg.dir.join(STATE_DIR);
-    fs::create_dir_all(&state_dir)
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot create {}: {e}", state_dir.display())))?;
-    let mut targets = Vec::new();
-    for (i, d) in cfg.destinations.iter().enumerate() {
-        let target = match d {
-            DestinationConfig::Local { path } => Target::Local(path.clone()),
-            DestinationConfig::S3(s) => Target::S3(
-                Box::new(
-                    s3_bucket(s)
-                        .map_err(|e| io::Error::other(format!("archive.destinations[{i}] ({}): {e}", d.label())))?,
-                ),
-                s.prefix.clone(),
-            ),
-        };
-        targets.push((d, target));
-    }
-    let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(0);
-    let mut txs = Vec::new();
-    let mut status = Vec::new();
-    let mut delivered_sets = Vec::new();
-    let mut threads = Vec::new();
-    for (i, (d, target)) in targets.into_iter().enumerate() {
-        let (tx, rx) = crossbeam_channel::unbounded();
-        let st = Arc::new(Mutex::new(DestinationStatus { destination: d.label(), ..Default::default() }));
-        let delivered = Arc::new(Mutex::new(HashSet::new()));
-        let mut dest = Dest {
-            label: d.label(),
-            target,
-            archive: cfg.dir.clone(),
-            log: state_dir.join(format!("{}.delivered", destination_id(d))),
-            delivered: delivered.clone(),
-            queue: VecDeque::new(),
-            queued: HashSet::new(),
-            pending_bytes: 0,
-            status: st.clone(),
-            backoff: BACKOFF_FIRST,
-            retry_at: None,
-            failures: 0,
-        };
-        let done = done_tx.clone();
-        let t = std::thread::Builder::new().name(format!("repl-{i}")).spawn(move || {
-            dest.run(rx);
-            drop(done);
-        })?;
-        txs.push(tx);
-        status.push(st);
-        delivered_sets.push(delivered);
-        threads.push(t);
-    }
-    let retention = match cfg.retain_local_days {
-        Some(days) => {
-            let (tx, rx) = crossbeam_channel::unbounded();
-            let archive = cfg.dir.clone();
-            let done = done_tx.clone();
-            let max_age = Duration::from_secs(u64::from(days) * 86_400);
-            threads.push(std::thread::Builder::new().name("repl-retain".into()).spawn(move || {
-                retention_loop(&archive, max_age, &delivered_sets, rx);
-                drop(done);
-            })?);
-            Some(tx)
-        }
-        None => None,
-    };
-    drop(done_tx);
-    Ok(Some(ReplHandle { link: ReplLink { txs, retention }, status, threads, done_rx }))
-}
-
-/// A stable name for a destination's delivered log: the same destination keeps its log across
-/// restarts; another bucket, prefix, endpoint or path starts a new one (and gets everything).
-fn destination_id(d: &DestinationConfig) -> String {
-    let key = match d {
-        DestinationConfig::Local { path } => format!("local\n{}", path.display()),
-        DestinationConfig::S3(s) => {
-            format!("s3\n{}\n{}\n{}\n{}", s.endpoint.as_deref().unwrap_or(""), s.region, s.bucket, s.prefix)
-        }
-    };
-    let kind = if matches!(d, DestinationConfig::Local { .. }) { "local" } else { "s3" };
-    format!("{kind}-{}", &hex(&Sha256::digest(key.as_bytes()))[..16])
-}
-
-fn hex(bytes: &[u8]) -> String {
+pub(super) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn s3_bucket(s: &S3Destination) -> Result<Bucket, String> {
+pub(super) fn s3_bucket(s: &S3Destination) -> Result<Bucket, String> {
     let credentials = match &s.credentials {
         S3Credentials::Environment => Credentials::from_env().map_err(|e| {
             format!("no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in focld's environment, or credentials_file ({e})")
@@ -244,33 +49,33 @@ fn s3_bucket(s: &S3Destination) -> Result<Bucket, String> {
     Ok(*bucket)
 }
 
-enum Target {
+pub(super) enum Target {
     Local(PathBuf),
     /// The bucket and the key prefix.
     S3(Box<Bucket>, String),
 }
 
-struct Dest {
-    label: String,
-    target: Target,
-    archive: PathBuf,
+pub(super) struct Dest {
+    pub(super) label: String,
+    pub(super) target: Target,
+    pub(super) archive: PathBuf,
     /// Append-only list of delivered relative paths.
-    log: PathBuf,
-    delivered: Arc<Mutex<HashSet<String>>>,
+    pub(super) log: PathBuf,
+    pub(super) delivered: Arc<Mutex<HashSet<String>>>,
     /// Pending files, oldest first, with their bytes (file and manifest).
-    queue: VecDeque<(String, u64)>,
+    pub(super) queue: VecDeque<(String, u64)>,
     /// The names in `queue` and the sum of its bytes, kept beside it.
-    queued: HashSet<String>,
-    pending_bytes: u64,
-    status: Arc<Mutex<DestinationStatus>>,
-    backoff: Duration,
-    retry_at: Option<Instant>,
+    pub(super) queued: HashSet<String>,
+    pub(super) pending_bytes: u64,
+    pub(super) status: Arc<Mutex<DestinationStatus>>,
+    pub(super) backoff: Duration,
+    pub(super) retry_at: Option<Instant>,
     /// Consecutive failed attempts.
-    failures: u32,
+    pub(super) failures: u32,
 }
 
 impl Dest {
-    fn run(&mut self, rx: Receiver<DestMsg>) {
+    pub(super) fn run(&mut self, rx: Receiver<DestMsg>) {
         self.load();
         loop {
             let wait = match (self.queue.is_empty(), self.retry_at) {
@@ -315,7 +120,7 @@ impl Dest {
                 warn!("replication {}: cannot read {}: {e}; sending everything again", self.label, self.log.display())
             }
         }
-        let finished = finished_files(&self.archive);
+        let finished = manifest::finished_files(&self.archive);
         let before = delivered.len();
         let present: HashSet<&String> = finished.iter().collect();
         delivered.retain(|f| present.contains(f));
@@ -338,7 +143,7 @@ impl Dest {
         if self.queued.contains(&rel) || lock(&self.delivered).contains(&rel) {
             return;
         }
-        let bytes = [self.archive.join(&rel), manifest_path(&self.archive.join(&rel))]
+        let bytes = [self.archive.join(&rel), manifest::path_of(&self.archive.join(&rel))]
             .iter()
             .map(|p| fs::metadata(p).map(|m| m.len()).unwrap_or(0))
             .sum();
@@ -371,7 +176,7 @@ impl Dest {
                 self.retry_at = None;
                 let mut st = lock(&self.status);
                 st.delivered_files += 1;
-                st.last_success = Some(crate::mrt::writer::unix_secs(SystemTime::now()));
+                st.last_success = Some(crate::utc::unix_secs(SystemTime::now()));
                 st.last_file = Some(rel.to_string());
                 st.last_error = None;
             }
@@ -419,48 +224,9 @@ impl Dest {
         st.pending_bytes = self.pending_bytes;
         st.next_retry = self.retry_at.map(|at| {
             let secs = at.saturating_duration_since(Instant::now());
-            crate::mrt::writer::unix_secs(SystemTime::now() + secs)
+            crate::utc::unix_secs(SystemTime::now() + secs)
         });
     }
-}
-
-fn manifest_path(file: &Path) -> PathBuf {
-    let name = file.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-    file.with_file_name(format!("{name}.json"))
-}
-
-/// Finished files of the archive (those with a manifest), relative, in name order (which is
-/// time order within each directory). Hidden files and directories (temporary files, the
-/// replication state) are skipped.
-pub fn finished_files(archive: &Path) -> Vec<String> {
-    fn walk(dir: &Path, root: &Path, out: &mut Vec<String>) {
-        let Ok(entries) = fs::read_dir(dir) else { return };
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().to_string();
-            if name.starts_with('.') {
-                continue;
-            }
-            let path = e.path();
-            match e.file_type() {
-                Ok(t) if t.is_dir() => walk(&path, root, out),
-                Ok(t) if t.is_file() => {
-                    if let Some(data) = name.strip_suffix(".json") {
-                        let data_path = path.with_file_name(data);
-                        if data_path.is_file() {
-                            if let Ok(rel) = data_path.strip_prefix(root) {
-                                out.push(rel.to_string_lossy().to_string());
-                            }
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(archive, archive, &mut out);
-    out.sort();
-    out
 }
 
 fn rewrite_log(log: &Path, delivered: &HashSet<String>) -> io::Result<()> {
@@ -473,12 +239,6 @@ fn rewrite_log(log: &Path, delivered: &HashSet<String>) -> io::Result<()> {
     }
     f.sync_all()?;
     fs::rename(&tmp, log)
-}
-
-fn read_manifest(archive: &Path, rel: &str) -> Result<Manifest, String> {
-    let path = manifest_path(&archive.join(rel));
-    let bytes = fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    serde_json::from_slice(&bytes).map_err(|e| format!("{} is not a manifest: {e}", path.display()))
 }
 
 fn sha256_of(path: &Path) -> io::Result<(u64, String)> {
@@ -499,9 +259,9 @@ fn sha256_of(path: &Path) -> io::Result<(u64, String)> {
 /// Copy `rel` and its manifest under `root`: temporary name, fsync, rename, fsync the
 /// directory; then read the copy back against the manifest.
 fn copy_local(archive: &Path, root: &Path, rel: &str) -> Result<(), String> {
-    let manifest = read_manifest(archive, rel)?;
+    let manifest = manifest::read(archive, rel)?;
     let src = archive.join(rel);
-    for (from, to) in [(src.clone(), root.join(rel)), (manifest_path(&src), manifest_path(&root.join(rel)))] {
+    for (from, to) in [(src.clone(), root.join(rel)), (manifest::path_of(&src), manifest::path_of(&root.join(rel)))] {
         let dir = to.parent().unwrap_or(root);
         fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let name = to.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
@@ -537,10 +297,10 @@ pub fn s3_key(prefix: &str, rel: &str) -> String {
 }
 
 fn upload_s3(archive: &Path, bucket: &Bucket, prefix: &str, rel: &str) -> Result<(), String> {
-    let manifest = read_manifest(archive, rel)?;
+    let manifest = manifest::read(archive, rel)?;
     let src = archive.join(rel);
     put_file(bucket, &s3_key(prefix, rel), &src, "application/octet-stream", manifest.size)?;
-    let mpath = manifest_path(&src);
+    let mpath = manifest::path_of(&src);
     let msize = fs::metadata(&mpath).map_err(|e| format!("cannot read {}: {e}", mpath.display()))?.len();
     put_file(bucket, &s3_key(prefix, &format!("{rel}.json")), &mpath, "application/json", msize)
 }
@@ -615,27 +375,4 @@ fn read_full(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(n)
-}
-
-/// Delete local files older than `max_age` that every destination has confirmed.
-fn retention_loop(archive: &Path, max_age: Duration, delivered: &[Arc<Mutex<HashSet<String>>>], rx: Receiver<DestMsg>) {
-    loop {
-        let now = SystemTime::now();
-        for rel in finished_files(archive) {
-            let path = archive.join(&rel);
-            let old = fs::metadata(&path)
-                .and_then(|m| m.modified())
-                .is_ok_and(|t| now.duration_since(t).is_ok_and(|age| age > max_age));
-            if old && delivered.iter().all(|d| lock(d).contains(&rel)) {
-                match fs::remove_file(&path).and_then(|()| fs::remove_file(manifest_path(&path))) {
-                    Ok(()) => info!("archive: removed {rel} (older than the retention, replicated everywhere)"),
-                    Err(e) => warn!("archive: cannot remove {rel}: {e}"),
-                }
-            }
-        }
-        match rx.recv_timeout(RETENTION_EVERY) {
-            Ok(DestMsg::Stop) | Err(RecvTimeoutError::Disconnected) => return,
-            _ => {}
-        }
-    }
 }

@@ -1,274 +1,47 @@
-//! The peer thread: one per configured neighbor. It owns the TCP connection(s), the framer,
-//! the timers and the FSM of its peer.
-//!
-//! Fed by: the listener (`PeerMsg::Incoming`), the RIB (`PeerMsg::Send`, UPDATEs built for this
-//! session), the control thread (status, reset, refresh) and the socket. Emits: `RibMsg`s to
-//! the RIB thread (session up/down, parsed UPDATEs, route-refresh requests).
+//! The peer thread's body: the poll loop that feeds the FSM and carries out its actions.
 //!
 //! Waiting: a small per-peer mio `Poll` watches the socket(s) and a `Waker` that is woken after
 //! every message put into the inbox; the poll timeout is the nearest FSM timer deadline. When
 //! the RIB's bounded channel is full the thread stops reading its socket (TCP backpressure on
 //! the peer) and retries shortly, instead of queueing without bound.
 
+use super::conn::Conn;
+use super::fsm::{self, Action, Event, Fsm, FsmConfig, State};
+use super::{sock, LocalInfo};
 use crate::config::PeerConfig;
-use crate::ctl::{
-    self, ActionResult, CtlError, FamilyCounts, LastError, MsgCounters, PeerDetail, PeerSummary, UpdateErrors,
+use crate::control::proto::{
+    self as ctl, ActionResult, CtlError, FamilyCounts, LastError, MsgCounters, PeerDetail, PeerSummary, UpdateErrors,
 };
-use crate::fsm::{self, Action, Event, Fsm, FsmConfig, State};
-use crate::mrt::record::SessionAddrs;
-use crate::mrt::writer::{MrtLink, MrtMsg};
+use crate::msg::{MrtMsg, PeerId, PeerMsg, RibMsg, SessionAddrs, SessionInfo};
 use crate::prefix::Family;
-use crate::rib::{RibMsg, SessionInfo};
-use crate::sock;
-use crate::wire::frame::{self, Framer, MsgType};
+use crate::wire::frame::{self, MsgType};
 use crate::wire::notify::{CeaseSubcode, ErrorCode, Notification};
 use crate::wire::open::{self, Capabilities, OpenMsg};
 use crate::wire::update;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use log::{debug, error, info, warn};
 use mio::net::TcpStream;
-use mio::{Events, Interest, Poll, Token, Waker};
+use mio::{Events, Interest, Poll, Token};
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-/// Stable identifier of a configured peer (survives reloads).
-pub type PeerId = u32;
-
-const WAKER: Token = Token(0);
+pub(super) const WAKER: Token = Token(0);
 const CONN: Token = Token(1);
 const PENDING: Token = Token(2);
 
 /// Bytes buffered from the socket before the thread stops reading (backpressure).
-const MAX_READ_BUFFER: usize = 256 * 1024;
+pub(super) const MAX_READ_BUFFER: usize = 256 * 1024;
 /// How often to retry handing a message to a full RIB channel.
 const BACKLOG_RETRY: Duration = Duration::from_millis(5);
 /// How long a NOTIFICATION may take to leave before the connection is closed anyway.
-const NOTIFICATION_FLUSH: Duration = Duration::from_millis(200);
+pub(super) const NOTIFICATION_FLUSH: Duration = Duration::from_millis(200);
 /// A ROUTE-REFRESH is not answered again while more than this waits to be written to the peer.
 const REFRESH_BACKLOG: usize = 1024 * 1024;
 /// A collision candidate (second, incoming connection) must send its OPEN within this.
 const PENDING_OPEN_TIMEOUT: Duration = Duration::from_secs(30);
-/// Capacity of a peer's inbox.
-pub const INBOX_CAPACITY: usize = 1024;
-
-/// Messages to a peer thread.
-#[derive(Debug)]
-pub enum PeerMsg {
-    /// A connection from this peer's address, accepted by the listener.
-    Incoming(std::net::TcpStream),
-    /// UPDATEs built by the RIB for session `session` (stale ones are dropped).
-    Send {
-        session: u64,
-        msgs: Vec<Vec<u8>>,
-        sent: FamilyCounts,
-    },
-    Summary(Sender<PeerSummary>),
-    Status(Sender<PeerDetail>),
-    /// `focl peer reset`: Cease / Administrative Reset, then start again.
-    Reset(Sender<Result<ActionResult, CtlError>>),
-    /// `focl peer refresh`: send ROUTE-REFRESH for the family (both negotiated when `None`).
-    Refresh(Option<Family>, Sender<Result<ActionResult, CtlError>>),
-    /// From the RIB: the peer sent more prefixes than `max_prefixes` allows.
-    MaxPrefixes {
-        count: u64,
-    },
-    /// `focl peer disable`: Cease / Administrative Shutdown, then stay down.
-    Disable(Sender<Result<ActionResult, CtlError>>),
-    /// `focl peer enable`: start again after `Disable`.
-    Enable(Sender<Result<ActionResult, CtlError>>),
-    /// End the thread, after a Cease with this subcode and communication on a live session.
-    Stop(CeaseSubcode, Option<String>),
-}
-
-/// How other threads reach a peer thread: its inbox plus the waker of its poll loop.
-#[derive(Clone, Debug)]
-pub struct PeerLink {
-    tx: Sender<PeerMsg>,
-    waker: Arc<Waker>,
-}
-
-impl PeerLink {
-    pub fn new(tx: Sender<PeerMsg>, waker: Arc<Waker>) -> PeerLink {
-        PeerLink { tx, waker }
-    }
-
-    /// Queue a message without blocking; false when the inbox is full or the thread is gone.
-    pub fn send(&self, msg: PeerMsg) -> bool {
-        match self.tx.try_send(msg) {
-            Ok(()) => {
-                let _ = self.waker.wake();
-                true
-            }
-            Err(_) => false,
-        }
-    }
-}
-
-/// Owns a running peer thread.
-pub struct PeerHandle {
-    pub id: PeerId,
-    pub cfg: Arc<PeerConfig>,
-    pub link: PeerLink,
-    join: Option<JoinHandle<()>>,
-}
-
-impl PeerHandle {
-    /// Ask the thread to stop (with a Cease on a live session) and wait for it.
-    pub fn stop(mut self, sub: CeaseSubcode, communication: Option<String>) {
-        self.link.send(PeerMsg::Stop(sub, communication));
-        if let Some(j) = self.join.take() {
-            let _ = j.join();
-        }
-    }
-}
-
-impl Drop for PeerHandle {
-    fn drop(&mut self) {
-        if let Some(j) = self.join.take() {
-            self.link.send(PeerMsg::Stop(CeaseSubcode::AdministrativeShutdown, None));
-            let _ = j.join();
-        }
-    }
-}
-
-/// What a peer thread needs to know about the speaker as a whole.
-#[derive(Clone, Debug)]
-pub struct LocalInfo {
-    pub router_id: Ipv4Addr,
-    /// Where received messages and state changes are archived, when archiving is on.
-    pub mrt: Option<MrtLink>,
-}
-
-/// Start the thread of one configured peer.
-pub fn spawn(id: PeerId, cfg: Arc<PeerConfig>, local: LocalInfo, rib: Sender<RibMsg>) -> io::Result<PeerHandle> {
-    let poll = Poll::new()?;
-    let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-    let (tx, rx) = crossbeam_channel::bounded(INBOX_CAPACITY);
-    let link = PeerLink { tx, waker };
-    let thread_cfg = cfg.clone();
-    let join = std::thread::Builder::new().name(format!("peer {}", cfg.address)).spawn(move || {
-        let mut peer = Peer::new(id, thread_cfg, local, poll, rx, rib);
-        peer.run();
-    })?;
-    Ok(PeerHandle { id, cfg, link, join: Some(join) })
-}
-
-/// One TCP connection of the peer and its buffers.
-struct Conn {
-    stream: TcpStream,
-    outgoing: bool,
-    /// False while an outgoing connect is in progress.
-    connected: bool,
-    framer: Framer,
-    out: Vec<u8>,
-    out_pos: usize,
-    local: Option<SocketAddr>,
-    remote: Option<SocketAddr>,
-    /// Collision candidates only: when they must have sent their OPEN.
-    open_deadline: Option<Instant>,
-    /// True when the socket may hold unread bytes (edge-triggered readiness).
-    readable: bool,
-    /// Since when bytes have been waiting to be written without the peer taking any
-    /// (RFC 9687 send hold timer); `None` while nothing waits.
-    send_stalled_since: Option<Instant>,
-}
-
-impl Conn {
-    fn new(stream: TcpStream, outgoing: bool, connected: bool) -> Conn {
-        let mut c = Conn {
-            stream,
-            outgoing,
-            connected,
-            framer: Framer::new(),
-            out: Vec::new(),
-            out_pos: 0,
-            local: None,
-            remote: None,
-            open_deadline: None,
-            readable: true,
-            send_stalled_since: None,
-        };
-        if connected {
-            c.learn_addresses();
-        }
-        c
-    }
-
-    fn learn_addresses(&mut self) {
-        self.local = self.stream.local_addr().ok().map(sock::canonical_addr);
-        self.remote = self.stream.peer_addr().ok().map(sock::canonical_addr);
-    }
-
-    fn queue(&mut self, msg: &[u8]) {
-        self.out.extend_from_slice(msg);
-    }
-
-    /// Write what is buffered until the socket would block.
-    fn flush(&mut self) -> io::Result<()> {
-        if !self.connected {
-            return Ok(());
-        }
-        while self.out_pos < self.out.len() {
-            match self.stream.write(&self.out[self.out_pos..]) {
-                Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "connection closed while writing")),
-                Ok(n) => {
-                    self.out_pos += n;
-                    self.send_stalled_since = None;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        if self.out_pos == self.out.len() {
-            self.out.clear();
-            self.out_pos = 0;
-            self.send_stalled_since = None;
-        } else if self.send_stalled_since.is_none() {
-            self.send_stalled_since = Some(Instant::now());
-        }
-        Ok(())
-    }
-
-    /// Read into the framer until the socket would block or the buffer is full.
-    /// Returns Ok(false) at end of stream.
-    fn fill(&mut self) -> io::Result<bool> {
-        let mut buf = [0u8; 16 * 1024];
-        while self.framer.buffered() < MAX_READ_BUFFER {
-            match self.stream.read(&mut buf) {
-                Ok(0) => return Ok(false),
-                Ok(n) => self.framer.feed(&buf[..n]),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.readable = false;
-                    return Ok(true);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(true)
-    }
-
-    /// Best effort: get the last bytes (a NOTIFICATION) out, then close.
-    fn close(mut self, poll: &Poll) {
-        let deadline = Instant::now() + NOTIFICATION_FLUSH;
-        while self.connected && self.out_pos < self.out.len() && Instant::now() < deadline {
-            if self.flush().is_err() {
-                break;
-            }
-            if self.out_pos < self.out.len() {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        }
-        let _ = poll.registry().deregister(&mut self.stream);
-        let _ = self.stream.shutdown(Shutdown::Both);
-    }
-}
-
 /// Counters kept by the peer thread.
 #[derive(Default)]
 struct Stats {
@@ -295,7 +68,7 @@ fn count(c: &mut MsgCounters, ty: MsgType) {
     c.total += 1;
 }
 
-struct Peer {
+pub(super) struct Peer {
     id: PeerId,
     cfg: Arc<PeerConfig>,
     label: String,
@@ -327,7 +100,7 @@ struct Peer {
 }
 
 impl Peer {
-    fn new(
+    pub(super) fn new(
         id: PeerId,
         cfg: Arc<PeerConfig>,
         local: LocalInfo,
@@ -370,7 +143,7 @@ impl Peer {
         }
     }
 
-    fn run(&mut self) {
+    pub(super) fn run(&mut self) {
         info!("neighbor {}: starting ({})", self.label, if self.cfg.passive { "passive" } else { "active" });
         self.events.push_back(Event::ManualStart);
         let mut events = Events::with_capacity(64);

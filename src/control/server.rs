@@ -1,12 +1,13 @@
-//! The control thread: serves focl's NDJSON requests on a Unix stream socket.
+//! The control server: serves focl's NDJSON requests on a Unix stream socket.
 //!
-//! Fed by focl clients (one request a line); asks the daemon through a `Handler` (which talks
-//! to the peer threads and the RIB over channels) and writes one reply line per request.
+//! Fed by focl clients (one request a line); decodes each into a typed `Request`, asks a
+//! `Handler` (the dispatcher, which talks to the other threads over channels) and writes one
+//! reply line per request.
 //! A mio loop (`Token(0)` the listener, `Token(1)` the stop waker) serves many clients at
 //! once: a client that sends nothing, sends garbage or does not read its replies never holds
 //! up the others.
 
-use crate::ctl::{code, CtlError, Reply, Request, MAX_REQUEST_BYTES};
+use super::proto::{code, CtlError, Reply, Request, MAX_REQUEST_BYTES};
 use log::{debug, error, info, warn};
 use mio::net::{UnixListener, UnixStream};
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -28,20 +29,6 @@ const MAX_CLIENTS: usize = 64;
 /// Answers one request (implemented by the daemon).
 pub trait Handler: Send + 'static {
     fn handle(&mut self, req: &Request) -> Reply;
-}
-
-/// The reply for a command the daemon does not know.
-pub fn unknown_command(req: &Request) -> Reply {
-    Reply::err(
-        req.id,
-        CtlError::new(
-            code::UNKNOWN_COMMAND,
-            format!(
-                "unknown command '{}'; known: peer_list, peer_show, peer_reset, peer_refresh, rib_summary, rib_in, rib_out, archive_status, archive_rotate, archive_snapshot",
-                req.cmd
-            ),
-        ),
-    )
 }
 
 /// Owns the control thread and its socket file.
@@ -245,19 +232,12 @@ impl Server {
     }
 
     fn answer(&mut self, text: &[u8]) -> Reply {
-        match serde_json::from_slice::<Request>(text) {
+        match Request::decode(text) {
             Ok(req) => {
-                debug!("control: {} {}", req.cmd, req.args);
+                debug!("control: {:?}", req.command);
                 self.handler.handle(&req)
             }
-            Err(e) => {
-                // Recover the id when the line is JSON with an id but not a valid request.
-                let id = serde_json::from_slice::<serde_json::Value>(text)
-                    .ok()
-                    .and_then(|v| v.get("id").and_then(serde_json::Value::as_u64))
-                    .unwrap_or(0);
-                Reply::err(id, CtlError::new(code::BAD_REQUEST, format!("not a valid request: {e}")))
-            }
+            Err((id, e)) => Reply::err(id, e),
         }
     }
 }
@@ -316,17 +296,18 @@ fn flush(c: &mut Client) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::control::proto::Command;
     use std::io::{BufRead, BufReader};
     use std::os::unix::net::UnixStream as StdStream;
     use std::time::Duration;
 
+    /// Answers `peer_show` with the peer argument it was given.
     struct Echo;
     impl Handler for Echo {
         fn handle(&mut self, req: &Request) -> Reply {
-            if req.cmd == "echo" {
-                Reply::ok(req.id, req.args.clone())
-            } else {
-                unknown_command(req)
+            match &req.command {
+                Command::PeerShow { peer } => Reply::ok(req.id, serde_json::json!(peer)),
+                other => Reply::err(req.id, CtlError::new(code::NOT_SUPPORTED, other.name())),
             }
         }
     }
@@ -359,22 +340,22 @@ mod tests {
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o660);
         let (_silent, _) = client(&path); // connects and says nothing
         let (mut s, mut r) = client(&path);
-        let rep = ask(&mut s, &mut r, r#"{"id":1,"cmd":"echo","args":{"x":1}}"#);
-        assert_eq!((rep.id, rep.ok, rep.result), (1, true, Some(serde_json::json!({"x":1}))));
+        let rep = ask(&mut s, &mut r, r#"{"id":1,"cmd":"peer_show","args":{"peer":"x1"}}"#);
+        assert_eq!((rep.id, rep.ok, rep.result), (1, true, Some(serde_json::json!("x1"))));
         let rep = ask(&mut s, &mut r, "this is not json");
         assert_eq!(rep.error.map(|e| e.code), Some("bad_request".to_string()));
         let rep = ask(&mut s, &mut r, r#"{"id":5,"command":"oops"}"#);
         assert_eq!((rep.id, rep.error.map(|e| e.code)), (5, Some("bad_request".to_string())));
         let rep = ask(&mut s, &mut r, r#"{"id":2,"cmd":"nope"}"#);
         assert_eq!(rep.error.map(|e| e.code), Some("unknown_command".to_string()));
-        let big = format!(r#"{{"id":3,"cmd":"echo","args":"{}"}}"#, "x".repeat(MAX_REQUEST_BYTES + 10));
+        let big = format!(r#"{{"id":3,"cmd":"peer_show","args":{{"peer":"{}"}}}}"#, "x".repeat(MAX_REQUEST_BYTES + 10));
         let rep = ask(&mut s, &mut r, &big);
         assert_eq!(rep.error.map(|e| e.code), Some("request_too_large".to_string()));
-        let rep = ask(&mut s, &mut r, r#"{"id":4,"cmd":"echo","args":"still here"}"#);
+        let rep = ask(&mut s, &mut r, r#"{"id":4,"cmd":"peer_show","args":{"peer":"still here"}}"#);
         assert_eq!(rep.result, Some(serde_json::json!("still here")));
         // A second client at the same time.
         let (mut s2, mut r2) = client(&path);
-        assert!(ask(&mut s2, &mut r2, r#"{"id":9,"cmd":"echo"}"#).ok);
+        assert!(ask(&mut s2, &mut r2, r#"{"id":9,"cmd":"peer_show","args":{"peer":"y"}}"#).ok);
         server.stop();
         assert!(!path.exists(), "stop removes the socket");
     }

@@ -11,12 +11,109 @@ use serde_json::Value;
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
 
 /// One request line: `{"id":1,"cmd":"peer_show","args":{"peer":"192.0.2.2"}}`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Request {
     pub id: u64,
-    pub cmd: String,
+    #[serde(flatten)]
+    pub command: Command,
+}
+
+/// Every command focld serves: the `cmd` word, its `args` object and (in the comment) what the
+/// reply's `result` holds. This enum is the one list of commands; focl builds its requests
+/// from it and focld dispatches on it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "cmd", content = "args", rename_all = "snake_case")]
+pub enum Command {
+    /// -> `Vec<PeerSummary>`
+    PeerList {},
+    /// -> `PeerDetail`
+    PeerShow { peer: String },
+    /// Cease / Administrative Reset, then start again -> `ActionResult`
+    PeerReset { peer: String },
+    /// ROUTE-REFRESH (RFC 2918) for "ipv4_unicast"|"ipv6_unicast", or both -> `ActionResult`
+    PeerRefresh {
+        peer: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        family: Option<String>,
+    },
+    /// Cease / Administrative Shutdown, then stay down -> `ActionResult`
+    PeerDisable { peer: String },
+    /// Start again after `peer_disable` -> `ActionResult`
+    PeerEnable { peer: String },
+    /// -> `RibSummary`
+    RibSummary {},
+    /// The peer's Adj-RIB-In, optionally only PREFIX and what it covers -> `RouteList`
+    RibIn {
+        peer: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        prefix: Option<String>,
+    },
+    /// What focld announces to the peer -> `RouteList`
+    RibOut { peer: String },
+    /// -> `ArchiveStatus`
+    ArchiveStatus {},
+    /// -> {"finished": relative path of the finished update file or null}
+    ArchiveRotate {},
+    /// -> {"started": true}
+    ArchiveSnapshot {},
+    /// -> {"destinations": N}
+    ArchiveRetry {},
+    /// -> `ReloadReport`, or the error `bad_config` listing the new file's errors
+    Reload {},
+    /// -> `DaemonStatus`
+    Status {},
+}
+
+impl Command {
+    /// The `cmd` word of this command.
+    pub fn name(&self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.get("cmd").and_then(Value::as_str).map(String::from))
+            .unwrap_or_default()
+    }
+}
+
+/// The envelope of a request line before its command is known.
+#[derive(Deserialize)]
+struct RawRequest {
+    id: u64,
+    cmd: String,
     #[serde(default)]
-    pub args: Value,
+    args: Value,
+}
+
+impl Request {
+    /// Decode one request line. A line that is no request gets `bad_request`, an unknown
+    /// `cmd` `unknown_command` (with the list of commands), wrong `args` `bad_argument`; the
+    /// error carries the line's id when it has one.
+    pub fn decode(line: &[u8]) -> Result<Request, (u64, CtlError)> {
+        let raw: RawRequest = serde_json::from_slice(line).map_err(|e| {
+            // Recover the id when the line is JSON with an id but not a valid request.
+            let id = serde_json::from_slice::<Value>(line)
+                .ok()
+                .and_then(|v| v.get("id").and_then(Value::as_u64))
+                .unwrap_or(0);
+            (id, CtlError::new(code::BAD_REQUEST, format!("not a valid request: {e}")))
+        })?;
+        // Commands without arguments may send `"args": {}`, `null` or nothing.
+        let args = if raw.args.is_null() { Value::Object(Default::default()) } else { raw.args };
+        let tagged = serde_json::json!({ "cmd": raw.cmd, "args": args });
+        match serde_json::from_value::<Command>(tagged) {
+            Ok(command) => Ok(Request { id: raw.id, command }),
+            Err(e) => {
+                let text = e.to_string();
+                let err = match text.strip_prefix("unknown variant ") {
+                    Some(rest) => CtlError::new(
+                        code::UNKNOWN_COMMAND,
+                        format!("unknown command '{}'; {}", raw.cmd, rest.split_once(", ").map_or(rest, |(_, l)| l)),
+                    ),
+                    None => CtlError::new(code::BAD_ARGUMENT, format!("bad arguments for '{}': {text}", raw.cmd)),
+                };
+                Err((raw.id, err))
+            }
+        }
+    }
 }
 
 /// One reply line: `{"id":1,"ok":true,"result":...}` or `{"id":1,"ok":false,"error":{...}}`.
@@ -51,6 +148,11 @@ impl CtlError {
     pub fn new(code: &str, message: impl Into<String>) -> CtlError {
         CtlError { code: code.to_string(), message: message.into() }
     }
+
+    /// The error focl gets when archiving is off.
+    pub fn archive_off() -> CtlError {
+        CtlError::new(code::NOT_SUPPORTED, "archiving is off; set enabled = true in [archive] and restart focld")
+    }
 }
 
 /// Error codes used in `CtlError::code`.
@@ -65,39 +167,6 @@ pub mod code {
     pub const INTERNAL: &str = "internal";
     /// `reload`: the new configuration has errors (the message lists them, one a line).
     pub const BAD_CONFIG: &str = "bad_config";
-}
-
-/// Commands and their `args`:
-/// - `peer_list` {} -> `Vec<PeerSummary>`
-/// - `peer_show` {"peer": ADDR|NAME} -> `PeerDetail`
-/// - `peer_reset` {"peer": ADDR|NAME} -> `ActionResult`
-/// - `peer_refresh` {"peer": ADDR|NAME, "family": optional "ipv4_unicast"|"ipv6_unicast"} -> `ActionResult`
-/// - `rib_summary` {} -> `RibSummary`
-/// - `rib_in` {"peer": ADDR|NAME, "prefix": optional PREFIX} -> `RouteList`
-/// - `rib_out` {"peer": ADDR|NAME} -> `RouteList`
-/// - `archive_status` {} -> `mrt::writer::ArchiveStatus`
-/// - `archive_rotate` {} -> {"finished": relative path of the finished update file or null}
-/// - `archive_snapshot` {} -> {"started": true}
-/// - `archive_retry` {} -> {"destinations": N}
-/// - `peer_disable` / `peer_enable` {"peer": ADDR|NAME} -> `ActionResult`
-/// - `reload` {} -> `ReloadReport`, or the error `bad_config` listing the new file's errors
-/// - `status` {} -> `DaemonStatus`
-pub mod cmd {
-    pub const PEER_LIST: &str = "peer_list";
-    pub const PEER_SHOW: &str = "peer_show";
-    pub const PEER_RESET: &str = "peer_reset";
-    pub const PEER_REFRESH: &str = "peer_refresh";
-    pub const RIB_SUMMARY: &str = "rib_summary";
-    pub const RIB_IN: &str = "rib_in";
-    pub const RIB_OUT: &str = "rib_out";
-    pub const ARCHIVE_STATUS: &str = "archive_status";
-    pub const ARCHIVE_ROTATE: &str = "archive_rotate";
-    pub const ARCHIVE_SNAPSHOT: &str = "archive_snapshot";
-    pub const ARCHIVE_RETRY: &str = "archive_retry";
-    pub const PEER_DISABLE: &str = "peer_disable";
-    pub const PEER_ENABLE: &str = "peer_enable";
-    pub const RELOAD: &str = "reload";
-    pub const STATUS: &str = "status";
 }
 
 /// `focl status`.
@@ -340,4 +409,66 @@ pub struct DestinationStatus {
     pub last_error: Option<String>,
     /// Unix time of the next attempt while backing off.
     pub next_retry: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_keeps_the_documented_wire_format() {
+        let req = Request { id: 7, command: Command::PeerShow { peer: "192.0.2.2".into() } };
+        let line = serde_json::to_string(&req).unwrap();
+        assert_eq!(line, r#"{"id":7,"cmd":"peer_show","args":{"peer":"192.0.2.2"}}"#);
+        assert_eq!(Request::decode(line.as_bytes()).unwrap(), req);
+        let req = Request { id: 1, command: Command::Status {} };
+        assert_eq!(serde_json::to_string(&req).unwrap(), r#"{"id":1,"cmd":"status","args":{}}"#);
+    }
+
+    #[test]
+    fn commands_without_arguments_take_empty_null_or_missing_args() {
+        for line in [
+            r#"{"id":1,"cmd":"status"}"#,
+            r#"{"id":1,"cmd":"status","args":null}"#,
+            r#"{"id":1,"cmd":"status","args":{}}"#,
+        ] {
+            assert_eq!(Request::decode(line.as_bytes()).map(|r| r.command), Ok(Command::Status {}), "{line}");
+        }
+    }
+
+    #[test]
+    fn optional_arguments_may_be_left_out() {
+        let r = Request::decode(br#"{"id":2,"cmd":"rib_in","args":{"peer":"p"}}"#).unwrap();
+        assert_eq!(r.command, Command::RibIn { peer: "p".into(), prefix: None });
+        let line = serde_json::to_string(&r).unwrap();
+        assert_eq!(line, r#"{"id":2,"cmd":"rib_in","args":{"peer":"p"}}"#);
+    }
+
+    #[test]
+    fn an_unknown_command_names_the_known_ones_and_keeps_the_id() {
+        let (id, e) = Request::decode(br#"{"id":4,"cmd":"nope"}"#).unwrap_err();
+        assert_eq!((id, e.code.as_str()), (4, code::UNKNOWN_COMMAND));
+        assert!(
+            e.message.contains("'nope'") && e.message.contains("peer_list") && e.message.contains("status"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn missing_arguments_and_non_requests_are_told_apart() {
+        let (id, e) = Request::decode(br#"{"id":5,"cmd":"peer_show","args":{}}"#).unwrap_err();
+        assert_eq!((id, e.code.as_str()), (5, code::BAD_ARGUMENT));
+        assert!(e.message.contains("peer"), "{}", e.message);
+        let (id, e) = Request::decode(br#"{"id":6,"command":"oops"}"#).unwrap_err();
+        assert_eq!((id, e.code.as_str()), (6, code::BAD_REQUEST));
+        let (id, e) = Request::decode(b"this is not json").unwrap_err();
+        assert_eq!((id, e.code.as_str()), (0, code::BAD_REQUEST));
+    }
+
+    #[test]
+    fn a_command_knows_its_name() {
+        assert_eq!(Command::ArchiveRetry {}.name(), "archive_retry");
+        assert_eq!(Command::PeerRefresh { peer: "p".into(), family: None }.name(), "peer_refresh");
+    }
 }

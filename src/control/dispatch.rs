@@ -1,0 +1,257 @@
+//! Dispatch: answers each control request by asking the thread that knows (a peer thread, the
+//! RIB, the MRT writer, the main thread for reloads) over its channel, with a timeout.
+//!
+//! Called by the control server for every request; reads the `DaemonView` that the main
+//! thread keeps up to date (the peers, replication status, archive settings, run facts).
+
+use super::proto::{
+    code, ActionResult, ArchiveStatus, Command, CtlError, DaemonStatus, FamilyCounts, PeerDetail, PeerSummary, Reply,
+    Request, RibSummary,
+};
+use super::server::Handler;
+use crate::config::ArchiveConfig;
+use crate::msg::{FileSink, MrtLink, MrtMsg, PeerId, PeerLink, PeerMsg, ReloadRequest, RibMsg, RibQuery, StatusSource};
+use crate::prefix::{Family, Prefix};
+use crossbeam_channel::Sender;
+use serde_json::Value;
+use std::net::IpAddr;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
+
+/// How long the control thread waits for a peer thread or the RIB to answer.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long `focl reload` waits (stopping removed peers takes a moment each).
+const RELOAD_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What the control thread reads and the main thread changes on reload.
+pub struct DaemonView {
+    pub peers: RwLock<Vec<PeerRef>>,
+    pub repl: RwLock<Option<(FileSink, StatusSource)>>,
+    pub archive: RwLock<ArchiveConfig>,
+    pub run: RwLock<RunInfo>,
+    pub reload_tx: Sender<ReloadRequest>,
+}
+
+/// Facts about the running daemon for `focl status`.
+pub struct RunInfo {
+    pub started: Instant,
+    pub config_file: String,
+    pub asn: u32,
+    pub router_id: String,
+    pub last_reload: Option<u64>,
+}
+
+/// What the dispatcher knows of a peer.
+#[derive(Clone)]
+pub struct PeerRef {
+    pub id: PeerId,
+    pub address: IpAddr,
+    pub name: Option<String>,
+    pub link: PeerLink,
+}
+
+/// A lock that a panicking holder left poisoned is still read: the data is plain values.
+pub fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|e| e.into_inner())
+}
+
+pub fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Answers control requests (the control server's `Handler`).
+pub struct Dispatcher {
+    pub view: Arc<DaemonView>,
+    pub rib: Sender<RibMsg>,
+    pub mrt: Option<MrtLink>,
+}
+
+fn internal(what: &str) -> CtlError {
+    CtlError::new(code::INTERNAL, format!("{what} did not answer in time"))
+}
+
+fn to_value<T: serde::Serialize>(v: T) -> Result<Value, CtlError> {
+    serde_json::to_value(v).map_err(|e| CtlError::new(code::INTERNAL, format!("cannot encode reply: {e}")))
+}
+
+impl Dispatcher {
+    fn find_peer(&self, want: &str) -> Result<PeerRef, CtlError> {
+        let by_addr = want.parse::<IpAddr>().ok();
+        read(&self.view.peers)
+            .iter()
+            .find(|p| Some(p.address) == by_addr || p.name.as_deref() == Some(want))
+            .cloned()
+            .ok_or_else(|| {
+                CtlError::new(code::NO_SUCH_PEER, format!("no neighbor '{want}' is configured (see: focl peer list)"))
+            })
+    }
+
+    fn peer_summaries(&self) -> Result<Vec<PeerSummary>, CtlError> {
+        let peers = read(&self.view.peers).clone();
+        let mut out = Vec::new();
+        for p in &peers {
+            let mut s: PeerSummary = self.ask_peer(p, PeerMsg::Summary)?;
+            s.prefixes_received = self.rib_counts(p.id)?.0;
+            out.push(s);
+        }
+        Ok(out)
+    }
+
+    fn archive_status(&self) -> Result<ArchiveStatus, CtlError> {
+        match &self.mrt {
+            Some(m) => {
+                let (tx, rx) = crossbeam_channel::bounded(1);
+                m.send_blocking(MrtMsg::Status(tx));
+                let mut status: ArchiveStatus =
+                    rx.recv_timeout(QUERY_TIMEOUT).map_err(|_| internal("the MRT writer"))?;
+                status.destinations = read(&self.view.repl).as_ref().map(|(_, s)| s.get()).unwrap_or_default();
+                Ok(status)
+            }
+            None => Ok(ArchiveStatus {
+                enabled: false,
+                dir: read(&self.view.archive).dir.display().to_string(),
+                ..Default::default()
+            }),
+        }
+    }
+
+    fn status(&self) -> Result<DaemonStatus, CtlError> {
+        let peers = self.peer_summaries()?;
+        let mut by_state = std::collections::BTreeMap::new();
+        for p in &peers {
+            *by_state.entry(p.state.clone()).or_insert(0) += 1;
+        }
+        let summary: RibSummary = serde_json::from_value(self.ask_rib(RibQuery::Summary)?)
+            .map_err(|e| CtlError::new(code::INTERNAL, e.to_string()))?;
+        let run = read(&self.view.run);
+        Ok(DaemonStatus {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            pid: std::process::id(),
+            uptime_secs: run.started.elapsed().as_secs(),
+            config_file: run.config_file.clone(),
+            last_reload: run.last_reload,
+            asn: run.asn,
+            router_id: run.router_id.clone(),
+            peers: peers.len() as u64,
+            peers_by_state: by_state,
+            peers_disabled: peers.iter().filter(|p| p.disabled).count() as u64,
+            routes: summary.routes,
+            archive: self.archive_status()?,
+        })
+    }
+
+    fn ask_peer<T>(&self, p: &PeerRef, make: impl FnOnce(Sender<T>) -> PeerMsg) -> Result<T, CtlError> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        if !p.link.send(make(tx)) {
+            return Err(internal(&format!("neighbor {}", p.address)));
+        }
+        rx.recv_timeout(QUERY_TIMEOUT).map_err(|_| internal(&format!("neighbor {}", p.address)))
+    }
+
+    fn ask_rib(&self, q: RibQuery) -> Result<Value, CtlError> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.rib.send_timeout(RibMsg::Query(q, tx), QUERY_TIMEOUT).map_err(|_| internal("the RIB"))?;
+        rx.recv_timeout(QUERY_TIMEOUT).map_err(|_| internal("the RIB"))?
+    }
+
+    fn rib_counts(&self, id: PeerId) -> Result<(FamilyCounts, FamilyCounts), CtlError> {
+        let v = self.ask_rib(RibQuery::Counts { peer: id })?;
+        serde_json::from_value(v).map_err(|e| CtlError::new(code::INTERNAL, e.to_string()))
+    }
+
+    /// A peer action that answers `Result<ActionResult, CtlError>`.
+    fn peer_action(
+        &self,
+        peer: &str,
+        make: impl FnOnce(Sender<Result<ActionResult, CtlError>>) -> PeerMsg,
+    ) -> Result<Value, CtlError> {
+        let p = self.find_peer(peer)?;
+        let r: Result<ActionResult, CtlError> = self.ask_peer(&p, make)?;
+        to_value(r?)
+    }
+
+    fn dispatch(&self, command: &Command) -> Result<Value, CtlError> {
+        match command {
+            Command::PeerList {} => to_value(self.peer_summaries()?),
+            Command::PeerShow { peer } => {
+                let p = self.find_peer(peer)?;
+                let mut d: PeerDetail = self.ask_peer(&p, PeerMsg::Status)?;
+                let (rcvd, sent) = self.rib_counts(p.id)?;
+                d.prefixes_received = rcvd;
+                d.prefixes_sent = sent;
+                to_value(d)
+            }
+            Command::PeerReset { peer } => self.peer_action(peer, PeerMsg::Reset),
+            Command::PeerRefresh { peer, family } => {
+                let family = family.as_deref().map(parse_family).transpose()?;
+                self.peer_action(peer, |tx| PeerMsg::Refresh(family, tx))
+            }
+            Command::PeerDisable { peer } => self.peer_action(peer, PeerMsg::Disable),
+            Command::PeerEnable { peer } => self.peer_action(peer, PeerMsg::Enable),
+            Command::RibSummary {} => self.ask_rib(RibQuery::Summary),
+            Command::RibIn { peer, prefix } => {
+                let p = self.find_peer(peer)?;
+                let prefix = prefix.as_deref().map(parse_prefix).transpose()?;
+                self.ask_rib(RibQuery::In { peer: p.id, prefix })
+            }
+            Command::RibOut { peer } => {
+                let p = self.find_peer(peer)?;
+                self.ask_rib(RibQuery::Out { peer: p.id })
+            }
+            Command::ArchiveStatus {} => to_value(self.archive_status()?),
+            Command::ArchiveRetry {} => {
+                self.mrt.as_ref().ok_or_else(CtlError::archive_off)?;
+                let repl = read(&self.view.repl);
+                let (link, _) = repl.as_ref().ok_or_else(|| {
+                    CtlError::new(code::BAD_ARGUMENT, "no [[archive.destinations]] are configured; nothing to retry")
+                })?;
+                link.retry();
+                Ok(serde_json::json!({ "destinations": read(&self.view.archive).destinations.len() }))
+            }
+            Command::ArchiveRotate {} => {
+                let m = self.mrt.as_ref().ok_or_else(CtlError::archive_off)?;
+                let (tx, rx) = crossbeam_channel::bounded(1);
+                m.send_blocking(MrtMsg::Rotate(tx));
+                rx.recv_timeout(QUERY_TIMEOUT).map_err(|_| internal("the MRT writer"))?
+            }
+            Command::ArchiveSnapshot {} => {
+                let (tx, rx) = crossbeam_channel::bounded(1);
+                self.rib.send_timeout(RibMsg::Snapshot(tx), QUERY_TIMEOUT).map_err(|_| internal("the RIB"))?;
+                rx.recv_timeout(QUERY_TIMEOUT).map_err(|_| internal("the RIB"))?
+            }
+            Command::Status {} => to_value(self.status()?),
+            Command::Reload {} => {
+                let (tx, rx) = crossbeam_channel::bounded(1);
+                self.view.reload_tx.send_timeout(tx, QUERY_TIMEOUT).map_err(|_| internal("the main thread"))?;
+                let r = rx.recv_timeout(RELOAD_TIMEOUT).map_err(|_| internal("the reload"))?;
+                to_value(r?)
+            }
+        }
+    }
+}
+
+fn parse_family(s: &str) -> Result<Family, CtlError> {
+    match s {
+        "ipv4" | "ipv4_unicast" => Ok(Family::Ipv4Unicast),
+        "ipv6" | "ipv6_unicast" => Ok(Family::Ipv6Unicast),
+        _ => Err(CtlError::new(code::BAD_ARGUMENT, format!("unknown family '{s}': use ipv4 or ipv6"))),
+    }
+}
+
+/// A prefix, or a bare address taken as a host route.
+fn parse_prefix(s: &str) -> Result<Prefix, CtlError> {
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        let len = if ip.is_ipv4() { 32 } else { 128 };
+        return Prefix::new(ip, len).map_err(|e| CtlError::new(code::BAD_ARGUMENT, e.to_string()));
+    }
+    s.parse().map_err(|e: crate::prefix::PrefixError| CtlError::new(code::BAD_ARGUMENT, format!("bad prefix: {e}")))
+}
+
+impl Handler for Dispatcher {
+    fn handle(&mut self, req: &Request) -> Reply {
+        match self.dispatch(&req.command) {
+            Ok(v) => Reply::ok(req.id, v),
+            Err(e) => Reply::err(req.id, e),
+        }
+    }
+}

@@ -1,0 +1,387 @@
+//! Every message that crosses a thread boundary, and the links and ids they travel with.
+//!
+//! One enum per receiving thread, named after it (`PeerMsg` to a peer thread, `RibMsg` to the
+//! RIB thread, `MrtMsg` to the MRT writer, `ListenerMsg` to the listener, `DestMsg` to a
+//! replication thread). Thread modules (`session`, `rib`, `mrt::writer`, `archive`,
+//! `listener`, `control`, `daemon`) depend on this module and on the pure codecs (`wire`,
+//! `prefix`, `config`, `control::proto`), never on each other, so no two modules import
+//! each other.
+//!
+//! Delivery: a link's `send` never blocks a peer thread (the MRT link counts what it drops;
+//! a peer's inbox refuses when full), except where a message must arrive, which is said at
+//! the method.
+
+use crate::config::{ArchiveConfig, PrefixConfig};
+use crate::control::proto::{
+    ActionResult, ArchiveStatus, CtlError, DestinationStatus, FamilyCounts, PeerDetail, PeerSummary, ReloadReport,
+};
+use crate::prefix::{Family, Prefix};
+use crate::wire::notify::CeaseSubcode;
+use crate::wire::update::ParsedUpdate;
+use bytes::Bytes;
+use crossbeam_channel::{Sender, TrySendError};
+use log::warn;
+use mio::Waker;
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+/// Stable identifier of a configured peer (survives reloads).
+pub type PeerId = u32;
+
+/// Number of one Established session of a peer; messages built for an older session are
+/// recognised and dropped.
+pub type SessionId = u64;
+
+/// A reply channel for a request that can fail.
+pub type Reply<T> = Sender<Result<T, CtlError>>;
+
+// ---------------------------------------------------------------------------------------------
+// Peer threads
+
+/// Capacity of a peer's inbox.
+pub const INBOX_CAPACITY: usize = 1024;
+
+/// Messages to a peer thread.
+#[derive(Debug)]
+pub enum PeerMsg {
+    /// A connection from this peer's address, accepted by the listener.
+    Incoming(std::net::TcpStream),
+    /// UPDATEs built by the RIB for session `session` (stale ones are dropped).
+    Send {
+        session: SessionId,
+        msgs: Vec<Vec<u8>>,
+        sent: FamilyCounts,
+    },
+    Summary(Sender<PeerSummary>),
+    Status(Sender<PeerDetail>),
+    /// `focl peer reset`: Cease / Administrative Reset, then start again.
+    Reset(Reply<ActionResult>),
+    /// `focl peer refresh`: send ROUTE-REFRESH for the family (both negotiated when `None`).
+    Refresh(Option<Family>, Reply<ActionResult>),
+    /// From the RIB: the peer sent more prefixes than `max_prefixes` allows.
+    MaxPrefixes {
+        count: u64,
+    },
+    /// `focl peer disable`: Cease / Administrative Shutdown, then stay down.
+    Disable(Reply<ActionResult>),
+    /// `focl peer enable`: start again after `Disable`.
+    Enable(Reply<ActionResult>),
+    /// End the thread, after a Cease with this subcode and communication on a live session.
+    Stop(CeaseSubcode, Option<String>),
+}
+
+/// How other threads reach a peer thread: its inbox plus the waker of its poll loop.
+#[derive(Clone, Debug)]
+pub struct PeerLink {
+    tx: Sender<PeerMsg>,
+    waker: Arc<Waker>,
+}
+
+impl PeerLink {
+    pub fn new(tx: Sender<PeerMsg>, waker: Arc<Waker>) -> PeerLink {
+        PeerLink { tx, waker }
+    }
+
+    /// Queue a message without blocking; false when the inbox is full or the thread is gone.
+    pub fn send(&self, msg: PeerMsg) -> bool {
+        match self.tx.try_send(msg) {
+            Ok(()) => {
+                let _ = self.waker.wake();
+                true
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// RIB thread
+
+/// Capacity of the RIB's inbox; a full inbox makes peer threads stop reading their sockets.
+pub const RIB_CHANNEL_CAPACITY: usize = 4096;
+
+/// What a peer thread tells the RIB when its session reaches Established.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SessionInfo {
+    pub session: SessionId,
+    pub local_addr: IpAddr,
+    pub remote_addr: IpAddr,
+    pub local_as: u32,
+    pub remote_as: u32,
+    pub four_octet_as: bool,
+    pub families: Vec<Family>,
+    /// The peer's BGP identifier (for the TABLE_DUMP_V2 peer index).
+    pub remote_id: Ipv4Addr,
+}
+
+impl SessionInfo {
+    pub fn is_ibgp(&self) -> bool {
+        self.local_as == self.remote_as
+    }
+}
+
+/// Questions the control thread asks the RIB.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RibQuery {
+    Summary,
+    /// Adj-RIB-In of a peer, optionally only routes equal to or inside a prefix.
+    In {
+        peer: PeerId,
+        prefix: Option<Prefix>,
+    },
+    Out {
+        peer: PeerId,
+    },
+    /// (received, sent) route counts of a peer.
+    Counts {
+        peer: PeerId,
+    },
+}
+
+/// Messages to the RIB thread.
+#[derive(Debug)]
+pub enum RibMsg {
+    /// A configured peer exists (at start and, later, on reload).
+    AddPeer {
+        peer: PeerId,
+        label: String,
+        address: IpAddr,
+        name: Option<String>,
+        remote_as: u32,
+        link: PeerLink,
+        /// `max_prefixes` and whether it only warns.
+        max_prefixes: Option<(u32, bool)>,
+    },
+    SessionUp {
+        peer: PeerId,
+        info: SessionInfo,
+    },
+    SessionDown {
+        peer: PeerId,
+    },
+    Update {
+        peer: PeerId,
+        update: ParsedUpdate,
+        four_octet: bool,
+    },
+    /// The peer sent ROUTE-REFRESH: resend the Adj-RIB-Out of that family (RFC 2918 §4).
+    Refresh {
+        peer: PeerId,
+        family: Family,
+    },
+    Query(RibQuery, Reply<serde_json::Value>),
+    /// `focl archive snapshot`: write a TABLE_DUMP_V2 file of every Adj-RIB-In now.
+    Snapshot(Reply<serde_json::Value>),
+    /// Reload: the peer is no longer configured (its thread is stopped); forget its routes.
+    RemovePeer {
+        peer: PeerId,
+    },
+    /// Reload: the prefixes to announce; the differences are announced and withdrawn on every
+    /// Established session, without resetting any.
+    SetPrefixes(Vec<PrefixConfig>),
+    Stop,
+}
+
+// ---------------------------------------------------------------------------------------------
+// MRT writer thread
+
+/// Records queued for the writer before peers start dropping (never blocking them).
+pub const MRT_CHANNEL_CAPACITY: usize = 65_536;
+
+/// Who a session is between, for the BGP4MP header (RFC 6396 §4.4).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionAddrs {
+    pub peer_as: u32,
+    pub local_as: u32,
+    pub peer_ip: IpAddr,
+    pub local_ip: IpAddr,
+}
+
+/// Messages to the MRT writer.
+#[derive(Debug)]
+pub enum MrtMsg {
+    /// A received BGP message, header included, as it came off the wire.
+    Message {
+        ts: SystemTime,
+        as4: bool,
+        session: SessionAddrs,
+        raw: Bytes,
+    },
+    /// An FSM transition (RFC 6396 state numbers).
+    StateChange {
+        ts: SystemTime,
+        session: SessionAddrs,
+        from: u16,
+        to: u16,
+    },
+    /// Start a RIB snapshot file for the interval starting at `start`.
+    SnapshotBegin {
+        start: SystemTime,
+    },
+    /// Encoded TABLE_DUMP_V2 records of the snapshot in progress, with the first one's time.
+    SnapshotChunk {
+        records: Vec<u8>,
+        count: u64,
+        timestamp: u32,
+    },
+    /// The snapshot is complete.
+    SnapshotEnd,
+    /// Finish the current update file now (`focl archive rotate`).
+    Rotate(Reply<serde_json::Value>),
+    Status(Sender<ArchiveStatus>),
+    /// Reload: finish the current update file and write the next ones with these settings;
+    /// finished files go to `sink` from now on.
+    Reconfigure(Box<ArchiveConfig>, Option<FileSink>),
+    Stop,
+}
+
+/// How a peer thread hands records to the writer: never blocks, counts what it drops.
+#[derive(Clone, Debug)]
+pub struct MrtLink {
+    tx: Sender<MrtMsg>,
+    dropped: Arc<AtomicU64>,
+    /// `record_keepalives`, changeable by a reload.
+    keepalives: Arc<AtomicBool>,
+}
+
+impl MrtLink {
+    /// A link to a writer that will be started on the receiving end of `tx`.
+    pub fn new(tx: Sender<MrtMsg>, record_keepalives: bool) -> MrtLink {
+        MrtLink { tx, dropped: Arc::new(AtomicU64::new(0)), keepalives: Arc::new(AtomicBool::new(record_keepalives)) }
+    }
+
+    /// Whether peer threads hand KEEPALIVEs to the archive.
+    pub fn record_keepalives(&self) -> bool {
+        self.keepalives.load(Ordering::Relaxed)
+    }
+
+    /// The drop counter and the `record_keepalives` switch, shared with the writer thread
+    /// (which counts its own drops and applies a reload's setting).
+    pub fn counters(&self) -> (Arc<AtomicU64>, Arc<AtomicBool>) {
+        (self.dropped.clone(), self.keepalives.clone())
+    }
+
+    pub fn send(&self, msg: MrtMsg) {
+        match self.tx.try_send(msg) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                // Log the first drop and then every 10,000th, not every one.
+                if n == 1 || n % 10_000 == 0 {
+                    warn!("archive: the MRT writer is behind; {n} records dropped so far");
+                }
+            }
+        }
+    }
+
+    /// Messages waiting at the writer (the RIB paces snapshot chunks with it).
+    pub fn backlog(&self) -> usize {
+        self.tx.len()
+    }
+
+    /// For the RIB and the control thread: snapshot chunks and requests must not be dropped,
+    /// so this waits for room.
+    pub fn send_blocking(&self, msg: MrtMsg) -> bool {
+        self.tx.send(msg).is_ok()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Replication threads
+
+/// Messages to one replication destination's thread (and the retention thread).
+#[derive(Debug)]
+pub enum DestMsg {
+    /// A file was finished (its path relative to the archive).
+    Finished(String),
+    /// Try now, forgetting the back-off.
+    Retry,
+    Stop,
+}
+
+/// Where the MRT writer hands finished files: fan-out to every replication destination.
+/// The writer knows only this sink, not the replication threads behind it.
+#[derive(Clone, Default)]
+pub struct FileSink {
+    txs: Vec<Sender<DestMsg>>,
+    retention: Option<Sender<DestMsg>>,
+}
+
+impl std::fmt::Debug for FileSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FileSink({} destinations)", self.txs.len())
+    }
+}
+
+impl FileSink {
+    pub fn new(txs: Vec<Sender<DestMsg>>, retention: Option<Sender<DestMsg>>) -> FileSink {
+        FileSink { txs, retention }
+    }
+
+    /// A file (path relative to the archive) is finished, with its manifest.
+    pub fn finished(&self, relative: &str) {
+        for tx in &self.txs {
+            let _ = tx.send(DestMsg::Finished(relative.to_string()));
+        }
+    }
+
+    /// `focl archive retry`: every destination tries its pending files now.
+    pub fn retry(&self) {
+        for tx in self.all() {
+            let _ = tx.send(DestMsg::Retry);
+        }
+    }
+
+    /// Ask every thread behind the sink to stop.
+    pub fn stop(&self) {
+        for tx in self.all() {
+            let _ = tx.send(DestMsg::Stop);
+        }
+    }
+
+    fn all(&self) -> impl Iterator<Item = &Sender<DestMsg>> {
+        self.txs.iter().chain(self.retention.iter())
+    }
+}
+
+/// What the control thread reads of the replication destinations' state (each destination's
+/// thread updates its own entry).
+#[derive(Clone, Default)]
+pub struct StatusSource(Vec<Arc<Mutex<DestinationStatus>>>);
+
+impl StatusSource {
+    pub fn new(entries: Vec<Arc<Mutex<DestinationStatus>>>) -> StatusSource {
+        StatusSource(entries)
+    }
+
+    pub fn get(&self) -> Vec<DestinationStatus> {
+        self.0.iter().map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).clone()).collect()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Listener thread
+
+/// A peer as the listener sees it: where to hand its connections, and its TCP-MD5 key.
+#[derive(Clone, Debug)]
+pub struct ListenPeer {
+    pub link: PeerLink,
+    pub md5_key: Option<Vec<u8>>,
+}
+
+/// Messages to the listener thread.
+#[derive(Debug)]
+pub enum ListenerMsg {
+    /// Replace the set of peers (on reload): TCP-MD5 keys of removed peers and changed
+    /// passwords are taken off every listening socket, new ones put on.
+    SetPeers(HashMap<IpAddr, ListenPeer>),
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main thread
+
+/// A `focl reload` waiting for the main thread, which owns the daemon, to reload.
+pub type ReloadRequest = Reply<ReloadReport>;

@@ -1,0 +1,124 @@
+//! One TCP connection of a peer thread and its buffers: the framer on the way in, a write
+//! buffer on the way out (flushed until the socket would block), and what the RFC 9687 send
+//! hold timer needs to know.
+
+use super::driver::{MAX_READ_BUFFER, NOTIFICATION_FLUSH};
+use super::sock;
+use crate::wire::frame::Framer;
+use mio::net::TcpStream;
+use mio::Poll;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::time::{Duration, Instant};
+
+/// One TCP connection of the peer and its buffers.
+pub(super) struct Conn {
+    pub(super) stream: TcpStream,
+    pub(super) outgoing: bool,
+    /// False while an outgoing connect is in progress.
+    pub(super) connected: bool,
+    pub(super) framer: Framer,
+    pub(super) out: Vec<u8>,
+    pub(super) out_pos: usize,
+    pub(super) local: Option<SocketAddr>,
+    pub(super) remote: Option<SocketAddr>,
+    /// Collision candidates only: when they must have sent their OPEN.
+    pub(super) open_deadline: Option<Instant>,
+    /// True when the socket may hold unread bytes (edge-triggered readiness).
+    pub(super) readable: bool,
+    /// Since when bytes have been waiting to be written without the peer taking any
+    /// (RFC 9687 send hold timer); `None` while nothing waits.
+    pub(super) send_stalled_since: Option<Instant>,
+}
+
+impl Conn {
+    pub(super) fn new(stream: TcpStream, outgoing: bool, connected: bool) -> Conn {
+        let mut c = Conn {
+            stream,
+            outgoing,
+            connected,
+            framer: Framer::new(),
+            out: Vec::new(),
+            out_pos: 0,
+            local: None,
+            remote: None,
+            open_deadline: None,
+            readable: true,
+            send_stalled_since: None,
+        };
+        if connected {
+            c.learn_addresses();
+        }
+        c
+    }
+
+    pub(super) fn learn_addresses(&mut self) {
+        self.local = self.stream.local_addr().ok().map(sock::canonical_addr);
+        self.remote = self.stream.peer_addr().ok().map(sock::canonical_addr);
+    }
+
+    pub(super) fn queue(&mut self, msg: &[u8]) {
+        self.out.extend_from_slice(msg);
+    }
+
+    /// Write what is buffered until the socket would block.
+    pub(super) fn flush(&mut self) -> io::Result<()> {
+        if !self.connected {
+            return Ok(());
+        }
+        while self.out_pos < self.out.len() {
+            match self.stream.write(&self.out[self.out_pos..]) {
+                Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "connection closed while writing")),
+                Ok(n) => {
+                    self.out_pos += n;
+                    self.send_stalled_since = None;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        if self.out_pos == self.out.len() {
+            self.out.clear();
+            self.out_pos = 0;
+            self.send_stalled_since = None;
+        } else if self.send_stalled_since.is_none() {
+            self.send_stalled_since = Some(Instant::now());
+        }
+        Ok(())
+    }
+
+    /// Read into the framer until the socket would block or the buffer is full.
+    /// Returns Ok(false) at end of stream.
+    pub(super) fn fill(&mut self) -> io::Result<bool> {
+        let mut buf = [0u8; 16 * 1024];
+        while self.framer.buffered() < MAX_READ_BUFFER {
+            match self.stream.read(&mut buf) {
+                Ok(0) => return Ok(false),
+                Ok(n) => self.framer.feed(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.readable = false;
+                    return Ok(true);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
+
+    /// Best effort: get the last bytes (a NOTIFICATION) out, then close.
+    pub(super) fn close(mut self, poll: &Poll) {
+        let deadline = Instant::now() + NOTIFICATION_FLUSH;
+        while self.connected && self.out_pos < self.out.len() && Instant::now() < deadline {
+            if self.flush().is_err() {
+                break;
+            }
+            if self.out_pos < self.out.len() {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        let _ = poll.registry().deregister(&mut self.stream);
+        let _ = self.stream.shutdown(Shutdown::Both);
+    }
+}
