@@ -9,7 +9,8 @@ use crate::mrt::file::{Compression, Layout};
 use crate::mrt::record::Precision;
 
 pub(super) fn read_archive(cx: &mut Reader, t: &mut Table<'_, '_>) -> ArchiveConfig {
-    // A new key is one line here: `key: t.get(cx, "key").and_then(..).unwrap_or(defaults.key)`.
+    // A new key is one line here: `key: t.get(cx, "key").and_then(..).unwrap_or(defaults.key)`,
+    // and its field in `ArchiveConfig` (which the printer serializes).
     let d = ArchiveConfig::default();
     let enabled = t.get(cx, "enabled").and_then(|f| cx.bool(&f)).unwrap_or(d.enabled);
     let dir = t

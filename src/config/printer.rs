@@ -1,137 +1,75 @@
 //! The printer: a checked [`Config`] shown back as TOML with every default filled in, for
-//! `focld -n -v`. Secrets are masked.
+//! `focld -n -v` (`Config::effective_toml`). Secrets are masked.
+//!
+//! The TOML is derived from the model's `Serialize` (see `model.rs`); this file holds only the
+//! `serialize_with` helpers for values that are not written as their Rust form: secrets, the
+//! log level, the prefix and the archive's enums, which are written as the words the reader
+//! accepts.
 
-use crate::mrt::file::Layout;
+use std::fmt::Display;
+
+use log::LevelFilter;
+use serde::Serializer;
+
+use crate::mrt::file::{Compression, Layout};
 use crate::mrt::record::Precision;
 
-use super::model::{Config, DestinationConfig, S3Credentials};
+use super::model::Config;
+
+/// What a password or an S3 secret key is shown as.
+const MASK: &str = "********";
 
 impl Config {
     /// The configuration with every default filled in, as TOML that reads back to the same
     /// configuration (`focld -n -v`). Passwords and S3 secret keys are replaced by "********".
     pub fn effective_toml(&self) -> String {
-        use std::fmt::Write as _;
-        let q = |s: &str| toml_string(s);
-        let mut o = String::new();
-        let g = &self.global;
-        let _ = writeln!(o, "[global]");
-        let _ = writeln!(o, "asn = {}", g.asn);
-        let _ = writeln!(o, "router_id = {}", q(&g.router_id.to_string()));
-        let _ = writeln!(o, "listen = {}", g.listen);
-        let addrs: Vec<String> = g.listen_addr.iter().map(|a| q(&a.to_string())).collect();
-        let _ = writeln!(o, "listen_addr = [{}]", addrs.join(", "));
-        let _ = writeln!(o, "control_socket = {}", q(&g.control_socket.display().to_string()));
-        let _ = writeln!(o, "log_level = {}", q(&g.log_level.to_string().to_lowercase()));
-        if let Some(f) = &g.log_file {
-            let _ = writeln!(o, "log_file = {}", q(&f.display().to_string()));
+        match toml::to_string(self) {
+            Ok(text) => text,
+            // Not reached for a checked Config (a test prints one with every key); never panic.
+            Err(e) => format!("# the configuration cannot be shown as TOML: {e}\n"),
         }
-        if let Some(u) = &g.user {
-            let _ = writeln!(o, "user = {}", q(u));
-        }
-        if let Some(gr) = &g.group {
-            let _ = writeln!(o, "group = {}", q(gr));
-        }
-        for p in &self.peers {
-            let _ = writeln!(o, "\n[[peers]]");
-            if let Some(n) = &p.name {
-                let _ = writeln!(o, "name = {}", q(n));
-            }
-            let _ = writeln!(o, "address = {}", q(&p.address.to_string()));
-            let _ = writeln!(o, "remote_as = {}", p.remote_as);
-            let _ = writeln!(o, "local_as = {}", p.local_as);
-            let _ = writeln!(o, "remote_port = {}", p.remote_port);
-            let _ = writeln!(o, "hold_time_secs = {}", p.hold_time_secs);
-            let _ = writeln!(o, "connect_retry_secs = {}", p.connect_retry_secs);
-            let _ = writeln!(o, "passive = {}", p.passive);
-            if p.password.is_some() {
-                let _ = writeln!(o, "password = \"********\"");
-            }
-            let _ = writeln!(o, "route_refresh = {}", p.route_refresh);
-            if let Some(a) = &p.local_address {
-                let _ = writeln!(o, "local_address = {}", q(&a.to_string()));
-            }
-            if let Some(m) = p.max_prefixes {
-                let _ = writeln!(o, "max_prefixes = {m}");
-                if let Some(r) = p.max_prefixes_restart_secs {
-                    let _ = writeln!(o, "max_prefixes_restart_secs = {r}");
-                }
-                let _ = writeln!(o, "max_prefixes_warning_only = {}", p.max_prefixes_warning_only);
-            }
-            let _ = writeln!(o, "send_hold_time_secs = {}", p.send_hold_time_secs);
-        }
-        for p in &self.prefixes {
-            let _ = writeln!(o, "\n[[prefixes]]");
-            let _ = writeln!(o, "network = {}", q(&p.network.to_string()));
-            if let Some(nh) = &p.next_hop {
-                let _ = writeln!(o, "next_hop = {}", q(&nh.to_string()));
-            }
-        }
-        let a = &self.archive;
-        let _ = writeln!(o, "\n[archive]");
-        let _ = writeln!(o, "enabled = {}", a.enabled);
-        let _ = writeln!(o, "dir = {}", q(&a.dir.display().to_string()));
-        let layout = match a.layout {
-            Layout::RouteViews => "routeviews",
-            Layout::Ris => "ris",
-        };
-        let _ = writeln!(o, "layout = {}", q(layout));
-        let _ = writeln!(o, "compression = {}", q(a.compression.name()));
-        let _ = writeln!(o, "updates_interval_secs = {}", a.updates_interval_secs);
-        let _ = writeln!(o, "rib_interval_secs = {}", a.rib_interval_secs);
-        let precision = match a.timestamp_precision {
-            Precision::Microsecond => "microsecond",
-            Precision::Second => "second",
-        };
-        let _ = writeln!(o, "timestamp_precision = {}", q(precision));
-        let _ = writeln!(o, "record_keepalives = {}", a.record_keepalives);
-        if let Some(d) = a.retain_local_days {
-            let _ = writeln!(o, "retain_local_days = {d}");
-        }
-        for d in &a.destinations {
-            let _ = writeln!(o, "\n[[archive.destinations]]");
-            match d {
-                DestinationConfig::Local { path } => {
-                    let _ = writeln!(o, "type = \"local\"\npath = {}", q(&path.display().to_string()));
-                }
-                DestinationConfig::S3(s) => {
-                    let _ = writeln!(o, "type = \"s3\"\nbucket = {}\nprefix = {}", q(&s.bucket), q(&s.prefix));
-                    let _ = writeln!(o, "region = {}", q(&s.region));
-                    if let Some(e) = &s.endpoint {
-                        let _ = writeln!(o, "endpoint = {}", q(e));
-                    }
-                    let _ = writeln!(o, "path_style = {}", s.path_style);
-                    match &s.credentials {
-                        S3Credentials::Environment => {}
-                        S3Credentials::File { path, profile } => {
-                            let _ = writeln!(o, "credentials_file = {}", q(&path.display().to_string()));
-                            if let Some(p) = profile {
-                                let _ = writeln!(o, "profile = {}", q(p));
-                            }
-                        }
-                        S3Credentials::Inline { access_key, .. } => {
-                            let _ = writeln!(o, "access_key = {}\nsecret_key = \"********\"", q(access_key));
-                        }
-                    }
-                }
-            }
-        }
-        o
     }
 }
 
-/// A TOML basic string.
-fn toml_string(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => out.push_str(&format!("\\u{:04X}", c as u32)),
-            c => out.push(c),
-        }
+/// A secret that may be absent: the mask, or nothing (the key is left out).
+pub(super) fn masked<S: Serializer>(secret: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(_) => s.serialize_str(MASK),
+        None => s.serialize_none(),
     }
-    out.push('"');
-    out
+}
+
+/// A secret that is always there.
+pub(super) fn masked_str<S: Serializer>(_secret: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(MASK)
+}
+
+/// A value in its `Display` form, such as a prefix: "203.0.113.0/24".
+pub(super) fn display<T: Display, S: Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(value)
+}
+
+/// The log level as the reader takes it: "info".
+pub(super) fn lowercase<S: Serializer>(level: &LevelFilter, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&level.to_string().to_lowercase())
+}
+
+pub(super) fn layout<S: Serializer>(layout: &Layout, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(match layout {
+        Layout::RouteViews => "routeviews",
+        Layout::Ris => "ris",
+    })
+}
+
+pub(super) fn compression<S: Serializer>(compression: &Compression, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(compression.name())
+}
+
+pub(super) fn precision<S: Serializer>(precision: &Precision, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(match precision {
+        Precision::Microsecond => "microsecond",
+        Precision::Second => "second",
+    })
 }
 
 #[cfg(test)]
@@ -156,5 +94,40 @@ mod tests {
         let minimal = ok(MINIMAL).effective_toml();
         assert!(minimal.contains("hold_time_secs = 90") && minimal.contains("layout = \"routeviews\""), "{minimal}");
         assert_eq!(ok(&minimal).global, ok(MINIMAL).global);
+    }
+
+    /// `tests/config/every-key.effective` is what the hand-written printer wrote for
+    /// every-key.toml before the printer was derived; `FOCL_BLESS=1` rewrites it.
+    #[test]
+    fn every_key_toml_prints_as_every_key_effective() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/config");
+        let text = std::fs::read_to_string(format!("{dir}/every-key.toml")).expect("every-key.toml");
+        let shown = ok(&text).effective_toml();
+        let expected_path = format!("{dir}/every-key.effective");
+        if std::env::var_os("FOCL_BLESS").is_some() {
+            std::fs::write(&expected_path, &shown).expect("bless");
+        }
+        let want = std::fs::read_to_string(&expected_path).expect("every-key.effective");
+        assert_eq!(shown, want);
+        assert!(shown.contains("password = \"********\"") && shown.contains("secret_key = \"********\""), "{shown}");
+    }
+
+    #[test]
+    fn max_prefixes_warning_only_is_printed_only_when_true() {
+        let limited = ok(&with_peer_keys("max_prefixes = 10"));
+        let shown = limited.effective_toml();
+        assert!(shown.contains("max_prefixes = 10") && !shown.contains("max_prefixes_warning_only"), "{shown}");
+        assert_eq!(ok(&shown).peers, limited.peers);
+        let warn = ok(&with_peer_keys("max_prefixes = 10\nmax_prefixes_warning_only = true"));
+        assert!(warn.effective_toml().contains("max_prefixes_warning_only = true"));
+        // Without max_prefixes the key would be refused on reading back.
+        assert!(!ok(MINIMAL).effective_toml().contains("max_prefixes"));
+    }
+
+    #[test]
+    fn strings_that_need_escaping_read_back_the_same() {
+        let c = ok(&MINIMAL.replace("[[peers]]", "control_socket = \"/tmp/a\\\"b'c\\\\d\\u0001.sock\"\n[[peers]]"));
+        assert_eq!(c.global.control_socket, std::path::PathBuf::from("/tmp/a\"b'c\\d\u{1}.sock"));
+        assert_eq!(ok(&c.effective_toml()).global, c.global);
     }
 }
