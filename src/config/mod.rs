@@ -17,7 +17,7 @@
 //! Keys and defaults follow the configuration reference of the README.
 //!
 //! Files: `model.rs` (the types, defaults and constants), `reader.rs` (the error-collecting
-//! walker: [`Table`](reader::Table), fields, unknown-key suggestions), one reader per section
+//! walker: `Reader`, `Table`, `Field`, unknown-key suggestions), one reader per section
 //! (`global.rs`, `peers.rs`, `prefixes.rs`, `archive.rs`) and `printer.rs`
 //! ([`Config::effective_toml`]).
 

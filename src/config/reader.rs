@@ -364,6 +364,7 @@ pub(super) fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
+/// "IPv4" or "IPv6", for messages about mixed families.
 pub(super) fn family_word(addr: &IpAddr) -> &'static str {
     match addr {
         IpAddr::V4(_) => "IPv4",
