@@ -85,6 +85,43 @@ fn every_config_key_is_in_the_man_page_and_in_every_key_toml() {
     assert!(missing.is_empty(), "keys the code knows but the documentation or test file lacks: {missing:#?}");
 }
 
+/// The tables at `path` below `table`; an array of tables gives each of its entries.
+fn tables_at<'a>(table: &'a toml::Table, path: &[&str]) -> Vec<&'a toml::Table> {
+    let Some((first, rest)) = path.split_first() else {
+        return vec![table];
+    };
+    match table.get(*first) {
+        Some(toml::Value::Table(sub)) => tables_at(sub, rest),
+        Some(toml::Value::Array(items)) => {
+            items.iter().filter_map(toml::Value::as_table).flat_map(|sub| tables_at(sub, rest)).collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+#[test]
+fn every_config_key_is_printed_by_the_effective_config_of_every_key_toml() {
+    let keys = known_keys();
+    assert_eq!(keys.len(), 6, "one list per table: {keys:?}");
+    let path = repo().join("tests/config/every-key.toml");
+    let text = std::fs::read_to_string(&path).expect("every-key.toml");
+    let config = focl::config::parse(&text, &path).expect("every-key.toml is a valid configuration");
+    let shown = config.effective_toml();
+    let printed: toml::Table = toml::from_str(&shown).expect("focld -n -v prints TOML");
+    let mut missing = Vec::new();
+    for (unknown, list) in &keys {
+        // "archive.destinations[0].zzz": the keys of archive.destinations; "zzz_root": the root.
+        let at: Vec<&str> = unknown.split('.').map(|p| p.split('[').next().unwrap_or(p)).collect();
+        let tables = tables_at(&printed, &at[..at.len() - 1]);
+        for key in list {
+            if !tables.iter().any(|t| t.contains_key(key.as_str())) {
+                missing.push(format!("{unknown}: {key}"));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "keys the reader knows but the printer leaves out: {missing:#?}\n{shown}");
+}
+
 #[test]
 fn man_pages_pass_mandoc_lint() {
     for page in ["man/focld.8", "man/focl.8", "man/focl.toml.5"] {
