@@ -447,5 +447,7 @@ fn retention_deletes_old_files_only_once_every_destination_has_them() {
     assert!(!archive.join(format!("{old_delivered}.json")).exists(), "with its manifest");
     assert!(archive.join(&old_undelivered).exists(), "an old file not yet replicated is kept");
     assert!(archive.join(&young_delivered).exists(), "a young file is kept");
-    assert!(f.log_text().contains(&format!("removed {old_delivered}")), "the removal is logged");
+    // The line is logged just after the files go: give it a moment to reach the log.
+    let logged = wait_for(Duration::from_secs(5), || f.log_text().contains(&format!("removed {old_delivered}")));
+    assert!(logged, "the removal is logged");
 }
