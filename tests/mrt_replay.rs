@@ -15,13 +15,13 @@ use std::time::Duration;
 const MAX_UPDATES: usize = 4000;
 
 fn source() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mrt/updates.20260222.1530.bz2")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/mrt/updates.20260222.1530.bz2")
 }
 
 #[test]
 fn replayed_real_updates_are_archived_verbatim_and_snapshot_matches_source_state() {
     let src = source();
-    assert!(src.exists(), "{} is needed (the shared test data)", src.display());
+    assert!(src.exists(), "{} is needed (tests/data/mrt, see its README)", src.display());
     // One peer's UPDATEs (BGP4MP MESSAGE_AS4), raw, in file order.
     let records = mrt_records(&src);
     let mut by_peer: HashMap<IpAddr, Vec<usize>> = HashMap::new();
