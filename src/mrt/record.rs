@@ -428,6 +428,12 @@ mod tests {
         let mut same = Vec::new();
         td2_attributes(&stored, true, None, &mut same);
         assert_eq!(same, stored);
+        // OTC and AIGP are copied byte for byte, on either kind of session.
+        let known_new = [0xc0, 35, 4, 0, 0, 0xfd, 0xe9, 0x80, 26, 11, 1, 0, 11, 0, 0, 0, 0, 0, 0, 0, 100];
+        let with_new = [&stored[..], &known_new[..]].concat();
+        let mut out = Vec::new();
+        td2_attributes(&with_new, false, None, &mut out);
+        assert_eq!(out, [&want[..], &known_new[..]].concat());
         let mut junk = Vec::new();
         td2_attributes(&[0x40, 2, 200, 1], false, None, &mut junk);
         assert_eq!(junk, [0x40, 2, 200, 1]);

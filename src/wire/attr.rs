@@ -27,7 +27,9 @@ pub mod code {
     pub const EXTENDED_COMMUNITIES: u8 = 16;
     pub const AS4_PATH: u8 = 17;
     pub const AS4_AGGREGATOR: u8 = 18;
+    pub const AIGP: u8 = 26;
     pub const LARGE_COMMUNITY: u8 = 32;
+    pub const OTC: u8 = 35;
 }
 
 /// Attribute flag bits (RFC 4271 §4.3).
@@ -111,6 +113,9 @@ pub struct AttrDesc {
     pub flags: u8,
     pub presence: Presence,
     pub on_malformed: OnMalformed,
+    /// What Optional/Transitive bits in conflict with `flags` cost: treat-as-withdraw (RFC 7606
+    /// §3(c)) unless the attribute's own RFC says otherwise.
+    pub on_bad_flags: Handling,
     /// `None` where the value is NLRI and decoded with them (MP_REACH/MP_UNREACH).
     pub check: Option<CheckFn>,
 }
@@ -127,7 +132,15 @@ const fn entry(
     on_malformed: OnMalformed,
     check: Option<CheckFn>,
 ) -> AttrDesc {
-    AttrDesc { code, name, flags, presence, on_malformed, check }
+    AttrDesc { code, name, flags, presence, on_malformed, on_bad_flags: Handling::TreatAsWithdraw, check }
+}
+
+impl AttrDesc {
+    /// Bad flags cost an attribute discard, not treat-as-withdraw: for attributes whose RFC
+    /// treats any malformed one as an unrecognized non-transitive attribute.
+    const fn flags_discarded(self) -> AttrDesc {
+        AttrDesc { on_bad_flags: Handling::AttributeDiscard, ..self }
+    }
 }
 
 use code::*;
@@ -153,7 +166,9 @@ pub const KNOWN: &[AttrDesc] = &[
     entry(EXTENDED_COMMUNITIES, "EXTENDED_COMMUNITIES", OPT_TRANS, Optional, Withdraw, Some(multiple_of_8)), // §7.14
     entry(AS4_PATH, "AS4_PATH", OPT_TRANS, Optional, Discard, Some(check_as4_path)), // RFC 6793 §6
     entry(AS4_AGGREGATOR, "AS4_AGGREGATOR", OPT_TRANS, Optional, Discard, Some(len_8)), // RFC 6793 §6
+    entry(AIGP, "AIGP", OPT_NON_TRANS, Optional, Discard, Some(check_aigp)).flags_discarded(), // RFC 7311 §3.2
     entry(LARGE_COMMUNITY, "LARGE_COMMUNITY", OPT_TRANS, Optional, Withdraw, Some(multiple_of_12)), // RFC 8092 §6
+    entry(OTC, "OTC", OPT_TRANS, Optional, Withdraw, Some(len_4)), // RFC 9234 §5
 ];
 
 /// `KNOWN` indexed by code. A code listed twice stops the build.
@@ -266,6 +281,25 @@ fn check_aggregator(v: &[u8], s: Session) -> Result<(), Bad> {
     exact_len(v, if s.four_octet_as { 8 } else { 6 })
 }
 
+/// RFC 7311 §3: a run of TLVs (type, 2-byte length counting the whole TLV, value) exactly
+/// filling the attribute; the AIGP TLV (type 1) is 11 bytes. A repeated TLV type is not
+/// malformed (RFC 7311 §3.2; only the first is used).
+fn check_aigp(v: &[u8], _: Session) -> Result<(), Bad> {
+    let mut rest = v;
+    while !rest.is_empty() {
+        let [ty, l0, l1, ..] = rest else { return malformed("a TLV header is cut short".into()) };
+        let len = usize::from(u16::from_be_bytes([*l0, *l1]));
+        if len < 3 || len > rest.len() {
+            return malformed(format!("a TLV of length {len} does not fit the attribute"));
+        }
+        if *ty == 1 && len != 11 {
+            return malformed(format!("AIGP TLV of length {len} instead of 11"));
+        }
+        rest = &rest[len..];
+    }
+    Ok(())
+}
+
 /// One attribute as received: flags, type, value, whole encoding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct RawAttr<'a> {
@@ -344,7 +378,9 @@ mod tests {
             (16, "EXTENDED_COMMUNITIES", 0xc0),
             (17, "AS4_PATH", 0xc0),
             (18, "AS4_AGGREGATOR", 0xc0),
+            (26, "AIGP", 0x80),
             (32, "LARGE_COMMUNITY", 0xc0),
+            (35, "OTC", 0xc0),
         ];
         let got: Vec<(u8, &str, u8)> = KNOWN.iter().map(|d| (d.code, d.name, d.flags)).collect();
         assert_eq!(got, want);
@@ -352,6 +388,9 @@ mod tests {
             assert_eq!(lookup(code).map(|d| (d.name, d.flags)), Some((name, flags)));
             assert_eq!(attr_name(code), name);
         }
+        let gentle: Vec<&str> =
+            KNOWN.iter().filter(|d| d.on_bad_flags == Handling::AttributeDiscard).map(|d| d.name).collect();
+        assert_eq!(gentle, ["AIGP"], "bad flags are treat-as-withdraw for every other type");
         assert_eq!(attr_name(99), "attribute 99");
         assert!(lookup(0).is_none() && lookup(255).is_none());
     }
@@ -371,6 +410,33 @@ mod tests {
         for d in KNOWN {
             assert_eq!(d.check.is_none(), d.on_malformed == OnMalformed::SessionReset, "{}", d.name);
         }
+    }
+
+    #[test]
+    fn otc_is_four_bytes_or_treat_as_withdraw() {
+        assert_eq!(check(OTC, &[0, 0, 0xfd, 0xe9]), Ok(()));
+        for bad in [&[][..], &[0, 0, 1], &[0, 0, 0, 1, 2]] {
+            assert!(matches!(check(OTC, bad), Err(Bad::Malformed(_))), "{bad:?}");
+        }
+        assert_eq!(lookup(OTC).map(|d| d.on_malformed), Some(OnMalformed::TreatAsWithdraw));
+    }
+
+    #[test]
+    fn aigp_is_a_run_of_tlvs_with_one_eleven_byte_aigp_tlv() {
+        let aigp = [1, 0, 11, 0, 0, 0, 0, 0, 0, 0, 100];
+        assert_eq!(check(AIGP, &aigp), Ok(()));
+        assert_eq!(check(AIGP, &[&aigp[..], &[7, 0, 4, 9]].concat()), Ok(()), "an unknown TLV beside it");
+        assert_eq!(check(AIGP, &[aigp, aigp].concat()), Ok(()), "a repeated TLV is not malformed");
+        for (bad, what) in [
+            (&aigp[..10], "cut short"),
+            (&[1, 0, 10, 0, 0, 0, 0, 0, 0, 0][..], "AIGP TLV of 10 bytes"),
+            (&[1, 0][..], "TLV header cut short"),
+            (&[7, 0, 2][..], "TLV length below its header"),
+        ] {
+            assert!(matches!(check(AIGP, bad), Err(Bad::Malformed(_))), "{what}");
+        }
+        let d = lookup(AIGP).map(|d| (d.on_malformed, d.on_bad_flags));
+        assert_eq!(d, Some((OnMalformed::AttributeDiscard, Handling::AttributeDiscard)));
     }
 
     #[test]

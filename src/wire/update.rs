@@ -197,7 +197,7 @@ pub fn parse_update(body: &[u8], s: Session) -> Result<ParsedUpdate, Notificatio
             // RFC 7606 §3(c): flags in conflict with the type make the attribute malformed.
             u.problems.push(AttrProblem {
                 attr: code,
-                handling: Handling::TreatAsWithdraw,
+                handling: desc.on_bad_flags,
                 reason: format!("flags 0x{:02x}, expected 0x{want:02x}", a.flags & 0xf0),
             });
             continue;
@@ -669,6 +669,29 @@ mod tests {
         // An unknown optional attribute is kept as received.
         let u = judge(&with(&[0xc0, 99, 1, 7]), EBGP4).unwrap();
         assert!(u.problems.is_empty() && u.attrs.ends_with(&[0xc0, 99, 1, 7]));
+    }
+
+    #[test]
+    fn otc_and_aigp_are_kept_as_received_when_well_formed() {
+        let otc = [0xc0, 35, 4, 0, 0, 0xfd, 0xe9];
+        let aigp = [0x80, 26, 11, 1, 0, 11, 0, 0, 0, 0, 0, 0, 0, 100];
+        let u = judge(&with(&[&otc[..], &aigp[..]].concat()), EBGP4).unwrap();
+        assert!(u.problems.is_empty(), "{:?}", u.problems);
+        assert_eq!(u.attrs, with(&[&otc[..], &aigp[..]].concat()), "bytes passed on unchanged");
+    }
+
+    #[test]
+    fn a_malformed_otc_is_treat_as_withdraw_and_a_malformed_aigp_is_discarded() {
+        let u = judge(&with(&[0xc0, 35, 3, 0, 0, 1]), EBGP4).unwrap();
+        assert_eq!(handled(&u), [("OTC".into(), Handling::TreatAsWithdraw)]);
+        assert_eq!(u.problems[0].to_string(), "OTC: length 3 instead of 4 (treat-as-withdraw, RFC 7606)");
+        let u = judge(&with(&[0x80, 26, 6, 1, 0, 6, 0, 0, 0]), EBGP4).unwrap();
+        assert_eq!(handled(&u), [("AIGP".into(), Handling::AttributeDiscard)]);
+        assert!(!u.treat_as_withdraw() && u.attrs == v4_attrs(), "the route stays, without the AIGP");
+        let u = judge(&with(&[0xc0, 26, 11, 1, 0, 11, 0, 0, 0, 0, 0, 0, 0, 100]), EBGP4).unwrap();
+        assert_eq!(handled(&u), [("AIGP".into(), Handling::AttributeDiscard)], "transitive AIGP: RFC 7311 §3.2");
+        let u = judge(&with(&[0x80, 35, 4, 0, 0, 0xfd, 0xe9]), EBGP4).unwrap();
+        assert_eq!(handled(&u), [("OTC".into(), Handling::TreatAsWithdraw)], "non-transitive OTC");
     }
 
     #[test]
