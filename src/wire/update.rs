@@ -5,6 +5,8 @@
 //! here, never by bgpkit-parser: with ADD-PATH off it guesses ADD-PATH when an entry starts
 //! with a zero byte, so `0.0.0.0/0, 10/8, 11/8, 12/8` would become one bogus prefix.
 //! bgpkit-parser decodes attributes for display (`decode_attrs_for_display`).
+//! What each attribute type must look like, and what RFC 7606 does when it does not, is the
+//! table in `wire::attr`; this module applies it message by message.
 
 use super::aspath::{self, AsWidth};
 use super::attr::{lookup, push_attr, split_attrs, AttrDesc, Bad, CheckFn, OnMalformed, Presence, RawAttr, KNOWN};
