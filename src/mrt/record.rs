@@ -7,7 +7,9 @@
 //! they re-encode parsed messages (see bgpkit-parser-notes.md).
 
 use crate::prefix::Prefix;
-use crate::wire::update::{attr, flag};
+use crate::wire::aspath::{self, AsWidth};
+use crate::wire::attr::{code as attr, flag, push_attr, split_attrs};
+use crate::wire::open::AS_TRANS;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -190,138 +192,48 @@ pub fn rib_entry_record(ts: u32, seq: u32, prefix: &Prefix, entries: &[RibEntry]
     }
 }
 
-fn push_attr(out: &mut Vec<u8>, flags: u8, code: u8, value: &[u8]) {
-    if value.len() > 255 {
-        out.extend_from_slice(&[flags | flag::EXTENDED_LENGTH, code]);
-        out.extend_from_slice(&(value.len().min(u16::MAX as usize) as u16).to_be_bytes());
-    } else {
-        out.extend_from_slice(&[flags & !flag::EXTENDED_LENGTH, code, value.len() as u8]);
-    }
-    out.extend_from_slice(&value[..value.len().min(u16::MAX as usize)]);
-}
-
-/// AS path segments: (type, ASNs), from 2- or 4-octet encoding; None if malformed.
-fn decode_segments(v: &[u8], width: usize) -> Option<Vec<(u8, Vec<u32>)>> {
-    let mut segs = Vec::new();
-    let mut rest = v;
-    while let [ty, n, tail @ ..] = rest {
-        let len = usize::from(*n) * width;
-        let asns = tail.get(..len)?;
-        let list = asns
-            .chunks(width)
-            .map(|c| {
-                if width == 4 {
-                    u32::from_be_bytes([c[0], c[1], c[2], c[3]])
-                } else {
-                    u32::from(u16::from_be_bytes([c[0], c[1]]))
-                }
-            })
-            .collect();
-        segs.push((*ty, list));
-        rest = &tail[len..];
-    }
-    rest.is_empty().then_some(segs)
-}
-
-fn encode_segments(segs: &[(u8, Vec<u32>)]) -> Vec<u8> {
-    let mut v = Vec::new();
-    for (ty, asns) in segs {
-        for chunk in asns.chunks(255) {
-            v.push(*ty);
-            v.push(chunk.len() as u8);
-            for a in chunk {
-                v.extend_from_slice(&a.to_be_bytes());
-            }
-        }
-    }
-    v
-}
-
-/// RFC 6793 §4.2.3: the AS_PATH of a 2-octet speaker with AS4_PATH merged in — the leading
-/// ASNs the AS4_PATH does not cover, then the AS4_PATH.
-fn merge_as4(path: Vec<(u8, Vec<u32>)>, as4: Vec<(u8, Vec<u32>)>) -> Vec<(u8, Vec<u32>)> {
-    let count = |segs: &[(u8, Vec<u32>)]| segs.iter().map(|(t, a)| if *t == 1 { 1 } else { a.len() }).sum::<usize>();
-    let (n, n4) = (count(&path), count(&as4));
-    if n4 > n {
-        return path; // the AS4_PATH must be ignored
-    }
-    let mut keep = n - n4;
-    let mut out = Vec::new();
-    for (t, asns) in path {
-        if keep == 0 {
-            break;
-        }
-        if t == 1 {
-            out.push((t, asns));
-            keep -= 1;
-        } else {
-            let take = keep.min(asns.len());
-            out.push((t, asns[..take].to_vec()));
-            keep -= take;
-        }
-    }
-    // Adjacent AS_SEQUENCEs are one sequence, as a 4-octet speaker would have sent it.
-    for (t, asns) in as4 {
-        match out.last_mut() {
-            Some((2, prev)) if t == 2 => prev.extend(asns),
-            _ => out.push((t, asns)),
-        }
-    }
-    out
-}
-
 /// Stored attributes in TABLE_DUMP_V2 form (RFC 6396 §4.3.4): AS numbers always 4 octets
 /// (a 2-octet session's AS_PATH and AGGREGATOR are widened, AS4_PATH/AS4_AGGREGATOR merged in
 /// and dropped), and an IPv6 route's next hop as an MP_REACH_NLRI holding only the next-hop
 /// length and address. Malformed attributes are copied as they are.
 pub fn td2_attributes(attrs: &[u8], four_octet: bool, mp_next_hop: Option<&[u8]>, out: &mut Vec<u8>) {
-    const AGGREGATOR: u8 = 7;
-    const AS4_AGGREGATOR: u8 = 18;
-    // Split into (flags, type, value, whole); stop copying structure at the first overrun.
-    let mut list = Vec::new();
-    let mut rest = attrs;
-    while !rest.is_empty() {
-        let (flags, code, len, hdr) = match rest {
-            [f, t, l0, l1, ..] if f & flag::EXTENDED_LENGTH != 0 => {
-                (*f, *t, usize::from(u16::from_be_bytes([*l0, *l1])), 4)
-            }
-            [f, t, l, ..] if f & flag::EXTENDED_LENGTH == 0 => (*f, *t, usize::from(*l), 3),
-            _ => break,
-        };
-        let Some(whole) = rest.get(..hdr + len) else { break };
-        list.push((flags, code, &whole[hdr..], whole));
-        rest = &rest[hdr + len..];
-    }
-    let tail = rest; // undecodable remainder, kept as received
-    let as4_path = list.iter().find(|a| a.1 == attr::AS4_PATH).and_then(|a| decode_segments(a.2, 4));
-    let as4_aggr = list.iter().find(|a| a.1 == AS4_AGGREGATOR).map(|a| a.2);
-    for (flags, code, value, whole) in &list {
-        match *code {
-            attr::AS_PATH if !four_octet => match decode_segments(value, 2) {
+    // Stop copying structure at the first overrun; the rest is kept as received.
+    let (list, _) = split_attrs(attrs);
+    let read = list.iter().map(|a| a.whole.len()).sum::<usize>();
+    let tail = attrs.get(read..).unwrap_or_default();
+    let as4_path =
+        list.iter().find(|a| a.type_code == attr::AS4_PATH).and_then(|a| aspath::decode(a.value, AsWidth::Four));
+    let as4_aggr = list.iter().find(|a| a.type_code == attr::AS4_AGGREGATOR).map(|a| a.value);
+    for a in &list {
+        match a.type_code {
+            attr::AS_PATH if !four_octet => match aspath::decode(a.value, AsWidth::Two) {
                 Some(segs) => {
                     let segs = match &as4_path {
-                        Some(a4) => merge_as4(segs, a4.clone()),
+                        Some(a4) => aspath::merge_as4(segs, a4.clone()),
                         None => segs,
                     };
-                    push_attr(out, *flags, *code, &encode_segments(&segs));
+                    push_attr(out, a.flags, a.type_code, &aspath::encode(&segs, AsWidth::Four));
                 }
-                None => out.extend_from_slice(whole),
+                None => out.extend_from_slice(a.whole),
             },
-            AGGREGATOR if !four_octet && value.len() == 6 => {
-                // RFC 6793 §4.2.3: AS4_AGGREGATOR wins when the AGGREGATOR holds AS_TRANS.
-                let v = match as4_aggr {
-                    Some(a4) if a4.len() == 8 && value[..2] == 23456u16.to_be_bytes() => a4.to_vec(),
-                    _ => {
-                        let mut v = Vec::with_capacity(8);
-                        v.extend_from_slice(&u32::from(u16::from_be_bytes([value[0], value[1]])).to_be_bytes());
-                        v.extend_from_slice(&value[2..6]);
-                        v
-                    }
-                };
-                push_attr(out, *flags, *code, &v);
-            }
-            attr::AS4_PATH | AS4_AGGREGATOR if !four_octet => {}
-            _ => out.extend_from_slice(whole),
+            attr::AGGREGATOR if !four_octet => match a.value {
+                [as0, as1, ip @ ..] if ip.len() == 4 => {
+                    // RFC 6793 §4.2.3: AS4_AGGREGATOR wins when the AGGREGATOR holds AS_TRANS.
+                    let v = match as4_aggr {
+                        Some(a4) if a4.len() == 8 && [*as0, *as1] == AS_TRANS.to_be_bytes() => a4.to_vec(),
+                        _ => {
+                            let mut v = Vec::with_capacity(8);
+                            v.extend_from_slice(&u32::from(u16::from_be_bytes([*as0, *as1])).to_be_bytes());
+                            v.extend_from_slice(ip);
+                            v
+                        }
+                    };
+                    push_attr(out, a.flags, a.type_code, &v);
+                }
+                _ => out.extend_from_slice(a.whole),
+            },
+            attr::AS4_PATH | attr::AS4_AGGREGATOR if !four_octet => {}
+            _ => out.extend_from_slice(a.whole),
         }
     }
     out.extend_from_slice(tail);
@@ -509,6 +421,12 @@ mod tests {
         let mut same = Vec::new();
         td2_attributes(&stored, true, None, &mut same);
         assert_eq!(same, stored);
+        // OTC and AIGP are copied byte for byte, on either kind of session.
+        let known_new = [0xc0, 35, 4, 0, 0, 0xfd, 0xe9, 0x80, 26, 11, 1, 0, 11, 0, 0, 0, 0, 0, 0, 0, 100];
+        let with_new = [&stored[..], &known_new[..]].concat();
+        let mut out = Vec::new();
+        td2_attributes(&with_new, false, None, &mut out);
+        assert_eq!(out, [&want[..], &known_new[..]].concat());
         let mut junk = Vec::new();
         td2_attributes(&[0x40, 2, 200, 1], false, None, &mut junk);
         assert_eq!(junk, [0x40, 2, 200, 1]);

@@ -1,6 +1,9 @@
-//! BGP wire format: message framing, OPEN and capabilities, UPDATE decoding and building,
-//! NOTIFICATION codes with their IANA names. Pure code: no sockets, no threads.
+//! BGP wire format: message framing, OPEN and capabilities, the path attribute table, AS_PATH
+//! segments, UPDATE decoding and building, NOTIFICATION codes with their IANA names.
+//! Pure code: no sockets, no threads.
 
+pub mod aspath;
+pub mod attr;
 pub mod frame;
 pub mod notify;
 pub mod open;

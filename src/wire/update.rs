@@ -5,31 +5,19 @@
 //! here, never by bgpkit-parser: with ADD-PATH off it guesses ADD-PATH when an entry starts
 //! with a zero byte, so `0.0.0.0/0, 10/8, 11/8, 12/8` would become one bogus prefix.
 //! bgpkit-parser decodes attributes for display (`decode_attrs_for_display`).
+//! What each attribute type must look like, and what RFC 7606 does when it does not, is the
+//! table in `wire::attr`; this module applies it message by message.
 
+use super::aspath::{self, AsWidth};
+use super::attr::{lookup, push_attr, split_attrs, AttrDesc, Bad, CheckFn, OnMalformed, Presence, RawAttr, KNOWN};
 use super::frame::{write_header, MsgType, HEADER_LEN, MAX_MESSAGE_LEN};
 use super::notify::{ErrorCode, Notification, UpdateSubcode};
-use super::open::AS_TRANS;
 use crate::prefix::{Family, Prefix};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// Path attribute type codes.
-pub mod attr {
-    pub const ORIGIN: u8 = 1;
-    pub const AS_PATH: u8 = 2;
-    pub const NEXT_HOP: u8 = 3;
-    pub const MULTI_EXIT_DISC: u8 = 4;
-    pub const LOCAL_PREF: u8 = 5;
-    pub const MP_REACH_NLRI: u8 = 14;
-    pub const MP_UNREACH_NLRI: u8 = 15;
-    pub const AS4_PATH: u8 = 17;
-}
-
-/// Attribute flag bits (RFC 4271 §4.3).
-pub mod flag {
-    pub const OPTIONAL: u8 = 0x80;
-    pub const TRANSITIVE: u8 = 0x40;
-    pub const EXTENDED_LENGTH: u8 = 0x10;
-}
+/// Path attribute type codes and flag bits, the session facts the checks need, and the
+/// RFC 7606 handlings: all kept in `wire::attr` with the attribute table.
+pub use super::attr::{attr_name, code as attr, flag, Handling, Session};
 
 /// A received UPDATE taken apart.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -91,24 +79,6 @@ pub fn decode_nlri(mut data: &[u8], family: Family, out: &mut Vec<Prefix>) -> Re
     Ok(())
 }
 
-/// What the checks of a received UPDATE need to know about the session.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Session {
-    /// RFC 6793 negotiated: AS numbers in AS_PATH and AGGREGATOR are 4 octets.
-    pub four_octet_as: bool,
-    /// Internal BGP (LOCAL_PREF expected, not discarded).
-    pub ibgp: bool,
-}
-
-/// The RFC 7606 §2 approaches short of a session reset.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Handling {
-    /// Every prefix the UPDATE announces is withdrawn instead.
-    TreatAsWithdraw,
-    /// The attribute is dropped; the routes are kept without it.
-    AttributeDiscard,
-}
-
 /// One malformed attribute found in a received UPDATE, and what was done about it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AttrProblem {
@@ -127,158 +97,25 @@ impl std::fmt::Display for AttrProblem {
     }
 }
 
-/// The name of a path attribute type (IANA).
-pub fn attr_name(code: u8) -> String {
-    let name = match code {
-        1 => "ORIGIN",
-        2 => "AS_PATH",
-        3 => "NEXT_HOP",
-        4 => "MULTI_EXIT_DISC",
-        5 => "LOCAL_PREF",
-        6 => "ATOMIC_AGGREGATE",
-        7 => "AGGREGATOR",
-        8 => "COMMUNITIES",
-        9 => "ORIGINATOR_ID",
-        10 => "CLUSTER_LIST",
-        14 => "MP_REACH_NLRI",
-        15 => "MP_UNREACH_NLRI",
-        16 => "EXTENDED_COMMUNITIES",
-        17 => "AS4_PATH",
-        18 => "AS4_AGGREGATOR",
-        32 => "LARGE_COMMUNITY",
-        _ => return format!("attribute {code}"),
+/// Check one known attribute's value with its table hook (RFC 7606 §7). `Ok(true)` keeps it;
+/// a malformed one is reported with the handling the table gives its type.
+fn check_value(
+    a: &RawAttr<'_>,
+    desc: &AttrDesc,
+    check: CheckFn,
+    s: Session,
+    problems: &mut Vec<AttrProblem>,
+) -> Result<bool, Notification> {
+    let (handling, reason) = match check(a.value, s) {
+        Ok(()) => return Ok(true),
+        Err(Bad::Unwanted(why)) => (Handling::AttributeDiscard, why),
+        Err(Bad::Malformed(why)) => match desc.on_malformed.handling() {
+            Some(h) => (h, why),
+            None => return Err(update_error(UpdateSubcode::OptionalAttributeError)),
+        },
     };
-    name.to_string()
-}
-
-/// The Optional and Transitive bits a known attribute must carry (RFC 4271 §5, RFC 4760,
-/// RFC 1997, RFC 4360, RFC 4456, RFC 6793, RFC 8092).
-fn expected_flags(code: u8) -> Option<u8> {
-    const WELL_KNOWN: u8 = flag::TRANSITIVE;
-    const OPT_TRANS: u8 = flag::OPTIONAL | flag::TRANSITIVE;
-    const OPT_NON_TRANS: u8 = flag::OPTIONAL;
-    Some(match code {
-        1 | 2 | 3 | 5 | 6 => WELL_KNOWN,
-        4 | 9 | 10 | 14 | 15 => OPT_NON_TRANS,
-        7 | 8 | 16 | 17 | 18 | 32 => OPT_TRANS,
-        _ => return None,
-    })
-}
-
-/// One attribute: flags, type, value, whole encoding.
-struct RawAttr<'a> {
-    flags: u8,
-    type_code: u8,
-    value: &'a [u8],
-    whole: &'a [u8],
-}
-
-/// Split the path attribute section. Where an attribute's header or length runs past the
-/// section, the split stops and the reason is returned with what was read (RFC 7606 §4: the
-/// UPDATE is treated as withdraw; the Total Path Attribute Length still locates the NLRI).
-fn split_attrs(mut data: &[u8]) -> (Vec<RawAttr<'_>>, Option<String>) {
-    let mut out = Vec::new();
-    while !data.is_empty() {
-        let (flags, type_code, len, hdr) = match data {
-            [f, t, l0, l1, ..] if f & flag::EXTENDED_LENGTH != 0 => {
-                (*f, *t, usize::from(u16::from_be_bytes([*l0, *l1])), 4)
-            }
-            [f, t, l, ..] if f & flag::EXTENDED_LENGTH == 0 => (*f, *t, usize::from(*l), 3),
-            _ => return (out, Some(format!("{} bytes left, too few for an attribute header", data.len()))),
-        };
-        let Some(whole) = data.get(..hdr + len) else {
-            let why = format!(
-                "{} of length {len} overruns the path attributes by {} bytes",
-                attr_name(type_code),
-                hdr + len - data.len()
-            );
-            return (out, Some(why));
-        };
-        out.push(RawAttr { flags, type_code, value: &whole[hdr..], whole });
-        data = &data[hdr + len..];
-    }
-    (out, None)
-}
-
-/// Whether an AS_PATH (or AS4_PATH) value is well formed: segments of a known type, non-zero
-/// length, exactly filling the attribute (RFC 4271 §4.3, RFC 7606 §7.2, RFC 5065 confed types).
-fn check_as_path(mut v: &[u8], as_len: usize) -> Result<(), String> {
-    while !v.is_empty() {
-        let [ty, count, rest @ ..] = v else { return Err("a segment header is cut short".into()) };
-        if !(1..=4).contains(ty) {
-            return Err(format!("segment type {ty} is not AS_SET, AS_SEQUENCE or a confederation type"));
-        }
-        if *count == 0 {
-            return Err("a segment has no AS numbers".into());
-        }
-        let n = usize::from(*count) * as_len;
-        if rest.len() < n {
-            return Err(format!("a segment of {count} AS numbers overruns the attribute"));
-        }
-        v = &rest[n..];
-    }
-    Ok(())
-}
-
-/// Check one known attribute's value (RFC 7606 §7). `Ok(true)` keeps it.
-fn check_value(a: &RawAttr<'_>, s: Session, problems: &mut Vec<AttrProblem>) -> bool {
-    use Handling::*;
-    let v = a.value;
-    let mut bad = |handling: Handling, reason: String| {
-        problems.push(AttrProblem { attr: a.type_code, handling, reason });
-        false
-    };
-    match a.type_code {
-        attr::ORIGIN => match v {
-            [0..=2] => true,
-            [x] => bad(TreatAsWithdraw, format!("undefined value {x}")),
-            _ => bad(TreatAsWithdraw, format!("length {} instead of 1", v.len())),
-        },
-        attr::AS_PATH => match check_as_path(v, if s.four_octet_as { 4 } else { 2 }) {
-            Ok(()) => true,
-            Err(why) => bad(TreatAsWithdraw, why),
-        },
-        attr::NEXT_HOP => match v {
-            [a0, a1, a2, a3] => {
-                let nh = Ipv4Addr::new(*a0, *a1, *a2, *a3);
-                if nh.is_unspecified() || nh.is_broadcast() || nh.is_multicast() {
-                    bad(TreatAsWithdraw, format!("{nh} is not a host address"))
-                } else {
-                    true
-                }
-            }
-            _ => bad(TreatAsWithdraw, format!("length {} instead of 4", v.len())),
-        },
-        attr::MULTI_EXIT_DISC if v.len() != 4 => bad(TreatAsWithdraw, format!("length {} instead of 4", v.len())),
-        attr::LOCAL_PREF if !s.ibgp => bad(AttributeDiscard, "received from an external peer".into()),
-        attr::LOCAL_PREF if v.len() != 4 => bad(TreatAsWithdraw, format!("length {} instead of 4", v.len())),
-        6 if !v.is_empty() => bad(AttributeDiscard, format!("length {} instead of 0", v.len())),
-        7 => {
-            let want = if s.four_octet_as { 8 } else { 6 };
-            if v.len() == want {
-                true
-            } else {
-                bad(AttributeDiscard, format!("length {} instead of {want}", v.len()))
-            }
-        }
-        8 | 10 if v.is_empty() || v.len() % 4 != 0 => {
-            bad(TreatAsWithdraw, format!("length {} is not a positive multiple of 4", v.len()))
-        }
-        9 if v.len() != 4 => bad(TreatAsWithdraw, format!("length {} instead of 4", v.len())),
-        16 if v.is_empty() || v.len() % 8 != 0 => {
-            bad(TreatAsWithdraw, format!("length {} is not a positive multiple of 8", v.len()))
-        }
-        attr::AS4_PATH => match check_as_path(v, 4) {
-            Ok(()) => true,
-            // RFC 6793 §6: a malformed AS4_PATH is discarded.
-            Err(why) => bad(AttributeDiscard, why),
-        },
-        18 if v.len() != 8 => bad(AttributeDiscard, format!("length {} instead of 8", v.len())),
-        32 if v.is_empty() || v.len() % 12 != 0 => {
-            bad(TreatAsWithdraw, format!("length {} is not a positive multiple of 12", v.len()))
-        }
-        _ => true,
-    }
+    problems.push(AttrProblem { attr: a.type_code, handling, reason });
+    Ok(false)
 }
 
 /// Take a received UPDATE body (after the header) apart, applying RFC 7606: problems that
@@ -309,10 +146,12 @@ pub fn parse_update(body: &[u8], s: Session) -> Result<ParsedUpdate, Notificatio
     let mut only_mp_unreach = !attrs.is_empty();
     for a in &attrs {
         let code = a.type_code;
+        let desc = lookup(code);
         if seen[usize::from(code)] {
-            // RFC 7606 §3(g): a second MP_REACH/MP_UNREACH resets the session; any other
-            // repeated attribute is dropped after its first occurrence.
-            if matches!(code, attr::MP_REACH_NLRI | attr::MP_UNREACH_NLRI) {
+            // RFC 7606 §3(g): a second MP_REACH/MP_UNREACH (the attributes whose damage
+            // resets) resets the session; any other repeated attribute is dropped after its
+            // first occurrence.
+            if desc.is_some_and(|d| d.on_malformed == OnMalformed::SessionReset) {
                 return Err(malformed());
             }
             u.problems.push(AttrProblem {
@@ -323,6 +162,7 @@ pub fn parse_update(body: &[u8], s: Session) -> Result<ParsedUpdate, Notificatio
             continue;
         }
         seen[usize::from(code)] = true;
+        // MP_REACH/MP_UNREACH carry NLRI: decoded here, not stored as attributes.
         match code {
             attr::MP_REACH_NLRI => {
                 only_mp_unreach = false;
@@ -342,7 +182,7 @@ pub fn parse_update(body: &[u8], s: Session) -> Result<ParsedUpdate, Notificatio
             }
             _ => {
                 only_mp_unreach = false;
-                if expected_flags(code).is_none() && a.flags & flag::OPTIONAL == 0 {
+                if desc.is_none() && a.flags & flag::OPTIONAL == 0 {
                     // RFC 4271 §6.3: a well-known attribute we do not know.
                     let mut n = update_error(UpdateSubcode::UnrecognizedWellKnownAttribute);
                     n.data = a.whole.to_vec();
@@ -350,22 +190,22 @@ pub fn parse_update(body: &[u8], s: Session) -> Result<ParsedUpdate, Notificatio
                 }
             }
         }
-        if let Some(want) = expected_flags(code) {
-            let got = a.flags & (flag::OPTIONAL | flag::TRANSITIVE);
-            if got != want {
-                // RFC 7606 §3(c): flags in conflict with the type make the attribute malformed.
-                u.problems.push(AttrProblem {
-                    attr: code,
-                    handling: Handling::TreatAsWithdraw,
-                    reason: format!("flags 0x{:02x}, expected 0x{want:02x}", a.flags & 0xf0),
-                });
-                continue;
-            }
-        }
-        if matches!(code, attr::MP_REACH_NLRI | attr::MP_UNREACH_NLRI) {
+        let Some(desc) = desc else {
+            u.attrs.extend_from_slice(a.whole); // an unknown optional attribute, kept as received
+            continue;
+        };
+        let want = desc.flags;
+        if a.flags & (flag::OPTIONAL | flag::TRANSITIVE) != want {
+            // RFC 7606 §3(c): flags in conflict with the type make the attribute malformed.
+            u.problems.push(AttrProblem {
+                attr: code,
+                handling: desc.on_bad_flags,
+                reason: format!("flags 0x{:02x}, expected 0x{want:02x}", a.flags & 0xf0),
+            });
             continue;
         }
-        if check_value(a, s, &mut u.problems) {
+        let Some(check) = desc.check else { continue }; // MP_REACH/MP_UNREACH, decoded above
+        if check_value(a, desc, check, s, &mut u.problems)? {
             u.attrs.extend_from_slice(a.whole);
         }
     }
@@ -376,23 +216,19 @@ pub fn parse_update(body: &[u8], s: Session) -> Result<ParsedUpdate, Notificatio
         u.end_of_rib = mp_unreach_family;
     }
     if !u.announced.is_empty() {
-        let mut missing = Vec::new();
-        if !seen[usize::from(attr::ORIGIN)] {
-            missing.push(attr::ORIGIN);
-        }
-        if !seen[usize::from(attr::AS_PATH)] {
-            missing.push(attr::AS_PATH);
-        }
-        if !nlri_raw.is_empty() && !seen[usize::from(attr::NEXT_HOP)] {
-            missing.push(attr::NEXT_HOP);
-        }
-        if s.ibgp && !seen[usize::from(attr::LOCAL_PREF)] {
-            missing.push(attr::LOCAL_PREF);
-        }
-        for code in missing {
+        for d in KNOWN {
+            let needed = match d.presence {
+                Presence::Mandatory => true,
+                Presence::WithIpv4Nlri => !nlri_raw.is_empty(),
+                Presence::Ibgp => s.ibgp,
+                Presence::Optional => false,
+            };
+            if !needed || seen[usize::from(d.code)] {
+                continue;
+            }
             // RFC 7606 §3(d): a missing well-known mandatory attribute is treat-as-withdraw.
             u.problems.push(AttrProblem {
-                attr: code,
+                attr: d.code,
                 handling: Handling::TreatAsWithdraw,
                 reason: "missing (well-known mandatory)".into(),
             });
@@ -442,30 +278,10 @@ pub struct OutRoute {
     pub link_local_next_hop: Option<Ipv6Addr>,
 }
 
-fn push_attr(out: &mut Vec<u8>, flags: u8, code: u8, value: &[u8]) {
-    if value.len() > 255 {
-        out.extend_from_slice(&[flags | flag::EXTENDED_LENGTH, code]);
-        out.extend_from_slice(&(value.len() as u16).to_be_bytes());
-    } else {
-        out.extend_from_slice(&[flags, code, value.len() as u8]);
-    }
-    out.extend_from_slice(value);
-}
-
-/// AS_SEQUENCE segments of at most 255 ASNs, 2 or 4 octets each.
+/// One AS_SEQUENCE holding `path` (split at 255), 2 or 4 octets per AS.
 fn encode_as_path(path: &[u32], four_octet: bool) -> Vec<u8> {
     let mut v = Vec::new();
-    for seg in path.chunks(255) {
-        v.push(2); // AS_SEQUENCE
-        v.push(seg.len() as u8);
-        for asn in seg {
-            if four_octet {
-                v.extend_from_slice(&asn.to_be_bytes());
-            } else {
-                v.extend_from_slice(&u16::try_from(*asn).unwrap_or(AS_TRANS).to_be_bytes());
-            }
-        }
-    }
+    aspath::encode_segment(&mut v, aspath::AS_SEQUENCE, path, AsWidth::of_session(four_octet));
     v
 }
 
@@ -855,6 +671,29 @@ mod tests {
         // An unknown optional attribute is kept as received.
         let u = judge(&with(&[0xc0, 99, 1, 7]), EBGP4).unwrap();
         assert!(u.problems.is_empty() && u.attrs.ends_with(&[0xc0, 99, 1, 7]));
+    }
+
+    #[test]
+    fn otc_and_aigp_are_kept_as_received_when_well_formed() {
+        let otc = [0xc0, 35, 4, 0, 0, 0xfd, 0xe9];
+        let aigp = [0x80, 26, 11, 1, 0, 11, 0, 0, 0, 0, 0, 0, 0, 100];
+        let u = judge(&with(&[&otc[..], &aigp[..]].concat()), EBGP4).unwrap();
+        assert!(u.problems.is_empty(), "{:?}", u.problems);
+        assert_eq!(u.attrs, with(&[&otc[..], &aigp[..]].concat()), "bytes passed on unchanged");
+    }
+
+    #[test]
+    fn a_malformed_otc_is_treat_as_withdraw_and_a_malformed_aigp_is_discarded() {
+        let u = judge(&with(&[0xc0, 35, 3, 0, 0, 1]), EBGP4).unwrap();
+        assert_eq!(handled(&u), [("OTC".into(), Handling::TreatAsWithdraw)]);
+        assert_eq!(u.problems[0].to_string(), "OTC: length 3 instead of 4 (treat-as-withdraw, RFC 7606)");
+        let u = judge(&with(&[0x80, 26, 6, 1, 0, 6, 0, 0, 0]), EBGP4).unwrap();
+        assert_eq!(handled(&u), [("AIGP".into(), Handling::AttributeDiscard)]);
+        assert!(!u.treat_as_withdraw() && u.attrs == v4_attrs(), "the route stays, without the AIGP");
+        let u = judge(&with(&[0xc0, 26, 11, 1, 0, 11, 0, 0, 0, 0, 0, 0, 0, 100]), EBGP4).unwrap();
+        assert_eq!(handled(&u), [("AIGP".into(), Handling::AttributeDiscard)], "transitive AIGP: RFC 7311 §3.2");
+        let u = judge(&with(&[0x80, 35, 4, 0, 0, 0xfd, 0xe9]), EBGP4).unwrap();
+        assert_eq!(handled(&u), [("OTC".into(), Handling::TreatAsWithdraw)], "non-transitive OTC");
     }
 
     #[test]
