@@ -131,6 +131,19 @@ pub fn user_name(uid: libc::uid_t) -> String {
     unsafe { CStr::from_ptr(pw.pw_name) }.to_string_lossy().into_owned()
 }
 
+/// The name of group `gid`, or the number when it has none (for messages).
+pub fn group_name(gid: libc::gid_t) -> String {
+    let mut gr: libc::group = unsafe { std::mem::zeroed() };
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    let mut out: *mut libc::group = std::ptr::null_mut();
+    // SAFETY: as in lookup_user; gr_name points into `buf`, NUL-terminated.
+    let rc = unsafe { libc::getgrgid_r(gid, &mut gr, buf.as_mut_ptr(), buf.len(), &mut out) };
+    if rc != 0 || out.is_null() || gr.gr_name.is_null() {
+        return gid.to_string();
+    }
+    unsafe { CStr::from_ptr(gr.gr_name) }.to_string_lossy().into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,5 +157,6 @@ mod tests {
         assert!(resolve(Some("no-such-user-focl"), None).unwrap_err().contains("no user 'no-such-user-focl'"));
         assert!(resolve(Some("root"), Some("no-such-group-focl")).unwrap_err().contains("no group"));
         assert_eq!(user_name(0), "root");
+        assert_eq!(group_name(0), "root");
     }
 }

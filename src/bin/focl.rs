@@ -2,31 +2,46 @@
 //!
 //! Sends one NDJSON request over focld's control socket and prints the reply as a table
 //! (in the spirit of `bgpctl show` and `gobgp neighbor`) or, with `-j`, as JSON.
-//! Exit status: 0 success, 1 the daemon answered with an error, 2 focld is not reachable.
+//! Exit status: 0 success, 1 the daemon answered with an error, 2 focld is not reachable, 64
+//! the command line is wrong (EX_USAGE). Commands may be abbreviated to any unambiguous prefix
+//! (`focl p l` is `focl peer list`); `-j` may come anywhere; a closed output (`| head`) ends
+//! focl quietly.
 
-use argh::FromArgs;
+use argh::{EarlyExit, FromArgs, SubCommands};
 use focl::control::proto::{
     self as ctl, Command as Cmd, LastError, MsgCounters, PeerDetail, PeerSummary, Reply, Request, RibSummary, RouteList,
 };
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// focl: control and query focld. Exit status: 0 ok, 1 error reply, 2 focld not reachable.
+/// focl: control and query focld. Exit status: 0 ok, 1 error reply, 2 focld not reachable,
+/// 64 usage error. Commands may be abbreviated (focl p l).
 #[derive(FromArgs)]
 struct Args {
     /// focld's control socket (default /tmp/focld.sock, or $FOCL_SOCKET)
     #[argh(option, short = 's')]
     socket: Option<PathBuf>,
-    /// print the reply as JSON (one document, pretty-printed)
+    /// print the reply as JSON (one document, pretty-printed); may follow the command
     #[argh(switch, short = 'j')]
     json: bool,
+    /// print focl's version and exit
+    #[argh(switch, short = 'V')]
+    version: bool,
     #[argh(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
+
+/// focld answered with an error, or its answer could not be shown.
+const EXIT_ERROR: u8 = 1;
+/// focld is not running, or its control socket cannot be used by this user.
+const EXIT_UNREACHABLE: u8 = 2;
+/// The command line is wrong (sysexits.h EX_USAGE).
+const EXIT_USAGE: u8 = 64;
 
 #[derive(FromArgs)]
 #[argh(subcommand)]
@@ -36,6 +51,16 @@ enum Command {
     Archive(ArchiveCmd),
     Status(StatusCmd),
     Reload(ReloadCmd),
+    Completion(CompletionCmd),
+}
+
+/// print a shell completion script: focl completion bash (or zsh); e.g. source <(focl completion bash)
+#[derive(FromArgs)]
+#[argh(subcommand, name = "completion")]
+struct CompletionCmd {
+    /// bash or zsh
+    #[argh(positional)]
+    shell: String,
 }
 
 /// focld's version, uptime, configuration, peers by state, archive and replication summary
@@ -199,14 +224,18 @@ struct RibOut {
     peer: String,
 }
 
+/// How an answer is printed as text.
+type Render = fn(&Value) -> Result<String, String>;
+
 /// What a command asks and how its answer is printed.
 struct Query {
     cmd: Cmd,
-    render: fn(&Value) -> Result<String, String>,
+    render: Render,
 }
 
-fn query_of(c: &Command) -> Query {
-    let (cmd, render): (Cmd, fn(&Value) -> Result<String, String>) = match c {
+/// The request a command sends; `None` for what focl answers itself (completion).
+fn query_of(c: &Command) -> Option<Query> {
+    let (cmd, render): (Cmd, Render) = match c {
         Command::Peer(p) => match &p.action {
             PeerAction::List(_) => (Cmd::PeerList {}, render_peer_list),
             PeerAction::Show(s) => (Cmd::PeerShow { peer: s.peer.clone() }, render_peer_show),
@@ -224,6 +253,7 @@ fn query_of(c: &Command) -> Query {
             RibAction::In(i) => (Cmd::RibIn { peer: i.peer.clone(), prefix: i.prefix.clone() }, render_routes),
             RibAction::Out(o) => (Cmd::RibOut { peer: o.peer.clone() }, render_routes),
         },
+        Command::Completion(_) => return None,
         Command::Archive(a) => match &a.action {
             ArchiveAction::Status(_) => (Cmd::ArchiveStatus {}, render_archive_status),
             ArchiveAction::Rotate(_) => (Cmd::ArchiveRotate {}, render_rotate),
@@ -235,7 +265,7 @@ fn query_of(c: &Command) -> Query {
             }
         },
     };
-    Query { cmd, render }
+    Some(Query { cmd, render })
 }
 
 /// Why a request could not be answered.
@@ -246,13 +276,32 @@ enum Failure {
     Other(String),
 }
 
-fn request(socket: &PathBuf, cmd: Cmd) -> Result<Reply, Failure> {
-    let mut s = UnixStream::connect(socket).map_err(|e| {
-        Failure::NotRunning(format!(
-            "focld is not running (cannot connect to {}: {e}); start it with focld --config FILE, or give its socket with -s SOCKET",
+/// What focl says when the control socket cannot be reached: not running, or not ours to use.
+fn connect_error(socket: &Path, e: &std::io::Error) -> String {
+    if e.kind() == std::io::ErrorKind::PermissionDenied {
+        let owner = match std::fs::metadata(socket) {
+            Ok(m) => format!(
+                " (mode {:04o}, owner {}, group {})",
+                m.mode() & 0o7777,
+                focl::privs::user_name(m.uid()),
+                focl::privs::group_name(m.gid())
+            ),
+            Err(_) => String::new(),
+        };
+        return format!(
+            "permission denied on focld's control socket {}{owner}: run focl as that user or as a member of that group \
+             (focld's global.user/group), or give another socket with -s SOCKET",
             socket.display()
-        ))
-    })?;
+        );
+    }
+    format!(
+        "focld is not running (cannot connect to {}: {e}); start it with focld --config FILE, or give its socket with -s SOCKET",
+        socket.display()
+    )
+}
+
+fn request(socket: &Path, cmd: Cmd) -> Result<Reply, Failure> {
+    let mut s = UnixStream::connect(socket).map_err(|e| Failure::NotRunning(connect_error(socket, &e)))?;
     // A reload stops and starts peer threads: give it longer.
     let secs = if cmd == (Cmd::Reload {}) { 90 } else { 15 };
     let timeout = Some(Duration::from_secs(secs));
@@ -275,22 +324,183 @@ fn request(socket: &PathBuf, cmd: Cmd) -> Result<Reply, Failure> {
     serde_json::from_str(&answer).map_err(|e| Failure::Other(format!("focld's answer is not valid: {e}")))
 }
 
+/// The command tree from argh's own tables: each command and its subcommands.
+fn command_tree() -> Vec<(&'static str, Vec<&'static str>)> {
+    <Command as SubCommands>::COMMANDS
+        .iter()
+        .map(|c| {
+            let subs: &[&argh::CommandInfo] = match c.name {
+                "peer" => <PeerAction as SubCommands>::COMMANDS,
+                "rib" => <RibAction as SubCommands>::COMMANDS,
+                "archive" => <ArchiveAction as SubCommands>::COMMANDS,
+                _ => &[],
+            };
+            (c.name, subs.iter().map(|s| s.name).collect())
+        })
+        .collect()
+}
+
+/// `word` as one of `names`: itself, or the only name it is a prefix of.
+fn expand(word: &str, names: &[&'static str]) -> Result<&'static str, String> {
+    if let Some(n) = names.iter().find(|n| **n == word) {
+        return Ok(n);
+    }
+    let matches: Vec<&'static str> = names.iter().copied().filter(|n| n.starts_with(word)).collect();
+    match matches.as_slice() {
+        [one] => Ok(one),
+        [] => Err(format!("unknown command '{word}'; expected one of: {}", names.join(", "))),
+        many => Err(format!("'{word}' is ambiguous: {}", many.join(", "))),
+    }
+}
+
+/// The command line made ready for argh: `-j` taken from wherever it stands, commands
+/// abbreviated to a prefix written out. Returns (json, the words for argh).
+fn prepare_args(argv: &[String]) -> Result<(bool, Vec<String>), String> {
+    let tree = command_tree();
+    let top: Vec<&'static str> = tree.iter().map(|(n, _)| *n).collect();
+    let (mut json, mut out, mut commands) = (false, Vec::new(), Vec::<&'static str>::new());
+    let mut words = argv.iter();
+    while let Some(w) = words.next() {
+        match w.as_str() {
+            "-j" | "--json" => json = true,
+            "--" => {
+                out.push(w.clone());
+                out.extend(words.by_ref().cloned());
+            }
+            "-s" | "--socket" => {
+                out.push(w.clone());
+                if let Some(v) = words.next() {
+                    out.push(v.clone());
+                }
+            }
+            o if o.starts_with('-') => out.push(w.clone()),
+            _ => {
+                let level: Option<Vec<&'static str>> = match commands.as_slice() {
+                    [] => Some(top.clone()),
+                    [first] => tree.iter().find(|(n, _)| n == first).map(|(_, s)| s.clone()).filter(|s| !s.is_empty()),
+                    _ => None,
+                };
+                match level {
+                    Some(names) => {
+                        let name = expand(w, &names)?;
+                        commands.push(name);
+                        out.push(name.to_string());
+                    }
+                    None => {
+                        commands.push("");
+                        out.push(w.clone());
+                    }
+                }
+            }
+        }
+    }
+    Ok((json, out))
+}
+
+/// A completion script for `shell`, from the command tree.
+fn completion_script(shell: &str) -> Result<String, String> {
+    let tree = command_tree();
+    let top: Vec<&str> = tree.iter().map(|(n, _)| *n).collect();
+    let mut cases = String::new();
+    for (name, subs) in &tree {
+        if !subs.is_empty() {
+            cases.push_str(&format!("        {name}) subs=\"{}\" ;;\n", subs.join(" ")));
+        }
+    }
+    match shell {
+        "bash" => Ok(format!(
+            "# focl completion for bash: source <(focl completion bash)\n\
+             _focl() {{\n    local cur=${{COMP_WORDS[COMP_CWORD]}} i subs=\"\" words=()\n\
+             \x20   for ((i = 1; i < COMP_CWORD; i++)); do\n\
+             \x20       case ${{COMP_WORDS[i]}} in\n\
+             \x20       -s | --socket) i=$((i + 1)) ;;\n\
+             \x20       -*) ;;\n\
+             \x20       *) words+=(\"${{COMP_WORDS[i]}}\") ;;\n\
+             \x20       esac\n    done\n\
+             \x20   case ${{#words[@]}} in\n\
+             \x20   0) subs=\"{}\" ;;\n\
+             \x20   1)\n        case ${{words[0]}} in\n{cases}        completion) subs=\"bash zsh\" ;;\n        esac\n        ;;\n\
+             \x20   3) [ \"${{words[0]}} ${{words[1]}}\" = \"peer refresh\" ] && subs=\"ipv4 ipv6\" ;;\n\
+             \x20   esac\n\
+             \x20   mapfile -t COMPREPLY < <(compgen -W \"$subs\" -- \"$cur\")\n}}\n\
+             complete -F _focl focl\n",
+            top.join(" ")
+        )),
+        "zsh" => Ok(format!(
+            "#compdef focl\n# focl completion for zsh: source <(focl completion zsh), or save as _focl in $fpath\n\
+             _focl() {{\n    local -a args\n    local subs=\"\"\n    args=(${{${{words[2,CURRENT-1]}}:#-*}})\n\
+             \x20   case ${{#args}} in\n\
+             \x20   0) subs=\"{}\" ;;\n\
+             \x20   1)\n        case ${{args[1]}} in\n{cases}        completion) subs=\"bash zsh\" ;;\n        esac\n        ;;\n\
+             \x20   esac\n\
+             \x20   compadd -- ${{=subs}}\n}}\n\
+             if [ \"$funcstack[1]\" = _focl ]; then _focl \"$@\"; else compdef _focl focl; fi\n",
+            top.join(" ")
+        )),
+        other => Err(format!("no completion for '{other}': use bash or zsh")),
+    }
+}
+
+/// Print `text` (with a final newline). A reader that closed the pipe (`focl ... | head`,
+/// `| grep -q`) is not an error: focl ends quietly, as other Unix tools do.
+fn emit(text: &str) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    let mut r = out.write_all(text.as_bytes());
+    if r.is_ok() && !text.ends_with('\n') {
+        r = out.write_all(b"\n");
+    }
+    match r.and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            // stderr may be gone too; nothing more to say then.
+            let _ = writeln!(std::io::stderr(), "focl: cannot write the answer: {e}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+fn usage_error(msg: &str) -> ExitCode {
+    let _ = writeln!(std::io::stderr(), "focl: {msg}; see focl --help");
+    ExitCode::from(EXIT_USAGE)
+}
+
 fn main() -> ExitCode {
-    let args: Args = argh::from_env();
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let (hoisted_json, words) = match prepare_args(&argv) {
+        Ok(x) => x,
+        Err(m) => return usage_error(&m),
+    };
+    let refs: Vec<&str> = words.iter().map(String::as_str).collect();
+    let args = match Args::from_args(&["focl"], &refs) {
+        Ok(a) => a,
+        Err(EarlyExit { output, status: Ok(()) }) => return emit(&output),
+        Err(EarlyExit { output, status: Err(()) }) => return usage_error(output.trim_end()),
+    };
+    if args.version {
+        return emit(&format!("focl {}\n", env!("CARGO_PKG_VERSION")));
+    }
+    let Some(command) = &args.command else { return usage_error("no command given") };
+    if let Command::Completion(c) = command {
+        return match completion_script(&c.shell) {
+            Ok(script) => emit(&script),
+            Err(m) => usage_error(&m),
+        };
+    }
+    let Some(q) = query_of(command) else { return usage_error("nothing to ask focld") };
     let socket = args
         .socket
         .or_else(|| std::env::var_os("FOCL_SOCKET").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from("/tmp/focld.sock"));
-    let q = query_of(&args.command);
     let reply = match request(&socket, q.cmd) {
         Ok(r) => r,
         Err(Failure::NotRunning(m)) => {
             eprintln!("focl: {m}");
-            return ExitCode::from(2);
+            return ExitCode::from(EXIT_UNREACHABLE);
         }
         Err(Failure::Other(m)) => {
             eprintln!("focl: {m}");
-            return ExitCode::from(1);
+            return ExitCode::from(EXIT_ERROR);
         }
     };
     if !reply.ok {
@@ -300,25 +510,20 @@ fn main() -> ExitCode {
             for line in e.message.lines() {
                 eprintln!("  {line}");
             }
-            return ExitCode::from(1);
+            return ExitCode::from(EXIT_ERROR);
         }
         eprintln!("focl: {}", e.message);
-        return ExitCode::from(1);
+        return ExitCode::from(EXIT_ERROR);
     }
     let result = reply.result.unwrap_or(Value::Null);
+    let json = args.json || hoisted_json;
     let text =
-        if args.json { serde_json::to_string_pretty(&result).map_err(|e| e.to_string()) } else { (q.render)(&result) };
+        if json { serde_json::to_string_pretty(&result).map_err(|e| e.to_string()) } else { (q.render)(&result) };
     match text {
-        Ok(t) => {
-            print!("{t}");
-            if !t.ends_with('\n') {
-                println!();
-            }
-            ExitCode::SUCCESS
-        }
+        Ok(t) => emit(&t),
         Err(e) => {
             eprintln!("focl: cannot show focld's answer: {e}");
-            ExitCode::from(1)
+            ExitCode::from(EXIT_ERROR)
         }
     }
 }
@@ -327,18 +532,19 @@ fn parse<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T, String> {
     serde_json::from_value(v.clone()).map_err(|e| e.to_string())
 }
 
-/// 45s, 12:03, 3:04:05, 2d03h.
+/// Durations everywhere in one form: `00:01:16` under a day, `1d02h03m` from a day on.
 fn duration(secs: u64) -> String {
     let (d, h, m, s) = (secs / 86400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
     if d > 0 {
-        format!("{d}d{h:02}h")
-    } else if h > 0 {
-        format!("{h}:{m:02}:{s:02}")
-    } else if m > 0 {
-        format!("{m}:{s:02}")
+        format!("{d}d{h:02}h{m:02}m")
     } else {
-        format!("{s}s")
+        format!("{h:02}:{m:02}:{s:02}")
     }
+}
+
+/// `1 route`, `2 routes`: a count with its noun, singular or plural.
+fn count(n: u64, singular: &str, plural: &str) -> String {
+    format!("{n} {}", if n == 1 { singular } else { plural })
 }
 
 /// Left-aligned columns separated by two spaces.
@@ -450,7 +656,11 @@ fn render_peer_show(v: &Value) -> Result<String, String> {
         _ => String::new(),
     };
     o.push_str(&format!("  Configured hold time {}s{neg}\n", p.hold_time_configured));
-    o.push_str(&format!("  Last flap/connect: {} flaps, {} connect attempts\n", p.flaps, p.connect_attempts));
+    o.push_str(&format!(
+        "  Last flap/connect: {}, {}\n",
+        count(p.flaps, "flap", "flaps"),
+        count(p.connect_attempts, "connect attempt", "connect attempts")
+    ));
     if let Some(e) = &p.last_error {
         o.push_str(&format!("  Last error: {}\n", last_error_text(e)));
     }
@@ -518,22 +728,23 @@ fn render_rib_summary(v: &Value) -> Result<String, String> {
         .collect();
     let mut o = table(&["Neighbor", "Name", "IPv4 routes", "IPv6 routes"], &rows);
     o.push_str(&format!(
-        "\nTotal: {} IPv4 and {} IPv6 routes from {} neighbors, {} distinct attribute sets\n",
+        "\nTotal: {} IPv4 and {} from {}, {}\n",
         s.routes.ipv4_unicast,
-        s.routes.ipv6_unicast,
-        s.peers.len(),
-        s.attribute_sets
+        count(s.routes.ipv6_unicast, "IPv6 route", "IPv6 routes"),
+        count(s.peers.len() as u64, "neighbor", "neighbors"),
+        count(s.attribute_sets, "distinct attribute set", "distinct attribute sets")
     ));
     o.push_str(&format!(
-        "Announced: {} IPv4 and {} IPv6 prefixes\n",
-        s.announced.ipv4_unicast, s.announced.ipv6_unicast
+        "Announced: {} IPv4 and {}\n",
+        s.announced.ipv4_unicast,
+        count(s.announced.ipv6_unicast, "IPv6 prefix", "IPv6 prefixes")
     ));
     Ok(o)
 }
 
-/// Unix seconds as UTC "2026-11-24 09:45:00".
+/// Unix seconds as "2026-11-24 09:45:00 UTC".
 fn utc(secs: u64) -> String {
-    focl::utc::format(secs)
+    format!("{} UTC", focl::utc::format(secs))
 }
 
 fn render_archive_status(v: &Value) -> Result<String, String> {
@@ -545,13 +756,15 @@ fn render_archive_status(v: &Value) -> Result<String, String> {
     let mut o = String::new();
     o.push_str(&format!("Archive {} ({} layout, {})\n", s.dir, s.layout, s.compression));
     o.push_str(&format!(
-        "  Current update file: {} ({} records)\n",
+        "  Current update file: {} ({})\n",
         s.current_file.as_deref().unwrap_or("-"),
-        s.current_records
+        count(s.current_records, "record", "records")
     ));
     o.push_str(&format!(
-        "  Written: {} records, {} bytes, {} files finished\n",
-        s.records_written, s.bytes_written, s.files_finished
+        "  Written: {}, {}, {} finished\n",
+        count(s.records_written, "record", "records"),
+        count(s.bytes_written, "byte", "bytes"),
+        count(s.files_finished, "file", "files")
     ));
     o.push_str(&format!("  Dropped: {}\n", s.dropped));
     o.push_str(&format!("  Last rotation: {}, next rotation: {}\n", opt(s.last_rotation), opt(s.next_rotation)));
@@ -562,8 +775,10 @@ fn render_archive_status(v: &Value) -> Result<String, String> {
     for d in &s.destinations {
         o.push_str(&format!("  Destination {}\n", d.destination));
         o.push_str(&format!(
-            "    Pending: {} files, {} bytes; delivered since start: {}\n",
-            d.pending_files, d.pending_bytes, d.delivered_files
+            "    Pending: {}, {}; delivered since start: {}\n",
+            count(d.pending_files, "file", "files"),
+            count(d.pending_bytes, "byte", "bytes"),
+            d.delivered_files
         ));
         let last = match (&d.last_success, &d.last_file) {
             (Some(t), Some(f)) => format!("{} ({f})", utc(*t)),
@@ -601,11 +816,11 @@ fn render_status(v: &Value) -> Result<String, String> {
     let a = &s.archive;
     if a.enabled {
         o.push_str(&format!(
-            "  Archive: {} ({}), {} files finished, {} records dropped, current {}\n",
+            "  Archive: {} ({}), {} finished, {} dropped, current {}\n",
             a.dir,
             a.layout,
-            a.files_finished,
-            a.dropped,
+            count(a.files_finished, "file", "files"),
+            count(a.dropped, "record", "records"),
             a.current_file.as_deref().unwrap_or("-")
         ));
         if let Some(e) = &a.last_error {
@@ -613,10 +828,10 @@ fn render_status(v: &Value) -> Result<String, String> {
         }
         for d in &a.destinations {
             o.push_str(&format!(
-                "  Replication to {}: {} files pending ({} bytes){}\n",
+                "  Replication to {}: {} pending ({}){}\n",
                 d.destination,
-                d.pending_files,
-                d.pending_bytes,
+                count(d.pending_files, "file", "files"),
+                count(d.pending_bytes, "byte", "bytes"),
                 d.last_error.as_deref().map(|e| format!(", last error: {e}")).unwrap_or_default()
             ));
         }
@@ -680,7 +895,7 @@ fn render_routes(v: &Value) -> Result<String, String> {
         })
         .collect();
     let mut o = table(&["Prefix", "Next hop", "AS path", "Origin", "MED", "LocPrf", "Communities", "Age"], &rows);
-    o.push_str(&format!("\n{} routes, neighbor {}\n", l.routes.len(), l.peer));
+    o.push_str(&format!("\n{}, neighbor {}\n", count(l.routes.len() as u64, "route", "routes"), l.peer));
     Ok(o)
 }
 
@@ -690,11 +905,66 @@ mod tests {
     use focl::control::proto::{FamilyCounts, Route};
 
     #[test]
-    fn durations_read_like_bgpctl() {
-        assert_eq!(duration(5), "5s");
-        assert_eq!(duration(125), "2:05");
-        assert_eq!(duration(3 * 3600 + 4 * 60 + 5), "3:04:05");
-        assert_eq!(duration(2 * 86400 + 3 * 3600), "2d03h");
+    fn durations_have_one_form_below_a_day_and_one_above() {
+        assert_eq!(duration(5), "00:00:05");
+        assert_eq!(duration(125), "00:02:05");
+        assert_eq!(duration(3 * 3600 + 4 * 60 + 5), "03:04:05");
+        assert_eq!(duration(86_399), "23:59:59");
+        assert_eq!(duration(86_400 + 2 * 3600 + 3 * 60 + 9), "1d02h03m");
+        assert_eq!(duration(12 * 86400), "12d00h00m");
+    }
+
+    #[test]
+    fn counts_are_singular_for_one() {
+        assert_eq!(count(1, "route", "routes"), "1 route");
+        assert_eq!(count(0, "route", "routes"), "0 routes");
+        assert_eq!(count(2, "IPv6 prefix", "IPv6 prefixes"), "2 IPv6 prefixes");
+        assert!(utc(0).ends_with(" UTC"), "{}", utc(0));
+    }
+
+    fn argv(words: &str) -> Vec<String> {
+        words.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn unambiguous_prefixes_expand_to_commands() {
+        assert_eq!(prepare_args(&argv("p l")), Ok((false, argv("peer list"))));
+        assert_eq!(prepare_args(&argv("-s /x.sock ri su")), Ok((false, argv("-s /x.sock rib summary"))));
+        assert_eq!(prepare_args(&argv("a st")), Ok((false, argv("archive status"))));
+        assert_eq!(prepare_args(&argv("pe sh upstream")), Ok((false, argv("peer show upstream"))));
+        // Positionals after the command are left alone, even when they look like commands.
+        assert_eq!(prepare_args(&argv("peer show rib")), Ok((false, argv("peer show rib"))));
+        assert_eq!(prepare_args(&argv("st")), Ok((false, argv("status"))));
+    }
+
+    #[test]
+    fn an_ambiguous_or_unknown_prefix_names_the_candidates() {
+        let e = prepare_args(&argv("r")).unwrap_err();
+        assert!(e.contains("ambiguous") && e.contains("rib") && e.contains("reload"), "{e}");
+        let e = prepare_args(&argv("peer re x")).unwrap_err();
+        assert!(e.contains("reset") && e.contains("refresh"), "{e}");
+        let e = prepare_args(&argv("frobnicate")).unwrap_err();
+        assert!(e.contains("unknown command 'frobnicate'") && e.contains("peer"), "{e}");
+    }
+
+    #[test]
+    fn json_may_follow_the_command() {
+        assert_eq!(prepare_args(&argv("peer show x -j")), Ok((true, argv("peer show x"))));
+        assert_eq!(prepare_args(&argv("--json status")), Ok((true, argv("status"))));
+    }
+
+    #[test]
+    fn completion_scripts_name_every_command() {
+        for shell in ["bash", "zsh"] {
+            let script = completion_script(shell).unwrap();
+            for (name, subs) in command_tree() {
+                assert!(script.contains(name), "{shell}: {name}");
+                for sub in subs {
+                    assert!(script.contains(sub), "{shell}: {name} {sub}");
+                }
+            }
+        }
+        assert!(completion_script("fish").is_err());
     }
 
     #[test]
@@ -717,9 +987,12 @@ mod tests {
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(
             lines[0],
-            "Neighbor   Name      AS     State        Up/Down  Rcvd v4  Rcvd v6  MsgRcvd  MsgSent  Flaps"
+            "Neighbor   Name      AS     State        Up/Down   Rcvd v4  Rcvd v6  MsgRcvd  MsgSent  Flaps"
         );
-        assert_eq!(lines[1], "192.0.2.2  upstream  65002  Established  1:00     10       2        30       20       1");
+        assert_eq!(
+            lines[1],
+            "192.0.2.2  upstream  65002  Established  00:01:00  10       2        30       20       1"
+        );
     }
 
     #[test]
@@ -742,7 +1015,7 @@ mod tests {
             .nth(1)
             .unwrap()
             .starts_with("198.51.100.0/24  192.0.2.2  65002 65010  igp     -    100     65000:1"));
-        assert!(out.ends_with("1 routes, neighbor 192.0.2.2\n"));
+        assert!(out.ends_with("1 route, neighbor 192.0.2.2\n"));
     }
 
     #[test]
@@ -769,7 +1042,7 @@ mod tests {
         };
         assert_eq!(
             last_error_text(&e),
-            "received Cease / Administrative Shutdown (6/2), 1:10 ago, reason: \"maintenance\""
+            "received Cease / Administrative Shutdown (6/2), 00:01:10 ago, reason: \"maintenance\""
         );
     }
 }
