@@ -285,3 +285,38 @@ fn install_script_installs_everything_and_the_systemd_unit_verifies() {
     let about_us: Vec<&str> = text.lines().filter(|l| l.contains("focld.service")).collect();
     assert!(out.status.success() && about_us.is_empty(), "systemd-analyze verify:\n{text}");
 }
+
+/// Every field of every reply type in the control protocol (the `focl -j` contract), from the
+/// source of `src/control/proto.rs`.
+fn reply_fields() -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(repo().join("src/control/proto.rs")).expect("proto.rs");
+    let text = text.split("#[cfg(test)]").next().unwrap_or_default();
+    let mut out = Vec::new();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("pub struct ") {
+            current = rest.split([' ', '{', '(']).next().map(String::from);
+        } else if line.starts_with('}') {
+            current = None;
+        } else if let (Some(s), Some(rest)) = (&current, line.trim().strip_prefix("pub ")) {
+            if let Some((field, _)) = rest.split_once(':') {
+                out.push((s.clone(), field.trim().to_string()));
+            }
+        }
+    }
+    // The envelope is documented in focld(8)'s control protocol section, not per command.
+    out.retain(|(s, _)| !["Request", "Reply", "CtlError"].contains(&s.as_str()));
+    out
+}
+
+#[test]
+fn every_json_field_focl_prints_is_in_its_man_page() {
+    let fields = reply_fields();
+    assert!(fields.len() > 80, "the reader found the reply types: {fields:?}");
+    let page = std::fs::read_to_string(repo().join("man/focl.8")).expect("man page");
+    let words: std::collections::HashSet<&str> =
+        page.split(|c: char| !(c.is_alphanumeric() || c == '_')).filter(|w| !w.is_empty()).collect();
+    let missing: Vec<String> =
+        fields.iter().filter(|(_, f)| !words.contains(f.as_str())).map(|(s, f)| format!("{s}.{f}")).collect();
+    assert!(missing.is_empty(), "JSON fields not in man/focl.8: {missing:?}");
+}
