@@ -187,8 +187,8 @@ impl Daemon {
     /// announced and withdrawn without resets; archive settings apply from the next file. An
     /// invalid file, or a change that needs a restart, changes nothing: the errors are returned.
     pub fn reload(&mut self) -> Result<ReloadReport, Vec<String>> {
-        let new =
-            config::load(&self.cfg.file).map_err(|errs| errs.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+        let new = config::load_in(&self.cfg.file, &self.cfg.base_dir)
+            .map_err(|errs| errs.iter().map(ToString::to_string).collect::<Vec<_>>())?;
         let (old_g, new_g) = (&self.cfg.global, &new.global);
         let mut restart = Vec::new();
         let mut needs_restart = |key: &str, changed: bool| {
@@ -214,6 +214,17 @@ impl Daemon {
         }
         log::set_max_level(new.global.log_level);
         let mut report = ReloadReport::default();
+        if old_g.log_level != new_g.log_level {
+            report.global_changed.push(format!(
+                "log_level: {} -> {}",
+                old_g.log_level.as_str().to_lowercase(),
+                new_g.log_level.as_str().to_lowercase()
+            ));
+        }
+        if old_g.log_file != new_g.log_file {
+            let show = |p: &Option<std::path::PathBuf>| p.as_ref().map_or("stderr".into(), |p| p.display().to_string());
+            report.global_changed.push(format!("log_file: {} -> {}", show(&old_g.log_file), show(&new_g.log_file)));
+        }
 
         // Peers, by address.
         let mut kept = Vec::new();

@@ -154,6 +154,15 @@ fn reload_adds_removes_and_resets_peers_and_prefixes_and_keeps_unchanged_session
     assert_eq!(r["reset"], serde_json::json!(["127.0.0.24 (d)"]), "{r}");
     assert_eq!(r["unchanged"], 1, "{r}");
     assert_eq!(r["added"], serde_json::json!([]), "{r}");
+    assert_eq!(r["global_changed"], serde_json::json!([]), "{r}");
+
+    // A global change that applies at once is in the summary too.
+    let quieter = config_a(dir.path(), pa, pb, &d_changed, &["198.51.100.0/24"], "")
+        .replace("log_level = \"debug\"", "log_level = \"info\"");
+    std::fs::write(&a.config, quieter).expect("write");
+    let r = a.focl(&["reload"]).expect("focl reload");
+    assert_eq!(r["global_changed"], serde_json::json!(["log_level: debug -> info"]), "{r}");
+    assert_eq!((r["unchanged"].as_u64(), r["reset"].clone()), (Some(2), serde_json::json!([])), "{r}");
 
     // A broken file changes nothing; focl reload says why and exits 1.
     std::fs::write(&a.config, "[global]\nasn = \"x\"\n").expect("write");
@@ -316,4 +325,48 @@ fn runs_as_global_user_after_binding() {
     assert!(a.log_text().contains("running as user nobody"));
     assert_eq!(a.terminate(), Some(0));
     assert!(!dir.path().join("a.sock").exists(), "the socket is removed by the unprivileged focld");
+}
+
+#[test]
+fn a_detached_focld_takes_relative_paths_from_the_directory_it_was_started_in() {
+    let dir = TempDir::new("ops-relative");
+    let port = free_port("127.0.0.1");
+    let cfg = "[global]\nasn = 65001\nrouter_id = \"192.0.2.1\"\n".to_string()
+        + &format!("listen_addr = \"127.0.0.1:{port}\"\n")
+        + "control_socket = \"run/focld.sock\"\nlog_file = \"log/focld.log\"\n\n\
+           [[peers]]\naddress = \"127.0.0.2\"\nremote_as = 65002\npassive = true\n\n\
+           [archive]\nenabled = true\ndir = \"mrt\"\n";
+    for sub in ["run", "log", "etc"] {
+        std::fs::create_dir_all(dir.path().join(sub)).expect("mkdir");
+    }
+    std::fs::write(dir.path().join("etc/focl.toml"), cfg).expect("write config");
+    // Every path relative: -c, -p and the configuration's keys.
+    let out = Command::new(focld_bin())
+        .current_dir(dir.path())
+        .args(["-c", "etc/focl.toml", "-d", "-p", "run/focld.pid"])
+        .output()
+        .expect("run focld -d");
+    assert!(out.status.success(), "focld -d: {}", String::from_utf8_lossy(&out.stderr));
+    let pid: i32 =
+        std::fs::read_to_string(dir.path().join("run/focld.pid")).expect("pidfile").trim().parse().expect("pid");
+    let sock = dir.path().join("run/focld.sock");
+    let up = wait_for(Duration::from_secs(10), || sock.exists());
+    assert!(up, "the control socket is where the relative path says, not under /");
+    let status = Command::new(focl_bin()).arg("-s").arg(&sock).args(["-j", "status"]).output().expect("focl");
+    let s: Value = serde_json::from_slice(&status.stdout).expect("status JSON");
+    assert_eq!(s["config_file"], dir.path().join("etc/focl.toml").display().to_string());
+    assert_eq!(s["archive"]["dir"], dir.path().join("mrt").display().to_string());
+    assert!(dir.path().join("mrt").is_dir(), "the archive directory is under the start directory");
+    // A reload reads the same file and takes its paths from the same place.
+    signal(pid, libc::SIGHUP);
+    let log = dir.path().join("log/focld.log");
+    let reloaded = wait_for(Duration::from_secs(5), || {
+        std::fs::read_to_string(&log).is_ok_and(|t| t.contains("configuration reloaded"))
+    });
+    assert!(reloaded, "reloaded from the same file; log:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+    assert!(sock.exists(), "the socket stays");
+    signal(pid, libc::SIGTERM);
+    let gone = wait_for(Duration::from_secs(10), || !alive(pid as u32));
+    assert!(gone, "stopped on SIGTERM");
+    assert!(!dir.path().join("run/focld.pid").exists(), "pidfile removed");
 }

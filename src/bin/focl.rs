@@ -854,6 +854,9 @@ fn render_reload(v: &Value) -> Result<String, String> {
     if r.archive_changed {
         o.push_str("  Archive settings changed: they apply from the next file\n");
     }
+    for g in &r.global_changed {
+        o.push_str(&format!("  Global: {g}\n"));
+    }
     Ok(o)
 }
 

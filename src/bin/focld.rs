@@ -331,8 +331,10 @@ fn main() -> ExitCode {
             warn!("{e}; the log file cannot be reopened after privileges are dropped");
         }
     }
-    let mut pidfile = match &args.pidfile {
-        Some(p) => match PidFile::acquire(p) {
+    // Taken from the directory focld was started in, like every path in the configuration:
+    // `-d` runs from `/`.
+    let mut pidfile = match args.pidfile.as_ref().map(|p| cfg.base_dir.join(p)) {
+        Some(p) => match PidFile::acquire(&p) {
             Ok(pf) => Some(pf),
             Err(e) => return fail(&mut pipe, e),
         },

@@ -1,7 +1,7 @@
 //! `[archive]` and its `[[archive.destinations]]`: MRT archiving (layout, compression, rotation
 //! intervals) and where finished files are replicated (local directories, S3 buckets).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::model::{ArchiveConfig, DestinationConfig, S3Credentials, S3Destination};
 use super::reader::{Field, Reader, Table};
@@ -16,12 +16,11 @@ pub(super) fn read_archive(cx: &mut Reader, t: &mut Table<'_, '_>) -> ArchiveCon
     let dir = t
         .get(cx, "dir")
         .and_then(|f| {
-            let s = cx.str(&f)?;
-            if s.is_empty() {
+            if cx.str(&f)?.is_empty() {
                 cx.at(&f, "the archive directory must not be empty");
                 return None;
             }
-            Some(PathBuf::from(s))
+            cx.path(&f)
         })
         .unwrap_or(d.dir);
     let layout = t
@@ -147,11 +146,11 @@ pub(super) fn read_destination(
                 cx.error(t.line, &t.key_path("path"), "missing required key (the directory to copy files to)");
                 return None;
             };
-            let p = PathBuf::from(cx.str(&f)?);
-            if !p.is_absolute() {
-                cx.at(&f, format!("the destination must be an absolute path, got '{}'", p.display()));
+            if cx.str(&f)?.is_empty() {
+                cx.at(&f, "the destination path must not be empty");
                 return None;
             }
+            let p = cx.path(&f)?;
             if p.starts_with(archive_dir) || archive_dir.starts_with(&p) {
                 cx.at(
                     &f,
@@ -213,7 +212,7 @@ pub(super) fn read_destination(
                     S3Credentials::Environment
                 }
                 (Some(f), None, None) => S3Credentials::File {
-                    path: PathBuf::from(cx.str(f)?),
+                    path: cx.path(f)?,
                     profile: match &profile {
                         Some(p) => Some(cx.str(p)?.to_string()),
                         None => None,
@@ -297,7 +296,6 @@ mod tests {
             "focl.toml:11: archive.retain_local_days: retain_local_days must be from 1 to 36500 days, got 0",
             "focl.toml:12: archive.destinations[0].type: missing required key",
             "focl.toml:15: archive.destinations[1].type: unknown destination type 'ftp'",
-            "focl.toml:18: archive.destinations[2].path: the destination must be an absolute path",
             "focl.toml:19: archive.destinations[2].bucket: this key is for type = \"s3\" destinations",
             "focl.toml:22: archive.destinations[3].path: the destination /var/mrt/copy overlaps the archive directory /var/mrt",
             "focl.toml:25: archive.destinations[4].path: this key is for type = \"local\" destinations",

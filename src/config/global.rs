@@ -34,12 +34,11 @@ pub(super) fn read_global(cx: &mut Reader, t: &mut Table<'_, '_>) -> GlobalRead 
     let control_socket = t
         .get(cx, "control_socket")
         .and_then(|f| {
-            let s = cx.str(&f)?;
-            if s.is_empty() {
+            if cx.str(&f)?.is_empty() {
                 cx.at(&f, "the control socket path must not be empty");
                 return None;
             }
-            Some(PathBuf::from(s))
+            cx.path(&f)
         })
         .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET));
     let log_level = t
@@ -49,12 +48,11 @@ pub(super) fn read_global(cx: &mut Reader, t: &mut Table<'_, '_>) -> GlobalRead 
         })
         .unwrap_or(LevelFilter::Info);
     let log_file = t.get(cx, "log_file").and_then(|f| {
-        let p = PathBuf::from(cx.str(&f)?);
-        if !p.is_absolute() {
-            cx.at(&f, format!("the log file must be an absolute path (focld -d runs from /), got '{}'", p.display()));
+        if cx.str(&f)?.is_empty() {
+            cx.at(&f, "the log file path must not be empty");
             return None;
         }
-        Some(p)
+        cx.path(&f)
     });
     let name = |cx: &mut Reader, f: &Field<'_, '_>, what: &str| -> Option<String> {
         let s = cx.str(f)?;

@@ -30,7 +30,7 @@ mod printer;
 mod reader;
 
 use std::net::Ipv4Addr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use toml::de::DeTable;
 
@@ -43,11 +43,24 @@ use peers::{check_peers_unique, read_peer};
 use prefixes::{check_prefixes_unique, read_prefix};
 use reader::{Reader, Table};
 
-/// Read and check the file at `path`.
+/// The directory relative paths are taken from when none is given: the current one.
+fn current_dir() -> PathBuf {
+    std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"))
+}
+
+/// Read and check the file at `path`; relative paths (the file's own, and every path key in
+/// it) are taken from the current directory.
 pub fn load(path: &Path) -> Result<Config, Vec<ConfigError>> {
+    load_in(path, &current_dir())
+}
+
+/// `load` with relative paths taken from `base` (a reload uses the directory focld was
+/// started in, kept in `Config::base_dir`).
+pub fn load_in(path: &Path, base: &Path) -> Result<Config, Vec<ConfigError>> {
+    let path = &base.join(path);
     match std::fs::read_to_string(path) {
         Ok(text) => {
-            let mut config = parse(&text, path)?;
+            let mut config = parse_in(&text, path, base)?;
             let inline = config.archive.destinations.iter().any(|d| {
                 matches!(d, DestinationConfig::S3(S3Destination { credentials: S3Credentials::Inline { .. }, .. }))
             });
@@ -73,9 +86,15 @@ pub fn load(path: &Path) -> Result<Config, Vec<ConfigError>> {
     }
 }
 
-/// Check `text` as if read from `file` (which only appears in messages and `Config::file`).
+/// Check `text` as if read from `file` (which only appears in messages and `Config::file`),
+/// relative paths taken from the current directory.
 pub fn parse(text: &str, file: &Path) -> Result<Config, Vec<ConfigError>> {
-    let mut cx = Reader::new(text, file);
+    parse_in(text, file, &current_dir())
+}
+
+/// `parse` with relative paths taken from `base`.
+pub fn parse_in(text: &str, file: &Path, base: &Path) -> Result<Config, Vec<ConfigError>> {
+    let mut cx = Reader::new(text, file, base);
     let (root, syntax) = DeTable::parse_recoverable(text);
     if !syntax.is_empty() {
         // The tree is only a best guess after a syntax error; checking it would add noise.
@@ -141,6 +160,7 @@ fn read_config(cx: &mut Reader, root: &DeTable<'_>, file: &Path) -> Config {
     // (AS 0, router ID 0.0.0.0) never leave this module.
     Config {
         file: file.to_path_buf(),
+        base_dir: cx.base.clone(),
         global: Global {
             asn: global.asn.unwrap_or(0),
             router_id: global.router_id.unwrap_or(Ipv4Addr::UNSPECIFIED),
@@ -499,5 +519,27 @@ network = "10.0.0.1/8"
             seen += 1;
         }
         assert!(seen > 0, "no golden files in {}", dir.display());
+    }
+
+    #[test]
+    fn relative_paths_are_taken_from_the_directory_focld_was_started_in() {
+        let text = format!(
+            "{}control_socket = \"run/focld.sock\"\nlog_file = \"log/focld.log\"\n{}\n[archive]\ndir = \"mrt\"\n\
+             [[archive.destinations]]\ntype = \"local\"\npath = \"copy\"\n\
+             [[archive.destinations]]\ntype = \"s3\"\nbucket = \"mrt-archive\"\ncredentials_file = \"aws/creds\"\n",
+            &MINIMAL[..MINIMAL.find("[[peers]]").unwrap_or(MINIMAL.len())],
+            &MINIMAL[MINIMAL.find("[[peers]]").unwrap_or(MINIMAL.len())..]
+        );
+        let c = parse_in(&text, Path::new("focl.toml"), Path::new("/srv/focld")).expect("valid");
+        assert_eq!(c.global.control_socket, PathBuf::from("/srv/focld/run/focld.sock"));
+        assert_eq!(c.global.log_file, Some(PathBuf::from("/srv/focld/log/focld.log")));
+        assert_eq!(c.archive.dir, PathBuf::from("/srv/focld/mrt"));
+        assert_eq!(c.archive.destinations[0], DestinationConfig::Local { path: PathBuf::from("/srv/focld/copy") });
+        let DestinationConfig::S3(s) = &c.archive.destinations[1] else { panic!("s3") };
+        assert_eq!(s.credentials, S3Credentials::File { path: PathBuf::from("/srv/focld/aws/creds"), profile: None });
+        assert_eq!(c.base_dir, PathBuf::from("/srv/focld"));
+        // Absolute paths stay as they are.
+        let c = parse_in(MINIMAL, Path::new("focl.toml"), Path::new("/srv/focld")).expect("valid");
+        assert_eq!(c.global.control_socket, PathBuf::from(DEFAULT_CONTROL_SOCKET));
     }
 }

@@ -42,6 +42,10 @@ pub struct Config {
     /// The file this was read from, for messages and reloads.
     #[serde(skip)]
     pub file: PathBuf,
+    /// The directory relative paths were taken from (where focld was started); a reload
+    /// takes them from there again.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
     pub global: Global,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub peers: Vec<PeerConfig>,

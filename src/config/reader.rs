@@ -47,16 +47,25 @@ impl std::error::Error for ConfigError {}
 /// Collects errors and turns byte offsets into line numbers.
 pub(super) struct Reader {
     pub(super) file: String,
+    /// Where relative paths in the file are taken from: the directory focld was started in.
+    pub(super) base: std::path::PathBuf,
     /// Byte offset where each line starts.
     pub(super) line_starts: Vec<usize>,
     pub(super) errors: Vec<ConfigError>,
 }
 
 impl Reader {
-    pub(super) fn new(text: &str, file: &Path) -> Reader {
+    pub(super) fn new(text: &str, file: &Path, base: &Path) -> Reader {
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        Reader { file: file.display().to_string(), line_starts, errors: Vec::new() }
+        Reader { file: file.display().to_string(), base: base.to_path_buf(), line_starts, errors: Vec::new() }
+    }
+
+    /// A path value; a relative one is taken from the directory focld was started in, so it
+    /// means the same after `-d` (which runs from `/`) and on every reload.
+    pub(super) fn path(&mut self, f: &Field<'_, '_>) -> Option<std::path::PathBuf> {
+        let p = Path::new(self.str(f)?);
+        Some(if p.is_absolute() { p.to_path_buf() } else { self.base.join(p) })
     }
 
     /// 1-based line holding byte `offset`.

@@ -200,6 +200,10 @@ pub struct ReloadReport {
     pub prefixes_removed: Vec<String>,
     /// The archive or replication settings changed (they apply from the next file).
     pub archive_changed: bool,
+    /// `[global]` keys that changed and apply at once, as `key: old -> new`
+    /// (e.g. `log_level: info -> debug`).
+    #[serde(default)]
+    pub global_changed: Vec<String>,
 }
 
 /// Per-family route counts.
