@@ -10,6 +10,7 @@ use crate::control::dispatch::write;
 use crate::control::proto::ReloadReport;
 use crate::control::{ControlServer, DaemonView, Dispatcher, PeerRef, RunInfo};
 use crate::listener::{self, ListenerHandle};
+use crate::monitor::{self, MonitorHandle};
 use crate::mrt::writer::{self as mrt_writer, MrtHandle};
 use crate::msg::{
     ListenPeer, MrtLink, MrtMsg, PeerId, ReloadRequest, RibMsg, MRT_CHANNEL_CAPACITY, RIB_CHANNEL_CAPACITY,
@@ -34,6 +35,7 @@ pub struct Daemon {
     rib: Option<RibHandle>,
     mrt: Option<MrtHandle>,
     repl: Option<ReplHandle>,
+    monitor: Option<MonitorHandle>,
     local: LocalInfo,
     next_id: PeerId,
     view: Arc<DaemonView>,
@@ -77,7 +79,13 @@ impl Daemon {
         let (rib_tx, rib_rx) = crossbeam_channel::bounded(RIB_CHANNEL_CAPACITY);
         let (mrt_tx, mrt_rx) = crossbeam_channel::bounded(MRT_CHANNEL_CAPACITY);
         let mrt_link = cfg.archive.enabled.then(|| MrtLink::new(mrt_tx, cfg.archive.record_keepalives));
-        let handler = Dispatcher { view: view.clone(), rib: rib_tx.clone(), mrt: mrt_link.clone() };
+        let monitor = monitor::spawn()?;
+        let handler = Dispatcher {
+            view: view.clone(),
+            rib: rib_tx.clone(),
+            mrt: mrt_link.clone(),
+            monitor: monitor.link.clone(),
+        };
         let control = ControlServer::start(&cfg.global.control_socket, Box::new(handler))?;
         if let Some(t) = privs {
             privs::chown(&cfg.global.control_socket, t)?;
@@ -100,7 +108,7 @@ impl Daemon {
             rib_interval_secs: cfg.archive.rib_interval_secs,
         };
         let rib = rib::spawn_with(cfg.prefixes.clone(), rib_opts, rib_tx, rib_rx)?;
-        let local = LocalInfo { router_id: cfg.global.router_id, mrt: mrt_link };
+        let local = LocalInfo { router_id: cfg.global.router_id, mrt: mrt_link, monitor: Some(monitor.link.clone()) };
         let mut d = Daemon {
             cfg: cfg.clone(),
             control: Some(control),
@@ -109,6 +117,7 @@ impl Daemon {
             rib: Some(rib),
             mrt,
             repl,
+            monitor: Some(monitor),
             local,
             next_id: 1,
             view,
@@ -336,6 +345,10 @@ impl Daemon {
         }
         for p in self.peers.drain(..) {
             p.stop(CeaseSubcode::AdministrativeShutdown, Some(communication.to_string()));
+        }
+        // Subscribers have seen the sessions end; they get their closing line.
+        if let Some(m) = self.monitor.take() {
+            m.stop();
         }
         if let Some(r) = self.rib.take() {
             r.stop();

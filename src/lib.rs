@@ -12,6 +12,9 @@
 //!        ▲ ReloadRequest          update files, snapshots                           threads (archive/:
 //!        │                                                                           local dirs, S3,
 //!  control thread (control/: Unix socket, NDJSON) ── asks peers, rib, writer ──      retention)
+//!        │ Subscribe (the client's socket)
+//!        ▼
+//!  monitor thread (monitor/) ◀── MonitorMsg::Event ── peer threads; writes `focl monitor` streams
 //! ```
 //!
 //! Every channel's message type, link and id lives in [`msg`]; thread modules depend on it and
@@ -24,9 +27,10 @@
 //! | `MrtMsg` (`MrtLink`) | peer threads, rib, control, main | mrt writer | raw received messages, state changes, snapshot chunks, rotate, status, reconfigure, stop |
 //! | `DestMsg` (`FileSink`) | mrt writer, control, archive | each replication thread, retention | finished files, retry, stop |
 //! | `ListenerMsg` | main | listener | the set of peers and their TCP-MD5 keys |
+//! | `MonitorMsg` (`MonitorLink`) | peer threads, control, main | monitor | received UPDATEs/NOTIFICATIONs and state changes (only while someone listens), subscriptions, status, stop |
 //! | `ReloadRequest` | control | main | `focl reload`, answered with a `ReloadReport` |
 //!
-//! Modules by thread: `session/` (peer threads), `listener.rs`, `rib/`, `mrt/` (writer thread;
+//! Modules by thread: `session/` (peer threads), `listener.rs`, `rib/`, `monitor/` (live stream), `mrt/` (writer thread;
 //! record and file encoders), `archive/` (replication and retention threads, manifests),
 //! `control/` (control thread: server, typed protocol, dispatch), `daemon.rs` (main thread).
 //! Pure codecs and data: `wire/` (BGP messages), `config/`, `prefix.rs`, `utc.rs`; `privs.rs`
@@ -42,6 +46,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod listener;
+pub mod monitor;
 pub mod mrt;
 pub mod msg;
 pub mod prefix;

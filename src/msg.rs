@@ -11,9 +11,10 @@
 //! a peer's inbox refuses when full), except where a message must arrive, which is said at
 //! the method.
 
-use crate::config::{ArchiveConfig, PrefixConfig};
+use crate::config::{ArchiveConfig, PeerConfig, PrefixConfig};
 use crate::control::proto::{
-    ActionResult, ArchiveStatus, CtlError, DestinationStatus, FamilyCounts, PeerDetail, PeerSummary, ReloadReport,
+    ActionResult, ArchiveStatus, CtlError, DestinationStatus, FamilyCounts, MonitorStatus, PeerDetail, PeerSummary,
+    ReloadReport,
 };
 use crate::prefix::{Family, Prefix};
 use crate::wire::notify::CeaseSubcode;
@@ -24,7 +25,7 @@ use log::warn;
 use mio::Waker;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -378,6 +379,96 @@ pub enum ListenerMsg {
     /// Replace the set of peers (on reload): TCP-MD5 keys of removed peers and changed
     /// passwords are taken off every listening socket, new ones put on.
     SetPeers(HashMap<IpAddr, ListenPeer>),
+}
+
+// ---------------------------------------------------------------------------------------------
+// Monitor thread (`focl monitor`)
+
+/// Events queued for the monitor thread before peers start dropping them (never blocking).
+pub const MONITOR_CHANNEL_CAPACITY: usize = 16_384;
+
+/// What a peer thread saw, for live subscribers; decoded on the monitor thread, not here.
+#[derive(Clone, Debug)]
+pub struct MonitorEvent {
+    pub ts: SystemTime,
+    /// The peer's configuration (address, name, AS).
+    pub peer: Arc<PeerConfig>,
+    pub kind: MonitorKind,
+}
+
+#[derive(Clone, Debug)]
+pub enum MonitorKind {
+    /// A received UPDATE or NOTIFICATION, header included, as it came off the wire, with what
+    /// decoding it needs (RFC 6793 4-octet AS, iBGP).
+    Message { raw: Bytes, four_octet_as: bool, ibgp: bool },
+    /// An FSM transition and why.
+    State { from: &'static str, to: &'static str, reason: String },
+}
+
+/// A subscription's filter, resolved by the control thread (names to addresses, text to
+/// prefixes).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MonitorFilter {
+    pub peer: Option<IpAddr>,
+    /// Only these prefixes (and, with `more`, what they cover).
+    pub prefix: Option<(Prefix, bool)>,
+    /// Only UPDATEs whose AS path ends in this AS.
+    pub origin: Option<u32>,
+    pub updates: bool,
+    pub states: bool,
+    pub notifications: bool,
+}
+
+/// Messages to the monitor thread.
+#[derive(Debug)]
+pub enum MonitorMsg {
+    Event(MonitorEvent),
+    /// A `monitor` request: the client's connection, handed over by the control server, and
+    /// the request id its lines carry.
+    Subscribe {
+        id: u64,
+        stream: std::os::unix::net::UnixStream,
+        filter: MonitorFilter,
+    },
+    Status(Sender<MonitorStatus>),
+    Stop,
+}
+
+/// How peer threads reach the monitor: never blocks; nothing is sent while nobody listens.
+#[derive(Clone, Debug)]
+pub struct MonitorLink {
+    tx: Sender<MonitorMsg>,
+    subscribers: Arc<AtomicUsize>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl MonitorLink {
+    pub fn new(tx: Sender<MonitorMsg>) -> MonitorLink {
+        MonitorLink { tx, subscribers: Arc::new(AtomicUsize::new(0)), dropped: Arc::new(AtomicU64::new(0)) }
+    }
+
+    /// Whether anyone listens (checked by peer threads before they build an event).
+    pub fn active(&self) -> bool {
+        self.subscribers.load(Ordering::Relaxed) > 0
+    }
+
+    /// The subscriber count (kept by the monitor thread) and the drop counter.
+    pub fn counters(&self) -> (Arc<AtomicUsize>, Arc<AtomicU64>) {
+        (self.subscribers.clone(), self.dropped.clone())
+    }
+
+    /// From a peer thread: queue the event or count it as dropped.
+    pub fn event(&self, ev: MonitorEvent) {
+        if self.tx.try_send(MonitorMsg::Event(ev)).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// From the control or main thread: requests that must arrive (the queue is bounded;
+    /// this waits for room).
+    pub fn send_blocking(&self, msg: MonitorMsg) -> bool {
+        self.tx.send(msg).is_ok()
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

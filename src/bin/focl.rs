@@ -51,7 +51,29 @@ enum Command {
     Archive(ArchiveCmd),
     Status(StatusCmd),
     Reload(ReloadCmd),
+    Monitor(MonitorCmd),
     Completion(CompletionCmd),
+}
+
+/// stream live events (UPDATEs, state changes, NOTIFICATIONs) until interrupted; NDJSON with -j
+#[derive(FromArgs)]
+#[argh(subcommand, name = "monitor")]
+struct MonitorCmd {
+    /// only this neighbor (address or name)
+    #[argh(option)]
+    peer: Option<String>,
+    /// only UPDATEs carrying this prefix
+    #[argh(option)]
+    prefix: Option<String>,
+    /// with --prefix: also the prefixes it covers
+    #[argh(switch)]
+    more: bool,
+    /// only UPDATEs whose AS path ends in this AS
+    #[argh(option)]
+    origin: Option<u32>,
+    /// update, state, notification or all (default)
+    #[argh(option, long = "type")]
+    kind: Option<String>,
 }
 
 /// print a shell completion script: focl completion bash (or zsh); e.g. source <(focl completion bash)
@@ -253,7 +275,7 @@ fn query_of(c: &Command) -> Option<Query> {
             RibAction::In(i) => (Cmd::RibIn { peer: i.peer.clone(), prefix: i.prefix.clone() }, render_routes),
             RibAction::Out(o) => (Cmd::RibOut { peer: o.peer.clone() }, render_routes),
         },
-        Command::Completion(_) => return None,
+        Command::Completion(_) | Command::Monitor(_) => return None,
         Command::Archive(a) => match &a.action {
             ArchiveAction::Status(_) => (Cmd::ArchiveStatus {}, render_archive_status),
             ArchiveAction::Rotate(_) => (Cmd::ArchiveRotate {}, render_rotate),
@@ -397,6 +419,113 @@ fn prepare_args(argv: &[String]) -> Result<(bool, Vec<String>), String> {
     Ok((json, out))
 }
 
+/// `focl monitor`: print every data line of the stream until focld closes it (the closing
+/// line says why) or the reader goes away.
+fn monitor(socket: &Path, cmd: Cmd, json: bool) -> ExitCode {
+    let mut s = match UnixStream::connect(socket) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("focl: {}", connect_error(socket, &e));
+            return ExitCode::from(EXIT_UNREACHABLE);
+        }
+    };
+    let Ok(mut line) = serde_json::to_vec(&Request { id: 1, command: cmd }) else { return ExitCode::from(EXIT_ERROR) };
+    line.push(b'\n');
+    if let Err(e) = s.write_all(&line) {
+        eprintln!("focl: cannot send the request to focld: {e}");
+        return ExitCode::from(EXIT_ERROR);
+    }
+    let mut out = std::io::stdout().lock();
+    for l in BufReader::new(s).lines() {
+        let Ok(l) = l else { break };
+        let Ok(v) = serde_json::from_str::<Value>(&l) else { continue };
+        if let Some(data) = v.get("data") {
+            let text = if json { data.to_string() + "\n" } else { monitor_line(data) };
+            // A reader that went away (`| head`) ends the stream quietly.
+            if out.write_all(text.as_bytes()).and_then(|()| out.flush()).is_err() {
+                return ExitCode::SUCCESS;
+            }
+            continue;
+        }
+        // The closing line.
+        return match serde_json::from_value::<Reply>(v) {
+            Ok(r) if r.ok => {
+                let why = r.result.as_ref().and_then(|x| x.get("reason")).and_then(Value::as_str).unwrap_or("done");
+                eprintln!("focl: the stream ended: {why}");
+                ExitCode::SUCCESS
+            }
+            Ok(r) => {
+                eprintln!(
+                    "focl: {}",
+                    r.error.map(|e| e.message).unwrap_or_else(|| "the stream ended with an error".into())
+                );
+                ExitCode::from(EXIT_ERROR)
+            }
+            Err(e) => {
+                eprintln!("focl: focld's closing line is not valid: {e}");
+                ExitCode::from(EXIT_ERROR)
+            }
+        };
+    }
+    eprintln!("focl: focld closed the stream without a closing line");
+    ExitCode::from(EXIT_ERROR)
+}
+
+/// One event as a line of text: time, neighbor, what happened.
+fn monitor_line(d: &Value) -> String {
+    let secs = d["timestamp"].as_f64().unwrap_or(0.0);
+    let millis = ((secs.fract()) * 1000.0).round() as u64 % 1000;
+    let when = format!("{}.{millis:03} UTC", focl::utc::format(secs as u64));
+    let peer = match d["peer_name"].as_str() {
+        Some(n) => format!("{} ({n})", d["peer"].as_str().unwrap_or("?")),
+        None => d["peer"].as_str().unwrap_or("?").to_string(),
+    };
+    let head = format!("{when}  {peer} AS{}", d["peer_asn"]);
+    let list = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| a.iter().map(|x| x.as_str().map(String::from).unwrap_or_else(|| x.to_string())).collect())
+            .unwrap_or_default()
+    };
+    let mut o = String::new();
+    match d["type"].as_str() {
+        Some("UPDATE") => {
+            let path: Vec<String> = list(&d["path"]);
+            for a in d["announcements"].as_array().into_iter().flatten() {
+                for p in list(&a["prefixes"]) {
+                    o.push_str(&format!(
+                        "{head}  announce {p} via {} path {}\n",
+                        a["next_hop"].as_str().unwrap_or("-"),
+                        if path.is_empty() { "-".into() } else { path.join(" ") }
+                    ));
+                }
+            }
+            for p in list(&d["withdrawals"]) {
+                o.push_str(&format!("{head}  withdraw {p}\n"));
+            }
+            if let Some(f) = d["end_of_rib"].as_str() {
+                o.push_str(&format!("{head}  end-of-rib {f}\n"));
+            }
+        }
+        Some("STATE") => o.push_str(&format!(
+            "{head}  state {} -> {} ({})\n",
+            d["old_state"].as_str().unwrap_or("?"),
+            d["new_state"].as_str().unwrap_or("?"),
+            d["reason"].as_str().unwrap_or("")
+        )),
+        Some("NOTIFICATION") => {
+            let reason = d["reason"].as_str().map(|r| format!(", reason: \"{r}\"")).unwrap_or_default();
+            o.push_str(&format!(
+                "{head}  NOTIFICATION {} ({}/{}){reason}\n",
+                d["name"].as_str().unwrap_or("?"),
+                d["code"],
+                d["subcode"]
+            ));
+        }
+        _ => o.push_str(&format!("{head}  {d}\n")),
+    }
+    o
+}
+
 /// A completion script for `shell`, from the command tree.
 fn completion_script(shell: &str) -> Result<String, String> {
     let tree = command_tree();
@@ -487,11 +616,23 @@ fn main() -> ExitCode {
             Err(m) => usage_error(&m),
         };
     }
-    let Some(q) = query_of(command) else { return usage_error("nothing to ask focld") };
+    let json = args.json || hoisted_json;
     let socket = args
         .socket
+        .clone()
         .or_else(|| std::env::var_os("FOCL_SOCKET").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from("/tmp/focld.sock"));
+    if let Command::Monitor(m) = command {
+        let cmd = Cmd::Monitor {
+            peer: m.peer.clone(),
+            prefix: m.prefix.clone(),
+            more: m.more,
+            origin: m.origin,
+            r#type: m.kind.clone(),
+        };
+        return monitor(&socket, cmd, json);
+    }
+    let Some(q) = query_of(command) else { return usage_error("nothing to ask focld") };
     let reply = match request(&socket, q.cmd) {
         Ok(r) => r,
         Err(Failure::NotRunning(m)) => {
@@ -516,7 +657,6 @@ fn main() -> ExitCode {
         return ExitCode::from(EXIT_ERROR);
     }
     let result = reply.result.unwrap_or(Value::Null);
-    let json = args.json || hoisted_json;
     let text =
         if json { serde_json::to_string_pretty(&result).map_err(|e| e.to_string()) } else { (q.render)(&result) };
     match text {
@@ -838,6 +978,14 @@ fn render_status(v: &Value) -> Result<String, String> {
     } else {
         o.push_str("  Archive: off\n");
     }
+    let m = &s.monitor;
+    o.push_str(&format!(
+        "  Monitor: {}, {} sent, {} dropped, {} cut off\n",
+        count(m.subscribers, "subscriber", "subscribers"),
+        count(m.events_sent, "event", "events"),
+        m.dropped,
+        m.cut_off
+    ));
     Ok(o)
 }
 
@@ -1019,6 +1167,23 @@ mod tests {
             .unwrap()
             .starts_with("198.51.100.0/24  192.0.2.2  65002 65010  igp     -    100     65000:1"));
         assert!(out.ends_with("1 route, neighbor 192.0.2.2\n"));
+    }
+
+    #[test]
+    fn monitor_events_read_as_one_line_each() {
+        let d = serde_json::json!({
+            "timestamp": 1_764_650_000.25, "peer": "192.0.2.2", "peer_name": "up", "peer_asn": 65002,
+            "type": "UPDATE", "announcements": [{"next_hop": "192.0.2.2", "prefixes": ["198.51.100.0/24"]}],
+            "withdrawals": ["203.0.113.0/24"], "path": [65002, [65010, 65011]]
+        });
+        let text = monitor_line(&d);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(lines[0].starts_with("2025-12-02 04:33:20.250 UTC  192.0.2.2 (up) AS65002  announce 198.51.100.0/24 via 192.0.2.2 path 65002 [65010,65011]"), "{text}");
+        assert!(lines[1].ends_with("withdraw 203.0.113.0/24"), "{text}");
+        let st = serde_json::json!({"timestamp": 0.0, "peer": "192.0.2.2", "peer_name": null, "peer_asn": 65002,
+            "type": "STATE", "old_state": "OpenConfirm", "new_state": "Established", "reason": "KEEPALIVE"});
+        assert!(monitor_line(&st).ends_with("192.0.2.2 AS65002  state OpenConfirm -> Established (KEEPALIVE)\n"));
     }
 
     #[test]

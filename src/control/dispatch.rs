@@ -5,12 +5,15 @@
 //! thread keeps up to date (the peers, replication status, archive settings, run facts).
 
 use super::proto::{
-    code, ActionResult, ArchiveStatus, Command, CtlError, DaemonStatus, FamilyCounts, PeerDetail, PeerSummary, Reply,
-    Request, RibSummary,
+    code, ActionResult, ArchiveStatus, Command, CtlError, DaemonStatus, FamilyCounts, MonitorStatus, PeerDetail,
+    PeerSummary, Reply, Request, RibSummary,
 };
 use super::server::Handler;
 use crate::config::ArchiveConfig;
-use crate::msg::{FileSink, MrtLink, MrtMsg, PeerId, PeerLink, PeerMsg, ReloadRequest, RibMsg, RibQuery, StatusSource};
+use crate::msg::{
+    FileSink, MonitorFilter, MonitorLink, MonitorMsg, MrtLink, MrtMsg, PeerId, PeerLink, PeerMsg, ReloadRequest,
+    RibMsg, RibQuery, StatusSource,
+};
 use crate::prefix::{Family, Prefix};
 use crossbeam_channel::Sender;
 use serde_json::Value;
@@ -64,6 +67,7 @@ pub struct Dispatcher {
     pub view: Arc<DaemonView>,
     pub rib: Sender<RibMsg>,
     pub mrt: Option<MrtLink>,
+    pub monitor: MonitorLink,
 }
 
 fn internal(what: &str) -> CtlError {
@@ -137,6 +141,7 @@ impl Dispatcher {
             peers_disabled: peers.iter().filter(|p| p.disabled).count() as u64,
             routes: summary.routes,
             archive: self.archive_status()?,
+            monitor: self.monitor_status()?,
         })
     }
 
@@ -220,6 +225,10 @@ impl Dispatcher {
                 rx.recv_timeout(QUERY_TIMEOUT).map_err(|_| internal("the RIB"))?
             }
             Command::Status {} => to_value(self.status()?),
+            // Streams are handed over in `subscribe`, never answered here.
+            Command::Monitor { .. } => {
+                Err(CtlError::new(code::BAD_REQUEST, "monitor is a stream; the control server hands it over"))
+            }
             Command::Reload {} => {
                 let (tx, rx) = crossbeam_channel::bounded(1);
                 self.view.reload_tx.send_timeout(tx, QUERY_TIMEOUT).map_err(|_| internal("the main thread"))?;
@@ -247,11 +256,58 @@ fn parse_prefix(s: &str) -> Result<Prefix, CtlError> {
     s.parse().map_err(|e: crate::prefix::PrefixError| CtlError::new(code::BAD_ARGUMENT, format!("bad prefix: {e}")))
 }
 
+impl Dispatcher {
+    /// A `monitor` request's filter, with names and text resolved.
+    fn monitor_filter(&self, command: &Command) -> Result<MonitorFilter, CtlError> {
+        let Command::Monitor { peer, prefix, more, origin, r#type } = command else {
+            return Err(CtlError::new(code::BAD_REQUEST, "not a monitor request"));
+        };
+        let peer = peer.as_deref().map(|p| self.find_peer(p).map(|r| r.address)).transpose()?;
+        let prefix = prefix.as_deref().map(parse_prefix).transpose()?.map(|p| (p, *more));
+        let (updates, states, notifications) = match r#type.as_deref().unwrap_or("all") {
+            "all" => (true, true, true),
+            "update" | "updates" => (true, false, false),
+            "state" | "states" => (false, true, false),
+            "notification" | "notifications" => (false, false, true),
+            other => {
+                return Err(CtlError::new(
+                    code::BAD_ARGUMENT,
+                    format!("unknown event type '{other}': use update, state, notification or all"),
+                ))
+            }
+        };
+        Ok(MonitorFilter { peer, prefix, origin: *origin, updates, states, notifications })
+    }
+
+    fn monitor_status(&self) -> Result<MonitorStatus, CtlError> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.monitor.send_blocking(MonitorMsg::Status(tx));
+        rx.recv_timeout(QUERY_TIMEOUT).map_err(|_| internal("the monitor"))
+    }
+}
+
 impl Handler for Dispatcher {
     fn handle(&mut self, req: &Request) -> Reply {
         match self.dispatch(&req.command) {
             Ok(v) => Reply::ok(req.id, v),
             Err(e) => Reply::err(req.id, e),
+        }
+    }
+
+    fn subscribe(&mut self, req: &Request, mut stream: std::os::unix::net::UnixStream) {
+        match self.monitor_filter(&req.command) {
+            Ok(filter) => {
+                self.monitor.send_blocking(MonitorMsg::Subscribe { id: req.id, stream, filter });
+            }
+            Err(e) => {
+                use std::io::Write;
+                // A closing line and the end of the stream; a client gone already hears nothing.
+                let _ = stream.set_write_timeout(Some(QUERY_TIMEOUT));
+                if let Ok(mut line) = serde_json::to_vec(&Reply::err(req.id, e)) {
+                    line.push(b'\n');
+                    let _ = stream.write_all(&line);
+                }
+            }
         }
     }
 }

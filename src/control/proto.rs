@@ -62,9 +62,33 @@ pub enum Command {
     Reload {},
     /// -> `DaemonStatus`
     Status {},
+    /// A stream, not one reply: data lines `{"id":N,"data":EVENT}` follow until focld ends the
+    /// subscription with one closing reply line (an error such as `slow_consumer`, or
+    /// `{"events":N}` at shutdown). EVENT is described in focl(8).
+    Monitor {
+        /// Only this neighbor (address or name).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        peer: Option<String>,
+        /// Only UPDATEs carrying this prefix (and, with `more`, what it covers).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        prefix: Option<String>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        more: bool,
+        /// Only UPDATEs whose AS path ends in this AS.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        origin: Option<u32>,
+        /// "update", "state", "notification" or "all" (the default).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        r#type: Option<String>,
+    },
 }
 
 impl Command {
+    /// Whether the command is answered by a stream of lines rather than one reply.
+    pub fn is_stream(&self) -> bool {
+        matches!(self, Command::Monitor { .. })
+    }
+
     /// The `cmd` word of this command.
     pub fn name(&self) -> String {
         serde_json::to_value(self)
@@ -167,6 +191,21 @@ pub mod code {
     pub const INTERNAL: &str = "internal";
     /// `reload`: the new configuration has errors (the message lists them, one a line).
     pub const BAD_CONFIG: &str = "bad_config";
+    /// A `monitor` subscriber did not read fast enough and was cut off.
+    pub const SLOW_CONSUMER: &str = "slow_consumer";
+}
+
+/// The live update stream (`focl monitor`), in `focl status`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonitorStatus {
+    /// Subscribers now.
+    pub subscribers: u64,
+    /// Events sent to subscribers since start (one per subscriber it went to).
+    pub events_sent: u64,
+    /// Events peer threads dropped because the monitor thread was behind.
+    pub dropped: u64,
+    /// Subscribers cut off because they did not read fast enough.
+    pub cut_off: u64,
 }
 
 /// `focl status`.
@@ -186,6 +225,8 @@ pub struct DaemonStatus {
     pub peers_disabled: u64,
     pub routes: FamilyCounts,
     pub archive: ArchiveStatus,
+    #[serde(default)]
+    pub monitor: MonitorStatus,
 }
 
 /// `focl reload`: what changed.

@@ -29,6 +29,10 @@ const MAX_CLIENTS: usize = 64;
 /// Answers one request (implemented by the daemon).
 pub trait Handler: Send + 'static {
     fn handle(&mut self, req: &Request) -> Reply;
+
+    /// A stream (`monitor`): the client's connection is handed over with the request and
+    /// leaves the control server; the handler answers on it (or says why not and closes it).
+    fn subscribe(&mut self, req: &Request, stream: std::os::unix::net::UnixStream);
 }
 
 /// Owns the control thread and its socket file.
@@ -199,7 +203,18 @@ impl Server {
                     0,
                     CtlError::new(code::REQUEST_TOO_LARGE, format!("request longer than {MAX_REQUEST_BYTES} bytes")),
                 ),
-                Line::Text(text) => self.answer(&text),
+                Line::Text(text) => match Request::decode(&text) {
+                    Ok(req) if req.command.is_stream() => {
+                        self.hand_over(t, req);
+                        // The rest of what it sent after a stream request is not read.
+                        return true;
+                    }
+                    Ok(req) => {
+                        debug!("control: {:?}", req.command);
+                        self.handler.handle(&req)
+                    }
+                    Err((id, e)) => Reply::err(id, e),
+                },
             };
             let Some(c) = self.clients.get_mut(&t) else { return false };
             match serde_json::to_vec(&reply) {
@@ -231,14 +246,25 @@ impl Server {
         open
     }
 
-    fn answer(&mut self, text: &[u8]) -> Reply {
-        match Request::decode(text) {
-            Ok(req) => {
-                debug!("control: {:?}", req.command);
-                self.handler.handle(&req)
+    /// Give a stream request's connection to the handler: replies still waiting are written
+    /// first (briefly blocking), then the socket leaves the poll loop.
+    fn hand_over(&mut self, t: Token, req: Request) {
+        let Some(mut c) = self.clients.remove(&t) else { return };
+        let _ = self.poll.registry().deregister(&mut c.stream);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        while c.written < c.output.len() && std::time::Instant::now() < deadline {
+            if flush(&mut c).is_err() {
+                return;
             }
-            Err((id, e)) => Reply::err(id, e),
+            if c.written < c.output.len() {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
         }
+        use std::os::fd::{FromRawFd, IntoRawFd};
+        // SAFETY: the descriptor comes out of the mio stream, which gives up its ownership.
+        let stream = unsafe { std::os::unix::net::UnixStream::from_raw_fd(c.stream.into_raw_fd()) };
+        debug!("control: {:?} (a stream)", req.command);
+        self.handler.subscribe(&req, stream);
     }
 }
 
@@ -309,6 +335,10 @@ mod tests {
                 Command::PeerShow { peer } => Reply::ok(req.id, serde_json::json!(peer)),
                 other => Reply::err(req.id, CtlError::new(code::NOT_SUPPORTED, other.name())),
             }
+        }
+
+        fn subscribe(&mut self, req: &Request, mut stream: std::os::unix::net::UnixStream) {
+            let _ = writeln!(stream, "{{\"id\":{},\"data\":\"streamed\"}}", req.id);
         }
     }
 

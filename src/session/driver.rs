@@ -12,7 +12,7 @@ use crate::config::PeerConfig;
 use crate::control::proto::{
     self as ctl, ActionResult, CtlError, FamilyCounts, LastError, MsgCounters, PeerDetail, PeerSummary, UpdateErrors,
 };
-use crate::msg::{MrtMsg, PeerId, PeerMsg, RibMsg, SessionAddrs, SessionInfo};
+use crate::msg::{MonitorEvent, MonitorKind, MrtMsg, PeerId, PeerMsg, RibMsg, SessionAddrs, SessionInfo};
 use crate::prefix::Family;
 use crate::wire::frame::{self, MsgType};
 use crate::wire::notify::{CeaseSubcode, ErrorCode, Notification};
@@ -284,6 +284,13 @@ impl Peer {
             }
             Action::StateChange { from, to, reason } => {
                 info!("neighbor {}: state change {from} -> {to}, reason: {reason}", self.label);
+                if let Some(m) = self.local.monitor.as_ref().filter(|m| m.active()) {
+                    m.event(MonitorEvent {
+                        ts: SystemTime::now(),
+                        peer: self.cfg.clone(),
+                        kind: MonitorKind::State { from: from.name(), to: to.name(), reason: reason.clone() },
+                    });
+                }
                 if let Some(mrt) = &self.local.mrt {
                     let session = self.session_addrs();
                     mrt.send(MrtMsg::StateChange { ts: SystemTime::now(), session, from: from as u16, to: to as u16 });
@@ -542,6 +549,7 @@ impl Peer {
                 Ok(Some((ty, raw))) => {
                     count(&mut self.stats.received, ty);
                     self.archive_message(ty, raw.clone());
+                    self.monitor_message(ty, &raw);
                     self.on_message(ty, &raw);
                     // The FSM must see this message's effect before the next message.
                     self.drain_events();
@@ -584,6 +592,21 @@ impl Peer {
         // Until the OPENs are exchanged we speak 4-octet AS (our capability).
         let as4 = self.fsm.negotiated().is_none_or(|n| n.four_octet_as);
         mrt.send(MrtMsg::Message { ts: SystemTime::now(), as4, session: self.session_addrs(), raw });
+    }
+
+    /// Received UPDATEs and NOTIFICATIONs for `focl monitor`, only while someone listens.
+    fn monitor_message(&self, ty: MsgType, raw: &bytes::Bytes) {
+        let Some(m) = self.local.monitor.as_ref().filter(|m| m.active()) else { return };
+        if !matches!(ty, MsgType::Update | MsgType::Notification) {
+            return;
+        }
+        let four_octet_as = self.fsm.negotiated().is_none_or(|n| n.four_octet_as);
+        let ibgp = self.cfg.local_as == self.cfg.remote_as;
+        m.event(MonitorEvent {
+            ts: SystemTime::now(),
+            peer: self.cfg.clone(),
+            kind: MonitorKind::Message { raw: raw.clone(), four_octet_as, ibgp },
+        });
     }
 
     fn on_message(&mut self, ty: MsgType, raw: &[u8]) {

@@ -17,7 +17,7 @@ pub mod fsm;
 pub mod sock;
 
 use crate::config::PeerConfig;
-use crate::msg::{MrtLink, PeerId, PeerLink, PeerMsg, RibMsg, INBOX_CAPACITY};
+use crate::msg::{MonitorLink, MrtLink, PeerId, PeerLink, PeerMsg, RibMsg, INBOX_CAPACITY};
 use crate::wire::notify::CeaseSubcode;
 use crossbeam_channel::Sender;
 use mio::{Poll, Waker};
@@ -59,6 +59,8 @@ pub struct LocalInfo {
     pub router_id: Ipv4Addr,
     /// Where received messages and state changes are archived, when archiving is on.
     pub mrt: Option<MrtLink>,
+    /// The live stream (`focl monitor`): UPDATEs, NOTIFICATIONs and state changes.
+    pub monitor: Option<MonitorLink>,
 }
 
 /// Start the thread of one configured peer.
