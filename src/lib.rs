@@ -52,6 +52,7 @@ pub mod msg;
 pub mod prefix;
 pub mod privs;
 pub mod rib;
+pub mod rpki;
 pub mod session;
 pub mod utc;
 pub mod wire;

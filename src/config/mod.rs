@@ -28,6 +28,7 @@ mod peers;
 mod prefixes;
 mod printer;
 mod reader;
+mod rpki;
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -42,6 +43,7 @@ use global::read_global;
 use peers::{check_peers_unique, read_peer};
 use prefixes::{check_prefixes_unique, read_prefix};
 use reader::{Reader, Table};
+use rpki::read_rpki;
 
 /// The directory relative paths are taken from when none is given: the current one.
 fn current_dir() -> PathBuf {
@@ -154,6 +156,10 @@ fn read_config(cx: &mut Reader, root: &DeTable<'_>, file: &Path) -> Config {
     let archive = read_archive(cx, &mut archive_table);
     archive_table.finish(cx);
 
+    let mut rpki_table = top.table(cx, "rpki");
+    let rpki = read_rpki(cx, &mut rpki_table);
+    rpki_table.finish(cx);
+
     top.finish(cx);
 
     // Only returned when no error was recorded, so the placeholders for missing required keys
@@ -175,6 +181,7 @@ fn read_config(cx: &mut Reader, root: &DeTable<'_>, file: &Path) -> Config {
         peers: peers.into_iter().map(|(_, p)| p.config).collect(),
         prefixes: prefixes.into_iter().map(|(_, p)| p.config).collect(),
         archive,
+        rpki,
         warnings: Vec::new(),
     }
 }
@@ -345,28 +352,28 @@ enabled = false
             errors(&format!("{MINIMAL}\n[bgp]\nx = 1\n")),
             vec![
                 "focl.toml:9: bgp: unknown table 'bgp'; known tables: global, peers, \
-                 prefixes, archive"
+                 prefixes, archive, rpki"
             ]
         );
         assert_eq!(
             errors(&format!("{MINIMAL}\n[[peer]]\nx = 1\n")),
             vec![
                 "focl.toml:9: peer: unknown table 'peer' (did you mean 'peers'?); known \
-                 tables: global, peers, prefixes, archive"
+                 tables: global, peers, prefixes, archive, rpki"
             ]
         );
         assert_eq!(
             errors(&format!("extra = [1, 2]\n{MINIMAL}")),
             vec![
                 "focl.toml:1: extra: unknown key 'extra'; known keys: global, peers, prefixes, \
-                 archive"
+                 archive, rpki"
             ]
         );
         assert_eq!(
             errors(&format!("log_level = \"debug\"\n{MINIMAL}")),
             vec![
                 "focl.toml:1: log_level: unknown key 'log_level' (it belongs under \
-                 [global]); known keys: global, peers, prefixes, archive"
+                 [global]); known keys: global, peers, prefixes, archive, rpki"
             ]
         );
     }
@@ -392,7 +399,7 @@ enabled = false
             vec![
                 "focl.toml:1: global: expected a table ([global]), got an integer",
                 "focl.toml:2: x: unknown table 'x'; known tables: global, peers, prefixes, \
-                 archive",
+                 archive, rpki",
             ]
         );
         assert_eq!(
@@ -466,7 +473,7 @@ network = "10.0.0.1/8"
                 "focl.toml:17: prefixes[0].network: host bits are set past the prefix length \
                  (did you mean 10.0.0.0/8?)",
                 "focl.toml:19: bogus: unknown table 'bogus'; known tables: global, peers, \
-                 prefixes, archive",
+                 prefixes, archive, rpki",
             ]
         );
     }

@@ -52,6 +52,8 @@ pub struct Config {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub prefixes: Vec<PrefixConfig>,
     pub archive: ArchiveConfig,
+    #[serde(skip_serializing_if = "RpkiConfig::is_empty")]
+    pub rpki: RpkiConfig,
     /// Things worth saying that do not stop focld (e.g. secrets in a world-readable file).
     #[serde(skip)]
     pub warnings: Vec<String>,
@@ -259,4 +261,57 @@ impl Default for ArchiveConfig {
             destinations: Vec::new(),
         }
     }
+}
+
+/// The RTR port (RFC 8210 §15: IANA "rpki-rtr", 323).
+pub const RTR_PORT: u16 = 323;
+/// RTR cache preference when none is given (RFC 8210 §10: lower is preferred).
+pub const DEFAULT_RTR_PREFERENCE: u8 = 100;
+
+/// `[rpki]`: where VRPs come from.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RpkiConfig {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub caches: Vec<RtrCacheConfig>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<VrpFileConfig>,
+}
+
+impl RpkiConfig {
+    pub fn is_empty(&self) -> bool {
+        self.caches.is_empty() && self.files.is_empty()
+    }
+}
+
+/// `[[rpki.caches]]`: an RPKI-to-Router cache (RFC 8210).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RtrCacheConfig {
+    pub address: IpAddr,
+    pub port: u16,
+    /// RFC 8210 §10: the most preferred (lowest) reachable cache is used.
+    pub preference: u8,
+    #[serde(serialize_with = "printer::masked", skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    pub min_version: u8,
+    pub max_version: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_secs: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_secs: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expire_secs: Option<u32>,
+}
+
+impl RtrCacheConfig {
+    /// `address:port`, for logs and focl.
+    pub fn label(&self) -> String {
+        std::net::SocketAddr::new(self.address, self.port).to_string()
+    }
+}
+
+/// `[[rpki.files]]`: VRPs from a JSON file in the rpki-client format, read at start and on
+/// every reload.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VrpFileConfig {
+    pub path: PathBuf,
 }

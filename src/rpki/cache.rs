@@ -1,0 +1,455 @@
+//! Pure: one RTR cache session as a router sees it (RFC 8210 §6, §7, §8): which query to
+//! send, how a response becomes data (only at End of Data: a half-received update is never
+//! used), the timers, version downgrade, and what a bad PDU costs. No sockets or clocks: the
+//! RTR thread feeds it PDUs and times and carries out what it returns.
+
+use super::pdu::{self, DecodeError, ErrorCode, Pdu, Timers};
+use super::vrp::Vrp;
+use log::warn;
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+/// RFC 8210 §6 defaults and ranges (seconds).
+const DEFAULT: Timers = Timers { refresh: 3600, retry: 600, expire: 7200 };
+const REFRESH_RANGE: (u32, u32) = (1, 86_400);
+const RETRY_RANGE: (u32, u32) = (1, 7_200);
+const EXPIRE_RANGE: (u32, u32) = (600, 172_800);
+/// A reconnect after a protocol version downgrade waits this long, not the retry interval.
+const DOWNGRADE_WAIT: Duration = Duration::from_millis(100);
+/// Most VRPs one response may carry before it is refused (memory bound per cache).
+pub const MAX_VRPS: usize = 4_000_000;
+
+/// What the thread must do.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Out {
+    Send(Vec<u8>),
+    /// Close the connection; connect again after the wait.
+    Reconnect {
+        after: Duration,
+        reason: String,
+    },
+    /// The committed data changed (the table must be rebuilt).
+    DataChanged,
+}
+
+/// Where the session is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// No connection (waiting to connect, or connecting).
+    Down,
+    /// Connected, a query sent, no Cache Response yet.
+    Querying,
+    /// Between Cache Response and End of Data.
+    Receiving,
+    /// Up to date until the next refresh or Serial Notify.
+    Synchronized,
+}
+
+impl Phase {
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Down => "down",
+            Phase::Querying => "querying",
+            Phase::Receiving => "receiving",
+            Phase::Synchronized => "synchronized",
+        }
+    }
+}
+
+/// Operator overrides of the cache's timers (`refresh_secs` etc.).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TimerOverrides {
+    pub refresh: Option<u32>,
+    pub retry: Option<u32>,
+    pub expire: Option<u32>,
+}
+
+pub struct CacheSession {
+    pub label: String,
+    min_version: u8,
+    max_version: u8,
+    /// The version of the current (or next) connection.
+    pub version: u8,
+    pub phase: Phase,
+    pub session_id: Option<u16>,
+    pub serial: Option<u32>,
+    pub data: HashSet<Vrp>,
+    /// The response being received: a full replacement (after Reset Query) or a delta.
+    pending: Option<(bool, Vec<Vrp>, Vec<Vrp>)>,
+    overrides: TimerOverrides,
+    pub timers: Timers,
+    /// When the data was last confirmed (End of Data); it expires `expire` after that.
+    pub synced_at: Option<Instant>,
+    pub next_refresh: Option<Instant>,
+    pub last_error: Option<String>,
+}
+
+fn clamp(what: &str, label: &str, v: u32, (lo, hi): (u32, u32)) -> u32 {
+    let c = v.clamp(lo, hi);
+    if c != v {
+        warn!("rpki {label}: {what} interval {v} s is outside RFC 8210's {lo}..{hi} s; using {c} s");
+    }
+    c
+}
+
+impl CacheSession {
+    pub fn new(label: &str, min_version: u8, max_version: u8, overrides: TimerOverrides) -> CacheSession {
+        let mut s = CacheSession {
+            label: label.to_string(),
+            min_version,
+            max_version,
+            version: max_version,
+            phase: Phase::Down,
+            session_id: None,
+            serial: None,
+            data: HashSet::new(),
+            pending: None,
+            overrides,
+            timers: DEFAULT,
+            synced_at: None,
+            next_refresh: None,
+            last_error: None,
+        };
+        s.set_timers(DEFAULT);
+        s
+    }
+
+    /// RFC 8210 §6: values outside the ranges are corrected (and logged); expire must exceed
+    /// refresh and retry. Operator overrides win over the cache's values.
+    fn set_timers(&mut self, from_cache: Timers) {
+        let o = self.overrides;
+        let refresh = clamp("refresh", &self.label, o.refresh.unwrap_or(from_cache.refresh), REFRESH_RANGE);
+        let retry = clamp("retry", &self.label, o.retry.unwrap_or(from_cache.retry), RETRY_RANGE);
+        let mut expire = clamp("expire", &self.label, o.expire.unwrap_or(from_cache.expire), EXPIRE_RANGE);
+        if expire <= refresh.max(retry) {
+            expire = (refresh.max(retry) + 1).clamp(EXPIRE_RANGE.0, EXPIRE_RANGE.1);
+        }
+        self.timers = Timers { refresh, retry, expire };
+    }
+
+    pub fn retry_after(&self) -> Duration {
+        Duration::from_secs(u64::from(self.timers.retry))
+    }
+
+    /// Whether the data may still be used (RFC 8210 §6: not past the expire interval).
+    pub fn fresh(&self, now: Instant) -> bool {
+        self.synced_at.is_some_and(|t| now < t + Duration::from_secs(u64::from(self.timers.expire)))
+    }
+
+    /// When the data expires, if it is held.
+    pub fn expires_at(&self) -> Option<Instant> {
+        self.synced_at.map(|t| t + Duration::from_secs(u64::from(self.timers.expire)))
+    }
+
+    /// A new connection: Serial Query when a session and serial are known, else Reset Query.
+    pub fn on_connected(&mut self) -> Vec<Out> {
+        self.phase = Phase::Querying;
+        self.pending = None;
+        vec![Out::Send(self.query())]
+    }
+
+    fn query(&self) -> Vec<u8> {
+        match (self.session_id, self.serial) {
+            (Some(session), Some(serial)) => pdu::encode(&Pdu::SerialQuery { session, serial }, self.version),
+            _ => pdu::encode(&Pdu::ResetQuery, self.version),
+        }
+    }
+
+    fn reset_state(&mut self) {
+        self.session_id = None;
+        self.serial = None;
+    }
+
+    pub fn on_disconnected(&mut self, reason: &str) {
+        if self.phase != Phase::Down {
+            self.last_error = Some(reason.to_string());
+        }
+        self.phase = Phase::Down;
+        self.pending = None;
+        self.next_refresh = None;
+    }
+
+    /// The refresh timer: ask for changes (RFC 8210 §6).
+    pub fn on_refresh(&mut self, now: Instant) -> Vec<Out> {
+        self.next_refresh = None;
+        if self.phase == Phase::Synchronized {
+            self.phase = Phase::Querying;
+            return vec![Out::Send(self.query())];
+        }
+        let _ = now;
+        Vec::new()
+    }
+
+    /// The expire timer: the data may no longer be used (RFC 8210 §6).
+    pub fn on_expire(&mut self) -> Vec<Out> {
+        if self.data.is_empty() && self.synced_at.is_none() {
+            return Vec::new();
+        }
+        warn!("rpki {}: data expired ({} s without a successful update); dropping it", self.label, self.timers.expire);
+        self.data.clear();
+        self.synced_at = None;
+        self.reset_state();
+        // A new session may negotiate the highest version again (RFC 8210 §7).
+        self.version = self.max_version;
+        vec![Out::DataChanged]
+    }
+
+    /// Bytes that are no PDU: Error Report (Corrupt Data etc.) and a new connection; an older
+    /// version from the cache before any data: downgrade (RFC 8210 §7).
+    pub fn on_decode_error(&mut self, e: &DecodeError, raw: &[u8]) -> Vec<Out> {
+        if let DecodeError::Version(v) = e {
+            if *v < self.version && *v >= self.min_version && self.phase == Phase::Querying {
+                return self.downgrade(*v, format!("the cache speaks version {v}"));
+            }
+        }
+        let report = Pdu::ErrorReport {
+            code: e.code() as u16,
+            pdu: raw.get(..raw.len().min(64)).unwrap_or_default().to_vec(),
+            text: e.to_string(),
+        };
+        self.pending = None;
+        vec![
+            Out::Send(pdu::encode(&report, self.version)),
+            Out::Reconnect { after: self.retry_after(), reason: format!("bad PDU from the cache: {e}") },
+        ]
+    }
+
+    fn downgrade(&mut self, to: u8, why: String) -> Vec<Out> {
+        self.version = to;
+        self.reset_state();
+        vec![Out::Reconnect { after: DOWNGRADE_WAIT, reason: format!("{why}; using RTR version {to}") }]
+    }
+
+    pub fn on_pdu(&mut self, p: Pdu, now: Instant) -> Vec<Out> {
+        match p {
+            Pdu::SerialNotify { session, .. } => {
+                // RFC 8210 §5.2: a hint; ask when idle, ignore while a response is under way.
+                if self.phase == Phase::Synchronized && Some(session) == self.session_id {
+                    self.phase = Phase::Querying;
+                    return vec![Out::Send(self.query())];
+                }
+                Vec::new()
+            }
+            Pdu::CacheResponse { session } => {
+                if self.phase != Phase::Querying {
+                    return self.protocol_error(ErrorCode::InvalidRequest, "Cache Response without a query");
+                }
+                let full = self.session_id != Some(session) || self.serial.is_none();
+                if self.session_id.is_some_and(|s| s != session) {
+                    // RFC 8210 §5.1: a new session id means the cache restarted: start over.
+                    warn!("rpki {}: the cache's session id changed; resetting", self.label);
+                    self.reset_state();
+                    self.phase = Phase::Querying;
+                    return vec![Out::Send(pdu::encode(&Pdu::ResetQuery, self.version))];
+                }
+                self.session_id = Some(session);
+                self.phase = Phase::Receiving;
+                self.pending = Some((full, Vec::new(), Vec::new()));
+                Vec::new()
+            }
+            Pdu::Prefix { announce, prefix, max_len, asn } => {
+                let Some((_, adds, dels)) = self.pending.as_mut() else {
+                    return self.protocol_error(ErrorCode::CorruptData, "Prefix PDU outside a Cache Response");
+                };
+                if adds.len() + dels.len() >= MAX_VRPS {
+                    return self.protocol_error(ErrorCode::InternalError, "more VRPs than this router holds");
+                }
+                let v = Vrp { prefix, max_len, asn };
+                if announce {
+                    adds.push(v);
+                } else {
+                    dels.push(v);
+                }
+                Vec::new()
+            }
+            Pdu::RouterKey => Vec::new(),
+            Pdu::EndOfData { session, serial, timers } => {
+                let Some((full, adds, dels)) = self.pending.take() else {
+                    return self.protocol_error(ErrorCode::CorruptData, "End of Data outside a Cache Response");
+                };
+                if Some(session) != self.session_id {
+                    return self.protocol_error(ErrorCode::CorruptData, "End of Data for another session");
+                }
+                if full {
+                    self.data = adds.into_iter().collect();
+                } else {
+                    for v in &dels {
+                        if !self.data.remove(v) {
+                            warn!("rpki {}: the cache withdrew a VRP it never announced: {v:?}", self.label);
+                        }
+                    }
+                    self.data.extend(adds);
+                }
+                self.serial = Some(serial);
+                if let Some(t) = timers {
+                    self.set_timers(t);
+                }
+                self.phase = Phase::Synchronized;
+                self.synced_at = Some(now);
+                self.next_refresh = Some(now + Duration::from_secs(u64::from(self.timers.refresh)));
+                self.last_error = None;
+                vec![Out::DataChanged]
+            }
+            Pdu::CacheReset => {
+                // RFC 8210 §5.9: the cache cannot serve the serial asked for.
+                self.reset_state();
+                self.phase = Phase::Querying;
+                vec![Out::Send(pdu::encode(&Pdu::ResetQuery, self.version))]
+            }
+            Pdu::ErrorReport { code, text, .. } => {
+                let name = pdu::error_name(code);
+                self.last_error = Some(format!("{name}: {text}"));
+                if code == ErrorCode::UnsupportedProtocolVersion as u16 && self.version > self.min_version {
+                    let to = self.version - 1;
+                    return self.downgrade(to, format!("the cache refused version {}", self.version));
+                }
+                // No Data Available (RFC 8210 §12): the cache is starting; ask again later.
+                let after = if code == ErrorCode::NoDataAvailable as u16 {
+                    self.retry_after().min(Duration::from_secs(10))
+                } else {
+                    self.retry_after()
+                };
+                vec![Out::Reconnect { after, reason: format!("the cache reported {name}: {text}") }]
+            }
+            Pdu::SerialQuery { .. } | Pdu::ResetQuery => {
+                self.protocol_error(ErrorCode::InvalidRequest, "a router's query from the cache")
+            }
+        }
+    }
+
+    fn protocol_error(&mut self, code: ErrorCode, what: &str) -> Vec<Out> {
+        self.pending = None;
+        let report = Pdu::ErrorReport { code: code as u16, pdu: Vec::new(), text: what.to_string() };
+        vec![
+            Out::Send(pdu::encode(&report, self.version)),
+            Out::Reconnect { after: self.retry_after(), reason: what.to_string() },
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vrp(s: &str, max_len: u8, asn: u32) -> Pdu {
+        Pdu::Prefix { announce: true, prefix: s.parse().expect("prefix"), max_len, asn }
+    }
+
+    fn synced(version: u8) -> (CacheSession, Instant) {
+        let mut c = CacheSession::new("test", 0, version, TimerOverrides::default());
+        let t0 = Instant::now();
+        assert_eq!(c.on_connected(), vec![Out::Send(pdu::encode(&Pdu::ResetQuery, version))]);
+        assert!(c.on_pdu(Pdu::CacheResponse { session: 7 }, t0).is_empty());
+        assert!(c.on_pdu(vrp("192.0.2.0/24", 24, 64496), t0).is_empty());
+        assert!(c.on_pdu(vrp("2001:db8::/32", 48, 64497), t0).is_empty());
+        assert_eq!(c.data.len(), 0, "nothing is used before End of Data");
+        let timers = Some(Timers { refresh: 30, retry: 10, expire: 900 });
+        assert_eq!(c.on_pdu(Pdu::EndOfData { session: 7, serial: 100, timers }, t0), vec![Out::DataChanged]);
+        (c, t0)
+    }
+
+    #[test]
+    fn a_reset_query_response_becomes_the_data_at_end_of_data_only() {
+        let (c, t0) = synced(1);
+        assert_eq!(c.data.len(), 2);
+        assert_eq!((c.phase, c.session_id, c.serial), (Phase::Synchronized, Some(7), Some(100)));
+        assert_eq!(c.timers, Timers { refresh: 30, retry: 10, expire: 900 });
+        assert_eq!(c.next_refresh, Some(t0 + Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn a_serial_update_applies_withdrawals_and_announcements() {
+        let (mut c, t0) = synced(1);
+        let q = c.on_refresh(t0);
+        assert_eq!(q, vec![Out::Send(pdu::encode(&Pdu::SerialQuery { session: 7, serial: 100 }, 1))]);
+        c.on_pdu(Pdu::CacheResponse { session: 7 }, t0);
+        c.on_pdu(
+            Pdu::Prefix { announce: false, prefix: "192.0.2.0/24".parse().expect("p"), max_len: 24, asn: 64496 },
+            t0,
+        );
+        c.on_pdu(vrp("203.0.113.0/24", 24, 64498), t0);
+        assert_eq!(c.on_pdu(Pdu::EndOfData { session: 7, serial: 101, timers: None }, t0), vec![Out::DataChanged]);
+        let asns: HashSet<u32> = c.data.iter().map(|v| v.asn).collect();
+        assert_eq!(asns, HashSet::from([64497, 64498]));
+        assert_eq!(c.serial, Some(101));
+    }
+
+    #[test]
+    fn serial_notify_asks_only_when_synchronized() {
+        let (mut c, t0) = synced(1);
+        assert_eq!(c.on_pdu(Pdu::SerialNotify { session: 7, serial: 101 }, t0).len(), 1);
+        assert_eq!(c.phase, Phase::Querying);
+        assert!(c.on_pdu(Pdu::SerialNotify { session: 7, serial: 102 }, t0).is_empty(), "a query is already out");
+    }
+
+    #[test]
+    fn cache_reset_and_a_new_session_id_start_over_with_a_reset_query() {
+        let (mut c, t0) = synced(1);
+        c.on_refresh(t0);
+        assert_eq!(c.on_pdu(Pdu::CacheReset, t0), vec![Out::Send(pdu::encode(&Pdu::ResetQuery, 1))]);
+        let (mut c, t0) = synced(1);
+        c.on_refresh(t0);
+        assert_eq!(c.on_pdu(Pdu::CacheResponse { session: 8 }, t0), vec![Out::Send(pdu::encode(&Pdu::ResetQuery, 1))]);
+        assert_eq!(c.session_id, None);
+        // The data stays usable until the new response is complete.
+        assert_eq!(c.data.len(), 2);
+    }
+
+    #[test]
+    fn the_expire_timer_drops_the_data() {
+        let (mut c, t0) = synced(1);
+        assert!(c.fresh(t0 + Duration::from_secs(899)));
+        assert!(!c.fresh(t0 + Duration::from_secs(900)));
+        assert_eq!(c.on_expire(), vec![Out::DataChanged]);
+        assert!(c.data.is_empty() && c.serial.is_none());
+    }
+
+    #[test]
+    fn timers_outside_rfc_8210_ranges_are_corrected_and_overrides_win() {
+        let mut c = CacheSession::new("t", 0, 1, TimerOverrides { refresh: None, retry: Some(5), expire: None });
+        c.set_timers(Timers { refresh: 0, retry: 99_999, expire: 10 });
+        assert_eq!(c.timers, Timers { refresh: 1, retry: 5, expire: 600 });
+        c.set_timers(Timers { refresh: 86_400, retry: 7_000, expire: 700 });
+        assert_eq!(c.timers.expire, 86_401, "expire exceeds refresh and retry");
+    }
+
+    #[test]
+    fn version_downgrade_on_an_older_answer_or_an_unsupported_version_report() {
+        let mut c = CacheSession::new("t", 0, 1, TimerOverrides::default());
+        c.on_connected();
+        let out = c.on_decode_error(&DecodeError::Version(0), &[0, 10]);
+        assert!(matches!(out.as_slice(), [Out::Reconnect { after, .. }] if *after == DOWNGRADE_WAIT), "{out:?}");
+        assert_eq!(c.version, 0);
+        let mut c = CacheSession::new("t", 0, 1, TimerOverrides::default());
+        c.on_connected();
+        let out = c.on_pdu(Pdu::ErrorReport { code: 4, pdu: vec![], text: String::new() }, Instant::now());
+        assert!(matches!(out.as_slice(), [Out::Reconnect { .. }]));
+        assert_eq!(c.version, 0);
+        // Not below the minimum.
+        let mut c = CacheSession::new("t", 1, 1, TimerOverrides::default());
+        c.on_connected();
+        let out = c.on_decode_error(&DecodeError::Version(0), &[0, 10]);
+        assert!(matches!(out.first(), Some(Out::Send(_))), "an Error Report, no downgrade: {out:?}");
+        assert_eq!(c.version, 1);
+    }
+
+    #[test]
+    fn pdus_out_of_place_are_reported_and_reconnect() {
+        let mut c = CacheSession::new("t", 0, 1, TimerOverrides::default());
+        c.on_connected();
+        let out = c.on_pdu(vrp("192.0.2.0/24", 24, 1), Instant::now());
+        assert!(matches!(out.as_slice(), [Out::Send(b), Out::Reconnect { .. }] if b[1] == pdu::pdu_type::ERROR_REPORT));
+        let out = c.on_pdu(Pdu::EndOfData { session: 1, serial: 1, timers: None }, Instant::now());
+        assert!(matches!(out.as_slice(), [Out::Send(_), Out::Reconnect { .. }]));
+        assert!(c.data.is_empty());
+    }
+
+    #[test]
+    fn no_data_available_retries_soon() {
+        let mut c = CacheSession::new("t", 0, 1, TimerOverrides::default());
+        c.on_connected();
+        let out = c.on_pdu(Pdu::ErrorReport { code: 2, pdu: vec![], text: "starting".into() }, Instant::now());
+        assert!(matches!(out.as_slice(), [Out::Reconnect { after, .. }] if *after <= Duration::from_secs(10)));
+        assert!(c.last_error.as_deref().is_some_and(|e| e.starts_with("No Data Available")));
+    }
+}

@@ -1,0 +1,213 @@
+//! Pure: Validated ROA Payloads and route origin validation (RFC 6811).
+//!
+//! A `VrpTable` is the union of every source in use (caches and files), built by the RTR
+//! thread and handed out as an immutable snapshot; `validate` is the RFC 6811 §2 procedure.
+
+use crate::prefix::Prefix;
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+
+/// One VRP: `asn` may originate `prefix` and its more-specifics up to `max_len`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Vrp {
+    pub prefix: Prefix,
+    pub max_len: u8,
+    pub asn: u32,
+}
+
+/// RFC 6811 §2 validation states.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RovState {
+    Valid,
+    Invalid,
+    NotFound,
+}
+
+impl RovState {
+    pub fn name(self) -> &'static str {
+        match self {
+            RovState::Valid => "valid",
+            RovState::Invalid => "invalid",
+            RovState::NotFound => "not-found",
+        }
+    }
+}
+
+/// VRPs indexed by prefix, with the prefix lengths present per family so a lookup probes
+/// only lengths that exist.
+#[derive(Clone, Debug, Default)]
+pub struct VrpTable {
+    by_prefix: HashMap<Prefix, Vec<(u8, u32)>>,
+    lens_v4: u64,
+    lens_v6: [u64; 3],
+    count: usize,
+}
+
+impl VrpTable {
+    pub fn from_sets<'a>(sets: impl IntoIterator<Item = &'a HashSet<Vrp>>) -> VrpTable {
+        let mut t = VrpTable::default();
+        let mut seen = HashSet::new();
+        for set in sets {
+            for v in set {
+                if seen.insert(*v) {
+                    t.insert(*v);
+                }
+            }
+        }
+        t
+    }
+
+    fn insert(&mut self, v: Vrp) {
+        let l = u32::from(v.prefix.len());
+        if v.prefix.addr().is_ipv4() {
+            self.lens_v4 |= 1 << l;
+        } else {
+            self.lens_v6[(l / 64) as usize] |= 1 << (l % 64);
+        }
+        self.by_prefix.entry(v.prefix).or_default().push((v.max_len, v.asn));
+        self.count += 1;
+    }
+
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Every VRP whose prefix covers `p` (RFC 6811 §2 "Covering VRPs"), shortest first.
+    pub fn covering(&self, p: &Prefix) -> Vec<Vrp> {
+        let mut out = Vec::new();
+        let v4 = p.addr().is_ipv4();
+        for l in 0..=p.len() {
+            let present = if v4 {
+                self.lens_v4 & (1 << l) != 0
+            } else {
+                self.lens_v6[usize::from(l / 64)] & (1 << (l % 64)) != 0
+            };
+            if !present {
+                continue;
+            }
+            let Ok(q) = Prefix::new_truncated(p.addr(), l) else { continue };
+            for &(max_len, asn) in self.by_prefix.get(&q).into_iter().flatten() {
+                out.push(Vrp { prefix: q, max_len, asn });
+            }
+        }
+        out
+    }
+
+    /// RFC 6811 §2: Valid when a covering VRP matches the origin AS and the length, Invalid
+    /// when VRPs cover the prefix but none matches, NotFound when none covers it. A route with
+    /// no origin AS (an empty path, or one ending in an AS_SET) matches no VRP; AS 0 in a VRP
+    /// matches no route (RFC 6483 §4).
+    pub fn validate(&self, p: &Prefix, origin: Option<u32>) -> (RovState, Vec<Vrp>) {
+        let covering = self.covering(p);
+        if covering.is_empty() {
+            return (RovState::NotFound, covering);
+        }
+        let matched = origin.is_some_and(|o| covering.iter().any(|v| v.asn != 0 && v.asn == o && p.len() <= v.max_len));
+        (if matched { RovState::Valid } else { RovState::Invalid }, covering)
+    }
+}
+
+/// The rpki-client / stayrtr JSON file (`{"roas": [{"prefix", "maxLength", "asn"}]}`; `asn`
+/// a number or "AS65008"), as VRPs. Errors name the entry.
+pub fn parse_json(text: &str) -> Result<HashSet<Vrp>, String> {
+    #[derive(Deserialize)]
+    struct File {
+        roas: Vec<Roa>,
+    }
+    #[derive(Deserialize)]
+    struct Roa {
+        prefix: String,
+        #[serde(rename = "maxLength")]
+        max_length: Option<u8>,
+        asn: serde_json::Value,
+    }
+    let f: File = serde_json::from_str(text).map_err(|e| format!("not a VRP file (rpki-client JSON): {e}"))?;
+    let mut out = HashSet::new();
+    for (i, r) in f.roas.iter().enumerate() {
+        let prefix: Prefix = r.prefix.parse().map_err(|e| format!("roas[{i}]: prefix '{}': {e}", r.prefix))?;
+        let asn = match &r.asn {
+            serde_json::Value::Number(n) => n.as_u64().and_then(|a| u32::try_from(a).ok()),
+            serde_json::Value::String(s) => s.strip_prefix("AS").unwrap_or(s).parse().ok(),
+            _ => None,
+        }
+        .ok_or_else(|| format!("roas[{i}]: asn {} is not an AS number", r.asn))?;
+        let max_len = r.max_length.unwrap_or(prefix.len());
+        let family_max = if prefix.addr().is_ipv4() { 32 } else { 128 };
+        if max_len < prefix.len() || max_len > family_max {
+            return Err(format!("roas[{i}]: maxLength {max_len} does not fit {prefix}"));
+        }
+        out.insert(Vrp { prefix, max_len, asn });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Prefix {
+        s.parse().expect("prefix")
+    }
+
+    fn table(vrps: &[(&str, u8, u32)]) -> VrpTable {
+        let set: HashSet<Vrp> = vrps.iter().map(|&(s, m, a)| Vrp { prefix: p(s), max_len: m, asn: a }).collect();
+        VrpTable::from_sets([&set])
+    }
+
+    #[test]
+    fn rfc_6811_states_for_length_origin_and_cover() {
+        let t = table(&[("192.0.2.0/24", 24, 64496), ("198.51.100.0/22", 24, 64497), ("2001:db8::/32", 48, 64498)]);
+        assert_eq!(t.validate(&p("192.0.2.0/24"), Some(64496)).0, RovState::Valid);
+        assert_eq!(t.validate(&p("192.0.2.0/24"), Some(64499)).0, RovState::Invalid, "another origin");
+        assert_eq!(t.validate(&p("192.0.2.128/25"), Some(64496)).0, RovState::Invalid, "longer than maxLength");
+        assert_eq!(t.validate(&p("198.51.101.0/24"), Some(64497)).0, RovState::Valid, "within maxLength");
+        assert_eq!(t.validate(&p("198.51.96.0/21"), Some(64497)).0, RovState::NotFound, "less specific: not covered");
+        assert_eq!(t.validate(&p("203.0.113.0/24"), Some(64496)).0, RovState::NotFound);
+        assert_eq!(t.validate(&p("2001:db8:1::/48"), Some(64498)).0, RovState::Valid);
+        assert_eq!(t.validate(&p("2001:db8:1::/49"), Some(64498)).0, RovState::Invalid);
+        assert_eq!(t.validate(&p("192.0.2.0/24"), None).0, RovState::Invalid, "an AS_SET origin is never valid");
+    }
+
+    #[test]
+    fn as0_vrps_make_routes_invalid_never_valid() {
+        let t = table(&[("192.0.2.0/24", 32, 0)]);
+        assert_eq!(t.validate(&p("192.0.2.0/24"), Some(0)).0, RovState::Invalid);
+        assert_eq!(t.validate(&p("192.0.2.0/25"), Some(64496)).0, RovState::Invalid);
+    }
+
+    #[test]
+    fn the_covering_vrps_decide_and_are_listed_shortest_first() {
+        let t = table(&[("10.0.0.0/8", 8, 1), ("10.1.0.0/16", 24, 2), ("0.0.0.0/0", 0, 3)]);
+        let (state, cover) = t.validate(&p("10.1.2.0/24"), Some(2));
+        assert_eq!(state, RovState::Valid);
+        let lens: Vec<u8> = cover.iter().map(|v| v.prefix.len()).collect();
+        assert_eq!(lens, [0, 8, 16]);
+        assert_eq!(t.len(), 3);
+    }
+
+    #[test]
+    fn the_same_vrp_from_two_sources_counts_once() {
+        let a: HashSet<Vrp> = [Vrp { prefix: p("192.0.2.0/24"), max_len: 24, asn: 1 }].into();
+        let b = a.clone();
+        assert_eq!(VrpTable::from_sets([&a, &b]).len(), 1);
+    }
+
+    #[test]
+    fn rpki_client_json_reads_with_numbers_or_as_strings_and_names_bad_entries() {
+        let s = parse_json(r#"{"roas":[{"prefix":"203.0.113.0/24","maxLength":24,"asn":65008},{"prefix":"2001:db8::/32","maxLength":48,"asn":"AS65009"},{"prefix":"198.51.100.0/24","asn":1}]}"#).expect("valid");
+        assert_eq!(s.len(), 3);
+        assert!(
+            s.contains(&Vrp { prefix: p("198.51.100.0/24"), max_len: 24, asn: 1 }),
+            "maxLength defaults to the length"
+        );
+        let e = parse_json(r#"{"roas":[{"prefix":"203.0.113.0/24","maxLength":20,"asn":1}]}"#).unwrap_err();
+        assert!(e.contains("roas[0]") && e.contains("maxLength 20"), "{e}");
+        assert!(parse_json(r#"{"roas":[{"prefix":"x","asn":1}]}"#).unwrap_err().contains("roas[0]: prefix 'x'"));
+        assert!(parse_json("[]").is_err());
+    }
+}
