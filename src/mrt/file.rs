@@ -878,6 +878,10 @@ mod tests {
                 let ok = std::process::Command::new(tool).arg("-t").arg(&path).status().map(|s| s.success());
                 assert!(ok.unwrap_or(true), "{tool} -t accepts the empty file");
             }
+            // bgpdump (Debian package bgpdump) reads it as a file of no records.
+            if let Ok(out) = std::process::Command::new("bgpdump").arg("-m").arg(&path).output() {
+                assert!(out.status.success() && out.stdout.is_empty(), "bgpdump -m {}: {out:?}", path.display());
+            }
             let _ = fs::remove_dir_all(&dir);
         }
     }

@@ -594,4 +594,69 @@ mod tests {
         assert_eq!(w.status.last_snapshot.as_deref(), Some("2026.11/bview.20261124.1000.gz"));
         let _ = std::fs::remove_dir_all(&dir);
     }
+
+    #[test]
+    fn rotating_a_large_file_drops_no_record_while_records_keep_arriving() {
+        let dir = temp_dir("large");
+        let cfg = ArchiveConfig {
+            enabled: true,
+            dir: dir.clone(),
+            layout: Layout::RouteViews,
+            compression: Compression::Bzip2,
+            ..ArchiveConfig::default()
+        };
+        let h = spawn(cfg, None).unwrap();
+        // 12 MB of incompressible 4 KB messages (bzip2 at its best level takes seconds on them).
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut sent = 0u64;
+        for _ in 0..3_000 {
+            let mut raw = vec![0xff; 16];
+            raw.extend_from_slice(&[0x10, 0, 2]);
+            while raw.len() < 4096 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                raw.extend_from_slice(&x.to_be_bytes());
+            }
+            let MrtMsg::Message { ts, as4, session, .. } = message(SystemTime::now(), 0) else { unreachable!() };
+            assert!(h.link.send_blocking(MrtMsg::Message { ts, as4, session, raw: raw.into() }));
+            sent += 1;
+        }
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let asked = Instant::now();
+        assert!(h.link.send_blocking(MrtMsg::Rotate(tx)));
+        // Records keep arriving at 20,000 a second, through the link that drops when full
+        // (65,536 queued: a writer stalled for more than about 3 s would drop).
+        let mut reply = None;
+        let deadline = asked + Duration::from_secs(120);
+        let mut next = Instant::now();
+        while Instant::now() < deadline {
+            for _ in 0..200 {
+                h.link.send(message(SystemTime::now(), 1));
+                sent += 1;
+            }
+            next += Duration::from_millis(10);
+            std::thread::sleep(next.saturating_duration_since(Instant::now()));
+            if reply.is_none() {
+                reply = rx.try_recv().ok().map(|r| (r, asked.elapsed()));
+            }
+            if reply.as_ref().is_some_and(|(_, took)| asked.elapsed() > *took + Duration::from_secs(1)) {
+                break;
+            }
+        }
+        let (reply, took) = reply.expect("the rotation finished within 2 minutes");
+        let finished = reply.unwrap()["finished"].as_str().map(String::from).expect("a finished file");
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        assert!(h.link.send_blocking(MrtMsg::Status(tx)));
+        let status = rx.recv().unwrap();
+        h.stop();
+        assert_eq!(status.dropped, 0, "no record dropped while {finished} was compressed for {took:?}");
+        let total: u64 = finished_files_records(&dir);
+        assert_eq!(total, sent, "every record is in a finished file");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn finished_files_records(dir: &Path) -> u64 {
+        finished(dir).iter().map(|(_, m)| m.records).sum()
+    }
 }
