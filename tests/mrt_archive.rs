@@ -1,6 +1,7 @@
 //! The MRT archive end to end: what a peer sends is in the update file byte for byte, with
 //! state changes and microsecond timestamps; a RIB snapshot holds the Adj-RIB-In; bgpdump and
-//! bgpkit-parser read both; a kill -9 loses no complete record and damages no finished file.
+//! bgpkit-parser read both; a kill -9 loses no complete record and damages no finished file,
+//! also when it comes at any step of finishing a file.
 
 mod common;
 
@@ -231,7 +232,8 @@ fn update_files_rotate_and_snapshots_are_taken_on_the_clock() {
         let name = p.file_name().unwrap().to_string_lossy().to_string();
         let stamp = name.split('.').nth(2).unwrap();
         assert_eq!(stamp.len(), 4, "{name}");
-        let first = mrt_records(p).first().map(|r| r.common_header.timestamp).unwrap();
+        // An interval in which nothing arrived has its (empty) file too.
+        let Some(first) = mrt_records(p).first().map(|r| r.common_header.timestamp) else { continue };
         let minute = (first / 60) * 60;
         let want = focl::utc::format(u64::from(minute));
         let hhmm = format!("{}{}", &want[11..13], &want[14..16]);
@@ -245,4 +247,97 @@ fn update_files_rotate_and_snapshots_are_taken_on_the_clock() {
         .filter(|(_, m)| m[18] == MsgType::Keepalive as u8)
         .count();
     assert!(keepalives >= 1, "record_keepalives = true archives KEEPALIVEs");
+}
+
+/// Every file of the archive below `archive` (relative), hidden ones included, sorted.
+fn all_files(archive: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut dirs = vec![archive.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if e.path().is_dir() {
+                dirs.push(e.path());
+            } else if let Ok(rel) = e.path().strip_prefix(archive) {
+                out.push(rel.to_string_lossy().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Check every finished update file against its manifest (size, SHA-256, records) and return
+/// the UPDATEs from `peer` in each, by file name.
+fn checked_updates(archive: &std::path::Path, peer: &str) -> Vec<(String, usize)> {
+    use sha2::{Digest, Sha256};
+    archive_files(archive, "updates.")
+        .iter()
+        .map(|p| {
+            let name = p.strip_prefix(archive).unwrap().to_string_lossy().to_string();
+            let json =
+                std::fs::read(format!("{}.json", p.display())).unwrap_or_else(|e| panic!("manifest of {name}: {e}"));
+            let m: serde_json::Value = serde_json::from_slice(&json).unwrap();
+            let bytes = std::fs::read(p).unwrap();
+            let sha: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(m["sha256"].as_str(), Some(sha.as_str()), "{name}: manifest SHA-256");
+            assert_eq!(m["size"].as_u64(), Some(bytes.len() as u64), "{name}: manifest size");
+            let records = mrt_records(p);
+            assert_eq!(m["records"].as_u64(), Some(records.len() as u64), "{name}: manifest records");
+            let updates = records
+                .iter()
+                .filter_map(|r| bgp4mp_message(r.common_header.entry_subtype, &r.message_bytes))
+                .filter(|(ip, m)| ip.to_string() == peer && m[18] == MsgType::Update as u8)
+                .count();
+            (name, updates)
+        })
+        .collect()
+}
+
+#[test]
+fn kill_9_at_every_step_of_finishing_leaves_each_file_finished_once_with_a_true_manifest() {
+    // The steps of src/mrt/file.rs FINISH_STEPS; the debug-build hook FOCLD_FAULT_FINISH=STEP
+    // makes focld SIGKILL itself there.
+    for step in ["compress", "compressing", "manifest", "rename", "unlink", "sync"] {
+        let dir = TempDir::new(&format!("mrt-step-{step}"));
+        let port = free_port("127.0.0.1");
+        let peer = "127.0.0.85";
+        let archive = dir.path().join("archive");
+        let mut f = Focld::start_with_env(
+            dir.path(),
+            "f",
+            &config(dir.path(), port, peer, "ris", "gzip"),
+            &[("FOCLD_FAULT_FINISH", step)],
+        );
+        let remote: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut s = RawSpeaker::establish(peer, remote, 65010, Ipv4Addr::new(192, 0, 2, 85));
+        f.wait_established(peer, Duration::from_secs(5));
+        for i in 0..40 {
+            s.send(&update(i));
+        }
+        assert!(wait_for(Duration::from_secs(5), || f.rib_in(peer).len() == 40), "{step}");
+        // Finishing the file kills focld at the step.
+        assert!(f.focl(&["archive", "rotate"]).is_err(), "{step}: focld died finishing the file");
+        let pid = f.child.as_ref().map(|c| c.id()).unwrap();
+        assert!(wait_for(Duration::from_secs(10), || !alive(pid)), "{step}: focld is gone");
+        f.kill();
+        drop(s);
+        f.env.clear();
+        f.spawn();
+        // Start-up salvage finished the file exactly once: one file holds the 40 UPDATEs.
+        let files = checked_updates(&archive, peer);
+        let with_updates: Vec<_> = files.iter().filter(|(_, n)| *n > 0).collect();
+        assert_eq!(with_updates.len(), 1, "{step}: {files:?}\n{}", f.log_text());
+        assert_eq!(with_updates[0].1, 40, "{step}: every UPDATE, once");
+        assert!(!with_updates[0].0.contains("-1"), "{step}: finished under its own name: {files:?}");
+        assert_eq!(f.focl(&["archive", "status"]).unwrap()["dropped"], 0, "{step}");
+        // After a clean stop nothing is left unfinished, and every file has its manifest.
+        assert_eq!(f.terminate(), Some(0), "{step}");
+        let left: Vec<String> = all_files(&archive)
+            .into_iter()
+            .filter(|n| n.rsplit('/').next().is_some_and(|b| b.starts_with('.')))
+            .collect();
+        assert!(left.is_empty(), "{step}: leftovers {left:?}");
+        let files = checked_updates(&archive, peer);
+        assert_eq!(files.iter().map(|(_, n)| n).sum::<usize>(), 40, "{step}: {files:?}");
+    }
 }
