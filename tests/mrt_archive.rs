@@ -341,3 +341,109 @@ fn kill_9_at_every_step_of_finishing_leaves_each_file_finished_once_with_a_true_
         assert_eq!(files.iter().map(|(_, n)| n).sum::<usize>(), 40, "{step}: {files:?}");
     }
 }
+
+/// Seconds since the Unix epoch, as a float.
+fn unix_now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+/// `updates.YYYYMMDD.HHMM.gz` of the minute starting at `secs`.
+fn ris_update_name(secs: u64) -> String {
+    let t = focl::utc::format(secs);
+    format!("updates.{}{}{}.{}{}.gz", &t[0..4], &t[5..7], &t[8..10], &t[11..13], &t[14..16])
+}
+
+#[test]
+fn a_stream_across_a_rotation_boundary_goes_to_the_files_of_the_minutes_the_writer_took_it_in() {
+    let dir = TempDir::new("mrt-boundary");
+    let port = free_port("127.0.0.1");
+    let peer = "127.0.0.86";
+    let cfg = config(dir.path(), port, peer, "ris", "gzip") + "updates_interval_secs = 60\nrib_interval_secs = 0\n";
+    let f = Focld::start(dir.path(), "f", &cfg);
+    let remote: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut s = RawSpeaker::establish(peer, remote, 65010, Ipv4Addr::new(192, 0, 2, 86));
+    f.wait_established(peer, Duration::from_secs(5));
+    // The next minute boundary at least 3 s away; stream UPDATEs from 1.5 s before it to
+    // 1.5 s after it, one a millisecond.
+    let now = unix_now();
+    let mut boundary = (now / 60.0).ceil() * 60.0;
+    if boundary - now < 3.0 {
+        boundary += 60.0;
+    }
+    std::thread::sleep(Duration::from_secs_f64(boundary - 1.5 - unix_now()));
+    let mut sent = Vec::new();
+    while unix_now() < boundary + 1.5 && sent.len() < 10_000 {
+        let m = update(sent.len() as u32);
+        s.send(&m);
+        sent.push(m);
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let archive = dir.path().join("archive");
+    let (before, after) = (ris_update_name(boundary as u64 - 60), ris_update_name(boundary as u64));
+    assert!(wait_for(Duration::from_secs(10), || archive_files(&archive, &before).len() == 1), "{before} finished");
+    let finished = f.focl(&["archive", "rotate"]).unwrap()["finished"].as_str().unwrap().to_string();
+    assert!(finished.ends_with(&after), "the current file is {after}: {finished}");
+    // Exactly two files hold the stream, named for their minutes (no "-1"), and together
+    // every UPDATE in order.
+    let mut got = Vec::new();
+    let mut names = Vec::new();
+    for p in archive_files(&archive, "updates.") {
+        let records = mrt_records(&p);
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        let mut n = 0;
+        for r in &records {
+            let Some((_, m)) = bgp4mp_message(r.common_header.entry_subtype, &r.message_bytes) else { continue };
+            if m[18] != MsgType::Update as u8 {
+                continue;
+            }
+            let ts = f64::from(r.common_header.timestamp)
+                + f64::from(r.common_header.microsecond_timestamp.unwrap_or(0)) / 1e6;
+            if name == before {
+                assert!(ts < boundary, "{name} holds only records from before {boundary}: {ts}");
+            } else {
+                // Received before the boundary at the most by the time it waited in the queue.
+                assert!(ts > boundary - 1.0, "{name}: a record from {ts}");
+            }
+            got.push(m);
+            n += 1;
+        }
+        if n > 0 {
+            names.push((name, n));
+        }
+    }
+    assert_eq!(
+        names.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        [before.as_str(), after.as_str()],
+        "{names:?}"
+    );
+    assert!(names.iter().all(|(_, n)| *n > 100), "both minutes hold part of the stream: {names:?}");
+    assert!(got == sent, "{} UPDATEs archived of {} sent, in order", got.len(), sent.len());
+    assert_eq!(f.focl(&["archive", "status"]).unwrap()["dropped"], 0);
+}
+
+#[test]
+fn a_minute_in_which_nothing_arrived_has_an_empty_file_that_bgpdump_and_bgpkit_read() {
+    let dir = TempDir::new("mrt-idle");
+    let port = free_port("127.0.0.1");
+    // The peer never connects: after its Idle -> Active at start nothing is archived.
+    let cfg = config(dir.path(), port, "127.0.0.87", "routeviews", "bzip2") + "updates_interval_secs = 60\n";
+    let f = Focld::start(dir.path(), "f", &cfg);
+    let archive = dir.path().join("archive");
+    let started = unix_now() as u64;
+    let second_minute = ris_update_name((started / 60 + 1) * 60).replace(".gz", ".bz2");
+    let ok = wait_for(Duration::from_secs(130), || archive_files(&archive, &second_minute).len() == 1);
+    assert!(ok, "{second_minute} finished; status {:?}", f.focl(&["archive", "status"]));
+    let files = archive_files(&archive, "updates.");
+    let first_minute = ris_update_name(started / 60 * 60).replace(".gz", ".bz2");
+    let names: Vec<String> = files.iter().map(|p| p.file_name().unwrap().to_string_lossy().to_string()).collect();
+    assert_eq!(&names[..2], [first_minute, second_minute.clone()], "one file a minute, no gap");
+    let empty = &files[1];
+    assert_eq!(mrt_records(empty).len(), 0, "bgpkit-parser reads no record");
+    assert_eq!(bgpdump(empty), "", "bgpdump reads no record");
+    let ok = std::process::Command::new("bzip2").arg("-t").arg(empty).status().map(|s| s.success()).unwrap_or(false);
+    assert!(ok, "bzip2 -t {}", empty.display());
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(format!("{}.json", empty.display())).unwrap()).unwrap();
+    assert_eq!((m["records"].as_u64(), m["peers"].as_array().map(Vec::len)), (Some(0), Some(0)));
+    assert!(mrt_records(&files[0]).len() >= 1, "the first minute holds the Idle -> Active change");
+}
