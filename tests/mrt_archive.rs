@@ -152,6 +152,9 @@ fn update_file_and_snapshot_hold_what_the_peer_sent_for_both_compressions() {
         let rib_kind = if layout == "ris" { "bview" } else { "rib" };
         assert!(wait_for(Duration::from_secs(10), || !archive_files(&dir.path().join("archive"), rib_kind).is_empty()));
         let ribs = archive_files(&dir.path().join("archive"), rib_kind);
+        let rib_manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(format!("{}.json", ribs[0].display())).expect("manifest")).unwrap();
+        assert_eq!(rib_manifest["peers"], serde_json::json!([peer]), "the snapshot's manifest lists its peer");
         let elems: Vec<bgpkit_parser::BgpElem> =
             bgpkit_parser::BgpkitParser::from_reader(open_mrt(&ribs[0])).into_elem_iter().collect();
         assert_eq!(elems.len(), 200);
@@ -222,6 +225,13 @@ fn update_files_rotate_and_snapshots_are_taken_on_the_clock() {
     let mut s = RawSpeaker::establish("127.0.0.84", remote, 65010, Ipv4Addr::new(192, 0, 2, 84));
     s.send(&update(1));
     let archive = dir.path().join("archive");
+    let st = f.focl(&["archive", "status"]).unwrap();
+    let next = st["next_snapshot"].as_u64().expect("next_snapshot is filled");
+    let now = unix_now() as u64;
+    assert!(
+        next % 60 == 0 && next + 1 >= now && next <= now + 61,
+        "next_snapshot {next} is the next minute after {now}"
+    );
     // Within a minute and a bit, the clock finishes the update file and takes a snapshot.
     let done = wait_for(Duration::from_secs(75), || {
         !archive_files(&archive, "updates.").is_empty() && !archive_files(&archive, "bview.").is_empty()

@@ -361,6 +361,11 @@ impl Writer {
     /// once for the rest of the interval, has the new ones. A new directory is salvaged by the
     /// finisher (its leftovers are listed before anything is written there).
     fn reconfigure(&mut self, cfg: ArchiveConfig, repl: Option<FileSink>, now: SystemTime) {
+        // The main thread has stopped the old replication threads: in the same directory the
+        // file finished now goes to the new ones.
+        if cfg.dir == self.cfg.dir {
+            self.repl.clone_from(&repl);
+        }
         self.close_current(None);
         self.repl = repl;
         if cfg.dir != self.cfg.dir {
