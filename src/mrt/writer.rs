@@ -664,4 +664,54 @@ mod tests {
     fn finished_files_records(dir: &Path) -> u64 {
         finished(dir).iter().map(|(_, m)| m.records).sum()
     }
+
+    /// `n` incompressible 4 KB messages into the writer, at `now`.
+    fn fill(w: &mut Writer, n: usize, now: SystemTime) {
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..n {
+            let mut raw = vec![0xff; 16];
+            raw.extend_from_slice(&[0x10, 0, 2]);
+            while raw.len() < 4096 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                raw.extend_from_slice(&x.to_be_bytes());
+            }
+            let MrtMsg::Message { as4, session, .. } = message(now, 0) else { unreachable!() };
+            w.handle(MrtMsg::Message { ts: now, as4, session, raw: raw.into() }, now);
+        }
+    }
+
+    #[test]
+    fn rotation_rotate_and_reload_hand_compression_to_the_finisher() {
+        let dir = temp_dir("off-writer");
+        let mut w = writer(&dir, t(35_400.0));
+        w.cfg.compression = Compression::Bzip2;
+        let new_cfg = w.cfg.clone();
+        w.handle(MrtMsg::Reconfigure(Box::new(new_cfg.clone()), None), t(35_400.0));
+        // Each way a file is finished while focld runs, with 4 MB in it.
+        let mut on_writer = Vec::new();
+        fill(&mut w, 1000, t(35_401.0));
+        let (tx, _rx) = crossbeam_channel::bounded(1);
+        let started = Instant::now();
+        w.handle(MrtMsg::Rotate(tx), t(35_402.0));
+        on_writer.push(("rotate", started.elapsed()));
+        fill(&mut w, 1000, t(35_403.0));
+        let started = Instant::now();
+        w.handle(MrtMsg::Reconfigure(Box::new(new_cfg), None), t(35_404.0));
+        on_writer.push(("reload", started.elapsed()));
+        fill(&mut w, 1000, t(35_405.0));
+        let started = Instant::now();
+        w.tick(t(36_000.0));
+        on_writer.push(("rotation", started.elapsed()));
+        let started = Instant::now();
+        w.finish_all();
+        let finishing = started.elapsed();
+        let big: Vec<u64> = finished(&dir).iter().map(|(_, m)| m.records).filter(|r| *r > 0).collect();
+        assert_eq!(big, [1000, 1000, 1000]);
+        for (how, took) in on_writer {
+            assert!(took * 6 < finishing, "{how} kept the writer {took:?}; finishing the three took {finishing:?}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
