@@ -615,16 +615,7 @@ mod tests {
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         let mut sent = 0u64;
         for _ in 0..3_000 {
-            let mut raw = vec![0xff; 16];
-            raw.extend_from_slice(&[0x10, 0, 2]);
-            while raw.len() < 4096 {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                raw.extend_from_slice(&x.to_be_bytes());
-            }
-            let MrtMsg::Message { ts, as4, session, .. } = message(SystemTime::now(), 0) else { unreachable!() };
-            assert!(h.link.send_blocking(MrtMsg::Message { ts, as4, session, raw: raw.into() }));
+            assert!(h.link.send_blocking(big_message(&mut x, SystemTime::now())));
             sent += 1;
         }
         let (tx, rx) = crossbeam_channel::bounded(1);
@@ -665,20 +656,25 @@ mod tests {
         finished(dir).iter().map(|(_, m)| m.records).sum()
     }
 
+    /// A 4 KB message of xorshift noise (what bzip2 is slowest on), received at `ts`.
+    fn big_message(x: &mut u64, ts: SystemTime) -> MrtMsg {
+        let mut raw = vec![0xff; 16];
+        raw.extend_from_slice(&[0x10, 0, 2]);
+        while raw.len() < 4096 {
+            *x ^= *x << 13;
+            *x ^= *x >> 7;
+            *x ^= *x << 17;
+            raw.extend_from_slice(&x.to_be_bytes());
+        }
+        let MrtMsg::Message { as4, session, .. } = message(ts, 0) else { unreachable!() };
+        MrtMsg::Message { ts, as4, session, raw: raw.into() }
+    }
+
     /// `n` incompressible 4 KB messages into the writer, at `now`.
     fn fill(w: &mut Writer, n: usize, now: SystemTime) {
         let mut x: u64 = 0x2545_f491_4f6c_dd1d;
         for _ in 0..n {
-            let mut raw = vec![0xff; 16];
-            raw.extend_from_slice(&[0x10, 0, 2]);
-            while raw.len() < 4096 {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                raw.extend_from_slice(&x.to_be_bytes());
-            }
-            let MrtMsg::Message { as4, session, .. } = message(now, 0) else { unreachable!() };
-            w.handle(MrtMsg::Message { ts: now, as4, session, raw: raw.into() }, now);
+            w.handle(big_message(&mut x, now), now);
         }
     }
 
