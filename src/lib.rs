@@ -22,12 +22,12 @@
 //! | `PeerMsg` (`PeerLink`) | listener, rib, control | one peer thread | accepted sockets, UPDATEs to send, status queries, reset/refresh/disable/enable, max-prefix, stop |
 //! | `RibMsg` | peer threads, control, main | rib thread | parsed UPDATEs, session up/down, route-refresh, queries, snapshot, reload changes, stop |
 //! | `MrtMsg` (`MrtLink`) | peer threads, rib, control, main | mrt writer | raw received messages, state changes, snapshot chunks, rotate, status, reconfigure, stop |
-//! | `DestMsg` (`FileSink`) | mrt writer, control, archive | each replication thread, retention | finished files, retry, stop |
+//! | `DestMsg` (`FileSink`) | mrt finisher, control, archive | each replication thread, retention | finished files, retry, stop |
 //! | `ListenerMsg` | main | listener | the set of peers and their TCP-MD5 keys |
 //! | `ReloadRequest` | control | main | `focl reload`, answered with a `ReloadReport` |
 //!
-//! Modules by thread: `session/` (peer threads), `listener.rs`, `rib/`, `mrt/` (writer thread;
-//! record and file encoders), `archive/` (replication and retention threads, manifests),
+//! Modules by thread: `session/` (peer threads), `listener.rs`, `rib/`, `mrt/` (writer thread and
+//! its finisher thread; record and file encoders), `archive/` (replication and retention threads, manifests),
 //! `control/` (control thread: server, typed protocol, dispatch), `daemon.rs` (main thread).
 //! Pure codecs and data: `wire/` (BGP messages), `config/`, `prefix.rs`, `utc.rs`; `privs.rs`
 //! drops root. See docs/architecture.md.
