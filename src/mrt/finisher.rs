@@ -174,3 +174,52 @@ pub fn log_salvage(r: &file::Salvage) {
         SalvageAction::Removed => warn!("archive: removed unfinished {} (no complete record)", r.temp.display()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mrt::file::{relative_path, ArchiveWriter, Compression, Layout};
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    #[test]
+    fn files_beyond_the_queue_wait_with_the_writer_and_are_all_finished_in_order() {
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let dir = std::env::temp_dir().join(format!("focl-finisher-{}-{nanos}", std::process::id()));
+        let mut f = Finisher::spawn().unwrap();
+        let n = 3 * FINISH_QUEUE;
+        for i in 0..n {
+            let start = UNIX_EPOCH + Duration::from_secs(1_795_478_400 + 900 * i as u64);
+            let rel = relative_path(Layout::Ris, Compression::Bzip2, Kind::Updates, start);
+            let mut w = ArchiveWriter::create(&dir, &rel, Compression::Bzip2).unwrap();
+            if i == 0 {
+                // The first file keeps the finisher busy for a while: 2 MB of noise.
+                let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+                for _ in 0..512 {
+                    let mut r = vec![0, 0, 0, 1, 0, 13, 0, 99, 0, 0, 0x0f, 0xf8];
+                    while r.len() < 4096 {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        r.extend_from_slice(&x.to_be_bytes());
+                    }
+                    w.write_record(&r).unwrap();
+                }
+            }
+            // Never blocks, however far behind the finisher is.
+            f.submit(Job::Finish { file: w.close().unwrap(), kind: Kind::Updates, sink: None, reply: None });
+        }
+        assert!(!f.backlog.is_empty(), "more files than the queue holds wait with the writer");
+        let done = f.shutdown();
+        let names: Vec<String> = done
+            .into_iter()
+            .map(|d| match d {
+                Done::Finished { manifest, .. } => manifest.file,
+                Done::Failed(e) => panic!("{e}"),
+            })
+            .collect();
+        assert_eq!(names.len(), n);
+        assert!(names.windows(2).all(|w| w[0] < w[1]), "in the order they were closed: {names:?}");
+        assert_eq!(crate::archive::manifest::finished_files(&dir), names);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
