@@ -26,8 +26,8 @@
 //! | `ListenerMsg` | main | listener | the set of peers and their TCP-MD5 keys |
 //! | `ReloadRequest` | control | main | `focl reload`, answered with a `ReloadReport` |
 //!
-//! Modules by thread: `session/` (peer threads), `listener.rs`, `rib/`, `mrt/` (writer thread and
-//! its finisher thread; record and file encoders), `archive/` (replication and retention threads, manifests),
+//! Modules by thread: `session/` (peer threads), `listener.rs`, `rib/`, `mrt/` (writer thread;
+//! record and file encoders), `archive/` (replication and retention threads, manifests),
 //! `control/` (control thread: server, typed protocol, dispatch), `daemon.rs` (main thread).
 //! Pure codecs and data: `wire/` (BGP messages), `config/`, `prefix.rs`, `utc.rs`; `privs.rs`
 //! drops root. See docs/architecture.md.
