@@ -25,7 +25,7 @@
 //! | `PeerMsg` (`PeerLink`) | listener, rib, control | one peer thread | accepted sockets, UPDATEs to send, status queries, reset/refresh/disable/enable, max-prefix, stop |
 //! | `RibMsg` | peer threads, control, main | rib thread | parsed UPDATEs, session up/down, route-refresh, queries, snapshot, reload changes, stop |
 //! | `MrtMsg` (`MrtLink`) | peer threads, rib, control, main | mrt writer | raw received messages, state changes, snapshot chunks, rotate, status, reconfigure, stop |
-//! | `DestMsg` (`FileSink`) | mrt writer, control, archive | each replication thread, retention | finished files, retry, stop |
+//! | `DestMsg` (`FileSink`) | mrt finisher, control, archive | each replication thread, retention | finished files, retry, stop |
 //! | `ListenerMsg` | main | listener | the set of peers and their TCP-MD5 keys |
 //! | `MonitorMsg` (`MonitorLink`) | peer threads, control, main | monitor | received UPDATEs/NOTIFICATIONs and state changes (only while someone listens), subscriptions, status, stop |
 //! | `ReloadRequest` | control | main | `focl reload`, answered with a `ReloadReport` |

@@ -1,6 +1,7 @@
 //! The MRT archive end to end: what a peer sends is in the update file byte for byte, with
 //! state changes and microsecond timestamps; a RIB snapshot holds the Adj-RIB-In; bgpdump and
-//! bgpkit-parser read both; a kill -9 loses no complete record and damages no finished file.
+//! bgpkit-parser read both; a kill -9 loses no complete record and damages no finished file,
+//! also when it comes at any step of finishing a file.
 
 mod common;
 
@@ -151,6 +152,9 @@ fn update_file_and_snapshot_hold_what_the_peer_sent_for_both_compressions() {
         let rib_kind = if layout == "ris" { "bview" } else { "rib" };
         assert!(wait_for(Duration::from_secs(10), || !archive_files(&dir.path().join("archive"), rib_kind).is_empty()));
         let ribs = archive_files(&dir.path().join("archive"), rib_kind);
+        let rib_manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(format!("{}.json", ribs[0].display())).expect("manifest")).unwrap();
+        assert_eq!(rib_manifest["peers"], serde_json::json!([peer]), "the snapshot's manifest lists its peer");
         let elems: Vec<bgpkit_parser::BgpElem> =
             bgpkit_parser::BgpkitParser::from_reader(open_mrt(&ribs[0])).into_elem_iter().collect();
         assert_eq!(elems.len(), 200);
@@ -221,6 +225,13 @@ fn update_files_rotate_and_snapshots_are_taken_on_the_clock() {
     let mut s = RawSpeaker::establish("127.0.0.84", remote, 65010, Ipv4Addr::new(192, 0, 2, 84));
     s.send(&update(1));
     let archive = dir.path().join("archive");
+    let st = f.focl(&["archive", "status"]).unwrap();
+    let next = st["next_snapshot"].as_u64().expect("next_snapshot is filled");
+    let now = unix_now() as u64;
+    assert!(
+        next % 60 == 0 && next + 1 >= now && next <= now + 61,
+        "next_snapshot {next} is the next minute after {now}"
+    );
     // Within a minute and a bit, the clock finishes the update file and takes a snapshot.
     let done = wait_for(Duration::from_secs(75), || {
         !archive_files(&archive, "updates.").is_empty() && !archive_files(&archive, "bview.").is_empty()
@@ -231,7 +242,8 @@ fn update_files_rotate_and_snapshots_are_taken_on_the_clock() {
         let name = p.file_name().unwrap().to_string_lossy().to_string();
         let stamp = name.split('.').nth(2).unwrap();
         assert_eq!(stamp.len(), 4, "{name}");
-        let first = mrt_records(p).first().map(|r| r.common_header.timestamp).unwrap();
+        // An interval in which nothing arrived has its (empty) file too.
+        let Some(first) = mrt_records(p).first().map(|r| r.common_header.timestamp) else { continue };
         let minute = (first / 60) * 60;
         let want = focl::utc::format(u64::from(minute));
         let hhmm = format!("{}{}", &want[11..13], &want[14..16]);
@@ -245,4 +257,203 @@ fn update_files_rotate_and_snapshots_are_taken_on_the_clock() {
         .filter(|(_, m)| m[18] == MsgType::Keepalive as u8)
         .count();
     assert!(keepalives >= 1, "record_keepalives = true archives KEEPALIVEs");
+}
+
+/// Every file of the archive below `archive` (relative), hidden ones included, sorted.
+fn all_files(archive: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut dirs = vec![archive.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if e.path().is_dir() {
+                dirs.push(e.path());
+            } else if let Ok(rel) = e.path().strip_prefix(archive) {
+                out.push(rel.to_string_lossy().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Check every finished update file against its manifest (size, SHA-256, records) and return
+/// the UPDATEs from `peer` in each, by file name.
+fn checked_updates(archive: &std::path::Path, peer: &str) -> Vec<(String, usize)> {
+    use sha2::{Digest, Sha256};
+    archive_files(archive, "updates.")
+        .iter()
+        .map(|p| {
+            let name = p.strip_prefix(archive).unwrap().to_string_lossy().to_string();
+            let json =
+                std::fs::read(format!("{}.json", p.display())).unwrap_or_else(|e| panic!("manifest of {name}: {e}"));
+            let m: serde_json::Value = serde_json::from_slice(&json).unwrap();
+            let bytes = std::fs::read(p).unwrap();
+            let sha: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(m["sha256"].as_str(), Some(sha.as_str()), "{name}: manifest SHA-256");
+            assert_eq!(m["size"].as_u64(), Some(bytes.len() as u64), "{name}: manifest size");
+            let records = mrt_records(p);
+            assert_eq!(m["records"].as_u64(), Some(records.len() as u64), "{name}: manifest records");
+            let updates = records
+                .iter()
+                .filter_map(|r| bgp4mp_message(r.common_header.entry_subtype, &r.message_bytes))
+                .filter(|(ip, m)| ip.to_string() == peer && m[18] == MsgType::Update as u8)
+                .count();
+            (name, updates)
+        })
+        .collect()
+}
+
+#[test]
+fn kill_9_at_every_step_of_finishing_leaves_each_file_finished_once_with_a_true_manifest() {
+    // The steps of src/mrt/file.rs FINISH_STEPS; the debug-build hook FOCLD_FAULT_FINISH=STEP
+    // makes focld SIGKILL itself there.
+    for step in ["compress", "compressing", "manifest", "rename", "unlink", "sync"] {
+        let dir = TempDir::new(&format!("mrt-step-{step}"));
+        let port = free_port("127.0.0.1");
+        let peer = "127.0.0.85";
+        let archive = dir.path().join("archive");
+        let mut f = Focld::start_with_env(
+            dir.path(),
+            "f",
+            &config(dir.path(), port, peer, "ris", "gzip"),
+            &[("FOCLD_FAULT_FINISH", step)],
+        );
+        let remote: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut s = RawSpeaker::establish(peer, remote, 65010, Ipv4Addr::new(192, 0, 2, 85));
+        f.wait_established(peer, Duration::from_secs(5));
+        for i in 0..40 {
+            s.send(&update(i));
+        }
+        assert!(wait_for(Duration::from_secs(5), || f.rib_in(peer).len() == 40), "{step}");
+        // Finishing the file kills focld at the step.
+        assert!(f.focl(&["archive", "rotate"]).is_err(), "{step}: focld died finishing the file");
+        let pid = f.child.as_ref().map(|c| c.id()).unwrap();
+        assert!(wait_for(Duration::from_secs(10), || !alive(pid)), "{step}: focld is gone");
+        f.kill();
+        drop(s);
+        f.env.clear();
+        f.spawn();
+        // Start-up salvage finished the file exactly once: one file holds the 40 UPDATEs.
+        let files = checked_updates(&archive, peer);
+        let with_updates: Vec<_> = files.iter().filter(|(_, n)| *n > 0).collect();
+        assert_eq!(with_updates.len(), 1, "{step}: {files:?}\n{}", f.log_text());
+        assert_eq!(with_updates[0].1, 40, "{step}: every UPDATE, once");
+        assert!(!with_updates[0].0.contains("-1"), "{step}: finished under its own name: {files:?}");
+        assert_eq!(f.focl(&["archive", "status"]).unwrap()["dropped"], 0, "{step}");
+        // After a clean stop nothing is left unfinished, and every file has its manifest.
+        assert_eq!(f.terminate(), Some(0), "{step}");
+        let left: Vec<String> = all_files(&archive)
+            .into_iter()
+            .filter(|n| n.rsplit('/').next().is_some_and(|b| b.starts_with('.')))
+            .collect();
+        assert!(left.is_empty(), "{step}: leftovers {left:?}");
+        let files = checked_updates(&archive, peer);
+        assert_eq!(files.iter().map(|(_, n)| n).sum::<usize>(), 40, "{step}: {files:?}");
+    }
+}
+
+/// Seconds since the Unix epoch, as a float.
+fn unix_now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+/// `updates.YYYYMMDD.HHMM.gz` of the minute starting at `secs`.
+fn ris_update_name(secs: u64) -> String {
+    let t = focl::utc::format(secs);
+    format!("updates.{}{}{}.{}{}.gz", &t[0..4], &t[5..7], &t[8..10], &t[11..13], &t[14..16])
+}
+
+#[test]
+fn a_stream_across_a_rotation_boundary_goes_to_the_files_of_the_minutes_the_writer_took_it_in() {
+    let dir = TempDir::new("mrt-boundary");
+    let port = free_port("127.0.0.1");
+    let peer = "127.0.0.86";
+    let cfg = config(dir.path(), port, peer, "ris", "gzip") + "updates_interval_secs = 60\nrib_interval_secs = 0\n";
+    let f = Focld::start(dir.path(), "f", &cfg);
+    let remote: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut s = RawSpeaker::establish(peer, remote, 65010, Ipv4Addr::new(192, 0, 2, 86));
+    f.wait_established(peer, Duration::from_secs(5));
+    // The next minute boundary at least 3 s away; stream UPDATEs from 1.5 s before it to
+    // 1.5 s after it, one a millisecond.
+    let now = unix_now();
+    let mut boundary = (now / 60.0).ceil() * 60.0;
+    if boundary - now < 3.0 {
+        boundary += 60.0;
+    }
+    std::thread::sleep(Duration::from_secs_f64(boundary - 1.5 - unix_now()));
+    let mut sent = Vec::new();
+    while unix_now() < boundary + 1.5 && sent.len() < 10_000 {
+        let m = update(sent.len() as u32);
+        s.send(&m);
+        sent.push(m);
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let archive = dir.path().join("archive");
+    let (before, after) = (ris_update_name(boundary as u64 - 60), ris_update_name(boundary as u64));
+    assert!(wait_for(Duration::from_secs(10), || archive_files(&archive, &before).len() == 1), "{before} finished");
+    let finished = f.focl(&["archive", "rotate"]).unwrap()["finished"].as_str().unwrap().to_string();
+    assert!(finished.ends_with(&after), "the current file is {after}: {finished}");
+    // Exactly two files hold the stream, named for their minutes (no "-1"), and together
+    // every UPDATE in order.
+    let mut got = Vec::new();
+    let mut names = Vec::new();
+    for p in archive_files(&archive, "updates.") {
+        let records = mrt_records(&p);
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        let mut n = 0;
+        for r in &records {
+            let Some((_, m)) = bgp4mp_message(r.common_header.entry_subtype, &r.message_bytes) else { continue };
+            if m[18] != MsgType::Update as u8 {
+                continue;
+            }
+            let ts = f64::from(r.common_header.timestamp)
+                + f64::from(r.common_header.microsecond_timestamp.unwrap_or(0)) / 1e6;
+            if name == before {
+                assert!(ts < boundary, "{name} holds only records from before {boundary}: {ts}");
+            } else {
+                // Received before the boundary at the most by the time it waited in the queue.
+                assert!(ts > boundary - 1.0, "{name}: a record from {ts}");
+            }
+            got.push(m);
+            n += 1;
+        }
+        if n > 0 {
+            names.push((name, n));
+        }
+    }
+    assert_eq!(
+        names.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        [before.as_str(), after.as_str()],
+        "{names:?}"
+    );
+    assert!(names.iter().all(|(_, n)| *n > 100), "both minutes hold part of the stream: {names:?}");
+    assert!(got == sent, "{} UPDATEs archived of {} sent, in order", got.len(), sent.len());
+    assert_eq!(f.focl(&["archive", "status"]).unwrap()["dropped"], 0);
+}
+
+#[test]
+fn a_minute_in_which_nothing_arrived_has_an_empty_file_that_bgpdump_and_bgpkit_read() {
+    let dir = TempDir::new("mrt-idle");
+    let port = free_port("127.0.0.1");
+    // The peer never connects: after its Idle -> Active at start nothing is archived.
+    let cfg = config(dir.path(), port, "127.0.0.87", "routeviews", "bzip2") + "updates_interval_secs = 60\n";
+    let f = Focld::start(dir.path(), "f", &cfg);
+    let archive = dir.path().join("archive");
+    let started = unix_now() as u64;
+    let second_minute = ris_update_name((started / 60 + 1) * 60).replace(".gz", ".bz2");
+    let ok = wait_for(Duration::from_secs(130), || archive_files(&archive, &second_minute).len() == 1);
+    assert!(ok, "{second_minute} finished; status {:?}", f.focl(&["archive", "status"]));
+    let files = archive_files(&archive, "updates.");
+    let first_minute = ris_update_name(started / 60 * 60).replace(".gz", ".bz2");
+    let names: Vec<String> = files.iter().map(|p| p.file_name().unwrap().to_string_lossy().to_string()).collect();
+    assert_eq!(&names[..2], [first_minute, second_minute.clone()], "one file a minute, no gap");
+    let empty = &files[1];
+    assert_eq!(mrt_records(empty).len(), 0, "bgpkit-parser reads no record");
+    assert_eq!(bgpdump(empty), "", "bgpdump reads no record");
+    let ok = std::process::Command::new("bzip2").arg("-t").arg(empty).status().map(|s| s.success()).unwrap_or(false);
+    assert!(ok, "bzip2 -t {}", empty.display());
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(format!("{}.json", empty.display())).unwrap()).unwrap();
+    assert_eq!((m["records"].as_u64(), m["peers"].as_array().map(Vec::len)), (Some(0), Some(0)));
+    assert!(!mrt_records(&files[0]).is_empty(), "the first minute holds the Idle -> Active change");
 }

@@ -2,5 +2,7 @@
 //! TABLE_DUMP_V2 RIB snapshots, written to rotating, compressed files.
 
 pub mod file;
+mod finisher;
 pub mod record;
+pub mod tally;
 pub mod writer;
