@@ -13,10 +13,11 @@ use crate::listener::{self, ListenerHandle};
 use crate::monitor::{self, MonitorHandle};
 use crate::mrt::writer::{self as mrt_writer, MrtHandle};
 use crate::msg::{
-    ListenPeer, MrtLink, MrtMsg, PeerId, ReloadRequest, RibMsg, MRT_CHANNEL_CAPACITY, RIB_CHANNEL_CAPACITY,
+    ListenPeer, MrtLink, MrtMsg, PeerId, ReloadRequest, RibMsg, RpkiMsg, MRT_CHANNEL_CAPACITY, RIB_CHANNEL_CAPACITY,
 };
 use crate::privs;
 use crate::rib::{self, RibHandle, RibOptions};
+use crate::rpki::{self, RpkiHandle};
 use crate::session::{self, LocalInfo, PeerHandle};
 use crate::wire::notify::CeaseSubcode;
 use crossbeam_channel::Receiver;
@@ -36,6 +37,7 @@ pub struct Daemon {
     mrt: Option<MrtHandle>,
     repl: Option<ReplHandle>,
     monitor: Option<MonitorHandle>,
+    rpki: Option<RpkiHandle>,
     local: LocalInfo,
     next_id: PeerId,
     view: Arc<DaemonView>,
@@ -80,11 +82,13 @@ impl Daemon {
         let (mrt_tx, mrt_rx) = crossbeam_channel::bounded(MRT_CHANNEL_CAPACITY);
         let mrt_link = cfg.archive.enabled.then(|| MrtLink::new(mrt_tx, cfg.archive.record_keepalives));
         let monitor = monitor::spawn()?;
+        let rpki = rpki::spawn(&cfg.rpki)?;
         let handler = Dispatcher {
             view: view.clone(),
             rib: rib_tx.clone(),
             mrt: mrt_link.clone(),
             monitor: monitor.link.clone(),
+            rpki: rpki.link.clone(),
         };
         let control = ControlServer::start(&cfg.global.control_socket, Box::new(handler))?;
         if let Some(t) = privs {
@@ -118,6 +122,7 @@ impl Daemon {
             mrt,
             repl,
             monitor: Some(monitor),
+            rpki: Some(rpki),
             local,
             next_id: 1,
             view,
@@ -284,6 +289,11 @@ impl Daemon {
             }
         }
 
+        // RPKI: unchanged caches keep their sessions; files are read again.
+        if let Some(r) = &self.rpki {
+            r.link.send(RpkiMsg::Reconfigure(Box::new(new.rpki.clone())));
+        }
+
         // Archive and replication: from the next file.
         if new.archive != self.cfg.archive && new.archive.enabled {
             report.archive_changed = true;
@@ -347,6 +357,9 @@ impl Daemon {
             p.stop(CeaseSubcode::AdministrativeShutdown, Some(communication.to_string()));
         }
         // Subscribers have seen the sessions end; they get their closing line.
+        if let Some(r) = self.rpki.take() {
+            r.stop();
+        }
         if let Some(m) = self.monitor.take() {
             m.stop();
         }

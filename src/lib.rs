@@ -27,10 +27,11 @@
 //! | `MrtMsg` (`MrtLink`) | peer threads, rib, control, main | mrt writer | raw received messages, state changes, snapshot chunks, rotate, status, reconfigure, stop |
 //! | `DestMsg` (`FileSink`) | mrt finisher, control, archive | each replication thread, retention | finished files, retry, stop |
 //! | `ListenerMsg` | main | listener | the set of peers and their TCP-MD5 keys |
+//! | `RpkiMsg` (`RpkiLink`) | control, main | RTR client | status, origin-validation lookups, reload, stop |
 //! | `MonitorMsg` (`MonitorLink`) | peer threads, control, main | monitor | received UPDATEs/NOTIFICATIONs and state changes (only while someone listens), subscriptions, status, stop |
 //! | `ReloadRequest` | control | main | `focl reload`, answered with a `ReloadReport` |
 //!
-//! Modules by thread: `session/` (peer threads), `listener.rs`, `rib/`, `monitor/` (live stream), `mrt/` (writer thread;
+//! Modules by thread: `session/` (peer threads), `listener.rs`, `rib/`, `monitor/` (live stream), `rpki/` (RTR client thread; pure PDU, session and ROV cores), `mrt/` (writer thread;
 //! record and file encoders), `archive/` (replication and retention threads, manifests),
 //! `control/` (control thread: server, typed protocol, dispatch), `daemon.rs` (main thread).
 //! Pure codecs and data: `wire/` (BGP messages), `config/`, `prefix.rs`, `utc.rs`; `privs.rs`

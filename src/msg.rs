@@ -11,10 +11,10 @@
 //! a peer's inbox refuses when full), except where a message must arrive, which is said at
 //! the method.
 
-use crate::config::{ArchiveConfig, PeerConfig, PrefixConfig};
+use crate::config::{ArchiveConfig, PeerConfig, PrefixConfig, RpkiConfig};
 use crate::control::proto::{
     ActionResult, ArchiveStatus, CtlError, DestinationStatus, FamilyCounts, MonitorStatus, PeerDetail, PeerSummary,
-    ReloadReport,
+    ReloadReport, RpkiLookup, RpkiStatus,
 };
 use crate::prefix::{Family, Prefix};
 use crate::wire::notify::CeaseSubcode;
@@ -468,6 +468,44 @@ impl MonitorLink {
     /// this waits for room).
     pub fn send_blocking(&self, msg: MonitorMsg) -> bool {
         self.tx.send(msg).is_ok()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// RTR client thread (RPKI)
+
+/// Messages to the RTR client thread.
+#[derive(Debug)]
+pub enum RpkiMsg {
+    Status(Sender<RpkiStatus>),
+    /// `focl rpki lookup`: the RFC 6811 state of (prefix, origin AS) and the VRPs that decide it.
+    Lookup {
+        prefix: Prefix,
+        origin: u32,
+        reply: Sender<RpkiLookup>,
+    },
+    /// Reload: the new `[rpki]` settings (unchanged caches keep their sessions; files are read again).
+    Reconfigure(Box<RpkiConfig>),
+    Stop,
+}
+
+/// How other threads reach the RTR thread: its inbox plus the waker of its poll loop.
+#[derive(Clone, Debug)]
+pub struct RpkiLink {
+    tx: Sender<RpkiMsg>,
+    waker: Arc<Waker>,
+}
+
+impl RpkiLink {
+    pub fn new(tx: Sender<RpkiMsg>, waker: Arc<Waker>) -> RpkiLink {
+        RpkiLink { tx, waker }
+    }
+
+    /// Requests from the control and main threads; the inbox is bounded and this waits for room.
+    pub fn send(&self, msg: RpkiMsg) -> bool {
+        let ok = self.tx.send(msg).is_ok();
+        let _ = self.waker.wake();
+        ok
     }
 }
 

@@ -52,7 +52,46 @@ enum Command {
     Status(StatusCmd),
     Reload(ReloadCmd),
     Monitor(MonitorCmd),
+    Rpki(RpkiCmd),
     Completion(CompletionCmd),
+}
+
+/// RPKI: status of the RTR caches and VRP files, route origin validation of a prefix
+#[derive(FromArgs)]
+#[argh(subcommand, name = "rpki")]
+struct RpkiCmd {
+    #[argh(subcommand)]
+    action: RpkiAction,
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand)]
+enum RpkiAction {
+    Status(RpkiStatusCmd),
+    Lookup(RpkiLookupCmd),
+}
+
+/// every RTR cache and VRP file: state, version, session, serial, VRPs, timers, errors
+#[derive(FromArgs)]
+#[argh(subcommand, name = "status")]
+struct RpkiStatusCmd {}
+
+/// the RFC 6811 state of PREFIX originated by AS, and the VRPs that decide it
+#[derive(FromArgs)]
+#[argh(subcommand, name = "lookup")]
+struct RpkiLookupCmd {
+    /// a prefix (or address)
+    #[argh(positional)]
+    prefix: String,
+    /// the origin AS (AS65001 or 65001)
+    #[argh(positional, from_str_fn(parse_asn))]
+    origin: u32,
+}
+
+/// `65001` or `AS65001`.
+fn parse_asn(s: &str) -> Result<u32, String> {
+    let digits = s.strip_prefix("AS").or_else(|| s.strip_prefix("as")).unwrap_or(s);
+    digits.parse().map_err(|_| format!("'{s}' is not an AS number (65001 or AS65001)"))
 }
 
 /// stream live events (UPDATEs, state changes, NOTIFICATIONs) until interrupted; NDJSON with -j
@@ -276,6 +315,12 @@ fn query_of(c: &Command) -> Option<Query> {
             RibAction::Out(o) => (Cmd::RibOut { peer: o.peer.clone() }, render_routes),
         },
         Command::Completion(_) | Command::Monitor(_) => return None,
+        Command::Rpki(r) => match &r.action {
+            RpkiAction::Status(_) => (Cmd::RpkiStatus {}, render_rpki_status),
+            RpkiAction::Lookup(l) => {
+                (Cmd::RpkiLookup { prefix: l.prefix.clone(), origin: l.origin }, render_rpki_lookup)
+            }
+        },
         Command::Archive(a) => match &a.action {
             ArchiveAction::Status(_) => (Cmd::ArchiveStatus {}, render_archive_status),
             ArchiveAction::Rotate(_) => (Cmd::ArchiveRotate {}, render_rotate),
@@ -355,6 +400,7 @@ fn command_tree() -> Vec<(&'static str, Vec<&'static str>)> {
                 "peer" => <PeerAction as SubCommands>::COMMANDS,
                 "rib" => <RibAction as SubCommands>::COMMANDS,
                 "archive" => <ArchiveAction as SubCommands>::COMMANDS,
+                "rpki" => <RpkiAction as SubCommands>::COMMANDS,
                 _ => &[],
             };
             (c.name, subs.iter().map(|s| s.name).collect())
@@ -908,7 +954,11 @@ fn render_archive_status(v: &Value) -> Result<String, String> {
     ));
     o.push_str(&format!("  Dropped: {}\n", s.dropped));
     o.push_str(&format!("  Last rotation: {}, next rotation: {}\n", opt(s.last_rotation), opt(s.next_rotation)));
-    o.push_str(&format!("  Last RIB snapshot: {}\n", s.last_snapshot.as_deref().unwrap_or("-")));
+    o.push_str(&format!(
+        "  Last RIB snapshot: {}, next: {}\n",
+        s.last_snapshot.as_deref().unwrap_or("-"),
+        opt(s.next_snapshot)
+    ));
     if let Some(e) = &s.last_error {
         o.push_str(&format!("  Last error: {e}\n"));
     }
@@ -1004,6 +1054,64 @@ fn render_reload(v: &Value) -> Result<String, String> {
     }
     for g in &r.global_changed {
         o.push_str(&format!("  Global: {g}\n"));
+    }
+    Ok(o)
+}
+
+fn render_rpki_status(v: &Value) -> Result<String, String> {
+    let s: ctl::RpkiStatus = parse(v)?;
+    let mut o = format!("RPKI: {} in use\n", count(s.vrps_in_use, "VRP", "VRPs"));
+    if s.caches.is_empty() && s.files.is_empty() {
+        o.push_str("  no [[rpki.caches]] or [[rpki.files]] are configured\n");
+    }
+    for c in &s.caches {
+        o.push_str(&format!(
+            "  Cache {} (preference {}): {}{}, RTR version {}\n",
+            c.cache,
+            c.preference,
+            c.state,
+            if c.in_use { ", in use" } else { "" },
+            c.version
+        ));
+        o.push_str(&format!(
+            "    Session {}, serial {}, {}, last update {}\n",
+            c.session_id.map(|x| x.to_string()).unwrap_or_else(|| "-".into()),
+            c.serial.map(|x| x.to_string()).unwrap_or_else(|| "-".into()),
+            count(c.vrps, "VRP", "VRPs"),
+            c.last_update.map(utc).unwrap_or_else(|| "never".into())
+        ));
+        o.push_str(&format!(
+            "    Timers: refresh {}, retry {}, expire {}\n",
+            duration(u64::from(c.refresh_secs)),
+            duration(u64::from(c.retry_secs)),
+            duration(u64::from(c.expire_secs))
+        ));
+        if let Some(e) = &c.last_error {
+            o.push_str(&format!("    Last error: {e}\n"));
+        }
+    }
+    for f in &s.files {
+        o.push_str(&format!(
+            "  File {}: {}, read {}\n",
+            f.path,
+            count(f.vrps, "VRP", "VRPs"),
+            f.loaded_at.map(utc).unwrap_or_else(|| "never".into())
+        ));
+        if let Some(e) = &f.last_error {
+            o.push_str(&format!("    Last error: {e}\n"));
+        }
+    }
+    Ok(o)
+}
+
+fn render_rpki_lookup(v: &Value) -> Result<String, String> {
+    let l: ctl::RpkiLookup = parse(v)?;
+    let mut o = format!("{} from AS{}: {}\n", l.prefix, l.origin, l.state);
+    for v in &l.vrps {
+        o.push_str(&format!("  VRP {} max length {} AS{}\n", v.prefix, v.max_length, v.asn));
+    }
+    if l.vrps.is_empty() {
+        o.push_str("  no VRP covers it\n");
     }
     Ok(o)
 }

@@ -12,7 +12,7 @@ use super::server::Handler;
 use crate::config::ArchiveConfig;
 use crate::msg::{
     FileSink, MonitorFilter, MonitorLink, MonitorMsg, MrtLink, MrtMsg, PeerId, PeerLink, PeerMsg, ReloadRequest,
-    RibMsg, RibQuery, StatusSource,
+    RibMsg, RibQuery, RpkiLink, RpkiMsg, StatusSource,
 };
 use crate::prefix::{Family, Prefix};
 use crossbeam_channel::Sender;
@@ -68,6 +68,7 @@ pub struct Dispatcher {
     pub rib: Sender<RibMsg>,
     pub mrt: Option<MrtLink>,
     pub monitor: MonitorLink,
+    pub rpki: RpkiLink,
 }
 
 fn internal(what: &str) -> CtlError {
@@ -225,6 +226,17 @@ impl Dispatcher {
                 rx.recv_timeout(QUERY_TIMEOUT).map_err(|_| internal("the RIB"))?
             }
             Command::Status {} => to_value(self.status()?),
+            Command::RpkiStatus {} => {
+                let (tx, rx) = crossbeam_channel::bounded(1);
+                self.rpki.send(RpkiMsg::Status(tx));
+                to_value(rx.recv_timeout(QUERY_TIMEOUT).map_err(|_| internal("the RTR client"))?)
+            }
+            Command::RpkiLookup { prefix, origin } => {
+                let prefix = parse_prefix(prefix)?;
+                let (tx, rx) = crossbeam_channel::bounded(1);
+                self.rpki.send(RpkiMsg::Lookup { prefix, origin: *origin, reply: tx });
+                to_value(rx.recv_timeout(QUERY_TIMEOUT).map_err(|_| internal("the RTR client"))?)
+            }
             // Streams are handed over in `subscribe`, never answered here.
             Command::Monitor { .. } => {
                 Err(CtlError::new(code::BAD_REQUEST, "monitor is a stream; the control server hands it over"))

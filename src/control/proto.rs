@@ -62,6 +62,10 @@ pub enum Command {
     Reload {},
     /// -> `DaemonStatus`
     Status {},
+    /// -> `RpkiStatus`
+    RpkiStatus {},
+    /// -> `RpkiLookup`
+    RpkiLookup { prefix: String, origin: u32 },
     /// A stream, not one reply: data lines `{"id":N,"data":EVENT}` follow until focld ends the
     /// subscription with one closing reply line (an error such as `slow_consumer`, or
     /// `{"events":N}` at shutdown). EVENT is described in focl(8).
@@ -193,6 +197,67 @@ pub mod code {
     pub const BAD_CONFIG: &str = "bad_config";
     /// A `monitor` subscriber did not read fast enough and was cut off.
     pub const SLOW_CONSUMER: &str = "slow_consumer";
+}
+
+/// `focl rpki status`: every VRP source and what is in use.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RpkiStatus {
+    /// VRPs in use (the union of the files and the caches in use, each counted once).
+    pub vrps_in_use: u64,
+    pub caches: Vec<RtrCacheStatus>,
+    pub files: Vec<VrpFileStatus>,
+}
+
+/// One RTR cache.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RtrCacheStatus {
+    /// `address:port`.
+    pub cache: String,
+    pub preference: u8,
+    /// "down", "connecting", "querying", "receiving" or "synchronized".
+    pub state: String,
+    /// Whether its VRPs are in use (the most preferred synchronized caches).
+    pub in_use: bool,
+    /// The RTR protocol version of the current (or next) connection.
+    pub version: u8,
+    pub session_id: Option<u16>,
+    pub serial: Option<u32>,
+    pub vrps: u64,
+    /// Unix time of the last End of Data.
+    pub last_update: Option<u64>,
+    pub refresh_secs: u32,
+    pub retry_secs: u32,
+    pub expire_secs: u32,
+    pub last_error: Option<String>,
+}
+
+/// One VRP file.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VrpFileStatus {
+    pub path: String,
+    pub vrps: u64,
+    /// Unix time it was last read successfully.
+    pub loaded_at: Option<u64>,
+    pub last_error: Option<String>,
+}
+
+/// `focl rpki lookup`: RFC 6811 route origin validation of one (prefix, origin AS).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RpkiLookup {
+    pub prefix: String,
+    pub origin: u32,
+    /// "valid", "invalid" or "not-found".
+    pub state: String,
+    /// The covering VRPs, which decide the state.
+    pub vrps: Vec<VrpEntry>,
+}
+
+/// A VRP as focl shows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VrpEntry {
+    pub prefix: String,
+    pub max_length: u8,
+    pub asn: u32,
 }
 
 /// The live update stream (`focl monitor`), in `focl status`.

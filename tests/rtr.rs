@@ -1,0 +1,188 @@
+//! The RTR client against a real cache: Debian's stayrtr serving a JSON file on loopback, in
+//! RTR versions 1 and 0. focld synchronises, validates with what it got (`focl rpki lookup`),
+//! follows an edit of the file live (Serial Notify, Serial Query), and of two caches uses the
+//! preferred one, the other taking over when it dies and handing back when it returns.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// stayrtr on 127.0.0.1:`port`, serving `file`, re-reading it every second. Killed on drop.
+struct Stayrtr(Child);
+
+impl Stayrtr {
+    fn start(dir: &Path, file: &Path, port: u16, protocol: u8) -> Stayrtr {
+        let metrics = free_port("127.0.0.1");
+        let log = std::fs::File::create(dir.join(format!("stayrtr-{port}.log"))).expect("log");
+        let child = Command::new("stayrtr")
+            .args(["-bind", &format!("127.0.0.1:{port}")])
+            .args(["-metrics.addr", &format!("127.0.0.1:{metrics}")])
+            .arg("-cache")
+            .arg(file)
+            .args(["-checktime=false", "-refresh", "1", "-protocol", &protocol.to_string()])
+            .args(["-rtr.refresh", "30", "-rtr.retry", "2", "-rtr.expire", "600"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("stayrtr (Debian package stayrtr) is installed");
+        // Listening once a TCP connect works.
+        let up = wait_for(Duration::from_secs(10), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+        assert!(up, "stayrtr listens on {port}");
+        Stayrtr(child)
+    }
+}
+
+impl Drop for Stayrtr {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn roas(list: &[(&str, u8, u32)]) -> String {
+    let items: Vec<String> =
+        list.iter().map(|(p, m, a)| format!("{{\"prefix\":\"{p}\",\"maxLength\":{m},\"asn\":\"AS{a}\"}}")).collect();
+    format!("{{\"roas\":[{}]}}", items.join(","))
+}
+
+/// Replace `file` in one step, as a cache's publisher would.
+fn write_atomically(file: &Path, text: &str) {
+    let tmp = file.with_extension("tmp");
+    std::fs::write(&tmp, text).expect("write");
+    std::fs::rename(&tmp, file).expect("rename");
+}
+
+fn config(dir: &Path, caches: &[(u16, u8, u8)]) -> String {
+    let mut s = format!(
+        "[global]\nasn = 65001\nrouter_id = \"192.0.2.1\"\nlisten = false\ncontrol_socket = \"{}/f.sock\"\n\n\
+         [[peers]]\naddress = \"127.0.0.171\"\nremote_as = 65002\npassive = true\n",
+        dir.display()
+    );
+    for (port, preference, max_version) in caches {
+        s.push_str(&format!(
+            "\n[[rpki.caches]]\naddress = \"127.0.0.1\"\nport = {port}\npreference = {preference}\nmax_version = {max_version}\nretry_secs = 1\n"
+        ));
+    }
+    s
+}
+
+fn lookup(f: &Focld, prefix: &str, origin: u32) -> String {
+    let v = f.focl(&["rpki", "lookup", prefix, &format!("AS{origin}")]).expect("rpki lookup");
+    v["state"].as_str().unwrap_or("?").to_string()
+}
+
+fn cache_status(f: &Focld, i: usize) -> Value {
+    f.focl(&["rpki", "status"]).map(|s| s["caches"][i].clone()).unwrap_or(Value::Null)
+}
+
+#[test]
+fn focld_synchronises_with_stayrtr_in_versions_1_and_0_and_follows_an_edit_live() {
+    for protocol in [1u8, 0] {
+        let dir = TempDir::new(&format!("rtr-v{protocol}"));
+        let file = dir.path().join("vrps.json");
+        write_atomically(&file, &roas(&[("203.0.113.0/24", 24, 65008), ("2001:db8::/32", 48, 65009)]));
+        let port = free_port("127.0.0.1");
+        let _cache = Stayrtr::start(dir.path(), &file, port, protocol);
+        // focld starts at version 1; against a version 0 cache it downgrades (RFC 8210 §7).
+        let f = Focld::start(dir.path(), "f", &config(dir.path(), &[(port, 100, 1)]));
+        let synced = wait_for(Duration::from_secs(20), || {
+            let c = cache_status(&f, 0);
+            c["state"] == "synchronized" && c["vrps"] == 2
+        });
+        assert!(
+            synced,
+            "v{protocol}: {:?}; stayrtr log:\n{}",
+            cache_status(&f, 0),
+            std::fs::read_to_string(dir.path().join(format!("stayrtr-{port}.log"))).unwrap_or_default()
+        );
+        let c = cache_status(&f, 0);
+        assert_eq!(c["version"], protocol, "{c}");
+        assert_eq!(c["in_use"], true);
+        if protocol == 1 {
+            assert_eq!(
+                (c["refresh_secs"].as_u64(), c["retry_secs"].as_u64()),
+                (Some(30), Some(1)),
+                "the cache's timers, the retry override"
+            );
+        }
+        assert_eq!(lookup(&f, "203.0.113.0/24", 65008), "valid");
+        assert_eq!(lookup(&f, "203.0.113.0/25", 65008), "invalid", "longer than maxLength");
+        assert_eq!(lookup(&f, "203.0.113.0/24", 65010), "invalid", "another origin");
+        assert_eq!(lookup(&f, "2001:db8:1::/48", 65009), "valid");
+        assert_eq!(lookup(&f, "198.51.100.0/24", 65010), "not-found");
+        let serial = c["serial"].as_u64().expect("a serial");
+
+        // The file changes: stayrtr re-reads it and notifies; focld asks for the difference.
+        write_atomically(&file, &roas(&[("203.0.113.0/24", 24, 65008), ("198.51.100.0/24", 24, 65010)]));
+        let followed = wait_for(Duration::from_secs(20), || lookup(&f, "198.51.100.0/24", 65010) == "valid");
+        assert!(followed, "v{protocol}: the new VRP arrives: {:?}", cache_status(&f, 0));
+        assert!(
+            wait_for(Duration::from_secs(5), || lookup(&f, "2001:db8:1::/48", 65009) == "not-found"),
+            "the removed one goes"
+        );
+        let c = cache_status(&f, 0);
+        assert!(c["serial"].as_u64().is_some_and(|s| s > serial), "a newer serial: {c}");
+        assert_eq!(c["vrps"], 2);
+    }
+}
+
+#[test]
+fn of_two_caches_the_preferred_one_is_used_and_the_other_takes_over_while_it_is_gone() {
+    let dir = TempDir::new("rtr-two");
+    let (fa, fb) = (dir.path().join("a.json"), dir.path().join("b.json"));
+    write_atomically(&fa, &roas(&[("203.0.113.0/24", 24, 65008)]));
+    write_atomically(&fb, &roas(&[("198.51.100.0/24", 24, 65010)]));
+    let (pa, pb) = (free_port("127.0.0.1"), free_port("127.0.0.1"));
+    let a = Stayrtr::start(dir.path(), &fa, pa, 1);
+    let _b = Stayrtr::start(dir.path(), &fb, pb, 1);
+    let f = Focld::start(dir.path(), "f", &config(dir.path(), &[(pa, 10, 1), (pb, 20, 1)]));
+    let both = wait_for(Duration::from_secs(20), || {
+        cache_status(&f, 0)["state"] == "synchronized" && cache_status(&f, 1)["state"] == "synchronized"
+    });
+    assert!(both, "{:?}", f.focl(&["rpki", "status"]));
+    assert_eq!(
+        (cache_status(&f, 0)["in_use"].as_bool(), cache_status(&f, 1)["in_use"].as_bool()),
+        (Some(true), Some(false))
+    );
+    assert_eq!(lookup(&f, "203.0.113.0/24", 65008), "valid");
+    assert_eq!(lookup(&f, "198.51.100.0/24", 65010), "not-found", "the less preferred cache is not used");
+
+    // The preferred cache dies: the other one takes over at once.
+    drop(a);
+    let over = wait_for(Duration::from_secs(10), || lookup(&f, "198.51.100.0/24", 65010) == "valid");
+    assert!(over, "{:?}", f.focl(&["rpki", "status"]));
+    assert_eq!(lookup(&f, "203.0.113.0/24", 65008), "not-found");
+    assert_eq!(cache_status(&f, 1)["in_use"], true);
+    assert_ne!(cache_status(&f, 0)["state"], "synchronized");
+
+    // It comes back (same port): focld reconnects and prefers it again.
+    let _a = Stayrtr::start(dir.path(), &fa, pa, 1);
+    let back = wait_for(Duration::from_secs(20), || lookup(&f, "203.0.113.0/24", 65008) == "valid");
+    assert!(back, "{:?}", f.focl(&["rpki", "status"]));
+    assert_eq!(lookup(&f, "198.51.100.0/24", 65010), "not-found");
+}
+
+#[test]
+fn vrp_files_validate_without_a_cache_and_are_read_again_on_reload() {
+    let dir = TempDir::new("rtr-file");
+    let file = dir.path().join("vrps.json");
+    write_atomically(&file, &roas(&[("203.0.113.0/24", 24, 65008)]));
+    let cfg = config(dir.path(), &[]) + &format!("\n[[rpki.files]]\npath = \"{}\"\n", file.display());
+    let f = Focld::start(dir.path(), "f", &cfg);
+    assert_eq!(lookup(&f, "203.0.113.0/24", 65008), "valid");
+    let s = f.focl(&["rpki", "status"]).expect("status");
+    assert_eq!((s["vrps_in_use"].as_u64(), s["files"][0]["vrps"].as_u64()), (Some(1), Some(1)), "{s}");
+    write_atomically(&file, &roas(&[("203.0.113.0/24", 24, 65009)]));
+    f.focl(&["reload"]).expect("reload");
+    assert!(wait_for(Duration::from_secs(5), || lookup(&f, "203.0.113.0/24", 65008) == "invalid"));
+    // A broken file keeps what was read before, and says why.
+    std::fs::write(&file, "{not json").expect("write");
+    f.focl(&["reload"]).expect("reload");
+    let s = f.focl(&["rpki", "status"]).expect("status");
+    assert!(s["files"][0]["last_error"].as_str().is_some_and(|e| e.contains("not a VRP file")), "{s}");
+    assert_eq!(lookup(&f, "203.0.113.0/24", 65009), "valid", "the VRPs read before stay");
+}
