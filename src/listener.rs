@@ -219,7 +219,7 @@ mod tests {
         let poll = Poll::new().unwrap();
         let waker = Arc::new(Waker::new(poll.registry(), Token(0)).unwrap());
         let (tx, rx) = crossbeam_channel::bounded(8);
-        (PeerLink::new(tx, waker), rx, poll)
+        (PeerLink::new(tx, crossbeam_channel::bounded(1).0, waker), rx, poll)
     }
 
     /// Does an unsigned connection from `from` get handed to the peer within `within`?

@@ -17,7 +17,7 @@ pub mod fsm;
 pub mod sock;
 
 use crate::config::PeerConfig;
-use crate::msg::{MrtLink, PeerId, PeerLink, PeerMsg, RibMsg, INBOX_CAPACITY};
+use crate::msg::{MrtLink, PeerId, PeerLink, PeerStop, RibMsg, INBOX_CAPACITY};
 use crate::wire::notify::CeaseSubcode;
 use crossbeam_channel::Sender;
 use mio::{Poll, Waker};
@@ -37,7 +37,7 @@ pub struct PeerHandle {
 impl PeerHandle {
     /// Ask the thread to stop (with a Cease on a live session) and wait for it.
     pub fn stop(mut self, sub: CeaseSubcode, communication: Option<String>) {
-        self.link.send(PeerMsg::Stop(sub, communication));
+        self.link.stop(PeerStop(sub, communication));
         if let Some(j) = self.join.take() {
             let _ = j.join();
         }
@@ -47,7 +47,7 @@ impl PeerHandle {
 impl Drop for PeerHandle {
     fn drop(&mut self) {
         if let Some(j) = self.join.take() {
-            self.link.send(PeerMsg::Stop(CeaseSubcode::AdministrativeShutdown, None));
+            self.link.stop(PeerStop(CeaseSubcode::AdministrativeShutdown, None));
             let _ = j.join();
         }
     }
@@ -66,10 +66,11 @@ pub fn spawn(id: PeerId, cfg: Arc<PeerConfig>, local: LocalInfo, rib: Sender<Rib
     let poll = Poll::new()?;
     let waker = Arc::new(Waker::new(poll.registry(), driver::WAKER)?);
     let (tx, rx) = crossbeam_channel::bounded(INBOX_CAPACITY);
-    let link = PeerLink::new(tx, waker);
+    let (stop_tx, stop_rx) = crossbeam_channel::bounded(1);
+    let link = PeerLink::new(tx, stop_tx, waker);
     let thread_cfg = cfg.clone();
     let join = std::thread::Builder::new().name(format!("peer {}", cfg.address)).spawn(move || {
-        let mut peer = driver::Peer::new(id, thread_cfg, local, poll, rx, rib);
+        let mut peer = driver::Peer::new(id, thread_cfg, local, poll, driver::Inbox { msgs: rx, stop: stop_rx }, rib);
         peer.run();
     })?;
     Ok(PeerHandle { id, cfg, link, join: Some(join) })

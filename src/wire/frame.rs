@@ -119,6 +119,16 @@ impl Framer {
         self.buf.len()
     }
 
+    /// Whether `next_message` has something to say now: a whole message, or a bad header.
+    /// Part of a message is not enough (a peer stalled mid-message is not busy).
+    pub fn has_message(&self) -> bool {
+        let Some(hdr) = self.buf.get(..HEADER_LEN) else { return false };
+        match check_header(hdr, self.max_len) {
+            Ok((_, len)) => self.buf.len() >= len,
+            Err(_) => true,
+        }
+    }
+
     /// The next whole message (header included), `None` if more bytes are needed, or the
     /// NOTIFICATION to send for a bad header.
     pub fn next_message(&mut self) -> Result<Option<(MsgType, Bytes)>, Notification> {
