@@ -246,3 +246,40 @@ fn update_files_rotate_and_snapshots_are_taken_on_the_clock() {
         .count();
     assert!(keepalives >= 1, "record_keepalives = true archives KEEPALIVEs");
 }
+
+#[test]
+fn a_thousand_updates_and_a_notification_in_one_write_before_close_are_all_archived_and_counted() {
+    let dir = TempDir::new("mrt-eof");
+    let port = free_port("127.0.0.1");
+    let peer = "127.0.0.85";
+    let f = Focld::start(dir.path(), "f", &config(dir.path(), port, peer, "ris", "gzip"));
+    let remote: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut s = RawSpeaker::establish(peer, remote, 65010, Ipv4Addr::new(192, 0, 2, 85));
+    f.wait_established(peer, Duration::from_secs(5));
+    let mut burst: Vec<u8> = (0..1000).flat_map(update).collect();
+    let cease = focl::wire::notify::Notification::cease(focl::wire::notify::CeaseSubcode::AdministrativeShutdown, None);
+    burst.extend_from_slice(&cease.encode());
+    s.send(&burst);
+    drop(s); // and close
+    let show = || f.request("peer_show", serde_json::json!({"peer": peer})).unwrap_or_default();
+    assert!(wait_for(Duration::from_secs(10), || show()["state"] != "Established"), "{}", show());
+    let d = show();
+    assert_eq!(d["messages_received"]["update"], 1000, "{d}");
+    assert_eq!(d["messages_received"]["notification"], 1, "{d}");
+    assert_eq!(
+        (d["last_error"]["direction"].as_str(), d["last_error"]["subcode"].as_u64()),
+        (Some("received"), Some(2))
+    );
+    assert!(f.log_text().contains("reason: received NOTIFICATION Cease / Administrative Shutdown"), "{}", f.log_text());
+
+    let r = f.focl(&["archive", "rotate"]).expect("rotate");
+    let path = dir.path().join("archive").join(r["finished"].as_str().expect("a finished file"));
+    let msgs: Vec<Vec<u8>> = mrt_records(&path)
+        .iter()
+        .filter_map(|r| bgp4mp_message(r.common_header.entry_subtype, &r.message_bytes))
+        .map(|(_, m)| m)
+        .collect();
+    let count = |ty: MsgType| msgs.iter().filter(|m| m[18] == ty as u8).count();
+    assert_eq!(count(MsgType::Update), 1000);
+    assert_eq!(msgs.iter().filter(|m| **m == cease.encode()).count(), 1, "the NOTIFICATION, byte for byte");
+}

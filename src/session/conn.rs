@@ -28,8 +28,12 @@ pub(super) struct Conn {
     /// What the peer's OPEN on this connection said, once it came.
     pub(super) peer_caps: Option<Capabilities>,
     pub(super) negotiated: Option<Negotiated>,
-    /// The peer closed its side; what is buffered is still processed.
+    /// The peer closed its side, or the connection broke (`broken` says how): nothing more
+    /// is read or written, but the whole messages already buffered are still processed.
     pub(super) eof: bool,
+    pub(super) broken: Option<String>,
+    /// TcpFails was reported for it.
+    pub(super) failed: bool,
     /// Bytes read from the socket so far, and their count when the hold timer last looked.
     pub(super) bytes_in: u64,
     pub(super) bytes_seen_by_hold: u64,
@@ -55,6 +59,8 @@ impl Conn {
             peer_caps: None,
             negotiated: None,
             eof: false,
+            broken: None,
+            failed: false,
             bytes_in: 0,
             bytes_seen_by_hold: 0,
             readable: true,
@@ -71,13 +77,19 @@ impl Conn {
         self.remote = self.stream.peer_addr().ok().map(sock::canonical_addr);
     }
 
+    /// The connection broke: stop using it, keep what was received.
+    pub(super) fn break_off(&mut self, reason: String) {
+        self.eof = true;
+        self.broken.get_or_insert(reason);
+    }
+
     pub(super) fn queue(&mut self, msg: &[u8]) {
         self.out.extend_from_slice(msg);
     }
 
     /// Write what is buffered until the socket would block.
     pub(super) fn flush(&mut self) -> io::Result<()> {
-        if !self.connected {
+        if !self.connected || self.broken.is_some() {
             return Ok(());
         }
         while self.out_pos < self.out.len() {

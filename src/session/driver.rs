@@ -257,7 +257,7 @@ impl Peer {
         let Some(c) = self.conn_mut(id) else { return };
         if c.connected && c.out_pos < c.out.len() {
             if let Err(e) = c.flush() {
-                self.events.push_back(Event::TcpFails { conn: id, reason: format!("write failed: {e}") });
+                c.break_off(format!("write failed: {e}"));
             }
         }
     }
@@ -275,7 +275,10 @@ impl Peer {
         // Whole messages wait (the per-turn bound was reached), or bytes wait in the socket
         // that were not read: come straight back. Part of a message is no reason to.
         let busy = self.conns.iter().any(|c| {
-            c.connected && (c.framer.has_message() || (c.readable && !c.eof && c.framer.buffered() < MAX_READ_BUFFER))
+            c.connected
+                && (c.framer.has_message()
+                    || (c.eof && !c.failed)
+                    || (c.readable && !c.eof && c.framer.buffered() < MAX_READ_BUFFER))
         });
         if busy {
             return Some(Duration::ZERO);
@@ -363,7 +366,7 @@ impl Peer {
             self.fsm.message_sent(Instant::now());
         }
         if let Err(e) = c.flush() {
-            self.events.push_back(Event::TcpFails { conn: id, reason: format!("write failed: {e}") });
+            c.break_off(format!("write failed: {e}"));
         }
     }
 
@@ -450,19 +453,19 @@ impl Peer {
         if !c.connected {
             return;
         }
+        // A connection that breaks keeps what it received: those messages are processed
+        // first, and the failure is reported after them.
         if let Err(e) = c.flush() {
-            self.feed(Event::TcpFails { conn: id, reason: format!("write failed: {e}") });
-            return;
+            c.break_off(format!("write failed: {e}"));
         }
         if c.readable && !c.eof && c.framer.buffered() < MAX_READ_BUFFER {
             if let Err(e) = c.fill() {
-                self.feed(Event::TcpFails { conn: id, reason: format!("read failed: {e}") });
-                return;
+                c.break_off(format!("read failed: {e}"));
             }
         }
         for _ in 0..MESSAGES_PER_TURN {
             let Some(c) = self.conns.iter_mut().find(|c| c.id == id) else { return }; // closed by the FSM
-            let eof = c.eof;
+            let end = if c.eof && !c.failed { Some(c.broken.clone()) } else { None };
             match c.framer.next_message() {
                 Ok(Some((ty, raw))) => {
                     c.bytes_seen_by_hold = c.bytes_in;
@@ -476,8 +479,10 @@ impl Peer {
                 Ok(None) => {
                     // Every whole message that came before the end of the stream, the peer's
                     // NOTIFICATION included, has been processed and archived: now the end.
-                    if eof {
-                        self.feed(Event::TcpFails { conn: id, reason: "connection closed by peer".into() });
+                    if let Some(broken) = end {
+                        c.failed = true;
+                        let reason = broken.unwrap_or_else(|| "connection closed by peer".into());
+                        self.feed(Event::TcpFails { conn: id, reason });
                     }
                     return;
                 }
