@@ -283,3 +283,64 @@ fn a_thousand_updates_and_a_notification_in_one_write_before_close_are_all_archi
     assert_eq!(count(MsgType::Update), 1000);
     assert_eq!(msgs.iter().filter(|m| **m == cease.encode()).count(), 1, "the NOTIFICATION, byte for byte");
 }
+
+/// RFC 4271 §6.8 with the archive on: focld has connected to us (OpenSent); our second
+/// connection wins the collision. Its OPEN is in the archive, and the state changes of the
+/// session carry the connection's real local address, also the one written as it closes.
+#[test]
+fn the_open_that_wins_a_collision_on_the_second_connection_is_archived() {
+    use focl::wire::open::{Capabilities, OpenMsg};
+    let dir = TempDir::new("mrt-coll");
+    let port = free_port("127.0.0.1");
+    let peer = "127.0.0.86";
+    let raw_listener = std::net::TcpListener::bind((peer, 0)).unwrap();
+    let raw_port = raw_listener.local_addr().unwrap().port();
+    let cfg = config(dir.path(), port, peer, "ris", "gzip")
+        .replace("passive = true", &format!("remote_port = {raw_port}\nconnect_retry_secs = 30"));
+    let f = Focld::start(dir.path(), "f", &cfg);
+    let (c1, _) = raw_listener.accept().unwrap();
+    c1.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut first = RawSpeaker::from_stream(c1);
+    assert_eq!(first.recv().map(|m| m.0), Some(MsgType::Open));
+    let c2 = connect_from(peer, format!("127.0.0.1:{port}").parse().unwrap());
+    c2.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut second = RawSpeaker::from_stream(c2);
+    assert_eq!(second.recv().map(|m| m.0), Some(MsgType::Open));
+    let caps = Capabilities {
+        families: vec![focl::prefix::Family::Ipv4Unicast],
+        four_octet_as: Some(65010),
+        ..Default::default()
+    };
+    let open = OpenMsg::new(65010, 90, Ipv4Addr::new(192, 0, 2, 200), caps).encode();
+    second.send(&open);
+    let (ty, m) = first.recv().expect("Cease on our first connection");
+    assert_eq!((ty, m[19], m[20]), (MsgType::Notification, 6, 7));
+    assert_eq!(second.recv().map(|m| m.0), Some(MsgType::Keepalive));
+    second.send(&focl::wire::frame::keepalive());
+    f.wait_established(peer, Duration::from_secs(5));
+    drop(second);
+    assert!(wait_for(Duration::from_secs(5), || f.peer_state(peer) != "Established"));
+
+    let r = f.focl(&["archive", "rotate"]).expect("rotate");
+    let path = dir.path().join("archive").join(r["finished"].as_str().expect("a finished file"));
+    let records = mrt_records(&path);
+    let opens: Vec<Vec<u8>> = records
+        .iter()
+        .filter_map(|r| bgp4mp_message(r.common_header.entry_subtype, &r.message_bytes))
+        .map(|(_, m)| m)
+        .filter(|m| m[18] == MsgType::Open as u8)
+        .collect();
+    assert_eq!(opens, vec![open], "the peer's OPEN on the winning connection");
+    // STATE_CHANGE_AS4 (RFC 6396 §4.4.5): AS 4+4, ifindex, AFI, peer IP, local IP, old, new.
+    let states: Vec<(Ipv4Addr, u8, u8)> = records
+        .iter()
+        .filter(|r| r.common_header.entry_subtype == 5)
+        .map(|r| {
+            let b = &r.message_bytes;
+            (Ipv4Addr::new(b[16], b[17], b[18], b[19]), b[21], b[23])
+        })
+        .collect();
+    let down = states.iter().find(|s| (s.1, s.2) == (6, 1)).expect("Established -> Idle archived");
+    assert_eq!(down.0, Ipv4Addr::new(127, 0, 0, 1), "the real local address as the session closes: {states:?}");
+    assert!(states.iter().filter(|s| s.1 >= 4).all(|s| !s.0.is_unspecified()), "{states:?}");
+}
