@@ -203,10 +203,11 @@ pub enum RibMsg {
     SessionDown {
         peer: PeerId,
     },
+    /// A received UPDATE; its AS numbers are 4 octets whatever the session (a 2-octet
+    /// session's paths are converted at ingest, RFC 6793 §4.2.3, by `wire::update`).
     Update {
         peer: PeerId,
         update: ParsedUpdate,
-        four_octet: bool,
     },
     /// The peer sent ROUTE-REFRESH: resend the Adj-RIB-Out of that family (RFC 2918 §4).
     Refresh {

@@ -202,7 +202,8 @@ impl Rib {
                 }
                 self.sweep_intern();
             }
-            RibMsg::Update { peer, update, four_octet } => self.apply_update(peer, update, four_octet),
+            // AS numbers arrive in 4-octet form from every session (RFC 6793, at ingest).
+            RibMsg::Update { peer, update } => self.apply_update(peer, update, true),
             RibMsg::Refresh { peer, family } => self.resend(peer, Some(family)),
             RibMsg::Query(q, reply) => {
                 let _ = reply.send(self.query(q));

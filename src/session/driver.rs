@@ -566,7 +566,7 @@ impl Peer {
                             u.withdrawn.extend(announced);
                             u.attrs.clear();
                         }
-                        self.send_to_rib(RibMsg::Update { peer: self.id, update: u, four_octet: self.four_octet });
+                        self.send_to_rib(RibMsg::Update { peer: self.id, update: u });
                     }
                     Err(n) => self.feed(msg(Received::Invalid(n))),
                 }

@@ -55,7 +55,8 @@ fn bad_length(len: u16) -> Notification {
 
 /// Check one header: marker all ones (1/1), length 19..=max_len (1/2), known type (1/3), and
 /// the per-type length rules (1/2): OPEN >= 29, UPDATE >= 23, NOTIFICATION >= 21,
-/// KEEPALIVE == 19, ROUTE-REFRESH == 23 (RFC 2918 §3).
+/// KEEPALIVE == 19. A ROUTE-REFRESH of the wrong length passes: RFC 7313 §5 makes that a
+/// ROUTE-REFRESH Message Error / Invalid Message Length (7/1), given by `decode_route_refresh`.
 pub fn check_header(hdr: &[u8], max_len: usize) -> Result<(MsgType, usize), Notification> {
     let Some(hdr) = hdr.get(..HEADER_LEN) else {
         return Err(bad_length(hdr.len() as u16));
@@ -80,7 +81,7 @@ pub fn check_header(hdr: &[u8], max_len: usize) -> Result<(MsgType, usize), Noti
         MsgType::Update => len >= 23,
         MsgType::Notification => len >= 21,
         MsgType::Keepalive => len == HEADER_LEN,
-        MsgType::RouteRefresh => len == 23,
+        MsgType::RouteRefresh => true,
     };
     if !ok {
         return Err(bad_length(raw_len));
@@ -225,7 +226,7 @@ mod tests {
             "KEEPALIVE with a body"
         );
         assert_eq!(check_header(&header(28, 1), 4096).unwrap_err().encode()[19..], [1, 2, 0, 28], "short OPEN");
-        assert_eq!(check_header(&header(24, 5), 4096).unwrap_err().subcode, 2);
+        assert_eq!(check_header(&header(24, 5), 4096), Ok((MsgType::RouteRefresh, 24)), "7/1 later, RFC 7313 §5");
         assert_eq!(check_header(&header(22, 2), 4096).unwrap_err().subcode, 2);
         assert_eq!(check_header(&header(4097, 2), 65535), Ok((MsgType::Update, 4097)));
     }
@@ -254,5 +255,35 @@ mod tests {
         let mut f = Framer::new();
         f.feed(&header(5000, 2));
         assert_eq!(f.next_message().unwrap_err().subcode, 2);
+    }
+
+    #[test]
+    fn a_route_refresh_of_the_wrong_length_is_a_route_refresh_error_not_a_header_error() {
+        for body in [&[0u8, 1, 0, 1, 9][..], &[0, 1, 0][..], &[][..]] {
+            let mut m = header((HEADER_LEN + body.len()) as u16, 5);
+            m.extend_from_slice(body);
+            let mut f = Framer::new();
+            f.feed(&m);
+            assert!(f.has_message());
+            let (ty, raw) = f.next_message().expect("framed").expect("whole");
+            assert_eq!(ty, MsgType::RouteRefresh);
+            let n = decode_route_refresh(&raw[HEADER_LEN..]).unwrap_err();
+            // RFC 7313 §5: 7/1, the data is the complete ROUTE-REFRESH message.
+            assert_eq!((n.code, n.subcode, n.data.as_slice()), (7, 1, &m[..]));
+            assert_eq!(n.name(), "ROUTE-REFRESH Message Error / Invalid Message Length");
+        }
+    }
+
+    #[test]
+    fn part_of_a_message_is_not_a_message() {
+        let mut f = Framer::new();
+        f.feed(&header(4096, 2));
+        f.feed(&[0; 10]);
+        assert!(!f.has_message(), "a header and 10 body bytes");
+        let mut bad = header(19, 4);
+        bad[0] = 0;
+        f = Framer::new();
+        f.feed(&bad);
+        assert!(f.has_message(), "a bad header is something to report");
     }
 }
