@@ -344,3 +344,55 @@ fn the_open_that_wins_a_collision_on_the_second_connection_is_archived() {
     assert_eq!(down.0, Ipv4Addr::new(127, 0, 0, 1), "the real local address as the session closes: {states:?}");
     assert!(states.iter().filter(|s| s.1 >= 4).all(|s| !s.0.is_unspecified()), "{states:?}");
 }
+
+/// A 2-octet AS speaker (no RFC 6793 capability) sends AS_PATH [65010, AS_TRANS] with
+/// AS4_PATH [4200000000]: `focl rib in` shows the real path, the update file keeps the message
+/// as received (BGP4MP MESSAGE, 2-octet), the TABLE_DUMP_V2 snapshot carries the 4-octet path,
+/// and bgpdump reads both.
+#[test]
+fn a_two_octet_as_peers_path_is_shown_and_archived_in_four_octet_form() {
+    use focl::wire::open::{Capabilities, OpenMsg};
+    let dir = TempDir::new("mrt-as2");
+    let port = free_port("127.0.0.1");
+    let peer = "127.0.0.87";
+    let f = Focld::start(dir.path(), "f", &config(dir.path(), port, peer, "ris", "gzip"));
+    let remote: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let caps = Capabilities { families: vec![focl::prefix::Family::Ipv4Unicast], ..Default::default() };
+    let open = OpenMsg::new(65010, 90, Ipv4Addr::new(192, 0, 2, 87), caps);
+    let mut s = RawSpeaker::establish_with(peer, remote, &open);
+    f.wait_established(peer, Duration::from_secs(5));
+    let mut attrs = vec![0x40, 1, 1, 0, 0x40, 2, 6, 2, 2, 0xfd, 0xf2, 0x5b, 0xa0, 0x40, 3, 4, 127, 0, 0, 87];
+    attrs.extend_from_slice(&[0xc0, 17, 6, 2, 1, 0xfa, 0x56, 0xea, 0x00]);
+    let sent = update_msg(&[], &attrs, &[16, 10, 87]);
+    s.send(&sent);
+    assert!(wait_for(Duration::from_secs(5), || f.rib_in(peer).len() == 1));
+    let shown = f.focl(&["rib", "in", peer]).expect("focl rib in");
+    assert_eq!(shown["routes"][0]["as_path"], "65010 4200000000", "{shown}");
+    assert_eq!(shown["routes"][0]["prefix"], "10.87.0.0/16");
+
+    // The update file: the message as received, in a 2-octet BGP4MP MESSAGE record.
+    let r = f.focl(&["archive", "rotate"]).expect("rotate");
+    let path = dir.path().join("archive").join(r["finished"].as_str().expect("a finished file"));
+    let raw: Vec<Vec<u8>> = mrt_records(&path)
+        .iter()
+        .filter(|r| r.common_header.entry_subtype == 1)
+        .filter_map(|r| bgp4mp_message(1, &r.message_bytes))
+        .map(|(_, m)| m)
+        .filter(|m| m[18] == 2)
+        .collect();
+    assert_eq!(raw, vec![sent], "raw bytes stay raw");
+    let dump = bgpdump(&path);
+    assert!(dump.lines().any(|l| l.contains("|10.87.0.0/16|65010 4200000000|")), "{dump}");
+
+    // The snapshot: TABLE_DUMP_V2 with the 4-octet path.
+    f.focl(&["archive", "snapshot"]).expect("snapshot");
+    assert!(wait_for(Duration::from_secs(10), || !archive_files(&dir.path().join("archive"), "bview").is_empty()));
+    let rib = &archive_files(&dir.path().join("archive"), "bview")[0];
+    let elems: Vec<bgpkit_parser::BgpElem> =
+        bgpkit_parser::BgpkitParser::from_reader(open_mrt(rib)).into_elem_iter().collect();
+    assert_eq!(elems.len(), 1);
+    assert_eq!(elems[0].as_path.as_ref().map(|p| p.to_string()).as_deref(), Some("65010 4200000000"));
+    let dump = bgpdump(rib);
+    let line = dump.lines().find(|l| l.starts_with("TABLE_DUMP2|")).expect("a TABLE_DUMP2 line");
+    assert!(line.contains("|10.87.0.0/16|65010 4200000000|"), "{line}");
+}
