@@ -488,7 +488,7 @@ impl Peer {
                 }
                 Err(n) => {
                     // RFC 4271 §6.1: a framing error ends the session with its NOTIFICATION.
-                    self.feed(Event::Message { conn: id, msg: Received::Invalid(n) });
+                    self.feed(Event::Message { conn: id, msg: Received::Invalid(n.into()) });
                     return;
                 }
             }
@@ -542,7 +542,12 @@ impl Peer {
             },
             MsgType::Keepalive => self.feed(msg(Received::Keepalive)),
             MsgType::Notification => {
-                let n = Notification::decode(body).unwrap_or_else(|bad| bad);
+                // The header check keeps a body of 2 bytes or more, so this does not fail; if it
+                // did, the peer would get 1/2 back.
+                let n = match Notification::decode(body) {
+                    Ok(n) => n,
+                    Err(e) => return self.feed(msg(Received::Invalid(e.into()))),
+                };
                 warn!("neighbor {}: received NOTIFICATION {n} (connection {id})", self.label);
                 self.remember_error("received", &n);
                 self.feed(msg(Received::Notification(n)));
@@ -568,7 +573,7 @@ impl Peer {
                         }
                         self.send_to_rib(RibMsg::Update { peer: self.id, update: u });
                     }
-                    Err(n) => self.feed(msg(Received::Invalid(n))),
+                    Err(e) => self.feed(msg(Received::Invalid(e.into()))),
                 }
             }
             MsgType::RouteRefresh => {
@@ -592,7 +597,7 @@ impl Peer {
                         self.send_to_rib(RibMsg::Refresh { peer: self.id, family });
                     }
                     Ok(_) => debug!("neighbor {}: ignoring ROUTE-REFRESH", self.label),
-                    Err(n) => self.feed(msg(Received::Invalid(n))),
+                    Err(e) => self.feed(msg(Received::Invalid(e.into()))),
                 }
             }
         }

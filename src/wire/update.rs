@@ -13,7 +13,7 @@ use super::attr::{
     lookup, push_attr, split_attrs, widen_as_numbers, AttrDesc, Bad, CheckFn, OnMalformed, Presence, RawAttr, KNOWN,
 };
 use super::frame::{write_header, MsgType, HEADER_LEN, MAX_MESSAGE_LEN};
-use super::notify::{ErrorCode, Notification, UpdateSubcode};
+use super::notify::{DecodeError, UpdateSubcode};
 use crate::prefix::{Family, Prefix};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -47,13 +47,13 @@ impl ParsedUpdate {
     }
 }
 
-fn update_error(sub: UpdateSubcode) -> Notification {
-    Notification::new(ErrorCode::UpdateMessage, sub as u8, vec![])
+fn update_error(sub: UpdateSubcode) -> DecodeError {
+    DecodeError::update(sub)
 }
 
 /// Decode a run of NLRI (RFC 4271 §4.3: length in bits, then ceil(len/8) bytes), without any
 /// ADD-PATH guessing. Host bits past the length are cleared, as routers do.
-pub fn decode_nlri(mut data: &[u8], family: Family, out: &mut Vec<Prefix>) -> Result<(), Notification> {
+pub fn decode_nlri(mut data: &[u8], family: Family, out: &mut Vec<Prefix>) -> Result<(), DecodeError> {
     let max = match family {
         Family::Ipv4Unicast => 32,
         Family::Ipv6Unicast => 128,
@@ -109,7 +109,7 @@ fn check_value(
     check: CheckFn,
     s: Session,
     problems: &mut Vec<AttrProblem>,
-) -> Result<bool, Notification> {
+) -> Result<bool, DecodeError> {
     let (handling, reason) = match check(a.value, s) {
         Ok(()) => return Ok(true),
         Err(Bad::Unwanted(why)) => (Handling::AttributeDiscard, why),
@@ -126,7 +126,7 @@ fn check_value(
 /// leave the message readable are returned in `problems` (the caller turns announcements into
 /// withdrawals when one says so); only what makes the NLRI unlocatable or unreadable resets
 /// the session (the `Err`).
-pub fn parse_update(body: &[u8], s: Session) -> Result<ParsedUpdate, Notification> {
+pub fn parse_update(body: &[u8], s: Session) -> Result<ParsedUpdate, DecodeError> {
     let malformed = || update_error(UpdateSubcode::MalformedAttributeList);
     let [w0, w1, rest @ ..] = body else { return Err(malformed()) };
     let wlen = usize::from(u16::from_be_bytes([*w0, *w1]));
@@ -193,9 +193,7 @@ pub fn parse_update(body: &[u8], s: Session) -> Result<ParsedUpdate, Notificatio
                 only_mp_unreach = false;
                 if desc.is_none() && a.flags & flag::OPTIONAL == 0 {
                     // RFC 4271 §6.3: a well-known attribute we do not know.
-                    let mut n = update_error(UpdateSubcode::UnrecognizedWellKnownAttribute);
-                    n.data = a.whole.to_vec();
-                    return Err(n);
+                    return Err(DecodeError::Update(UpdateSubcode::UnrecognizedWellKnownAttribute, a.whole.to_vec()));
                 }
             }
         }
@@ -256,7 +254,7 @@ pub fn parse_update(body: &[u8], s: Session) -> Result<ParsedUpdate, Notificatio
 /// MP_REACH_NLRI (RFC 4760 §3): AFI, SAFI, next hop length and next hop, reserved, NLRI. A
 /// next hop length the family cannot have makes the NLRI unlocatable: session reset
 /// (RFC 7606 §7.11), with the subcode of RFC 4760 §7.
-fn parse_mp_reach(v: &[u8], u: &mut ParsedUpdate) -> Result<(), Notification> {
+fn parse_mp_reach(v: &[u8], u: &mut ParsedUpdate) -> Result<(), DecodeError> {
     let bad = || update_error(UpdateSubcode::OptionalAttributeError);
     let [f0, f1, safi, nh_len, rest @ ..] = v else { return Err(bad()) };
     let nh_len = usize::from(*nh_len);
@@ -514,6 +512,7 @@ fn community_text(c: &bgpkit_parser::models::Community) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::notify::Notification;
 
     const EBGP4: Session = Session { four_octet_as: true, ibgp: false };
     const EBGP2: Session = Session { four_octet_as: false, ibgp: false };
@@ -580,7 +579,7 @@ mod tests {
 
     /// The handling of one crafted attribute section with a /24 of IPv4 NLRI.
     fn judge(attrs: &[u8], s: Session) -> Result<ParsedUpdate, Notification> {
-        parse_update(body(&raw_update(&[], attrs, &[24, 10, 1, 2])), s)
+        parse_update(body(&raw_update(&[], attrs, &[24, 10, 1, 2])), s).map_err(Notification::from)
     }
 
     fn with(extra: &[u8]) -> Vec<u8> {
@@ -641,7 +640,10 @@ mod tests {
         let mut twice = v4_attrs();
         twice.extend_from_slice(&unreach);
         twice.extend_from_slice(&unreach);
-        assert_eq!(judge(&twice, EBGP4).unwrap_err().subcode, UpdateSubcode::MalformedAttributeList as u8);
+        assert_eq!(
+            judge(&twice, EBGP4).map_err(Notification::from).unwrap_err().subcode,
+            UpdateSubcode::MalformedAttributeList as u8
+        );
         // Bad AS_PATH segments: unknown type, empty, overrunning.
         for (seg, what) in
             [([9u8, 1, 0, 0, 0, 1], "type 9"), ([2, 0, 0, 0, 0, 1], "empty"), ([2, 2, 0, 0, 0, 1], "overrun")]
@@ -673,13 +675,17 @@ mod tests {
         // MP_REACH with a next hop length IPv6 cannot have: the NLRI cannot be trusted, reset.
         let mut mp = vec![0x80, 14, 0, 0, 2, 1, 4, 192, 0, 2, 1, 0, 32, 0x20, 0x01, 0x0d, 0xb8];
         mp[2] = (mp.len() - 3) as u8;
-        let n = parse_update(body(&raw_update(&[], &[&v4_attrs()[..13], &mp].concat(), &[])), EBGP4).unwrap_err();
+        let n = parse_update(body(&raw_update(&[], &[&v4_attrs()[..13], &mp].concat(), &[])), EBGP4)
+            .map_err(Notification::from)
+            .unwrap_err();
         assert_eq!((n.code, n.subcode), (3, UpdateSubcode::OptionalAttributeError as u8));
         // NLRI overrunning its field resets (RFC 7606 §5.3).
-        let n = parse_update(body(&raw_update(&[], &v4_attrs(), &[24, 10, 0])), EBGP4).unwrap_err();
+        let n = parse_update(body(&raw_update(&[], &v4_attrs(), &[24, 10, 0])), EBGP4)
+            .map_err(Notification::from)
+            .unwrap_err();
         assert_eq!(n.subcode, UpdateSubcode::InvalidNetworkField as u8);
         // A well-known attribute we do not know: RFC 4271 §6.3, with the attribute as data.
-        let n = judge(&with(&[0x40, 99, 1, 7]), EBGP4).unwrap_err();
+        let n = judge(&with(&[0x40, 99, 1, 7]), EBGP4).map_err(Notification::from).unwrap_err();
         assert_eq!(
             (n.subcode, n.data.as_slice()),
             (UpdateSubcode::UnrecognizedWellKnownAttribute as u8, &[0x40, 99, 1, 7][..])
@@ -715,12 +721,12 @@ mod tests {
     #[test]
     fn structural_errors_reset_with_the_right_subcode() {
         // Withdrawn length overruns the message.
-        assert_eq!(parse_update(&[0, 9, 0, 0], EBGP4).unwrap_err().subcode, 1);
+        assert_eq!(parse_update(&[0, 9, 0, 0], EBGP4).map_err(Notification::from).unwrap_err().subcode, 1);
         // NLRI overruns its field, or is longer than 32 bits.
         let m = raw_update(&[], &v4_attrs(), &[24, 10, 0]);
-        assert_eq!(parse_update(body(&m), EBGP4).unwrap_err().subcode, 10);
+        assert_eq!(parse_update(body(&m), EBGP4).map_err(Notification::from).unwrap_err().subcode, 10);
         let m = raw_update(&[], &v4_attrs(), &[33, 10, 0, 0, 0, 0]);
-        assert_eq!(parse_update(body(&m), EBGP4).unwrap_err().subcode, 10);
+        assert_eq!(parse_update(body(&m), EBGP4).map_err(Notification::from).unwrap_err().subcode, 10);
     }
 
     #[test]
@@ -851,7 +857,7 @@ mod tests {
         // inside can be neither withdrawn nor kept, so treat-as-withdraw is not enough.
         for code in [attr::MP_UNREACH_NLRI, attr::MP_REACH_NLRI] {
             let attrs = [&v4_attrs()[..], &[0x80, code, 20, 0, 2, 1, 32, 0x20, 0x01, 0x0d, 0xb8]].concat();
-            let n = judge(&attrs, EBGP4).unwrap_err();
+            let n = judge(&attrs, EBGP4).map_err(Notification::from).unwrap_err();
             assert_eq!((n.code, n.subcode), (3, UpdateSubcode::AttributeLengthError as u8), "{}", attr_name(code));
             // Cut inside its header, with the type code read: the same.
             let attrs = [&v4_attrs()[..], &[0x90, code, 0]].concat();
