@@ -640,10 +640,7 @@ mod tests {
         let mut twice = v4_attrs();
         twice.extend_from_slice(&unreach);
         twice.extend_from_slice(&unreach);
-        assert_eq!(
-            judge(&twice, EBGP4).map_err(Notification::from).unwrap_err().subcode,
-            UpdateSubcode::MalformedAttributeList as u8
-        );
+        assert_eq!(judge(&twice, EBGP4).unwrap_err().subcode, UpdateSubcode::MalformedAttributeList as u8);
         // Bad AS_PATH segments: unknown type, empty, overrunning.
         for (seg, what) in
             [([9u8, 1, 0, 0, 0, 1], "type 9"), ([2, 0, 0, 0, 0, 1], "empty"), ([2, 2, 0, 0, 0, 1], "overrun")]
@@ -685,7 +682,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(n.subcode, UpdateSubcode::InvalidNetworkField as u8);
         // A well-known attribute we do not know: RFC 4271 §6.3, with the attribute as data.
-        let n = judge(&with(&[0x40, 99, 1, 7]), EBGP4).map_err(Notification::from).unwrap_err();
+        let n = judge(&with(&[0x40, 99, 1, 7]), EBGP4).unwrap_err();
         assert_eq!(
             (n.subcode, n.data.as_slice()),
             (UpdateSubcode::UnrecognizedWellKnownAttribute as u8, &[0x40, 99, 1, 7][..])
@@ -857,7 +854,7 @@ mod tests {
         // inside can be neither withdrawn nor kept, so treat-as-withdraw is not enough.
         for code in [attr::MP_UNREACH_NLRI, attr::MP_REACH_NLRI] {
             let attrs = [&v4_attrs()[..], &[0x80, code, 20, 0, 2, 1, 32, 0x20, 0x01, 0x0d, 0xb8]].concat();
-            let n = judge(&attrs, EBGP4).map_err(Notification::from).unwrap_err();
+            let n = judge(&attrs, EBGP4).unwrap_err();
             assert_eq!((n.code, n.subcode), (3, UpdateSubcode::AttributeLengthError as u8), "{}", attr_name(code));
             // Cut inside its header, with the type code read: the same.
             let attrs = [&v4_attrs()[..], &[0x90, code, 0]].concat();
