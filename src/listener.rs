@@ -142,6 +142,10 @@ fn run(
     stop: Arc<AtomicBool>,
 ) {
     let mut events = Events::with_capacity(64);
+    // The sockets are bound before the peer threads exist (privileges are dropped in between).
+    // Until the first set of peers arrives, connections wait in the kernel's backlog: accepted
+    // now, a configured peer's connection would be rejected (Cease 5) and its speaker back off.
+    let mut known = !peers.is_empty();
     while !stop.load(Ordering::SeqCst) {
         if let Err(e) = poll.poll(&mut events, None) {
             if e.kind() != io::ErrorKind::Interrupted {
@@ -150,6 +154,7 @@ fn run(
             }
             continue;
         }
+        let mut first_set = false;
         while let Ok(ListenerMsg::SetPeers(new)) = inbox.try_recv() {
             for l in &mut listeners {
                 if let Err(e) = l.apply_keys(&peers, &new) {
@@ -157,6 +162,18 @@ fn run(
                 }
             }
             peers = new;
+            first_set |= !known;
+            known = true;
+        }
+        if first_set {
+            // Readiness is edge-triggered: take what waited meanwhile.
+            for l in &listeners {
+                accept_all(&l.socket, &peers);
+            }
+            continue;
+        }
+        if !known {
+            continue;
         }
         for ev in events.iter() {
             let Some(l) = ev.token().0.checked_sub(1).and_then(|i| listeners.get(i)) else { continue };
@@ -219,7 +236,7 @@ mod tests {
         let poll = Poll::new().unwrap();
         let waker = Arc::new(Waker::new(poll.registry(), Token(0)).unwrap());
         let (tx, rx) = crossbeam_channel::bounded(8);
-        (PeerLink::new(tx, waker), rx, poll)
+        (PeerLink::new(tx, crossbeam_channel::bounded(1).0, waker), rx, poll)
     }
 
     /// Does an unsigned connection from `from` get handed to the peer within `within`?
@@ -265,6 +282,24 @@ mod tests {
         let mut buf = Vec::new();
         let _ = c.read_to_end(&mut buf);
         assert_eq!(buf.get(18..21), Some(&[3u8, 6, 5][..]), "NOTIFICATION Cease / Connection Rejected");
+        l.stop();
+    }
+
+    #[test]
+    fn a_connection_before_the_first_peer_set_waits_and_is_handed_over() {
+        let (link, rx, _poll) = peer_link();
+        let l = start(&["127.0.0.1:0".parse().unwrap()], HashMap::new()).unwrap();
+        // The peer threads do not exist yet: the connection waits in the backlog, no Cease 5.
+        let _c = sock::connect(l.bound[0], Some("127.0.0.34".parse().unwrap()), None).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        l.set_peers(HashMap::from([("127.0.0.34".parse().unwrap(), ListenPeer { link, md5_key: None })]));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut got = false;
+        while !got && Instant::now() < deadline {
+            got = matches!(rx.try_recv(), Ok(PeerMsg::Incoming(_)));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(got, "handed to the peer once the peers are known");
         l.stop();
     }
 }

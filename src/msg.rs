@@ -27,7 +27,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 /// Stable identifier of a configured peer (survives reloads).
 pub type PeerId = u32;
@@ -35,6 +35,17 @@ pub type PeerId = u32;
 /// Number of one Established session of a peer; messages built for an older session are
 /// recognised and dropped.
 pub type SessionId = u64;
+
+/// One TCP connection of a peer thread, numbered from 1 in the order the thread met them
+/// (RFC 4271 §6.8: a peer may have two at once). The FSM knows connections only by this.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+impl std::fmt::Display for ConnId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
 
 /// A reply channel for a request that can fail.
 pub type Reply<T> = Sender<Result<T, CtlError>>;
@@ -70,23 +81,33 @@ pub enum PeerMsg {
     Disable(Reply<ActionResult>),
     /// `focl peer enable`: start again after `Disable`.
     Enable(Reply<ActionResult>),
-    /// End the thread, after a Cease with this subcode and communication on a live session.
-    Stop(CeaseSubcode, Option<String>),
 }
 
-/// How other threads reach a peer thread: its inbox plus the waker of its poll loop.
+/// End a peer thread, after a Cease with this subcode and communication on a live session.
+/// Travels apart from the inbox (`PeerLink::stop`), so a full inbox cannot lose it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PeerStop(pub CeaseSubcode, pub Option<String>);
+
+/// How long a message that must arrive waits for room in a peer's inbox. The peer thread
+/// keeps taking its inbox while it waits for the RIB, so only a stuck thread makes this run out.
+pub const PEER_SEND_BOUND: Duration = Duration::from_secs(10);
+
+/// How other threads reach a peer thread: its inbox, a one-place stop slot, and the waker of
+/// its poll loop.
 #[derive(Clone, Debug)]
 pub struct PeerLink {
     tx: Sender<PeerMsg>,
+    stop_tx: Sender<PeerStop>,
     waker: Arc<Waker>,
 }
 
 impl PeerLink {
-    pub fn new(tx: Sender<PeerMsg>, waker: Arc<Waker>) -> PeerLink {
-        PeerLink { tx, waker }
+    pub fn new(tx: Sender<PeerMsg>, stop_tx: Sender<PeerStop>, waker: Arc<Waker>) -> PeerLink {
+        PeerLink { tx, stop_tx, waker }
     }
 
     /// Queue a message without blocking; false when the inbox is full or the thread is gone.
+    /// For questions and requests whose asker hears about a refusal.
     pub fn send(&self, msg: PeerMsg) -> bool {
         match self.tx.try_send(msg) {
             Ok(()) => {
@@ -95,6 +116,26 @@ impl PeerLink {
             }
             Err(_) => false,
         }
+    }
+
+    /// Queue a message that must arrive (UPDATEs to send, a max-prefix decision): waits for
+    /// room, at most `within`; false only when the thread is gone or stuck that long.
+    pub fn send_blocking(&self, msg: PeerMsg, within: Duration) -> bool {
+        let _ = self.waker.wake(); // a thread that is asleep makes room sooner
+        let ok = self.tx.send_timeout(msg, within).is_ok();
+        let _ = self.waker.wake();
+        ok
+    }
+
+    /// Ask the thread to stop. The slot holds one stop; a second finds it taken, which is
+    /// as good. False only when the thread is gone.
+    pub fn stop(&self, stop: PeerStop) -> bool {
+        let ok = match self.stop_tx.try_send(stop) {
+            Ok(()) | Err(TrySendError::Full(_)) => true,
+            Err(TrySendError::Disconnected(_)) => false,
+        };
+        let _ = self.waker.wake();
+        ok
     }
 }
 
@@ -163,10 +204,11 @@ pub enum RibMsg {
     SessionDown {
         peer: PeerId,
     },
+    /// A received UPDATE; its AS numbers are 4 octets whatever the session (a 2-octet
+    /// session's paths are converted at ingest, RFC 6793 §4.2.3, by `wire::update`).
     Update {
         peer: PeerId,
         update: ParsedUpdate,
-        four_octet: bool,
     },
     /// The peer sent ROUTE-REFRESH: resend the Adj-RIB-Out of that family (RFC 2918 §4).
     Refresh {

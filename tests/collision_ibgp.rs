@@ -98,3 +98,52 @@ fn simultaneous_connects_leave_one_ibgp_session_with_local_pref() {
     assert_eq!(last["name"], "Cease / Administrative Reset", "{last}");
     assert_eq!(last["direction"], "sent");
 }
+
+/// Two focld, both active, started at the same instant, 50 times (iBGP and eBGP in turn):
+/// every run reaches one Established session (both sides on the same TCP connection) within
+/// 2 connect-retry intervals of both being up, and nobody ever sends or gets an FSM error.
+#[test]
+fn two_active_focld_started_at_the_same_instant_fifty_times_reach_one_session_without_fsm_errors() {
+    let (ip_a, ip_b) = ("127.0.0.53", "127.0.0.54");
+    let connect_retry = Duration::from_secs(1); // connect_retry_secs in `config`
+    let started = std::time::Instant::now();
+    for run in 0..50 {
+        let dir = TempDir::new(&format!("simul-{run}"));
+        let (pa, pb) = (free_port(ip_a), free_port(ip_b));
+        let mut ca = config(
+            dir.path(),
+            &Side { me: (ip_a, pa), peer: (ip_b, pb), id: "192.0.2.53", prefix: "203.0.113.0/24", route_refresh: true },
+        );
+        let mut cb = config(
+            dir.path(),
+            &Side {
+                me: (ip_b, pb),
+                peer: (ip_a, pa),
+                id: "192.0.2.54",
+                prefix: "198.51.100.0/24",
+                route_refresh: true,
+            },
+        );
+        if run % 2 == 1 {
+            // eBGP: A is AS 65001.
+            ca = ca.replace("\nasn = 65000\n", "\nasn = 65001\n");
+            cb = cb.replace("remote_as = 65000", "remote_as = 65001");
+        }
+        let pair = Focld::start_together(dir.path(), &[("192.0.2.53", &ca), ("192.0.2.54", &cb)]);
+        let (a, b) = (&pair[0], &pair[1]);
+        let up =
+            wait_for(2 * connect_retry, || a.peer_state(ip_b) == "Established" && b.peer_state(ip_a) == "Established");
+        assert!(up, "run {run}: not Established within 2 connect retries; A:\n{}\nB:\n{}", a.log_text(), b.log_text());
+        let sa = a.request("peer_show", serde_json::json!({"peer": ip_b})).expect("A peer show");
+        let sb = b.request("peer_show", serde_json::json!({"peer": ip_a})).expect("B peer show");
+        assert_eq!(sa["local_endpoint"], sb["remote_endpoint"], "run {run}: one TCP connection");
+        for (f, name) in [(a, "A"), (b, "B")] {
+            let log = f.log_text();
+            assert!(
+                !log.contains("Finite State Machine Error") && !log.contains("FSM error"),
+                "run {run} {name}:\n{log}"
+            );
+        }
+    }
+    eprintln!("50 simultaneous starts in {:?}", started.elapsed());
+}

@@ -457,3 +457,153 @@ fn a_minute_in_which_nothing_arrived_has_an_empty_file_that_bgpdump_and_bgpkit_r
     assert_eq!((m["records"].as_u64(), m["peers"].as_array().map(Vec::len)), (Some(0), Some(0)));
     assert!(!mrt_records(&files[0]).is_empty(), "the first minute holds the Idle -> Active change");
 }
+
+#[test]
+fn a_thousand_updates_and_a_notification_in_one_write_before_close_are_all_archived_and_counted() {
+    let dir = TempDir::new("mrt-eof");
+    let port = free_port("127.0.0.1");
+    let peer = "127.0.0.85";
+    let f = Focld::start(dir.path(), "f", &config(dir.path(), port, peer, "ris", "gzip"));
+    let remote: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut s = RawSpeaker::establish(peer, remote, 65010, Ipv4Addr::new(192, 0, 2, 85));
+    f.wait_established(peer, Duration::from_secs(5));
+    let mut burst: Vec<u8> = (0..1000).flat_map(update).collect();
+    let cease = focl::wire::notify::Notification::cease(focl::wire::notify::CeaseSubcode::AdministrativeShutdown, None);
+    burst.extend_from_slice(&cease.encode());
+    s.send(&burst);
+    drop(s); // and close
+    let show = || f.request("peer_show", serde_json::json!({"peer": peer})).unwrap_or_default();
+    assert!(wait_for(Duration::from_secs(10), || show()["state"] != "Established"), "{}", show());
+    let d = show();
+    assert_eq!(d["messages_received"]["update"], 1000, "{d}");
+    assert_eq!(d["messages_received"]["notification"], 1, "{d}");
+    assert_eq!(
+        (d["last_error"]["direction"].as_str(), d["last_error"]["subcode"].as_u64()),
+        (Some("received"), Some(2))
+    );
+    assert!(f.log_text().contains("reason: received NOTIFICATION Cease / Administrative Shutdown"), "{}", f.log_text());
+
+    let r = f.focl(&["archive", "rotate"]).expect("rotate");
+    let path = dir.path().join("archive").join(r["finished"].as_str().expect("a finished file"));
+    let msgs: Vec<Vec<u8>> = mrt_records(&path)
+        .iter()
+        .filter_map(|r| bgp4mp_message(r.common_header.entry_subtype, &r.message_bytes))
+        .map(|(_, m)| m)
+        .collect();
+    let count = |ty: MsgType| msgs.iter().filter(|m| m[18] == ty as u8).count();
+    assert_eq!(count(MsgType::Update), 1000);
+    assert_eq!(msgs.iter().filter(|m| **m == cease.encode()).count(), 1, "the NOTIFICATION, byte for byte");
+}
+
+/// RFC 4271 §6.8 with the archive on: focld has connected to us (OpenSent); our second
+/// connection wins the collision. Its OPEN is in the archive, and the state changes of the
+/// session carry the connection's real local address, also the one written as it closes.
+#[test]
+fn the_open_that_wins_a_collision_on_the_second_connection_is_archived() {
+    use focl::wire::open::{Capabilities, OpenMsg};
+    let dir = TempDir::new("mrt-coll");
+    let port = free_port("127.0.0.1");
+    let peer = "127.0.0.86";
+    let raw_listener = std::net::TcpListener::bind((peer, 0)).unwrap();
+    let raw_port = raw_listener.local_addr().unwrap().port();
+    let cfg = config(dir.path(), port, peer, "ris", "gzip")
+        .replace("passive = true", &format!("remote_port = {raw_port}\nconnect_retry_secs = 30"));
+    let f = Focld::start(dir.path(), "f", &cfg);
+    let (c1, _) = raw_listener.accept().unwrap();
+    c1.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut first = RawSpeaker::from_stream(c1);
+    assert_eq!(first.recv().map(|m| m.0), Some(MsgType::Open));
+    let c2 = connect_from(peer, format!("127.0.0.1:{port}").parse().unwrap());
+    c2.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut second = RawSpeaker::from_stream(c2);
+    assert_eq!(second.recv().map(|m| m.0), Some(MsgType::Open));
+    let caps = Capabilities {
+        families: vec![focl::prefix::Family::Ipv4Unicast],
+        four_octet_as: Some(65010),
+        ..Default::default()
+    };
+    let open = OpenMsg::new(65010, 90, Ipv4Addr::new(192, 0, 2, 200), caps).encode();
+    second.send(&open);
+    let (ty, m) = first.recv().expect("Cease on our first connection");
+    assert_eq!((ty, m[19], m[20]), (MsgType::Notification, 6, 7));
+    assert_eq!(second.recv().map(|m| m.0), Some(MsgType::Keepalive));
+    second.send(&focl::wire::frame::keepalive());
+    f.wait_established(peer, Duration::from_secs(5));
+    drop(second);
+    assert!(wait_for(Duration::from_secs(5), || f.peer_state(peer) != "Established"));
+
+    let r = f.focl(&["archive", "rotate"]).expect("rotate");
+    let path = dir.path().join("archive").join(r["finished"].as_str().expect("a finished file"));
+    let records = mrt_records(&path);
+    let opens: Vec<Vec<u8>> = records
+        .iter()
+        .filter_map(|r| bgp4mp_message(r.common_header.entry_subtype, &r.message_bytes))
+        .map(|(_, m)| m)
+        .filter(|m| m[18] == MsgType::Open as u8)
+        .collect();
+    assert_eq!(opens, vec![open], "the peer's OPEN on the winning connection");
+    // STATE_CHANGE_AS4 (RFC 6396 §4.4.5): AS 4+4, ifindex, AFI, peer IP, local IP, old, new.
+    let states: Vec<(Ipv4Addr, u8, u8)> = records
+        .iter()
+        .filter(|r| r.common_header.entry_subtype == 5)
+        .map(|r| {
+            let b = &r.message_bytes;
+            (Ipv4Addr::new(b[16], b[17], b[18], b[19]), b[21], b[23])
+        })
+        .collect();
+    let down = states.iter().find(|s| (s.1, s.2) == (6, 1)).expect("Established -> Idle archived");
+    assert_eq!(down.0, Ipv4Addr::new(127, 0, 0, 1), "the real local address as the session closes: {states:?}");
+    assert!(states.iter().filter(|s| s.1 >= 4).all(|s| !s.0.is_unspecified()), "{states:?}");
+}
+
+/// A 2-octet AS speaker (no RFC 6793 capability) sends AS_PATH [65010, AS_TRANS] with
+/// AS4_PATH [4200000000]: `focl rib in` shows the real path, the update file keeps the message
+/// as received (BGP4MP MESSAGE, 2-octet), the TABLE_DUMP_V2 snapshot carries the 4-octet path,
+/// and bgpdump reads both.
+#[test]
+fn a_two_octet_as_peers_path_is_shown_and_archived_in_four_octet_form() {
+    use focl::wire::open::{Capabilities, OpenMsg};
+    let dir = TempDir::new("mrt-as2");
+    let port = free_port("127.0.0.1");
+    let peer = "127.0.0.87";
+    let f = Focld::start(dir.path(), "f", &config(dir.path(), port, peer, "ris", "gzip"));
+    let remote: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let caps = Capabilities { families: vec![focl::prefix::Family::Ipv4Unicast], ..Default::default() };
+    let open = OpenMsg::new(65010, 90, Ipv4Addr::new(192, 0, 2, 87), caps);
+    let mut s = RawSpeaker::establish_with(peer, remote, &open);
+    f.wait_established(peer, Duration::from_secs(5));
+    let mut attrs = vec![0x40, 1, 1, 0, 0x40, 2, 6, 2, 2, 0xfd, 0xf2, 0x5b, 0xa0, 0x40, 3, 4, 127, 0, 0, 87];
+    attrs.extend_from_slice(&[0xc0, 17, 6, 2, 1, 0xfa, 0x56, 0xea, 0x00]);
+    let sent = update_msg(&[], &attrs, &[16, 10, 87]);
+    s.send(&sent);
+    assert!(wait_for(Duration::from_secs(5), || f.rib_in(peer).len() == 1));
+    let shown = f.focl(&["rib", "in", peer]).expect("focl rib in");
+    assert_eq!(shown["routes"][0]["as_path"], "65010 4200000000", "{shown}");
+    assert_eq!(shown["routes"][0]["prefix"], "10.87.0.0/16");
+
+    // The update file: the message as received, in a 2-octet BGP4MP MESSAGE record.
+    let r = f.focl(&["archive", "rotate"]).expect("rotate");
+    let path = dir.path().join("archive").join(r["finished"].as_str().expect("a finished file"));
+    let raw: Vec<Vec<u8>> = mrt_records(&path)
+        .iter()
+        .filter(|r| r.common_header.entry_subtype == 1)
+        .filter_map(|r| bgp4mp_message(1, &r.message_bytes))
+        .map(|(_, m)| m)
+        .filter(|m| m[18] == 2)
+        .collect();
+    assert_eq!(raw, vec![sent], "raw bytes stay raw");
+    let dump = bgpdump(&path);
+    assert!(dump.lines().any(|l| l.contains("|10.87.0.0/16|65010 4200000000|")), "{dump}");
+
+    // The snapshot: TABLE_DUMP_V2 with the 4-octet path.
+    f.focl(&["archive", "snapshot"]).expect("snapshot");
+    assert!(wait_for(Duration::from_secs(10), || !archive_files(&dir.path().join("archive"), "bview").is_empty()));
+    let rib = &archive_files(&dir.path().join("archive"), "bview")[0];
+    let elems: Vec<bgpkit_parser::BgpElem> =
+        bgpkit_parser::BgpkitParser::from_reader(open_mrt(rib)).into_elem_iter().collect();
+    assert_eq!(elems.len(), 1);
+    assert_eq!(elems[0].as_path.as_ref().map(|p| p.to_string()).as_deref(), Some("65010 4200000000"));
+    let dump = bgpdump(rib);
+    let line = dump.lines().find(|l| l.starts_with("TABLE_DUMP2|")).expect("a TABLE_DUMP2 line");
+    assert!(line.contains("|10.87.0.0/16|65010 4200000000|"), "{line}");
+}

@@ -308,3 +308,36 @@ fn a_whole_large_table_is_refused_by_focl_rib_in_never_truncated() {
     let some = f.focl(&["rib", "in", "127.0.0.76", "10.0.0.0/16"]).expect("a prefix narrows it");
     assert_eq!(some["routes"].as_array().map(Vec::len), Some(256));
 }
+
+#[test]
+fn hold_timer_expires_when_a_peer_stalls_mid_message() {
+    let dir = TempDir::new("rob-stall");
+    let port = free_port("127.0.0.1");
+    let f = Focld::start(dir.path(), "f", &config(dir.path(), port, &[("127.0.0.74", "")], "", 0));
+    // Our OPEN says hold 3 s: the session's hold time.
+    let mut s = open_session("127.0.0.74", SocketAddr::from(([127, 0, 0, 1], port)), 65074);
+    s.send(&focl::wire::frame::keepalive());
+    f.wait_established("127.0.0.74", Duration::from_secs(5));
+    // A header announcing a 4096-byte UPDATE and 10 bytes of its body, then nothing: TCP
+    // still acknowledges, but no whole message ever arrives.
+    let mut partial = vec![0xffu8; 16];
+    partial.extend_from_slice(&4096u16.to_be_bytes());
+    partial.push(MsgType::Update as u8);
+    partial.extend_from_slice(&[0; 10]);
+    s.send(&partial);
+    let stalled = Instant::now();
+    let mut got = None;
+    // focld's KEEPALIVEs keep arriving until it gives up; bounded in time either way.
+    while got.is_none() && stalled.elapsed() < Duration::from_secs(20) {
+        match s.recv() {
+            Some((MsgType::Notification, raw)) => got = Some((raw[19], raw[20], stalled.elapsed())),
+            Some(_) => {}
+            None => break,
+        }
+    }
+    let (code, subcode, after) = got.expect("a NOTIFICATION within 20 s");
+    assert_eq!((code, subcode), (4, 0), "Hold Timer Expired");
+    // Hold time 3 s, postponed at most once by at most the hold time: well within 3 + 5 s.
+    assert!(after < Duration::from_secs(8), "after {after:?}");
+    assert_ne!(show(&f, "127.0.0.74")["state"], "Established");
+}

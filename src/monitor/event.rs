@@ -71,8 +71,8 @@ pub fn decode(ev: &MonitorEvent) -> Decoded {
                 Some(MsgType::Update) => {
                     match update::parse_update(body, Session { four_octet_as: *four_octet_as, ibgp: *ibgp }) {
                         Ok(u) => {
-                            let view =
-                                update::decode_attrs_for_display(&u.attrs, u.mp_next_hop.as_deref(), *four_octet_as);
+                            // parse_update gives 4-octet AS numbers for every session (RFC 6793 §4.2.3).
+                            let view = update::decode_attrs_for_display(&u.attrs, u.mp_next_hop.as_deref(), true);
                             let origin_as = origin_of(&path_array(&view.as_path));
                             // RFC 7606 treat-as-withdraw: what the RIB did with the NLRI.
                             let (announced, mut withdrawn) = (u.announced.clone(), u.withdrawn.clone());

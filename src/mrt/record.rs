@@ -7,9 +7,7 @@
 //! they re-encode parsed messages (see bgpkit-parser-notes.md).
 
 use crate::prefix::Prefix;
-use crate::wire::aspath::{self, AsWidth};
-use crate::wire::attr::{code as attr, flag, push_attr, split_attrs};
-use crate::wire::open::AS_TRANS;
+use crate::wire::attr::{code as attr, flag, push_attr, widen_as_numbers};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -197,46 +195,11 @@ pub fn rib_entry_record(ts: u32, seq: u32, prefix: &Prefix, entries: &[RibEntry]
 /// and dropped), and an IPv6 route's next hop as an MP_REACH_NLRI holding only the next-hop
 /// length and address. Malformed attributes are copied as they are.
 pub fn td2_attributes(attrs: &[u8], four_octet: bool, mp_next_hop: Option<&[u8]>, out: &mut Vec<u8>) {
-    // Stop copying structure at the first overrun; the rest is kept as received.
-    let (list, _) = split_attrs(attrs);
-    let read = list.iter().map(|a| a.whole.len()).sum::<usize>();
-    let tail = attrs.get(read..).unwrap_or_default();
-    let as4_path =
-        list.iter().find(|a| a.type_code == attr::AS4_PATH).and_then(|a| aspath::decode(a.value, AsWidth::Four));
-    let as4_aggr = list.iter().find(|a| a.type_code == attr::AS4_AGGREGATOR).map(|a| a.value);
-    for a in &list {
-        match a.type_code {
-            attr::AS_PATH if !four_octet => match aspath::decode(a.value, AsWidth::Two) {
-                Some(segs) => {
-                    let segs = match &as4_path {
-                        Some(a4) => aspath::merge_as4(segs, a4.clone()),
-                        None => segs,
-                    };
-                    push_attr(out, a.flags, a.type_code, &aspath::encode(&segs, AsWidth::Four));
-                }
-                None => out.extend_from_slice(a.whole),
-            },
-            attr::AGGREGATOR if !four_octet => match a.value {
-                [as0, as1, ip @ ..] if ip.len() == 4 => {
-                    // RFC 6793 §4.2.3: AS4_AGGREGATOR wins when the AGGREGATOR holds AS_TRANS.
-                    let v = match as4_aggr {
-                        Some(a4) if a4.len() == 8 && [*as0, *as1] == AS_TRANS.to_be_bytes() => a4.to_vec(),
-                        _ => {
-                            let mut v = Vec::with_capacity(8);
-                            v.extend_from_slice(&u32::from(u16::from_be_bytes([*as0, *as1])).to_be_bytes());
-                            v.extend_from_slice(ip);
-                            v
-                        }
-                    };
-                    push_attr(out, a.flags, a.type_code, &v);
-                }
-                _ => out.extend_from_slice(a.whole),
-            },
-            attr::AS4_PATH | attr::AS4_AGGREGATOR if !four_octet => {}
-            _ => out.extend_from_slice(a.whole),
-        }
+    if four_octet {
+        out.extend_from_slice(attrs);
+    } else {
+        widen_as_numbers(attrs, out);
     }
-    out.extend_from_slice(tail);
     if let Some(nh) = mp_next_hop {
         let mut v = Vec::with_capacity(1 + nh.len());
         v.push(nh.len() as u8);

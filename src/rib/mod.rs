@@ -25,7 +25,7 @@ pub use query::MAX_ROUTES_SHOWN;
 use crate::config::PrefixConfig;
 use crate::control::proto::{self as ctl, CtlError, FamilyCounts};
 use crate::mrt::file as mrt_file;
-use crate::msg::{MrtLink, PeerId, PeerLink, PeerMsg, RibMsg, SessionInfo, RIB_CHANNEL_CAPACITY};
+use crate::msg::{MrtLink, PeerId, PeerLink, PeerMsg, RibMsg, SessionInfo, PEER_SEND_BOUND, RIB_CHANNEL_CAPACITY};
 use crate::prefix::{Family, Prefix};
 use crate::wire::update::{self, OutRoute, ParsedUpdate};
 use adj_out::{adj_rib_out, OutEntry};
@@ -202,7 +202,8 @@ impl Rib {
                 }
                 self.sweep_intern();
             }
-            RibMsg::Update { peer, update, four_octet } => self.apply_update(peer, update, four_octet),
+            // AS numbers arrive in 4-octet form from every session (RFC 6793, at ingest).
+            RibMsg::Update { peer, update } => self.apply_update(peer, update, true),
             RibMsg::Refresh { peer, family } => self.resend(peer, Some(family)),
             RibMsg::Query(q, reply) => {
                 let _ = reply.send(self.query(q));
@@ -267,8 +268,8 @@ impl Rib {
                 continue;
             }
             info!("neighbor {}: configuration reloaded, sending {} UPDATE messages", p.label, msgs.len());
-            if !p.link.send(PeerMsg::Send { session: info.session, msgs, sent }) {
-                warn!("neighbor {}: peer inbox full, announcements not queued", p.label);
+            if !p.link.send_blocking(PeerMsg::Send { session: info.session, msgs, sent }, PEER_SEND_BOUND) {
+                warn!("neighbor {}: peer thread gone or stuck, announcements not queued", p.label);
             }
         }
     }
@@ -309,7 +310,9 @@ impl Rib {
                 if warn_only {
                     warn!("neighbor {}: {count} prefixes, over max_prefixes {limit} (warning only)", p.label);
                 } else {
-                    p.link.send(PeerMsg::MaxPrefixes { count });
+                    if !p.link.send_blocking(PeerMsg::MaxPrefixes { count }, PEER_SEND_BOUND) {
+                        warn!("neighbor {}: peer thread gone or stuck, max-prefix shutdown not queued", p.label);
+                    }
                 }
             }
         }
@@ -359,8 +362,8 @@ impl Rib {
             }
         }
         debug!("neighbor {}: sending {} UPDATE messages", p.label, msgs.len());
-        if !p.link.send(PeerMsg::Send { session: info.session, msgs, sent }) {
-            warn!("neighbor {}: peer inbox full, announcements not queued", p.label);
+        if !p.link.send_blocking(PeerMsg::Send { session: info.session, msgs, sent }, PEER_SEND_BOUND) {
+            warn!("neighbor {}: peer thread gone or stuck, announcements not queued", p.label);
         }
     }
 }

@@ -4,7 +4,9 @@
 
 use super::driver::{MAX_READ_BUFFER, NOTIFICATION_FLUSH};
 use super::sock;
+use crate::msg::ConnId;
 use crate::wire::frame::Framer;
+use crate::wire::open::{Capabilities, Negotiated};
 use mio::net::TcpStream;
 use mio::Poll;
 use std::io::{self, Read, Write};
@@ -13,6 +15,7 @@ use std::time::{Duration, Instant};
 
 /// One TCP connection of the peer and its buffers.
 pub(super) struct Conn {
+    pub(super) id: ConnId,
     pub(super) stream: TcpStream,
     pub(super) outgoing: bool,
     /// False while an outgoing connect is in progress.
@@ -22,8 +25,18 @@ pub(super) struct Conn {
     pub(super) out_pos: usize,
     pub(super) local: Option<SocketAddr>,
     pub(super) remote: Option<SocketAddr>,
-    /// Collision candidates only: when they must have sent their OPEN.
-    pub(super) open_deadline: Option<Instant>,
+    /// What the peer's OPEN on this connection said, once it came.
+    pub(super) peer_caps: Option<Capabilities>,
+    pub(super) negotiated: Option<Negotiated>,
+    /// The peer closed its side, or the connection broke (`broken` says how): nothing more
+    /// is read or written, but the whole messages already buffered are still processed.
+    pub(super) eof: bool,
+    pub(super) broken: Option<String>,
+    /// TcpFails was reported for it.
+    pub(super) failed: bool,
+    /// Bytes read from the socket so far, and their count when the hold timer last looked.
+    pub(super) bytes_in: u64,
+    pub(super) bytes_seen_by_hold: u64,
     /// True when the socket may hold unread bytes (edge-triggered readiness).
     pub(super) readable: bool,
     /// Since when bytes have been waiting to be written without the peer taking any
@@ -32,8 +45,9 @@ pub(super) struct Conn {
 }
 
 impl Conn {
-    pub(super) fn new(stream: TcpStream, outgoing: bool, connected: bool) -> Conn {
+    pub(super) fn new(id: ConnId, stream: TcpStream, outgoing: bool, connected: bool) -> Conn {
         let mut c = Conn {
+            id,
             stream,
             outgoing,
             connected,
@@ -42,7 +56,13 @@ impl Conn {
             out_pos: 0,
             local: None,
             remote: None,
-            open_deadline: None,
+            peer_caps: None,
+            negotiated: None,
+            eof: false,
+            broken: None,
+            failed: false,
+            bytes_in: 0,
+            bytes_seen_by_hold: 0,
             readable: true,
             send_stalled_since: None,
         };
@@ -57,13 +77,19 @@ impl Conn {
         self.remote = self.stream.peer_addr().ok().map(sock::canonical_addr);
     }
 
+    /// The connection broke: stop using it, keep what was received.
+    pub(super) fn break_off(&mut self, reason: String) {
+        self.eof = true;
+        self.broken.get_or_insert(reason);
+    }
+
     pub(super) fn queue(&mut self, msg: &[u8]) {
         self.out.extend_from_slice(msg);
     }
 
     /// Write what is buffered until the socket would block.
     pub(super) fn flush(&mut self) -> io::Result<()> {
-        if !self.connected {
+        if !self.connected || self.broken.is_some() {
             return Ok(());
         }
         while self.out_pos < self.out.len() {
@@ -94,8 +120,14 @@ impl Conn {
         let mut buf = [0u8; 16 * 1024];
         while self.framer.buffered() < MAX_READ_BUFFER {
             match self.stream.read(&mut buf) {
-                Ok(0) => return Ok(false),
-                Ok(n) => self.framer.feed(&buf[..n]),
+                Ok(0) => {
+                    self.eof = true;
+                    return Ok(false);
+                }
+                Ok(n) => {
+                    self.bytes_in += n as u64;
+                    self.framer.feed(&buf[..n]);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.readable = false;
                     return Ok(true);

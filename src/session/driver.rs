@@ -1,36 +1,39 @@
 //! The peer thread's body: the poll loop that feeds the FSM and carries out its actions.
 //!
-//! Waiting: a small per-peer mio `Poll` watches the socket(s) and a `Waker` that is woken after
-//! every message put into the inbox; the poll timeout is the nearest FSM timer deadline. When
-//! the RIB's bounded channel is full the thread stops reading its socket (TCP backpressure on
-//! the peer) and retries shortly, instead of queueing without bound.
+//! Waiting: a small per-peer mio `Poll` watches the sockets (one token per connection, the
+//! `ConnId`) and a `Waker` that is woken after every message put into the inbox or the stop
+//! slot; the poll timeout is the nearest FSM timer deadline. When the RIB's bounded channel
+//! is full the thread stops reading its socket (TCP backpressure on the peer) and retries
+//! shortly, instead of queueing without bound.
+//!
+//! One way into the FSM: every socket happening, message and timer becomes an `Event`, fed
+//! through `feed` in the order it happened; the driver decides nothing about connections
+//! itself, it only carries out `Action`s (connect, send, close, adopt).
 
 use super::conn::Conn;
-use super::fsm::{self, Action, Event, Fsm, FsmConfig, State};
+use super::fsm::{Action, ConnId, Event, Fsm, FsmConfig, Outgoing, PeerOpen, Received, State};
 use super::{sock, LocalInfo};
 use crate::config::PeerConfig;
 use crate::control::proto::{
     self as ctl, ActionResult, CtlError, FamilyCounts, LastError, MsgCounters, PeerDetail, PeerSummary, UpdateErrors,
 };
-use crate::msg::{MonitorEvent, MonitorKind, MrtMsg, PeerId, PeerMsg, RibMsg, SessionAddrs, SessionInfo};
+use crate::msg::{MonitorEvent, MonitorKind, MrtMsg, PeerId, PeerMsg, PeerStop, RibMsg, SessionAddrs, SessionInfo};
 use crate::prefix::Family;
 use crate::wire::frame::{self, MsgType};
 use crate::wire::notify::{CeaseSubcode, ErrorCode, Notification};
 use crate::wire::open::{self, Capabilities, OpenMsg};
 use crate::wire::update;
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::{Receiver, Select, Sender, TrySendError};
 use log::{debug, error, info, warn};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use std::collections::VecDeque;
-use std::io::{self, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr};
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 pub(super) const WAKER: Token = Token(0);
-const CONN: Token = Token(1);
-const PENDING: Token = Token(2);
 
 /// Bytes buffered from the socket before the thread stops reading (backpressure).
 pub(super) const MAX_READ_BUFFER: usize = 256 * 1024;
@@ -40,8 +43,18 @@ const BACKLOG_RETRY: Duration = Duration::from_millis(5);
 pub(super) const NOTIFICATION_FLUSH: Duration = Duration::from_millis(200);
 /// A ROUTE-REFRESH is not answered again while more than this waits to be written to the peer.
 const REFRESH_BACKLOG: usize = 1024 * 1024;
-/// A collision candidate (second, incoming connection) must send its OPEN within this.
-const PENDING_OPEN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Messages framed per connection per loop turn, so timers and the inbox are served between
+/// bursts; the loop comes straight back for the rest.
+const MESSAGES_PER_TURN: usize = 512;
+/// How long session up/down may wait for room at the RIB before it is given up (logged).
+const RIB_BLOCKING_BOUND: Duration = Duration::from_secs(30);
+
+/// What reaches a peer thread from other threads: its inbox and its stop slot.
+pub(super) struct Inbox {
+    pub(super) msgs: Receiver<PeerMsg>,
+    pub(super) stop: Receiver<PeerStop>,
+}
+
 /// Counters kept by the peer thread.
 #[derive(Default)]
 struct Stats {
@@ -68,6 +81,10 @@ fn count(c: &mut MsgCounters, ty: MsgType) {
     c.total += 1;
 }
 
+fn token(conn: ConnId) -> Token {
+    Token(usize::try_from(conn.0).unwrap_or(usize::MAX))
+}
+
 pub(super) struct Peer {
     id: PeerId,
     cfg: Arc<PeerConfig>,
@@ -75,11 +92,12 @@ pub(super) struct Peer {
     local: LocalInfo,
     fsm: Fsm,
     poll: Poll,
-    inbox: Receiver<PeerMsg>,
+    inbox: Inbox,
+    /// Inbox messages taken while waiting for room at the RIB, handled first.
+    deferred: VecDeque<PeerMsg>,
     rib: Sender<RibMsg>,
-    conn: Option<Conn>,
-    /// A second connection from the peer while we are in OpenSent/OpenConfirm (RFC 4271 §6.8).
-    pending: Option<Conn>,
+    /// Every open connection and outgoing attempt, in the order they were made.
+    conns: Vec<Conn>,
     /// FSM events produced while carrying out actions, handled before the next poll.
     events: VecDeque<Event>,
     /// A message the RIB channel had no room for; nothing more is read until it is taken.
@@ -105,12 +123,17 @@ impl Peer {
         cfg: Arc<PeerConfig>,
         local: LocalInfo,
         poll: Poll,
-        inbox: Receiver<PeerMsg>,
+        inbox: Inbox,
         rib: Sender<RibMsg>,
     ) -> Peer {
         let now = Instant::now();
-        let fsm_cfg =
-            FsmConfig { passive: cfg.passive, connect_retry: Duration::from_secs(cfg.connect_retry_secs.into()) };
+        let fsm_cfg = FsmConfig {
+            passive: cfg.passive,
+            connect_retry: Duration::from_secs(cfg.connect_retry_secs.into()),
+            local_id: local.router_id,
+            local_as: cfg.local_as,
+            remote_as: cfg.remote_as,
+        };
         let our_caps = Capabilities {
             families: Family::ALL.to_vec(),
             route_refresh: cfg.route_refresh,
@@ -125,9 +148,9 @@ impl Peer {
             fsm: Fsm::new(fsm_cfg, now),
             poll,
             inbox,
+            deferred: VecDeque::new(),
             rib,
-            conn: None,
-            pending: None,
+            conns: Vec::new(),
             events: VecDeque::new(),
             rib_backlog: None,
             our_caps,
@@ -145,13 +168,9 @@ impl Peer {
 
     pub(super) fn run(&mut self) {
         info!("neighbor {}: starting ({})", self.label, if self.cfg.passive { "passive" } else { "active" });
-        self.events.push_back(Event::ManualStart);
+        self.feed(Event::ManualStart);
         let mut events = Events::with_capacity(64);
         while !self.stopping {
-            self.drain_events();
-            if self.stopping {
-                break;
-            }
             let timeout = self.poll_timeout();
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() != io::ErrorKind::Interrupted {
@@ -161,87 +180,48 @@ impl Peer {
                 continue;
             }
             for ev in events.iter() {
-                match ev.token() {
-                    CONN => {
-                        if let Some(c) = self.conn.as_mut() {
-                            c.readable |= ev.is_readable() || ev.is_read_closed() || ev.is_error();
-                        }
-                        if ev.is_writable() || ev.is_error() || ev.is_write_closed() {
-                            self.on_connect_progress();
-                            self.flush_pending_output();
-                        }
-                    }
-                    PENDING => {
-                        if let Some(c) = self.pending.as_mut() {
-                            c.readable |= ev.is_readable() || ev.is_read_closed() || ev.is_error();
-                        }
-                    }
-                    _ => {}
+                if ev.token() == WAKER {
+                    continue;
+                }
+                let Some(i) = self.conns.iter().position(|c| token(c.id) == ev.token()) else { continue };
+                let c = &mut self.conns[i];
+                c.readable |= ev.is_readable() || ev.is_read_closed() || ev.is_error();
+                if ev.is_writable() || ev.is_error() || ev.is_write_closed() {
+                    let id = c.id;
+                    self.on_connect_progress(id);
+                    self.flush_output(id);
                 }
             }
-            // FSM events are handled after every stage, so each message meets an up-to-date FSM.
+            self.drain_events();
+            // Each stage feeds the FSM, so each message meets an up-to-date FSM.
             self.max_prefix_restart_due(Instant::now());
             self.drain_inbox();
-            self.drain_events();
-            self.drive_connection();
-            self.drain_events();
-            self.drive_pending();
-            self.drain_events();
+            if self.stopping {
+                break;
+            }
+            let ids: Vec<ConnId> = self.conns.iter().map(|c| c.id).collect();
+            for id in ids {
+                self.drive_conn(id);
+                if self.stopping {
+                    break;
+                }
+            }
             self.fire_timers();
+            self.drain_events();
         }
-        if let Some(c) = self.conn.take() {
-            c.close(&self.poll);
-        }
-        if let Some(c) = self.pending.take() {
+        for c in std::mem::take(&mut self.conns) {
             c.close(&self.poll);
         }
         info!("neighbor {}: stopped", self.label);
     }
 
-    /// RFC 9687 §3: the configured send hold time, or max(8 minutes, 2 x the hold time).
-    fn send_hold_time(&self) -> Duration {
-        if self.cfg.send_hold_time_secs > 0 {
-            return Duration::from_secs(u64::from(self.cfg.send_hold_time_secs));
-        }
-        let hold = self.fsm.negotiated().map_or(self.cfg.hold_time_secs, |n| n.hold_time);
-        Duration::from_secs(480.max(2 * u64::from(hold)))
+    /// The one way into the FSM: queue the event and handle it (and all it causes) now.
+    fn feed(&mut self, ev: Event) {
+        self.events.push_back(ev);
+        self.drain_events();
     }
 
-    /// When the send hold timer of the current connection expires, if it runs.
-    fn send_hold_deadline(&self) -> Option<Instant> {
-        let since = self.conn.as_ref()?.send_stalled_since?;
-        Some(since + self.send_hold_time())
-    }
-
-    /// Write what waits, after the socket said it has room.
-    fn flush_pending_output(&mut self) {
-        let Some(c) = self.conn.as_mut() else { return };
-        if c.out_pos < c.out.len() {
-            if let Err(e) = c.flush() {
-                self.events.push_back(Event::TcpConnectionFails { reason: format!("write failed: {e}") });
-            }
-        }
-    }
-
-    fn poll_timeout(&self) -> Option<Duration> {
-        let now = Instant::now();
-        let mut deadline = self.fsm.next_deadline();
-        if let Some(d) = self.pending.as_ref().and_then(|p| p.open_deadline) {
-            deadline = Some(deadline.map_or(d, |x| x.min(d)));
-        }
-        for d in [self.send_hold_deadline(), self.max_prefix_restart_at].into_iter().flatten() {
-            deadline = Some(deadline.map_or(d, |x| x.min(d)));
-        }
-        let until = deadline.map(|d| d.saturating_duration_since(now));
-        let conn_busy =
-            self.conn.as_ref().is_some_and(|c| c.connected && (c.readable || c.framer.buffered() >= frame::HEADER_LEN));
-        if self.rib_backlog.is_some() || conn_busy {
-            return Some(until.map_or(BACKLOG_RETRY, |u| u.min(BACKLOG_RETRY)));
-        }
-        until
-    }
-
-    /// Handle queued FSM events and the actions they produce.
+    /// Handle queued FSM events and the actions they produce, in order.
     fn drain_events(&mut self) {
         // Bounded: a pathological action/event loop must not spin forever.
         for _ in 0..1000 {
@@ -253,36 +233,86 @@ impl Peer {
         }
     }
 
+    fn conn(&self, id: ConnId) -> Option<&Conn> {
+        self.conns.iter().find(|c| c.id == id)
+    }
+
+    fn conn_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
+        self.conns.iter_mut().find(|c| c.id == id)
+    }
+
+    /// The session's connection, as the FSM has it.
+    fn session_conn(&self) -> Option<&Conn> {
+        self.conn(self.fsm.session_conn()?)
+    }
+
+    /// When the send hold timer of the session's connection expires, if it runs.
+    fn send_hold_deadline(&self) -> Option<Instant> {
+        let since = self.session_conn()?.send_stalled_since?;
+        Some(since + self.send_hold_time())
+    }
+
+    /// Write what waits, after the socket said it has room.
+    fn flush_output(&mut self, id: ConnId) {
+        let Some(c) = self.conn_mut(id) else { return };
+        if c.connected && c.out_pos < c.out.len() {
+            if let Err(e) = c.flush() {
+                c.break_off(format!("write failed: {e}"));
+            }
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Duration> {
+        let now = Instant::now();
+        let mut deadline = self.fsm.next_deadline();
+        for d in [self.send_hold_deadline(), self.max_prefix_restart_at].into_iter().flatten() {
+            deadline = Some(deadline.map_or(d, |x| x.min(d)));
+        }
+        let until = deadline.map(|d| d.saturating_duration_since(now));
+        if self.rib_backlog.is_some() {
+            return Some(until.map_or(BACKLOG_RETRY, |u| u.min(BACKLOG_RETRY)));
+        }
+        // Whole messages wait (the per-turn bound was reached), or bytes wait in the socket
+        // that were not read: come straight back. Part of a message is no reason to.
+        let busy = self.conns.iter().any(|c| {
+            c.connected
+                && (c.framer.has_message()
+                    || (c.eof && !c.failed)
+                    || (c.readable && !c.eof && c.framer.buffered() < MAX_READ_BUFFER))
+        });
+        if busy {
+            return Some(Duration::ZERO);
+        }
+        until
+    }
+
     fn carry_out(&mut self, action: Action) {
         match action {
-            Action::Connect => self.connect(),
-            Action::SendOpen => {
+            Action::Connect { conn } => self.connect(conn),
+            Action::Send { conn, msg: Outgoing::Open } => {
                 let open = OpenMsg::new(
                     self.cfg.local_as,
                     self.cfg.hold_time_secs,
                     self.local.router_id,
                     self.our_caps.clone(),
                 );
-                self.send_raw(&open.encode(), MsgType::Open);
+                self.send_raw(conn, &open.encode(), MsgType::Open);
             }
-            Action::SendKeepalive => self.send_raw(&frame::keepalive(), MsgType::Keepalive),
-            Action::SendNotification(n) => {
-                warn!("neighbor {}: sending NOTIFICATION {n}", self.label);
-                self.remember_error("sent", &n);
-                self.send_raw(&n.encode(), MsgType::Notification);
+            Action::Send { conn, msg: Outgoing::Keepalive } => {
+                self.send_raw(conn, &frame::keepalive(), MsgType::Keepalive)
             }
-            Action::CloseConnection => {
-                if let Some(c) = self.conn.take() {
-                    c.close(&self.poll);
-                }
-                self.rib_backlog = None;
+            Action::Close { conn, notification } => self.close(conn, notification),
+            Action::Adopt { conn } => {
+                info!("neighbor {}: connection collision: continuing on connection {conn}", self.label);
+                let caps = self.conn(conn).and_then(|c| c.peer_caps.clone());
+                self.peer_caps = caps;
             }
             Action::SessionUp => self.session_up(),
             Action::SessionDown => {
                 self.send_to_rib_blocking(RibMsg::SessionDown { peer: self.id });
                 self.stats.sent_prefixes = FamilyCounts::default();
             }
-            Action::StateChange { from, to, reason } => {
+            Action::StateChange { from, to, reason, conn } => {
                 info!("neighbor {}: state change {from} -> {to}, reason: {reason}", self.label);
                 if let Some(m) = self.local.monitor.as_ref().filter(|m| m.active()) {
                     m.event(MonitorEvent {
@@ -292,7 +322,7 @@ impl Peer {
                     });
                 }
                 if let Some(mrt) = &self.local.mrt {
-                    let session = self.session_addrs();
+                    let session = self.session_addrs(conn);
                     mrt.send(MrtMsg::StateChange { ts: SystemTime::now(), session, from: from as u16, to: to as u16 });
                 }
                 if to == State::Established {
@@ -302,81 +332,78 @@ impl Peer {
         }
     }
 
-    fn remember_error(&mut self, direction: &str, n: &Notification) {
-        let e = LastError {
-            direction: direction.to_string(),
-            code: n.code,
-            subcode: n.subcode,
-            name: n.name(),
-            reason: n.shutdown_communication(),
-            age_secs: 0,
-        };
-        self.last_error = Some((e, Instant::now()));
-    }
-
-    /// Queue a whole message on the current connection and count it.
-    fn send_raw(&mut self, msg: &[u8], ty: MsgType) {
-        let Some(c) = self.conn.as_mut() else { return };
-        c.queue(msg);
-        count(&mut self.stats.sent, ty);
-        self.fsm.message_sent(Instant::now());
-        if let Err(e) = c.flush() {
-            self.events.push_back(Event::TcpConnectionFails { reason: format!("write failed: {e}") });
-        }
-    }
-
-    fn connect(&mut self) {
-        if let Some(c) = self.conn.take() {
-            if !c.connected {
+    /// Send the NOTIFICATION (if any) and close the connection, or abandon the attempt.
+    fn close(&mut self, id: ConnId, notification: Option<Notification>) {
+        let Some(i) = self.conns.iter().position(|c| c.id == id) else { return };
+        let mut c = self.conns.remove(i);
+        if !c.connected {
+            if c.outgoing && self.fsm.state() == State::Connect {
+                // Abandoned for a new attempt: it never completed.
                 self.stats.connect_timeouts += 1;
                 self.log_connect_error("connection attempt timed out".to_string());
             }
             c.close(&self.poll);
+            return;
         }
+        if let Some(n) = notification {
+            let cease = |sub: CeaseSubcode| n.code == ErrorCode::Cease as u8 && n.subcode == sub as u8;
+            if cease(CeaseSubcode::ConnectionCollisionResolution) {
+                info!("neighbor {}: connection collision: closing connection {id} ({:?})", self.label, c.remote);
+            } else if cease(CeaseSubcode::ConnectionRejected) {
+                info!("neighbor {}: refusing connection {id} from {:?}: {n}", self.label, c.remote);
+            } else {
+                warn!("neighbor {}: sending NOTIFICATION {n}", self.label);
+                self.remember_error("sent", &n);
+            }
+            c.queue(&n.encode());
+            count(&mut self.stats.sent, MsgType::Notification);
+        }
+        if self.fsm.session_conn().is_none() {
+            self.rib_backlog = None; // UPDATEs of a session that is gone
+        }
+        c.close(&self.poll);
+    }
+
+    /// Queue a whole message on a connection and count it.
+    fn send_raw(&mut self, id: ConnId, msg: &[u8], ty: MsgType) {
+        let Some(c) = self.conns.iter_mut().find(|c| c.id == id) else { return };
+        c.queue(msg);
+        count(&mut self.stats.sent, ty);
+        if Some(id) == self.fsm.session_conn() {
+            self.fsm.message_sent(Instant::now());
+        }
+        if let Err(e) = c.flush() {
+            c.break_off(format!("write failed: {e}"));
+        }
+    }
+
+    fn connect(&mut self, id: ConnId) {
         let remote = SocketAddr::new(self.cfg.address, self.cfg.remote_port);
         let key = self.cfg.password.as_deref().map(str::as_bytes);
         self.stats.connect_attempts += 1;
-        debug!("neighbor {}: connecting to {remote}", self.label);
+        debug!("neighbor {}: connecting to {remote} (connection {id})", self.label);
         match sock::connect(remote, self.cfg.local_address, key) {
             Ok(s) => {
                 let mut stream = TcpStream::from_std(s);
                 if let Err(e) =
-                    self.poll.registry().register(&mut stream, CONN, Interest::READABLE | Interest::WRITABLE)
+                    self.poll.registry().register(&mut stream, token(id), Interest::READABLE | Interest::WRITABLE)
                 {
-                    self.events.push_back(Event::TcpConnectionFails { reason: format!("cannot watch socket: {e}") });
+                    self.events.push_back(Event::TcpFails { conn: id, reason: format!("cannot watch socket: {e}") });
                     return;
                 }
-                self.conn = Some(Conn::new(stream, true, false));
+                self.conns.push(Conn::new(id, stream, true, false));
             }
             Err(e) => {
                 let reason = format!("connect to {remote} failed: {e}");
                 self.log_connect_error(reason.clone());
-                self.events.push_back(Event::TcpConnectionFails { reason });
+                self.events.push_back(Event::TcpFails { conn: id, reason });
             }
         }
     }
 
-    /// Log a connection problem once, not on every retry.
-    fn log_connect_error(&mut self, msg: String) {
-        if self.last_connect_error.as_deref() != Some(msg.as_str()) {
-            warn!("neighbor {}: {msg}{}", self.label, self.md5_hint_suffix());
-            self.last_connect_error = Some(msg);
-        } else {
-            debug!("neighbor {}: {msg}", self.label);
-        }
-    }
-
-    fn md5_hint_suffix(&self) -> &'static str {
-        if self.cfg.password.is_some() && self.stats.connect_timeouts > 0 {
-            " (a TCP-MD5 password is configured: a password mismatch makes connections time out silently)"
-        } else {
-            ""
-        }
-    }
-
-    /// The outgoing connect finished (or failed).
-    fn on_connect_progress(&mut self) {
-        let Some(c) = self.conn.as_mut() else { return };
+    /// An outgoing connect finished (or failed).
+    fn on_connect_progress(&mut self, id: ConnId) {
+        let Some(c) = self.conns.iter_mut().find(|c| c.id == id) else { return };
         if c.connected {
             return;
         }
@@ -384,18 +411,19 @@ impl Peer {
             Ok(None) if c.stream.peer_addr().is_ok() => {
                 c.connected = true;
                 c.learn_addresses();
-                debug!("neighbor {}: connected from {:?}", self.label, c.local);
-                self.events.push_back(Event::TcpConnected { outgoing: true });
+                debug!("neighbor {}: connected from {:?} (connection {id})", self.label, c.local);
+                self.events.push_back(Event::TcpConnected { conn: id, outgoing: true });
             }
             Ok(None) => {} // spurious wake-up, still connecting
             Ok(Some(e)) | Err(e) => {
                 let reason = format!("connect to {}:{} failed: {e}", self.cfg.address, self.cfg.remote_port);
                 self.log_connect_error(reason.clone());
-                self.events.push_back(Event::TcpConnectionFails { reason });
+                self.events.push_back(Event::TcpFails { conn: id, reason });
             }
         }
     }
 
+    /// A connection from the peer, handed over by the listener: the FSM decides what it is.
     fn on_incoming(&mut self, s: std::net::TcpStream) {
         let from = s.peer_addr().map(sock::canonical_addr).ok();
         if let Err(e) = s.set_nonblocking(true) {
@@ -403,104 +431,14 @@ impl Peer {
             return;
         }
         let mut stream = TcpStream::from_std(s);
-        let state = self.fsm.state();
-        if !self.fsm.accepts_incoming() && !matches!(state, State::OpenSent | State::OpenConfirm) {
-            // A stopped peer refuses connections; Established keeps the old one (§6.8).
-            let sub = if state == State::Established {
-                CeaseSubcode::ConnectionCollisionResolution
-            } else {
-                CeaseSubcode::ConnectionRejected
-            };
-            info!("neighbor {}: refusing connection from {from:?} in state {state}", self.label);
-            let n = Notification::cease(sub, None);
-            let _ = stream.write(&n.encode());
-            let _ = stream.shutdown(Shutdown::Both);
-            return;
-        }
-        if self.fsm.accepts_incoming() {
-            // Connect/Active: the incoming connection replaces any attempt of ours.
-            if let Some(c) = self.conn.take() {
-                c.close(&self.poll);
-            }
-            if let Err(e) = self.poll.registry().register(&mut stream, CONN, Interest::READABLE | Interest::WRITABLE) {
-                warn!("neighbor {}: cannot watch incoming connection: {e}", self.label);
-                return;
-            }
-            self.conn = Some(Conn::new(stream, false, true));
-            self.events.push_back(Event::TcpConnected { outgoing: false });
-            return;
-        }
-        // OpenSent/OpenConfirm: a collision candidate. Send our OPEN on it and decide when the
-        // peer's OPEN arrives on it (RFC 4271 §6.8).
-        if let Some(old) = self.pending.take() {
-            old.close(&self.poll);
-        }
-        if let Err(e) = self.poll.registry().register(&mut stream, PENDING, Interest::READABLE | Interest::WRITABLE) {
+        let id = self.fsm.new_conn_id();
+        if let Err(e) = self.poll.registry().register(&mut stream, token(id), Interest::READABLE | Interest::WRITABLE) {
             warn!("neighbor {}: cannot watch incoming connection: {e}", self.label);
             return;
         }
-        debug!("neighbor {}: second connection from {from:?} in {state}: collision detection", self.label);
-        let mut c = Conn::new(stream, false, true);
-        let open =
-            OpenMsg::new(self.cfg.local_as, self.cfg.hold_time_secs, self.local.router_id, self.our_caps.clone());
-        c.queue(&open.encode());
-        let _ = c.flush();
-        c.open_deadline = Some(Instant::now() + PENDING_OPEN_TIMEOUT);
-        self.pending = Some(c);
-    }
-
-    /// Read the collision candidate until its OPEN arrives, then resolve the collision.
-    fn drive_pending(&mut self) {
-        let Some(c) = self.pending.as_mut() else { return };
-        let _ = c.flush();
-        let alive = if c.readable { c.fill().unwrap_or(false) } else { true };
-        let first = c.framer.next_message();
-        let expired = c.open_deadline.is_some_and(|d| Instant::now() >= d);
-        let open = match first {
-            Ok(Some((MsgType::Open, raw))) => raw,
-            Ok(None) if alive && !expired => return,
-            _ => {
-                if let Some(c) = self.pending.take() {
-                    c.close(&self.poll);
-                }
-                return;
-            }
-        };
-        let body = open.get(frame::HEADER_LEN..).unwrap_or_default();
-        let checked = self.check_open(body);
-        let Some(mut cand) = self.pending.take() else { return };
-        let (o, neg) = match checked {
-            Ok(x) => x,
-            Err(n) => {
-                cand.queue(&n.encode());
-                cand.close(&self.poll);
-                return;
-            }
-        };
-        let existing_outgoing = self.conn.as_ref().is_some_and(|c| c.outgoing);
-        let collision = Notification::cease(CeaseSubcode::ConnectionCollisionResolution, None);
-        if fsm::keep_existing_on_collision(self.local.router_id, o.router_id, existing_outgoing) {
-            info!("neighbor {}: connection collision: keeping our connection", self.label);
-            cand.queue(&collision.encode());
-            cand.close(&self.poll);
-            return;
-        }
-        info!("neighbor {}: connection collision: keeping the peer's connection", self.label);
-        if let Some(mut old) = self.conn.take() {
-            old.queue(&collision.encode());
-            old.close(&self.poll);
-        }
-        cand.open_deadline = None;
-        if let Err(e) = self.poll.registry().reregister(&mut cand.stream, CONN, Interest::READABLE | Interest::WRITABLE)
-        {
-            self.events.push_back(Event::TcpConnectionFails { reason: format!("cannot watch socket: {e}") });
-        }
-        count(&mut self.stats.received, MsgType::Open);
-        count(&mut self.stats.sent, MsgType::Open);
-        self.adopt_open(&o, &neg);
-        cand.readable = true;
-        self.conn = Some(cand);
-        self.events.push_back(Event::CollisionSwitch { negotiated: neg, remote_id: o.router_id });
+        debug!("neighbor {}: connection {id} from {from:?} in state {}", self.label, self.fsm.state());
+        self.conns.push(Conn::new(id, stream, false, true));
+        self.feed(Event::TcpConnected { conn: id, outgoing: false });
     }
 
     /// Decode and check a received OPEN body (RFC 4271 §6.2): what was negotiated, or the
@@ -513,68 +451,62 @@ impl Peer {
         Ok((o, neg))
     }
 
-    fn adopt_open(&mut self, o: &OpenMsg, neg: &open::Negotiated) {
-        self.four_octet = neg.four_octet_as;
-        self.peer_caps = Some(o.caps.clone());
-    }
-
-    /// Flush, read and process messages of the current connection.
-    fn drive_connection(&mut self) {
+    /// Flush, read and process the messages of one connection.
+    fn drive_conn(&mut self, id: ConnId) {
         if !self.take_backlog() {
             return;
         }
-        let Some(c) = self.conn.as_mut() else { return };
+        let Some(c) = self.conn_mut(id) else { return };
         if !c.connected {
             return;
         }
+        // A connection that breaks keeps what it received: those messages are processed
+        // first, and the failure is reported after them.
         if let Err(e) = c.flush() {
-            self.events.push_back(Event::TcpConnectionFails { reason: format!("write failed: {e}") });
-            return;
+            c.break_off(format!("write failed: {e}"));
         }
-        let mut eof = false;
-        if c.readable && c.framer.buffered() < MAX_READ_BUFFER {
-            match c.fill() {
-                Ok(true) => {}
-                Ok(false) => eof = true,
-                Err(e) => {
-                    self.events.push_back(Event::TcpConnectionFails { reason: format!("read failed: {e}") });
-                    return;
-                }
+        if c.readable && !c.eof && c.framer.buffered() < MAX_READ_BUFFER {
+            if let Err(e) = c.fill() {
+                c.break_off(format!("read failed: {e}"));
             }
         }
-        // Bounded per turn so timers and the inbox are served between bursts.
-        for _ in 0..512 {
-            let Some(c) = self.conn.as_mut() else { return };
+        for _ in 0..MESSAGES_PER_TURN {
+            let Some(c) = self.conns.iter_mut().find(|c| c.id == id) else { return }; // closed by the FSM
+            let end = if c.eof && !c.failed { Some(c.broken.clone()) } else { None };
             match c.framer.next_message() {
                 Ok(Some((ty, raw))) => {
+                    c.bytes_seen_by_hold = c.bytes_in;
                     count(&mut self.stats.received, ty);
-                    self.archive_message(ty, raw.clone());
-                    self.monitor_message(ty, &raw);
-                    self.on_message(ty, &raw);
-                    // The FSM must see this message's effect before the next message.
-                    self.drain_events();
+                    self.archive_message(id, ty, raw.clone());
+                    self.monitor_message(id, ty, &raw);
+                    self.on_message(id, ty, &raw);
                     if self.rib_backlog.is_some() || self.stopping {
                         return; // a full RIB: stop reading (backpressure)
                     }
                 }
-                Ok(None) => break,
+                Ok(None) => {
+                    // Every whole message that came before the end of the stream, the peer's
+                    // NOTIFICATION included, has been processed and archived: now the end.
+                    if let Some(broken) = end {
+                        c.failed = true;
+                        let reason = broken.unwrap_or_else(|| "connection closed by peer".into());
+                        self.feed(Event::TcpFails { conn: id, reason });
+                    }
+                    return;
+                }
                 Err(n) => {
                     // RFC 4271 §6.1: a framing error ends the session with its NOTIFICATION.
-                    self.events.push_back(Event::MessageError(n));
+                    self.feed(Event::Message { conn: id, msg: Received::Invalid(n.into()) });
                     return;
                 }
             }
         }
-        if eof {
-            let reason = "connection closed by peer".to_string();
-            self.events.push_back(Event::TcpConnectionFails { reason });
-        }
     }
 
-    /// Addresses and ASNs of the current session for MRT records (configured values until a
+    /// Addresses and ASNs of a connection for MRT records (configured values where no
     /// connection tells the real ones).
-    fn session_addrs(&self) -> SessionAddrs {
-        let conn = self.conn.as_ref().filter(|c| c.connected);
+    fn session_addrs(&self, conn: Option<ConnId>) -> SessionAddrs {
+        let conn = conn.and_then(|id| self.conn(id)).filter(|c| c.connected);
         let peer_ip = conn.and_then(|c| c.remote).map(|a| a.ip()).unwrap_or(self.cfg.address);
         let unspecified =
             if peer_ip.is_ipv4() { IpAddr::V4(Ipv4Addr::UNSPECIFIED) } else { IpAddr::V6(Ipv6Addr::UNSPECIFIED) };
@@ -583,24 +515,25 @@ impl Peer {
     }
 
     /// Every received message goes to the archive as received, before it is parsed, so
-    /// messages that fail to parse are kept too. KEEPALIVEs only when asked for.
-    fn archive_message(&self, ty: MsgType, raw: bytes::Bytes) {
+    /// messages that fail to parse are kept too, and so are those of a collision candidate
+    /// (with that connection's addresses). KEEPALIVEs only when asked for.
+    fn archive_message(&self, id: ConnId, ty: MsgType, raw: bytes::Bytes) {
         let Some(mrt) = &self.local.mrt else { return };
         if ty == MsgType::Keepalive && !mrt.record_keepalives() {
             return;
         }
         // Until the OPENs are exchanged we speak 4-octet AS (our capability).
-        let as4 = self.fsm.negotiated().is_none_or(|n| n.four_octet_as);
-        mrt.send(MrtMsg::Message { ts: SystemTime::now(), as4, session: self.session_addrs(), raw });
+        let as4 = self.conn(id).and_then(|c| c.negotiated.as_ref()).is_none_or(|n| n.four_octet_as);
+        mrt.send(MrtMsg::Message { ts: SystemTime::now(), as4, session: self.session_addrs(Some(id)), raw });
     }
 
     /// Received UPDATEs and NOTIFICATIONs for `focl monitor`, only while someone listens.
-    fn monitor_message(&self, ty: MsgType, raw: &bytes::Bytes) {
+    fn monitor_message(&self, id: ConnId, ty: MsgType, raw: &bytes::Bytes) {
         let Some(m) = self.local.monitor.as_ref().filter(|m| m.active()) else { return };
         if !matches!(ty, MsgType::Update | MsgType::Notification) {
             return;
         }
-        let four_octet_as = self.fsm.negotiated().is_none_or(|n| n.four_octet_as);
+        let four_octet_as = self.conn(id).and_then(|c| c.negotiated.as_ref()).is_none_or(|n| n.four_octet_as);
         let ibgp = self.cfg.local_as == self.cfg.remote_as;
         m.event(MonitorEvent {
             ts: SystemTime::now(),
@@ -609,39 +542,45 @@ impl Peer {
         });
     }
 
-    fn on_message(&mut self, ty: MsgType, raw: &[u8]) {
+    /// Turn one received message into its FSM event; UPDATE and ROUTE-REFRESH content goes to
+    /// the RIB once the FSM has taken the message as the Established session's.
+    fn on_message(&mut self, id: ConnId, ty: MsgType, raw: &[u8]) {
         let body = raw.get(frame::HEADER_LEN..).unwrap_or_default();
+        let msg = |msg| Event::Message { conn: id, msg };
         match ty {
-            MsgType::Open => {
-                if self.fsm.state() != State::OpenSent {
-                    self.events.push_back(Event::UnexpectedOpen);
-                    return;
-                }
-                match self.check_open(body) {
-                    Ok((o, neg)) => {
-                        self.adopt_open(&o, &neg);
-                        self.events.push_back(Event::BgpOpen { negotiated: neg, remote_id: o.router_id });
+            MsgType::Open if !self.fsm.expects_open(id) => self.feed(msg(Received::UnexpectedOpen)),
+            MsgType::Open => match self.check_open(body) {
+                Ok((o, neg)) => {
+                    if let Some(c) = self.conn_mut(id) {
+                        c.peer_caps = Some(o.caps.clone());
+                        c.negotiated = Some(neg.clone());
                     }
-                    Err(n) => self.events.push_back(Event::MessageError(n)),
+                    self.feed(msg(Received::Open(PeerOpen { negotiated: neg, remote_id: o.router_id })));
+                    if self.fsm.session_conn() == Some(id) {
+                        self.four_octet = self.fsm.negotiated().is_some_and(|n| n.four_octet_as);
+                        self.peer_caps = Some(o.caps);
+                    }
                 }
-            }
-            MsgType::Keepalive => self.events.push_back(Event::KeepAliveMsg),
+                Err(n) => self.feed(msg(Received::Invalid(n))),
+            },
+            MsgType::Keepalive => self.feed(msg(Received::Keepalive)),
             MsgType::Notification => {
-                let n = Notification::decode(body).unwrap_or_else(|bad| bad);
-                warn!("neighbor {}: received NOTIFICATION {n}", self.label);
+                // The header check keeps a body of 2 bytes or more, so this does not fail; if it
+                // did, the peer would get 1/2 back.
+                let n = match Notification::decode(body) {
+                    Ok(n) => n,
+                    Err(e) => return self.feed(msg(Received::Invalid(e.into()))),
+                };
+                warn!("neighbor {}: received NOTIFICATION {n} (connection {id})", self.label);
                 self.remember_error("received", &n);
-                self.events.push_back(Event::NotifMsg(n));
+                self.feed(msg(Received::Notification(n)));
             }
             MsgType::Update => {
                 // Timers first (any message restarts the hold timer), then the content, and
                 // only in Established; elsewhere the FSM answers with an FSM error.
-                if self.fsm.state() != State::Established {
-                    self.events.push_back(Event::UpdateMsg);
+                self.feed(msg(Received::Update));
+                if !self.established_on(id) {
                     return;
-                }
-                let actions = self.fsm.handle(Event::UpdateMsg, Instant::now());
-                for a in actions {
-                    self.carry_out(a);
                 }
                 let session = update::Session { four_octet_as: self.four_octet, ibgp: self.cfg.is_ibgp() };
                 match update::parse_update(body, session) {
@@ -655,21 +594,17 @@ impl Peer {
                             u.withdrawn.extend(announced);
                             u.attrs.clear();
                         }
-                        self.send_to_rib(RibMsg::Update { peer: self.id, update: u, four_octet: self.four_octet });
+                        self.send_to_rib(RibMsg::Update { peer: self.id, update: u });
                     }
-                    Err(n) => self.events.push_back(Event::MessageError(n)),
+                    Err(e) => self.feed(msg(Received::Invalid(e.into()))),
                 }
             }
             MsgType::RouteRefresh => {
-                if self.fsm.state() != State::Established {
-                    self.events.push_back(Event::RouteRefreshMsg);
+                self.feed(msg(Received::RouteRefresh));
+                if !self.established_on(id) {
                     return;
                 }
-                let actions = self.fsm.handle(Event::RouteRefreshMsg, Instant::now());
-                for a in actions {
-                    self.carry_out(a);
-                }
-                let waiting = self.conn.as_ref().map_or(0, |c| c.out.len() - c.out_pos);
+                let waiting = self.conn(id).map_or(0, |c| c.out.len() - c.out_pos);
                 match frame::decode_route_refresh(body) {
                     // A peer asking again while it has not taken the last answer gets nothing
                     // more queued: what waits is already its whole Adj-RIB-Out.
@@ -685,10 +620,15 @@ impl Peer {
                         self.send_to_rib(RibMsg::Refresh { peer: self.id, family });
                     }
                     Ok(_) => debug!("neighbor {}: ignoring ROUTE-REFRESH", self.label),
-                    Err(n) => self.events.push_back(Event::MessageError(n)),
+                    Err(e) => self.feed(msg(Received::Invalid(e.into()))),
                 }
             }
         }
+    }
+
+    /// Whether `id` is the connection of an Established session.
+    fn established_on(&self, id: ConnId) -> bool {
+        self.fsm.state() == State::Established && self.fsm.session_conn() == Some(id)
     }
 
     /// Count RFC 7606 findings and log them, at most one line a minute per neighbor.
@@ -728,13 +668,38 @@ impl Peer {
         }
     }
 
-    /// Session up/down must reach the RIB: wait for room.
+    /// Session up/down must reach the RIB (after any parked UPDATE): wait for room. While
+    /// waiting, the inbox is still taken (into `deferred`), so a RIB that waits for room in
+    /// this peer's inbox at the same time cannot deadlock with us.
     fn send_to_rib_blocking(&mut self, msg: RibMsg) {
-        if let Some(m) = self.rib_backlog.take() {
-            let _ = self.rib.send(m);
-        }
-        if self.rib.send(msg).is_err() {
-            self.stopping = true;
+        let (rib, inbox) = (self.rib.clone(), self.inbox.msgs.clone());
+        for m in self.rib_backlog.take().into_iter().chain(std::iter::once(msg)) {
+            let deadline = Instant::now() + RIB_BLOCKING_BOUND;
+            loop {
+                let mut sel = Select::new();
+                let send_op = sel.send(&rib);
+                sel.recv(&inbox);
+                let Ok(op) = sel.select_deadline(deadline) else {
+                    error!("neighbor {}: the RIB took nothing for {RIB_BLOCKING_BOUND:?}", self.label);
+                    break;
+                };
+                if op.index() == send_op {
+                    if op.send(&rib, m).is_err() {
+                        self.stopping = true;
+                    }
+                    break;
+                }
+                match op.recv(&inbox) {
+                    Ok(x) => self.deferred.push_back(x),
+                    Err(_) => {
+                        // Every sender is gone; only the RIB is left to wait for.
+                        if rib.send_deadline(m, deadline).is_err() {
+                            self.stopping = true;
+                        }
+                        break;
+                    }
+                }
+            }
         }
     }
 
@@ -748,7 +713,7 @@ impl Peer {
     fn session_up(&mut self) {
         self.session += 1;
         let Some(neg) = self.fsm.negotiated().cloned() else { return };
-        let Some(c) = self.conn.as_ref() else { return };
+        let Some(c) = self.session_conn() else { return };
         let local = c.local.map(|a| a.ip());
         let remote = c.remote.map(|a| a.ip());
         let info = SessionInfo {
@@ -771,15 +736,21 @@ impl Peer {
     }
 
     fn drain_inbox(&mut self) {
-        while let Ok(msg) = self.inbox.try_recv() {
+        if let Ok(PeerStop(sub, communication)) = self.inbox.stop.try_recv() {
+            self.feed(Event::ManualStop { subcode: sub, communication, restart: false });
+            self.stopping = true;
+            return;
+        }
+        while let Some(msg) = self.deferred.pop_front().or_else(|| self.inbox.msgs.try_recv().ok()) {
             match msg {
                 PeerMsg::Incoming(s) => self.on_incoming(s),
                 PeerMsg::Send { session, msgs, sent } => {
                     if session != self.session || self.fsm.state() != State::Established {
                         continue; // for a session that is gone
                     }
+                    let Some(conn) = self.fsm.session_conn() else { continue };
                     for m in &msgs {
-                        self.send_raw(m, MsgType::Update);
+                        self.send_raw(conn, m, MsgType::Update);
                     }
                     self.stats.sent_prefixes.ipv4_unicast += sent.ipv4_unicast;
                     self.stats.sent_prefixes.ipv6_unicast += sent.ipv6_unicast;
@@ -794,7 +765,7 @@ impl Peer {
                     info!("neighbor {}: reset by operator", self.label);
                     self.max_prefix_down = None;
                     self.max_prefix_restart_at = None;
-                    self.events.push_back(Event::ManualStop {
+                    self.feed(Event::ManualStop {
                         subcode: CeaseSubcode::AdministrativeReset,
                         communication: Some("session reset by operator".into()),
                         restart: true,
@@ -812,7 +783,7 @@ impl Peer {
                             None => "down until focl peer reset".to_string(),
                         };
                         warn!("neighbor {}: {count} prefixes, over max_prefixes {limit}: {again}", self.label);
-                        self.events.push_back(Event::ManualStop {
+                        self.feed(Event::ManualStop {
                             subcode: CeaseSubcode::MaximumPrefixesReached,
                             communication: None,
                             restart: false,
@@ -827,7 +798,7 @@ impl Peer {
                 PeerMsg::Disable(reply) => {
                     let message = if self.fsm.is_enabled() {
                         info!("neighbor {}: disabled by operator", self.label);
-                        self.events.push_back(Event::ManualStop {
+                        self.feed(Event::ManualStop {
                             subcode: CeaseSubcode::AdministrativeShutdown,
                             communication: Some("session disabled by operator".into()),
                             restart: false,
@@ -845,18 +816,10 @@ impl Peer {
                         "already enabled"
                     } else {
                         info!("neighbor {}: enabled by operator", self.label);
-                        self.events.push_back(Event::ManualStart);
+                        self.feed(Event::ManualStart);
                         "enabled"
                     };
                     let _ = reply.send(Ok(ActionResult { peer: self.label.clone(), message: message.into() }));
-                }
-                PeerMsg::Stop(sub, communication) => {
-                    let ev = Event::ManualStop { subcode: sub, communication, restart: false };
-                    let actions = self.fsm.handle(ev, Instant::now());
-                    for a in actions {
-                        self.carry_out(a);
-                    }
-                    self.stopping = true;
                 }
             }
         }
@@ -888,8 +851,14 @@ impl Peer {
             }
             None => negotiated,
         };
+        let Some(conn) = self.fsm.session_conn() else {
+            return Err(CtlError::new(
+                ctl::code::NOT_ESTABLISHED,
+                format!("neighbor {} has no connection", self.label),
+            ));
+        };
         for f in &families {
-            self.send_raw(&frame::route_refresh(*f), MsgType::RouteRefresh);
+            self.send_raw(conn, &frame::route_refresh(*f), MsgType::RouteRefresh);
         }
         let names: Vec<&str> = families.iter().map(|f| f.name()).collect();
         info!("neighbor {}: sent ROUTE-REFRESH for {}", self.label, names.join(", "));
@@ -903,8 +872,7 @@ impl Peer {
             self.max_prefix_restart_at = None;
             if !self.fsm.is_enabled() {
                 info!("neighbor {}: starting again after the maximum-prefix shutdown", self.label);
-                self.events.push_back(Event::ManualStart);
-                self.drain_events();
+                self.feed(Event::ManualStart);
             }
         }
     }
@@ -914,41 +882,88 @@ impl Peer {
         if self.send_hold_deadline().is_some_and(|d| d <= now) {
             let secs = self.send_hold_time().as_secs();
             warn!("neighbor {}: send hold timer expired: the peer took no data for {secs} s (RFC 9687)", self.label);
-            let n = Notification::new(ErrorCode::SendHoldTimerExpired, 0, vec![]);
-            // Best effort: the peer is not reading, so this NOTIFICATION is unlikely to arrive.
-            self.carry_out(Action::SendNotification(n));
-            if let Some(c) = self.conn.as_mut() {
+            if let Some(c) = self.fsm.session_conn().and_then(|id| self.conn_mut(id)) {
                 c.send_stalled_since = None;
             }
-            self.events.push_back(Event::TcpConnectionFails {
-                reason: format!("send hold timer expired ({secs} s without the peer taking data)"),
-            });
+            // Best effort: the peer is not reading, so this NOTIFICATION is unlikely to arrive.
+            let n = Notification::new(ErrorCode::SendHoldTimerExpired, 0, vec![]);
+            if let Some(conn) = self.fsm.session_conn() {
+                self.feed(Event::Message { conn, msg: Received::Invalid(n) });
+            }
         }
         self.max_prefix_restart_due(now);
         for ev in self.fsm.expired_timers(now) {
-            if ev == Event::HoldTimerExpires {
-                // Messages we have not processed because the RIB is behind prove the peer is
-                // alive: our backpressure must not look like its silence.
-                let backlogged = self.rib_backlog.is_some()
-                    || self.conn.as_ref().is_some_and(|c| c.framer.buffered() >= frame::HEADER_LEN);
-                if backlogged && self.fsm.state() == State::Established {
-                    self.fsm.peer_alive(now);
-                    continue;
-                }
-                // Like BIRD: bytes may be waiting that would have restarted the timer.
-                if let Some(c) = self.conn.as_mut() {
-                    if c.connected {
-                        let _ = c.fill();
-                        if c.framer.buffered() >= frame::HEADER_LEN {
-                            self.drive_connection();
-                            if self.fsm.timers().hold.is_some_and(|d| d > now) {
-                                continue;
-                            }
-                        }
-                    }
-                }
+            if ev == Event::HoldTimerExpires && self.hold_timer_may_wait(now) {
+                continue;
             }
-            self.events.push_back(ev);
+            self.feed(ev);
+        }
+    }
+
+    /// The HoldTimer expired: may it wait? Whole messages that we have not processed yet (our
+    /// own backpressure) prove the peer alive, and each would have restarted the timer. Like
+    /// BIRD, bytes may be waiting in the socket: they are read, and whole messages among them
+    /// are processed. Otherwise only bytes that arrived since the last look postpone expiry,
+    /// once and briefly (`Fsm::postpone_hold_timer`): part of a message is no proof of life,
+    /// or a peer stalled mid-UPDATE would stay Established forever.
+    fn hold_timer_may_wait(&mut self, now: Instant) -> bool {
+        let Some(id) = self.fsm.session_conn() else { return false };
+        let backlogged = self.rib_backlog.is_some() || self.conn(id).is_some_and(|c| c.framer.has_message());
+        if backlogged && self.fsm.state() == State::Established {
+            self.fsm.whole_messages_waiting(now);
+            return true;
+        }
+        let Some(c) = self.conn_mut(id) else { return false };
+        if c.connected && !c.eof {
+            let _ = c.fill();
+        }
+        let arrived = c.bytes_in > c.bytes_seen_by_hold;
+        c.bytes_seen_by_hold = c.bytes_in;
+        if c.framer.has_message() {
+            self.drive_conn(id);
+            if self.fsm.timers().hold.is_some_and(|d| d > now) {
+                return true;
+            }
+        }
+        arrived && self.fsm.postpone_hold_timer(now)
+    }
+
+    /// RFC 9687 §3: the configured send hold time, or max(8 minutes, 2 x the hold time).
+    fn send_hold_time(&self) -> Duration {
+        if self.cfg.send_hold_time_secs > 0 {
+            return Duration::from_secs(u64::from(self.cfg.send_hold_time_secs));
+        }
+        let hold = self.fsm.negotiated().map_or(self.cfg.hold_time_secs, |n| n.hold_time);
+        Duration::from_secs(480.max(2 * u64::from(hold)))
+    }
+
+    fn remember_error(&mut self, direction: &str, n: &Notification) {
+        let e = LastError {
+            direction: direction.to_string(),
+            code: n.code,
+            subcode: n.subcode,
+            name: n.name(),
+            reason: n.shutdown_communication(),
+            age_secs: 0,
+        };
+        self.last_error = Some((e, Instant::now()));
+    }
+
+    /// Log a connection problem once, not on every retry.
+    fn log_connect_error(&mut self, msg: String) {
+        if self.last_connect_error.as_deref() != Some(msg.as_str()) {
+            warn!("neighbor {}: {msg}{}", self.label, self.md5_hint_suffix());
+            self.last_connect_error = Some(msg);
+        } else {
+            debug!("neighbor {}: {msg}", self.label);
+        }
+    }
+
+    fn md5_hint_suffix(&self) -> &'static str {
+        if self.cfg.password.is_some() && self.stats.connect_timeouts > 0 {
+            " (a TCP-MD5 password is configured: a password mismatch makes connections time out silently)"
+        } else {
+            ""
         }
     }
 
@@ -973,7 +988,7 @@ impl Peer {
     fn detail(&self) -> PeerDetail {
         let now = Instant::now();
         let neg = self.fsm.negotiated();
-        let conn = self.conn.as_ref().filter(|c| c.connected);
+        let conn = self.session_conn().filter(|c| c.connected);
         let state = self.fsm.state();
         let hint = if let Some(count) = self.max_prefix_down.filter(|_| state != State::Established) {
             let limit = self.cfg.max_prefixes.unwrap_or(0);

@@ -1,11 +1,15 @@
-//! The BGP finite state machine of RFC 4271 §8, as a pure function.
+//! The BGP finite state machine of RFC 4271 §8, as a pure function over
+//! `(state, event, now) -> actions`, owning the peer's connections by `ConnId`.
 //!
-//! Fed by the peer thread (`peer.rs`), which turns socket readiness, decoded messages and its
-//! clock into `Event`s; emits `Action`s that the peer thread carries out (connect, send, close,
-//! tell the RIB). No sockets and no clocks in here: `now` is passed in, timers are deadlines,
-//! and `next_deadline()` tells the driver how long it may sleep. That makes every transition
-//! testable without sleeping.
+//! Fed by the peer thread (`driver.rs`), which turns socket readiness, decoded messages and
+//! its clock into `Event`s, in the order they happened; emits `Action`s that the driver
+//! carries out (connect, send, close, adopt, tell the RIB). The FSM knows which connection is
+//! the session's and which is a collision candidate, and decides collisions itself (RFC 4271
+//! §6.8, RFC 6286 §2.3). No sockets and no clocks in here: `now` is passed in, timers are
+//! deadlines, and `next_deadline()` tells the driver how long it may sleep. Every transition
+//! goes through `change_state`, which does all of a transition's duties.
 
+pub use crate::msg::ConnId;
 use crate::wire::notify::{CeaseSubcode, ErrorCode, FsmSubcode, Notification};
 use crate::wire::open::Negotiated;
 use std::fmt;
@@ -23,6 +27,11 @@ pub const IDLE_HOLD_MAX: Duration = Duration::from_secs(120);
 pub const STABLE_SESSION: Duration = Duration::from_secs(120);
 /// Pause before restarting after an operator reset.
 pub const RESET_IDLE_HOLD: Duration = Duration::from_secs(1);
+/// A collision candidate (a second connection) must send its OPEN within this.
+pub const CANDIDATE_OPEN_TIME: Duration = Duration::from_secs(30);
+/// How long bytes that arrived just before the hold timer expired may postpone it, once (BIRD
+/// postpones by 10 s when unread bytes wait in the socket).
+pub const HOLD_GRACE: Duration = Duration::from_secs(10);
 
 /// The six states of RFC 4271 §8.2.2. The numbers are those of RFC 6396 §4.4.1 (MRT).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -54,6 +63,33 @@ impl fmt::Display for State {
     }
 }
 
+/// A valid OPEN, already checked by `wire::open::validate_open`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PeerOpen {
+    pub negotiated: Negotiated,
+    pub remote_id: Ipv4Addr,
+}
+
+/// A message received on one connection, as the FSM needs to know it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Received {
+    /// Event 19 (BGPOpen), on a connection that waits for the peer's OPEN.
+    Open(PeerOpen),
+    /// An OPEN on a connection that already has the peer's OPEN (an FSM error).
+    UnexpectedOpen,
+    /// Events 21/22/28 (BGPHeaderErr, BGPOpenMsgErr, UpdateMsgErr): the message was bad; the
+    /// NOTIFICATION to send.
+    Invalid(Notification),
+    /// Events 24/25 (NotifMsgVerErr, NotifMsg)
+    Notification(Notification),
+    /// Event 26 (KeepAliveMsg)
+    Keepalive,
+    /// Event 27 (UpdateMsg)
+    Update,
+    /// ROUTE-REFRESH (RFC 2918; treated like event 27 for the timers).
+    RouteRefresh,
+}
+
 /// Inputs to the FSM; the RFC 4271 §8.1 event number is in each comment.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
@@ -70,51 +106,56 @@ pub enum Event {
     HoldTimerExpires,
     /// Event 11
     KeepaliveTimerExpires,
-    /// Event 16/17 (Tcp_CR_Acked, TcpConnectionConfirmed): a connection is up; `outgoing` says
-    /// which side opened it.
-    TcpConnected { outgoing: bool },
-    /// Event 18 (TcpConnectionFails): connect failed, or the connection closed or broke.
-    TcpConnectionFails { reason: String },
-    /// Event 19 (BGPOpen): a valid OPEN, already checked by `wire::validate_open`.
-    BgpOpen { negotiated: Negotiated, remote_id: Ipv4Addr },
-    /// Event 21/22/28 (BGPHeaderErr, BGPOpenMsgErr, UpdateMsgErr): a received message was bad;
-    /// the NOTIFICATION to send.
-    MessageError(Notification),
-    /// Event 24/25 (NotifMsgVerErr, NotifMsg): the peer sent a NOTIFICATION.
-    NotifMsg(Notification),
-    /// Event 26 (KeepAliveMsg)
-    KeepAliveMsg,
-    /// Event 27 (UpdateMsg)
-    UpdateMsg,
-    /// ROUTE-REFRESH received (RFC 2918; treated like event 27 for the timers).
-    RouteRefreshMsg,
-    /// An OPEN arrived in a state that does not expect one (event 19 outside OpenSent).
-    UnexpectedOpen,
-    /// RFC 4271 §6.8: the peer's second connection won the collision; it replaced the current
-    /// one after the OPENs were exchanged on it. Only meaningful in OpenSent and OpenConfirm.
-    CollisionSwitch { negotiated: Negotiated, remote_id: Ipv4Addr },
+    /// The collision candidate did not send its OPEN in time (its own event 10).
+    CandidateOpenTimerExpires,
+    /// Event 16/17 (Tcp_CR_Acked, TcpConnectionConfirmed): connection `conn` is up; `outgoing`
+    /// says which side opened it.
+    TcpConnected { conn: ConnId, outgoing: bool },
+    /// Event 18 (TcpConnectionFails): a connect failed, or the connection closed or broke.
+    TcpFails { conn: ConnId, reason: String },
+    /// Events 19-28: a message arrived on `conn`.
+    Message { conn: ConnId, msg: Received },
+}
+
+/// What to send on a connection (NOTIFICATIONs go with `Action::Close`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outgoing {
+    Open,
+    Keepalive,
 }
 
 /// What the driver must do, in order.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
-    /// Open an outgoing TCP connection (abandoning any attempt in progress).
-    Connect,
-    /// Send our OPEN on the current connection.
-    SendOpen,
-    SendKeepalive,
-    SendNotification(Notification),
-    /// Close the current connection and any outgoing attempt.
-    CloseConnection,
+    /// Open outgoing connection `conn` (an attempt; it reports `TcpConnected` or `TcpFails`).
+    Connect {
+        conn: ConnId,
+    },
+    Send {
+        conn: ConnId,
+        msg: Outgoing,
+    },
+    /// Send the NOTIFICATION, if any, then close the connection (or abandon the attempt).
+    Close {
+        conn: ConnId,
+        notification: Option<Notification>,
+    },
+    /// `conn` is the session's connection from now on (the other one lost a collision or died).
+    Adopt {
+        conn: ConnId,
+    },
     /// The session reached Established: tell the RIB, send the Adj-RIB-Out.
     SessionUp,
     /// The session left Established: tell the RIB to drop the peer's routes.
     SessionDown,
-    /// Log `state change A -> B, reason: …` and write the MRT state-change record.
+    /// Log `state change A -> B, reason: …` and write the MRT state-change record, with the
+    /// addresses of `conn`, the session's connection at the change (still open: any `Close`
+    /// follows this action).
     StateChange {
         from: State,
         to: State,
         reason: String,
+        conn: Option<ConnId>,
     },
 }
 
@@ -123,6 +164,10 @@ pub enum Action {
 pub struct FsmConfig {
     pub passive: bool,
     pub connect_retry: Duration,
+    /// For collisions (RFC 4271 §6.8, RFC 6286 §2.3).
+    pub local_id: Ipv4Addr,
+    pub local_as: u32,
+    pub remote_as: u32,
 }
 
 /// Timer deadlines (RFC 4271 §10); `None` is a stopped timer.
@@ -132,6 +177,33 @@ pub struct Timers {
     pub hold: Option<Instant>,
     pub keepalive: Option<Instant>,
     pub idle_hold: Option<Instant>,
+    /// The collision candidate's OPEN deadline.
+    pub candidate_open: Option<Instant>,
+}
+
+/// A connection the FSM knows, and which side opened it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Link {
+    pub conn: ConnId,
+    pub outgoing: bool,
+}
+
+/// Whose connection a collision closes (RFC 4271 §6.8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Initiator {
+    /// The connection we opened.
+    Local,
+    /// The connection the peer opened.
+    Remote,
+}
+
+/// What a transition to Idle does with the IdleHold timer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum IdleHold {
+    /// A failure: wait out the current back-off and double it (RFC 4271 §8.1.1).
+    BackOff,
+    /// An operator stop: restart after `RESET_IDLE_HOLD` if still enabled.
+    Restart,
 }
 
 /// The state machine of one peer.
@@ -142,11 +214,20 @@ pub struct Fsm {
     timers: Timers,
     /// Whether the peer is started at all (false after a ManualStop without restart).
     enabled: bool,
-    /// Negotiated parameters of the current session (from OpenSent on).
+    /// The session's connection (OpenSent on).
+    session: Option<Link>,
+    /// A second connection while in OpenSent/OpenConfirm, our OPEN sent on it (RFC 4271 §6.8).
+    candidate: Option<Link>,
+    /// Our outgoing connect in progress.
+    attempt: Option<ConnId>,
+    next_conn: u64,
+    /// Negotiated parameters of the current session (from OpenConfirm on).
     negotiated: Option<Negotiated>,
     remote_id: Option<Ipv4Addr>,
     /// Current IdleHold back-off (doubles for a flapping peer).
     idle_hold: Duration,
+    /// The hold timer was postponed since the last whole message (at most once).
+    hold_postponed: bool,
     established_at: Option<Instant>,
     state_since: Instant,
     /// Times the session left Established.
@@ -160,9 +241,14 @@ impl Fsm {
             state: State::Idle,
             timers: Timers::default(),
             enabled: false,
+            session: None,
+            candidate: None,
+            attempt: None,
+            next_conn: 0,
             negotiated: None,
             remote_id: None,
             idle_hold: IDLE_HOLD_INITIAL,
+            hold_postponed: false,
             established_at: None,
             state_since: now,
             flaps: 0,
@@ -201,24 +287,32 @@ impl Fsm {
         self.enabled
     }
 
-    /// Does the state take a new incoming connection as the session's? Connect and Active
-    /// do; so does Idle while the peer is enabled and only waiting out its IdleHold: the
-    /// back-off damps our own connects, and refusing the peer's too would let two speakers
-    /// that back off out of phase miss each other for minutes (RFC 4271 §8.1.1, events 3/5
-    /// "with passive TCP establishment"). A disabled peer refuses. OpenSent and OpenConfirm
-    /// need collision detection (§6.8); Established refuses the new one (§6.8).
-    pub fn accepts_incoming(&self) -> bool {
-        match self.state {
-            State::Connect | State::Active => true,
-            State::Idle => self.enabled,
-            _ => false,
-        }
+    /// The session's connection, if there is one.
+    pub fn session_conn(&self) -> Option<ConnId> {
+        self.session.map(|l| l.conn)
+    }
+
+    /// The collision candidate, if there is one.
+    pub fn candidate_conn(&self) -> Option<ConnId> {
+        self.candidate.map(|l| l.conn)
+    }
+
+    /// Whether an OPEN received on `conn` is event 19 (the session's connection in OpenSent,
+    /// or the collision candidate); any other OPEN is `Received::UnexpectedOpen`.
+    pub fn expects_open(&self, conn: ConnId) -> bool {
+        (self.state == State::OpenSent && self.session_conn() == Some(conn)) || self.candidate_conn() == Some(conn)
+    }
+
+    /// A fresh id for a connection the driver accepted (outgoing ones come with `Connect`).
+    pub fn new_conn_id(&mut self) -> ConnId {
+        self.next_conn += 1;
+        ConnId(self.next_conn)
     }
 
     /// The nearest timer deadline, for the driver's poll timeout.
     pub fn next_deadline(&self) -> Option<Instant> {
         let t = &self.timers;
-        [t.connect_retry, t.hold, t.keepalive, t.idle_hold].into_iter().flatten().min()
+        [t.connect_retry, t.hold, t.keepalive, t.idle_hold, t.candidate_open].into_iter().flatten().min()
     }
 
     /// Events for every timer that is due at `now`; those timers are stopped.
@@ -244,15 +338,35 @@ impl Fsm {
         if due(&mut self.timers.keepalive) {
             events.push(Event::KeepaliveTimerExpires);
         }
+        if due(&mut self.timers.candidate_open) {
+            events.push(Event::CandidateOpenTimerExpires);
+        }
         events
     }
 
-    /// Data from the peer is waiting that we have not processed yet (our own backpressure):
-    /// the peer is alive, so the HoldTimer restarts.
-    pub fn peer_alive(&mut self, now: Instant) {
+    /// Whole messages from the peer wait that we have not processed yet (our own backpressure):
+    /// each would have restarted the HoldTimer, so it restarts.
+    pub fn whole_messages_waiting(&mut self, now: Instant) {
         if self.state == State::Established {
             self.restart_hold_timer(now);
         }
+    }
+
+    /// The HoldTimer expired but bytes arrived since the last check: postpone it by
+    /// `HOLD_GRACE` (capped at the hold time), once until a whole message restarts it. Returns
+    /// false when it was already postponed: then the timer must expire. A peer that trickles
+    /// bytes of a message it never finishes cannot keep a session alive this way.
+    pub fn postpone_hold_timer(&mut self, now: Instant) -> bool {
+        if self.hold_postponed {
+            return false;
+        }
+        let Some(n) = &self.negotiated else { return false };
+        if n.hold_time == 0 {
+            return false;
+        }
+        self.hold_postponed = true;
+        self.timers.hold = Some(now + HOLD_GRACE.min(Duration::from_secs(n.hold_time.into())));
+        true
     }
 
     /// We sent a message: the KeepaliveTimer restarts (RFC 4271 §4.4: keepalives are only
@@ -266,296 +380,424 @@ impl Fsm {
     /// Feed one event; returns what the driver must do.
     pub fn handle(&mut self, event: Event, now: Instant) -> Vec<Action> {
         let mut out = Vec::new();
-        match self.state {
-            State::Idle => self.in_idle(event, now, &mut out),
-            State::Connect | State::Active => self.in_connect_or_active(event, now, &mut out),
-            State::OpenSent => self.in_open_sent(event, now, &mut out),
-            State::OpenConfirm => self.in_open_confirm(event, now, &mut out),
-            State::Established => self.in_established(event, now, &mut out),
+        match event {
+            Event::TcpConnected { conn, outgoing } => self.on_connected(Link { conn, outgoing }, now, &mut out),
+            Event::TcpFails { conn, reason } => self.on_tcp_fails(conn, &reason, now, &mut out),
+            Event::Message { conn, msg } if self.candidate_conn() == Some(conn) => {
+                self.on_candidate_message(conn, msg, now, &mut out)
+            }
+            Event::Message { conn, msg } if self.session_conn() == Some(conn) => self.on_message(msg, now, &mut out),
+            // A connection already closed: what was still in flight on it no longer matters.
+            Event::Message { .. } => {}
+            Event::CandidateOpenTimerExpires => {
+                if let Some(c) = self.candidate.take() {
+                    let n = Notification::new(ErrorCode::HoldTimerExpired, 0, vec![]);
+                    out.push(Action::Close { conn: c.conn, notification: Some(n) });
+                }
+            }
+            other => self.on_admin_or_timer(other, now, &mut out),
         }
         out
     }
 
-    fn in_idle(&mut self, event: Event, now: Instant, out: &mut Vec<Action>) {
+    /// Leave Idle: active peers connect, passive ones wait in Active.
+    fn start(&mut self, now: Instant, reason: &str, out: &mut Vec<Action>) {
+        if self.cfg.passive {
+            self.change_state(State::Active, reason, None, now, out);
+        } else {
+            self.change_state(State::Connect, reason, None, now, out);
+            self.connect(out);
+        }
+    }
+
+    /// Start an outgoing attempt, abandoning the one in progress.
+    fn connect(&mut self, out: &mut Vec<Action>) {
+        if let Some(old) = self.attempt.take() {
+            out.push(Action::Close { conn: old, notification: None });
+        }
+        let conn = self.new_conn_id();
+        self.attempt = Some(conn);
+        out.push(Action::Connect { conn });
+    }
+
+    fn on_admin_or_timer(&mut self, event: Event, now: Instant, out: &mut Vec<Action>) {
+        let state = self.state;
         match event {
-            Event::ManualStart => {
+            Event::ManualStart if state == State::Idle => {
                 self.enabled = true;
                 self.idle_hold = IDLE_HOLD_INITIAL;
                 self.start(now, "start", out);
             }
-            Event::AutomaticStart if self.enabled => self.start(now, "idle hold expired", out),
-            Event::TcpConnected { outgoing: false } if self.enabled => {
-                // The peer connected during our IdleHold: take it (passive automatic start).
-                self.timers = Timers::default();
-                self.timers.hold = Some(now + LARGE_HOLD_TIME);
-                out.push(Action::SendOpen);
-                self.change_state(State::OpenSent, "connection accepted during idle hold", now, out);
-            }
-            Event::ManualStop { restart, .. } => {
-                // Nothing to close; just (re)arm or disarm.
+            Event::AutomaticStart if state == State::Idle && self.enabled => self.start(now, "idle hold expired", out),
+            Event::ManualStop { subcode, communication, restart } => {
                 self.enabled = restart;
-                self.timers = Timers::default();
-                if restart {
-                    self.timers.idle_hold = Some(now + RESET_IDLE_HOLD);
+                if state == State::Idle {
+                    // Nothing to close; just (re)arm or disarm.
+                    self.timers = Timers::default();
+                    if restart {
+                        self.timers.idle_hold = Some(now + RESET_IDLE_HOLD);
+                    }
+                    return;
                 }
+                let n = Notification::cease(subcode, communication.as_deref());
+                self.go_idle(stop_reason(subcode), Some(n), IdleHold::Restart, now, out);
             }
-            // RFC 4271 §8.2.2 Idle: "any other event ... is ignored". A connection that reaches
-            // us here is closed by the driver (accepts_incoming() is false).
+            Event::ConnectRetryTimerExpires if matches!(state, State::Connect | State::Active) => {
+                // §8.2.2 Connect/Active: drop the attempt, restart the timer, try again.
+                self.timers.connect_retry = Some(now + self.cfg.connect_retry);
+                self.change_state(State::Connect, "connect retry timer expired", None, now, out);
+                self.connect(out);
+            }
+            Event::HoldTimerExpires if self.session.is_some() => {
+                // §8.2.2 OpenSent/OpenConfirm/Established, event 10: NOTIFICATION 4, Idle.
+                let n = Notification::new(ErrorCode::HoldTimerExpired, 0, vec![]);
+                self.go_idle("hold timer expired", Some(n), IdleHold::BackOff, now, out);
+            }
+            Event::KeepaliveTimerExpires if matches!(state, State::OpenConfirm | State::Established) => {
+                if let Some(s) = self.session {
+                    out.push(Action::Send { conn: s.conn, msg: Outgoing::Keepalive });
+                }
+                self.restart_keepalive_timer(now);
+            }
+            // RFC 4271 §8.2.2: start events in a started state, and timers that do not run in
+            // this state, are ignored.
             _ => {}
         }
     }
 
-    /// Leave Idle: active peers connect, passive ones wait in Active.
-    fn start(&mut self, now: Instant, reason: &str, out: &mut Vec<Action>) {
-        self.timers = Timers::default();
-        if self.cfg.passive {
-            self.change_state(State::Active, reason, now, out);
-        } else {
-            self.timers.connect_retry = Some(now + self.cfg.connect_retry);
-            self.change_state(State::Connect, reason, now, out);
-            out.push(Action::Connect);
+    /// Events 16/17: a connection came up.
+    fn on_connected(&mut self, link: Link, now: Instant, out: &mut Vec<Action>) {
+        if self.attempt == Some(link.conn) {
+            self.attempt = None;
         }
-    }
-
-    fn in_connect_or_active(&mut self, event: Event, now: Instant, out: &mut Vec<Action>) {
-        match event {
-            Event::ConnectRetryTimerExpires => {
-                // §8.2.2 Connect: drop the attempt, restart the timer, try again.
-                self.timers.connect_retry = Some(now + self.cfg.connect_retry);
-                if self.state == State::Active {
-                    self.change_state(State::Connect, "connect retry timer expired", now, out);
+        match self.state {
+            State::Idle if self.enabled && !link.outgoing => {
+                // The peer connected during our IdleHold: take it (RFC 4271 §8.1.1, events 3/5
+                // with passive TCP establishment). The back-off damps our own connects;
+                // refusing the peer's too would let two speakers that back off out of phase
+                // miss each other for minutes.
+                self.take_connection(link, "connection accepted during idle hold", now, out);
+            }
+            State::Idle => {
+                // A stopped peer refuses; a late attempt of ours is dropped.
+                let n = (!link.outgoing).then(|| Notification::cease(CeaseSubcode::ConnectionRejected, None));
+                out.push(Action::Close { conn: link.conn, notification: n });
+            }
+            State::Connect | State::Active => {
+                let reason = if link.outgoing { "connection established" } else { "connection accepted" };
+                self.take_connection(link, reason, now, out);
+            }
+            State::OpenSent | State::OpenConfirm => {
+                // §6.8: a second connection. Send our OPEN on it; the collision is decided when
+                // the peer's OPEN arrives on either connection. A third replaces the second.
+                if let Some(old) = self.candidate.take() {
+                    let n = Notification::cease(CeaseSubcode::ConnectionCollisionResolution, None);
+                    out.push(Action::Close { conn: old.conn, notification: Some(n) });
                 }
-                out.push(Action::Connect);
+                self.candidate = Some(link);
+                self.timers.candidate_open = Some(now + CANDIDATE_OPEN_TIME);
+                out.push(Action::Send { conn: link.conn, msg: Outgoing::Open });
             }
-            Event::TcpConnected { outgoing } => {
-                self.timers.connect_retry = None;
-                self.timers.hold = Some(now + LARGE_HOLD_TIME);
-                out.push(Action::SendOpen);
-                let reason = if outgoing { "connection established" } else { "connection accepted" };
-                self.change_state(State::OpenSent, reason, now, out);
-            }
-            Event::TcpConnectionFails { reason } => {
-                // §8.2.2 Connect: restart the ConnectRetryTimer and wait in Active.
-                out.push(Action::CloseConnection);
-                if !self.cfg.passive && self.timers.connect_retry.is_none() {
-                    self.timers.connect_retry = Some(now + self.cfg.connect_retry);
-                }
-                if self.state == State::Connect {
-                    self.change_state(State::Active, &reason, now, out);
-                }
-            }
-            Event::ManualStop { subcode, restart, .. } => {
-                out.push(Action::CloseConnection);
-                self.go_idle(now, stop_reason(subcode), restart.then_some(RESET_IDLE_HOLD), out);
-                self.enabled = restart;
-            }
-            Event::ManualStart | Event::AutomaticStart => {}
-            // Timers that are not running here, or messages without a connection: ignore.
-            Event::HoldTimerExpires | Event::KeepaliveTimerExpires => {}
-            other => {
-                // Messages cannot arrive without a connection; anything else is an FSM error.
-                out.push(Action::CloseConnection);
-                let hold = self.bump_idle_hold();
-                self.go_idle(now, &format!("unexpected event {}", event_name(&other)), hold, out);
+            State::Established => {
+                // §6.8: "collision with an existing BGP connection that is in the Established
+                // state causes closing of the newly created connection".
+                let n = Notification::cease(CeaseSubcode::ConnectionCollisionResolution, None);
+                out.push(Action::Close { conn: link.conn, notification: Some(n) });
             }
         }
     }
 
-    fn in_open_sent(&mut self, event: Event, now: Instant, out: &mut Vec<Action>) {
-        match event {
-            Event::BgpOpen { negotiated, remote_id } => {
-                // §8.2.2 OpenSent, event 19: KEEPALIVE, then the negotiated timers.
-                out.push(Action::SendKeepalive);
-                self.remote_id = Some(remote_id);
-                self.set_session_timers(&negotiated, now);
-                self.negotiated = Some(negotiated);
-                self.change_state(State::OpenConfirm, "OPEN received", now, out);
+    /// The connection becomes the session's: OPEN, then OpenSent.
+    fn take_connection(&mut self, link: Link, reason: &str, now: Instant, out: &mut Vec<Action>) {
+        self.session = Some(link);
+        out.push(Action::Send { conn: link.conn, msg: Outgoing::Open });
+        self.change_state(State::OpenSent, reason, None, now, out);
+    }
+
+    /// Event 18 on one of the connections.
+    fn on_tcp_fails(&mut self, conn: ConnId, reason: &str, now: Instant, out: &mut Vec<Action>) {
+        if self.attempt == Some(conn) {
+            self.attempt = None;
+            out.push(Action::Close { conn, notification: None });
+            if self.state == State::Connect {
+                // §8.2.2 Connect, event 18: restart the ConnectRetryTimer and wait in Active.
+                self.change_state(State::Active, reason, None, now, out);
             }
-            Event::TcpConnectionFails { reason } => {
-                // §8.2.2 OpenSent, event 18: back to Active, ConnectRetryTimer restarted.
-                out.push(Action::CloseConnection);
-                self.timers.hold = None;
-                if !self.cfg.passive {
-                    self.timers.connect_retry = Some(now + self.cfg.connect_retry);
-                }
-                self.change_state(State::Active, &reason, now, out);
-            }
-            other => self.common_open_states(other, FsmSubcode::UnexpectedMessageInOpenSent, now, out),
+            return;
+        }
+        if self.candidate_conn() == Some(conn) {
+            self.candidate = None;
+            self.timers.candidate_open = None;
+            out.push(Action::Close { conn, notification: None });
+            return;
+        }
+        if self.session_conn() != Some(conn) {
+            return; // closed already
+        }
+        if self.candidate.is_some() {
+            // Both connections were in play and the session's died: the other one carries on.
+            out.push(Action::Close { conn, notification: None });
+            self.promote_candidate(&format!("{reason}; continuing on the second connection"), now, out);
+            return;
+        }
+        match self.state {
+            // §8.2.2 OpenSent, event 18: back to Active, ConnectRetryTimer restarted.
+            State::OpenSent => self.change_state(State::Active, reason, None, now, out),
+            _ => self.go_idle(reason, None, IdleHold::BackOff, now, out),
         }
     }
 
-    fn in_open_confirm(&mut self, event: Event, now: Instant, out: &mut Vec<Action>) {
-        match event {
-            Event::KeepAliveMsg => {
-                self.restart_hold_timer(now);
-                self.established_at = Some(now);
-                self.change_state(State::Established, "KEEPALIVE received", now, out);
+    /// The candidate replaces the session's connection (already closed), before its OPEN
+    /// arrived: OpenSent on it.
+    fn promote_candidate(&mut self, reason: &str, now: Instant, out: &mut Vec<Action>) {
+        let Some(c) = self.candidate.take() else { return };
+        self.timers.candidate_open = None;
+        self.session = Some(c);
+        out.push(Action::Adopt { conn: c.conn });
+        if self.state == State::OpenSent {
+            return; // the session's connection had no OPEN yet either: nothing else changes
+        }
+        self.change_state(State::OpenSent, reason, None, now, out);
+    }
+
+    /// A message on the session's connection.
+    fn on_message(&mut self, msg: Received, now: Instant, out: &mut Vec<Action>) {
+        let state = self.state;
+        match (state, msg) {
+            (State::OpenSent, Received::Open(open)) => {
+                if self.candidate.is_some() && self.collision_closes_session(open.remote_id) {
+                    // §6.8: the peer's identifier decides now; the candidate wins and carries
+                    // on in OpenSent (its OPEN has not come yet).
+                    self.remote_id = Some(open.remote_id);
+                    self.close_session_for_collision(out);
+                    self.promote_candidate("connection collision", now, out);
+                    return;
+                }
+                self.close_candidate_for_collision(out);
+                self.confirm_open(open, "OPEN received", now, out);
+            }
+            (State::OpenConfirm, Received::Keepalive) => {
+                self.close_candidate_for_collision(out);
+                self.change_state(State::Established, "KEEPALIVE received", None, now, out);
                 out.push(Action::SessionUp);
             }
-            Event::KeepaliveTimerExpires => {
-                out.push(Action::SendKeepalive);
-                self.restart_keepalive_timer(now);
-            }
-            Event::TcpConnectionFails { reason } => {
-                out.push(Action::CloseConnection);
-                let hold = self.bump_idle_hold();
-                self.go_idle(now, &reason, hold, out);
-            }
-            other => self.common_open_states(other, FsmSubcode::UnexpectedMessageInOpenConfirm, now, out),
-        }
-    }
-
-    /// The arms OpenSent and OpenConfirm share (RFC 4271 §8.2.2).
-    fn common_open_states(&mut self, event: Event, fsm_sub: FsmSubcode, now: Instant, out: &mut Vec<Action>) {
-        match event {
-            Event::CollisionSwitch { negotiated, remote_id } => {
-                // The surviving connection has seen both OPENs: confirm it like event 19.
-                out.push(Action::SendKeepalive);
-                self.remote_id = Some(remote_id);
-                self.timers.connect_retry = None;
-                self.set_session_timers(&negotiated, now);
-                self.negotiated = Some(negotiated);
-                self.change_state(State::OpenConfirm, "connection collision: kept the peer's connection", now, out);
-            }
-            Event::ManualStop { subcode, communication, restart } => {
-                self.stop_with_cease(subcode, communication.as_deref(), now, out);
-                self.enabled = restart;
-                if restart {
-                    self.timers.idle_hold = Some(now + RESET_IDLE_HOLD);
-                }
-            }
-            Event::HoldTimerExpires => {
-                out.push(Action::SendNotification(Notification::new(ErrorCode::HoldTimerExpired, 0, vec![])));
-                out.push(Action::CloseConnection);
-                let hold = self.bump_idle_hold();
-                self.go_idle(now, "hold timer expired", hold, out);
-            }
-            Event::MessageError(n) => {
-                let reason = format!("sent NOTIFICATION {n}");
-                out.push(Action::SendNotification(n));
-                out.push(Action::CloseConnection);
-                let hold = self.bump_idle_hold();
-                self.go_idle(now, &reason, hold, out);
-            }
-            Event::NotifMsg(n) => {
-                out.push(Action::CloseConnection);
-                let hold = self.bump_idle_hold();
-                self.go_idle(now, &format!("received NOTIFICATION {n}"), hold, out);
-            }
-            Event::ManualStart | Event::AutomaticStart | Event::ConnectRetryTimerExpires => {}
-            Event::KeepaliveTimerExpires => {}
-            other => self.fsm_error(fsm_sub, &other, now, out),
-        }
-    }
-
-    fn in_established(&mut self, event: Event, now: Instant, out: &mut Vec<Action>) {
-        match event {
-            Event::KeepAliveMsg | Event::UpdateMsg | Event::RouteRefreshMsg => {
+            (State::Established, Received::Keepalive | Received::Update | Received::RouteRefresh) => {
                 self.restart_hold_timer(now);
             }
-            Event::KeepaliveTimerExpires => {
-                out.push(Action::SendKeepalive);
-                self.restart_keepalive_timer(now);
-            }
-            Event::HoldTimerExpires => {
-                out.push(Action::SendNotification(Notification::new(ErrorCode::HoldTimerExpired, 0, vec![])));
-                out.push(Action::CloseConnection);
-                self.session_lost(now, "hold timer expired", out);
-            }
-            Event::MessageError(n) => {
+            (_, Received::Invalid(n)) => {
                 let reason = format!("sent NOTIFICATION {n}");
-                out.push(Action::SendNotification(n));
-                out.push(Action::CloseConnection);
-                self.session_lost(now, &reason, out);
+                self.go_idle(&reason, Some(n), IdleHold::BackOff, now, out);
             }
-            Event::NotifMsg(n) => {
-                out.push(Action::CloseConnection);
-                self.session_lost(now, &format!("received NOTIFICATION {n}"), out);
-            }
-            Event::TcpConnectionFails { reason } => {
-                out.push(Action::CloseConnection);
-                self.session_lost(now, &reason, out);
-            }
-            Event::ManualStop { subcode, communication, restart } => {
-                out.push(Action::SessionDown);
-                self.flaps += 1;
-                self.stop_with_cease(subcode, communication.as_deref(), now, out);
-                self.enabled = restart;
-                if restart {
-                    self.timers.idle_hold = Some(now + RESET_IDLE_HOLD);
+            (_, Received::Notification(n)) => {
+                let reason = format!("received NOTIFICATION {n}");
+                let collision =
+                    n.code == ErrorCode::Cease as u8 && n.subcode == CeaseSubcode::ConnectionCollisionResolution as u8;
+                if collision && self.candidate.is_some() {
+                    // The peer resolved the collision for the other connection.
+                    if let Some(s) = self.session.take() {
+                        out.push(Action::Close { conn: s.conn, notification: None });
+                    }
+                    self.promote_candidate(&format!("{reason}; continuing on the second connection"), now, out);
+                    return;
                 }
+                self.go_idle(&reason, None, IdleHold::BackOff, now, out);
             }
-            Event::ManualStart | Event::AutomaticStart | Event::ConnectRetryTimerExpires => {}
-            other => self.fsm_error(FsmSubcode::UnexpectedMessageInEstablished, &other, now, out),
-        }
-    }
-
-    /// Established -> Idle through a failure: tell the RIB, count the flap, back off.
-    fn session_lost(&mut self, now: Instant, reason: &str, out: &mut Vec<Action>) {
-        out.push(Action::SessionDown);
-        self.flaps += 1;
-        let stable = self.established_at.is_some_and(|t| now.duration_since(t) >= STABLE_SESSION);
-        if stable {
-            self.idle_hold = IDLE_HOLD_INITIAL;
-        }
-        let hold = self.bump_idle_hold();
-        self.go_idle(now, reason, hold, out);
-    }
-
-    /// RFC 4271 §8.2.2 / RFC 6608: an event the state does not expect.
-    fn fsm_error(&mut self, sub: FsmSubcode, event: &Event, now: Instant, out: &mut Vec<Action>) {
-        out.push(Action::SendNotification(Notification::new(ErrorCode::FsmError, sub as u8, vec![])));
-        out.push(Action::CloseConnection);
-        let reason = format!("FSM error: unexpected {} in {}", event_name(event), self.state);
-        if self.state == State::Established {
-            self.session_lost(now, &reason, out);
-        } else {
-            let hold = self.bump_idle_hold();
-            self.go_idle(now, &reason, hold, out);
-        }
-    }
-
-    fn stop_with_cease(&mut self, sub: CeaseSubcode, text: Option<&str>, now: Instant, out: &mut Vec<Action>) {
-        out.push(Action::SendNotification(Notification::cease(sub, text)));
-        out.push(Action::CloseConnection);
-        self.go_idle(now, stop_reason(sub), None, out);
-    }
-
-    /// Current back-off, then double it for next time (capped).
-    fn bump_idle_hold(&mut self) -> Option<Duration> {
-        let hold = self.idle_hold;
-        self.idle_hold = (self.idle_hold * 2).min(IDLE_HOLD_MAX);
-        Some(hold)
-    }
-
-    /// Any state -> Idle: all timers stop; IdleHold arms the automatic restart.
-    fn go_idle(&mut self, now: Instant, reason: &str, idle_hold: Option<Duration>, out: &mut Vec<Action>) {
-        self.timers = Timers::default();
-        if let Some(d) = idle_hold {
-            if self.enabled {
-                self.timers.idle_hold = Some(now + d);
+            (_, other) => {
+                // RFC 4271 §8.2.2 / RFC 6608: an event the state does not expect.
+                let sub = match state {
+                    State::OpenSent => FsmSubcode::UnexpectedMessageInOpenSent,
+                    State::OpenConfirm => FsmSubcode::UnexpectedMessageInOpenConfirm,
+                    State::Established => FsmSubcode::UnexpectedMessageInEstablished,
+                    _ => FsmSubcode::Unspecified,
+                };
+                let n = Notification::new(ErrorCode::FsmError, sub as u8, vec![]);
+                let reason = format!("FSM error: unexpected {} in {state}", received_name(&other));
+                self.go_idle(&reason, Some(n), IdleHold::BackOff, now, out);
             }
         }
-        self.change_state(State::Idle, reason, now, out);
     }
 
-    /// The one door for every transition: bookkeeping that must happen on each change.
-    fn change_state(&mut self, to: State, reason: &str, now: Instant, out: &mut Vec<Action>) {
+    /// §8.2.2 OpenSent, event 19 (or a candidate's OPEN that won): KEEPALIVE, then the
+    /// negotiated timers, OpenConfirm.
+    fn confirm_open(&mut self, open: PeerOpen, reason: &str, now: Instant, out: &mut Vec<Action>) {
+        if let Some(s) = self.session {
+            out.push(Action::Send { conn: s.conn, msg: Outgoing::Keepalive });
+        }
+        self.remote_id = Some(open.remote_id);
+        self.negotiated = Some(open.negotiated);
+        self.change_state(State::OpenConfirm, reason, None, now, out);
+        // Also when already in OpenConfirm (a candidate replaced the session's connection).
+        self.set_session_timers(now);
+    }
+
+    /// A message on the collision candidate (we are in OpenSent or OpenConfirm).
+    fn on_candidate_message(&mut self, conn: ConnId, msg: Received, now: Instant, out: &mut Vec<Action>) {
+        let Some(link) = self.candidate else { return };
+        let close = |out: &mut Vec<Action>, n: Option<Notification>| out.push(Action::Close { conn, notification: n });
+        match msg {
+            Received::Open(open) => {
+                if !self.collision_closes_session(open.remote_id) {
+                    self.close_candidate_for_collision(out);
+                    self.remote_id.get_or_insert(open.remote_id);
+                    return;
+                }
+                self.close_session_for_collision(out);
+                self.candidate = None;
+                self.timers.candidate_open = None;
+                self.session = Some(link);
+                out.push(Action::Adopt { conn });
+                self.confirm_open(open, "connection collision: kept the second connection", now, out);
+            }
+            Received::Notification(_) => {
+                self.candidate = None;
+                close(out, None);
+            }
+            Received::Invalid(n) => {
+                self.candidate = None;
+                close(out, Some(n));
+            }
+            _ => {
+                // Anything before its OPEN: the candidate is in OpenSent (RFC 6608 subcode 1).
+                self.candidate = None;
+                close(
+                    out,
+                    Some(Notification::new(ErrorCode::FsmError, FsmSubcode::UnexpectedMessageInOpenSent as u8, vec![])),
+                );
+            }
+        }
+        if self.candidate.is_none() {
+            self.timers.candidate_open = None;
+        }
+    }
+
+    /// §6.8 with the peer's identifier now known: whether the session's connection is the one
+    /// to close (else the candidate is).
+    fn collision_closes_session(&self, remote_id: Ipv4Addr) -> bool {
+        let (Some(s), Some(c)) = (self.session, self.candidate) else { return false };
+        if s.outgoing == c.outgoing {
+            return false; // both from the same side: keep the one we had
+        }
+        let c = &self.cfg;
+        match collision_loser(c.local_id, remote_id, c.local_as, c.remote_as) {
+            Some(Initiator::Local) => s.outgoing,
+            Some(Initiator::Remote) => !s.outgoing,
+            None => false,
+        }
+    }
+
+    fn close_session_for_collision(&mut self, out: &mut Vec<Action>) {
+        if let Some(s) = self.session.take() {
+            let n = Notification::cease(CeaseSubcode::ConnectionCollisionResolution, None);
+            out.push(Action::Close { conn: s.conn, notification: Some(n) });
+        }
+    }
+
+    fn close_candidate_for_collision(&mut self, out: &mut Vec<Action>) {
+        if let Some(c) = self.candidate.take() {
+            self.timers.candidate_open = None;
+            let n = Notification::cease(CeaseSubcode::ConnectionCollisionResolution, None);
+            out.push(Action::Close { conn: c.conn, notification: Some(n) });
+        }
+    }
+
+    /// Any state -> Idle, closing every connection (the session's with `notification`).
+    fn go_idle(
+        &mut self,
+        reason: &str,
+        notification: Option<Notification>,
+        hold: IdleHold,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        self.change_state(State::Idle, reason, notification, now, out);
+        if self.enabled {
+            let d = match hold {
+                IdleHold::BackOff => {
+                    let d = self.idle_hold;
+                    self.idle_hold = (self.idle_hold * 2).min(IDLE_HOLD_MAX);
+                    d
+                }
+                IdleHold::Restart => RESET_IDLE_HOLD,
+            };
+            self.timers.idle_hold = Some(now + d);
+        }
+    }
+
+    /// The one door for every transition (like OpenBGPD's `change_state`): logs and archives
+    /// it (`StateChange`, first, while the session's connection is still open), tells the RIB
+    /// when the session leaves Established and counts the flap, closes what must close, and
+    /// sets the timers of the new state (RFC 4271 §8.2.2). Idle's IdleHold is armed by
+    /// `go_idle`, which knows why the session went down.
+    fn change_state(
+        &mut self,
+        to: State,
+        reason: &str,
+        notification: Option<Notification>,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
         let from = self.state;
         if from == to {
             return;
         }
-        if to == State::Idle || to == State::Active || to == State::Connect {
-            self.negotiated = None;
-            self.established_at = None;
+        out.push(Action::StateChange { from, to, reason: reason.to_string(), conn: self.session_conn() });
+        if from == State::Established {
+            out.push(Action::SessionDown);
+            self.flaps += 1;
+            if self.established_at.is_some_and(|t| now.duration_since(t) >= STABLE_SESSION) {
+                self.idle_hold = IDLE_HOLD_INITIAL;
+            }
         }
         self.state = to;
         self.state_since = now;
-        out.push(Action::StateChange { from, to, reason: reason.to_string() });
+        let t = &mut self.timers;
+        t.idle_hold = None;
+        match to {
+            State::Idle | State::Connect | State::Active => {
+                if let Some(s) = self.session.take() {
+                    out.push(Action::Close { conn: s.conn, notification: notification.clone() });
+                }
+                if let Some(c) = self.candidate.take() {
+                    // The candidate hears an operator's Cease too; other errors were the session's.
+                    let n = notification.filter(|n| n.code == ErrorCode::Cease as u8);
+                    out.push(Action::Close { conn: c.conn, notification: n });
+                }
+                self.negotiated = None;
+                self.established_at = None;
+                *t = Timers { connect_retry: t.connect_retry, ..Timers::default() };
+                match to {
+                    State::Idle => {
+                        if let Some(a) = self.attempt.take() {
+                            out.push(Action::Close { conn: a, notification: None });
+                        }
+                        t.connect_retry = None;
+                    }
+                    // Passive peers never connect (RFC 4271 §8.1.1, PassiveTcpEstablishment).
+                    _ if self.cfg.passive => t.connect_retry = None,
+                    State::Connect => t.connect_retry = Some(now + self.cfg.connect_retry),
+                    _ => {
+                        t.connect_retry.get_or_insert(now + self.cfg.connect_retry);
+                    }
+                }
+            }
+            State::OpenSent => {
+                t.connect_retry = None;
+                t.keepalive = None;
+                t.hold = Some(now + LARGE_HOLD_TIME);
+                self.negotiated = None;
+            }
+            State::OpenConfirm => t.connect_retry = None,
+            State::Established => {
+                self.established_at = Some(now);
+                self.restart_hold_timer(now);
+            }
+        }
     }
 
-    fn set_session_timers(&mut self, n: &Negotiated, now: Instant) {
-        // RFC 4271 §4.2: a hold time of zero means no Hold and no Keepalive timer.
+    /// RFC 4271 §4.2: the negotiated hold time; zero means no Hold and no Keepalive timer.
+    fn set_session_timers(&mut self, now: Instant) {
+        let Some(n) = &self.negotiated else { return };
+        self.hold_postponed = false;
         if n.hold_time == 0 {
             self.timers.hold = None;
             self.timers.keepalive = None;
@@ -566,6 +808,7 @@ impl Fsm {
     }
 
     fn restart_hold_timer(&mut self, now: Instant) {
+        self.hold_postponed = false;
         if let Some(n) = &self.negotiated {
             if n.hold_time > 0 {
                 self.timers.hold = Some(now + Duration::from_secs(n.hold_time.into()));
@@ -596,41 +839,34 @@ fn stop_reason(sub: CeaseSubcode) -> &'static str {
     }
 }
 
-fn event_name(e: &Event) -> &'static str {
-    match e {
-        Event::ManualStart => "ManualStart",
-        Event::ManualStop { .. } => "ManualStop",
-        Event::AutomaticStart => "AutomaticStart",
-        Event::ConnectRetryTimerExpires => "ConnectRetryTimer_Expires",
-        Event::HoldTimerExpires => "HoldTimer_Expires",
-        Event::KeepaliveTimerExpires => "KeepaliveTimer_Expires",
-        Event::TcpConnected { .. } => "TcpConnectionConfirmed",
-        Event::TcpConnectionFails { .. } => "TcpConnectionFails",
-        Event::BgpOpen { .. } => "OPEN",
-        Event::MessageError(_) => "message error",
-        Event::NotifMsg(_) => "NOTIFICATION",
-        Event::KeepAliveMsg => "KEEPALIVE",
-        Event::UpdateMsg => "UPDATE",
-        Event::RouteRefreshMsg => "ROUTE-REFRESH",
-        Event::UnexpectedOpen => "OPEN",
-        Event::CollisionSwitch { .. } => "connection collision",
+fn received_name(m: &Received) -> &'static str {
+    match m {
+        Received::Open(_) | Received::UnexpectedOpen => "OPEN",
+        Received::Invalid(_) => "bad message",
+        Received::Notification(_) => "NOTIFICATION",
+        Received::Keepalive => "KEEPALIVE",
+        Received::Update => "UPDATE",
+        Received::RouteRefresh => "ROUTE-REFRESH",
     }
 }
 
-/// RFC 4271 §6.8 connection collision: which connection survives. `existing_outgoing` says
-/// whether the connection we already have is the one we opened. Returns true when the
-/// existing connection is kept (and the new, incoming one closed with Cease / Connection
-/// Collision Resolution).
-pub fn keep_existing_on_collision(local_id: Ipv4Addr, remote_id: Ipv4Addr, existing_outgoing: bool) -> bool {
-    // "If the value of the local BGP Identifier is less than the remote one, close the
-    // connection that was initiated by the local system" (compared as unsigned integers).
-    let local_wins = u32::from(local_id) > u32::from(remote_id);
-    if existing_outgoing {
-        local_wins
+/// RFC 4271 §6.8 connection collision, once the peer's BGP Identifier is known: whose
+/// connection closes. "If the value of the local BGP Identifier is less than the remote one,
+/// close the connection that was initiated by the local system" (compared as unsigned
+/// integers); otherwise the peer's. RFC 6286 §2.3: with equal identifiers on an external
+/// session, the speaker with the lower AS number closes the connection it initiated. Equal
+/// identifiers on an internal session are refused with the OPEN (RFC 6286 §2.2, 2/3), so no
+/// rule applies: `None`.
+pub fn collision_loser(local_id: Ipv4Addr, remote_id: Ipv4Addr, local_as: u32, remote_as: u32) -> Option<Initiator> {
+    let (l, r) = (u32::from(local_id), u32::from(remote_id));
+    let local_closes = if l != r {
+        l < r
+    } else if local_as != remote_as {
+        local_as < remote_as
     } else {
-        // Both connections came from the peer: keep the established one.
-        true
-    }
+        return None;
+    };
+    Some(if local_closes { Initiator::Local } else { Initiator::Remote })
 }
 
 #[cfg(test)]
@@ -638,8 +874,20 @@ mod tests {
     use super::*;
     use crate::prefix::Family;
 
+    const LOCAL_ID: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 100);
+    const LOW_ID: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+    const HIGH_ID: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 200);
+    /// The first outgoing attempt of an active FSM.
+    const OURS: ConnId = ConnId(1);
+
     fn cfg(passive: bool) -> FsmConfig {
-        FsmConfig { passive, connect_retry: Duration::from_secs(5) }
+        FsmConfig {
+            passive,
+            connect_retry: Duration::from_secs(5),
+            local_id: LOCAL_ID,
+            local_as: 65001,
+            remote_as: 65002,
+        }
     }
 
     fn negotiated(hold: u16) -> Negotiated {
@@ -653,8 +901,25 @@ mod tests {
         }
     }
 
+    fn open_from(remote_id: Ipv4Addr, hold: u16) -> Received {
+        Received::Open(PeerOpen { negotiated: negotiated(hold), remote_id })
+    }
+
+    fn msg(conn: ConnId, msg: Received) -> Event {
+        Event::Message { conn, msg }
+    }
+
+    /// The OPEN of the peer 192.0.2.2 (lower than ours) on our first connection.
     fn open_event(hold: u16) -> Event {
-        Event::BgpOpen { negotiated: negotiated(hold), remote_id: Ipv4Addr::new(192, 0, 2, 2) }
+        msg(OURS, open_from(Ipv4Addr::new(192, 0, 2, 2), hold))
+    }
+
+    fn connected(conn: ConnId, outgoing: bool) -> Event {
+        Event::TcpConnected { conn, outgoing }
+    }
+
+    fn fails(conn: ConnId) -> Event {
+        Event::TcpFails { conn, reason: "eof".into() }
     }
 
     fn states(actions: &[Action]) -> Vec<(State, State)> {
@@ -669,12 +934,36 @@ mod tests {
 
     fn notification(actions: &[Action]) -> Option<&Notification> {
         actions.iter().find_map(|a| match a {
-            Action::SendNotification(n) => Some(n),
+            Action::Close { notification: Some(n), .. } => Some(n),
             _ => None,
         })
     }
 
-    /// Drive an active FSM to the given state.
+    fn closes(actions: &[Action]) -> Vec<(ConnId, Option<(u8, u8)>)> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Close { conn, notification } => {
+                    Some((*conn, notification.as_ref().map(|n| (n.code, n.subcode))))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn sends(actions: &[Action]) -> Vec<(ConnId, Outgoing)> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Send { conn, msg } => Some((*conn, *msg)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    const CEASE_7: Option<(u8, u8)> = Some((6, 7));
+
+    /// Drive an active FSM to the given state on our first connection.
     fn fsm_in(state: State, t0: Instant) -> Fsm {
         let mut f = Fsm::new(cfg(false), t0);
         f.handle(Event::ManualStart, t0);
@@ -682,10 +971,10 @@ mod tests {
             return f;
         }
         if state == State::Active {
-            f.handle(Event::TcpConnectionFails { reason: "refused".into() }, t0);
+            f.handle(Event::TcpFails { conn: OURS, reason: "refused".into() }, t0);
             return f;
         }
-        f.handle(Event::TcpConnected { outgoing: true }, t0);
+        f.handle(connected(OURS, true), t0);
         if state == State::OpenSent {
             return f;
         }
@@ -693,19 +982,30 @@ mod tests {
         if state == State::OpenConfirm {
             return f;
         }
-        f.handle(Event::KeepAliveMsg, t0);
+        f.handle(msg(OURS, Received::Keepalive), t0);
         assert_eq!(f.state(), State::Established);
         f
+    }
+
+    /// An FSM in `state` on our connection with the peer's connection as a candidate.
+    fn with_candidate(state: State, t0: Instant) -> (Fsm, ConnId) {
+        let mut f = fsm_in(state, t0);
+        let theirs = f.new_conn_id();
+        let a = f.handle(connected(theirs, false), t0);
+        assert_eq!(sends(&a), vec![(theirs, Outgoing::Open)], "our OPEN goes on the candidate");
+        assert_eq!(f.candidate_conn(), Some(theirs));
+        (f, theirs)
     }
 
     #[test]
     fn idle_ignores_everything_but_start() {
         let t0 = Instant::now();
         let mut f = Fsm::new(cfg(false), t0);
-        assert!(f.handle(Event::KeepAliveMsg, t0).is_empty());
+        assert!(f.handle(msg(ConnId(7), Received::Keepalive), t0).is_empty());
         assert!(f.handle(Event::AutomaticStart, t0).is_empty(), "not enabled yet");
-        assert!(!f.accepts_incoming());
         assert_eq!(f.state(), State::Idle);
+        let a = f.handle(connected(ConnId(8), false), t0);
+        assert_eq!(closes(&a), vec![(ConnId(8), Some((6, 5)))], "not started: Connection Rejected");
     }
 
     #[test]
@@ -714,9 +1014,8 @@ mod tests {
         let mut f = Fsm::new(cfg(false), t0);
         let a = f.handle(Event::ManualStart, t0);
         assert_eq!(states(&a), vec![(State::Idle, State::Connect)]);
-        assert!(a.contains(&Action::Connect));
+        assert!(a.contains(&Action::Connect { conn: OURS }));
         assert_eq!(f.timers().connect_retry, Some(t0 + Duration::from_secs(5)));
-        assert!(f.accepts_incoming());
     }
 
     #[test]
@@ -725,12 +1024,13 @@ mod tests {
         let mut f = Fsm::new(cfg(true), t0);
         let a = f.handle(Event::ManualStart, t0);
         assert_eq!(states(&a), vec![(State::Idle, State::Active)]);
-        assert!(!a.contains(&Action::Connect));
+        assert!(!a.iter().any(|a| matches!(a, Action::Connect { .. })));
         assert_eq!(f.next_deadline(), None);
         // ConnectRetry never fires for a passive peer, it only accepts.
-        let a = f.handle(Event::TcpConnected { outgoing: false }, t0);
+        let c = f.new_conn_id();
+        let a = f.handle(connected(c, false), t0);
         assert_eq!(states(&a), vec![(State::Active, State::OpenSent)]);
-        assert!(a.contains(&Action::SendOpen));
+        assert_eq!(sends(&a), vec![(c, Outgoing::Open)]);
     }
 
     #[test]
@@ -741,7 +1041,7 @@ mod tests {
         let ev = f.expired_timers(t1);
         assert_eq!(ev, vec![Event::ConnectRetryTimerExpires]);
         let a = f.handle(Event::ConnectRetryTimerExpires, t1);
-        assert_eq!(a, vec![Action::Connect]);
+        assert_eq!(a, vec![Action::Close { conn: OURS, notification: None }, Action::Connect { conn: ConnId(2) }]);
         assert_eq!(f.state(), State::Connect);
         assert_eq!(f.timers().connect_retry, Some(t1 + Duration::from_secs(5)));
     }
@@ -754,15 +1054,16 @@ mod tests {
         let t1 = t0 + Duration::from_secs(5);
         let a = f.handle(Event::ConnectRetryTimerExpires, t1);
         assert_eq!(states(&a), vec![(State::Active, State::Connect)]);
-        assert!(a.contains(&Action::Connect));
+        assert!(a.contains(&Action::Connect { conn: ConnId(2) }));
     }
 
     #[test]
     fn incoming_connection_in_active_sends_open() {
         let t0 = Instant::now();
         let mut f = fsm_in(State::Active, t0);
-        let a = f.handle(Event::TcpConnected { outgoing: false }, t0);
-        assert_eq!(a[0], Action::SendOpen);
+        let c = f.new_conn_id();
+        let a = f.handle(connected(c, false), t0);
+        assert_eq!(a[0], Action::Send { conn: c, msg: Outgoing::Open });
         assert_eq!(f.state(), State::OpenSent);
         assert_eq!(f.timers().hold, Some(t0 + LARGE_HOLD_TIME));
         assert_eq!(f.timers().connect_retry, None);
@@ -773,7 +1074,7 @@ mod tests {
         let t0 = Instant::now();
         let mut f = fsm_in(State::OpenSent, t0);
         let a = f.handle(open_event(90), t0);
-        assert_eq!(a[0], Action::SendKeepalive);
+        assert_eq!(a[0], Action::Send { conn: OURS, msg: Outgoing::Keepalive });
         assert_eq!(f.state(), State::OpenConfirm);
         assert_eq!(f.timers().hold, Some(t0 + Duration::from_secs(90)));
         assert_eq!(f.timers().keepalive, Some(t0 + Duration::from_secs(30)));
@@ -787,7 +1088,7 @@ mod tests {
         f.handle(open_event(0), t0);
         assert_eq!(f.timers().hold, None);
         assert_eq!(f.timers().keepalive, None);
-        f.handle(Event::KeepAliveMsg, t0);
+        f.handle(msg(OURS, Received::Keepalive), t0);
         assert_eq!(f.state(), State::Established);
         assert_eq!(f.next_deadline(), None);
     }
@@ -808,7 +1109,7 @@ mod tests {
     fn keepalive_in_open_sent_is_an_fsm_error_with_rfc6608_subcode() {
         let t0 = Instant::now();
         let mut f = fsm_in(State::OpenSent, t0);
-        let a = f.handle(Event::KeepAliveMsg, t0);
+        let a = f.handle(msg(OURS, Received::Keepalive), t0);
         assert_eq!(notification(&a).map(|n| (n.code, n.subcode)), Some((5, 1)));
         assert_eq!(f.state(), State::Idle);
     }
@@ -818,9 +1119,9 @@ mod tests {
         let t0 = Instant::now();
         let mut f = fsm_in(State::OpenSent, t0);
         let n = Notification::new(ErrorCode::OpenMessage, 2, vec![]);
-        let a = f.handle(Event::MessageError(n.clone()), t0);
+        let a = f.handle(msg(OURS, Received::Invalid(n.clone())), t0);
         assert_eq!(notification(&a), Some(&n));
-        assert!(a.contains(&Action::CloseConnection));
+        assert_eq!(closes(&a), vec![(OURS, Some((2, 2)))]);
         assert_eq!(f.state(), State::Idle);
     }
 
@@ -828,9 +1129,10 @@ mod tests {
     fn connection_lost_in_open_sent_goes_to_active() {
         let t0 = Instant::now();
         let mut f = fsm_in(State::OpenSent, t0);
-        let a = f.handle(Event::TcpConnectionFails { reason: "eof".into() }, t0);
+        let a = f.handle(fails(OURS), t0);
         assert_eq!(states(&a), vec![(State::OpenSent, State::Active)]);
         assert!(f.timers().connect_retry.is_some());
+        assert_eq!(closes(&a), vec![(OURS, None)]);
     }
 
     #[test]
@@ -838,7 +1140,7 @@ mod tests {
         let t0 = Instant::now();
         let mut f = fsm_in(State::OpenConfirm, t0);
         let t1 = t0 + Duration::from_secs(1);
-        let a = f.handle(Event::KeepAliveMsg, t1);
+        let a = f.handle(msg(OURS, Received::Keepalive), t1);
         assert_eq!(states(&a), vec![(State::OpenConfirm, State::Established)]);
         assert!(a.contains(&Action::SessionUp));
         assert_eq!(f.established_at(), Some(t1));
@@ -851,7 +1153,10 @@ mod tests {
         let mut f = fsm_in(State::OpenConfirm, t0);
         let t1 = t0 + Duration::from_secs(30);
         assert_eq!(f.expired_timers(t1), vec![Event::KeepaliveTimerExpires]);
-        assert_eq!(f.handle(Event::KeepaliveTimerExpires, t1), vec![Action::SendKeepalive]);
+        assert_eq!(
+            f.handle(Event::KeepaliveTimerExpires, t1),
+            vec![Action::Send { conn: OURS, msg: Outgoing::Keepalive }]
+        );
         assert_eq!(f.timers().keepalive, Some(t1 + Duration::from_secs(30)));
     }
 
@@ -859,7 +1164,7 @@ mod tests {
     fn update_in_open_confirm_is_an_fsm_error() {
         let t0 = Instant::now();
         let mut f = fsm_in(State::OpenConfirm, t0);
-        let a = f.handle(Event::UpdateMsg, t0);
+        let a = f.handle(msg(OURS, Received::Update), t0);
         assert_eq!(notification(&a).map(|n| (n.code, n.subcode)), Some((5, 2)));
         assert_eq!(f.state(), State::Idle);
     }
@@ -869,7 +1174,7 @@ mod tests {
         let t0 = Instant::now();
         let mut f = fsm_in(State::OpenConfirm, t0);
         let n = Notification::new(ErrorCode::Cease, 2, vec![]);
-        let a = f.handle(Event::NotifMsg(n), t0);
+        let a = f.handle(msg(OURS, Received::Notification(n)), t0);
         assert!(notification(&a).is_none());
         assert_eq!(f.state(), State::Idle);
     }
@@ -879,10 +1184,10 @@ mod tests {
         let t0 = Instant::now();
         let mut f = fsm_in(State::Established, t0);
         let t1 = t0 + Duration::from_secs(60);
-        assert!(f.handle(Event::UpdateMsg, t1).is_empty());
+        assert!(f.handle(msg(OURS, Received::Update), t1).is_empty());
         assert_eq!(f.timers().hold, Some(t1 + Duration::from_secs(90)));
         let t2 = t1 + Duration::from_secs(60);
-        f.handle(Event::RouteRefreshMsg, t2);
+        f.handle(msg(OURS, Received::RouteRefresh), t2);
         assert_eq!(f.timers().hold, Some(t2 + Duration::from_secs(90)));
     }
 
@@ -910,14 +1215,42 @@ mod tests {
     }
 
     #[test]
+    fn the_hold_timer_is_postponed_at_most_once_until_a_whole_message_arrives() {
+        let t0 = Instant::now();
+        let mut f = fsm_in(State::Established, t0);
+        let t1 = t0 + Duration::from_secs(90);
+        assert!(f.expired_timers(t1).contains(&Event::HoldTimerExpires));
+        assert!(f.postpone_hold_timer(t1), "bytes arrived: once, briefly");
+        assert_eq!(f.timers().hold, Some(t1 + HOLD_GRACE));
+        let t2 = t1 + HOLD_GRACE;
+        assert!(f.expired_timers(t2).contains(&Event::HoldTimerExpires));
+        assert!(!f.postpone_hold_timer(t2), "a second time: the timer expires");
+        // A whole message restarts the timer and allows one postponement again.
+        f.handle(msg(OURS, Received::Keepalive), t2);
+        assert!(f.postpone_hold_timer(t2));
+    }
+
+    #[test]
+    fn leaving_established_names_the_sessions_connection_before_closing_it() {
+        let t0 = Instant::now();
+        let mut f = fsm_in(State::Established, t0);
+        let a = f.handle(fails(OURS), t0);
+        let Some(Action::StateChange { conn, to: State::Idle, .. }) = a.first() else { panic!("{a:?}") };
+        assert_eq!(*conn, Some(OURS), "the MRT record is written with this connection's addresses");
+        assert_eq!(a[1], Action::SessionDown);
+        assert_eq!(closes(&a), vec![(OURS, None)]);
+        assert_eq!(f.session_conn(), None);
+    }
+
+    #[test]
     fn incoming_connection_during_idle_hold_is_taken() {
         let t0 = Instant::now();
         let mut f = fsm_in(State::Established, t0);
-        f.handle(Event::TcpConnectionFails { reason: "eof".into() }, t0);
+        f.handle(fails(OURS), t0);
         assert_eq!(f.state(), State::Idle);
-        assert!(f.accepts_incoming(), "the back-off only damps our own connects");
-        let a = f.handle(Event::TcpConnected { outgoing: false }, t0);
-        assert_eq!(a[0], Action::SendOpen);
+        let c = f.new_conn_id();
+        let a = f.handle(connected(c, false), t0);
+        assert_eq!(a[0], Action::Send { conn: c, msg: Outgoing::Open });
         assert_eq!(f.state(), State::OpenSent);
         assert_eq!(f.timers().idle_hold, None);
     }
@@ -929,15 +1262,16 @@ mod tests {
         let stop =
             Event::ManualStop { subcode: CeaseSubcode::AdministrativeShutdown, communication: None, restart: false };
         f.handle(stop, t0);
-        assert!(!f.accepts_incoming());
-        assert!(f.handle(Event::TcpConnected { outgoing: false }, t0).is_empty());
+        let c = f.new_conn_id();
+        assert_eq!(closes(&f.handle(connected(c, false), t0)), vec![(c, Some((6, 5)))]);
+        assert_eq!(f.state(), State::Idle);
     }
 
     #[test]
     fn open_in_established_is_an_fsm_error() {
         let t0 = Instant::now();
         let mut f = fsm_in(State::Established, t0);
-        let a = f.handle(Event::UnexpectedOpen, t0);
+        let a = f.handle(msg(OURS, Received::UnexpectedOpen), t0);
         assert_eq!(notification(&a).map(|n| (n.code, n.subcode)), Some((5, 3)));
         assert!(a.contains(&Action::SessionDown));
     }
@@ -947,9 +1281,9 @@ mod tests {
         let t0 = Instant::now();
         let mut f = fsm_in(State::Established, t0);
         let n = Notification::new(ErrorCode::UpdateMessage, 1, vec![]);
-        let a = f.handle(Event::MessageError(n.clone()), t0);
+        let a = f.handle(msg(OURS, Received::Invalid(n.clone())), t0);
         assert_eq!(notification(&a), Some(&n));
-        assert_eq!(a.last().map(|a| matches!(a, Action::StateChange { to: State::Idle, .. })), Some(true));
+        assert!(matches!(a.first(), Some(Action::StateChange { to: State::Idle, .. })));
     }
 
     #[test]
@@ -958,20 +1292,25 @@ mod tests {
         let mut f = fsm_in(State::Established, t);
         let mut holds = Vec::new();
         for _ in 0..7 {
-            f.handle(Event::TcpConnectionFails { reason: "eof".into() }, t);
+            let conn = f.session_conn().expect("a session");
+            f.handle(fails(conn), t);
             let d = f.timers().idle_hold.map(|d| d.duration_since(t));
             holds.push(d.map(|d| d.as_secs()));
             t += d.unwrap_or_default();
             assert_eq!(f.expired_timers(t), vec![Event::AutomaticStart]);
-            f.handle(Event::AutomaticStart, t);
-            f.handle(Event::TcpConnected { outgoing: true }, t);
-            f.handle(open_event(90), t);
-            f.handle(Event::KeepAliveMsg, t);
+            let a = f.handle(Event::AutomaticStart, t);
+            let Some(Action::Connect { conn }) = a.iter().find(|a| matches!(a, Action::Connect { .. })).cloned() else {
+                panic!("no connect: {a:?}")
+            };
+            f.handle(connected(conn, true), t);
+            f.handle(msg(conn, open_from(LOW_ID, 90)), t);
+            f.handle(msg(conn, Received::Keepalive), t);
         }
         assert_eq!(holds, [5, 10, 20, 40, 80, 120, 120].map(Some).to_vec());
         // Stable for long enough: back to the initial back-off.
         t += STABLE_SESSION;
-        f.handle(Event::TcpConnectionFails { reason: "eof".into() }, t);
+        let conn = f.session_conn().expect("a session");
+        f.handle(fails(conn), t);
         assert_eq!(f.timers().idle_hold, Some(t + IDLE_HOLD_INITIAL));
         assert_eq!(f.flaps(), 8);
     }
@@ -1010,31 +1349,275 @@ mod tests {
     }
 
     #[test]
-    fn collision_switch_in_open_sent_confirms_the_surviving_connection() {
+    fn manual_stop_closes_both_connections_of_a_collision_with_the_cease() {
         let t0 = Instant::now();
-        let mut f = fsm_in(State::OpenSent, t0);
-        let ev = Event::CollisionSwitch { negotiated: negotiated(30), remote_id: Ipv4Addr::new(192, 0, 2, 9) };
-        let a = f.handle(ev, t0);
-        assert_eq!(a[0], Action::SendKeepalive);
-        assert_eq!(states(&a), vec![(State::OpenSent, State::OpenConfirm)]);
-        assert_eq!(f.timers().hold, Some(t0 + Duration::from_secs(30)));
-        assert_eq!(f.remote_id(), Some(Ipv4Addr::new(192, 0, 2, 9)));
-        // In OpenConfirm it replaces the old connection's parameters without a state change.
-        let ev = Event::CollisionSwitch { negotiated: negotiated(60), remote_id: Ipv4Addr::new(192, 0, 2, 9) };
-        let a = f.handle(ev, t0);
-        assert_eq!(a, vec![Action::SendKeepalive]);
-        assert_eq!(f.negotiated().map(|n| n.hold_time), Some(60));
+        let (mut f, theirs) = with_candidate(State::OpenConfirm, t0);
+        let stop =
+            Event::ManualStop { subcode: CeaseSubcode::AdministrativeShutdown, communication: None, restart: false };
+        let a = f.handle(stop, t0);
+        assert_eq!(closes(&a), vec![(OURS, Some((6, 2))), (theirs, Some((6, 2)))]);
+    }
+
+    // RFC 4271 §6.8 and RFC 6286 §2.3: every collision case.
+
+    #[test]
+    fn collision_loser_compares_identifiers_as_unsigned_integers_then_as_numbers() {
+        // Our id is lower: our connection closes; higher: theirs.
+        assert_eq!(collision_loser(LOW_ID, HIGH_ID, 65001, 65002), Some(Initiator::Local));
+        assert_eq!(collision_loser(HIGH_ID, LOW_ID, 65001, 65002), Some(Initiator::Remote));
+        // Compared as unsigned integers, not as signed or as text.
+        let (big, small) = (Ipv4Addr::new(200, 0, 0, 1), Ipv4Addr::new(9, 0, 0, 1));
+        assert_eq!(collision_loser(big, small, 65001, 65002), Some(Initiator::Remote));
+        // RFC 6286 §2.3: equal ids on eBGP: the lower AS closes the connection it opened.
+        assert_eq!(collision_loser(LOW_ID, LOW_ID, 65001, 65002), Some(Initiator::Local));
+        assert_eq!(collision_loser(LOW_ID, LOW_ID, 65003, 65002), Some(Initiator::Remote));
+        // Equal ids on iBGP never get this far (OPEN error 2/3): no rule.
+        assert_eq!(collision_loser(LOW_ID, LOW_ID, 65001, 65001), None);
     }
 
     #[test]
-    fn collision_keeps_the_connection_of_the_higher_router_id() {
-        let low = Ipv4Addr::new(192, 0, 2, 1);
-        let high = Ipv4Addr::new(192, 0, 2, 200);
-        // We opened the existing one and have the higher id: keep ours.
-        assert!(keep_existing_on_collision(high, low, true));
-        // We opened it but the peer's id is higher: the peer's connection wins.
-        assert!(!keep_existing_on_collision(low, high, true));
-        // Compared as unsigned integers, not as signed or as text.
-        assert!(keep_existing_on_collision(Ipv4Addr::new(200, 0, 0, 1), Ipv4Addr::new(9, 0, 0, 1), true));
+    fn collision_in_open_sent_closes_our_connection_when_the_peers_id_is_higher() {
+        let t0 = Instant::now();
+        let (mut f, theirs) = with_candidate(State::OpenSent, t0);
+        let a = f.handle(msg(theirs, open_from(HIGH_ID, 90)), t0);
+        assert_eq!(closes(&a), vec![(OURS, CEASE_7)]);
+        assert!(a.contains(&Action::Adopt { conn: theirs }));
+        assert_eq!(sends(&a), vec![(theirs, Outgoing::Keepalive)]);
+        assert_eq!(states(&a), vec![(State::OpenSent, State::OpenConfirm)]);
+        assert_eq!((f.session_conn(), f.candidate_conn()), (Some(theirs), None));
+        let a = f.handle(msg(theirs, Received::Keepalive), t0);
+        assert!(a.contains(&Action::SessionUp));
+    }
+
+    #[test]
+    fn collision_in_open_sent_closes_the_peers_connection_when_our_id_is_higher() {
+        let t0 = Instant::now();
+        let (mut f, theirs) = with_candidate(State::OpenSent, t0);
+        let a = f.handle(msg(theirs, open_from(LOW_ID, 90)), t0);
+        assert_eq!(closes(&a), vec![(theirs, CEASE_7)]);
+        assert_eq!(f.state(), State::OpenSent, "still waiting for the OPEN on our connection");
+        assert_eq!(f.timers().candidate_open, None);
+        let a = f.handle(msg(OURS, open_from(LOW_ID, 90)), t0);
+        assert_eq!(states(&a), vec![(State::OpenSent, State::OpenConfirm)]);
+    }
+
+    #[test]
+    fn collision_decided_by_the_open_on_the_first_connection_in_both_directions() {
+        let t0 = Instant::now();
+        // Our connection is the session's, the peer's the candidate; the OPEN comes on ours.
+        let (mut f, theirs) = with_candidate(State::OpenSent, t0);
+        let a = f.handle(msg(OURS, open_from(LOW_ID, 90)), t0);
+        assert_eq!(closes(&a), vec![(theirs, CEASE_7)], "our id is higher: theirs closes");
+        assert_eq!(f.state(), State::OpenConfirm);
+        let (mut f, theirs) = with_candidate(State::OpenSent, t0);
+        let a = f.handle(msg(OURS, open_from(HIGH_ID, 90)), t0);
+        assert_eq!(closes(&a), vec![(OURS, CEASE_7)], "their id is higher: ours closes");
+        assert_eq!((f.state(), f.session_conn()), (State::OpenSent, Some(theirs)));
+
+        // The peer's connection is the session's (it came first), ours the candidate.
+        let mut f = fsm_in(State::Connect, t0);
+        let theirs = f.new_conn_id();
+        f.handle(connected(theirs, false), t0);
+        let a = f.handle(connected(OURS, true), t0);
+        assert_eq!(sends(&a), vec![(OURS, Outgoing::Open)]);
+        assert_eq!((f.session_conn(), f.candidate_conn()), (Some(theirs), Some(OURS)));
+        let a = f.handle(msg(theirs, open_from(HIGH_ID, 90)), t0);
+        assert_eq!(closes(&a), vec![(OURS, CEASE_7)], "their id is higher: ours closes");
+        assert_eq!((f.state(), f.session_conn()), (State::OpenConfirm, Some(theirs)));
+    }
+
+    #[test]
+    fn collision_with_equal_ids_on_ebgp_is_decided_by_the_as_numbers() {
+        let t0 = Instant::now();
+        // Local AS 65001 < remote AS 65002: we close the connection we opened.
+        let (mut f, theirs) = with_candidate(State::OpenSent, t0);
+        let a = f.handle(msg(theirs, open_from(LOCAL_ID, 90)), t0);
+        assert_eq!(closes(&a), vec![(OURS, CEASE_7)]);
+        assert_eq!(f.session_conn(), Some(theirs));
+        let mut f = Fsm::new(FsmConfig { local_as: 65003, ..cfg(false) }, t0);
+        f.handle(Event::ManualStart, t0);
+        f.handle(connected(OURS, true), t0);
+        let theirs = f.new_conn_id();
+        f.handle(connected(theirs, false), t0);
+        let a = f.handle(msg(theirs, open_from(LOCAL_ID, 90)), t0);
+        assert_eq!(closes(&a), vec![(theirs, CEASE_7)], "our AS is higher: we keep ours");
+    }
+
+    #[test]
+    fn collision_with_equal_ids_on_ibgp_keeps_the_existing_connection() {
+        let t0 = Instant::now();
+        let mut f = Fsm::new(FsmConfig { remote_as: 65001, ..cfg(false) }, t0);
+        f.handle(Event::ManualStart, t0);
+        f.handle(connected(OURS, true), t0);
+        let theirs = f.new_conn_id();
+        f.handle(connected(theirs, false), t0);
+        let a = f.handle(msg(theirs, open_from(LOCAL_ID, 90)), t0);
+        assert_eq!(closes(&a), vec![(theirs, CEASE_7)]);
+        assert_eq!(f.session_conn(), Some(OURS));
+    }
+
+    #[test]
+    fn collision_in_open_confirm_replaces_the_connection_without_a_state_change() {
+        let t0 = Instant::now();
+        let (mut f, theirs) = with_candidate(State::OpenConfirm, t0);
+        let t1 = t0 + Duration::from_secs(3);
+        let a = f.handle(msg(theirs, open_from(HIGH_ID, 60)), t1);
+        assert_eq!(closes(&a), vec![(OURS, CEASE_7)]);
+        assert_eq!(sends(&a), vec![(theirs, Outgoing::Keepalive)]);
+        assert!(states(&a).is_empty());
+        assert_eq!(f.negotiated().map(|n| n.hold_time), Some(60));
+        assert_eq!(f.timers().hold, Some(t1 + Duration::from_secs(60)));
+        assert_eq!(f.remote_id(), Some(HIGH_ID));
+    }
+
+    #[test]
+    fn collision_in_open_confirm_keeps_ours_when_our_id_is_higher() {
+        let t0 = Instant::now();
+        let (mut f, theirs) = with_candidate(State::OpenConfirm, t0);
+        let a = f.handle(msg(theirs, open_from(LOW_ID, 60)), t0);
+        assert_eq!(closes(&a), vec![(theirs, CEASE_7)]);
+        assert_eq!((f.state(), f.session_conn()), (State::OpenConfirm, Some(OURS)));
+    }
+
+    #[test]
+    fn keepalive_in_open_confirm_establishes_and_closes_a_candidate_without_an_open() {
+        let t0 = Instant::now();
+        let (mut f, theirs) = with_candidate(State::OpenConfirm, t0);
+        let a = f.handle(msg(OURS, Received::Keepalive), t0);
+        assert_eq!(closes(&a), vec![(theirs, CEASE_7)]);
+        assert!(a.contains(&Action::SessionUp));
+    }
+
+    #[test]
+    fn collision_in_established_keeps_the_established_session() {
+        let t0 = Instant::now();
+        let mut f = fsm_in(State::Established, t0);
+        let theirs = f.new_conn_id();
+        let a = f.handle(connected(theirs, false), t0);
+        assert_eq!(
+            a,
+            vec![Action::Close {
+                conn: theirs,
+                notification: Some(Notification::cease(CeaseSubcode::ConnectionCollisionResolution, None))
+            }]
+        );
+        assert_eq!((f.state(), f.session_conn()), (State::Established, Some(OURS)));
+    }
+
+    #[test]
+    fn our_connect_completing_and_the_peers_connection_in_the_same_turn_leave_one_session() {
+        let t0 = Instant::now();
+        for ours_first in [true, false] {
+            let mut f = fsm_in(State::Connect, t0);
+            let theirs = f.new_conn_id();
+            let mut all = Vec::new();
+            if ours_first {
+                all.extend(f.handle(connected(OURS, true), t0));
+                all.extend(f.handle(connected(theirs, false), t0));
+            } else {
+                all.extend(f.handle(connected(theirs, false), t0));
+                all.extend(f.handle(connected(OURS, true), t0));
+            }
+            let mut opens = sends(&all);
+            opens.sort_by_key(|(c, _)| *c);
+            assert_eq!(opens, vec![(OURS, Outgoing::Open), (theirs, Outgoing::Open)], "our OPEN on both");
+            assert!(closes(&all).is_empty(), "nothing closed before the identifier is known");
+            // The peer (higher id) sends OPENs on both; ours closes.
+            let mut a = f.handle(msg(theirs, open_from(HIGH_ID, 90)), t0);
+            a.extend(f.handle(msg(OURS, open_from(HIGH_ID, 90)), t0));
+            assert_eq!(closes(&a), vec![(OURS, CEASE_7)], "ours_first {ours_first}");
+            assert_eq!((f.state(), f.session_conn()), (State::OpenConfirm, Some(theirs)));
+            assert!(notification(&a).is_none_or(|n| n.code != ErrorCode::FsmError as u8));
+        }
+    }
+
+    #[test]
+    fn our_connect_failing_in_the_turn_the_peers_connection_arrives_keeps_the_peers() {
+        let t0 = Instant::now();
+        let mut f = fsm_in(State::Connect, t0);
+        let theirs = f.new_conn_id();
+        f.handle(connected(theirs, false), t0);
+        let a = f.handle(fails(OURS), t0);
+        assert_eq!(a, vec![Action::Close { conn: OURS, notification: None }]);
+        assert_eq!((f.state(), f.session_conn()), (State::OpenSent, Some(theirs)));
+    }
+
+    #[test]
+    fn the_peers_cease_on_one_connection_while_the_other_is_decided_continues_on_the_other() {
+        let t0 = Instant::now();
+        let (mut f, theirs) = with_candidate(State::OpenConfirm, t0);
+        let cease = Notification::cease(CeaseSubcode::ConnectionCollisionResolution, None);
+        let a = f.handle(msg(OURS, Received::Notification(cease.clone())), t0);
+        assert_eq!(closes(&a), vec![(OURS, None)]);
+        assert!(a.contains(&Action::Adopt { conn: theirs }));
+        assert_eq!(states(&a), vec![(State::OpenConfirm, State::OpenSent)]);
+        assert_eq!(f.session_conn(), Some(theirs));
+        let a = f.handle(msg(theirs, open_from(HIGH_ID, 90)), t0);
+        assert_eq!(states(&a), vec![(State::OpenSent, State::OpenConfirm)]);
+        // A Cease on the candidate closes only the candidate.
+        let (mut f, theirs) = with_candidate(State::OpenSent, t0);
+        let a = f.handle(msg(theirs, Received::Notification(cease)), t0);
+        assert_eq!(closes(&a), vec![(theirs, None)]);
+        assert_eq!((f.state(), f.session_conn(), f.candidate_conn()), (State::OpenSent, Some(OURS), None));
+    }
+
+    #[test]
+    fn a_collision_where_both_connections_die_ends_in_active_without_a_stale_session() {
+        let t0 = Instant::now();
+        let (mut f, theirs) = with_candidate(State::OpenConfirm, t0);
+        let a = f.handle(fails(OURS), t0);
+        assert!(a.contains(&Action::Adopt { conn: theirs }));
+        assert_eq!((f.state(), f.session_conn()), (State::OpenSent, Some(theirs)));
+        let a = f.handle(fails(theirs), t0);
+        assert_eq!(states(&a), vec![(State::OpenSent, State::Active)]);
+        assert_eq!((f.session_conn(), f.candidate_conn()), (None, None));
+        // A new connection is taken, not refused.
+        let next = f.new_conn_id();
+        let a = f.handle(connected(next, false), t0);
+        assert_eq!(sends(&a), vec![(next, Outgoing::Open)]);
+        // The candidate dying first leaves the session as it was.
+        let (mut f, theirs) = with_candidate(State::OpenSent, t0);
+        assert_eq!(f.handle(fails(theirs), t0), vec![Action::Close { conn: theirs, notification: None }]);
+        assert_eq!((f.state(), f.session_conn()), (State::OpenSent, Some(OURS)));
+    }
+
+    #[test]
+    fn a_candidate_that_sends_no_open_in_time_is_closed_with_hold_timer_expired() {
+        let t0 = Instant::now();
+        let (mut f, theirs) = with_candidate(State::OpenConfirm, t0);
+        let t1 = t0 + CANDIDATE_OPEN_TIME;
+        assert!(f.expired_timers(t1).contains(&Event::CandidateOpenTimerExpires));
+        let a = f.handle(Event::CandidateOpenTimerExpires, t1);
+        assert_eq!(closes(&a), vec![(theirs, Some((4, 0)))]);
+        assert_eq!((f.state(), f.session_conn()), (State::OpenConfirm, Some(OURS)));
+    }
+
+    #[test]
+    fn a_candidate_sending_anything_before_its_open_is_closed_with_an_fsm_error() {
+        let t0 = Instant::now();
+        let (mut f, theirs) = with_candidate(State::OpenConfirm, t0);
+        let a = f.handle(msg(theirs, Received::Keepalive), t0);
+        assert_eq!(closes(&a), vec![(theirs, Some((5, 1)))]);
+        assert_eq!(f.state(), State::OpenConfirm);
+    }
+
+    #[test]
+    fn a_third_connection_replaces_the_candidate() {
+        let t0 = Instant::now();
+        let (mut f, theirs) = with_candidate(State::OpenSent, t0);
+        let third = f.new_conn_id();
+        let a = f.handle(connected(third, false), t0);
+        assert_eq!(closes(&a), vec![(theirs, CEASE_7)]);
+        assert_eq!(f.candidate_conn(), Some(third));
+    }
+
+    #[test]
+    fn messages_on_a_closed_connection_are_ignored() {
+        let t0 = Instant::now();
+        let (mut f, theirs) = with_candidate(State::OpenSent, t0);
+        f.handle(msg(theirs, open_from(LOW_ID, 90)), t0);
+        assert!(f.handle(msg(theirs, Received::Keepalive), t0).is_empty());
+        assert!(f.handle(fails(theirs), t0).is_empty());
+        assert_eq!(f.state(), State::OpenSent);
     }
 }

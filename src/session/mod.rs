@@ -17,7 +17,7 @@ pub mod fsm;
 pub mod sock;
 
 use crate::config::PeerConfig;
-use crate::msg::{MonitorLink, MrtLink, PeerId, PeerLink, PeerMsg, RibMsg, INBOX_CAPACITY};
+use crate::msg::{MonitorLink, MrtLink, PeerId, PeerLink, PeerStop, RibMsg, INBOX_CAPACITY};
 use crate::wire::notify::CeaseSubcode;
 use crossbeam_channel::Sender;
 use mio::{Poll, Waker};
@@ -37,7 +37,7 @@ pub struct PeerHandle {
 impl PeerHandle {
     /// Ask the thread to stop (with a Cease on a live session) and wait for it.
     pub fn stop(mut self, sub: CeaseSubcode, communication: Option<String>) {
-        self.link.send(PeerMsg::Stop(sub, communication));
+        self.link.stop(PeerStop(sub, communication));
         if let Some(j) = self.join.take() {
             let _ = j.join();
         }
@@ -47,7 +47,7 @@ impl PeerHandle {
 impl Drop for PeerHandle {
     fn drop(&mut self) {
         if let Some(j) = self.join.take() {
-            self.link.send(PeerMsg::Stop(CeaseSubcode::AdministrativeShutdown, None));
+            self.link.stop(PeerStop(CeaseSubcode::AdministrativeShutdown, None));
             let _ = j.join();
         }
     }
@@ -68,11 +68,112 @@ pub fn spawn(id: PeerId, cfg: Arc<PeerConfig>, local: LocalInfo, rib: Sender<Rib
     let poll = Poll::new()?;
     let waker = Arc::new(Waker::new(poll.registry(), driver::WAKER)?);
     let (tx, rx) = crossbeam_channel::bounded(INBOX_CAPACITY);
-    let link = PeerLink::new(tx, waker);
+    let (stop_tx, stop_rx) = crossbeam_channel::bounded(1);
+    let link = PeerLink::new(tx, stop_tx, waker);
+    start(id, cfg, local, rib, poll, link, driver::Inbox { msgs: rx, stop: stop_rx })
+}
+
+/// Run the thread on a prepared poll, link and inbox.
+fn start(
+    id: PeerId,
+    cfg: Arc<PeerConfig>,
+    local: LocalInfo,
+    rib: Sender<RibMsg>,
+    poll: Poll,
+    link: PeerLink,
+    inbox: driver::Inbox,
+) -> io::Result<PeerHandle> {
     let thread_cfg = cfg.clone();
     let join = std::thread::Builder::new().name(format!("peer {}", cfg.address)).spawn(move || {
-        let mut peer = driver::Peer::new(id, thread_cfg, local, poll, rx, rib);
+        let mut peer = driver::Peer::new(id, thread_cfg, local, poll, inbox, rib);
         peer.run();
     })?;
     Ok(PeerHandle { id, cfg, link, join: Some(join) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::msg::{PeerMsg, PEER_SEND_BOUND};
+    use std::time::{Duration, Instant};
+
+    fn passive_peer() -> Arc<PeerConfig> {
+        let text = "[global]\nasn = 65001\nrouter_id = \"192.0.2.1\"\n\n[[peers]]\naddress = \"127.0.0.99\"\nremote_as = 65002\npassive = true\n";
+        let mut c = crate::config::parse(text, std::path::Path::new("t.toml")).expect("a valid config");
+        Arc::new(c.peers.remove(0))
+    }
+
+    /// A link and inbox as `spawn` makes them, with the inbox already full.
+    fn full_inbox() -> (Poll, PeerLink, driver::Inbox) {
+        let poll = Poll::new().expect("poll");
+        let waker = Arc::new(Waker::new(poll.registry(), driver::WAKER).expect("waker"));
+        let (tx, rx) = crossbeam_channel::bounded(INBOX_CAPACITY);
+        let (stop_tx, stop_rx) = crossbeam_channel::bounded(1);
+        let link = PeerLink::new(tx, stop_tx, waker);
+        let mut n = 0;
+        while link.send(PeerMsg::Summary(crossbeam_channel::bounded(1).0)) {
+            n += 1;
+            assert!(n <= INBOX_CAPACITY, "bounded");
+        }
+        assert_eq!(n, INBOX_CAPACITY);
+        (poll, link, driver::Inbox { msgs: rx, stop: stop_rx })
+    }
+
+    #[test]
+    fn stop_reaches_a_peer_thread_whose_inbox_is_full_and_join_returns() {
+        let (poll, link, inbox) = full_inbox();
+        assert!(!link.send(PeerMsg::Summary(crossbeam_channel::bounded(1).0)), "the inbox refuses more");
+        assert!(link.stop(PeerStop(CeaseSubcode::AdministrativeShutdown, None)), "the stop slot takes it");
+        let (rib, _rib_rx) = crossbeam_channel::bounded(8);
+        let local = LocalInfo { router_id: Ipv4Addr::new(192, 0, 2, 1), mrt: None, monitor: None };
+        let handle = start(1, passive_peer(), local, rib, poll, link, inbox).expect("thread");
+        let (done_tx, done_rx) = crossbeam_channel::bounded(1);
+        std::thread::spawn(move || {
+            handle.stop(CeaseSubcode::AdministrativeShutdown, None);
+            let _ = done_tx.send(());
+        });
+        assert!(done_rx.recv_timeout(Duration::from_secs(10)).is_ok(), "join returned");
+    }
+
+    #[test]
+    fn dropping_a_handle_stops_a_thread_whose_inbox_is_full() {
+        let (poll, link, inbox) = full_inbox();
+        let (rib, _rib_rx) = crossbeam_channel::bounded(8);
+        let local = LocalInfo { router_id: Ipv4Addr::new(192, 0, 2, 1), mrt: None, monitor: None };
+        let handle = start(1, passive_peer(), local, rib, poll, link, inbox).expect("thread");
+        let (done_tx, done_rx) = crossbeam_channel::bounded(1);
+        std::thread::spawn(move || {
+            drop(handle);
+            let _ = done_tx.send(());
+        });
+        assert!(done_rx.recv_timeout(Duration::from_secs(10)).is_ok(), "drop returned");
+    }
+
+    #[test]
+    fn a_message_that_must_arrive_waits_for_room_in_a_full_inbox() {
+        let (_poll, link, inbox) = full_inbox();
+        let drainer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            let mut got = 0;
+            while let Ok(m) = inbox.msgs.recv_timeout(Duration::from_secs(2)) {
+                got += 1;
+                if matches!(m, PeerMsg::MaxPrefixes { count: 7 }) {
+                    return Some(got);
+                }
+            }
+            None
+        });
+        let t = Instant::now();
+        assert!(link.send_blocking(PeerMsg::MaxPrefixes { count: 7 }, PEER_SEND_BOUND), "arrives");
+        assert!(t.elapsed() >= Duration::from_millis(150), "it waited for room");
+        assert_eq!(drainer.join().ok().flatten(), Some(INBOX_CAPACITY + 1), "after everything queued before it");
+    }
+
+    #[test]
+    fn a_message_that_must_arrive_gives_up_after_its_bound_on_a_stuck_thread() {
+        let (_poll, link, _inbox) = full_inbox();
+        let t = Instant::now();
+        assert!(!link.send_blocking(PeerMsg::MaxPrefixes { count: 7 }, Duration::from_millis(100)));
+        assert!(t.elapsed() < Duration::from_secs(5), "bounded");
+    }
 }

@@ -8,6 +8,7 @@
 //! plus its check fn. Lookups are one index into a 256-entry array.
 
 use super::aspath::{self, AsWidth};
+use super::open::AS_TRANS;
 use std::net::Ipv4Addr;
 
 /// Path attribute type codes (IANA "BGP Path Attributes").
@@ -165,7 +166,7 @@ pub const KNOWN: &[AttrDesc] = &[
     entry(MP_UNREACH_NLRI, "MP_UNREACH_NLRI", OPT_NON_TRANS, Optional, Reset, None), // §7.11
     entry(EXTENDED_COMMUNITIES, "EXTENDED_COMMUNITIES", OPT_TRANS, Optional, Withdraw, Some(multiple_of_8)), // §7.14
     entry(AS4_PATH, "AS4_PATH", OPT_TRANS, Optional, Discard, Some(check_as4_path)), // RFC 6793 §6
-    entry(AS4_AGGREGATOR, "AS4_AGGREGATOR", OPT_TRANS, Optional, Discard, Some(len_8)), // RFC 6793 §6
+    entry(AS4_AGGREGATOR, "AS4_AGGREGATOR", OPT_TRANS, Optional, Discard, Some(check_as4_aggregator)), // RFC 6793 §6
     entry(AIGP, "AIGP", OPT_NON_TRANS, Optional, Discard, Some(check_aigp)).flags_discarded(), // RFC 7311 §3.2
     entry(LARGE_COMMUNITY, "LARGE_COMMUNITY", OPT_TRANS, Optional, Withdraw, Some(multiple_of_12)), // RFC 8092 §6
     entry(OTC, "OTC", OPT_TRANS, Optional, Withdraw, Some(len_4)), // RFC 9234 §5
@@ -229,10 +230,6 @@ fn len_4(v: &[u8], _: Session) -> Result<(), Bad> {
     exact_len(v, 4)
 }
 
-fn len_8(v: &[u8], _: Session) -> Result<(), Bad> {
-    exact_len(v, 8)
-}
-
 fn multiple_of_4(v: &[u8], _: Session) -> Result<(), Bad> {
     positive_multiple(v, 4)
 }
@@ -257,8 +254,24 @@ fn check_as_path(v: &[u8], s: Session) -> Result<(), Bad> {
     aspath::check(v, AsWidth::of_session(s.four_octet_as)).map_err(Bad::Malformed)
 }
 
-fn check_as4_path(v: &[u8], _: Session) -> Result<(), Bad> {
+/// RFC 6793 §3: "a NEW BGP speaker ... MUST NOT send AS4_PATH/AS4_AGGREGATOR to a NEW
+/// speaker"; received from one, they are discarded and the UPDATE processed without them.
+fn from_a_new_speaker(s: Session) -> Result<(), Bad> {
+    if s.four_octet_as {
+        Err(Bad::Unwanted("received from a 4-octet AS speaker (RFC 6793 §3)".into()))
+    } else {
+        Ok(())
+    }
+}
+
+fn check_as4_path(v: &[u8], s: Session) -> Result<(), Bad> {
+    from_a_new_speaker(s)?;
     aspath::check(v, AsWidth::Four).map_err(Bad::Malformed)
+}
+
+fn check_as4_aggregator(v: &[u8], s: Session) -> Result<(), Bad> {
+    from_a_new_speaker(s)?;
+    exact_len(v, 8)
 }
 
 fn check_next_hop(v: &[u8], _: Session) -> Result<(), Bad> {
@@ -309,10 +322,18 @@ pub(crate) struct RawAttr<'a> {
     pub whole: &'a [u8],
 }
 
+/// Where the split of an attribute section stopped: the type of the attribute that did not
+/// fit (when its header got that far) and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Overrun {
+    pub type_code: Option<u8>,
+    pub why: String,
+}
+
 /// Split a path attribute section. Where an attribute's header or length runs past the
-/// section, the split stops and the reason is returned with what was read (RFC 7606 §4: the
-/// UPDATE is treated as withdraw; the Total Path Attribute Length still locates the NLRI).
-pub(crate) fn split_attrs(mut data: &[u8]) -> (Vec<RawAttr<'_>>, Option<String>) {
+/// section, the split stops and says where, with what was read (RFC 7606 §4: the UPDATE is
+/// treated as withdraw; the Total Path Attribute Length still locates the NLRI).
+pub(crate) fn split_attrs(mut data: &[u8]) -> (Vec<RawAttr<'_>>, Option<Overrun>) {
     let mut out = Vec::new();
     while !data.is_empty() {
         let (flags, type_code, len, hdr) = match data {
@@ -320,7 +341,10 @@ pub(crate) fn split_attrs(mut data: &[u8]) -> (Vec<RawAttr<'_>>, Option<String>)
                 (*f, *t, usize::from(u16::from_be_bytes([*l0, *l1])), 4)
             }
             [f, t, l, ..] if f & flag::EXTENDED_LENGTH == 0 => (*f, *t, usize::from(*l), 3),
-            _ => return (out, Some(format!("{} bytes left, too few for an attribute header", data.len()))),
+            _ => {
+                let why = format!("{} bytes left, too few for an attribute header", data.len());
+                return (out, Some(Overrun { type_code: data.get(1).copied(), why }));
+            }
         };
         let Some(whole) = data.get(..hdr + len) else {
             let why = format!(
@@ -328,7 +352,7 @@ pub(crate) fn split_attrs(mut data: &[u8]) -> (Vec<RawAttr<'_>>, Option<String>)
                 attr_name(type_code),
                 hdr + len - data.len()
             );
-            return (out, Some(why));
+            return (out, Some(Overrun { type_code: Some(type_code), why }));
         };
         out.push(RawAttr { flags, type_code, value: &whole[hdr..], whole });
         data = &data[hdr + len..];
@@ -347,6 +371,59 @@ pub(crate) fn push_attr(out: &mut Vec<u8>, flags: u8, code: u8, value: &[u8]) {
         out.extend_from_slice(&[flags & !flag::EXTENDED_LENGTH, code, value.len() as u8]);
     }
     out.extend_from_slice(value);
+}
+
+/// A 2-octet AS session's attributes in the 4-octet form (RFC 6793 §4.2.3), the one form the
+/// RIB, display, TABLE_DUMP_V2 and policy read: AS_PATH widened with AS4_PATH merged in,
+/// AGGREGATOR widened (AS4_AGGREGATOR's value when AGGREGATOR holds AS_TRANS), AS4_PATH and
+/// AS4_AGGREGATOR dropped. "If the AGGREGATOR attribute contains an AS number other than
+/// AS_TRANS, then AS4_AGGREGATOR and AS4_PATH shall be ignored" (§4.2.3): the aggregating
+/// speaker was a 2-octet one, so the AS4_PATH describes no part of this path. Malformed
+/// attributes, and what follows an overrun, are copied as they are.
+pub fn widen_as_numbers(attrs: &[u8], out: &mut Vec<u8>) {
+    let (list, _) = split_attrs(attrs);
+    let read = list.iter().map(|a| a.whole.len()).sum::<usize>();
+    let tail = attrs.get(read..).unwrap_or_default();
+    let aggregator_as = list.iter().find(|a| a.type_code == code::AGGREGATOR).and_then(|a| match a.value {
+        [as0, as1, _, _, _, _] => Some(u16::from_be_bytes([*as0, *as1])),
+        _ => None,
+    });
+    let ignore_as4 = aggregator_as.is_some_and(|asn| asn != AS_TRANS);
+    let find = |c: u8| list.iter().find(|a| a.type_code == c).filter(|_| !ignore_as4);
+    let as4_path = find(code::AS4_PATH).and_then(|a| aspath::decode(a.value, AsWidth::Four));
+    let as4_aggr = find(code::AS4_AGGREGATOR).map(|a| a.value).filter(|v| v.len() == 8);
+    for a in &list {
+        match a.type_code {
+            code::AS_PATH => match aspath::decode(a.value, AsWidth::Two) {
+                Some(segs) => {
+                    let segs = match &as4_path {
+                        Some(a4) => aspath::merge_as4(segs, a4.clone()),
+                        None => segs,
+                    };
+                    push_attr(out, a.flags, a.type_code, &aspath::encode(&segs, AsWidth::Four));
+                }
+                None => out.extend_from_slice(a.whole),
+            },
+            code::AGGREGATOR => match a.value {
+                [as0, as1, ip @ ..] if ip.len() == 4 => {
+                    let v = match as4_aggr {
+                        Some(a4) if u16::from_be_bytes([*as0, *as1]) == AS_TRANS => a4.to_vec(),
+                        _ => {
+                            let mut v = Vec::with_capacity(8);
+                            v.extend_from_slice(&u32::from(u16::from_be_bytes([*as0, *as1])).to_be_bytes());
+                            v.extend_from_slice(ip);
+                            v
+                        }
+                    };
+                    push_attr(out, a.flags, a.type_code, &v);
+                }
+                _ => out.extend_from_slice(a.whole),
+            },
+            code::AS4_PATH | code::AS4_AGGREGATOR => {}
+            _ => out.extend_from_slice(a.whole),
+        }
+    }
+    out.extend_from_slice(tail);
 }
 
 #[cfg(test)]

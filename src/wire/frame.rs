@@ -4,7 +4,7 @@
 //! The peer thread feeds `Framer` with bytes read from its socket and takes whole raw
 //! messages (header included, as needed for MRT archiving) out of it.
 
-use super::notify::{ErrorCode, HeaderSubcode, Notification};
+use super::notify::{DecodeError, HeaderError, RouteRefreshError};
 use crate::prefix::Family;
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -48,24 +48,20 @@ impl MsgType {
     }
 }
 
-fn bad_length(len: u16) -> Notification {
-    // RFC 4271 §6.1: "the Data field MUST contain the erroneous Length field".
-    Notification::new(ErrorCode::MessageHeader, HeaderSubcode::BadMessageLength as u8, len.to_be_bytes().to_vec())
+fn bad_length(len: u16) -> DecodeError {
+    DecodeError::Header(HeaderError::BadMessageLength(len))
 }
 
 /// Check one header: marker all ones (1/1), length 19..=max_len (1/2), known type (1/3), and
 /// the per-type length rules (1/2): OPEN >= 29, UPDATE >= 23, NOTIFICATION >= 21,
-/// KEEPALIVE == 19, ROUTE-REFRESH == 23 (RFC 2918 §3).
-pub fn check_header(hdr: &[u8], max_len: usize) -> Result<(MsgType, usize), Notification> {
+/// KEEPALIVE == 19. A ROUTE-REFRESH of the wrong length passes: RFC 7313 §5 makes that a
+/// ROUTE-REFRESH Message Error / Invalid Message Length (7/1), given by `decode_route_refresh`.
+pub fn check_header(hdr: &[u8], max_len: usize) -> Result<(MsgType, usize), DecodeError> {
     let Some(hdr) = hdr.get(..HEADER_LEN) else {
         return Err(bad_length(hdr.len() as u16));
     };
     if hdr[..16].iter().any(|&b| b != 0xff) {
-        return Err(Notification::new(
-            ErrorCode::MessageHeader,
-            HeaderSubcode::ConnectionNotSynchronized as u8,
-            vec![],
-        ));
+        return Err(DecodeError::Header(HeaderError::ConnectionNotSynchronized));
     }
     let raw_len = u16::from_be_bytes([hdr[16], hdr[17]]);
     let len = usize::from(raw_len);
@@ -73,14 +69,14 @@ pub fn check_header(hdr: &[u8], max_len: usize) -> Result<(MsgType, usize), Noti
         return Err(bad_length(raw_len));
     }
     let Some(ty) = MsgType::from_u8(hdr[18]) else {
-        return Err(Notification::new(ErrorCode::MessageHeader, HeaderSubcode::BadMessageType as u8, vec![hdr[18]]));
+        return Err(DecodeError::Header(HeaderError::BadMessageType(hdr[18])));
     };
     let ok = match ty {
         MsgType::Open => len >= 29,
         MsgType::Update => len >= 23,
         MsgType::Notification => len >= 21,
         MsgType::Keepalive => len == HEADER_LEN,
-        MsgType::RouteRefresh => len == 23,
+        MsgType::RouteRefresh => true,
     };
     if !ok {
         return Err(bad_length(raw_len));
@@ -119,9 +115,19 @@ impl Framer {
         self.buf.len()
     }
 
+    /// Whether `next_message` has something to say now: a whole message, or a bad header.
+    /// Part of a message is not enough (a peer stalled mid-message is not busy).
+    pub fn has_message(&self) -> bool {
+        let Some(hdr) = self.buf.get(..HEADER_LEN) else { return false };
+        match check_header(hdr, self.max_len) {
+            Ok((_, len)) => self.buf.len() >= len,
+            Err(_) => true,
+        }
+    }
+
     /// The next whole message (header included), `None` if more bytes are needed, or the
     /// NOTIFICATION to send for a bad header.
-    pub fn next_message(&mut self) -> Result<Option<(MsgType, Bytes)>, Notification> {
+    pub fn next_message(&mut self) -> Result<Option<(MsgType, Bytes)>, DecodeError> {
         if self.buf.len() < HEADER_LEN {
             return Ok(None);
         }
@@ -166,7 +172,7 @@ pub fn route_refresh(family: Family) -> Vec<u8> {
 }
 
 /// The family a ROUTE-REFRESH asks for; `None` for one we do not carry (RFC 2918 §4: ignore).
-pub fn decode_route_refresh(body: &[u8]) -> Result<Option<Family>, Notification> {
+pub fn decode_route_refresh(body: &[u8]) -> Result<Option<Family>, DecodeError> {
     match body {
         [a0, a1, _reserved, safi] => Ok(Family::from_afi_safi(u16::from_be_bytes([*a0, *a1]), *safi)),
         // RFC 7313 §5: a bad length is ROUTE-REFRESH Message Error / Invalid Message Length.
@@ -175,7 +181,7 @@ pub fn decode_route_refresh(body: &[u8]) -> Result<Option<Family>, Notification>
             data.extend_from_slice(&((HEADER_LEN + body.len()) as u16).to_be_bytes());
             data.push(MsgType::RouteRefresh as u8);
             data.extend_from_slice(body);
-            Err(Notification::new(ErrorCode::RouteRefreshMessage, 1, data))
+            Err(DecodeError::RouteRefresh(RouteRefreshError::InvalidMessageLength(data)))
         }
     }
 }
@@ -183,6 +189,7 @@ pub fn decode_route_refresh(body: &[u8]) -> Result<Option<Family>, Notification>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::notify::Notification;
 
     fn header(len: u16, ty: u8) -> Vec<u8> {
         let mut h = vec![0xff; 16];
@@ -205,18 +212,31 @@ mod tests {
     fn header_errors_carry_the_rfc_data() {
         let mut bad_marker = header(19, 4);
         bad_marker[3] = 0;
-        assert_eq!(check_header(&bad_marker, 4096).unwrap_err().encode()[19..], [1, 1]);
-        assert_eq!(check_header(&header(18, 4), 4096).unwrap_err().encode()[19..], [1, 2, 0, 18]);
-        assert_eq!(check_header(&header(4097, 2), 4096).unwrap_err().encode()[19..], [1, 2, 0x10, 0x01]);
-        assert_eq!(check_header(&header(19, 9), 4096).unwrap_err().encode()[19..], [1, 3, 9]);
+        assert_eq!(check_header(&bad_marker, 4096).map_err(Notification::from).unwrap_err().encode()[19..], [1, 1]);
         assert_eq!(
-            check_header(&header(20, 4), 4096).unwrap_err().encode()[19..],
+            check_header(&header(18, 4), 4096).map_err(Notification::from).unwrap_err().encode()[19..],
+            [1, 2, 0, 18]
+        );
+        assert_eq!(
+            check_header(&header(4097, 2), 4096).map_err(Notification::from).unwrap_err().encode()[19..],
+            [1, 2, 0x10, 0x01]
+        );
+        assert_eq!(
+            check_header(&header(19, 9), 4096).map_err(Notification::from).unwrap_err().encode()[19..],
+            [1, 3, 9]
+        );
+        assert_eq!(
+            check_header(&header(20, 4), 4096).map_err(Notification::from).unwrap_err().encode()[19..],
             [1, 2, 0, 20],
             "KEEPALIVE with a body"
         );
-        assert_eq!(check_header(&header(28, 1), 4096).unwrap_err().encode()[19..], [1, 2, 0, 28], "short OPEN");
-        assert_eq!(check_header(&header(24, 5), 4096).unwrap_err().subcode, 2);
-        assert_eq!(check_header(&header(22, 2), 4096).unwrap_err().subcode, 2);
+        assert_eq!(
+            check_header(&header(28, 1), 4096).map_err(Notification::from).unwrap_err().encode()[19..],
+            [1, 2, 0, 28],
+            "short OPEN"
+        );
+        assert_eq!(check_header(&header(24, 5), 4096), Ok((MsgType::RouteRefresh, 24)), "7/1 later, RFC 7313 §5");
+        assert_eq!(check_header(&header(22, 2), 4096).map_err(Notification::from).unwrap_err().subcode, 2);
         assert_eq!(check_header(&header(4097, 2), 65535), Ok((MsgType::Update, 4097)));
     }
 
@@ -243,6 +263,36 @@ mod tests {
     fn framer_reports_a_bad_header_before_the_body_arrives() {
         let mut f = Framer::new();
         f.feed(&header(5000, 2));
-        assert_eq!(f.next_message().unwrap_err().subcode, 2);
+        assert_eq!(f.next_message().map_err(Notification::from).unwrap_err().subcode, 2);
+    }
+
+    #[test]
+    fn a_route_refresh_of_the_wrong_length_is_a_route_refresh_error_not_a_header_error() {
+        for body in [&[0u8, 1, 0, 1, 9][..], &[0, 1, 0][..], &[][..]] {
+            let mut m = header((HEADER_LEN + body.len()) as u16, 5);
+            m.extend_from_slice(body);
+            let mut f = Framer::new();
+            f.feed(&m);
+            assert!(f.has_message());
+            let (ty, raw) = f.next_message().expect("framed").expect("whole");
+            assert_eq!(ty, MsgType::RouteRefresh);
+            let n = decode_route_refresh(&raw[HEADER_LEN..]).map_err(Notification::from).unwrap_err();
+            // RFC 7313 §5: 7/1, the data is the complete ROUTE-REFRESH message.
+            assert_eq!((n.code, n.subcode, n.data.as_slice()), (7, 1, &m[..]));
+            assert_eq!(n.name(), "ROUTE-REFRESH Message Error / Invalid Message Length");
+        }
+    }
+
+    #[test]
+    fn part_of_a_message_is_not_a_message() {
+        let mut f = Framer::new();
+        f.feed(&header(4096, 2));
+        f.feed(&[0; 10]);
+        assert!(!f.has_message(), "a header and 10 body bytes");
+        let mut bad = header(19, 4);
+        bad[0] = 0;
+        f = Framer::new();
+        f.feed(&bad);
+        assert!(f.has_message(), "a bad header is something to report");
     }
 }

@@ -34,6 +34,8 @@ pub enum HeaderSubcode {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum OpenSubcode {
+    /// Malformed optional parameters: no subcode says more (RFC 4271 §6.2).
+    Unspecific = 0,
     UnsupportedVersionNumber = 1,
     BadPeerAs = 2,
     BadBgpIdentifier = 3,
@@ -83,6 +85,77 @@ pub enum CeaseSubcode {
     OutOfResources = 8,
     HardReset = 9,
     BfdDown = 10,
+}
+
+/// Why a received message cannot be used, as the decoders return it: one variant per error
+/// code of RFC 4271 §6 (and RFC 7313 §5), with the subcode and the data the RFC puts in the
+/// NOTIFICATION. `Notification::from` builds that NOTIFICATION; its words come from the one
+/// table, `describe`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DecodeError {
+    /// Message Header Error (RFC 4271 §6.1).
+    Header(HeaderError),
+    /// OPEN Message Error (RFC 4271 §6.2) and its data.
+    Open(OpenSubcode, Vec<u8>),
+    /// UPDATE Message Error (RFC 4271 §6.3) and its data.
+    Update(UpdateSubcode, Vec<u8>),
+    /// ROUTE-REFRESH Message Error (RFC 7313 §5).
+    RouteRefresh(RouteRefreshError),
+}
+
+/// Message Header Errors with their data (RFC 4271 §6.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeaderError {
+    ConnectionNotSynchronized,
+    /// "the Data field MUST contain the erroneous Length field"
+    BadMessageLength(u16),
+    /// "the Data field MUST contain the erroneous Type field"
+    BadMessageType(u8),
+}
+
+/// ROUTE-REFRESH Message Errors (RFC 7313 §5).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RouteRefreshError {
+    /// The data is the complete ROUTE-REFRESH message.
+    InvalidMessageLength(Vec<u8>),
+}
+
+impl DecodeError {
+    /// An UPDATE error without data.
+    pub fn update(sub: UpdateSubcode) -> DecodeError {
+        DecodeError::Update(sub, Vec::new())
+    }
+
+    /// An OPEN error without data.
+    pub fn open(sub: OpenSubcode) -> DecodeError {
+        DecodeError::Open(sub, Vec::new())
+    }
+}
+
+impl From<DecodeError> for Notification {
+    fn from(e: DecodeError) -> Notification {
+        match e {
+            DecodeError::Header(h) => {
+                let (sub, data) = match h {
+                    HeaderError::ConnectionNotSynchronized => (HeaderSubcode::ConnectionNotSynchronized, vec![]),
+                    HeaderError::BadMessageLength(len) => (HeaderSubcode::BadMessageLength, len.to_be_bytes().to_vec()),
+                    HeaderError::BadMessageType(ty) => (HeaderSubcode::BadMessageType, vec![ty]),
+                };
+                Notification::new(ErrorCode::MessageHeader, sub as u8, data)
+            }
+            DecodeError::Open(sub, data) => Notification::new(ErrorCode::OpenMessage, sub as u8, data),
+            DecodeError::Update(sub, data) => Notification::new(ErrorCode::UpdateMessage, sub as u8, data),
+            DecodeError::RouteRefresh(RouteRefreshError::InvalidMessageLength(msg)) => {
+                Notification::new(ErrorCode::RouteRefreshMessage, 1, msg)
+            }
+        }
+    }
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Notification::from(self.clone()).fmt(f)
+    }
 }
 
 /// The IANA names: (code name, subcode name) for a code and subcode.
@@ -183,16 +256,11 @@ impl Notification {
         out
     }
 
-    /// Decode a body (after the header). Too short a body is itself a header error, returned
-    /// as the NOTIFICATION we would answer with (1/2).
-    pub fn decode(body: &[u8]) -> Result<Notification, Notification> {
+    /// Decode a body (after the header). Too short a body is itself a header error (1/2).
+    pub fn decode(body: &[u8]) -> Result<Notification, DecodeError> {
         match body {
             [code, subcode, data @ ..] => Ok(Notification { code: *code, subcode: *subcode, data: data.to_vec() }),
-            _ => Err(Notification::new(
-                ErrorCode::MessageHeader,
-                HeaderSubcode::BadMessageLength as u8,
-                ((HEADER_LEN + body.len()) as u16).to_be_bytes().to_vec(),
-            )),
+            _ => Err(DecodeError::Header(HeaderError::BadMessageLength((HEADER_LEN + body.len()) as u16))),
         }
     }
 
@@ -309,7 +377,32 @@ mod tests {
 
     #[test]
     fn too_short_body_is_a_length_error() {
-        let e = Notification::decode(&[6]).unwrap_err();
+        let e = Notification::decode(&[6]).map_err(Notification::from).unwrap_err();
         assert_eq!((e.code, e.subcode, e.data), (1, 2, vec![0, 20]));
+    }
+
+    #[test]
+    fn decode_errors_become_their_notification_with_the_rfc_data() {
+        let cases = [
+            (DecodeError::Header(HeaderError::ConnectionNotSynchronized), (1, 1, vec![])),
+            (DecodeError::Header(HeaderError::BadMessageLength(4097)), (1, 2, vec![0x10, 0x01])),
+            (DecodeError::Header(HeaderError::BadMessageType(9)), (1, 3, vec![9])),
+            (DecodeError::open(OpenSubcode::BadPeerAs), (2, 2, vec![])),
+            (
+                DecodeError::Update(UpdateSubcode::UnrecognizedWellKnownAttribute, vec![0x40, 99, 0]),
+                (3, 2, vec![0x40, 99, 0]),
+            ),
+            (DecodeError::RouteRefresh(RouteRefreshError::InvalidMessageLength(vec![0xff; 3])), (7, 1, vec![0xff; 3])),
+        ];
+        for (e, (code, subcode, data)) in cases {
+            let text = e.to_string();
+            let n = Notification::from(e);
+            assert_eq!((n.code, n.subcode, n.data.clone()), (code, subcode, data));
+            assert!(text.starts_with(&n.name()), "the one name table: {text}");
+        }
+        assert_eq!(
+            DecodeError::update(UpdateSubcode::MalformedAsPath).to_string(),
+            "UPDATE Message Error / Malformed AS_PATH"
+        );
     }
 }

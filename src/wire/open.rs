@@ -5,7 +5,7 @@
 //! (RFC 4271 §6.2).
 
 use super::frame::{write_header, MsgType, HEADER_LEN};
-use super::notify::{ErrorCode, Notification, OpenSubcode};
+use super::notify::{DecodeError, HeaderError, OpenSubcode};
 use crate::prefix::Family;
 use std::net::Ipv4Addr;
 
@@ -83,7 +83,7 @@ impl Capabilities {
         }
     }
 
-    fn add(&mut self, code: u8, value: &[u8]) -> Result<(), Notification> {
+    fn add(&mut self, code: u8, value: &[u8]) -> Result<(), DecodeError> {
         match code {
             cap::MULTIPROTOCOL => {
                 let [a0, a1, _, safi] = value else { return Err(malformed("multiprotocol capability length")) };
@@ -114,9 +114,9 @@ impl Capabilities {
     }
 }
 
-fn malformed(_what: &str) -> Notification {
+fn malformed(_what: &str) -> DecodeError {
     // RFC 4271 §6.2: malformed optional parameters get the unspecific OPEN error subcode 0.
-    Notification::new(ErrorCode::OpenMessage, 0, vec![])
+    DecodeError::open(OpenSubcode::Unspecific)
 }
 
 /// An OPEN message.
@@ -165,13 +165,9 @@ impl OpenMsg {
     }
 
     /// Decode an OPEN body (after the header). Length problems inside it are OPEN errors.
-    pub fn decode(body: &[u8]) -> Result<OpenMsg, Notification> {
+    pub fn decode(body: &[u8]) -> Result<OpenMsg, DecodeError> {
         let [version, a0, a1, h0, h1, i0, i1, i2, i3, opt_len, rest @ ..] = body else {
-            return Err(Notification::new(
-                ErrorCode::MessageHeader,
-                2,
-                ((HEADER_LEN + body.len()) as u16).to_be_bytes().to_vec(),
-            ));
+            return Err(DecodeError::Header(HeaderError::BadMessageLength((HEADER_LEN + body.len()) as u16)));
         };
         let mut open = OpenMsg {
             version: *version,
@@ -207,11 +203,7 @@ impl OpenMsg {
             params = &tail[plen..];
             if ptype != 2 {
                 // RFC 4271 §6.2: only the Capabilities parameter (RFC 5492) is defined.
-                return Err(Notification::new(
-                    ErrorCode::OpenMessage,
-                    OpenSubcode::UnsupportedOptionalParameter as u8,
-                    vec![],
-                ));
+                return Err(DecodeError::open(OpenSubcode::UnsupportedOptionalParameter));
             }
             let mut caps = value;
             while !caps.is_empty() {
@@ -244,13 +236,13 @@ pub fn validate_open(
     local_router_id: Ipv4Addr,
     ours: &Capabilities,
     our_hold: u16,
-) -> Result<Negotiated, Notification> {
+) -> Result<Negotiated, DecodeError> {
     if open.version != 4 {
         // "the Data field is a 2-octet unsigned integer, which indicates the largest ...
         // version number supported"
-        return Err(Notification::new(ErrorCode::OpenMessage, OpenSubcode::UnsupportedVersionNumber as u8, vec![0, 4]));
+        return Err(DecodeError::Open(OpenSubcode::UnsupportedVersionNumber, vec![0, 4]));
     }
-    let bad_as = || Notification::new(ErrorCode::OpenMessage, OpenSubcode::BadPeerAs as u8, vec![]);
+    let bad_as = || DecodeError::open(OpenSubcode::BadPeerAs);
     if open.asn() != expected_remote_as {
         return Err(bad_as());
     }
@@ -259,12 +251,12 @@ pub fn validate_open(
         return Err(bad_as());
     }
     if open.hold_time == 1 || open.hold_time == 2 {
-        return Err(Notification::new(ErrorCode::OpenMessage, OpenSubcode::UnacceptableHoldTime as u8, vec![]));
+        return Err(DecodeError::open(OpenSubcode::UnacceptableHoldTime));
     }
     let id = u32::from(open.router_id);
     // RFC 6286 §2.2: the identifier must be non-zero; only iBGP peers must differ from us.
     if id == 0 || (expected_remote_as == local_as && open.router_id == local_router_id) {
-        return Err(Notification::new(ErrorCode::OpenMessage, OpenSubcode::BadBgpIdentifier as u8, vec![]));
+        return Err(DecodeError::open(OpenSubcode::BadBgpIdentifier));
     }
     let hold_time = if open.hold_time == 0 || our_hold == 0 { 0 } else { open.hold_time.min(our_hold) };
     // RFC 4760 §8: a peer that advertised no multiprotocol capability speaks IPv4 unicast.
@@ -284,6 +276,7 @@ pub fn validate_open(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::notify::Notification;
 
     fn ours() -> Capabilities {
         Capabilities {
@@ -301,6 +294,7 @@ mod tests {
 
     fn check(o: &OpenMsg) -> Result<Negotiated, (u8, u8, Vec<u8>)> {
         validate_open(o, 65002, 65001, Ipv4Addr::new(192, 0, 2, 1), &ours(), 90)
+            .map_err(Notification::from)
             .map_err(|n| (n.code, n.subcode, n.data))
     }
 
@@ -355,7 +349,7 @@ mod tests {
         assert!(check(&peer_open(65002, 90, [192, 0, 2, 1])).is_ok());
         let ibgp = peer_open(65001, 90, [192, 0, 2, 1]);
         let r = validate_open(&ibgp, 65001, 65001, Ipv4Addr::new(192, 0, 2, 1), &ours(), 90);
-        assert_eq!(r.map_err(|n| n.subcode), Err(3));
+        assert_eq!(r.map_err(|n| Notification::from(n).subcode), Err(3));
     }
 
     #[test]
@@ -383,14 +377,14 @@ mod tests {
         let raw = peer_open(65002, 90, [192, 0, 2, 2]).encode();
         let mut body = raw[19..].to_vec();
         body[9] += 1; // opt param length longer than what follows
-        assert_eq!(OpenMsg::decode(&body).unwrap_err().code, 2);
+        assert_eq!(OpenMsg::decode(&body).map_err(Notification::from).unwrap_err().code, 2);
         let mut body = raw[19..].to_vec();
         body[13] = 40; // capability length overruns its parameter
-        assert_eq!(OpenMsg::decode(&body).unwrap_err().code, 2);
+        assert_eq!(OpenMsg::decode(&body).map_err(Notification::from).unwrap_err().code, 2);
         let mut body = raw[19..].to_vec();
         body[10] = 3; // parameter type 3 is not defined
-        assert_eq!(OpenMsg::decode(&body).unwrap_err().subcode, 4);
-        assert_eq!(OpenMsg::decode(&body[..5]).unwrap_err().code, 1);
+        assert_eq!(OpenMsg::decode(&body).map_err(Notification::from).unwrap_err().subcode, 4);
+        assert_eq!(OpenMsg::decode(&body[..5]).map_err(Notification::from).unwrap_err().code, 1);
     }
 
     #[test]

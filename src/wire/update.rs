@@ -9,9 +9,11 @@
 //! table in `wire::attr`; this module applies it message by message.
 
 use super::aspath::{self, AsWidth};
-use super::attr::{lookup, push_attr, split_attrs, AttrDesc, Bad, CheckFn, OnMalformed, Presence, RawAttr, KNOWN};
+use super::attr::{
+    lookup, push_attr, split_attrs, widen_as_numbers, AttrDesc, Bad, CheckFn, OnMalformed, Presence, RawAttr, KNOWN,
+};
 use super::frame::{write_header, MsgType, HEADER_LEN, MAX_MESSAGE_LEN};
-use super::notify::{ErrorCode, Notification, UpdateSubcode};
+use super::notify::{DecodeError, UpdateSubcode};
 use crate::prefix::{Family, Prefix};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -26,7 +28,9 @@ pub struct ParsedUpdate {
     pub withdrawn: Vec<Prefix>,
     /// IPv4 NLRI and MP_REACH_NLRI prefixes.
     pub announced: Vec<Prefix>,
-    /// The path attributes as received, without MP_REACH_NLRI and MP_UNREACH_NLRI.
+    /// The path attributes as received, without MP_REACH_NLRI and MP_UNREACH_NLRI, and with
+    /// AS numbers always 4 octets: a 2-octet session's AS_PATH/AGGREGATOR are widened and
+    /// its AS4_PATH/AS4_AGGREGATOR merged in and dropped (RFC 6793 §4.2.3).
     pub attrs: Vec<u8>,
     /// The next hop field of an IPv6 unicast MP_REACH_NLRI (16 or 32 bytes).
     pub mp_next_hop: Option<Vec<u8>>,
@@ -43,13 +47,13 @@ impl ParsedUpdate {
     }
 }
 
-fn update_error(sub: UpdateSubcode) -> Notification {
-    Notification::new(ErrorCode::UpdateMessage, sub as u8, vec![])
+fn update_error(sub: UpdateSubcode) -> DecodeError {
+    DecodeError::update(sub)
 }
 
 /// Decode a run of NLRI (RFC 4271 §4.3: length in bits, then ceil(len/8) bytes), without any
 /// ADD-PATH guessing. Host bits past the length are cleared, as routers do.
-pub fn decode_nlri(mut data: &[u8], family: Family, out: &mut Vec<Prefix>) -> Result<(), Notification> {
+pub fn decode_nlri(mut data: &[u8], family: Family, out: &mut Vec<Prefix>) -> Result<(), DecodeError> {
     let max = match family {
         Family::Ipv4Unicast => 32,
         Family::Ipv6Unicast => 128,
@@ -105,7 +109,7 @@ fn check_value(
     check: CheckFn,
     s: Session,
     problems: &mut Vec<AttrProblem>,
-) -> Result<bool, Notification> {
+) -> Result<bool, DecodeError> {
     let (handling, reason) = match check(a.value, s) {
         Ok(()) => return Ok(true),
         Err(Bad::Unwanted(why)) => (Handling::AttributeDiscard, why),
@@ -122,7 +126,7 @@ fn check_value(
 /// leave the message readable are returned in `problems` (the caller turns announcements into
 /// withdrawals when one says so); only what makes the NLRI unlocatable or unreadable resets
 /// the session (the `Err`).
-pub fn parse_update(body: &[u8], s: Session) -> Result<ParsedUpdate, Notification> {
+pub fn parse_update(body: &[u8], s: Session) -> Result<ParsedUpdate, DecodeError> {
     let malformed = || update_error(UpdateSubcode::MalformedAttributeList);
     let [w0, w1, rest @ ..] = body else { return Err(malformed()) };
     let wlen = usize::from(u16::from_be_bytes([*w0, *w1]));
@@ -138,8 +142,13 @@ pub fn parse_update(body: &[u8], s: Session) -> Result<ParsedUpdate, Notificatio
     decode_nlri(nlri_raw, Family::Ipv4Unicast, &mut u.announced)?;
 
     let (attrs, overrun) = split_attrs(attrs_raw);
-    if let Some(why) = overrun {
-        u.problems.push(AttrProblem { attr: 0, handling: Handling::TreatAsWithdraw, reason: why });
+    if let Some(o) = overrun {
+        if matches!(o.type_code, Some(attr::MP_REACH_NLRI | attr::MP_UNREACH_NLRI)) {
+            // RFC 7606 §5.3, §7.11: the MP NLRI cannot be located, so its routes can be
+            // neither used nor withdrawn: session reset (the overrun's RFC 4271 §6.3 subcode).
+            return Err(update_error(UpdateSubcode::AttributeLengthError));
+        }
+        u.problems.push(AttrProblem { attr: 0, handling: Handling::TreatAsWithdraw, reason: o.why });
     }
     let mut seen = [false; 256];
     let mut mp_unreach_family = None;
@@ -184,9 +193,7 @@ pub fn parse_update(body: &[u8], s: Session) -> Result<ParsedUpdate, Notificatio
                 only_mp_unreach = false;
                 if desc.is_none() && a.flags & flag::OPTIONAL == 0 {
                     // RFC 4271 §6.3: a well-known attribute we do not know.
-                    let mut n = update_error(UpdateSubcode::UnrecognizedWellKnownAttribute);
-                    n.data = a.whole.to_vec();
-                    return Err(n);
+                    return Err(DecodeError::Update(UpdateSubcode::UnrecognizedWellKnownAttribute, a.whole.to_vec()));
                 }
             }
         }
@@ -234,13 +241,20 @@ pub fn parse_update(body: &[u8], s: Session) -> Result<ParsedUpdate, Notificatio
             });
         }
     }
+    if !s.four_octet_as {
+        // RFC 6793 §4.2.3, once, here: everything after this reads 4-octet AS numbers. The
+        // archive keeps the message as received.
+        let mut wide = Vec::with_capacity(u.attrs.len() + 16);
+        widen_as_numbers(&u.attrs, &mut wide);
+        u.attrs = wide;
+    }
     Ok(u)
 }
 
 /// MP_REACH_NLRI (RFC 4760 §3): AFI, SAFI, next hop length and next hop, reserved, NLRI. A
 /// next hop length the family cannot have makes the NLRI unlocatable: session reset
 /// (RFC 7606 §7.11), with the subcode of RFC 4760 §7.
-fn parse_mp_reach(v: &[u8], u: &mut ParsedUpdate) -> Result<(), Notification> {
+fn parse_mp_reach(v: &[u8], u: &mut ParsedUpdate) -> Result<(), DecodeError> {
     let bad = || update_error(UpdateSubcode::OptionalAttributeError);
     let [f0, f1, safi, nh_len, rest @ ..] = v else { return Err(bad()) };
     let nh_len = usize::from(*nh_len);
@@ -498,6 +512,7 @@ fn community_text(c: &bgpkit_parser::models::Community) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::notify::Notification;
 
     const EBGP4: Session = Session { four_octet_as: true, ibgp: false };
     const EBGP2: Session = Session { four_octet_as: false, ibgp: false };
@@ -564,7 +579,7 @@ mod tests {
 
     /// The handling of one crafted attribute section with a /24 of IPv4 NLRI.
     fn judge(attrs: &[u8], s: Session) -> Result<ParsedUpdate, Notification> {
-        parse_update(body(&raw_update(&[], attrs, &[24, 10, 1, 2])), s)
+        parse_update(body(&raw_update(&[], attrs, &[24, 10, 1, 2])), s).map_err(Notification::from)
     }
 
     fn with(extra: &[u8]) -> Vec<u8> {
@@ -657,10 +672,14 @@ mod tests {
         // MP_REACH with a next hop length IPv6 cannot have: the NLRI cannot be trusted, reset.
         let mut mp = vec![0x80, 14, 0, 0, 2, 1, 4, 192, 0, 2, 1, 0, 32, 0x20, 0x01, 0x0d, 0xb8];
         mp[2] = (mp.len() - 3) as u8;
-        let n = parse_update(body(&raw_update(&[], &[&v4_attrs()[..13], &mp].concat(), &[])), EBGP4).unwrap_err();
+        let n = parse_update(body(&raw_update(&[], &[&v4_attrs()[..13], &mp].concat(), &[])), EBGP4)
+            .map_err(Notification::from)
+            .unwrap_err();
         assert_eq!((n.code, n.subcode), (3, UpdateSubcode::OptionalAttributeError as u8));
         // NLRI overrunning its field resets (RFC 7606 §5.3).
-        let n = parse_update(body(&raw_update(&[], &v4_attrs(), &[24, 10, 0])), EBGP4).unwrap_err();
+        let n = parse_update(body(&raw_update(&[], &v4_attrs(), &[24, 10, 0])), EBGP4)
+            .map_err(Notification::from)
+            .unwrap_err();
         assert_eq!(n.subcode, UpdateSubcode::InvalidNetworkField as u8);
         // A well-known attribute we do not know: RFC 4271 §6.3, with the attribute as data.
         let n = judge(&with(&[0x40, 99, 1, 7]), EBGP4).unwrap_err();
@@ -699,12 +718,12 @@ mod tests {
     #[test]
     fn structural_errors_reset_with_the_right_subcode() {
         // Withdrawn length overruns the message.
-        assert_eq!(parse_update(&[0, 9, 0, 0], EBGP4).unwrap_err().subcode, 1);
+        assert_eq!(parse_update(&[0, 9, 0, 0], EBGP4).map_err(Notification::from).unwrap_err().subcode, 1);
         // NLRI overruns its field, or is longer than 32 bits.
         let m = raw_update(&[], &v4_attrs(), &[24, 10, 0]);
-        assert_eq!(parse_update(body(&m), EBGP4).unwrap_err().subcode, 10);
+        assert_eq!(parse_update(body(&m), EBGP4).map_err(Notification::from).unwrap_err().subcode, 10);
         let m = raw_update(&[], &v4_attrs(), &[33, 10, 0, 0, 0, 0]);
-        assert_eq!(parse_update(body(&m), EBGP4).unwrap_err().subcode, 10);
+        assert_eq!(parse_update(body(&m), EBGP4).map_err(Notification::from).unwrap_err().subcode, 10);
     }
 
     #[test]
@@ -804,10 +823,13 @@ mod tests {
     fn two_octet_sessions_get_as_trans_and_as4_path() {
         let r = OutRoute { as_path: vec![4_200_000_000], ..route("192.0.2.1") };
         let msgs = build_announcements(Family::Ipv4Unicast, &[p("203.0.113.0/24")], &r, false).unwrap();
+        // AS_PATH with AS_TRANS, then AS4_PATH with the real AS, on the wire.
+        assert!(msgs[0].windows(4).any(|w| w == [2, 1, 0x5b, 0xa0]));
+        assert!(msgs[0].windows(2).any(|w| w == [0xc0, 17]));
+        // Read back on a 2-octet session: the real path, in 4-octet form, and no AS4_PATH.
         let u = parse_update(body(&msgs[0]), EBGP2).unwrap();
-        // AS_PATH with AS_TRANS, then AS4_PATH with the real AS.
-        assert!(u.attrs.windows(4).any(|w| w == [2, 1, 0x5b, 0xa0]));
-        assert!(u.attrs.windows(2).any(|w| w == [0xc0, 17]));
+        assert!(u.attrs.windows(6).any(|w| w == [2, 1, 0xfa, 0x56, 0xea, 0x00]), "{:?}", u.attrs);
+        assert!(!u.attrs.windows(2).any(|w| w == [0xc0, 17]));
     }
 
     #[test]
@@ -824,5 +846,78 @@ mod tests {
         assert_eq!(v.large_communities, vec!["65000:1:2"]);
         assert_eq!(v.med, Some(5));
         assert_eq!(v.as_path, "65002");
+    }
+
+    #[test]
+    fn an_mp_reach_or_mp_unreach_overrunning_the_attributes_resets_the_session() {
+        // MP_UNREACH for 2001:db8::/32 claiming 20 bytes where 9 are left: the IPv6 routes
+        // inside can be neither withdrawn nor kept, so treat-as-withdraw is not enough.
+        for code in [attr::MP_UNREACH_NLRI, attr::MP_REACH_NLRI] {
+            let attrs = [&v4_attrs()[..], &[0x80, code, 20, 0, 2, 1, 32, 0x20, 0x01, 0x0d, 0xb8]].concat();
+            let n = judge(&attrs, EBGP4).unwrap_err();
+            assert_eq!((n.code, n.subcode), (3, UpdateSubcode::AttributeLengthError as u8), "{}", attr_name(code));
+            // Cut inside its header, with the type code read: the same.
+            let attrs = [&v4_attrs()[..], &[0x90, code, 0]].concat();
+            assert!(judge(&attrs, EBGP4).is_err(), "{} header cut short", attr_name(code));
+        }
+        // Another attribute overrunning stays treat-as-withdraw (RFC 7606 §4).
+        assert!(judge(&with(&[0xc0, 8, 8, 0, 0, 0, 1]), EBGP4).is_ok_and(|u| u.treat_as_withdraw()));
+    }
+
+    #[test]
+    fn as4_path_and_as4_aggregator_from_a_4_octet_speaker_are_discarded() {
+        // RFC 6793 §3: a NEW speaker never sends them to a NEW speaker; discard, keep the route.
+        let as4_path = [0xc0, 17, 6, 2, 1, 0xfa, 0x56, 0xea, 0x00];
+        let as4_aggr = [0xc0, 18, 8, 0xfa, 0x56, 0xea, 0x00, 192, 0, 2, 1];
+        let u = judge(&with(&[&as4_path[..], &as4_aggr[..]].concat()), EBGP4).unwrap();
+        assert_eq!(
+            handled(&u),
+            [("AS4_PATH".into(), Handling::AttributeDiscard), ("AS4_AGGREGATOR".into(), Handling::AttributeDiscard)]
+        );
+        assert!(!u.treat_as_withdraw() && u.attrs == v4_attrs(), "the route stays with its AS_PATH");
+        assert!(u.problems[0].reason.contains("RFC 6793"), "{}", u.problems[0]);
+    }
+
+    /// ORIGIN, AS_PATH (2-octet) [65002, AS_TRANS], NEXT_HOP, then `extra`.
+    fn two_octet_attrs(extra: &[u8]) -> Vec<u8> {
+        let mut a = vec![0x40, 1, 1, 0, 0x40, 2, 6, 2, 2, 0xfd, 0xea, 0x5b, 0xa0, 0x40, 3, 4, 192, 0, 2, 2];
+        a.extend_from_slice(extra);
+        a
+    }
+
+    #[test]
+    fn a_two_octet_sessions_path_is_converted_to_four_octets_once_at_ingest() {
+        // AS4_PATH [4200000000] covers the AS_TRANS: the stored path is [65002, 4200000000].
+        let as4_path = [0xc0, 17, 6, 2, 1, 0xfa, 0x56, 0xea, 0x00];
+        // AGGREGATOR AS_TRANS 192.0.2.9 with AS4_AGGREGATOR 4200000000: the real aggregator.
+        let aggr = [0xc0, 7, 6, 0x5b, 0xa0, 192, 0, 2, 9];
+        let as4_aggr = [0xc0, 18, 8, 0xfa, 0x56, 0xea, 0x00, 192, 0, 2, 9];
+        let u = judge(&two_octet_attrs(&[&as4_path[..], &aggr[..], &as4_aggr[..]].concat()), EBGP2).unwrap();
+        assert!(u.problems.is_empty(), "{:?}", u.problems);
+        let want = [
+            &[0x40, 1, 1, 0, 0x40, 2, 10, 2, 2, 0, 0, 0xfd, 0xea, 0xfa, 0x56, 0xea, 0x00][..],
+            &[0x40, 3, 4, 192, 0, 2, 2, 0xc0, 7, 8, 0xfa, 0x56, 0xea, 0x00, 192, 0, 2, 9],
+        ]
+        .concat();
+        assert_eq!(u.attrs, want, "4-octet AS_PATH and AGGREGATOR, no AS4_* left");
+        let view = decode_attrs_for_display(&u.attrs, None, true);
+        assert_eq!(view.as_path, "65002 4200000000");
+        // Without AS4_PATH the 2-octet path is only widened.
+        let u = judge(&two_octet_attrs(&[]), EBGP2).unwrap();
+        assert_eq!(decode_attrs_for_display(&u.attrs, None, true).as_path, "65002 23456");
+    }
+
+    #[test]
+    fn an_aggregator_without_as_trans_makes_as4_path_and_as4_aggregator_ignored() {
+        // RFC 6793 §4.2.3: AGGREGATOR holds 65009, not AS_TRANS: AS4_PATH and AS4_AGGREGATOR are
+        // ignored, the path stays the 2-octet one (widened).
+        let as4_path = [0xc0, 17, 6, 2, 1, 0xfa, 0x56, 0xea, 0x00];
+        let aggr = [0xc0, 7, 6, 0xfd, 0xf1, 192, 0, 2, 9];
+        let as4_aggr = [0xc0, 18, 8, 0xfa, 0x56, 0xea, 0x00, 192, 0, 2, 9];
+        let u = judge(&two_octet_attrs(&[&as4_path[..], &aggr[..], &as4_aggr[..]].concat()), EBGP2).unwrap();
+        let view = decode_attrs_for_display(&u.attrs, None, true);
+        assert_eq!(view.as_path, "65002 23456");
+        assert!(u.attrs.ends_with(&[0xc0, 7, 8, 0, 0, 0xfd, 0xf1, 192, 0, 2, 9]), "{:?}", u.attrs);
+        assert!(!u.attrs.windows(2).any(|w| w == [0xc0, 17] || w == [0xc0, 18]));
     }
 }

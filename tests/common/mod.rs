@@ -77,7 +77,33 @@ impl Focld {
         f
     }
 
+    /// Start several focld at the same instant (all launched before any is waited for).
+    pub fn start_together(dir: &Path, configs: &[(&str, &str)]) -> Vec<Focld> {
+        let mut all: Vec<Focld> = configs
+            .iter()
+            .map(|(name, text)| {
+                let config = dir.join(format!("{name}.toml"));
+                std::fs::write(&config, text).expect("write config");
+                let (socket, log) = (dir.join(format!("{name}.sock")), dir.join(format!("{name}.log")));
+                Focld { child: None, config, socket, log, env: Vec::new() }
+            })
+            .collect();
+        for f in &mut all {
+            f.launch();
+        }
+        for f in &all {
+            f.wait_ready();
+        }
+        all
+    }
+
     pub fn spawn(&mut self) {
+        self.launch();
+        self.wait_ready();
+    }
+
+    /// Start the process, without waiting for it.
+    fn launch(&mut self) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("open log");
         let child = Command::new(focld_bin())
             .arg("--config")
@@ -88,6 +114,10 @@ impl Focld {
             .spawn()
             .expect("spawn focld");
         self.child = Some(child);
+    }
+
+    /// Wait until the control socket answers.
+    fn wait_ready(&self) {
         let ok = wait_for(Duration::from_secs(10), || self.socket.exists() && self.query("peer_list").is_ok());
         assert!(ok, "focld did not come up; log:\n{}", self.log_text());
     }
@@ -218,16 +248,20 @@ pub struct RawSpeaker {
 impl RawSpeaker {
     /// Connect from `local` to focld at `remote` and complete the OPEN/KEEPALIVE exchange.
     pub fn establish(local: &str, remote: SocketAddr, asn: u32, router_id: Ipv4Addr) -> RawSpeaker {
-        let stream = connect_from(local, remote);
-        stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-        let mut s = RawSpeaker { stream, framer: Framer::new() };
         let caps = Capabilities {
             families: Family::ALL.to_vec(),
             route_refresh: true,
             four_octet_as: Some(asn),
             ..Default::default()
         };
-        let open = OpenMsg::new(asn, 90, router_id, caps);
+        RawSpeaker::establish_with(local, remote, &OpenMsg::new(asn, 90, router_id, caps))
+    }
+
+    /// `establish` with our own OPEN (e.g. a 2-octet AS speaker, without RFC 6793).
+    pub fn establish_with(local: &str, remote: SocketAddr, open: &OpenMsg) -> RawSpeaker {
+        let stream = connect_from(local, remote);
+        stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        let mut s = RawSpeaker { stream, framer: Framer::new() };
         s.send(&open.encode());
         let (ty, _) = s.recv().expect("OPEN from focld");
         assert_eq!(ty, MsgType::Open);
