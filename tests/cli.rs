@@ -65,7 +65,7 @@ fn exit_statuses_tell_usage_errors_from_unreachable_and_error_replies() {
         assert!(stderr.contains("focl --help"), "{bad:?}: {stderr}");
     }
     let out = focl(&f.socket, &["r"]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("ambiguous: rib, reload"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ambiguous: rib, reload, rpki"));
     // --help is not an error.
     assert_eq!(focl(&f.socket, &["--help"]).status.code(), Some(0));
 }
@@ -123,7 +123,7 @@ fn bash_completion_completes_commands_and_subcommands() {
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     };
     assert_eq!(complete("focl pe", 1), "peer");
-    assert_eq!(complete("focl r", 1), "rib reload");
+    assert_eq!(complete("focl r", 1), "rib reload rpki");
     assert_eq!(complete("focl peer re", 2), "reset refresh");
     assert_eq!(complete("focl -s /x.sock archive ''", 4), "status rotate snapshot retry");
     assert_eq!(complete("focl peer refresh upstream ''", 4), "ipv4 ipv6");

@@ -207,6 +207,19 @@ fn peer_disable_and_enable() {
     std::thread::sleep(Duration::from_secs(3));
     let s = show(&a, "b");
     assert_eq!((s["state"].as_str(), s["disabled"].as_bool()), (Some("Idle"), Some(true)), "stays down: {s}");
+    assert_eq!(s["down_reason"], "admin down", "{s}");
+    // A reset does not bring a disabled peer back: only enable does (focl(8)).
+    let err = a.focl(&["peer", "reset", "b"]).expect_err("reset of a disabled peer is refused");
+    assert!(err.contains("is disabled; focl peer enable"), "{err}");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(show(&a, "b")["state"], "Idle", "still down after the refused reset");
+    let text =
+        Command::new(focl_bin()).args(["-s", &a.socket.display().to_string(), "peer", "list"]).output().expect("focl");
+    assert!(
+        String::from_utf8_lossy(&text.stdout).contains("Idle (admin down)"),
+        "{}",
+        String::from_utf8_lossy(&text.stdout)
+    );
     a.focl(&["peer", "enable", "b"]).expect("enable");
     a.wait_established("b", Duration::from_secs(20));
     assert_eq!(show(&a, "b")["disabled"], false);

@@ -266,6 +266,9 @@ fn max_prefixes_shuts_the_session_down_until_restart_or_reset() {
     assert_eq!(notification(&mut s).map(|n| (n.0, n.1)), Some((6, 1)), "Cease / Maximum Number of Prefixes Reached");
     let d = show(&f, "127.0.0.74");
     assert!(d["hint"].as_str().unwrap_or("").contains("over max_prefixes 100"), "{d}");
+    // Shown as a max-prefix shutdown with its restart, not as an operator's disable.
+    assert_eq!((d["down_reason"].as_str(), d["disabled"].as_bool()), (Some("max-prefix"), Some(false)), "{d}");
+    assert!(d["restart_in_secs"].as_u64().is_some_and(|s| s <= 3), "{d}");
     assert!(f.rib_in("127.0.0.74").is_empty());
     // It refuses the peer until the restart time has passed, then takes it again.
     let early = connect_from("127.0.0.74", target);

@@ -769,7 +769,7 @@ fn render_peer_list(v: &Value) -> Result<String, String> {
     let rows: Vec<Vec<String>> = peers
         .iter()
         .map(|p| {
-            let state = if p.disabled { format!("{} (disabled)", p.state) } else { p.state.clone() };
+            let state = state_text(&p.state, p.down_reason.as_deref(), p.restart_in_secs);
             vec![
                 p.address.clone(),
                 p.name.clone().unwrap_or_else(|| "-".into()),
@@ -788,6 +788,16 @@ fn render_peer_list(v: &Value) -> Result<String, String> {
         &["Neighbor", "Name", "AS", "State", "Up/Down", "Rcvd v4", "Rcvd v6", "MsgRcvd", "MsgSent", "Flaps"],
         &rows,
     ))
+}
+
+/// `Idle (admin down)`, `Idle (max-prefix, restarts in 00:00:42)`, `Idle (max-prefix, until reset)`.
+fn state_text(state: &str, down_reason: Option<&str>, restart_in: Option<u64>) -> String {
+    match (down_reason, restart_in) {
+        (Some("max-prefix"), Some(s)) => format!("{state} (max-prefix, restarts in {})", duration(s)),
+        (Some("max-prefix"), None) => format!("{state} (max-prefix, until reset)"),
+        (Some(r), _) => format!("{state} ({r})"),
+        (None, _) => state.to_string(),
+    }
 }
 
 fn counters_rows(sent: &MsgCounters, rcvd: &MsgCounters) -> Vec<Vec<String>> {
@@ -821,10 +831,7 @@ fn render_peer_show(v: &Value) -> Result<String, String> {
         p.remote_port,
         if p.password_set { ", TCP-MD5 password set" } else { "" }
     ));
-    let mut state = format!("  BGP state = {}", p.state);
-    if p.disabled {
-        state.push_str(" (administratively disabled)");
-    }
+    let mut state = format!("  BGP state = {}", state_text(&p.state, p.down_reason.as_deref(), p.restart_in_secs));
     match p.uptime_secs {
         Some(u) => state.push_str(&format!(", up for {}", duration(u))),
         None => state.push_str(&format!(", for {}", duration(p.state_secs))),
@@ -1241,6 +1248,8 @@ mod tests {
             flaps: 1,
             passive: false,
             disabled: false,
+            down_reason: None,
+            restart_in_secs: None,
         };
         let out = render_peer_list(&serde_json::to_value(vec![p]).unwrap()).unwrap();
         let lines: Vec<&str> = out.lines().collect();
@@ -1292,6 +1301,14 @@ mod tests {
         let st = serde_json::json!({"timestamp": 0.0, "peer": "192.0.2.2", "peer_name": null, "peer_asn": 65002,
             "type": "STATE", "old_state": "OpenConfirm", "new_state": "Established", "reason": "KEEPALIVE"});
         assert!(monitor_line(&st).ends_with("192.0.2.2 AS65002  state OpenConfirm -> Established (KEEPALIVE)\n"));
+    }
+
+    #[test]
+    fn why_a_peer_is_down_is_part_of_its_state() {
+        assert_eq!(state_text("Idle", Some("admin down"), None), "Idle (admin down)");
+        assert_eq!(state_text("Idle", Some("max-prefix"), Some(42)), "Idle (max-prefix, restarts in 00:00:42)");
+        assert_eq!(state_text("Idle", Some("max-prefix"), None), "Idle (max-prefix, until reset)");
+        assert_eq!(state_text("Established", None, None), "Established");
     }
 
     #[test]

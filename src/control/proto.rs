@@ -336,9 +336,16 @@ pub struct PeerSummary {
     pub messages_sent: u64,
     pub flaps: u64,
     pub passive: bool,
-    /// Administratively disabled (a later issue); false for now.
+    /// Taken down by `focl peer disable` (stays down until `focl peer enable`).
     #[serde(default)]
     pub disabled: bool,
+    /// Why an Idle peer does not try to connect: "admin down" (`focl peer disable`) or
+    /// "max-prefix" (sent more than `max_prefixes`); none while it may connect.
+    #[serde(default)]
+    pub down_reason: Option<String>,
+    /// For a max-prefix shutdown with `max_prefixes_restart_secs`: when it starts again.
+    #[serde(default)]
+    pub restart_in_secs: Option<u64>,
 }
 
 /// Messages counted by type.
@@ -404,6 +411,11 @@ pub struct PeerDetail {
     pub password_set: bool,
     #[serde(default)]
     pub disabled: bool,
+    /// As in `PeerSummary`.
+    #[serde(default)]
+    pub down_reason: Option<String>,
+    #[serde(default)]
+    pub restart_in_secs: Option<u64>,
     /// A hint for the operator when the session is not up (e.g. a likely TCP-MD5 mismatch).
     pub hint: Option<String>,
     /// Malformed UPDATEs handled without a reset (RFC 7606), since focld started.

@@ -303,6 +303,12 @@ impl CacheSession {
                     let to = self.version - 1;
                     return self.downgrade(to, format!("the cache refused version {}", self.version));
                 }
+                // A cache that restarted may answer our Serial Query with Corrupt Data (its
+                // session id changed) instead of Cache Reset: start over with a Reset Query.
+                // The data stays in use until the new response is complete or it expires.
+                if code == ErrorCode::CorruptData as u16 || code == ErrorCode::InvalidRequest as u16 {
+                    self.reset_state();
+                }
                 // No Data Available (RFC 8210 §12): the cache is starting; ask again later.
                 let after = if code == ErrorCode::NoDataAvailable as u16 {
                     self.retry_after().min(Duration::from_secs(10))
@@ -442,6 +448,18 @@ mod tests {
         let out = c.on_pdu(Pdu::EndOfData { session: 1, serial: 1, timers: None }, Instant::now());
         assert!(matches!(out.as_slice(), [Out::Send(_), Out::Reconnect { .. }]));
         assert!(c.data.is_empty());
+    }
+
+    #[test]
+    fn a_cache_that_calls_our_serial_query_corrupt_gets_a_reset_query_next_time() {
+        let (mut c, t0) = synced(1);
+        c.on_disconnected("the cache restarted");
+        assert_eq!(c.on_connected(), vec![Out::Send(pdu::encode(&Pdu::SerialQuery { session: 7, serial: 100 }, 1))]);
+        let out = c.on_pdu(Pdu::ErrorReport { code: 0, pdu: vec![], text: "Session ID mismatch".into() }, t0);
+        assert!(matches!(out.as_slice(), [Out::Reconnect { .. }]), "{out:?}");
+        c.on_disconnected("reconnecting");
+        assert_eq!(c.on_connected(), vec![Out::Send(pdu::encode(&Pdu::ResetQuery, 1))]);
+        assert_eq!(c.data.len(), 2, "the data stays until the new response is complete");
     }
 
     #[test]

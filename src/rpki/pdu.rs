@@ -223,7 +223,9 @@ pub fn decode(buf: &[u8], version: u8) -> Result<Option<(usize, Pdu)>, DecodeErr
             if end != len {
                 return Err(bad());
             }
-            Pdu::ErrorReport { code: field, pdu: pdu.to_vec(), text: String::from_utf8_lossy(text).into_owned() }
+            // Some caches NUL-terminate the text; control characters never reach a log line.
+            let text = crate::wire::notify::escape_control(String::from_utf8_lossy(text).trim_end_matches('\0'));
+            Pdu::ErrorReport { code: field, pdu: pdu.to_vec(), text }
         }
         other => return Err(DecodeError::UnknownType(other)),
     };

@@ -761,6 +761,14 @@ impl Peer {
                 PeerMsg::Status(reply) => {
                     let _ = reply.send(self.detail());
                 }
+                // A disabled peer stays down until `focl peer enable` (focl(8)); a reset would
+                // bring it back up behind the operator's back.
+                PeerMsg::Reset(reply) if self.admin_down() => {
+                    let _ = reply.send(Err(CtlError::new(
+                        ctl::code::BAD_ARGUMENT,
+                        format!("neighbor {} is disabled; focl peer enable {} starts it again", self.label, self.label),
+                    )));
+                }
                 PeerMsg::Reset(reply) => {
                     info!("neighbor {}: reset by operator", self.label);
                     self.max_prefix_down = None;
@@ -967,6 +975,23 @@ impl Peer {
         }
     }
 
+    /// Taken down by `focl peer disable` (not by a max-prefix shutdown).
+    fn admin_down(&self) -> bool {
+        !self.fsm.is_enabled() && self.max_prefix_down.is_none()
+    }
+
+    /// Why the peer does not connect, and when a max-prefix shutdown ends by itself.
+    fn down_reason(&self, now: Instant) -> (Option<String>, Option<u64>) {
+        if self.max_prefix_down.is_some() && self.fsm.state() != State::Established {
+            let restart = self.max_prefix_restart_at.map(|at| at.saturating_duration_since(now).as_secs());
+            (Some("max-prefix".into()), restart)
+        } else if self.admin_down() {
+            (Some("admin down".into()), None)
+        } else {
+            (None, None)
+        }
+    }
+
     fn summary(&self) -> PeerSummary {
         let now = Instant::now();
         PeerSummary {
@@ -981,7 +1006,9 @@ impl Peer {
             messages_sent: self.stats.sent.total,
             flaps: self.fsm.flaps(),
             passive: self.cfg.passive,
-            disabled: !self.fsm.is_enabled(),
+            disabled: self.admin_down(),
+            down_reason: self.down_reason(now).0,
+            restart_in_secs: self.down_reason(now).1,
         }
     }
 
@@ -1036,7 +1063,9 @@ impl Peer {
             flaps: self.fsm.flaps(),
             connect_attempts: self.stats.connect_attempts,
             password_set: self.cfg.password.is_some(),
-            disabled: !self.fsm.is_enabled(),
+            disabled: self.admin_down(),
+            down_reason: self.down_reason(now).0,
+            restart_in_secs: self.down_reason(now).1,
             hint,
             update_errors: self.stats.update_errors.clone(),
         }
