@@ -1,7 +1,8 @@
 //! Answers to the control thread's questions (`focl rib ...`): summaries and routes decoded
 //! for display.
 
-use super::adj_in::{AdjRibIn, Route};
+use super::attrs::AttrSet;
+use super::table::RouteEntry;
 use super::{unix_now, PeerState, Rib};
 use crate::control::proto::{
     self as ctl, CtlError, FamilyCounts, RibPeerSummary, RibSummary, Route as CtlRoute, RouteList,
@@ -23,10 +24,17 @@ impl Rib {
             RibQuery::In { peer, prefix } => {
                 let p = self.peer(peer)?;
                 let now = unix_now();
-                let matching = p.adj_in.routes.iter().filter(|(k, _)| prefix.is_none_or(|f| f.contains(k)));
+                let slot = p.slot;
+                let matching = || {
+                    self.table.walk(None).filter(|(k, _)| prefix.is_none_or(|f| f.contains(k))).filter_map(
+                        |(k, routes)| {
+                            routes.iter().find(|e| e.peer == slot).and_then(|e| Some((k, e, self.attrs.get(e.attrs)?)))
+                        },
+                    )
+                };
                 // Decoding a full table for display would hold the RIB (and every session's
                 // UPDATEs) for seconds, and the answer would not fit the control socket.
-                let n = matching.clone().take(MAX_ROUTES_SHOWN + 1).count();
+                let n = matching().take(MAX_ROUTES_SHOWN + 1).count();
                 if n > MAX_ROUTES_SHOWN {
                     return Err(CtlError::new(
                         ctl::code::BAD_ARGUMENT,
@@ -37,7 +45,7 @@ impl Rib {
                         ),
                     ));
                 }
-                let routes = matching.map(|(k, r)| display_route(k, r, now)).collect();
+                let routes = matching().map(|(k, e, a)| display_route(&k, e, a, now)).collect();
                 to_json(serde_json::to_value(RouteList { peer: p.label.clone(), routes }))
             }
             RibQuery::Out { peer } => {
@@ -69,7 +77,7 @@ impl Rib {
                         Family::Ipv6Unicast => sent.ipv6_unicast += 1,
                     }
                 }
-                to_json(serde_json::to_value((p.adj_in.counts(), sent)))
+                to_json(serde_json::to_value((p.counts(), sent)))
             }
         }
     }
@@ -85,7 +93,7 @@ impl Rib {
         let peers = peers
             .into_iter()
             .map(|(_, p)| {
-                let c = p.adj_in.counts();
+                let c = p.counts();
                 routes.ipv4_unicast += c.ipv4_unicast;
                 routes.ipv6_unicast += c.ipv6_unicast;
                 RibPeerSummary { address: p.address.to_string(), name: p.name.clone(), routes: c }
@@ -98,17 +106,12 @@ impl Rib {
                 Family::Ipv6Unicast => announced.ipv6_unicast += 1,
             }
         }
-        RibSummary { peers, routes, attribute_sets: self.intern.len() as u64, announced }
-    }
-
-    /// A peer's Adj-RIB-In (tests and snapshots).
-    pub fn adj_rib_in(&self, peer: PeerId) -> Option<&AdjRibIn> {
-        self.peers.get(&peer).map(|p| &p.adj_in)
+        RibSummary { peers, routes, attribute_sets: self.attrs.len() as u64, announced }
     }
 }
 
-fn display_route(p: &Prefix, r: &Route, now: u32) -> CtlRoute {
-    let v = update::decode_attrs_for_display(&r.attrs.attrs, r.attrs.mp_next_hop.as_deref(), r.attrs.four_octet);
+fn display_route(p: &Prefix, r: &RouteEntry, a: &AttrSet, now: u32) -> CtlRoute {
+    let v = update::decode_attrs_for_display(&a.attrs, a.mp_next_hop.as_deref(), a.four_octet);
     CtlRoute {
         prefix: p.to_string(),
         next_hop: v.next_hop,
