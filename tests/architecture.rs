@@ -152,8 +152,7 @@ fn the_path_reader_expands_nested_imports() {
 fn no_module_imports_a_module_that_imports_it_back() {
     let graph = dependency_graph();
     assert!(graph.contains_key("msg") && graph.contains_key("session::driver"), "{:?}", graph.keys());
-    let cycles: Vec<String> =
-        graph.keys().filter_map(|m| cycle_from(&graph, m)).map(|c| c.join(" -> ")).collect();
+    let cycles: Vec<String> = graph.keys().filter_map(|m| cycle_from(&graph, m)).map(|c| c.join(" -> ")).collect();
     assert!(cycles.is_empty(), "import cycles:\n{}", cycles.join("\n"));
 }
 

@@ -144,6 +144,8 @@ pub struct Rib {
     opts: RibOptions,
     next_snapshot: Option<SystemTime>,
     snapshot: Option<SnapshotCursor>,
+    /// Route queries being streamed to the control thread.
+    streams: Vec<query::RouteStream>,
 }
 
 /// The decision-process view of a route (its set's summary and its peer's facts).
@@ -174,13 +176,14 @@ impl Rib {
             opts,
             next_snapshot,
             snapshot: None,
+            streams: Vec::new(),
         }
     }
 
     fn run(&mut self, rx: Receiver<RibMsg>) {
         loop {
-            // While a snapshot is being written, wake up often to write the next chunk.
-            let timeout = if self.snapshot.is_some() {
+            // While a snapshot or a route stream is being written, wake up often for the next chunk.
+            let timeout = if self.snapshot.is_some() || !self.streams.is_empty() {
                 Duration::from_millis(1)
             } else {
                 self.next_snapshot
@@ -208,6 +211,7 @@ impl Rib {
                 self.begin_snapshot(start);
             }
             self.snapshot_step();
+            self.streams_step();
         }
         self.stop_snapshot();
         debug!("rib: stopped");
@@ -259,6 +263,7 @@ impl Rib {
             RibMsg::Query(q, reply) => {
                 let _ = reply.send(self.query(q));
             }
+            RibMsg::Routes(q, tx) => self.start_stream(q, tx),
             RibMsg::Snapshot(reply) => {
                 let r = if self.opts.mrt.is_none() {
                     Err(CtlError::archive_off())

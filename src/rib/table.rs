@@ -173,11 +173,17 @@ impl<K: Key> FamilyTable<K> {
         self.map.get_mut(&key).map(|b| &mut b[..])
     }
 
-    /// The most specific prefix in the table that covers `addr`/`len` (itself included).
-    pub fn longest_match(&self, addr: u128, len: u8) -> Option<(K, &[RouteEntry])> {
+    /// The most specific prefix in the table that covers `addr`/`len` (itself included) and
+    /// whose routes pass `pred`.
+    pub fn longest_match(
+        &self,
+        addr: u128,
+        len: u8,
+        pred: impl Fn(&[RouteEntry]) -> bool,
+    ) -> Option<(K, &[RouteEntry])> {
         (0..=len.min(K::BITS)).rev().find_map(|l| {
             let k = K::new(addr, l);
-            self.map.get(&k).map(|r| (k, &r[..]))
+            self.map.get(&k).filter(|r| pred(r)).map(|r| (k, &r[..]))
         })
     }
 
@@ -281,9 +287,18 @@ impl Table {
 
     /// The most specific prefix covering `p` (itself included).
     pub fn longest_match(&self, p: &Prefix) -> Option<(Prefix, &[RouteEntry])> {
+        let any = |_: &[RouteEntry]| true;
         match *p {
-            Prefix::V4 { addr, len } => self.v4.longest_match(u128::from(addr), len).map(|(k, r)| (k.prefix(), r)),
-            Prefix::V6 { addr, len } => self.v6.longest_match(addr, len).map(|(k, r)| (k.prefix(), r)),
+            Prefix::V4 { addr, len } => self.v4.longest_match(u128::from(addr), len, any).map(|(k, r)| (k.prefix(), r)),
+            Prefix::V6 { addr, len } => self.v6.longest_match(addr, len, any).map(|(k, r)| (k.prefix(), r)),
+        }
+    }
+
+    /// The most specific prefix covering `p` (itself included) whose routes pass `pred`.
+    pub fn longest_match_where(&self, p: &Prefix, pred: impl Fn(&[RouteEntry]) -> bool) -> Option<Prefix> {
+        match *p {
+            Prefix::V4 { addr, len } => self.v4.longest_match(u128::from(addr), len, pred).map(|(k, _)| k.prefix()),
+            Prefix::V6 { addr, len } => self.v6.longest_match(addr, len, pred).map(|(k, _)| k.prefix()),
         }
     }
 
