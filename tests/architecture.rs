@@ -64,7 +64,7 @@ fn crate_paths(code: &str) -> Vec<String> {
         if rest[end..].starts_with('{') && rest[..end].ends_with("::") {
             let close = rest[end..].find('}').map(|j| end + j).unwrap_or(rest.len());
             for item in rest[end + 1..close].split(',') {
-                let item = item.trim().split_whitespace().next().unwrap_or("");
+                let item = item.split_whitespace().next().unwrap_or("");
                 let item = item.trim_start_matches('{');
                 if !item.is_empty() && item != "self" {
                     out.push(format!("{base}::{item}"));

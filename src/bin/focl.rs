@@ -267,10 +267,13 @@ struct RibOut {
     peer: String,
 }
 
+/// How an answer is printed as text.
+type Render = fn(&Value) -> Result<String, String>;
+
 /// What a command asks and how its answer is printed.
 struct Query {
     cmd: Cmd,
-    render: fn(&Value) -> Result<String, String>,
+    render: Render,
     /// A route query, streamed: how its routes are printed.
     routes: Option<RouteShape>,
 }
@@ -287,7 +290,7 @@ enum RouteShape {
 }
 
 fn query_of(c: &Command) -> Query {
-    let (cmd, render): (Cmd, fn(&Value) -> Result<String, String>) = match c {
+    let (cmd, render): (Cmd, Render) = match c {
         Command::Peer(p) => match &p.action {
             PeerAction::List(_) => (Cmd::PeerList {}, render_peer_list),
             PeerAction::Show(s) => (Cmd::PeerShow { peer: s.peer.clone() }, render_peer_show),

@@ -585,6 +585,56 @@ mod tests {
     }
 
     #[test]
+    fn a_route_stream_that_is_not_read_waits_without_blocking_the_rib_and_ends_when_its_reader_goes() {
+        use crate::control::proto::StreamItem;
+        use crate::msg::{RouteQuery, RouteTarget, ROUTE_STREAM_CHUNKS};
+        let mut rib = rib_with_peers(1);
+        let prefixes: Vec<String> = (0..3000u32).map(|i| format!("10.{}.{}.0/24", i >> 8, i & 0xff)).collect();
+        let refs: Vec<&str> = prefixes.iter().map(String::as_str).collect();
+        announce(&mut rib, 1, &refs, attrs(65001, 1));
+        let q = RouteQuery {
+            peer: Some(1),
+            target: RouteTarget::All,
+            filter: Default::default(),
+            detail: false,
+            count_only: false,
+        };
+        let (tx, rx) = crossbeam_channel::bounded(ROUTE_STREAM_CHUNKS);
+        rib.handle(RibMsg::Routes(q.clone(), tx));
+        for _ in 0..100 {
+            rib.streams_step(); // returns at once although nobody reads
+        }
+        assert_eq!((rx.len(), rib.streams.len()), (ROUTE_STREAM_CHUNKS, 1));
+        drop(rx);
+        rib.streams_step();
+        assert!(rib.streams.is_empty(), "a reader that went away ends its stream");
+
+        let (tx, rx) = crossbeam_channel::bounded(ROUTE_STREAM_CHUNKS);
+        rib.handle(RibMsg::Routes(q, tx));
+        let mut seen = Vec::new();
+        let mut end = None;
+        for _ in 0..1000 {
+            rib.streams_step();
+            while let Ok(item) = rx.try_recv() {
+                match item {
+                    StreamItem::Data(d) => {
+                        seen.extend(d.into_iter().filter_map(|v| v["prefix"].as_str().map(String::from)))
+                    }
+                    StreamItem::End(e) => end = Some(e),
+                }
+            }
+            if end.is_some() {
+                break;
+            }
+        }
+        let mut want = prefixes.clone();
+        want.sort_by_key(|p| p.parse::<Prefix>().ok());
+        assert_eq!(seen, want, "every route once, in prefix order");
+        assert_eq!(end.and_then(|e| e.ok()).map(|v| v["count"].clone()), Some(serde_json::json!(3000)));
+        assert!(rib.streams.is_empty());
+    }
+
+    #[test]
     fn a_removed_peer_gives_its_slot_back_and_its_routes_leave() {
         let mut rib = rib_with_peers(2);
         announce(&mut rib, 1, &["2001:db8::/32"], attrs(65001, 1));

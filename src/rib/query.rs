@@ -15,7 +15,7 @@ use crate::control::proto::{
     self as ctl, Aggregator, AsPathSegment, CtlError, FamilyCounts, PeerName, RawAttribute, RibPeerSummary, RibSummary,
     Route as CtlRoute, RouteDetail, RouteList, StreamItem,
 };
-use crate::msg::{PeerId, RibQuery, RouteQuery, RouteTarget, ROUTE_STREAM_CHUNKS};
+use crate::msg::{PeerId, RibQuery, RouteQuery, RouteTarget};
 use crate::prefix::{Family, Prefix};
 use crate::wire::{display, update};
 use crossbeam_channel::{Sender, TrySendError};
@@ -53,8 +53,10 @@ pub(super) struct RouteCursor {
 pub(super) struct RouteStream {
     cur: RouteCursor,
     tx: Sender<StreamItem>,
-    /// The walk is finished; the end line goes out when there is room.
+    /// The walk is finished.
     done: bool,
+    /// An item that found the channel full, sent first next turn.
+    pending: Option<StreamItem>,
 }
 
 fn to_json<T: serde::Serialize>(v: T) -> Result<Value, CtlError> {
@@ -141,34 +143,51 @@ impl Rib {
     /// Start a streamed route query; an error (no such peer) ends the stream at once.
     pub(super) fn start_stream(&mut self, q: RouteQuery, tx: Sender<StreamItem>) {
         match self.start_routes(q) {
-            Ok(cur) => self.streams.push(RouteStream { cur, tx, done: false }),
+            Ok(cur) => self.streams.push(RouteStream { cur, tx, done: false, pending: None }),
             Err(e) => {
                 let _ = tx.try_send(StreamItem::End(Err(e)));
             }
         }
     }
 
-    /// Advance every stream by a chunk where its reader has made room.
+    /// Advance every stream by a chunk where its reader has made room. Never blocks: a chunk
+    /// that finds the channel full waits for the next turn; a reader that went away (seen by
+    /// `try_send` even on a full channel) ends the stream.
     pub(super) fn streams_step(&mut self) {
         let mut streams = std::mem::take(&mut self.streams);
         streams.retain_mut(|s| {
-            if s.tx.len() >= ROUTE_STREAM_CHUNKS {
-                return true; // the reader is behind: wait, never block
+            let item = match s.pending.take() {
+                Some(item) => item,
+                None if s.done => return false,
+                None => {
+                    let (data, done) = self.step_routes(&mut s.cur);
+                    s.done = done;
+                    if done && data.is_empty() {
+                        StreamItem::End(Ok(Value::Object(s.cur.end())))
+                    } else if data.is_empty() {
+                        return true; // nothing matched in this chunk; go on next turn
+                    } else {
+                        StreamItem::Data(data)
+                    }
+                }
+            };
+            let was_end = matches!(item, StreamItem::End(_));
+            match s.tx.try_send(item) {
+                Ok(()) if was_end => false,
+                Ok(()) => {
+                    if s.done {
+                        // The end follows the last chunk.
+                        s.pending = Some(StreamItem::End(Ok(Value::Object(s.cur.end()))));
+                    }
+                    true
+                }
+                Err(TrySendError::Full(item)) => {
+                    s.pending = Some(item);
+                    true
+                }
+                Err(TrySendError::Disconnected(_)) => false,
             }
-            if s.done {
-                return match s.tx.try_send(StreamItem::End(Ok(Value::Object(s.cur.end())))) {
-                    Err(TrySendError::Full(_)) => true,
-                    _ => false,
-                };
-            }
-            let (data, done) = self.step_routes(&mut s.cur);
-            s.done = done;
-            if data.is_empty() {
-                return true; // nothing found in this chunk: the end goes next turn
-            }
-            !matches!(s.tx.try_send(StreamItem::Data(data)), Err(TrySendError::Disconnected(_)))
         });
-        // Streams started meanwhile (none can be: the RIB is one thread) are kept.
         streams.append(&mut self.streams);
         self.streams = streams;
     }
