@@ -65,6 +65,11 @@ pub fn choose(c: &[Candidate]) -> Option<usize> {
 /// Mark the best of `routes` (and clear the mark elsewhere); `facts` gives each route's
 /// candidate. Returns the index of the best.
 pub fn mark_best(routes: &mut [RouteEntry], facts: impl Fn(&RouteEntry) -> Candidate) -> Option<usize> {
+    // The common case at full-table speed: one route, nothing to compare.
+    if let [only] = routes {
+        only.flags |= BEST;
+        return Some(0);
+    }
     let cands: Vec<Candidate> = routes.iter().map(&facts).collect();
     let best = choose(&cands);
     for (i, r) in routes.iter_mut().enumerate() {
