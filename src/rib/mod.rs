@@ -635,6 +635,70 @@ mod tests {
     }
 
     #[test]
+    fn a_snapshot_is_byte_for_byte_the_merge_of_every_peers_routes_in_prefix_order() {
+        use crate::mrt::record::{self as mrt_record, RibEntry};
+        use crate::msg::MrtMsg;
+        use std::collections::BTreeMap;
+        let (tx, rx) = crossbeam_channel::bounded(1024);
+        let mut rib = rib_with_peers(3);
+        rib.opts.mrt = Some(MrtLink::new(tx, false));
+        // The reference: per prefix, (peer index, attributes) as the old per-peer maps held them.
+        let mut model: BTreeMap<Prefix, BTreeMap<u16, Vec<u8>>> = BTreeMap::new();
+        let mut x: u32 = 7;
+        for i in 0..5000u32 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            let peer = 1 + (x >> 16) % 3;
+            let p = if i % 5 == 0 {
+                format!("2001:db8:{:x}::/48", (x >> 8) % 700)
+            } else {
+                format!("10.{}.{}.0/24", (x >> 20) % 8, (x >> 12) % 256)
+            };
+            let a = attrs(65000 + peer, 1 + (x % 3) as u8);
+            if (x >> 4) % 4 == 0 {
+                withdraw(&mut rib, peer, &[&p]);
+                model.entry(p.parse().expect("prefix")).or_default().remove(&((peer - 1) as u16));
+            } else {
+                announce(&mut rib, peer, &[&p], a.clone());
+                model.entry(p.parse().expect("prefix")).or_default().insert((peer - 1) as u16, a);
+            }
+        }
+        model.retain(|_, m| !m.is_empty());
+        assert!(rib.begin_snapshot(SystemTime::now()));
+        while rib.snapshot.is_some() {
+            rib.snapshot_step();
+        }
+        let mut got = Vec::new();
+        let mut timestamp = 0;
+        for m in rx.try_iter() {
+            if let MrtMsg::SnapshotChunk { records, timestamp: t, .. } = m {
+                timestamp = t;
+                got.extend(records);
+            }
+        }
+        let mut want = Vec::new();
+        let mut seq = 0u32;
+        for (prefix, routes) in &model {
+            let mut bufs = Vec::new();
+            for (i, a) in routes {
+                let mut b = Vec::new();
+                mrt_record::td2_attributes(a, true, None, &mut b);
+                let received =
+                    rib.table.get(prefix).and_then(|rs| rs.iter().find(|r| r.peer == *i)).map(|r| r.received);
+                bufs.push((*i, received.expect("in the table"), b));
+            }
+            let entries: Vec<RibEntry> =
+                bufs.iter().map(|(i, t, b)| RibEntry { peer_index: *i, originated: *t, attrs: b }).collect();
+            mrt_record::rib_entry_record(timestamp, seq, prefix, &entries, &mut want);
+            seq += 1;
+        }
+        assert!(model.len() > 1000 && model.keys().any(|p| p.family() == Family::Ipv6Unicast), "{}", model.len());
+        // `got` starts with the PEER_INDEX_TABLE; compare what follows it.
+        let index_len = 12 + u32::from_be_bytes([got[8], got[9], got[10], got[11]]) as usize;
+        assert_eq!(got.len() - index_len, want.len());
+        assert!(got[index_len..] == want[..], "RIB records differ from the reference merge");
+    }
+
+    #[test]
     fn a_removed_peer_gives_its_slot_back_and_its_routes_leave() {
         let mut rib = rib_with_peers(2);
         announce(&mut rib, 1, &["2001:db8::/32"], attrs(65001, 1));
