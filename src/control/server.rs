@@ -218,23 +218,7 @@ impl Server {
     /// Read what the client sent, answer every whole line, write what fits. False: drop it.
     fn serve(&mut self, t: Token) -> bool {
         let Some(c) = self.clients.get_mut(&t) else { return false };
-        let mut buf = [0u8; 8192];
-        let mut open = true;
-        loop {
-            match c.stream.read(&mut buf) {
-                Ok(0) => {
-                    open = false;
-                    break;
-                }
-                Ok(n) => c.input.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => return false,
-            }
-            if c.input.len() > MAX_REQUEST_BYTES && !c.input.contains(&b'\n') {
-                break; // handled below as an over-long line
-            }
-        }
+        let Ok(open) = read_input(c) else { return false };
         if !self.process(t) {
             return false;
         }
@@ -253,9 +237,14 @@ impl Server {
     fn process(&mut self, t: Token) -> bool {
         loop {
             let Some(c) = self.clients.get_mut(&t) else { return false };
+            let was_streaming = c.streaming.is_some();
             pump_stream(c);
             if c.streaming.is_some() {
                 break;
+            }
+            // Reading stopped while the stream ran (see `read_input`): catch up.
+            if was_streaming && read_input(c).is_err() {
+                return false;
             }
             let Some(line) = take_line(c) else { break };
             let answer = match line {
@@ -286,6 +275,25 @@ impl Server {
                 self.handler.handle(&req)
             }
             Err((id, e)) => Reply::err(id, e).into(),
+        }
+    }
+}
+
+/// Read what the socket holds into the client's input; Ok(false) when the client hung up.
+/// While a stream is being sent, at most about one request's worth is read ahead, so a client
+/// that keeps sending cannot grow the buffer without bound.
+fn read_input(c: &mut Client) -> Result<bool, ()> {
+    let mut buf = [0u8; 8192];
+    loop {
+        if c.input.len() > MAX_REQUEST_BYTES && (c.streaming.is_some() || !c.input.contains(&b'\n')) {
+            return Ok(true); // handled as an over-long line, or read once the stream ends
+        }
+        match c.stream.read(&mut buf) {
+            Ok(0) => return Ok(false),
+            Ok(n) => c.input.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return Err(()),
         }
     }
 }

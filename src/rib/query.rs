@@ -9,7 +9,7 @@
 //! `MAX_ROUTES_SHOWN` routes.
 
 use super::attrs::AttrSet;
-use super::table::RouteEntry;
+use super::table::{PeerSlot, RouteEntry};
 use super::{unix_now, PeerState, Rib};
 use crate::control::proto::{
     self as ctl, Aggregator, AsPathSegment, CtlError, FamilyCounts, PeerName, RawAttribute, RibPeerSummary, RibSummary,
@@ -47,6 +47,10 @@ pub(super) struct RouteCursor {
     count: u64,
     /// What the end line says besides the count.
     head: serde_json::Map<String, Value>,
+    /// The slot of `q.peer` when the query began.
+    slot: Option<PeerSlot>,
+    /// `q.peer` was removed (a reload) before the walk was done.
+    peer_gone: bool,
 }
 
 /// A streamed query: its cursor and where the chunks go.
@@ -163,7 +167,7 @@ impl Rib {
                     let (data, done) = self.step_routes(&mut s.cur);
                     s.done = done;
                     if done && data.is_empty() {
-                        StreamItem::End(Ok(Value::Object(s.cur.end())))
+                        s.cur.end_item()
                     } else if data.is_empty() {
                         return true; // nothing matched in this chunk; go on next turn
                     } else {
@@ -177,7 +181,7 @@ impl Rib {
                 Ok(()) => {
                     if s.done {
                         // The end follows the last chunk.
-                        s.pending = Some(StreamItem::End(Ok(Value::Object(s.cur.end()))));
+                        s.pending = Some(s.cur.end_item());
                     }
                     true
                 }
@@ -225,13 +229,21 @@ impl Rib {
                 }
             }
         };
-        Ok(RouteCursor { q, spans, span: 0, after: None, count: 0, head })
+        Ok(RouteCursor { q, spans, span: 0, after: None, count: 0, head, slot, peer_gone: false })
     }
 
     /// The next chunk of a query's routes, and whether it is finished.
     fn step_routes(&self, cur: &mut RouteCursor) -> (Vec<Value>, bool) {
         let now = unix_now();
-        let slot = cur.q.peer.and_then(|id| self.peers.get(&id)).map(|p| p.slot);
+        let slot = cur.slot;
+        // A streamed rib in whose peer was removed meanwhile ends (with an error), rather than
+        // go on with whichever peer gets the slot next.
+        if let (Some(id), Some(s)) = (cur.q.peer, slot) {
+            if self.slots.get(usize::from(s)).copied().flatten().is_none_or(|i| i.peer != id) {
+                cur.peer_gone = true;
+                return (Vec::new(), true);
+            }
+        }
         let mut out = Vec::new();
         let mut scanned = 0;
         while let Some(span) = cur.spans.get(cur.span).copied() {
@@ -338,6 +350,15 @@ impl RouteCursor {
         let mut m = self.head.clone();
         m.insert("count".into(), json!(self.count));
         m
+    }
+
+    /// The closing item of a stream.
+    fn end_item(&self) -> StreamItem {
+        if self.peer_gone {
+            let e = CtlError::new(ctl::code::NO_SUCH_PEER, "the neighbor was removed while its routes were being sent");
+            return StreamItem::End(Err(e));
+        }
+        StreamItem::End(Ok(Value::Object(self.end())))
     }
 }
 
