@@ -676,8 +676,7 @@ mod tests {
             }
         }
         let mut want = Vec::new();
-        let mut seq = 0u32;
-        for (prefix, routes) in &model {
+        for (seq, (prefix, routes)) in (0u32..).zip(&model) {
             let mut bufs = Vec::new();
             for (i, a) in routes {
                 let mut b = Vec::new();
@@ -689,7 +688,6 @@ mod tests {
             let entries: Vec<RibEntry> =
                 bufs.iter().map(|(i, t, b)| RibEntry { peer_index: *i, originated: *t, attrs: b }).collect();
             mrt_record::rib_entry_record(timestamp, seq, prefix, &entries, &mut want);
-            seq += 1;
         }
         assert!(model.len() > 1000 && model.keys().any(|p| p.family() == Family::Ipv6Unicast), "{}", model.len());
         // `got` starts with the PEER_INDEX_TABLE; compare what follows it.
