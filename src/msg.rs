@@ -14,7 +14,7 @@
 use crate::config::{ArchiveConfig, PeerConfig, PrefixConfig, RpkiConfig};
 use crate::control::proto::{
     ActionResult, ArchiveStatus, CtlError, DestinationStatus, FamilyCounts, MonitorStatus, PeerDetail, PeerSummary,
-    ReloadReport, RpkiLookup, RpkiStatus,
+    ReloadReport, RpkiLookup, RpkiStatus, StreamItem,
 };
 use crate::prefix::{Family, Prefix};
 use crate::wire::notify::CeaseSubcode;
@@ -169,11 +169,9 @@ impl SessionInfo {
 #[derive(Clone, Debug, PartialEq)]
 pub enum RibQuery {
     Summary,
-    /// Adj-RIB-In of a peer, optionally only routes equal to or inside a prefix.
-    In {
-        peer: PeerId,
-        prefix: Option<Prefix>,
-    },
+    /// A route query answered in one piece: `{"count": N, "routes": [...]}` plus `peer` or
+    /// `matched`; refused past `rib::MAX_ROUTES_SHOWN` routes.
+    Routes(RouteQuery),
     Out {
         peer: PeerId,
     },
@@ -182,6 +180,48 @@ pub enum RibQuery {
         peer: PeerId,
     },
 }
+
+/// Which prefixes a route query walks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RouteTarget {
+    /// Every prefix of both families.
+    All,
+    /// The prefix and every prefix inside it.
+    Within(Prefix),
+    /// The longest prefix that covers this one (a host route for a bare address), with its
+    /// more specifics (`more`) and the prefixes that cover it (`less`).
+    Longest { of: Prefix, more: bool, less: bool },
+}
+
+/// A route query's filters, parsed (see `control::proto::RouteFilter`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RouteMatch {
+    pub origin: Option<u32>,
+    pub path_as: Option<u32>,
+    /// RFC 1997 community as its 32-bit value.
+    pub community: Option<u32>,
+    /// RFC 8092 large community.
+    pub large_community: Option<[u32; 3]>,
+    pub peer_as: Option<u32>,
+    pub best: bool,
+}
+
+/// `focl rib in` / `focl rib lookup`, answered as a stream of routes in prefix order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteQuery {
+    /// Only this peer's routes (rib in); every peer's when `None`.
+    pub peer: Option<PeerId>,
+    pub target: RouteTarget,
+    pub filter: RouteMatch,
+    /// Every attribute decoded (`RouteDetail`) instead of the summary (`Route`).
+    pub detail: bool,
+    /// Count only: no data, the end says `{"count": N}`.
+    pub count_only: bool,
+}
+
+/// Capacity of a route stream's channel, in chunks: the RIB writes a chunk only when there is
+/// room, so a slow reader pauses its own stream and never the RIB.
+pub const ROUTE_STREAM_CHUNKS: usize = 4;
 
 /// Messages to the RIB thread.
 #[derive(Debug)]
@@ -216,6 +256,9 @@ pub enum RibMsg {
         family: Family,
     },
     Query(RibQuery, Reply<serde_json::Value>),
+    /// A route query, answered in chunks on the channel (capacity `ROUTE_STREAM_CHUNKS`);
+    /// dropping the receiver cancels it.
+    Routes(RouteQuery, Sender<StreamItem>),
     /// `focl archive snapshot`: write a TABLE_DUMP_V2 file of every Adj-RIB-In now.
     Snapshot(Reply<serde_json::Value>),
     /// Reload: the peer is no longer configured (its thread is stopped); forget its routes.

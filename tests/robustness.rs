@@ -285,7 +285,7 @@ fn max_prefixes_shuts_the_session_down_until_restart_or_reset() {
 }
 
 #[test]
-fn a_whole_large_table_is_refused_by_focl_rib_in_never_truncated() {
+fn a_whole_large_table_streams_through_focl_rib_in_and_is_refused_in_one_piece_never_truncated() {
     let dir = TempDir::new("rob-ribin");
     let port = free_port("127.0.0.1");
     let f = Focld::start(dir.path(), "f", &config(dir.path(), port, &[("127.0.0.76", "")], "", 0));
@@ -306,8 +306,17 @@ fn a_whole_large_table_is_refused_by_focl_rib_in_never_truncated() {
         f.query("rib_summary").is_ok_and(|v| v["routes"]["ipv4_unicast"] == 51_000)
     });
     assert!(all, "{:?}", f.query("rib_summary"));
-    let err = f.focl(&["rib", "in", "127.0.0.76"]).expect_err("too many to show");
+    // Asked in one piece (no "stream"), the answer is refused with a hint, never cut off.
+    let err = f.request("rib_in", serde_json::json!({"peer": "127.0.0.76"})).expect_err("too many for one piece");
     assert!(err.contains("more than 50000 routes match; give a prefix"), "{err}");
+    // focl asks for a stream: every route arrives, in prefix order, and the count says so.
+    let all = f.focl(&["rib", "in", "127.0.0.76"]).expect("the whole table streams");
+    let routes = all["routes"].as_array().cloned().unwrap_or_default();
+    assert_eq!((routes.len(), all["count"].as_u64()), (51_000, Some(51_000)));
+    assert_eq!(
+        (routes[0]["prefix"].as_str(), routes[50_999]["prefix"].as_str()),
+        (Some("10.0.0.0/24"), Some("10.199.55.0/24"))
+    );
     let some = f.focl(&["rib", "in", "127.0.0.76", "10.0.0.0/16"]).expect("a prefix narrows it");
     assert_eq!(some["routes"].as_array().map(Vec::len), Some(256));
 }

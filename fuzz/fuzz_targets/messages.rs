@@ -5,7 +5,7 @@
 #![no_main]
 
 use focl::prefix::Family;
-use focl::msg::{RibMsg, RibQuery, SessionInfo};
+use focl::msg::{RibMsg, RibQuery, RouteQuery, RouteTarget, SessionInfo};
 use focl::rib::{Rib, RibOptions};
 use focl::wire::frame::{Framer, MsgType};
 use focl::wire::{notify, open, update};
@@ -23,7 +23,7 @@ fn link() -> focl::msg::PeerLink {
         (poll, waker)
     });
     let (tx, _rx) = crossbeam_channel::bounded(1);
-    focl::msg::PeerLink::new(tx, waker.clone())
+    focl::msg::PeerLink::new(tx, crossbeam_channel::bounded(1).0, waker.clone())
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -97,5 +97,12 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let (tx, _rx) = crossbeam_channel::bounded(1);
-    rib.handle(RibMsg::Query(RibQuery::In { peer: 1, prefix: None }, tx));
+    let all = RouteQuery {
+        peer: Some(1),
+        target: RouteTarget::All,
+        filter: Default::default(),
+        detail: mode & 8 != 0,
+        count_only: false,
+    };
+    rib.handle(RibMsg::Query(RibQuery::Routes(all), tx));
 });

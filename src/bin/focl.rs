@@ -9,7 +9,8 @@
 
 use argh::{EarlyExit, FromArgs, SubCommands};
 use focl::control::proto::{
-    self as ctl, Command as Cmd, LastError, MsgCounters, PeerDetail, PeerSummary, Reply, Request, RibSummary, RouteList,
+    self as ctl, Command as Cmd, LastError, MsgCounters, PeerDetail, PeerSummary, Reply, Request, RibSummary, Route,
+    RouteDetail, RouteFilter, RouteList,
 };
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
@@ -256,6 +257,7 @@ struct RibCmd {
 enum RibAction {
     Summary(RibSummaryCmd),
     In(RibIn),
+    Lookup(RibLookup),
     Out(RibOut),
 }
 
@@ -264,7 +266,7 @@ enum RibAction {
 #[argh(subcommand, name = "summary")]
 struct RibSummaryCmd {}
 
-/// a neighbor's Adj-RIB-In, optionally only PREFIX and the routes inside it
+/// a neighbor's Adj-RIB-In, optionally only PREFIX and the routes inside it, or for a bare ADDRESS the neighbor's longest prefix covering it
 #[derive(FromArgs)]
 #[argh(subcommand, name = "in")]
 struct RibIn {
@@ -274,6 +276,72 @@ struct RibIn {
     /// a prefix (or address) to look up
     #[argh(positional)]
     prefix: Option<String>,
+    /// only routes whose AS_PATH ends in this AS
+    #[argh(option)]
+    origin: Option<u32>,
+    /// only routes with this AS anywhere in the AS_PATH
+    #[argh(option, long = "as")]
+    path_as: Option<u32>,
+    /// only routes with this community (ASN:VALUE, no-export, no-advertise, no-export-subconfed)
+    #[argh(option)]
+    community: Option<String>,
+    /// only routes with this large community (GLOBAL:LOCAL1:LOCAL2)
+    #[argh(option)]
+    large_community: Option<String>,
+    /// only routes from a neighbor in this AS
+    #[argh(option)]
+    peer_as: Option<u32>,
+    /// only best paths
+    #[argh(switch)]
+    best: bool,
+    /// print only the number of routes
+    #[argh(switch)]
+    count: bool,
+    /// every attribute decoded
+    #[argh(switch)]
+    detail: bool,
+}
+
+/// longest-prefix match of ADDRESS or PREFIX across every neighbor: the best route, or every neighbor's with --all
+#[derive(FromArgs)]
+#[argh(subcommand, name = "lookup")]
+struct RibLookup {
+    /// an address or a prefix
+    #[argh(positional)]
+    target: String,
+    /// every neighbor's route, the best marked, not only the best
+    #[argh(switch)]
+    all: bool,
+    /// also the more specific prefixes
+    #[argh(switch)]
+    more: bool,
+    /// also the less specific prefixes
+    #[argh(switch)]
+    less: bool,
+    /// every attribute decoded
+    #[argh(switch)]
+    detail: bool,
+    /// only routes whose AS_PATH ends in this AS
+    #[argh(option)]
+    origin: Option<u32>,
+    /// only routes with this AS anywhere in the AS_PATH
+    #[argh(option, long = "as")]
+    path_as: Option<u32>,
+    /// only routes with this community (ASN:VALUE, no-export, no-advertise, no-export-subconfed)
+    #[argh(option)]
+    community: Option<String>,
+    /// only routes with this large community (GLOBAL:LOCAL1:LOCAL2)
+    #[argh(option)]
+    large_community: Option<String>,
+    /// only routes from a neighbor in this AS
+    #[argh(option)]
+    peer_as: Option<u32>,
+    /// only best paths (the default without --all)
+    #[argh(switch)]
+    best: bool,
+    /// print only the number of routes
+    #[argh(switch)]
+    count: bool,
 }
 
 /// what focld announces to a neighbor
@@ -292,9 +360,22 @@ type Render = fn(&Value) -> Result<String, String>;
 struct Query {
     cmd: Cmd,
     render: Render,
+    /// A route query, streamed: how its routes are printed.
+    routes: Option<RouteShape>,
 }
 
-/// The request a command sends; `None` for what focl answers itself (completion).
+/// How streamed routes are printed as text.
+#[derive(Clone, Copy)]
+enum RouteShape {
+    /// One neighbor's routes, `rib in`'s table.
+    OnePeer,
+    /// Routes of many neighbors, the best marked.
+    Lookup,
+    Detail,
+    Count,
+}
+
+/// The request a command sends; `None` for what focl answers itself (completion, monitor).
 fn query_of(c: &Command) -> Option<Query> {
     let (cmd, render): (Cmd, Render) = match c {
         Command::Peer(p) => match &p.action {
@@ -311,8 +392,9 @@ fn query_of(c: &Command) -> Option<Query> {
         Command::Reload(_) => (Cmd::Reload {}, render_reload),
         Command::Rib(r) => match &r.action {
             RibAction::Summary(_) => (Cmd::RibSummary {}, render_rib_summary),
-            RibAction::In(i) => (Cmd::RibIn { peer: i.peer.clone(), prefix: i.prefix.clone() }, render_routes),
             RibAction::Out(o) => (Cmd::RibOut { peer: o.peer.clone() }, render_routes),
+            RibAction::In(i) => return Some(rib_in_query(i)),
+            RibAction::Lookup(l) => return Some(rib_lookup_query(l)),
         },
         Command::Completion(_) | Command::Monitor(_) => return None,
         Command::Rpki(r) => match &r.action {
@@ -332,7 +414,61 @@ fn query_of(c: &Command) -> Option<Query> {
             }
         },
     };
-    Some(Query { cmd, render })
+    Some(Query { cmd, render, routes: None })
+}
+
+/// `rib in`, always asked as a stream.
+fn rib_in_query(i: &RibIn) -> Query {
+    let filter = RouteFilter {
+        origin: i.origin,
+        path_as: i.path_as,
+        community: i.community.clone(),
+        large_community: i.large_community.clone(),
+        peer_as: i.peer_as,
+        best: i.best,
+    };
+    let cmd = Cmd::RibIn {
+        peer: i.peer.clone(),
+        prefix: i.prefix.clone(),
+        filter,
+        detail: i.detail,
+        count: i.count,
+        stream: true,
+    };
+    Query { cmd, render: render_routes, routes: Some(shape(i.count, i.detail, RouteShape::OnePeer)) }
+}
+
+/// `rib lookup`, always asked as a stream.
+fn rib_lookup_query(l: &RibLookup) -> Query {
+    let filter = RouteFilter {
+        origin: l.origin,
+        path_as: l.path_as,
+        community: l.community.clone(),
+        large_community: l.large_community.clone(),
+        peer_as: l.peer_as,
+        best: l.best,
+    };
+    let cmd = Cmd::RibLookup {
+        target: l.target.clone(),
+        all: l.all,
+        more: l.more,
+        less: l.less,
+        filter,
+        detail: l.detail,
+        count: l.count,
+        stream: true,
+    };
+    Query { cmd, render: render_routes, routes: Some(shape(l.count, l.detail, RouteShape::Lookup)) }
+}
+
+fn shape(count: bool, detail: bool, otherwise: RouteShape) -> RouteShape {
+    if count {
+        RouteShape::Count
+    } else if detail {
+        RouteShape::Detail
+    } else {
+        otherwise
+    }
 }
 
 /// Why a request could not be answered.
@@ -368,6 +504,16 @@ fn connect_error(socket: &Path, e: &std::io::Error) -> String {
 }
 
 fn request(socket: &Path, cmd: Cmd) -> Result<Reply, Failure> {
+    request_stream(socket, cmd, &mut |_| Ok(()))
+}
+
+/// Send one request; every data line of a streamed answer goes to `on_data`, and the closing
+/// reply line (or the only one) is returned.
+fn request_stream(
+    socket: &Path,
+    cmd: Cmd,
+    on_data: &mut dyn FnMut(Value) -> Result<(), String>,
+) -> Result<Reply, Failure> {
     let mut s = UnixStream::connect(socket).map_err(|e| Failure::NotRunning(connect_error(socket, &e)))?;
     // A reload stops and starts peer threads: give it longer.
     let secs = if cmd == (Cmd::Reload {}) { 90 } else { 15 };
@@ -380,15 +526,25 @@ fn request(socket: &Path, cmd: Cmd) -> Result<Reply, Failure> {
     s.write_all(&line).map_err(|e| Failure::Other(format!("cannot send the request to focld: {e}")))?;
     let mut reader = BufReader::new(s);
     let mut answer = String::new();
-    match reader.read_line(&mut answer) {
-        Ok(0) => return Err(Failure::Other("focld closed the connection without answering".into())),
-        Ok(_) => {}
-        Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
-            return Err(Failure::Other(format!("focld did not answer within {secs} seconds")));
+    loop {
+        answer.clear();
+        match reader.read_line(&mut answer) {
+            Ok(0) => return Err(Failure::Other("focld closed the connection without answering".into())),
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                return Err(Failure::Other(format!("focld did not answer within {secs} seconds")));
+            }
+            Err(e) => return Err(Failure::Other(format!("cannot read focld's answer: {e}"))),
         }
-        Err(e) => return Err(Failure::Other(format!("cannot read focld's answer: {e}"))),
+        // A stream's data line: {"id":1,"data":...}; anything else is the reply.
+        match serde_json::from_str::<ctl::StreamLine>(&answer) {
+            Ok(line) => on_data(line.data).map_err(Failure::Other)?,
+            Err(_) => {
+                return serde_json::from_str(&answer)
+                    .map_err(|e| Failure::Other(format!("focld's answer is not valid: {e}")))
+            }
+        }
     }
-    serde_json::from_str(&answer).map_err(|e| Failure::Other(format!("focld's answer is not valid: {e}")))
 }
 
 /// The command tree from argh's own tables: each command and its subcommands.
@@ -679,16 +835,12 @@ fn main() -> ExitCode {
         return monitor(&socket, cmd, json);
     }
     let Some(q) = query_of(command) else { return usage_error("nothing to ask focld") };
+    if let Some(shape) = q.routes {
+        return stream_routes(&socket, q.cmd, shape, json);
+    }
     let reply = match request(&socket, q.cmd) {
         Ok(r) => r,
-        Err(Failure::NotRunning(m)) => {
-            eprintln!("focl: {m}");
-            return ExitCode::from(EXIT_UNREACHABLE);
-        }
-        Err(Failure::Other(m)) => {
-            eprintln!("focl: {m}");
-            return ExitCode::from(EXIT_ERROR);
-        }
+        Err(f) => return failed(f),
     };
     if !reply.ok {
         let e = reply.error.unwrap_or_else(|| ctl::CtlError::new(ctl::code::INTERNAL, "error without details"));
@@ -712,6 +864,217 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_ERROR)
         }
     }
+}
+
+/// Exit status and message of a failed request.
+fn failed(f: Failure) -> ExitCode {
+    match f {
+        Failure::NotRunning(m) => {
+            eprintln!("focl: {m}");
+            ExitCode::from(EXIT_UNREACHABLE)
+        }
+        Failure::Other(m) => {
+            eprintln!("focl: {m}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+/// Ask a route query as a stream. With -j the routes are written as they arrive, as one JSON
+/// document `{"routes": [...], "count": N, ...}` (the closing reply's fields after the list);
+/// as text they are gathered and printed as one table at the end.
+/// What a streamed answer's writer says when the reader closed the pipe.
+const PIPE_CLOSED: &str = "the reader closed the output";
+
+fn stream_routes(socket: &Path, cmd: Cmd, shape: RouteShape, json: bool) -> ExitCode {
+    let mut routes: Vec<Value> = Vec::new();
+    let mut written = 0u64;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let counting = matches!(shape, RouteShape::Count);
+    let mut on_data = |v: Value| -> Result<(), String> {
+        if counting {
+            return Ok(());
+        }
+        if !json {
+            routes.push(v);
+            return Ok(());
+        }
+        let text = serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?;
+        let sep = if written == 0 { "{\n  \"routes\": [\n" } else { ",\n" };
+        written += 1;
+        let indented = text.lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n");
+        write!(out, "{sep}{indented}").map_err(|e| {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                PIPE_CLOSED.to_string()
+            } else {
+                format!("cannot write: {e}")
+            }
+        })
+    };
+    let reply = request_stream(socket, cmd, &mut on_data);
+    let reply = match reply {
+        Ok(r) => r,
+        // The reader went away (`| head`): not an error, as for every other answer.
+        Err(Failure::Other(m)) if m == PIPE_CLOSED => return ExitCode::SUCCESS,
+        Err(f) => {
+            let _ = out.flush();
+            return failed(f);
+        }
+    };
+    if !reply.ok {
+        let _ = out.flush();
+        let e = reply.error.unwrap_or_else(|| ctl::CtlError::new(ctl::code::INTERNAL, "error without details"));
+        eprintln!("focl: {}", e.message);
+        return ExitCode::from(EXIT_ERROR);
+    }
+    let end = reply.result.unwrap_or(Value::Null);
+    let text = if json {
+        if counting {
+            serde_json::to_string_pretty(&end).map_err(|e| e.to_string())
+        } else {
+            let mut t = if written == 0 { "{\n  \"routes\": [\n  ]".to_string() } else { "\n  ]".to_string() };
+            if let Some(m) = end.as_object() {
+                for (k, v) in m {
+                    t.push_str(&format!(",\n  {}: {}", Value::String(k.clone()), v));
+                }
+            }
+            t.push_str("\n}");
+            Ok(t)
+        }
+    } else {
+        match shape {
+            RouteShape::Count => Ok(end.get("count").and_then(Value::as_u64).unwrap_or(0).to_string()),
+            RouteShape::OnePeer => render_peer_routes(&end, &routes),
+            RouteShape::Lookup => render_lookup(&end, &routes),
+            RouteShape::Detail => render_detail(&end, &routes),
+        }
+    };
+    match text {
+        Ok(t) => {
+            let nl = if t.ends_with('\n') { "" } else { "\n" };
+            match write!(out, "{t}{nl}").and_then(|_| out.flush()) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => ExitCode::from(EXIT_ERROR),
+                _ => ExitCode::SUCCESS,
+            }
+        }
+        Err(e) => {
+            eprintln!("focl: cannot show focld's answer: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn render_peer_routes(end: &Value, routes: &[Value]) -> Result<String, String> {
+    let routes: Vec<Route> = routes.iter().map(parse).collect::<Result<_, _>>()?;
+    let peer = end.get("peer").and_then(Value::as_str).unwrap_or("-").to_string();
+    let count = routes.len() as u64;
+    render_routes(&serde_json::to_value(RouteList { peer, routes, count }).map_err(|e| e.to_string())?)
+}
+
+fn matched_line(end: &Value) -> String {
+    match (end.get("target").and_then(Value::as_str), end.get("matched")) {
+        (Some(t), Some(Value::String(m))) => format!("{t}: longest match {m}\n"),
+        (Some(t), _) => format!("{t}: no route covers it\n"),
+        _ => String::new(),
+    }
+}
+
+fn neighbor_text(p: &Option<ctl::PeerName>) -> String {
+    match p {
+        Some(ctl::PeerName { address, name: Some(n) }) => format!("{address} ({n})"),
+        Some(ctl::PeerName { address, name: None }) => address.clone(),
+        None => "-".into(),
+    }
+}
+
+/// `rib lookup`: one line per route, "*" on the best.
+fn render_lookup(end: &Value, routes: &[Value]) -> Result<String, String> {
+    let routes: Vec<Route> = routes.iter().map(parse).collect::<Result<_, _>>()?;
+    let rows: Vec<Vec<String>> = routes
+        .iter()
+        .map(|r| {
+            let mut comms = r.communities.clone();
+            comms.extend(r.large_communities.iter().cloned());
+            vec![
+                if r.best == Some(true) { "*".into() } else { " ".into() },
+                r.prefix.clone(),
+                neighbor_text(&r.peer),
+                r.next_hop.clone().unwrap_or_else(|| "-".into()),
+                if r.as_path.is_empty() { "-".into() } else { r.as_path.clone() },
+                r.origin.clone().unwrap_or_else(|| "-".into()),
+                r.med.map(|m| m.to_string()).unwrap_or_else(|| "-".into()),
+                r.local_pref.map(|m| m.to_string()).unwrap_or_else(|| "-".into()),
+                abbreviate(&comms, 3),
+                duration(r.age_secs),
+            ]
+        })
+        .collect();
+    let mut o = matched_line(end);
+    if !rows.is_empty() {
+        o.push_str(&table(
+            &["", "Prefix", "Neighbor", "Next hop", "AS path", "Origin", "MED", "LocPrf", "Communities", "Age"],
+            &rows,
+        ));
+    }
+    o.push_str(&format!("\n{} routes (* best)\n", routes.len()));
+    Ok(o)
+}
+
+/// `--detail`: every attribute, one block per route (as `bgpctl show rib detail`).
+fn render_detail(end: &Value, routes: &[Value]) -> Result<String, String> {
+    let routes: Vec<RouteDetail> = routes.iter().map(parse).collect::<Result<_, _>>()?;
+    let list = |v: &[String]| if v.is_empty() { "-".to_string() } else { v.join(" ") };
+    let mut o = matched_line(end);
+    for r in &routes {
+        o.push_str(&format!("\n{}{} from {}\n", r.prefix, if r.best { " (best)" } else { "" }, neighbor_text(&r.peer)));
+        let path: Vec<String> = r
+            .as_path
+            .iter()
+            .map(|s| {
+                let asns: Vec<String> = s.asns.iter().map(u32::to_string).collect();
+                match s.kind.as_str() {
+                    "sequence" => asns.join(" "),
+                    "set" => format!("{{{}}}", asns.join(",")),
+                    "confed_sequence" => format!("({})", asns.join(" ")),
+                    "confed_set" => format!("[{}]", asns.join(",")),
+                    k => format!("{k}:{}", asns.join(",")),
+                }
+            })
+            .collect();
+        o.push_str(&format!("  AS path: {}\n", if path.is_empty() { "-".into() } else { path.join(" ") }));
+        o.push_str(&format!(
+            "  Origin {}, next hop {}, MED {}, local pref {}, age {}\n",
+            r.origin.as_deref().unwrap_or("-"),
+            r.next_hop.as_deref().unwrap_or("-"),
+            r.med.map(|m| m.to_string()).unwrap_or_else(|| "-".into()),
+            r.local_pref.map(|m| m.to_string()).unwrap_or_else(|| "-".into()),
+            duration(r.age_secs)
+        ));
+        if r.atomic_aggregate || r.aggregator.is_some() {
+            let aggr =
+                r.aggregator.as_ref().map(|a| format!("AS {} {}", a.asn, a.address)).unwrap_or_else(|| "-".into());
+            o.push_str(&format!(
+                "  Atomic aggregate: {}, aggregator: {aggr}\n",
+                if r.atomic_aggregate { "yes" } else { "no" }
+            ));
+        }
+        o.push_str(&format!("  Communities: {}\n", list(&r.communities)));
+        o.push_str(&format!("  Extended communities: {}\n", list(&r.extended_communities)));
+        o.push_str(&format!("  Large communities: {}\n", list(&r.large_communities)));
+        if r.originator_id.is_some() || !r.cluster_list.is_empty() {
+            o.push_str(&format!(
+                "  Originator id: {}, cluster list: {}\n",
+                r.originator_id.as_deref().unwrap_or("-"),
+                list(&r.cluster_list)
+            ));
+        }
+        for a in &r.other_attributes {
+            o.push_str(&format!("  Attribute {} (flags 0x{:02x}): {}\n", a.type_code, a.flags, a.value));
+        }
+    }
+    o.push_str(&format!("\n{} routes\n", routes.len()));
+    Ok(o)
 }
 
 fn parse<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T, String> {
@@ -1168,7 +1531,7 @@ fn render_routes(v: &Value) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use focl::control::proto::{FamilyCounts, Route};
+    use focl::control::proto::FamilyCounts;
 
     #[test]
     fn durations_have_one_form_below_a_day_and_one_above() {
@@ -1275,8 +1638,10 @@ mod tests {
             communities: vec!["65000:1".into()],
             large_communities: vec![],
             age_secs: 3,
+            best: None,
+            peer: None,
         };
-        let l = RouteList { peer: "192.0.2.2".into(), routes: vec![r] };
+        let l = RouteList { peer: "192.0.2.2".into(), routes: vec![r], count: 1 };
         let out = render_routes(&serde_json::to_value(l).unwrap()).unwrap();
         assert!(out
             .lines()

@@ -6,15 +6,16 @@
 
 use super::proto::{
     code, ActionResult, ArchiveStatus, Command, CtlError, DaemonStatus, FamilyCounts, MonitorStatus, PeerDetail,
-    PeerSummary, Reply, Request, RibSummary,
+    PeerSummary, Reply, Request, RibSummary, RouteFilter,
 };
-use super::server::Handler;
+use super::server::{Answer, Handler};
 use crate::config::ArchiveConfig;
 use crate::msg::{
     FileSink, MonitorFilter, MonitorLink, MonitorMsg, MrtLink, MrtMsg, PeerId, PeerLink, PeerMsg, ReloadRequest,
-    RibMsg, RibQuery, RpkiLink, RpkiMsg, StatusSource,
+    RibMsg, RibQuery, RouteMatch, RouteQuery, RouteTarget, RpkiLink, RpkiMsg, StatusSource, ROUTE_STREAM_CHUNKS,
 };
 use crate::prefix::{Family, Prefix};
+use crate::wire::display;
 use crossbeam_channel::Sender;
 use serde_json::Value;
 use std::net::IpAddr;
@@ -195,10 +196,9 @@ impl Dispatcher {
             Command::PeerDisable { peer } => self.peer_action(peer, PeerMsg::Disable),
             Command::PeerEnable { peer } => self.peer_action(peer, PeerMsg::Enable),
             Command::RibSummary {} => self.ask_rib(RibQuery::Summary),
-            Command::RibIn { peer, prefix } => {
-                let p = self.find_peer(peer)?;
-                let prefix = prefix.as_deref().map(parse_prefix).transpose()?;
-                self.ask_rib(RibQuery::In { peer: p.id, prefix })
+            Command::RibIn { .. } | Command::RibLookup { .. } => {
+                let (q, _) = self.route_query(command)?;
+                self.ask_rib(RibQuery::Routes(q))
             }
             Command::RibOut { peer } => {
                 let p = self.find_peer(peer)?;
@@ -251,6 +251,77 @@ impl Dispatcher {
     }
 }
 
+impl Dispatcher {
+    /// The RIB question of a `rib_in` / `rib_lookup`, and whether it is to be streamed.
+    fn route_query(&self, command: &Command) -> Result<(RouteQuery, bool), CtlError> {
+        match command {
+            Command::RibIn { peer, prefix, filter, detail, count, stream } => {
+                let p = self.find_peer(peer)?;
+                // A prefix: it and what it covers; a bare address: the peer's longest match.
+                let target = match prefix.as_deref() {
+                    None => RouteTarget::All,
+                    Some(s) if s.parse::<IpAddr>().is_ok() => {
+                        RouteTarget::Longest { of: parse_prefix(s)?, more: false, less: false }
+                    }
+                    Some(s) => RouteTarget::Within(parse_prefix(s)?),
+                };
+                let q = RouteQuery {
+                    peer: Some(p.id),
+                    target,
+                    filter: parse_filter(filter)?,
+                    detail: *detail,
+                    count_only: *count,
+                };
+                Ok((q, *stream))
+            }
+            Command::RibLookup { target, all, more, less, filter, detail, count, stream } => {
+                let of = parse_prefix(target)?;
+                let mut filter = parse_filter(filter)?;
+                // Without --all, only the best route of each prefix.
+                filter.best |= !*all;
+                let q = RouteQuery {
+                    peer: None,
+                    target: RouteTarget::Longest { of, more: *more, less: *less },
+                    filter,
+                    detail: *detail,
+                    count_only: *count,
+                };
+                Ok((q, *stream))
+            }
+            _ => Err(CtlError::new(code::INTERNAL, "not a route query")),
+        }
+    }
+}
+
+fn parse_filter(f: &RouteFilter) -> Result<RouteMatch, CtlError> {
+    let community = f
+        .community
+        .as_deref()
+        .map(|c| {
+            display::parse_community(c).ok_or_else(|| {
+                CtlError::new(code::BAD_ARGUMENT, format!("bad community '{c}': use ASN:VALUE (0-65535 each) or no-export, no-advertise, no-export-subconfed"))
+            })
+        })
+        .transpose()?;
+    let large_community = f
+        .large_community
+        .as_deref()
+        .map(|c| {
+            display::parse_large_community(c).ok_or_else(|| {
+                CtlError::new(code::BAD_ARGUMENT, format!("bad large community '{c}': use GLOBAL:LOCAL1:LOCAL2"))
+            })
+        })
+        .transpose()?;
+    Ok(RouteMatch {
+        origin: f.origin,
+        path_as: f.path_as,
+        community,
+        large_community,
+        peer_as: f.peer_as,
+        best: f.best,
+    })
+}
+
 fn parse_family(s: &str) -> Result<Family, CtlError> {
     match s {
         "ipv4" | "ipv4_unicast" => Ok(Family::Ipv4Unicast),
@@ -299,10 +370,22 @@ impl Dispatcher {
 }
 
 impl Handler for Dispatcher {
-    fn handle(&mut self, req: &Request) -> Reply {
+    fn handle(&mut self, req: &Request) -> Answer {
+        // Streamed route queries: the RIB writes chunks as the client reads them.
+        if let Command::RibIn { stream: true, .. } | Command::RibLookup { stream: true, .. } = &req.command {
+            let started = self.route_query(&req.command).and_then(|(q, _)| {
+                let (tx, rx) = crossbeam_channel::bounded(ROUTE_STREAM_CHUNKS);
+                self.rib.send_timeout(RibMsg::Routes(q, tx), QUERY_TIMEOUT).map_err(|_| internal("the RIB"))?;
+                Ok(rx)
+            });
+            return match started {
+                Ok(rx) => Answer::Stream { id: req.id, rx },
+                Err(e) => Reply::err(req.id, e).into(),
+            };
+        }
         match self.dispatch(&req.command) {
-            Ok(v) => Reply::ok(req.id, v),
-            Err(e) => Reply::err(req.id, e),
+            Ok(v) => Reply::ok(req.id, v).into(),
+            Err(e) => Reply::err(req.id, e).into(),
         }
     }
 

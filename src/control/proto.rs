@@ -42,11 +42,41 @@ pub enum Command {
     PeerEnable { peer: String },
     /// -> `RibSummary`
     RibSummary {},
-    /// The peer's Adj-RIB-In, optionally only PREFIX and what it covers -> `RouteList`
+    /// The peer's Adj-RIB-In, optionally only PREFIX and what it covers, or, for a bare
+    /// address, the longest prefix of the peer that covers it -> `RouteList` (`Route`s, or
+    /// `RouteDetail`s with `detail`), `{"count": N}` with `count`, or a stream (`stream`).
     RibIn {
         peer: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         prefix: Option<String>,
+        #[serde(default, skip_serializing_if = "RouteFilter::is_empty")]
+        filter: RouteFilter,
+        #[serde(default, skip_serializing_if = "is_false")]
+        detail: bool,
+        #[serde(default, skip_serializing_if = "is_false")]
+        count: bool,
+        #[serde(default, skip_serializing_if = "is_false")]
+        stream: bool,
+    },
+    /// Longest-prefix match of an address or prefix across every peer: the best route of
+    /// the matching prefix, or every peer's route with `all`; `more`/`less` add the more and
+    /// less specific prefixes -> `RouteLookup`, `{"count": N}` with `count`, or a stream.
+    RibLookup {
+        target: String,
+        #[serde(default, skip_serializing_if = "is_false")]
+        all: bool,
+        #[serde(default, skip_serializing_if = "is_false")]
+        more: bool,
+        #[serde(default, skip_serializing_if = "is_false")]
+        less: bool,
+        #[serde(default, skip_serializing_if = "RouteFilter::is_empty")]
+        filter: RouteFilter,
+        #[serde(default, skip_serializing_if = "is_false")]
+        detail: bool,
+        #[serde(default, skip_serializing_if = "is_false")]
+        count: bool,
+        #[serde(default, skip_serializing_if = "is_false")]
+        stream: bool,
     },
     /// What focld announces to the peer -> `RouteList`
     RibOut { peer: String },
@@ -85,6 +115,55 @@ pub enum Command {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         r#type: Option<String>,
     },
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// Filters of `rib_in` and `rib_lookup`: a route is shown when it passes every one given.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteFilter {
+    /// The origin AS: the last AS of the AS_PATH (when it ends in an AS_SEQUENCE).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<u32>,
+    /// An AS anywhere in the AS_PATH.
+    #[serde(rename = "as", default, skip_serializing_if = "Option::is_none")]
+    pub path_as: Option<u32>,
+    /// A community, "65000:100" or no-export, no-advertise, no-export-subconfed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub community: Option<String>,
+    /// A large community, "65000:1:2".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub large_community: Option<String>,
+    /// The AS of the neighbor the route came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_as: Option<u32>,
+    /// Only best paths (RFC 4271 §9.1.2).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub best: bool,
+}
+
+impl RouteFilter {
+    pub fn is_empty(&self) -> bool {
+        *self == RouteFilter::default()
+    }
+}
+
+/// A streamed answer (`"stream": true`), as the control thread receives it from the thread
+/// that produces it: data in order, then exactly one end. On the socket each datum is one
+/// line `{"id":N,"data":{...}}` and the end is an ordinary `Reply` line with the same id.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StreamItem {
+    Data(Vec<Value>),
+    End(Result<Value, CtlError>),
+}
+
+/// One data line of a stream.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StreamLine {
+    pub id: u64,
+    pub data: Value,
 }
 
 impl Command {
@@ -478,6 +557,79 @@ pub struct Route {
     pub large_communities: Vec<String>,
     /// Seconds since the route was received (rib in) or configured (rib out).
     pub age_secs: u64,
+    /// `rib in` / `rib lookup`: whether this route is its prefix's best path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best: Option<bool>,
+    /// `rib in` / `rib lookup`: the neighbor the route came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<PeerName>,
+}
+
+/// A neighbor, as routes name it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerName {
+    pub address: String,
+    pub name: Option<String>,
+}
+
+/// One segment of an AS_PATH (4-octet AS numbers, AS4_PATH merged in, RFC 6793).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AsPathSegment {
+    /// "sequence", "set", "confed_sequence" or "confed_set".
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub asns: Vec<u32>,
+}
+
+/// AGGREGATOR (RFC 4271 §5.1.7), with AS4_AGGREGATOR applied.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Aggregator {
+    pub asn: u32,
+    pub address: String,
+}
+
+/// An attribute shown as received: type code, flags and value in hex.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RawAttribute {
+    #[serde(rename = "type")]
+    pub type_code: u8,
+    pub flags: u8,
+    pub value: String,
+}
+
+/// One route with every attribute decoded (`--detail`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteDetail {
+    pub prefix: String,
+    pub peer: Option<PeerName>,
+    pub best: bool,
+    pub age_secs: u64,
+    pub origin: Option<String>,
+    pub as_path: Vec<AsPathSegment>,
+    pub next_hop: Option<String>,
+    pub med: Option<u32>,
+    pub local_pref: Option<u32>,
+    pub atomic_aggregate: bool,
+    pub aggregator: Option<Aggregator>,
+    pub communities: Vec<String>,
+    /// RFC 4360 / RFC 5701 in words ("rt 65000:100", "soo 192.0.2.1:7") or hex when unknown.
+    pub extended_communities: Vec<String>,
+    pub large_communities: Vec<String>,
+    /// RFC 4456.
+    pub originator_id: Option<String>,
+    pub cluster_list: Vec<String>,
+    /// Attributes focld does not decode (and malformed ones), as received.
+    pub other_attributes: Vec<RawAttribute>,
+}
+
+/// Result of `rib_lookup` (without `stream`): the routes, `Route`s or `RouteDetail`s.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RouteLookup {
+    pub target: String,
+    /// The longest prefix that matched, or null.
+    pub matched: Option<String>,
+    pub routes: Vec<Value>,
+    pub count: u64,
 }
 
 /// Result of `rib_in` / `rib_out`.
@@ -485,6 +637,9 @@ pub struct Route {
 pub struct RouteList {
     pub peer: String,
     pub routes: Vec<Route>,
+    /// Routes in `routes` (absent in replies from older focld versions).
+    #[serde(default)]
+    pub count: u64,
 }
 
 /// `focl archive status`.
@@ -561,7 +716,15 @@ mod tests {
     #[test]
     fn optional_arguments_may_be_left_out() {
         let r = Request::decode(br#"{"id":2,"cmd":"rib_in","args":{"peer":"p"}}"#).unwrap();
-        assert_eq!(r.command, Command::RibIn { peer: "p".into(), prefix: None });
+        let want = Command::RibIn {
+            peer: "p".into(),
+            prefix: None,
+            filter: RouteFilter::default(),
+            detail: false,
+            count: false,
+            stream: false,
+        };
+        assert_eq!(r.command, want);
         let line = serde_json::to_string(&r).unwrap();
         assert_eq!(line, r#"{"id":2,"cmd":"rib_in","args":{"peer":"p"}}"#);
     }

@@ -2,12 +2,16 @@
 //!
 //! Fed by focl clients (one request a line); decodes each into a typed `Request`, asks a
 //! `Handler` (the dispatcher, which talks to the other threads over channels) and writes one
-//! reply line per request.
+//! reply line per request, or, for a streamed answer, its data lines and then one closing
+//! reply line. A stream is pulled from its channel only while the client's pending output is
+//! small, so a client that reads slowly slows only its own stream (the producer waits on a
+//! full channel without blocking); a client's next request is read once its stream ended.
 //! A mio loop (`Token(0)` the listener, `Token(1)` the stop waker) serves many clients at
 //! once: a client that sends nothing, sends garbage or does not read its replies never holds
 //! up the others.
 
-use super::proto::{code, CtlError, Reply, Request, MAX_REQUEST_BYTES};
+use super::proto::{code, CtlError, Reply, Request, StreamItem, StreamLine, MAX_REQUEST_BYTES};
+use crossbeam_channel::{Receiver, TryRecvError};
 use log::{debug, error, info, warn};
 use mio::net::{UnixListener, UnixStream};
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -18,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
@@ -25,13 +30,35 @@ const WAKER: Token = Token(1);
 const MAX_CLIENT_OUTPUT: usize = 16 * 1024 * 1024;
 /// Clients served at once; more are refused until some leave.
 const MAX_CLIENTS: usize = 64;
+/// A stream is pulled further only while less than this is waiting to be written to its client.
+const STREAM_PENDING: usize = 1024 * 1024;
+/// How often streams are pulled while any is open.
+const STREAM_TICK: Duration = Duration::from_millis(5);
+
+/// The answer to one request: a reply line, or a stream of data lines that ends with one.
+pub enum Answer {
+    Reply(Reply),
+    /// Data lines `{"id":ID,"data":...}` from the channel's `Data` items, then the `End` as a
+    /// reply line. A channel that closes without an end gets an `internal` error reply.
+    Stream {
+        id: u64,
+        rx: Receiver<StreamItem>,
+    },
+}
+
+impl From<Reply> for Answer {
+    fn from(r: Reply) -> Answer {
+        Answer::Reply(r)
+    }
+}
 
 /// Answers one request (implemented by the daemon).
 pub trait Handler: Send + 'static {
-    fn handle(&mut self, req: &Request) -> Reply;
+    fn handle(&mut self, req: &Request) -> Answer;
 
-    /// A stream (`monitor`): the client's connection is handed over with the request and
-    /// leaves the control server; the handler answers on it (or says why not and closes it).
+    /// A stream that outlives requests (`monitor`): the client's connection is handed over with
+    /// the request and leaves the control server; the handler answers on it (or says why not
+    /// and closes it).
     fn subscribe(&mut self, req: &Request, stream: std::os::unix::net::UnixStream);
 }
 
@@ -112,6 +139,8 @@ struct Client {
     skipping: bool,
     output: Vec<u8>,
     written: usize,
+    /// The streamed answer being sent, with its request id.
+    streaming: Option<(u64, Receiver<StreamItem>)>,
 }
 
 struct Server {
@@ -127,7 +156,8 @@ impl Server {
     fn run(mut self) {
         let mut events = Events::with_capacity(64);
         while !self.stop.load(Ordering::SeqCst) {
-            if let Err(e) = self.poll.poll(&mut events, None) {
+            let streaming = self.clients.values().any(|c| c.streaming.is_some());
+            if let Err(e) = self.poll.poll(&mut events, streaming.then_some(STREAM_TICK)) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
@@ -140,10 +170,17 @@ impl Server {
                     WAKER => {}
                     t => {
                         if !self.serve(t) {
-                            if let Some(mut c) = self.clients.remove(&t) {
-                                let _ = self.poll.registry().deregister(&mut c.stream);
-                            }
+                            self.drop_client(t);
                         }
+                    }
+                }
+            }
+            if streaming {
+                let open: Vec<Token> =
+                    self.clients.iter().filter(|(_, c)| c.streaming.is_some()).map(|(t, _)| *t).collect();
+                for t in open {
+                    if !self.process(t) {
+                        self.drop_client(t);
                     }
                 }
             }
@@ -162,7 +199,14 @@ impl Server {
                     let t = Token(self.next);
                     self.next += 1;
                     if self.poll.registry().register(&mut stream, t, Interest::READABLE | Interest::WRITABLE).is_ok() {
-                        let c = Client { stream, input: Vec::new(), skipping: false, output: Vec::new(), written: 0 };
+                        let c = Client {
+                            stream,
+                            input: Vec::new(),
+                            skipping: false,
+                            output: Vec::new(),
+                            written: 0,
+                            streaming: None,
+                        };
                         self.clients.insert(t, c);
                     }
                 }
@@ -179,30 +223,41 @@ impl Server {
     /// Read what the client sent, answer every whole line, write what fits. False: drop it.
     fn serve(&mut self, t: Token) -> bool {
         let Some(c) = self.clients.get_mut(&t) else { return false };
-        let mut buf = [0u8; 8192];
-        let mut open = true;
-        loop {
-            match c.stream.read(&mut buf) {
-                Ok(0) => {
-                    open = false;
-                    break;
-                }
-                Ok(n) => c.input.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => return false,
-            }
-            if c.input.len() > MAX_REQUEST_BYTES && !c.input.contains(&b'\n') {
-                break; // handled below as an over-long line
-            }
+        let Ok(open) = read_input(c) else { return false };
+        if !self.process(t) {
+            return false;
         }
-        let lines = take_lines(c);
-        for line in lines {
-            let reply = match line {
+        // A client that hung up is dropped once its replies are out (or cannot go out).
+        open || self.clients.get(&t).is_some_and(|c| c.streaming.is_some())
+    }
+
+    fn drop_client(&mut self, t: Token) {
+        if let Some(mut c) = self.clients.remove(&t) {
+            let _ = self.poll.registry().deregister(&mut c.stream);
+        }
+    }
+
+    /// Move the client's stream on, answer its waiting lines (while no stream is open), write
+    /// what fits. False: drop it.
+    fn process(&mut self, t: Token) -> bool {
+        loop {
+            let Some(c) = self.clients.get_mut(&t) else { return false };
+            let was_streaming = c.streaming.is_some();
+            pump_stream(c);
+            if c.streaming.is_some() {
+                break;
+            }
+            // Reading stopped while the stream ran (see `read_input`): catch up.
+            if was_streaming && read_input(c).is_err() {
+                return false;
+            }
+            let Some(line) = take_line(c) else { break };
+            let answer = match line {
                 Line::TooLong => Reply::err(
                     0,
                     CtlError::new(code::REQUEST_TOO_LARGE, format!("request longer than {MAX_REQUEST_BYTES} bytes")),
-                ),
+                )
+                .into(),
                 Line::Text(text) => match Request::decode(&text) {
                     Ok(req) if req.command.is_stream() => {
                         self.hand_over(t, req);
@@ -213,37 +268,20 @@ impl Server {
                         debug!("control: {:?}", req.command);
                         self.handler.handle(&req)
                     }
-                    Err((id, e)) => Reply::err(id, e),
+                    Err((id, e)) => Reply::err(id, e).into(),
                 },
             };
             let Some(c) = self.clients.get_mut(&t) else { return false };
-            match serde_json::to_vec(&reply) {
-                Ok(v) if v.len() > MAX_CLIENT_OUTPUT => {
-                    // Never a truncated answer: say why there is none.
-                    let e = CtlError::new(
-                        code::BAD_ARGUMENT,
-                        format!(
-                            "the answer would be {} MB, more than the control socket sends; narrow the question",
-                            v.len() / 1_000_000
-                        ),
-                    );
-                    let mut v = serde_json::to_vec(&Reply::err(reply.id, e)).unwrap_or_default();
-                    v.push(b'\n');
-                    c.output.extend_from_slice(&v);
-                }
-                Ok(mut v) => {
-                    v.push(b'\n');
-                    c.output.extend_from_slice(&v);
-                }
-                Err(e) => error!("control: cannot encode reply: {e}"),
+            match answer {
+                Answer::Reply(reply) => push_reply(c, &reply),
+                Answer::Stream { id, rx } => c.streaming = Some((id, rx)),
             }
         }
         let Some(c) = self.clients.get_mut(&t) else { return false };
         if flush(c).is_err() || c.output.len() - c.written > MAX_CLIENT_OUTPUT {
             return false;
         }
-        // A client that hung up is dropped once its replies are out (or cannot go out).
-        open
+        true
     }
 
     /// Give a stream request's connection to the handler: replies still waiting are written
@@ -268,14 +306,87 @@ impl Server {
     }
 }
 
+/// Read what the socket holds into the client's input; Ok(false) when the client hung up.
+/// While a stream is being sent, at most about one request's worth is read ahead, so a client
+/// that keeps sending cannot grow the buffer without bound.
+fn read_input(c: &mut Client) -> Result<bool, ()> {
+    let mut buf = [0u8; 8192];
+    loop {
+        if c.input.len() > MAX_REQUEST_BYTES && (c.streaming.is_some() || !c.input.contains(&b'\n')) {
+            return Ok(true); // handled as an over-long line, or read once the stream ends
+        }
+        match c.stream.read(&mut buf) {
+            Ok(0) => return Ok(false),
+            Ok(n) => c.input.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return Err(()),
+        }
+    }
+}
+
+/// Queue one reply line; an answer too large for the socket becomes an error, never a
+/// truncated reply.
+fn push_reply(c: &mut Client, reply: &Reply) {
+    match serde_json::to_vec(reply) {
+        Ok(v) if v.len() > MAX_CLIENT_OUTPUT => {
+            let e = CtlError::new(
+                code::BAD_ARGUMENT,
+                format!(
+                    "the answer would be {} MB, more than the control socket sends; narrow the question",
+                    v.len() / 1_000_000
+                ),
+            );
+            let mut v = serde_json::to_vec(&Reply::err(reply.id, e)).unwrap_or_default();
+            v.push(b'\n');
+            c.output.extend_from_slice(&v);
+        }
+        Ok(mut v) => {
+            v.push(b'\n');
+            c.output.extend_from_slice(&v);
+        }
+        Err(e) => error!("control: cannot encode reply: {e}"),
+    }
+}
+
+/// Pull what the client's stream has ready while its pending output is small; the end of the
+/// stream becomes its closing reply line.
+fn pump_stream(c: &mut Client) {
+    while let Some((id, rx)) = &c.streaming {
+        let id = *id;
+        if c.output.len() - c.written >= STREAM_PENDING {
+            return;
+        }
+        let end = match rx.try_recv() {
+            Ok(StreamItem::Data(values)) => {
+                for data in values {
+                    if let Ok(mut v) = serde_json::to_vec(&StreamLine { id, data }) {
+                        v.push(b'\n');
+                        c.output.extend_from_slice(&v);
+                    }
+                }
+                continue;
+            }
+            Ok(StreamItem::End(Ok(v))) => Reply::ok(id, v),
+            Ok(StreamItem::End(Err(e))) => Reply::err(id, e),
+            Err(TryRecvError::Empty) => return,
+            Err(TryRecvError::Disconnected) => {
+                Reply::err(id, CtlError::new(code::INTERNAL, "the answer ended early (focld is stopping?)"))
+            }
+        };
+        c.streaming = None;
+        push_reply(c, &end);
+    }
+}
+
 enum Line {
     Text(Vec<u8>),
     TooLong,
 }
 
-/// Split off complete lines; an over-long line becomes one `TooLong` and is skipped to its end.
-fn take_lines(c: &mut Client) -> Vec<Line> {
-    let mut out = Vec::new();
+/// Split off the next complete line; an over-long line becomes one `TooLong` and is skipped to
+/// its end. Blank lines are passed over.
+fn take_line(c: &mut Client) -> Option<Line> {
     loop {
         match c.input.iter().position(|&b| b == b'\n') {
             Some(i) => {
@@ -285,20 +396,20 @@ fn take_lines(c: &mut Client) -> Vec<Line> {
                 if c.skipping {
                     c.skipping = false;
                 } else if line.len() > MAX_REQUEST_BYTES {
-                    out.push(Line::TooLong);
+                    return Some(Line::TooLong);
                 } else if !line.iter().all(u8::is_ascii_whitespace) {
-                    out.push(Line::Text(line));
+                    return Some(Line::Text(line));
                 }
             }
             None => {
                 if c.input.len() > MAX_REQUEST_BYTES {
-                    if !c.skipping {
-                        out.push(Line::TooLong);
-                        c.skipping = true;
-                    }
                     c.input.clear();
+                    if !c.skipping {
+                        c.skipping = true;
+                        return Some(Line::TooLong);
+                    }
                 }
-                return out;
+                return None;
             }
         }
     }
@@ -330,10 +441,24 @@ mod tests {
     /// Answers `peer_show` with the peer argument it was given.
     struct Echo;
     impl Handler for Echo {
-        fn handle(&mut self, req: &Request) -> Reply {
+        fn handle(&mut self, req: &Request) -> Answer {
             match &req.command {
-                Command::PeerShow { peer } => Reply::ok(req.id, serde_json::json!(peer)),
-                other => Reply::err(req.id, CtlError::new(code::NOT_SUPPORTED, other.name())),
+                Command::PeerShow { peer } => Reply::ok(req.id, serde_json::json!(peer)).into(),
+                // A stream of `peer` numbers 0..N from a producer thread, N = the peer's length.
+                Command::PeerReset { peer } => {
+                    let (tx, rx) = crossbeam_channel::bounded(2);
+                    let n = peer.len();
+                    std::thread::spawn(move || {
+                        for i in 0..n {
+                            if tx.send(StreamItem::Data(vec![serde_json::json!(i)])).is_err() {
+                                return;
+                            }
+                        }
+                        let _ = tx.send(StreamItem::End(Ok(serde_json::json!({ "count": n }))));
+                    });
+                    Answer::Stream { id: req.id, rx }
+                }
+                other => Reply::err(req.id, CtlError::new(code::NOT_SUPPORTED, other.name())).into(),
             }
         }
 
@@ -388,6 +513,35 @@ mod tests {
         assert!(ask(&mut s2, &mut r2, r#"{"id":9,"cmd":"peer_show","args":{"peer":"y"}}"#).ok);
         server.stop();
         assert!(!path.exists(), "stop removes the socket");
+    }
+
+    #[test]
+    fn a_stream_sends_its_data_lines_in_order_then_one_closing_reply_then_the_next_answer() {
+        let path = temp_path("stream");
+        let server = ControlServer::start(&path, Box::new(Echo)).unwrap();
+        let (mut s, mut r) = client(&path);
+        // Two requests at once: the second is answered after the stream ends.
+        let n = 3000;
+        let first = format!(r#"{{"id":3,"cmd":"peer_reset","args":{{"peer":"{}"}}}}"#, "x".repeat(n));
+        s.write_all(
+            format!("{first}\n{{\"id\":4,\"cmd\":\"peer_show\",\"args\":{{\"peer\":\"after\"}}}}\n").as_bytes(),
+        )
+        .unwrap();
+        for i in 0..n {
+            let mut line = String::new();
+            r.read_line(&mut line).unwrap();
+            let v: StreamLine = serde_json::from_str(&line).unwrap_or_else(|e| panic!("line {i}: {e}: {line}"));
+            assert_eq!((v.id, v.data), (3, serde_json::json!(i)));
+        }
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        let end: Reply = serde_json::from_str(&line).unwrap();
+        assert_eq!((end.id, end.ok, end.result), (3, true, Some(serde_json::json!({ "count": n }))));
+        line.clear();
+        r.read_line(&mut line).unwrap();
+        let next: Reply = serde_json::from_str(&line).unwrap();
+        assert_eq!((next.id, next.result), (4, Some(serde_json::json!("after"))));
+        server.stop();
     }
 
     #[test]

@@ -6,21 +6,27 @@
 //! `SetPrefixes`). Emits UPDATEs to peer threads (`PeerMsg::Send`) and TABLE_DUMP_V2 chunks to
 //! the MRT writer (`MrtMsg::Snapshot*`). It owns all route data; nothing is shared behind a lock.
 //!
-//! Memory: a route is a `Prefix` key plus a `Route` (an `Arc` of an interned attribute set
-//! and the time it was received).
+//! Memory: the routes of every peer live in one prefix-major table per family (`table.rs`):
+//! each prefix once, with a 12-byte entry per peer's route (peer slot, attribute-set id,
+//! received-at, flags). A peer's Adj-RIB-In is its entries in that table; the entry marked
+//! best is the Loc-RIB (`best.rs`, RFC 4271 §9.1.2). Attribute sets are interned in a slab
+//! with reference counts (`attrs.rs`) and freed when the last route lets go.
 //!
-//! Files: `attrs.rs` (interned attribute sets), `adj_in.rs` (Adj-RIB-In), `adj_out.rs`
-//! (Adj-RIB-Out), `snapshot.rs` (TABLE_DUMP_V2 in chunks), `query.rs` (answers to focl).
+//! Files: `table.rs` (the table), `attrs.rs` (interned attribute sets), `best.rs` (decision
+//! process), `adj_out.rs` (Adj-RIB-Out), `snapshot.rs` (TABLE_DUMP_V2 in chunks, one ordered
+//! walk), `query.rs` (answers to focl, streamed in chunks).
 
-mod adj_in;
 mod adj_out;
 mod attrs;
+mod best;
 mod query;
 mod snapshot;
+mod table;
 
-pub use adj_in::{AdjRibIn, Route};
-pub use attrs::AttrSet;
+pub use attrs::{AttrSet, AttrSlab, PathSummary};
+pub use best::{choose as choose_best, Candidate, DEFAULT_LOCAL_PREF};
 pub use query::MAX_ROUTES_SHOWN;
+pub use table::{AttrId, PeerSlot, RouteEntry, Table};
 
 use crate::config::PrefixConfig;
 use crate::control::proto::{self as ctl, CtlError, FamilyCounts};
@@ -32,9 +38,8 @@ use adj_out::{adj_rib_out, OutEntry};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use log::{debug, error, info, warn};
 use snapshot::SnapshotCursor;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -44,7 +49,10 @@ struct PeerState {
     remote_as: u32,
     name: Option<String>,
     link: PeerLink,
-    adj_in: AdjRibIn,
+    /// Where this peer's routes sit in the table (`RouteEntry::peer`).
+    slot: PeerSlot,
+    /// Routes in its Adj-RIB-In, by family.
+    counts: [u64; 2],
     /// Current session, while Established.
     session: Option<SessionInfo>,
     adj_out: Vec<OutEntry>,
@@ -52,6 +60,25 @@ struct PeerState {
     max_prefixes: Option<(u32, bool)>,
     /// The limit was passed on this session (logged or reported once).
     over_limit: bool,
+}
+
+impl PeerState {
+    fn counts(&self) -> FamilyCounts {
+        FamilyCounts { ipv4_unicast: self.counts[0], ipv6_unicast: self.counts[1] }
+    }
+
+    fn routes(&self) -> u64 {
+        self.counts[0] + self.counts[1]
+    }
+}
+
+/// What best-path selection needs of the peer in a slot (RFC 4271 §9.1.2.2 (d), (f), (g)).
+#[derive(Clone, Copy, Debug)]
+struct SlotInfo {
+    peer: PeerId,
+    ibgp: bool,
+    router_id: Ipv4Addr,
+    address: IpAddr,
 }
 
 /// Owns the RIB thread.
@@ -110,11 +137,26 @@ pub fn spawn_with(
 pub struct Rib {
     peers: HashMap<PeerId, PeerState>,
     prefixes: Vec<PrefixConfig>,
-    intern: HashSet<Arc<AttrSet>>,
-    interned_since_sweep: usize,
+    /// Peer slots: the peer in each, and what best-path selection needs of it.
+    slots: Vec<Option<SlotInfo>>,
+    table: Table,
+    attrs: AttrSlab,
     opts: RibOptions,
     next_snapshot: Option<SystemTime>,
     snapshot: Option<SnapshotCursor>,
+    /// Route queries being streamed to the control thread.
+    streams: Vec<query::RouteStream>,
+}
+
+/// The decision-process view of a route (its set's summary and its peer's facts).
+fn candidate(slots: &[Option<SlotInfo>], attrs: &AttrSlab, e: &RouteEntry) -> Candidate {
+    let info = slots.get(usize::from(e.peer)).copied().flatten();
+    Candidate {
+        path: attrs.summary(e.attrs),
+        ibgp: info.is_some_and(|i| i.ibgp),
+        router_id: info.map(|i| i.router_id).unwrap_or(Ipv4Addr::UNSPECIFIED),
+        address: info.map(|i| i.address).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+    }
 }
 
 pub(crate) fn unix_now() -> u32 {
@@ -128,18 +170,20 @@ impl Rib {
         Rib {
             peers: HashMap::new(),
             prefixes,
-            intern: HashSet::new(),
-            interned_since_sweep: 0,
+            slots: Vec::new(),
+            table: Table::default(),
+            attrs: AttrSlab::default(),
             opts,
             next_snapshot,
             snapshot: None,
+            streams: Vec::new(),
         }
     }
 
     fn run(&mut self, rx: Receiver<RibMsg>) {
         loop {
-            // While a snapshot is being written, wake up often to write the next chunk.
-            let timeout = if self.snapshot.is_some() {
+            // While a snapshot or a route stream is being written, wake up often for the next chunk.
+            let timeout = if self.snapshot.is_some() || !self.streams.is_empty() {
                 Duration::from_millis(1)
             } else {
                 self.next_snapshot
@@ -167,6 +211,7 @@ impl Rib {
                 self.begin_snapshot(start);
             }
             self.snapshot_step();
+            self.streams_step();
         }
         self.stop_snapshot();
         debug!("rib: stopped");
@@ -175,13 +220,26 @@ impl Rib {
     pub fn handle(&mut self, msg: RibMsg) {
         match msg {
             RibMsg::AddPeer { peer, label, address, name, remote_as, link, max_prefixes } => {
+                if let Some(old) = self.peers.get(&peer) {
+                    // Added again (a reload): the old slot and its routes go first.
+                    let slot = old.slot;
+                    self.clear_routes(peer);
+                    self.slots[usize::from(slot)] = None;
+                }
+                let Some(slot) = self.free_slot() else {
+                    error!("neighbor {label}: more than {} neighbors; its routes are not kept", PeerSlot::MAX);
+                    return;
+                };
+                self.slots[usize::from(slot)] =
+                    Some(SlotInfo { peer, ibgp: false, router_id: Ipv4Addr::UNSPECIFIED, address });
                 let state = PeerState {
                     label,
                     address,
                     remote_as,
                     name,
                     link,
-                    adj_in: AdjRibIn::default(),
+                    slot,
+                    counts: [0; 2],
                     session: None,
                     adj_out: Vec::new(),
                     adj_out_since: Instant::now(),
@@ -192,15 +250,13 @@ impl Rib {
             }
             RibMsg::SessionUp { peer, info } => self.session_up(peer, info),
             RibMsg::SessionDown { peer } => {
+                let n = self.clear_routes(peer);
                 if let Some(p) = self.peers.get_mut(&peer) {
-                    let n = p.adj_in.routes.len();
-                    p.adj_in = AdjRibIn::default();
                     p.session = None;
                     p.adj_out.clear();
                     p.over_limit = false;
                     info!("neighbor {}: session down, {n} routes removed", p.label);
                 }
-                self.sweep_intern();
             }
             // AS numbers arrive in 4-octet form from every session (RFC 6793, at ingest).
             RibMsg::Update { peer, update } => self.apply_update(peer, update, true),
@@ -208,6 +264,7 @@ impl Rib {
             RibMsg::Query(q, reply) => {
                 let _ = reply.send(self.query(q));
             }
+            RibMsg::Routes(q, tx) => self.start_stream(q, tx),
             RibMsg::Snapshot(reply) => {
                 let r = if self.opts.mrt.is_none() {
                     Err(CtlError::archive_off())
@@ -222,10 +279,11 @@ impl Rib {
                 let _ = reply.send(r);
             }
             RibMsg::RemovePeer { peer } => {
+                let n = self.clear_routes(peer);
                 if let Some(p) = self.peers.remove(&peer) {
-                    info!("neighbor {}: removed, {} routes dropped", p.label, p.adj_in.routes.len());
+                    self.slots[usize::from(p.slot)] = None;
+                    info!("neighbor {}: removed, {n} routes dropped", p.label);
                 }
-                self.sweep_intern();
             }
             RibMsg::SetPrefixes(prefixes) => self.set_prefixes(prefixes),
             RibMsg::Stop => {}
@@ -274,37 +332,51 @@ impl Rib {
         }
     }
 
-    /// Apply one UPDATE: withdrawals, then announcements sharing one attribute set.
+    /// Apply one UPDATE: withdrawals, then announcements sharing one attribute set; the best
+    /// path of every prefix touched is chosen again (RFC 4271 §9.1.2).
     pub fn apply_update(&mut self, peer: PeerId, u: ParsedUpdate, four_octet: bool) {
-        if self.peers.get(&peer).is_none_or(|p| p.session.is_none()) {
+        let Some(p) = self.peers.get_mut(&peer) else { return };
+        if p.session.is_none() {
             return; // the session went down meanwhile
         }
-        let attrs = if u.announced.is_empty() {
-            None
-        } else {
-            let set = AttrSet {
-                attrs: u.attrs.into_boxed_slice(),
-                mp_next_hop: u.mp_next_hop.map(Vec::into_boxed_slice),
-                four_octet,
-            };
-            Some(self.intern(set))
-        };
-        let Some(p) = self.peers.get_mut(&peer) else { return };
+        let slot = p.slot;
+        let Rib { table, attrs, slots, .. } = self;
         for w in &u.withdrawn {
-            p.adj_in.remove(w);
+            let (old, rest) = table.remove(w, slot);
+            if let Some(old) = old {
+                p.counts[w.family().index()] -= 1;
+                if old.is_best() {
+                    best::mark_best(rest, |e| candidate(slots, attrs, e));
+                }
+                attrs.release(old.attrs);
+            }
         }
         let hard_limit = p.max_prefixes.filter(|(_, warn_only)| !warn_only).map(|(m, _)| m);
         if p.over_limit && hard_limit.is_some() {
             return; // the session is being shut down; take no more
         }
-        if let Some(attrs) = attrs {
+        if !u.announced.is_empty() {
+            let set = AttrSet {
+                attrs: u.attrs.into_boxed_slice(),
+                mp_next_hop: u.mp_next_hop.map(Vec::into_boxed_slice),
+                four_octet,
+            };
+            let id = attrs.intern(set);
             let received = unix_now();
-            for a in u.announced {
-                p.adj_in.insert(a, Route { attrs: attrs.clone(), received });
+            for a in &u.announced {
+                attrs.hold(id);
+                let entry = RouteEntry { attrs: id, received, peer: slot, flags: 0 };
+                let (old, routes) = table.insert(a, entry);
+                best::mark_best(routes, |e| candidate(slots, attrs, e));
+                match old {
+                    Some(old) => attrs.release(old.attrs),
+                    None => p.counts[a.family().index()] += 1,
+                }
             }
+            attrs.release_unused(id);
         }
         if let Some((limit, warn_only)) = p.max_prefixes {
-            let count = p.adj_in.routes.len() as u64;
+            let count = p.routes();
             if count > u64::from(limit) && !p.over_limit {
                 p.over_limit = true;
                 if warn_only {
@@ -317,14 +389,54 @@ impl Rib {
             }
         }
         if let Some(f) = u.end_of_rib {
-            info!("neighbor {}: End-of-RIB for {f}, {} routes", p.label, p.adj_in.counts[f.index()]);
+            info!("neighbor {}: End-of-RIB for {f}, {} routes", p.label, p.counts[f.index()]);
         }
+    }
+
+    /// Take every route of a peer out of the table (session down, removal); the number taken.
+    fn clear_routes(&mut self, peer: PeerId) -> u64 {
+        let Some(p) = self.peers.get_mut(&peer) else { return 0 };
+        let n = p.routes();
+        p.counts = [0; 2];
+        if n == 0 {
+            return 0;
+        }
+        let slot = p.slot;
+        let Rib { table, attrs, slots, .. } = self;
+        let mut released = Vec::new();
+        let mut on_removed = |old: RouteEntry, rest: &mut [RouteEntry]| {
+            if old.is_best() {
+                best::mark_best(rest, |e| candidate(slots, attrs, e));
+            }
+            released.push(old.attrs);
+        };
+        table.v4.remove_peer(slot, &mut on_removed);
+        table.v6.remove_peer(slot, &mut on_removed);
+        for id in released {
+            attrs.release(id);
+        }
+        n
+    }
+
+    /// A free peer slot, growing the slot table if needed.
+    fn free_slot(&mut self) -> Option<PeerSlot> {
+        if let Some(i) = self.slots.iter().position(Option::is_none) {
+            return PeerSlot::try_from(i).ok();
+        }
+        let i = PeerSlot::try_from(self.slots.len()).ok()?;
+        self.slots.push(None);
+        Some(i)
     }
 
     fn session_up(&mut self, peer: PeerId, info: SessionInfo) {
         let prefixes = self.prefixes.clone();
+        // Routes of an earlier session are gone (SessionDown); make sure of it.
+        self.clear_routes(peer);
         let Some(p) = self.peers.get_mut(&peer) else { return };
-        p.adj_in = AdjRibIn::default();
+        if let Some(s) = self.slots.get_mut(usize::from(p.slot)).and_then(Option::as_mut) {
+            s.ibgp = info.is_ibgp();
+            s.router_id = info.remote_id;
+        }
         p.adj_out = adj_rib_out(&p.label, &prefixes, &info);
         p.adj_out_since = Instant::now();
         p.session = Some(info);
@@ -365,5 +477,245 @@ impl Rib {
         if !p.link.send_blocking(PeerMsg::Send { session: info.session, msgs, sent }, PEER_SEND_BOUND) {
             warn!("neighbor {}: peer thread gone or stuck, announcements not queued", p.label);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link() -> PeerLink {
+        let poll = mio::Poll::new().expect("poll");
+        let waker = std::sync::Arc::new(mio::Waker::new(poll.registry(), mio::Token(0)).expect("waker"));
+        let (tx, _rx) = crossbeam_channel::bounded(16);
+        PeerLink::new(tx, crossbeam_channel::bounded(1).0, waker)
+    }
+
+    fn rib_with_peers(n: u8) -> Rib {
+        let mut rib = Rib::new(
+            Vec::new(),
+            RibOptions { router_id: Ipv4Addr::new(192, 0, 2, 1), mrt: None, rib_interval_secs: 0 },
+        );
+        for i in 1..=n {
+            let address = IpAddr::from([127, 0, 0, i]);
+            rib.handle(RibMsg::AddPeer {
+                peer: u32::from(i),
+                label: format!("p{i}"),
+                address,
+                name: None,
+                remote_as: 65000 + u32::from(i),
+                link: link(),
+                max_prefixes: None,
+            });
+            rib.handle(RibMsg::SessionUp {
+                peer: u32::from(i),
+                info: SessionInfo {
+                    session: 1,
+                    local_addr: IpAddr::from([127, 0, 0, 100]),
+                    remote_addr: address,
+                    local_as: 65000,
+                    remote_as: 65000 + u32::from(i),
+                    four_octet_as: true,
+                    families: Family::ALL.to_vec(),
+                    remote_id: Ipv4Addr::new(10, 0, 0, i),
+                },
+            });
+        }
+        rib
+    }
+
+    /// ORIGIN IGP, AS_PATH of `path_len` copies of `asn`, NEXT_HOP 192.0.2.2.
+    fn attrs(asn: u32, path_len: u8) -> Vec<u8> {
+        let mut a = vec![0x40, 1, 1, 0, 0x40, 2, 2 + 4 * path_len, 2, path_len];
+        for _ in 0..path_len {
+            a.extend_from_slice(&asn.to_be_bytes());
+        }
+        a.extend_from_slice(&[0x40, 3, 4, 192, 0, 2, 2]);
+        a
+    }
+
+    fn announce(rib: &mut Rib, peer: PeerId, prefixes: &[&str], attrs: Vec<u8>) {
+        let announced = prefixes.iter().map(|p| p.parse().expect("prefix")).collect();
+        rib.apply_update(peer, ParsedUpdate { announced, attrs, ..Default::default() }, true);
+    }
+
+    fn withdraw(rib: &mut Rib, peer: PeerId, prefixes: &[&str]) {
+        let withdrawn = prefixes.iter().map(|p| p.parse().expect("prefix")).collect();
+        rib.apply_update(peer, ParsedUpdate { withdrawn, ..Default::default() }, true);
+    }
+
+    fn best_peer(rib: &Rib, prefix: &str) -> Option<PeerId> {
+        let routes = rib.table.get(&prefix.parse().expect("prefix"))?;
+        assert!(routes.iter().filter(|r| r.is_best()).count() <= 1, "at most one best");
+        let best = routes.iter().find(|r| r.is_best())?;
+        rib.slots[usize::from(best.peer)].map(|s| s.peer)
+    }
+
+    #[test]
+    fn the_best_path_follows_every_announcement_and_withdrawal() {
+        let mut rib = rib_with_peers(3);
+        announce(&mut rib, 1, &["192.0.2.0/24"], attrs(65001, 3));
+        assert_eq!(best_peer(&rib, "192.0.2.0/24"), Some(1));
+        announce(&mut rib, 2, &["192.0.2.0/24"], attrs(65002, 2));
+        assert_eq!(best_peer(&rib, "192.0.2.0/24"), Some(2), "the shorter AS_PATH");
+        announce(&mut rib, 3, &["192.0.2.0/24"], attrs(65003, 2));
+        assert_eq!(best_peer(&rib, "192.0.2.0/24"), Some(2), "same length: the lower router id");
+        withdraw(&mut rib, 2, &["192.0.2.0/24"]);
+        assert_eq!(best_peer(&rib, "192.0.2.0/24"), Some(3));
+        announce(&mut rib, 3, &["192.0.2.0/24"], attrs(65003, 5));
+        assert_eq!(best_peer(&rib, "192.0.2.0/24"), Some(1), "an implicit withdrawal makes 3 longer");
+        rib.handle(RibMsg::SessionDown { peer: 1 });
+        assert_eq!(best_peer(&rib, "192.0.2.0/24"), Some(3), "session down picks the next best");
+        withdraw(&mut rib, 3, &["192.0.2.0/24"]);
+        assert!(rib.table.get(&"192.0.2.0/24".parse().expect("prefix")).is_none(), "the prefix left the table");
+    }
+
+    #[test]
+    fn attribute_sets_are_freed_when_their_last_route_goes_and_memory_does_not_grow_with_churn() {
+        let mut rib = rib_with_peers(2);
+        for round in 0..50u32 {
+            announce(&mut rib, 1, &["10.0.0.0/8", "10.1.0.0/16"], attrs(65001 + round % 7, 2));
+            announce(&mut rib, 2, &["10.0.0.0/8"], attrs(65001 + round % 7, 2));
+            assert!(rib.attrs.len() <= 2, "round {round}: {} sets", rib.attrs.len());
+            withdraw(&mut rib, 1, &["10.1.0.0/16"]);
+        }
+        assert_eq!(rib.attrs.len(), 1, "peers 1 and 2 share one set");
+        withdraw(&mut rib, 1, &["10.0.0.0/8"]);
+        assert_eq!(rib.attrs.len(), 1);
+        rib.handle(RibMsg::SessionDown { peer: 2 });
+        assert_eq!((rib.attrs.len(), rib.table.routes(), rib.table.v4.prefixes()), (0, 0, 0));
+        assert_eq!(rib.summary().routes, FamilyCounts::default());
+    }
+
+    #[test]
+    fn a_route_stream_that_is_not_read_waits_without_blocking_the_rib_and_ends_when_its_reader_goes() {
+        use crate::control::proto::StreamItem;
+        use crate::msg::{RouteQuery, RouteTarget, ROUTE_STREAM_CHUNKS};
+        let mut rib = rib_with_peers(1);
+        let prefixes: Vec<String> = (0..3000u32).map(|i| format!("10.{}.{}.0/24", i >> 8, i & 0xff)).collect();
+        let refs: Vec<&str> = prefixes.iter().map(String::as_str).collect();
+        announce(&mut rib, 1, &refs, attrs(65001, 1));
+        let q = RouteQuery {
+            peer: Some(1),
+            target: RouteTarget::All,
+            filter: Default::default(),
+            detail: false,
+            count_only: false,
+        };
+        let (tx, rx) = crossbeam_channel::bounded(ROUTE_STREAM_CHUNKS);
+        rib.handle(RibMsg::Routes(q.clone(), tx));
+        for _ in 0..100 {
+            rib.streams_step(); // returns at once although nobody reads
+        }
+        assert_eq!((rx.len(), rib.streams.len()), (ROUTE_STREAM_CHUNKS, 1));
+        drop(rx);
+        rib.streams_step();
+        assert!(rib.streams.is_empty(), "a reader that went away ends its stream");
+
+        let (tx, rx) = crossbeam_channel::bounded(ROUTE_STREAM_CHUNKS);
+        rib.handle(RibMsg::Routes(q, tx));
+        let mut seen = Vec::new();
+        let mut end = None;
+        for _ in 0..1000 {
+            rib.streams_step();
+            while let Ok(item) = rx.try_recv() {
+                match item {
+                    StreamItem::Data(d) => {
+                        seen.extend(d.into_iter().filter_map(|v| v["prefix"].as_str().map(String::from)))
+                    }
+                    StreamItem::End(e) => end = Some(e),
+                }
+            }
+            if end.is_some() {
+                break;
+            }
+        }
+        let mut want = prefixes.clone();
+        want.sort_by_key(|p| p.parse::<Prefix>().ok());
+        assert_eq!(seen, want, "every route once, in prefix order");
+        assert_eq!(end.and_then(|e| e.ok()).map(|v| v["count"].clone()), Some(serde_json::json!(3000)));
+        assert!(rib.streams.is_empty());
+    }
+
+    #[test]
+    fn a_snapshot_is_byte_for_byte_the_merge_of_every_peers_routes_in_prefix_order() {
+        use crate::mrt::record::{self as mrt_record, RibEntry};
+        use crate::msg::MrtMsg;
+        use std::collections::BTreeMap;
+        let (tx, rx) = crossbeam_channel::bounded(1024);
+        let mut rib = rib_with_peers(3);
+        rib.opts.mrt = Some(MrtLink::new(tx, false));
+        // The reference: per prefix, (peer index, attributes) as the old per-peer maps held them.
+        let mut model: BTreeMap<Prefix, BTreeMap<u16, Vec<u8>>> = BTreeMap::new();
+        let mut x: u32 = 7;
+        for i in 0..5000u32 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            let peer = 1 + (x >> 16) % 3;
+            let p = if i % 5 == 0 {
+                format!("2001:db8:{:x}::/48", (x >> 8) % 700)
+            } else {
+                format!("10.{}.{}.0/24", (x >> 20) % 8, (x >> 12) % 256)
+            };
+            let a = attrs(65000 + peer, 1 + (x % 3) as u8);
+            if (x >> 4) % 4 == 0 {
+                withdraw(&mut rib, peer, &[&p]);
+                model.entry(p.parse().expect("prefix")).or_default().remove(&((peer - 1) as u16));
+            } else {
+                announce(&mut rib, peer, &[&p], a.clone());
+                model.entry(p.parse().expect("prefix")).or_default().insert((peer - 1) as u16, a);
+            }
+        }
+        model.retain(|_, m| !m.is_empty());
+        assert!(rib.begin_snapshot(SystemTime::now()));
+        while rib.snapshot.is_some() {
+            rib.snapshot_step();
+        }
+        let mut got = Vec::new();
+        let mut timestamp = 0;
+        for m in rx.try_iter() {
+            if let MrtMsg::SnapshotChunk { records, timestamp: t, .. } = m {
+                timestamp = t;
+                got.extend(records);
+            }
+        }
+        let mut want = Vec::new();
+        for (seq, (prefix, routes)) in (0u32..).zip(&model) {
+            let mut bufs = Vec::new();
+            for (i, a) in routes {
+                let mut b = Vec::new();
+                mrt_record::td2_attributes(a, true, None, &mut b);
+                let received =
+                    rib.table.get(prefix).and_then(|rs| rs.iter().find(|r| r.peer == *i)).map(|r| r.received);
+                bufs.push((*i, received.expect("in the table"), b));
+            }
+            let entries: Vec<RibEntry> =
+                bufs.iter().map(|(i, t, b)| RibEntry { peer_index: *i, originated: *t, attrs: b }).collect();
+            mrt_record::rib_entry_record(timestamp, seq, prefix, &entries, &mut want);
+        }
+        assert!(model.len() > 1000 && model.keys().any(|p| p.family() == Family::Ipv6Unicast), "{}", model.len());
+        // `got` starts with the PEER_INDEX_TABLE; compare what follows it.
+        let index_len = 12 + u32::from_be_bytes([got[8], got[9], got[10], got[11]]) as usize;
+        assert_eq!(got.len() - index_len, want.len());
+        assert!(got[index_len..] == want[..], "RIB records differ from the reference merge");
+    }
+
+    #[test]
+    fn a_removed_peer_gives_its_slot_back_and_its_routes_leave() {
+        let mut rib = rib_with_peers(2);
+        announce(&mut rib, 1, &["2001:db8::/32"], attrs(65001, 1));
+        rib.handle(RibMsg::RemovePeer { peer: 1 });
+        assert!(rib.table.get(&"2001:db8::/32".parse().expect("prefix")).is_none());
+        assert_eq!(rib.attrs.len(), 0);
+        let before = rib.slots.len();
+        rib.handle(RibMsg::AddPeer {
+            peer: 9,
+            label: "p9".into(),
+            address: IpAddr::from([127, 0, 0, 9]),
+            name: None,
+            remote_as: 65009,
+            link: link(),
+            max_prefixes: None,
+        });
+        assert_eq!(rib.slots.len(), before, "the free slot is used again");
     }
 }

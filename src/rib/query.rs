@@ -1,49 +1,116 @@
-//! Answers to the control thread's questions (`focl rib ...`): summaries and routes decoded
-//! for display.
+//! Answers to the control thread's questions (`focl rib ...`): summaries, and route queries
+//! (`rib in`, `rib lookup`) walked over the prefix-major table with their filters.
+//!
+//! A route query is a cursor over the table: a list of spans (every prefix, a prefix and what
+//! it covers, one prefix) and the last prefix done. Streamed (`RibMsg::Routes`), it is advanced
+//! one chunk per turn of the RIB loop, and only when its channel has room, so a slow reader
+//! pauses its own answer and never the RIB; a reader that goes away cancels it. Asked in one
+//! piece (`RibQuery::Routes`), it runs to the end at once and is refused past
+//! `MAX_ROUTES_SHOWN` routes.
 
-use super::adj_in::{AdjRibIn, Route};
+use super::attrs::AttrSet;
+use super::table::{PeerSlot, RouteEntry};
 use super::{unix_now, PeerState, Rib};
 use crate::control::proto::{
-    self as ctl, CtlError, FamilyCounts, RibPeerSummary, RibSummary, Route as CtlRoute, RouteList,
+    self as ctl, Aggregator, AsPathSegment, CtlError, FamilyCounts, PeerName, RawAttribute, RibPeerSummary, RibSummary,
+    Route as CtlRoute, RouteDetail, RouteList, StreamItem,
 };
-use crate::msg::{PeerId, RibQuery};
+use crate::msg::{PeerId, RibQuery, RouteQuery, RouteTarget};
 use crate::prefix::{Family, Prefix};
-use crate::wire::update;
+use crate::wire::{display, update};
+use crossbeam_channel::{Sender, TrySendError};
+use serde_json::{json, Value};
 
-/// Most routes `focl rib in` shows in one answer.
+/// Most routes a query asked in one piece answers; more are refused with a hint (a stream,
+/// which focl always asks for, has no limit).
 pub const MAX_ROUTES_SHOWN: usize = 50_000;
+/// Routes per streamed chunk.
+const CHUNK_ROUTES: usize = 512;
+/// Prefixes looked at per chunk, so a filter that matches little still yields the RIB often.
+const CHUNK_PREFIXES: usize = 4_096;
+
+/// Which prefixes a query walks, in order.
+#[derive(Clone, Copy, Debug)]
+enum Span {
+    All,
+    Within(Prefix),
+    Exact(Prefix),
+}
+
+/// A route query in progress.
+pub(super) struct RouteCursor {
+    q: RouteQuery,
+    spans: Vec<Span>,
+    span: usize,
+    /// The last prefix done in the current span.
+    after: Option<Prefix>,
+    count: u64,
+    /// What the end line says besides the count.
+    head: serde_json::Map<String, Value>,
+    /// The slot of `q.peer` when the query began.
+    slot: Option<PeerSlot>,
+    /// `q.peer` was removed (a reload) before the walk was done.
+    peer_gone: bool,
+}
+
+/// A streamed query: its cursor and where the chunks go.
+pub(super) struct RouteStream {
+    cur: RouteCursor,
+    tx: Sender<StreamItem>,
+    /// The walk is finished.
+    done: bool,
+    /// An item that found the channel full, sent first next turn.
+    pending: Option<StreamItem>,
+}
+
+fn to_json<T: serde::Serialize>(v: T) -> Result<Value, CtlError> {
+    serde_json::to_value(v).map_err(|e| CtlError::new(ctl::code::INTERNAL, format!("cannot encode reply: {e}")))
+}
 
 impl Rib {
-    pub(super) fn query(&self, q: RibQuery) -> Result<serde_json::Value, CtlError> {
-        let to_json = |v: Result<serde_json::Value, serde_json::Error>| {
-            v.map_err(|e| CtlError::new(ctl::code::INTERNAL, format!("cannot encode reply: {e}")))
-        };
+    pub(super) fn query(&self, q: RibQuery) -> Result<Value, CtlError> {
         match q {
-            RibQuery::Summary => to_json(serde_json::to_value(self.summary())),
-            RibQuery::In { peer, prefix } => {
-                let p = self.peer(peer)?;
-                let now = unix_now();
-                let matching = p.adj_in.routes.iter().filter(|(k, _)| prefix.is_none_or(|f| f.contains(k)));
-                // Decoding a full table for display would hold the RIB (and every session's
-                // UPDATEs) for seconds, and the answer would not fit the control socket.
-                let n = matching.clone().take(MAX_ROUTES_SHOWN + 1).count();
-                if n > MAX_ROUTES_SHOWN {
+            RibQuery::Summary => to_json(self.summary()),
+            RibQuery::Routes(q) => {
+                // Count first, without decoding for display (the costly part), and refuse
+                // before doing it: decoding a full table at once would hold the RIB (and
+                // every session's UPDATEs) for seconds; a stream does it in chunks.
+                let mut counting = self.start_routes(RouteQuery { count_only: true, ..q.clone() })?;
+                let limit = if q.count_only { u64::MAX } else { MAX_ROUTES_SHOWN as u64 };
+                while counting.count <= limit && !self.step_routes(&mut counting).1 {}
+                if q.count_only {
+                    return Ok(Value::Object(counting.end()));
+                }
+                if counting.count > limit {
+                    let hint = match q.peer.and_then(|id| self.peers.get(&id)) {
+                        Some(p) => format!("give a prefix (focl rib in {} PREFIX)", p.address),
+                        None => "narrow the question".into(),
+                    };
                     return Err(CtlError::new(
                         ctl::code::BAD_ARGUMENT,
                         format!(
-                            "more than {MAX_ROUTES_SHOWN} routes match; give a prefix (focl rib in {} PREFIX), \
-                             or read the whole table from a RIB snapshot (focl archive snapshot)",
-                            p.address
+                            "more than {MAX_ROUTES_SHOWN} routes match; {hint}, ask for a stream (\"stream\": true, \
+                             as focl does), or read the whole table from a RIB snapshot (focl archive snapshot)"
                         ),
                     ));
                 }
-                let routes = matching.map(|(k, r)| display_route(k, r, now)).collect();
-                to_json(serde_json::to_value(RouteList { peer: p.label.clone(), routes }))
+                let mut cur = self.start_routes(q)?;
+                let mut routes = Vec::new();
+                loop {
+                    let (data, done) = self.step_routes(&mut cur);
+                    routes.extend(data);
+                    if done {
+                        break;
+                    }
+                }
+                let mut end = cur.end();
+                end.insert("routes".into(), Value::Array(routes));
+                Ok(Value::Object(end))
             }
             RibQuery::Out { peer } => {
                 let p = self.peer(peer)?;
                 let age = p.adj_out_since.elapsed().as_secs();
-                let routes = p
+                let routes: Vec<CtlRoute> = p
                     .adj_out
                     .iter()
                     .map(|e| CtlRoute {
@@ -56,9 +123,12 @@ impl Rib {
                         communities: vec![],
                         large_communities: vec![],
                         age_secs: age,
+                        best: None,
+                        peer: None,
                     })
                     .collect();
-                to_json(serde_json::to_value(RouteList { peer: p.label.clone(), routes }))
+                let count = routes.len() as u64;
+                to_json(RouteList { peer: p.label.clone(), routes, count })
             }
             RibQuery::Counts { peer } => {
                 let p = self.peer(peer)?;
@@ -69,8 +139,180 @@ impl Rib {
                         Family::Ipv6Unicast => sent.ipv6_unicast += 1,
                     }
                 }
-                to_json(serde_json::to_value((p.adj_in.counts(), sent)))
+                to_json((p.counts(), sent))
             }
+        }
+    }
+
+    /// Start a streamed route query; an error (no such peer) ends the stream at once.
+    pub(super) fn start_stream(&mut self, q: RouteQuery, tx: Sender<StreamItem>) {
+        match self.start_routes(q) {
+            Ok(cur) => self.streams.push(RouteStream { cur, tx, done: false, pending: None }),
+            Err(e) => {
+                let _ = tx.try_send(StreamItem::End(Err(e)));
+            }
+        }
+    }
+
+    /// Advance every stream by a chunk where its reader has made room. Never blocks: a chunk
+    /// that finds the channel full waits for the next turn; a reader that went away (seen by
+    /// `try_send` even on a full channel) ends the stream.
+    pub(super) fn streams_step(&mut self) {
+        let mut streams = std::mem::take(&mut self.streams);
+        streams.retain_mut(|s| {
+            let item = match s.pending.take() {
+                Some(item) => item,
+                None if s.done => return false,
+                None => {
+                    let (data, done) = self.step_routes(&mut s.cur);
+                    s.done = done;
+                    if done && data.is_empty() {
+                        s.cur.end_item()
+                    } else if data.is_empty() {
+                        return true; // nothing matched in this chunk; go on next turn
+                    } else {
+                        StreamItem::Data(data)
+                    }
+                }
+            };
+            let was_end = matches!(item, StreamItem::End(_));
+            match s.tx.try_send(item) {
+                Ok(()) if was_end => false,
+                Ok(()) => {
+                    if s.done {
+                        // The end follows the last chunk.
+                        s.pending = Some(s.cur.end_item());
+                    }
+                    true
+                }
+                Err(TrySendError::Full(item)) => {
+                    s.pending = Some(item);
+                    true
+                }
+                Err(TrySendError::Disconnected(_)) => false,
+            }
+        });
+        streams.append(&mut self.streams);
+        self.streams = streams;
+    }
+
+    fn start_routes(&self, q: RouteQuery) -> Result<RouteCursor, CtlError> {
+        let mut head = serde_json::Map::new();
+        let slot = match q.peer {
+            Some(id) => {
+                let p = self.peer(id)?;
+                head.insert("peer".into(), json!(p.label));
+                Some(p.slot)
+            }
+            None => None,
+        };
+        let spans = match q.target {
+            RouteTarget::All => vec![Span::All],
+            RouteTarget::Within(p) => vec![Span::Within(p)],
+            RouteTarget::Longest { of, more, less } => {
+                // A rib in PEER ADDRESS looks for the longest prefix of that peer.
+                let m = self
+                    .table
+                    .longest_match_where(&of, |routes| slot.is_none_or(|s| routes.iter().any(|r| r.peer == s)));
+                head.insert("target".into(), json!(of.to_string()));
+                head.insert("matched".into(), json!(m.map(|p| p.to_string())));
+                match m {
+                    None => vec![],
+                    Some(m) => {
+                        let mut spans = Vec::new();
+                        if less {
+                            spans.extend(self.table.covering(&m).into_iter().map(|(p, _)| Span::Exact(p)));
+                        }
+                        spans.push(if more { Span::Within(m) } else { Span::Exact(m) });
+                        spans
+                    }
+                }
+            }
+        };
+        Ok(RouteCursor { q, spans, span: 0, after: None, count: 0, head, slot, peer_gone: false })
+    }
+
+    /// The next chunk of a query's routes, and whether it is finished.
+    fn step_routes(&self, cur: &mut RouteCursor) -> (Vec<Value>, bool) {
+        let now = unix_now();
+        let slot = cur.slot;
+        // A streamed rib in whose peer was removed meanwhile ends (with an error), rather than
+        // go on with whichever peer gets the slot next.
+        if let (Some(id), Some(s)) = (cur.q.peer, slot) {
+            if self.slots.get(usize::from(s)).copied().flatten().is_none_or(|i| i.peer != id) {
+                cur.peer_gone = true;
+                return (Vec::new(), true);
+            }
+        }
+        let mut out = Vec::new();
+        let mut scanned = 0;
+        while let Some(span) = cur.spans.get(cur.span).copied() {
+            let iter: Box<dyn Iterator<Item = (Prefix, &[RouteEntry])>> = match span {
+                Span::All => self.table.walk(cur.after),
+                Span::Within(p) => self.table.within(&p, cur.after),
+                Span::Exact(p) if cur.after.is_none() => Box::new(self.table.get(&p).map(|r| (p, r)).into_iter()),
+                Span::Exact(_) => Box::new(std::iter::empty()),
+            };
+            let mut exhausted = true;
+            for (prefix, routes) in iter {
+                cur.after = Some(prefix);
+                scanned += 1;
+                // Best first, then in peer-slot order.
+                let mut order: Vec<&RouteEntry> = routes.iter().filter(|r| slot.is_none_or(|s| r.peer == s)).collect();
+                order.sort_by_key(|r| (!r.is_best(), r.peer));
+                for r in order {
+                    let Some(v) = self.route_value(&prefix, r, cur, now) else { continue };
+                    cur.count += 1;
+                    if !cur.q.count_only {
+                        out.push(v);
+                    }
+                }
+                if out.len() >= CHUNK_ROUTES || scanned >= CHUNK_PREFIXES {
+                    exhausted = false;
+                    break;
+                }
+            }
+            if !exhausted {
+                return (out, false);
+            }
+            cur.span += 1;
+            cur.after = None;
+        }
+        (out, true)
+    }
+
+    /// The route as shown, if it passes the query's filters (`Null` when only counting).
+    fn route_value(&self, prefix: &Prefix, r: &RouteEntry, cur: &RouteCursor, now: u32) -> Option<Value> {
+        let f = &cur.q.filter;
+        if f.best && !r.is_best() {
+            return None;
+        }
+        let peer = self.slots.get(usize::from(r.peer)).copied().flatten().and_then(|s| self.peers.get(&s.peer))?;
+        if f.peer_as.is_some_and(|a| a != peer.remote_as) {
+            return None;
+        }
+        let set = self.attrs.get(r.attrs)?;
+        let needs_decode =
+            f.origin.is_some() || f.path_as.is_some() || f.community.is_some() || f.large_community.is_some();
+        let detail = (needs_decode || cur.q.detail)
+            .then(|| display::decode(&set.attrs, set.mp_next_hop.as_deref(), set.four_octet));
+        if let Some(d) = &detail {
+            let pass = f.origin.is_none_or(|a| d.origin_as() == Some(a))
+                && f.path_as.is_none_or(|a| d.path_contains(a))
+                && f.community.is_none_or(|c| d.communities.contains(&c))
+                && f.large_community.is_none_or(|c| d.large_communities.contains(&c));
+            if !pass {
+                return None;
+            }
+        }
+        if cur.q.count_only {
+            return Some(Value::Null);
+        }
+        let name = PeerName { address: peer.address.to_string(), name: peer.name.clone() };
+        let age = u64::from(now.saturating_sub(r.received));
+        match detail.filter(|_| cur.q.detail) {
+            Some(d) => serde_json::to_value(route_detail(prefix, r, d, name, age)).ok(),
+            None => serde_json::to_value(display_route(prefix, r, set, name, age)).ok(),
         }
     }
 
@@ -85,7 +327,7 @@ impl Rib {
         let peers = peers
             .into_iter()
             .map(|(_, p)| {
-                let c = p.adj_in.counts();
+                let c = p.counts();
                 routes.ipv4_unicast += c.ipv4_unicast;
                 routes.ipv6_unicast += c.ipv6_unicast;
                 RibPeerSummary { address: p.address.to_string(), name: p.name.clone(), routes: c }
@@ -98,17 +340,30 @@ impl Rib {
                 Family::Ipv6Unicast => announced.ipv6_unicast += 1,
             }
         }
-        RibSummary { peers, routes, attribute_sets: self.intern.len() as u64, announced }
-    }
-
-    /// A peer's Adj-RIB-In (tests and snapshots).
-    pub fn adj_rib_in(&self, peer: PeerId) -> Option<&AdjRibIn> {
-        self.peers.get(&peer).map(|p| &p.adj_in)
+        RibSummary { peers, routes, attribute_sets: self.attrs.len() as u64, announced }
     }
 }
 
-fn display_route(p: &Prefix, r: &Route, now: u32) -> CtlRoute {
-    let v = update::decode_attrs_for_display(&r.attrs.attrs, r.attrs.mp_next_hop.as_deref(), r.attrs.four_octet);
+impl RouteCursor {
+    /// The end line's result: what the query found.
+    fn end(&self) -> serde_json::Map<String, Value> {
+        let mut m = self.head.clone();
+        m.insert("count".into(), json!(self.count));
+        m
+    }
+
+    /// The closing item of a stream.
+    fn end_item(&self) -> StreamItem {
+        if self.peer_gone {
+            let e = CtlError::new(ctl::code::NO_SUCH_PEER, "the neighbor was removed while its routes were being sent");
+            return StreamItem::End(Err(e));
+        }
+        StreamItem::End(Ok(Value::Object(self.end())))
+    }
+}
+
+fn display_route(p: &Prefix, r: &RouteEntry, a: &AttrSet, peer: PeerName, age_secs: u64) -> CtlRoute {
+    let v = update::decode_attrs_for_display(&a.attrs, a.mp_next_hop.as_deref(), a.four_octet);
     CtlRoute {
         prefix: p.to_string(),
         next_hop: v.next_hop,
@@ -118,6 +373,38 @@ fn display_route(p: &Prefix, r: &Route, now: u32) -> CtlRoute {
         local_pref: v.local_pref,
         communities: v.communities,
         large_communities: v.large_communities,
-        age_secs: u64::from(now.saturating_sub(r.received)),
+        age_secs,
+        best: Some(r.is_best()),
+        peer: Some(peer),
+    }
+}
+
+fn route_detail(p: &Prefix, r: &RouteEntry, d: display::Detail, peer: PeerName, age_secs: u64) -> RouteDetail {
+    RouteDetail {
+        prefix: p.to_string(),
+        peer: Some(peer),
+        best: r.is_best(),
+        age_secs,
+        origin: d.origin.map(|o| display::origin_name(o).to_string()),
+        as_path: d
+            .as_path
+            .iter()
+            .map(|s| AsPathSegment { kind: display::segment_kind_name(s.kind), asns: s.asns.clone() })
+            .collect(),
+        next_hop: d.next_hop,
+        med: d.med,
+        local_pref: d.local_pref,
+        atomic_aggregate: d.atomic_aggregate,
+        aggregator: d.aggregator.map(|(asn, ip)| Aggregator { asn, address: ip.to_string() }),
+        communities: d.communities.iter().map(|c| display::community_text(*c)).collect(),
+        extended_communities: d.extended_communities.iter().map(display::extended_community_text).collect(),
+        large_communities: d.large_communities.iter().map(|[g, a, b]| format!("{g}:{a}:{b}")).collect(),
+        originator_id: d.originator_id.map(|ip| ip.to_string()),
+        cluster_list: d.cluster_list.iter().map(|ip| ip.to_string()).collect(),
+        other_attributes: d
+            .other
+            .iter()
+            .map(|(t, f, v)| RawAttribute { type_code: *t, flags: *f, value: display::hex(v) })
+            .collect(),
     }
 }

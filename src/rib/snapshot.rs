@@ -1,6 +1,8 @@
-//! TABLE_DUMP_V2 RIB snapshots (RFC 6396 §4.3): written as chunks of records handed to the MRT
-//! writer, one chunk per turn of the RIB loop, so UPDATEs are served between chunks and no
-//! session stalls while a snapshot is written.
+//! TABLE_DUMP_V2 RIB snapshots (RFC 6396 §4.3): one ordered walk of the prefix-major table
+//! (IPv4, then IPv6), written as chunks of records handed to the MRT writer, one chunk per turn
+//! of the RIB loop, so UPDATEs are served between chunks and no session stalls while a
+//! snapshot is written. The walk resumes after the last prefix written, so prefixes added or
+//! withdrawn meanwhile are seen or not as their place in the order says.
 
 use super::{unix_now, Rib};
 use crate::mrt::record::{self as mrt_record, PeerEntry, RibEntry};
@@ -8,7 +10,6 @@ use crate::msg::{MrtMsg, PeerId};
 use crate::prefix::Prefix;
 use log::info;
 use std::net::Ipv4Addr;
-use std::ops::Bound;
 use std::time::SystemTime;
 
 /// Prefixes per snapshot chunk: small enough that UPDATEs are served between chunks.
@@ -20,8 +21,9 @@ const VIEW_NAME: &str = "focld";
 
 /// A TABLE_DUMP_V2 snapshot in progress: prefixes are written in order, a chunk per turn.
 pub(super) struct SnapshotCursor {
-    /// Peers in peer-index order.
-    peers: Vec<PeerId>,
+    /// Per peer slot: the peer it held when the snapshot began and its peer index (a slot
+    /// emptied and given to another peer meanwhile is told apart by the id).
+    index: Vec<Option<(PeerId, u16)>>,
     /// Last prefix written; the next chunk starts after it.
     after: Option<Prefix>,
     seq: u32,
@@ -55,12 +57,18 @@ impl Rib {
                 asn: p.remote_as,
             })
             .collect();
+        let mut index = vec![None; self.slots.len()];
+        for (i, id) in ids.iter().enumerate() {
+            if let (Some(p), Ok(i)) = (self.peers.get(id), u16::try_from(i)) {
+                index[usize::from(p.slot)] = Some((*id, i));
+            }
+        }
         let timestamp = unix_now();
         let mut buf = Vec::new();
         mrt_record::peer_index_table(timestamp, self.opts.router_id, VIEW_NAME, &entries, &mut buf);
         mrt.send_blocking(MrtMsg::SnapshotBegin { start });
         mrt.send_blocking(MrtMsg::SnapshotChunk { records: buf, count: 1, timestamp });
-        self.snapshot = Some(SnapshotCursor { peers: ids, after: None, seq: 0, timestamp, records: 1 });
+        self.snapshot = Some(SnapshotCursor { index, after: None, seq: 0, timestamp, records: 1 });
         true
     }
 
@@ -70,52 +78,49 @@ impl Rib {
         if mrt.backlog() >= SNAPSHOT_MAX_BACKLOG {
             return;
         }
-        // The next prefixes after the cursor over all peers, merged in order.
-        let lower = match cur.after {
-            Some(p) => Bound::Excluded(p),
-            None => Bound::Unbounded,
-        };
-        let mut next: Vec<Prefix> = Vec::new();
-        for id in &cur.peers {
-            if let Some(p) = self.peers.get(id) {
-                next.extend(
-                    p.adj_in.routes.range((lower, Bound::Unbounded)).take(SNAPSHOT_CHUNK_PREFIXES).map(|(k, _)| *k),
-                );
-            }
-        }
-        next.sort_unstable();
-        next.dedup();
-        next.truncate(SNAPSHOT_CHUNK_PREFIXES);
-        if next.is_empty() {
-            info!("rib: snapshot done, {} records", cur.records);
-            self.snapshot = None;
-            mrt.send_blocking(MrtMsg::SnapshotEnd);
-            return;
-        }
-        let mut buf = Vec::with_capacity(next.len() * 128);
+        let mut buf = Vec::with_capacity(SNAPSHOT_CHUNK_PREFIXES * 128);
         let mut attrs = Vec::new();
         let mut count = 0;
-        for prefix in &next {
+        let mut last = None;
+        // (peer index, received, range of `attrs`) per route of the prefix.
+        let mut spans = Vec::new();
+        for (prefix, routes) in self.table.walk(cur.after).take(SNAPSHOT_CHUNK_PREFIXES) {
+            last = Some(prefix);
             attrs.clear();
-            // (peer index, received, range of `attrs`) per peer holding the prefix.
-            let mut spans = Vec::new();
-            for (index, id) in cur.peers.iter().enumerate() {
-                let Some(route) = self.peers.get(id).and_then(|p| p.adj_in.routes.get(prefix)) else { continue };
+            spans.clear();
+            for r in routes {
+                let Some(Some((id, index))) = cur.index.get(usize::from(r.peer)) else { continue };
+                if self.slots.get(usize::from(r.peer)).copied().flatten().is_none_or(|s| s.peer != *id) {
+                    continue;
+                }
+                let Some(a) = self.attrs.get(r.attrs) else { continue };
                 let from = attrs.len();
-                let a = &route.attrs;
                 mrt_record::td2_attributes(&a.attrs, a.four_octet, a.mp_next_hop.as_deref(), &mut attrs);
-                spans.push((index as u16, route.received, from..attrs.len()));
+                spans.push((*index, r.received, from..attrs.len()));
             }
+            if spans.is_empty() {
+                continue; // only routes of peers that came after the PEER_INDEX_TABLE
+            }
+            // RFC 6396 §4.3.4 does not order entries; peer-index order as before.
+            spans.sort_unstable_by_key(|s| s.0);
             let entries: Vec<RibEntry> = spans
                 .iter()
                 .map(|(i, t, r)| RibEntry { peer_index: *i, originated: *t, attrs: &attrs[r.clone()] })
                 .collect();
-            mrt_record::rib_entry_record(cur.timestamp, cur.seq, prefix, &entries, &mut buf);
+            mrt_record::rib_entry_record(cur.timestamp, cur.seq, &prefix, &entries, &mut buf);
             cur.seq = cur.seq.wrapping_add(1);
             count += 1;
         }
-        cur.after = next.last().copied();
+        let Some(last) = last else {
+            info!("rib: snapshot done, {} records", cur.records);
+            self.snapshot = None;
+            mrt.send_blocking(MrtMsg::SnapshotEnd);
+            return;
+        };
+        cur.after = Some(last);
         cur.records += count;
-        mrt.send_blocking(MrtMsg::SnapshotChunk { records: buf, count, timestamp: cur.timestamp });
+        if count > 0 {
+            mrt.send_blocking(MrtMsg::SnapshotChunk { records: buf, count, timestamp: cur.timestamp });
+        }
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod aspath;
 pub mod attr;
+pub mod display;
 pub mod frame;
 pub mod notify;
 pub mod open;

@@ -278,7 +278,7 @@ fn run_sessions(streams: Vec<(Vec<u8>, usize)>, target: SocketAddr, hold: u16) {
         let first: usize = std::env::var("SENDER_FIRST").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
         let local: IpAddr = format!("{base}{}", first + i).parse().expect("local address");
         handles.push(std::thread::spawn(move || {
-            let sock = focl::sock::connect(target, Some(local), None).expect("connect");
+            let sock = focl::session::sock::connect(target, Some(local), None).expect("connect");
             sock.set_nonblocking(false).expect("blocking");
             let deadline = Instant::now() + Duration::from_secs(10);
             while sock.peer_addr().is_err() {
