@@ -86,7 +86,7 @@ fuzz_target!(|data: &[u8]| {
                     }
                 }
                 MsgType::Notification => {
-                    let n = notify::Notification::decode(body).unwrap_or_else(|bad| bad);
+                    let n = notify::Notification::decode(body).unwrap_or_else(|bad| bad.into());
                     let _ = n.to_string();
                 }
                 MsgType::RouteRefresh => {
