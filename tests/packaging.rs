@@ -307,14 +307,18 @@ fn reply_fields() -> Vec<(String, String)> {
     let text = text.split("#[cfg(test)]").next().unwrap_or_default();
     let mut out = Vec::new();
     let mut current: Option<String> = None;
+    // `#[serde(rename = "as")]` names the field in JSON.
+    let mut renamed: Option<String> = None;
     for line in text.lines() {
         if let Some(rest) = line.strip_prefix("pub struct ") {
             current = rest.split([' ', '{', '(']).next().map(String::from);
         } else if line.starts_with('}') {
             current = None;
+        } else if let Some((_, rest)) = line.split_once("rename = \"") {
+            renamed = rest.split('"').next().map(String::from);
         } else if let (Some(s), Some(rest)) = (&current, line.trim().strip_prefix("pub ")) {
             if let Some((field, _)) = rest.split_once(':') {
-                out.push((s.clone(), field.trim().to_string()));
+                out.push((s.clone(), renamed.take().unwrap_or_else(|| field.trim().to_string())));
             }
         }
     }
