@@ -8,13 +8,14 @@
 //!        ▲ ListenerMsg             timers, socket)          snapshots, queries)
 //!        │                              │ MrtMsg                 │ MrtMsg (snapshot chunks)
 //!  main thread (daemon.rs:              ▼                        ▼
-//!  start, reload, stop)           mrt writer (mrt/writer.rs) ──FileSink/DestMsg──▶ replication
+//!  start, reload, stop)           mrt writer ─▶ finisher (mrt/) ──FileSink──▶ replication
 //!        ▲ ReloadRequest          update files, snapshots                           threads (archive/:
 //!        │                                                                           local dirs, S3,
 //!  control thread (control/: Unix socket, NDJSON) ── asks peers, rib, writer ──      retention)
 //!        │ Subscribe (the client's socket)
 //!        ▼
 //!  monitor thread (monitor/) ◀── MonitorMsg::Event ── peer threads; writes `focl monitor` streams
+//!  RTR client thread (rpki/) ◀── RpkiMsg ── control, main; talks RTR to the caches (RFC 8210)
 //! ```
 //!
 //! Every channel's message type, link and id lives in [`msg`]; thread modules depend on it and
@@ -22,7 +23,8 @@
 //!
 //! | channel | sender(s) | receiver | carries |
 //! |---|---|---|---|
-//! | `PeerMsg` (`PeerLink`) | listener, rib, control | one peer thread | accepted sockets, UPDATEs to send, status queries, reset/refresh/disable/enable, max-prefix, stop |
+//! | `PeerMsg` (`PeerLink`) | listener, rib, control | one peer thread | accepted sockets, UPDATEs to send, status queries, reset/refresh/disable/enable, max-prefix |
+//! | `PeerStop` (`PeerLink`'s stop slot) | main | one peer thread | stop with a Cease: a slot of its own, so a full inbox never loses it |
 //! | `RibMsg` | peer threads, control, main | rib thread | parsed UPDATEs, session up/down, route-refresh, queries, snapshot, reload changes, stop |
 //! | `MrtMsg` (`MrtLink`) | peer threads, rib, control, main | mrt writer | raw received messages, state changes, snapshot chunks, rotate, status, reconfigure, stop |
 //! | `DestMsg` (`FileSink`) | mrt finisher, control, archive | each replication thread, retention | finished files, retry, stop |
@@ -31,8 +33,10 @@
 //! | `MonitorMsg` (`MonitorLink`) | peer threads, control, main | monitor | received UPDATEs/NOTIFICATIONs and state changes (only while someone listens), subscriptions, status, stop |
 //! | `ReloadRequest` | control | main | `focl reload`, answered with a `ReloadReport` |
 //!
-//! Modules by thread: `session/` (peer threads), `listener.rs`, `rib/`, `monitor/` (live stream), `rpki/` (RTR client thread; pure PDU, session and ROV cores), `mrt/` (writer thread;
-//! record and file encoders), `archive/` (replication and retention threads, manifests),
+//! Modules by thread: `session/` (peer threads), `listener.rs`, `rib/`, `monitor/` (live
+//! stream), `rpki/` (RTR client thread; pure PDU, session and ROV cores), `mrt/` (writer and
+//! finisher threads; record and file encoders), `archive/` (replication and retention threads,
+//! manifests),
 //! `control/` (control thread: server, typed protocol, dispatch), `daemon.rs` (main thread).
 //! Pure codecs and data: `wire/` (BGP messages), `config/`, `prefix.rs`, `utc.rs`; `privs.rs`
 //! drops root. See docs/architecture.md.
@@ -40,7 +44,8 @@
 //! Supported: RFC 4271 (BGP-4), RFC 4760 (multiprotocol, IPv4/IPv6 unicast), RFC 6793 (4-octet
 //! AS), RFC 2918 (route refresh), RFC 4724 §2 (End-of-RIB marker), RFC 4486 (Cease subcodes),
 //! RFC 9003 (shutdown communication), RFC 7606 (revised error handling), RFC 9687 (send hold
-//! timer), RFC 2385 (TCP-MD5), RFC 6396 (MRT).
+//! timer), RFC 2385 (TCP-MD5), RFC 6396 (MRT), RFC 7313 §5 (ROUTE-REFRESH errors), RFC 8210 and
+//! RFC 6810 (RTR client), RFC 6811 (route origin validation).
 
 pub mod archive;
 pub mod config;
