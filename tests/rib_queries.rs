@@ -232,7 +232,7 @@ fn rib_in_with_a_bare_address_takes_the_peers_longest_match() {
     let (ok, out, err) = focl_text(&f, &["rib", "in", "127.0.0.91", "192.0.2.77"]);
     assert!(ok, "{err}");
     assert!(out.lines().nth(1).is_some_and(|l| l.starts_with("192.0.2.0/24  192.0.2.9  65091 3356 15169")), "{out}");
-    assert!(out.ends_with("1 routes, neighbor 127.0.0.91\n"), "{out}");
+    assert!(out.ends_with("1 route, neighbor 127.0.0.91\n"), "{out}");
 }
 
 #[test]

@@ -1017,7 +1017,7 @@ fn render_lookup(end: &Value, routes: &[Value]) -> Result<String, String> {
             &rows,
         ));
     }
-    o.push_str(&format!("\n{} routes (* best)\n", routes.len()));
+    o.push_str(&format!("\n{} (* best)\n", count(routes.len() as u64, "route", "routes")));
     Ok(o)
 }
 
@@ -1073,7 +1073,7 @@ fn render_detail(end: &Value, routes: &[Value]) -> Result<String, String> {
             o.push_str(&format!("  Attribute {} (flags 0x{:02x}): {}\n", a.type_code, a.flags, a.value));
         }
     }
-    o.push_str(&format!("\n{} routes\n", routes.len()));
+    o.push_str(&format!("\n{}\n", count(routes.len() as u64, "route", "routes")));
     Ok(o)
 }
 
