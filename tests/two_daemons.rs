@@ -102,8 +102,10 @@ fn two_daemons_exchange_v4_and_v6_prefixes_and_recover_after_restart() {
     // Routes as A sees them from B.
     assert!(
         wait_for(Duration::from_secs(10), || a.rib_in_prefixes("127.0.0.2") == ["198.51.100.0/24"]),
-        "{:?}",
-        a.rib_in("127.0.0.2")
+        "{:?}\nA LOG:\n{}\nB LOG:\n{}",
+        a.rib_in("127.0.0.2"),
+        a.log_text(),
+        b.log_text()
     );
     let r = a.rib_in("127.0.0.2");
     let r = route(&r, "198.51.100.0/24");
@@ -112,8 +114,10 @@ fn two_daemons_exchange_v4_and_v6_prefixes_and_recover_after_restart() {
     assert_eq!(r["origin"], "igp");
     assert!(
         wait_for(Duration::from_secs(10), || a.rib_in_prefixes("::1") == ["2001:db8:2000::/48"]),
-        "{:?}",
-        a.rib_in("::1")
+        "{:?}\nA LOG:\n{}\nB LOG:\n{}",
+        a.rib_in("::1"),
+        a.log_text(),
+        b.log_text()
     );
     let r6 = a.rib_in("::1");
     assert_eq!(route(&r6, "2001:db8:2000::/48")["next_hop"], "::1");
