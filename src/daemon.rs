@@ -148,16 +148,8 @@ impl Daemon {
         let id = self.next_id;
         self.next_id += 1;
         let pc = Arc::new(pc.clone());
+        // `spawn` tells the RIB of the peer before its thread starts.
         let h = session::spawn(id, pc.clone(), self.local.clone(), rib.tx.clone())?;
-        let _ = rib.tx.send(RibMsg::AddPeer {
-            peer: id,
-            label: pc.label(),
-            address: pc.address,
-            name: pc.name.clone(),
-            remote_as: pc.remote_as,
-            link: h.link.clone(),
-            max_prefixes: pc.max_prefixes.map(|m| (m, pc.max_prefixes_warning_only)),
-        });
         self.peers.push(h);
         Ok(())
     }

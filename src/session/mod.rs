@@ -63,13 +63,24 @@ pub struct LocalInfo {
     pub monitor: Option<MonitorLink>,
 }
 
-/// Start the thread of one configured peer.
+/// Start the thread of one configured peer. The RIB hears of the peer (`RibMsg::AddPeer`)
+/// before the thread starts, so the session's `SessionUp` never reaches a RIB that does not
+/// know the peer yet (on loopback a session is up within a millisecond).
 pub fn spawn(id: PeerId, cfg: Arc<PeerConfig>, local: LocalInfo, rib: Sender<RibMsg>) -> io::Result<PeerHandle> {
     let poll = Poll::new()?;
     let waker = Arc::new(Waker::new(poll.registry(), driver::WAKER)?);
     let (tx, rx) = crossbeam_channel::bounded(INBOX_CAPACITY);
     let (stop_tx, stop_rx) = crossbeam_channel::bounded(1);
     let link = PeerLink::new(tx, stop_tx, waker);
+    let _ = rib.send(RibMsg::AddPeer {
+        peer: id,
+        label: cfg.label(),
+        address: cfg.address,
+        name: cfg.name.clone(),
+        remote_as: cfg.remote_as,
+        link: link.clone(),
+        max_prefixes: cfg.max_prefixes.map(|m| (m, cfg.max_prefixes_warning_only)),
+    });
     start(id, cfg, local, rib, poll, link, driver::Inbox { msgs: rx, stop: stop_rx })
 }
 
