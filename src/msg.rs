@@ -18,6 +18,7 @@ use crate::control::proto::{
 };
 use crate::prefix::{Family, Prefix};
 use crate::wire::notify::CeaseSubcode;
+use crate::wire::role::Role;
 use crate::wire::update::ParsedUpdate;
 use bytes::Bytes;
 use crossbeam_channel::{Sender, TrySendError};
@@ -157,6 +158,12 @@ pub struct SessionInfo {
     pub families: Vec<Family>,
     /// The peer's BGP identifier (for the TABLE_DUMP_V2 peer index).
     pub remote_id: Ipv4Addr,
+    /// RFC 7313 negotiated: a refresh we answer is bracketed by BoRR and EoRR.
+    pub enhanced_route_refresh: bool,
+    /// The largest message we may send (4096, or 65,535 with RFC 8654).
+    pub max_message_len: usize,
+    /// Our BGP Role on the session (RFC 9234), for the OTC egress rule.
+    pub role: Option<Role>,
 }
 
 impl SessionInfo {
@@ -254,6 +261,13 @@ pub enum RibMsg {
     Refresh {
         peer: PeerId,
         family: Family,
+    },
+    /// RFC 7313 §4: BoRR (`begin`) marks the peer's routes of the family stale; EoRR removes
+    /// those not announced again since.
+    RefreshMark {
+        peer: PeerId,
+        family: Family,
+        begin: bool,
     },
     Query(RibQuery, Reply<serde_json::Value>),
     /// A route query, answered in chunks on the channel (capacity `ROUTE_STREAM_CHUNKS`);

@@ -991,13 +991,14 @@ fn neighbor_text(p: &Option<ctl::PeerName>) -> String {
 /// `rib lookup`: one line per route, "*" on the best.
 fn render_lookup(end: &Value, routes: &[Value]) -> Result<String, String> {
     let routes: Vec<Route> = routes.iter().map(parse).collect::<Result<_, _>>()?;
+    let with_otc = routes.iter().any(|r| r.otc.is_some() || r.otc_leak);
     let rows: Vec<Vec<String>> = routes
         .iter()
         .map(|r| {
             let mut comms = r.communities.clone();
             comms.extend(r.large_communities.iter().cloned());
-            vec![
-                if r.best == Some(true) { "*".into() } else { " ".into() },
+            let mut row = vec![
+                route_marks(r),
                 r.prefix.clone(),
                 neighbor_text(&r.peer),
                 r.next_hop.clone().unwrap_or_else(|| "-".into()),
@@ -1007,18 +1008,54 @@ fn render_lookup(end: &Value, routes: &[Value]) -> Result<String, String> {
                 r.local_pref.map(|m| m.to_string()).unwrap_or_else(|| "-".into()),
                 abbreviate(&comms, 3),
                 duration(r.age_secs),
-            ]
+            ];
+            if with_otc {
+                row.push(otc_text(r));
+            }
+            row
         })
         .collect();
     let mut o = matched_line(end);
     if !rows.is_empty() {
-        o.push_str(&table(
-            &["", "Prefix", "Neighbor", "Next hop", "AS path", "Origin", "MED", "LocPrf", "Communities", "Age"],
-            &rows,
-        ));
+        let mut head =
+            vec!["", "Prefix", "Neighbor", "Next hop", "AS path", "Origin", "MED", "LocPrf", "Communities", "Age"];
+        if with_otc {
+            head.push("OTC");
+        }
+        o.push_str(&table(&head, &rows));
     }
-    o.push_str(&format!("\n{} (* best)\n", count(routes.len() as u64, "route", "routes")));
+    let mut legend = vec!["* best"];
+    if routes.iter().any(|r| r.otc_leak) {
+        legend.push("L route leak by OTC, RFC 9234");
+    }
+    if routes.iter().any(|r| r.stale) {
+        legend.push("S stale until the peer's EoRR, RFC 7313");
+    }
+    o.push_str(&format!("\n{} ({})\n", count(routes.len() as u64, "route", "routes"), legend.join(", ")));
     Ok(o)
+}
+
+/// The mark column of `rib lookup`: "*" best, "L" a route leak by its OTC, "S" stale.
+fn route_marks(r: &Route) -> String {
+    let mut m = String::new();
+    m.push(if r.best == Some(true) { '*' } else { ' ' });
+    if r.otc_leak {
+        m.push('L');
+    }
+    if r.stale {
+        m.push('S');
+    }
+    m.trim_end().to_string()
+}
+
+/// The OTC column: the attribute's AS, and "leak" when the session's role makes it one.
+fn otc_text(r: &Route) -> String {
+    match (r.otc, r.otc_leak) {
+        (Some(a), true) => format!("{a} leak"),
+        (Some(a), false) => a.to_string(),
+        (None, true) => "leak".into(),
+        (None, false) => "-".into(),
+    }
 }
 
 /// `--detail`: every attribute, one block per route (as `bgpctl show rib detail`).
@@ -1068,6 +1105,14 @@ fn render_detail(end: &Value, routes: &[Value]) -> Result<String, String> {
                 r.originator_id.as_deref().unwrap_or("-"),
                 list(&r.cluster_list)
             ));
+        }
+        if r.otc.is_some() || r.otc_leak {
+            let leak = if r.otc_leak { " (route leak, RFC 9234 §5)" } else { "" };
+            let otc = r.otc.map(|a| a.to_string()).unwrap_or_else(|| "-".into());
+            o.push_str(&format!("  Only to customer: {otc}{leak}\n"));
+        }
+        if r.stale {
+            o.push_str("  Stale: since the peer's BoRR, removed at its EoRR unless announced again (RFC 7313)\n");
         }
         for a in &r.other_attributes {
             o.push_str(&format!("  Attribute {} (flags 0x{:02x}): {}\n", a.type_code, a.flags, a.value));
@@ -1234,11 +1279,25 @@ fn render_peer_show(v: &Value) -> Result<String, String> {
         }
     }
     o.push('\n');
-    o.push_str(&format!("  Capabilities sent:     {}\n", p.capabilities_sent.join(", ")));
-    let recv = if p.capabilities_received.is_empty() { "-".to_string() } else { p.capabilities_received.join(", ") };
-    o.push_str(&format!("  Capabilities received: {recv}\n"));
     let fams = if p.families.is_empty() { "-".to_string() } else { p.families.join(", ") };
-    o.push_str(&format!("  Negotiated families:   {fams}\n\n"));
+    o.push_str(&format!("  Negotiated families:   {fams}\n"));
+    if let Some(r) = &p.role {
+        o.push_str(&format!(
+            "  BGP role:              {r} (peer: {})\n",
+            p.remote_role.as_deref().unwrap_or("none sent")
+        ));
+    }
+    o.push_str("  Capabilities:\n");
+    let yes = |b: bool| if b { "yes" } else { "no" }.to_string();
+    let rows: Vec<Vec<String>> = p
+        .capabilities
+        .iter()
+        .map(|c| vec![format!("  {}", c.name), yes(c.advertised), yes(c.received), yes(c.negotiated)])
+        .collect();
+    for line in table(&["", "Advertised", "Received", "Negotiated"], &rows).lines() {
+        o.push_str(&format!("  {line}\n"));
+    }
+    o.push('\n');
     o.push_str("  Message statistics:\n");
     let t = table(&["", "Sent", "Received"], &counters_rows(&p.messages_sent, &p.messages_received));
     for line in t.lines() {
@@ -1505,13 +1564,14 @@ fn abbreviate(list: &[String], max: usize) -> String {
 
 fn render_routes(v: &Value) -> Result<String, String> {
     let l: RouteList = parse(v)?;
+    let with_otc = l.routes.iter().any(|r| r.otc.is_some() || r.otc_leak || r.stale);
     let rows: Vec<Vec<String>> = l
         .routes
         .iter()
         .map(|r| {
             let mut comms = r.communities.clone();
             comms.extend(r.large_communities.iter().cloned());
-            vec![
+            let mut row = vec![
                 r.prefix.clone(),
                 r.next_hop.clone().unwrap_or_else(|| "-".into()),
                 if r.as_path.is_empty() { "-".into() } else { r.as_path.clone() },
@@ -1520,10 +1580,19 @@ fn render_routes(v: &Value) -> Result<String, String> {
                 r.local_pref.map(|m| m.to_string()).unwrap_or_else(|| "-".into()),
                 abbreviate(&comms, 3),
                 duration(r.age_secs),
-            ]
+            ];
+            if with_otc {
+                let stale = if r.stale { " stale" } else { "" };
+                row.push(format!("{}{stale}", otc_text(r)));
+            }
+            row
         })
         .collect();
-    let mut o = table(&["Prefix", "Next hop", "AS path", "Origin", "MED", "LocPrf", "Communities", "Age"], &rows);
+    let mut head = vec!["Prefix", "Next hop", "AS path", "Origin", "MED", "LocPrf", "Communities", "Age"];
+    if with_otc {
+        head.push("OTC");
+    }
+    let mut o = table(&head, &rows);
     o.push_str(&format!("\n{}, neighbor {}\n", count(l.routes.len() as u64, "route", "routes"), l.peer));
     Ok(o)
 }

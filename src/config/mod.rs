@@ -264,6 +264,10 @@ mod tests {
                 passive: false,
                 password: None,
                 route_refresh: true,
+                enhanced_route_refresh: true,
+                extended_messages: true,
+                role: None,
+                strict_role: false,
                 local_address: None,
                 max_prefixes: None,
                 max_prefixes_restart_secs: None,
@@ -464,7 +468,7 @@ network = "10.0.0.1/8"
                 "focl.toml:9: peers[0].hold_time: unknown key 'hold_time' (did you mean \
                  'hold_time_secs'?); known keys: name, address, remote_as, local_as, \
                  remote_port, hold_time_secs, connect_retry_secs, passive, password, \
-                 route_refresh, local_address, max_prefixes, max_prefixes_restart_secs, \
+                 route_refresh, enhanced_route_refresh, extended_messages, role, strict_role, local_address, max_prefixes, max_prefixes_restart_secs, \
                  max_prefixes_warning_only, send_hold_time_secs",
                 "focl.toml:12: peers[1].address: peer address 192.0.2.2 is already used by \
                  peers[0] (line 7)",

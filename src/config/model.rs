@@ -17,6 +17,7 @@ use serde::Serialize;
 use crate::mrt::file::{Compression, Layout};
 use crate::mrt::record::Precision;
 use crate::prefix::Prefix;
+use crate::wire::role::Role;
 
 use super::printer;
 
@@ -102,6 +103,18 @@ pub struct PeerConfig {
     pub password: Option<String>,
     /// Advertise the route refresh capability (RFC 2918).
     pub route_refresh: bool,
+    /// Advertise Enhanced Route Refresh (RFC 7313): refreshes bracketed by BoRR/EoRR, with
+    /// what a refresh did not re-send swept.
+    pub enhanced_route_refresh: bool,
+    /// Advertise Extended Message (RFC 8654): messages up to 65,535 bytes once negotiated.
+    pub extended_messages: bool,
+    /// Our BGP Role on this eBGP session (RFC 9234); `None`: no Role capability, no OTC rules.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    /// Refuse a peer that sends no Role capability (RFC 9234 §4.2). Printed only when true:
+    /// without `role` the reader refuses the key.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub strict_role: bool,
     /// Source address for outgoing connections. When not set in the file: the first
     /// `listen_addr` of the peer's family that is not a wildcard, else `None` (the kernel picks).
     pub local_address: Option<IpAddr>,

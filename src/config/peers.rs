@@ -10,6 +10,7 @@ use super::model::{
 };
 use super::reader::{family_word, Field, Reader, Table};
 use crate::prefix::Family;
+use crate::wire::role::Role;
 
 /// A peer as read, with the lines the cross-peer checks point at.
 pub(super) struct PeerRead {
@@ -33,6 +34,15 @@ pub(super) fn read_peer(cx: &mut Reader, t: &mut Table<'_, '_>, global: &GlobalR
     let passive = t.get(cx, "passive").and_then(|f| cx.bool(&f));
     let password_field = t.get(cx, "password");
     let route_refresh = t.get(cx, "route_refresh").and_then(|f| cx.bool(&f));
+    let enhanced_route_refresh = t.get(cx, "enhanced_route_refresh").and_then(|f| cx.bool(&f));
+    let extended_messages = t.get(cx, "extended_messages").and_then(|f| cx.bool(&f));
+    let role_field = t.get(cx, "role");
+    let role = role_field.as_ref().and_then(|f| read_role(cx, f));
+    let strict_field = t.get(cx, "strict_role");
+    let strict_role = strict_field.as_ref().and_then(|f| cx.bool(f)).unwrap_or(false);
+    if let (Some(f), None) = (&strict_field, &role_field) {
+        cx.at(f, "strict_role only applies with role; set role too");
+    }
     let local_address_field = t.get(cx, "local_address");
     let max_prefixes = t.get(cx, "max_prefixes").and_then(|f| cx.int_in(&f, 1u32, u32::MAX, "max_prefixes", ""));
     let restart = t.get(cx, "max_prefixes_restart_secs");
@@ -92,13 +102,32 @@ pub(super) fn read_peer(cx: &mut Reader, t: &mut Table<'_, '_>, global: &GlobalR
         passive: passive.unwrap_or(false),
         password,
         route_refresh: route_refresh.unwrap_or(true),
+        enhanced_route_refresh: enhanced_route_refresh.unwrap_or(true),
+        extended_messages: extended_messages.unwrap_or(true),
+        role,
+        strict_role,
         local_address,
         max_prefixes,
         max_prefixes_restart_secs,
         max_prefixes_warning_only,
         send_hold_time_secs,
     };
+    if let (Some(f), true) = (&role_field, config.role.is_some() && config.is_ibgp()) {
+        // RFC 9234 §4: roles are for eBGP sessions.
+        cx.at(f, format!("peer {label} is iBGP (remote_as is the local AS); BGP Role (RFC 9234) is for eBGP sessions"));
+    }
     Some(PeerRead { config, address_line: address_field.map_or(0, |f| f.line), name_line: name.map(|(_, line)| line) })
+}
+
+/// `role`: one of the RFC 9234 roles, as BIRD and FRR spell them.
+fn read_role(cx: &mut Reader, f: &Field<'_, '_>) -> Option<Role> {
+    let s = cx.str(f)?;
+    let role = Role::from_name(s);
+    if role.is_none() {
+        let known: Vec<&str> = Role::ALL.iter().map(|r| r.name()).collect();
+        cx.at(f, format!("unknown BGP role '{s}'; expected one of {} (RFC 9234)", known.join(", ")));
+    }
+    role
 }
 
 /// A peer name: not empty, and not an address, which `focl peer show` would take as one.
@@ -202,6 +231,7 @@ pub(super) fn check_peers_unique(cx: &mut Reader, peers: &[(usize, PeerRead)]) {
 #[cfg(test)]
 mod tests {
     use crate::config::test_support::*;
+    use crate::wire::role::Role;
 
     #[test]
     fn every_peer_key_can_be_set() {
@@ -224,6 +254,37 @@ local_address = "192.0.2.9""#,
         assert!(p.passive && !p.route_refresh);
         assert_eq!(p.password.as_deref(), Some("s3cret"));
         assert_eq!(p.local_address, Some("192.0.2.9".parse().unwrap()));
+    }
+
+    #[test]
+    fn capability_keys_default_on_and_role_is_off() {
+        let p = &ok(&with_peer_keys("")).peers[0];
+        assert!(p.extended_messages && p.enhanced_route_refresh);
+        assert_eq!((p.role, p.strict_role), (None, false));
+        let c = ok(&with_peer_keys(
+            "role = \"rs-client\"\nstrict_role = true\nextended_messages = false\nenhanced_route_refresh = false",
+        ));
+        let p = &c.peers[0];
+        assert_eq!((p.role, p.strict_role), (Some(Role::RsClient), true));
+        assert!(!p.extended_messages && !p.enhanced_route_refresh);
+    }
+
+    #[test]
+    fn a_bad_role_names_the_roles_and_needs_ebgp() {
+        let e = errors(&with_peer_keys("role = \"upstream\""));
+        assert_eq!(
+            e,
+            ["focl.toml:8: peers[0].role: unknown BGP role 'upstream'; expected one of provider, rs, \
+              rs-client, customer, peer (RFC 9234)"]
+        );
+        let e = errors(&with_peer_keys("strict_role = true"));
+        assert_eq!(e, ["focl.toml:8: peers[0].strict_role: strict_role only applies with role; set role too"]);
+        let e = errors(&with_peer_keys("local_as = 65002\nrole = \"peer\""));
+        assert_eq!(
+            e,
+            ["focl.toml:9: peers[0].role: peer 192.0.2.2 is iBGP (remote_as is the local AS); BGP Role \
+              (RFC 9234) is for eBGP sessions"]
+        );
     }
 
     #[test]

@@ -454,6 +454,16 @@ pub struct LastError {
 }
 
 /// `focl peer show`.
+/// One capability in `peer show`: "multiprotocol(ipv6_unicast)", "extended_message",
+/// "role(customer)", …; advertised by us, received from the peer, in use on the session.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapabilityState {
+    pub name: String,
+    pub advertised: bool,
+    pub received: bool,
+    pub negotiated: bool,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeerDetail {
     pub address: String,
@@ -477,6 +487,15 @@ pub struct PeerDetail {
     /// Capability names: "multiprotocol(ipv4_unicast)", "route_refresh", "four_octet_as(65001)".
     pub capabilities_sent: Vec<String>,
     pub capabilities_received: Vec<String>,
+    /// Every capability either side advertised, by name, with where it stands.
+    #[serde(default)]
+    pub capabilities: Vec<CapabilityState>,
+    /// Our BGP Role on the session (RFC 9234), as configured.
+    #[serde(default)]
+    pub role: Option<String>,
+    /// The role the peer sent in its OPEN.
+    #[serde(default)]
+    pub remote_role: Option<String>,
     /// Families both sides negotiated.
     pub families: Vec<String>,
     pub messages_sent: MsgCounters,
@@ -563,6 +582,15 @@ pub struct Route {
     /// `rib in` / `rib lookup`: the neighbor the route came from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peer: Option<PeerName>,
+    /// The Only-to-Customer attribute (RFC 9234 §5): the AS the route may go down from.
+    #[serde(default)]
+    pub otc: Option<u32>,
+    /// A route leak by its OTC (RFC 9234 §5 ingress rules on this session's role).
+    #[serde(default)]
+    pub otc_leak: bool,
+    /// Marked stale by the peer's BoRR (RFC 7313) and not announced again yet.
+    #[serde(default)]
+    pub stale: bool,
 }
 
 /// A neighbor, as routes name it.
@@ -618,6 +646,13 @@ pub struct RouteDetail {
     /// RFC 4456.
     pub originator_id: Option<String>,
     pub cluster_list: Vec<String>,
+    /// RFC 9234 §5, as in `Route`.
+    #[serde(default)]
+    pub otc: Option<u32>,
+    #[serde(default)]
+    pub otc_leak: bool,
+    #[serde(default)]
+    pub stale: bool,
     /// Attributes focld does not decode (and malformed ones), as received.
     pub other_attributes: Vec<RawAttribute>,
 }

@@ -4,6 +4,7 @@
 use crate::config::PrefixConfig;
 use crate::msg::SessionInfo;
 use crate::prefix::{Family, Prefix};
+use crate::wire::role;
 use crate::wire::update::OutRoute;
 use log::error;
 
@@ -42,6 +43,8 @@ pub(super) fn adj_rib_out(label: &str, prefixes: &[PrefixConfig], info: &Session
             next_hop,
             local_pref: ibgp.then_some(100),
             link_local_next_hop: None,
+            // RFC 9234 §5: to a customer, peer or RS client, our routes carry OTC = our AS.
+            otc: role::otc_egress(info.role, info.local_as),
         };
         out.push(OutEntry { prefix: pc.network, route });
     }

@@ -33,6 +33,7 @@ use crate::control::proto::{self as ctl, CtlError, FamilyCounts};
 use crate::mrt::file as mrt_file;
 use crate::msg::{MrtLink, PeerId, PeerLink, PeerMsg, RibMsg, SessionInfo, PEER_SEND_BOUND, RIB_CHANNEL_CAPACITY};
 use crate::prefix::{Family, Prefix};
+use crate::wire::frame::{self, RefreshKind};
 use crate::wire::update::{self, OutRoute, ParsedUpdate};
 use adj_out::{adj_rib_out, OutEntry};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
@@ -60,6 +61,9 @@ struct PeerState {
     max_prefixes: Option<(u32, bool)>,
     /// The limit was passed on this session (logged or reported once).
     over_limit: bool,
+    /// Per family: the peer sent BoRR (RFC 7313 §4) and its stale routes are swept at EoRR,
+    /// or at this deadline if no EoRR comes.
+    refresh_deadline: [Option<Instant>; 2],
 }
 
 impl PeerState {
@@ -148,6 +152,10 @@ pub struct Rib {
     streams: Vec<query::RouteStream>,
 }
 
+/// How long the stale routes of an Enhanced Route Refresh wait for the peer's EoRR before they
+/// are removed anyway (RFC 7313 §4 leaves it to the implementation; it must end).
+pub const REFRESH_STALE_BOUND: Duration = Duration::from_secs(300);
+
 /// The decision-process view of a route (its set's summary and its peer's facts).
 fn candidate(slots: &[Option<SlotInfo>], attrs: &AttrSlab, e: &RouteEntry) -> Candidate {
     let info = slots.get(usize::from(e.peer)).copied().flatten();
@@ -186,9 +194,11 @@ impl Rib {
             let timeout = if self.snapshot.is_some() || !self.streams.is_empty() {
                 Duration::from_millis(1)
             } else {
+                let refresh = self.next_refresh_deadline().map(|d| d.saturating_duration_since(Instant::now()));
                 self.next_snapshot
                     .map(|t| t.duration_since(SystemTime::now()).unwrap_or_default())
                     .unwrap_or(Duration::from_secs(3600))
+                    .min(refresh.unwrap_or(Duration::MAX))
             };
             match rx.recv_timeout(timeout) {
                 Ok(RibMsg::Stop) | Err(RecvTimeoutError::Disconnected) => break,
@@ -210,6 +220,7 @@ impl Rib {
                 self.next_snapshot = Some(mrt_file::next_boundary(SystemTime::now(), self.opts.rib_interval_secs));
                 self.begin_snapshot(start);
             }
+            self.refresh_overdue(Instant::now());
             self.snapshot_step();
             self.streams_step();
         }
@@ -245,6 +256,7 @@ impl Rib {
                     adj_out_since: Instant::now(),
                     max_prefixes,
                     over_limit: false,
+                    refresh_deadline: [None; 2],
                 };
                 self.peers.insert(peer, state);
             }
@@ -255,12 +267,15 @@ impl Rib {
                     p.session = None;
                     p.adj_out.clear();
                     p.over_limit = false;
+                    p.refresh_deadline = [None; 2];
                     info!("neighbor {}: session down, {n} routes removed", p.label);
                 }
             }
             // AS numbers arrive in 4-octet form from every session (RFC 6793, at ingest).
             RibMsg::Update { peer, update } => self.apply_update(peer, update, true),
             RibMsg::Refresh { peer, family } => self.resend(peer, Some(family)),
+            RibMsg::RefreshMark { peer, family, begin: true } => self.refresh_begin(peer, family, Instant::now()),
+            RibMsg::RefreshMark { peer, family, begin: false } => self.refresh_end(peer, family, "EoRR"),
             RibMsg::Query(q, reply) => {
                 let _ = reply.send(self.query(q));
             }
@@ -308,10 +323,11 @@ impl Rib {
                     .map(|e| e.prefix)
                     .collect();
                 if !gone.is_empty() {
-                    msgs.extend(update::build_withdrawals(family, &gone));
+                    msgs.extend(update::build_withdrawals(family, &gone, info.max_message_len));
                 }
                 for n in new_out.iter().filter(|n| n.prefix.family() == family && !p.adj_out.contains(n)) {
-                    match update::build_announcements(family, &[n.prefix], &n.route, info.four_octet_as) {
+                    let max = info.max_message_len;
+                    match update::build_announcements(family, &[n.prefix], &n.route, info.four_octet_as, max) {
                         Ok(m) => msgs.extend(m),
                         Err(e) => error!("neighbor {}: cannot build UPDATE for {family}: {e}", p.label),
                     }
@@ -365,7 +381,8 @@ impl Rib {
             let received = unix_now();
             for a in &u.announced {
                 attrs.hold(id);
-                let entry = RouteEntry { attrs: id, received, peer: slot, flags: 0 };
+                let flags = if u.otc_leak { table::OTC_LEAK } else { 0 };
+                let entry = RouteEntry { attrs: id, received, peer: slot, flags };
                 let (old, routes) = table.insert(a, entry);
                 best::mark_best(routes, |e| candidate(slots, attrs, e));
                 match old {
@@ -418,6 +435,74 @@ impl Rib {
         n
     }
 
+    /// RFC 7313 §4 BoRR: every route of the peer in `family` becomes stale until announced
+    /// again; what is still stale at EoRR (or at the deadline) is removed.
+    fn refresh_begin(&mut self, peer: PeerId, family: Family, now: Instant) {
+        let Some(p) = self.peers.get_mut(&peer) else { return };
+        if p.session.is_none() {
+            return;
+        }
+        let n = match family {
+            Family::Ipv4Unicast => self.table.v4.mark_peer(p.slot, table::STALE),
+            Family::Ipv6Unicast => self.table.v6.mark_peer(p.slot, table::STALE),
+        };
+        // A second BoRR before EoRR restarts the wait; the marks are the same.
+        p.refresh_deadline[family.index()] = Some(now + REFRESH_STALE_BOUND);
+        info!("neighbor {}: BoRR for {family}: {n} routes stale until EoRR", p.label);
+    }
+
+    /// RFC 7313 §4 EoRR (or its deadline): remove the peer's routes of `family` still stale.
+    /// An EoRR without a BoRR before it is ignored.
+    fn refresh_end(&mut self, peer: PeerId, family: Family, why: &str) {
+        let Some(p) = self.peers.get_mut(&peer) else { return };
+        if p.refresh_deadline[family.index()].take().is_none() {
+            debug!("neighbor {}: {why} for {family} without BoRR, ignored", p.label);
+            return;
+        }
+        let slot = p.slot;
+        let Rib { table, attrs, slots, .. } = self;
+        let mut released = Vec::new();
+        let on_removed = |old: RouteEntry, rest: &mut [RouteEntry]| {
+            if old.is_best() {
+                best::mark_best(rest, |e| candidate(slots, attrs, e));
+            }
+            released.push(old.attrs);
+        };
+        match family {
+            Family::Ipv4Unicast => table.v4.remove_peer_where(slot, RouteEntry::is_stale, on_removed),
+            Family::Ipv6Unicast => table.v6.remove_peer_where(slot, RouteEntry::is_stale, on_removed),
+        }
+        let n = released.len() as u64;
+        for id in released {
+            attrs.release(id);
+        }
+        p.counts[family.index()] -= n;
+        info!("neighbor {}: {why} for {family}: {n} stale routes removed, {} kept", p.label, p.counts[family.index()]);
+    }
+
+    /// The earliest EoRR deadline of any peer.
+    fn next_refresh_deadline(&self) -> Option<Instant> {
+        self.peers.values().flat_map(|p| p.refresh_deadline.iter().flatten()).min().copied()
+    }
+
+    /// Sweep the families whose EoRR did not come in time.
+    fn refresh_overdue(&mut self, now: Instant) {
+        let mut due = Vec::new();
+        for (id, p) in &self.peers {
+            for f in Family::ALL {
+                if p.refresh_deadline[f.index()].is_some_and(|d| d <= now) {
+                    due.push((*id, f));
+                }
+            }
+        }
+        for (id, f) in due {
+            if let Some(p) = self.peers.get(&id) {
+                warn!("neighbor {}: no EoRR for {f} within {} s of its BoRR", p.label, REFRESH_STALE_BOUND.as_secs());
+            }
+            self.refresh_end(id, f, "EoRR deadline");
+        }
+    }
+
     /// A free peer slot, growing the slot table if needed.
     fn free_slot(&mut self) -> Option<PeerSlot> {
         if let Some(i) = self.slots.iter().position(Option::is_none) {
@@ -450,6 +535,11 @@ impl Rib {
         let mut msgs = Vec::new();
         let mut sent = FamilyCounts::default();
         for family in info.families.iter().copied().filter(|f| only.is_none_or(|o| o == *f)) {
+            // RFC 7313 §4: an answer to a refresh is bracketed by BoRR and EoRR when negotiated.
+            let enhanced = only.is_some() && info.enhanced_route_refresh;
+            if enhanced {
+                msgs.push(frame::route_refresh_of(family, RefreshKind::Begin));
+            }
             let entries: Vec<&OutEntry> = p.adj_out.iter().filter(|e| e.prefix.family() == family).collect();
             // Routes with identical attributes go into the same UPDATEs.
             let mut groups: Vec<(&OutRoute, Vec<Prefix>)> = Vec::new();
@@ -460,7 +550,7 @@ impl Rib {
                 }
             }
             for (route, prefixes) in groups {
-                match update::build_announcements(family, &prefixes, route, info.four_octet_as) {
+                match update::build_announcements(family, &prefixes, route, info.four_octet_as, info.max_message_len) {
                     Ok(m) => msgs.extend(m),
                     Err(e) => error!("neighbor {}: cannot build UPDATE for {family}: {e}", p.label),
                 }
@@ -471,6 +561,9 @@ impl Rib {
             }
             if only.is_none() {
                 msgs.push(update::end_of_rib(family));
+            }
+            if enhanced {
+                msgs.push(frame::route_refresh_of(family, RefreshKind::End));
             }
         }
         debug!("neighbor {}: sending {} UPDATE messages", p.label, msgs.len());
@@ -518,6 +611,9 @@ mod tests {
                     four_octet_as: true,
                     families: Family::ALL.to_vec(),
                     remote_id: Ipv4Addr::new(10, 0, 0, i),
+                    enhanced_route_refresh: true,
+                    max_message_len: 4096,
+                    role: None,
                 },
             });
         }
@@ -549,6 +645,87 @@ mod tests {
         assert!(routes.iter().filter(|r| r.is_best()).count() <= 1, "at most one best");
         let best = routes.iter().find(|r| r.is_best())?;
         rib.slots[usize::from(best.peer)].map(|s| s.peer)
+    }
+
+    fn prefixes_of(rib: &Rib, peer: PeerId) -> Vec<String> {
+        let slot = rib.peers[&peer].slot;
+        let mut v: Vec<String> = rib
+            .table
+            .walk(None)
+            .filter(|(_, r)| r.iter().any(|e| e.peer == slot))
+            .map(|(p, _)| p.to_string())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn routes_not_announced_again_between_borr_and_eorr_are_swept() {
+        let mut rib = rib_with_peers(2);
+        announce(&mut rib, 1, &["192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"], attrs(65001, 1));
+        announce(&mut rib, 1, &["2001:db8::/32"], attrs(65001, 1));
+        announce(&mut rib, 2, &["198.51.100.0/24"], attrs(65002, 2));
+        let sets = rib.attrs.len();
+        rib.handle(RibMsg::RefreshMark { peer: 1, family: Family::Ipv4Unicast, begin: true });
+        assert!(rib.table.get(&"192.0.2.0/24".parse().unwrap()).unwrap()[0].is_stale());
+        announce(&mut rib, 1, &["198.51.100.0/24"], attrs(65001, 1));
+        rib.handle(RibMsg::RefreshMark { peer: 1, family: Family::Ipv4Unicast, begin: false });
+        assert_eq!(prefixes_of(&rib, 1), ["198.51.100.0/24", "2001:db8::/32"], "IPv6 untouched");
+        assert_eq!(prefixes_of(&rib, 2), ["198.51.100.0/24"], "the other peer untouched");
+        assert_eq!(rib.peers[&1].counts, [1, 1]);
+        assert_eq!(best_peer(&rib, "198.51.100.0/24"), Some(1));
+        assert!(!rib.table.get(&"198.51.100.0/24".parse().unwrap()).unwrap().iter().any(|e| e.is_stale()));
+        assert_eq!(rib.attrs.len(), sets, "no set leaked or lost");
+    }
+
+    #[test]
+    fn an_eorr_without_borr_is_ignored_and_a_sweep_moves_the_best_path() {
+        let mut rib = rib_with_peers(2);
+        announce(&mut rib, 1, &["192.0.2.0/24"], attrs(65001, 1));
+        announce(&mut rib, 2, &["192.0.2.0/24"], attrs(65002, 3));
+        rib.handle(RibMsg::RefreshMark { peer: 1, family: Family::Ipv4Unicast, begin: false });
+        assert_eq!(prefixes_of(&rib, 1), ["192.0.2.0/24"]);
+        assert_eq!(best_peer(&rib, "192.0.2.0/24"), Some(1));
+        rib.handle(RibMsg::RefreshMark { peer: 1, family: Family::Ipv4Unicast, begin: true });
+        rib.handle(RibMsg::RefreshMark { peer: 1, family: Family::Ipv4Unicast, begin: false });
+        assert!(prefixes_of(&rib, 1).is_empty());
+        assert_eq!(best_peer(&rib, "192.0.2.0/24"), Some(2), "the remaining route is best");
+    }
+
+    #[test]
+    fn stale_routes_without_an_eorr_are_swept_at_the_bound_and_not_before() {
+        let mut rib = rib_with_peers(1);
+        announce(&mut rib, 1, &["192.0.2.0/24", "198.51.100.0/24"], attrs(65001, 1));
+        let t0 = Instant::now();
+        rib.refresh_begin(1, Family::Ipv4Unicast, t0);
+        assert_eq!(rib.next_refresh_deadline(), Some(t0 + REFRESH_STALE_BOUND));
+        rib.refresh_overdue(t0 + REFRESH_STALE_BOUND - Duration::from_secs(1));
+        assert_eq!(prefixes_of(&rib, 1).len(), 2);
+        rib.refresh_overdue(t0 + REFRESH_STALE_BOUND);
+        assert!(prefixes_of(&rib, 1).is_empty());
+        assert_eq!(rib.next_refresh_deadline(), None);
+        assert!(rib.attrs.is_empty());
+    }
+
+    #[test]
+    fn a_session_down_ends_a_pending_refresh() {
+        let mut rib = rib_with_peers(1);
+        announce(&mut rib, 1, &["192.0.2.0/24"], attrs(65001, 1));
+        rib.handle(RibMsg::RefreshMark { peer: 1, family: Family::Ipv4Unicast, begin: true });
+        rib.handle(RibMsg::SessionDown { peer: 1 });
+        assert_eq!(rib.next_refresh_deadline(), None);
+    }
+
+    #[test]
+    fn a_route_leak_keeps_its_mark_and_an_announcement_again_clears_it() {
+        let mut rib = rib_with_peers(1);
+        let p: Prefix = "192.0.2.0/24".parse().unwrap();
+        let u = ParsedUpdate { announced: vec![p], attrs: attrs(65001, 1), otc_leak: true, ..Default::default() };
+        rib.apply_update(1, u, true);
+        let e = rib.table.get(&p).unwrap()[0];
+        assert!(e.is_otc_leak() && e.is_best());
+        announce(&mut rib, 1, &["192.0.2.0/24"], attrs(65001, 1));
+        assert!(!rib.table.get(&p).unwrap()[0].is_otc_leak());
     }
 
     #[test]

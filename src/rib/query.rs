@@ -17,7 +17,7 @@ use crate::control::proto::{
 };
 use crate::msg::{PeerId, RibQuery, RouteQuery, RouteTarget};
 use crate::prefix::{Family, Prefix};
-use crate::wire::{display, update};
+use crate::wire::{display, role, update};
 use crossbeam_channel::{Sender, TrySendError};
 use serde_json::{json, Value};
 
@@ -125,6 +125,9 @@ impl Rib {
                         age_secs: age,
                         best: None,
                         peer: None,
+                        otc: e.route.otc,
+                        otc_leak: false,
+                        stale: false,
                     })
                     .collect();
                 let count = routes.len() as u64;
@@ -376,6 +379,9 @@ fn display_route(p: &Prefix, r: &RouteEntry, a: &AttrSet, peer: PeerName, age_se
         age_secs,
         best: Some(r.is_best()),
         peer: Some(peer),
+        otc: role::otc_of(&a.attrs),
+        otc_leak: r.is_otc_leak(),
+        stale: r.is_stale(),
     }
 }
 
@@ -401,6 +407,9 @@ fn route_detail(p: &Prefix, r: &RouteEntry, d: display::Detail, peer: PeerName, 
         large_communities: d.large_communities.iter().map(|[g, a, b]| format!("{g}:{a}:{b}")).collect(),
         originator_id: d.originator_id.map(|ip| ip.to_string()),
         cluster_list: d.cluster_list.iter().map(|ip| ip.to_string()).collect(),
+        otc: d.otc,
+        otc_leak: r.is_otc_leak(),
+        stale: r.is_stale(),
         other_attributes: d
             .other
             .iter()

@@ -24,6 +24,11 @@ pub type PeerSlot = u16;
 
 /// `RouteEntry::flags`: the route is the best path of its prefix (RFC 4271 §9.1.2).
 pub const BEST: u8 = 1;
+/// `RouteEntry::flags`: stale since the peer's BoRR (RFC 7313 §4), removed at its EoRR unless
+/// announced again meanwhile (an announcement replaces the entry, flags and all).
+pub const STALE: u8 = 2;
+/// `RouteEntry::flags`: a route leak by its Only-to-Customer attribute (RFC 9234 §5).
+pub const OTC_LEAK: u8 = 4;
 
 /// One peer's route for a prefix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +43,14 @@ pub struct RouteEntry {
 impl RouteEntry {
     pub fn is_best(&self) -> bool {
         self.flags & BEST != 0
+    }
+
+    pub fn is_stale(&self) -> bool {
+        self.flags & STALE != 0
+    }
+
+    pub fn is_otc_leak(&self) -> bool {
+        self.flags & OTC_LEAK != 0
     }
 }
 
@@ -220,10 +233,32 @@ impl<K: Key> FamilyTable<K> {
 
     /// Remove every route of `peer`; `on_removed(route, remaining routes)` sees each one
     /// (to release its attribute set and choose a new best). Prefixes left empty leave.
-    pub fn remove_peer(&mut self, peer: PeerSlot, mut on_removed: impl FnMut(RouteEntry, &mut [RouteEntry])) {
+    pub fn remove_peer(&mut self, peer: PeerSlot, on_removed: impl FnMut(RouteEntry, &mut [RouteEntry])) {
+        self.remove_peer_where(peer, |_| true, on_removed);
+    }
+
+    /// Set `flag` on every route of `peer`; the number of routes marked.
+    pub fn mark_peer(&mut self, peer: PeerSlot, flag: u8) -> u64 {
+        let mut n = 0;
+        for routes in self.map.values_mut() {
+            if let Some(e) = routes.iter_mut().find(|e| e.peer == peer) {
+                e.flags |= flag;
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// `remove_peer` for the routes of `peer` that `pred` picks.
+    pub fn remove_peer_where(
+        &mut self,
+        peer: PeerSlot,
+        pred: impl Fn(&RouteEntry) -> bool,
+        mut on_removed: impl FnMut(RouteEntry, &mut [RouteEntry]),
+    ) {
         let mut removed = 0;
         self.map.retain(|_, routes| {
-            let Some(i) = routes.iter().position(|e| e.peer == peer) else { return true };
+            let Some(i) = routes.iter().position(|e| e.peer == peer && pred(e)) else { return true };
             removed += 1;
             let old = routes[i];
             let mut v = std::mem::take(routes).into_vec();

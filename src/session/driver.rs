@@ -19,9 +19,10 @@ use crate::control::proto::{
 };
 use crate::msg::{MonitorEvent, MonitorKind, MrtMsg, PeerId, PeerMsg, PeerStop, RibMsg, SessionAddrs, SessionInfo};
 use crate::prefix::Family;
-use crate::wire::frame::{self, MsgType};
+use crate::wire::frame::{self, MsgType, RefreshKind};
 use crate::wire::notify::{CeaseSubcode, ErrorCode, Notification};
 use crate::wire::open::{self, Capabilities, OpenMsg};
+use crate::wire::role;
 use crate::wire::update;
 use crossbeam_channel::{Receiver, Select, Sender, TrySendError};
 use log::{debug, error, info, warn};
@@ -137,6 +138,10 @@ impl Peer {
         let our_caps = Capabilities {
             families: Family::ALL.to_vec(),
             route_refresh: cfg.route_refresh,
+            // RFC 7313 §3.1: Enhanced Route Refresh builds on route refresh.
+            enhanced_route_refresh: cfg.route_refresh && cfg.enhanced_route_refresh,
+            extended_message: cfg.extended_messages,
+            roles: cfg.role.map(|r| r.value()).into_iter().collect(),
             four_octet_as: Some(cfg.local_as),
             ..Capabilities::default()
         };
@@ -446,8 +451,11 @@ impl Peer {
     fn check_open(&self, body: &[u8]) -> Result<(OpenMsg, open::Negotiated), Notification> {
         let o = OpenMsg::decode(body)?;
         let c = &self.cfg;
-        let neg =
-            open::validate_open(&o, c.remote_as, c.local_as, self.local.router_id, &self.our_caps, c.hold_time_secs)?;
+        if let Err(e) = role::check_roles(c.role, c.strict_role, &o.caps.roles) {
+            warn!("neighbor {}: {e}; refusing the session with Role Mismatch (RFC 9234 §4.2)", self.label);
+        }
+        let (ours, hold) = (&self.our_caps, c.hold_time_secs);
+        let neg = open::validate_open(&o, c.remote_as, c.local_as, self.local.router_id, ours, hold, c.strict_role)?;
         Ok((o, neg))
     }
 
@@ -553,6 +561,8 @@ impl Peer {
                 Ok((o, neg)) => {
                     if let Some(c) = self.conn_mut(id) {
                         c.peer_caps = Some(o.caps.clone());
+                        // RFC 8654 §4: longer messages from now on, once both sides said so.
+                        c.framer.set_max_len(neg.max_message_len());
                         c.negotiated = Some(neg.clone());
                     }
                     self.feed(msg(Received::Open(PeerOpen { negotiated: neg, remote_id: o.router_id })));
@@ -594,6 +604,10 @@ impl Peer {
                             u.withdrawn.extend(announced);
                             u.attrs.clear();
                         }
+                        if let Some(r) = self.cfg.role.filter(|_| !u.announced.is_empty()) {
+                            // RFC 9234 §5: OTC added or checked on ingress; a leak is marked.
+                            u.otc_leak = role::otc_ingress(r, self.cfg.remote_as, &mut u.attrs);
+                        }
                         self.send_to_rib(RibMsg::Update { peer: self.id, update: u });
                     }
                     Err(e) => self.feed(msg(Received::Invalid(e.into()))),
@@ -605,19 +619,29 @@ impl Peer {
                     return;
                 }
                 let waiting = self.conn(id).map_or(0, |c| c.out.len() - c.out_pos);
+                let enhanced = self.fsm.negotiated().is_some_and(|n| n.enhanced_route_refresh);
                 match frame::decode_route_refresh(body) {
                     // A peer asking again while it has not taken the last answer gets nothing
                     // more queued: what waits is already its whole Adj-RIB-Out.
-                    Ok(Some(family)) if self.our_caps.route_refresh && waiting > REFRESH_BACKLOG => {
+                    Ok(Some((family, RefreshKind::Request)))
+                        if self.our_caps.route_refresh && waiting > REFRESH_BACKLOG =>
+                    {
                         debug!(
                             "neighbor {}: ignoring ROUTE-REFRESH for {family}: {waiting} bytes not taken yet",
                             self.label
                         );
                     }
                     // RFC 2918 §4: only if we advertised the capability; unknown AFI/SAFI ignored.
-                    Ok(Some(family)) if self.our_caps.route_refresh => {
+                    Ok(Some((family, RefreshKind::Request))) if self.our_caps.route_refresh => {
                         info!("neighbor {}: route refresh requested for {family}", self.label);
                         self.send_to_rib(RibMsg::Refresh { peer: self.id, family });
+                    }
+                    // RFC 7313 §4: the peer re-advertises a family between BoRR and EoRR; what
+                    // it does not re-advertise is swept at EoRR. Only when negotiated.
+                    Ok(Some((family, kind @ (RefreshKind::Begin | RefreshKind::End)))) if enhanced => {
+                        let begin = kind == RefreshKind::Begin;
+                        debug!("neighbor {}: {} for {family}", self.label, if begin { "BoRR" } else { "EoRR" });
+                        self.send_to_rib(RibMsg::RefreshMark { peer: self.id, family, begin });
                     }
                     Ok(_) => debug!("neighbor {}: ignoring ROUTE-REFRESH", self.label),
                     Err(e) => self.feed(msg(Received::Invalid(e.into()))),
@@ -725,6 +749,9 @@ impl Peer {
             four_octet_as: neg.four_octet_as,
             families: neg.families.clone(),
             remote_id: self.fsm.remote_id().unwrap_or(Ipv4Addr::UNSPECIFIED),
+            enhanced_route_refresh: neg.enhanced_route_refresh,
+            max_message_len: neg.max_message_len(),
+            role: neg.role,
         };
         info!(
             "neighbor {}: session established, hold time {}s, families {}",
@@ -750,7 +777,9 @@ impl Peer {
                     }
                     let Some(conn) = self.fsm.session_conn() else { continue };
                     for m in &msgs {
-                        self.send_raw(conn, m, MsgType::Update);
+                        // UPDATEs, and the BoRR/EoRR around a refresh (RFC 7313).
+                        let ty = m.get(18).copied().and_then(MsgType::from_u8).unwrap_or(MsgType::Update);
+                        self.send_raw(conn, m, ty);
                     }
                     self.stats.sent_prefixes.ipv4_unicast += sent.ipv4_unicast;
                     self.stats.sent_prefixes.ipv6_unicast += sent.ipv6_unicast;
@@ -869,8 +898,13 @@ impl Peer {
             self.send_raw(conn, &frame::route_refresh(*f), MsgType::RouteRefresh);
         }
         let names: Vec<&str> = families.iter().map(|f| f.name()).collect();
-        info!("neighbor {}: sent ROUTE-REFRESH for {}", self.label, names.join(", "));
-        Ok(ActionResult { peer: self.label.clone(), message: format!("route refresh sent for {}", names.join(", ")) })
+        let enhanced = self.fsm.negotiated().is_some_and(|n| n.enhanced_route_refresh);
+        // RFC 7313 §4: with Enhanced Route Refresh the peer brackets its answer with BoRR and
+        // EoRR, and what it does not send again is swept.
+        let how = if enhanced { " (enhanced: routes not sent again before EoRR are removed)" } else { "" };
+        info!("neighbor {}: sent ROUTE-REFRESH for {}{how}", self.label, names.join(", "));
+        let message = format!("route refresh sent for {}{how}", names.join(", "));
+        Ok(ActionResult { peer: self.label.clone(), message })
     }
 
     /// The end of a max-prefix shutdown; checked before connections are looked at, so one
@@ -1051,6 +1085,17 @@ impl Peer {
             keepalive_time: neg.map(|n| n.keepalive),
             capabilities_sent: self.our_caps.names(),
             capabilities_received: self.peer_caps.as_ref().map(|c| c.names()).unwrap_or_default(),
+            capabilities: open::capability_rows(&self.our_caps, self.peer_caps.as_ref(), neg)
+                .into_iter()
+                .map(|r| ctl::CapabilityState {
+                    name: r.name,
+                    advertised: r.advertised,
+                    received: r.received,
+                    negotiated: r.negotiated,
+                })
+                .collect(),
+            role: self.cfg.role.map(|r| r.name().to_string()),
+            remote_role: neg.and_then(|n| n.remote_role).map(role::value_name),
             families: neg.map(|n| n.families.iter().map(|f| f.name().to_string()).collect()).unwrap_or_default(),
             messages_sent: self.stats.sent,
             messages_received: self.stats.received,

@@ -897,7 +897,10 @@ mod tests {
             families: vec![Family::Ipv4Unicast, Family::Ipv6Unicast],
             four_octet_as: true,
             route_refresh: true,
+            enhanced_route_refresh: false,
             extended_message: false,
+            role: None,
+            remote_role: None,
         }
     }
 

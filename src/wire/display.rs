@@ -29,6 +29,8 @@ pub struct Detail {
     pub large_communities: Vec<[u32; 3]>,
     pub originator_id: Option<Ipv4Addr>,
     pub cluster_list: Vec<Ipv4Addr>,
+    /// Only-to-Customer (RFC 9234 §5).
+    pub otc: Option<u32>,
     /// (type, flags, value) of attributes not decoded above, and of malformed ones.
     pub other: Vec<(u8, u8, Vec<u8>)>,
 }
@@ -85,6 +87,7 @@ pub fn decode(attrs: &[u8], mp_next_hop: Option<&[u8]>, four_octet: bool) -> Det
                 true
             }
             code::ORIGINATOR_ID => ipv4(v).map(|ip| d.originator_id = Some(ip)).is_some(),
+            code::OTC => be32(v).map(|o| d.otc = Some(o)).is_some(),
             code::CLUSTER_LIST if v.len() % 4 == 0 => {
                 d.cluster_list.extend(v.chunks_exact(4).filter_map(ipv4));
                 true

@@ -72,7 +72,8 @@ pub fn check_header(hdr: &[u8], max_len: usize) -> Result<(MsgType, usize), Deco
         return Err(DecodeError::Header(HeaderError::BadMessageType(hdr[18])));
     };
     let ok = match ty {
-        MsgType::Open => len >= 29,
+        // RFC 8654 §4: OPEN and KEEPALIVE stay at most 4096 bytes with extended messages.
+        MsgType::Open => (29..=MAX_MESSAGE_LEN).contains(&len),
         MsgType::Update => len >= 23,
         MsgType::Notification => len >= 21,
         MsgType::Keepalive => len == HEADER_LEN,
@@ -163,18 +164,45 @@ pub fn keepalive() -> Vec<u8> {
 
 /// ROUTE-REFRESH for one family (RFC 2918 §3: AFI, reserved, SAFI).
 pub fn route_refresh(family: Family) -> Vec<u8> {
+    route_refresh_of(family, RefreshKind::Request)
+}
+
+/// What a ROUTE-REFRESH message is: the byte after the AFI, "Reserved" in RFC 2918 and the
+/// Message Subtype in RFC 7313 §3.2.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum RefreshKind {
+    /// A request to re-advertise the Adj-RIB-Out (RFC 2918).
+    Request = 0,
+    /// Beginning of Route Refresh (BoRR, RFC 7313 §4).
+    Begin = 1,
+    /// End of Route Refresh (EoRR, RFC 7313 §4).
+    End = 2,
+}
+
+/// A ROUTE-REFRESH of any kind for `family`.
+pub fn route_refresh_of(family: Family, kind: RefreshKind) -> Vec<u8> {
     let mut out = Vec::with_capacity(23);
     write_header(&mut out, 23, MsgType::RouteRefresh);
     out.extend_from_slice(&family.afi().to_be_bytes());
-    out.push(0);
+    out.push(kind as u8);
     out.push(family.safi());
     out
 }
 
-/// The family a ROUTE-REFRESH asks for; `None` for one we do not carry (RFC 2918 §4: ignore).
-pub fn decode_route_refresh(body: &[u8]) -> Result<Option<Family>, DecodeError> {
+/// The family and kind of a ROUTE-REFRESH; `None` for a family we do not carry (RFC 2918
+/// §4: ignore) and for a subtype other than 0, 1 and 2 (RFC 7313 §5: ignore).
+pub fn decode_route_refresh(body: &[u8]) -> Result<Option<(Family, RefreshKind)>, DecodeError> {
     match body {
-        [a0, a1, _reserved, safi] => Ok(Family::from_afi_safi(u16::from_be_bytes([*a0, *a1]), *safi)),
+        [a0, a1, subtype, safi] => {
+            let kind = match subtype {
+                0 => RefreshKind::Request,
+                1 => RefreshKind::Begin,
+                2 => RefreshKind::End,
+                _ => return Ok(None),
+            };
+            Ok(Family::from_afi_safi(u16::from_be_bytes([*a0, *a1]), *safi).map(|f| (f, kind)))
+        }
         // RFC 7313 §5: a bad length is ROUTE-REFRESH Message Error / Invalid Message Length.
         _ => {
             let mut data = vec![0xff; 16];
@@ -204,8 +232,21 @@ mod tests {
         let mut rr = header(23, 5);
         rr.extend_from_slice(&[0, 2, 0, 1]);
         assert_eq!(route_refresh(Family::Ipv6Unicast), rr);
-        assert_eq!(decode_route_refresh(&[0, 1, 0, 1]), Ok(Some(Family::Ipv4Unicast)));
+        assert_eq!(decode_route_refresh(&[0, 1, 0, 1]), Ok(Some((Family::Ipv4Unicast, RefreshKind::Request))));
         assert_eq!(decode_route_refresh(&[0, 25, 0, 70]), Ok(None), "EVPN is ignored");
+    }
+
+    #[test]
+    fn borr_and_eorr_are_subtypes_1_and_2_and_other_subtypes_are_ignored() {
+        let mut borr = header(23, 5);
+        borr.extend_from_slice(&[0, 2, 1, 1]);
+        assert_eq!(route_refresh_of(Family::Ipv6Unicast, RefreshKind::Begin), borr);
+        assert_eq!(decode_route_refresh(&borr[19..]), Ok(Some((Family::Ipv6Unicast, RefreshKind::Begin))));
+        let eorr = route_refresh_of(Family::Ipv4Unicast, RefreshKind::End);
+        assert_eq!(eorr[21], 2);
+        assert_eq!(decode_route_refresh(&eorr[19..]), Ok(Some((Family::Ipv4Unicast, RefreshKind::End))));
+        assert_eq!(decode_route_refresh(&[0, 1, 3, 1]), Ok(None), "RFC 7313 §5: subtype 3 is ignored");
+        assert_eq!(decode_route_refresh(&[0, 1, 255, 1]), Ok(None));
     }
 
     #[test]
@@ -257,6 +298,23 @@ mod tests {
             assert_eq!(got, vec![(MsgType::Keepalive, 19), (MsgType::RouteRefresh, 23), (MsgType::Keepalive, 19)]);
             assert_eq!(f.buffered(), 0);
         }
+    }
+
+    #[test]
+    fn extended_messages_allow_long_updates_but_never_a_long_open() {
+        assert_eq!(check_header(&header(36950, 2), MAX_EXTENDED_LEN), Ok((MsgType::Update, 36950)));
+        assert_eq!(
+            check_header(&header(36950, 2), MAX_MESSAGE_LEN).map_err(Notification::from).unwrap_err().subcode,
+            2
+        );
+        let long_open = check_header(&header(5000, 1), MAX_EXTENDED_LEN).map_err(Notification::from);
+        assert_eq!(long_open.unwrap_err().encode()[19..], [1, 2, 0x13, 0x88], "RFC 8654 §4");
+        let mut f = Framer::new();
+        f.set_max_len(MAX_EXTENDED_LEN);
+        let mut msg = header(36950, 2);
+        msg.resize(36950, 0);
+        f.feed(&msg);
+        assert_eq!(f.next_message().unwrap().map(|(t, m)| (t, m.len())), Some((MsgType::Update, 36950)));
     }
 
     #[test]

@@ -8,4 +8,5 @@ pub mod display;
 pub mod frame;
 pub mod notify;
 pub mod open;
+pub mod role;
 pub mod update;

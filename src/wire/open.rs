@@ -6,6 +6,7 @@
 
 use super::frame::{write_header, MsgType, HEADER_LEN};
 use super::notify::{DecodeError, HeaderError, OpenSubcode};
+use super::role::{self, Role};
 use crate::prefix::Family;
 use std::net::Ipv4Addr;
 
@@ -17,10 +18,44 @@ mod cap {
     pub const MULTIPROTOCOL: u8 = 1;
     pub const ROUTE_REFRESH: u8 = 2;
     pub const EXTENDED_MESSAGE: u8 = 6;
+    pub const ROLE: u8 = 9;
     pub const GRACEFUL_RESTART: u8 = 64;
     pub const FOUR_OCTET_AS: u8 = 65;
     pub const ADD_PATH: u8 = 69;
     pub const ENHANCED_ROUTE_REFRESH: u8 = 70;
+}
+
+/// Names of capability codes as `focl peer show` prints them (IANA "Capability Codes").
+const CAPABILITY_NAMES: &[(u8, &str)] = &[
+    (1, "multiprotocol"),                // RFC 4760
+    (2, "route_refresh"),                // RFC 2918
+    (3, "outbound_route_filtering"),     // RFC 5291
+    (5, "extended_next_hop"),            // RFC 8950
+    (6, "extended_message"),             // RFC 8654
+    (7, "bgpsec"),                       // RFC 8205
+    (8, "multiple_labels"),              // RFC 8277
+    (9, "role"),                         // RFC 9234
+    (64, "graceful_restart"),            // RFC 4724
+    (65, "four_octet_as"),               // RFC 6793
+    (67, "dynamic_capability"),          // draft-ietf-idr-dynamic-cap
+    (68, "multisession"),                // draft-ietf-idr-bgp-multisession
+    (69, "add_path"),                    // RFC 7911
+    (70, "enhanced_route_refresh"),      // RFC 7313
+    (71, "long_lived_graceful_restart"), // RFC 9494
+    (72, "routing_policy_distribution"), // RFC 9872
+    (73, "fqdn"),                        // draft-walton-bgp-hostname-capability
+    (74, "bfd"),                         // draft-ietf-idr-bgp-bfd-strict-mode
+    (75, "software_version"),            // draft-abraitis-bgp-version-capability
+    (76, "paths_limit"),                 // draft-ietf-idr-add-paths-guidance
+    (128, "route_refresh_pre_standard"), // Cisco's code before RFC 2918
+];
+
+/// The name of a capability code; `capability(N)` for one not in the table.
+pub fn capability_name(code: u8) -> String {
+    match CAPABILITY_NAMES.iter().find(|(c, _)| *c == code) {
+        Some((_, name)) => (*name).to_string(),
+        None => format!("capability({code})"),
+    }
 }
 
 /// The capabilities one side advertised.
@@ -35,6 +70,8 @@ pub struct Capabilities {
     pub extended_message: bool,
     pub graceful_restart: bool,
     pub add_path: bool,
+    /// BGP Role values (RFC 9234): ours (at most one), or every one the peer sent.
+    pub roles: Vec<u8>,
     /// Codes of other capabilities seen.
     pub other: Vec<u8>,
     /// Whether any multiprotocol capability was present at all (RFC 4760 §8).
@@ -64,8 +101,14 @@ impl Capabilities {
         if self.add_path {
             v.push("add_path".into());
         }
-        v.extend(self.other.iter().map(|c| format!("capability({c})")));
+        v.extend(self.roles.iter().map(|r| format!("role({})", role::value_name(*r))));
+        v.extend(self.other.iter().map(|c| capability_name(*c)));
         v
+    }
+
+    /// Our role, if we advertise one.
+    pub fn role(&self) -> Option<Role> {
+        self.roles.first().copied().and_then(Role::from_value)
     }
 
     /// Capability TLVs in wire form.
@@ -76,6 +119,18 @@ impl Capabilities {
         }
         if self.route_refresh {
             out.extend_from_slice(&[cap::ROUTE_REFRESH, 0]);
+        }
+        // RFC 7313 §3.1: Enhanced Route Refresh, no value.
+        if self.enhanced_route_refresh {
+            out.extend_from_slice(&[cap::ENHANCED_ROUTE_REFRESH, 0]);
+        }
+        // RFC 8654 §3: Extended Message, no value.
+        if self.extended_message {
+            out.extend_from_slice(&[cap::EXTENDED_MESSAGE, 0]);
+        }
+        // RFC 9234 §4.1: one octet, the role.
+        for r in &self.roles {
+            out.extend_from_slice(&[cap::ROLE, 1, *r]);
         }
         if let Some(asn) = self.four_octet_as {
             out.extend_from_slice(&[cap::FOUR_OCTET_AS, 4]);
@@ -100,6 +155,10 @@ impl Capabilities {
             cap::EXTENDED_MESSAGE => self.extended_message = true,
             cap::GRACEFUL_RESTART => self.graceful_restart = true,
             cap::ADD_PATH => self.add_path = true,
+            cap::ROLE => {
+                let [r] = value else { return Err(malformed("role capability length")) };
+                self.roles.push(*r);
+            }
             cap::FOUR_OCTET_AS => {
                 let [a, b, c, d] = value else { return Err(malformed("4-octet AS capability length")) };
                 self.four_octet_as = Some(u32::from_be_bytes([*a, *b, *c, *d]));
@@ -225,10 +284,91 @@ pub struct Negotiated {
     pub families: Vec<Family>,
     pub four_octet_as: bool,
     pub route_refresh: bool,
+    /// RFC 7313: both sides advertised Enhanced Route Refresh.
+    pub enhanced_route_refresh: bool,
+    /// RFC 8654: both sides advertised Extended Message (messages up to 65,535 bytes).
     pub extended_message: bool,
+    /// Our BGP Role on this session (RFC 9234), whether or not the peer sent one.
+    pub role: Option<Role>,
+    /// The role the peer sent, if any.
+    pub remote_role: Option<u8>,
 }
 
-/// RFC 4271 §6.2 checks of a received OPEN, then negotiation.
+impl Negotiated {
+    /// The largest message either side may send (RFC 8654 §4).
+    pub fn max_message_len(&self) -> usize {
+        if self.extended_message {
+            super::frame::MAX_EXTENDED_LEN
+        } else {
+            super::frame::MAX_MESSAGE_LEN
+        }
+    }
+}
+
+/// One capability of `focl peer show`: by name, whether we advertised it, the peer did, and
+/// whether it is in use on the session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CapabilityRow {
+    pub name: String,
+    pub advertised: bool,
+    pub received: bool,
+    pub negotiated: bool,
+}
+
+/// Every capability either side advertised, one row each (multiprotocol one per family).
+pub fn capability_rows(
+    ours: &Capabilities,
+    theirs: Option<&Capabilities>,
+    neg: Option<&Negotiated>,
+) -> Vec<CapabilityRow> {
+    let none = Capabilities::default();
+    let t = theirs.unwrap_or(&none);
+    let mut rows = Vec::new();
+    let mut row = |name: String, advertised: bool, received: bool, negotiated: bool| {
+        if advertised || received {
+            rows.push(CapabilityRow { name, advertised, received, negotiated });
+        }
+    };
+    for f in Family::ALL {
+        let n = neg.is_some_and(|n| n.families.contains(&f));
+        row(format!("multiprotocol({f})"), ours.families.contains(&f), t.families.contains(&f), n);
+    }
+    for (afi, safi) in &t.other_families {
+        row(format!("multiprotocol(afi {afi} safi {safi})"), false, true, false);
+    }
+    let n = |f: fn(&Negotiated) -> bool| neg.is_some_and(f);
+    row("route_refresh".into(), ours.route_refresh, t.route_refresh, n(|n| n.route_refresh));
+    row(
+        "enhanced_route_refresh".into(),
+        ours.enhanced_route_refresh,
+        t.enhanced_route_refresh,
+        n(|n| n.enhanced_route_refresh),
+    );
+    row("extended_message".into(), ours.extended_message, t.extended_message, n(|n| n.extended_message));
+    row("four_octet_as".into(), ours.four_octet_as.is_some(), t.four_octet_as.is_some(), n(|n| n.four_octet_as));
+    row("graceful_restart".into(), ours.graceful_restart, t.graceful_restart, false);
+    row("add_path".into(), ours.add_path, t.add_path, false);
+    let role_name = |v: &[u8]| v.first().map(|r| format!("role({})", role::value_name(*r)));
+    let both_roles = neg.is_some() && !ours.roles.is_empty() && !t.roles.is_empty();
+    match (role_name(&ours.roles), role_name(&t.roles)) {
+        (Some(a), Some(b)) if a == b => row(a, true, true, both_roles),
+        (a, b) => {
+            if let Some(a) = a {
+                row(a, true, false, false);
+            }
+            if let Some(b) = b {
+                row(b, false, true, false);
+            }
+        }
+    }
+    for c in &t.other {
+        row(capability_name(*c), false, true, false);
+    }
+    rows
+}
+
+/// RFC 4271 §6.2 checks of a received OPEN, then negotiation; `strict_role` refuses a peer
+/// that sends no BGP Role when we have one (RFC 9234 §4.2).
 pub fn validate_open(
     open: &OpenMsg,
     expected_remote_as: u32,
@@ -236,6 +376,7 @@ pub fn validate_open(
     local_router_id: Ipv4Addr,
     ours: &Capabilities,
     our_hold: u16,
+    strict_role: bool,
 ) -> Result<Negotiated, DecodeError> {
     if open.version != 4 {
         // "the Data field is a 2-octet unsigned integer, which indicates the largest ...
@@ -258,6 +399,10 @@ pub fn validate_open(
     if id == 0 || (expected_remote_as == local_as && open.router_id == local_router_id) {
         return Err(DecodeError::open(OpenSubcode::BadBgpIdentifier));
     }
+    // RFC 9234 §4.2: a role pair not in Table 2 is OPEN Message Error / Role Mismatch.
+    if role::check_roles(ours.role(), strict_role, &open.caps.roles).is_err() {
+        return Err(DecodeError::open(OpenSubcode::RoleMismatch));
+    }
     let hold_time = if open.hold_time == 0 || our_hold == 0 { 0 } else { open.hold_time.min(our_hold) };
     // RFC 4760 §8: a peer that advertised no multiprotocol capability speaks IPv4 unicast.
     let theirs: Vec<Family> =
@@ -269,7 +414,11 @@ pub fn validate_open(
         families,
         four_octet_as: ours.four_octet_as.is_some() && open.caps.four_octet_as.is_some(),
         route_refresh: ours.route_refresh && (open.caps.route_refresh || open.caps.enhanced_route_refresh),
+        // RFC 7313 §3.1: in use when both advertised it (and route refresh, RFC 2918).
+        enhanced_route_refresh: ours.route_refresh && ours.enhanced_route_refresh && open.caps.enhanced_route_refresh,
         extended_message: ours.extended_message && open.caps.extended_message,
+        role: ours.role(),
+        remote_role: open.caps.roles.first().copied(),
     })
 }
 
@@ -293,7 +442,7 @@ mod tests {
     }
 
     fn check(o: &OpenMsg) -> Result<Negotiated, (u8, u8, Vec<u8>)> {
-        validate_open(o, 65002, 65001, Ipv4Addr::new(192, 0, 2, 1), &ours(), 90)
+        validate_open(o, 65002, 65001, Ipv4Addr::new(192, 0, 2, 1), &ours(), 90, false)
             .map_err(Notification::from)
             .map_err(|n| (n.code, n.subcode, n.data))
     }
@@ -348,7 +497,7 @@ mod tests {
         // eBGP peers may share our identifier (RFC 6286); iBGP peers may not.
         assert!(check(&peer_open(65002, 90, [192, 0, 2, 1])).is_ok());
         let ibgp = peer_open(65001, 90, [192, 0, 2, 1]);
-        let r = validate_open(&ibgp, 65001, 65001, Ipv4Addr::new(192, 0, 2, 1), &ours(), 90);
+        let r = validate_open(&ibgp, 65001, 65001, Ipv4Addr::new(192, 0, 2, 1), &ours(), 90, false);
         assert_eq!(r.map_err(|n| Notification::from(n).subcode), Err(3));
     }
 
@@ -400,6 +549,108 @@ mod tests {
         o = OpenMsg::decode(&raw[19..]).unwrap();
         assert_eq!(o.caps.other, vec![71]);
         assert_eq!(o.caps.other_families, vec![(25, 70)]);
-        assert!(o.caps.names().contains(&"capability(71)".to_string()));
+        assert!(o.caps.names().contains(&"long_lived_graceful_restart".to_string()));
+        assert_eq!(capability_name(200), "capability(200)");
+        assert_eq!(capability_name(73), "fqdn");
+        assert_eq!(capability_name(5), "extended_next_hop");
+    }
+
+    #[test]
+    fn extended_message_enhanced_refresh_and_role_capability_bytes_both_ways() {
+        let caps = Capabilities {
+            extended_message: true,
+            enhanced_route_refresh: true,
+            roles: vec![Role::Customer.value()],
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        caps.encode(&mut out);
+        assert_eq!(out, [70, 0, 6, 0, 9, 1, 3], "RFC 7313 §3.1, RFC 8654 §3, RFC 9234 §4.1");
+        let raw = OpenMsg::new(65001, 90, Ipv4Addr::new(192, 0, 2, 1), caps.clone()).encode();
+        let back = OpenMsg::decode(&raw[19..]).unwrap();
+        assert_eq!(back.caps, caps);
+        assert_eq!(back.caps.role(), Some(Role::Customer));
+        // bgpkit-parser reads the same three capabilities.
+        let mut body = bytes::Bytes::copy_from_slice(&raw[19..]);
+        let theirs = bgpkit_parser::parser::bgp::messages::parse_bgp_open_message(&mut body).unwrap();
+        let codes: Vec<u8> = theirs
+            .opt_params
+            .iter()
+            .flat_map(|p| match &p.param_value {
+                bgpkit_parser::models::ParamValue::Capacities(c) => c.iter().map(|c| c.ty.into()).collect(),
+                _ => Vec::new(),
+            })
+            .collect();
+        assert_eq!(codes, [70, 6, 9]);
+    }
+
+    #[test]
+    fn a_role_capability_of_the_wrong_length_is_an_open_error() {
+        let mut raw = OpenMsg::new(65001, 90, Ipv4Addr::new(192, 0, 2, 1), Capabilities::default()).encode();
+        raw.extend_from_slice(&[2, 4, 9, 2, 3, 3]);
+        raw[28] = 6;
+        assert_eq!(OpenMsg::decode(&raw[19..]).map_err(Notification::from).map_err(|n| n.code), Err(2));
+    }
+
+    #[test]
+    fn a_role_mismatch_is_refused_with_2_11() {
+        let with_role = |r: Option<Role>| Capabilities { roles: r.map(|r| r.value()).into_iter().collect(), ..ours() };
+        let mut us = with_role(Some(Role::Customer));
+        us.four_octet_as = Some(65001);
+        let id = Ipv4Addr::new(192, 0, 2, 1);
+        let peer = |r: Option<Role>| {
+            let caps = Capabilities { four_octet_as: Some(65002), ..with_role(r) };
+            OpenMsg::new(65002, 90, Ipv4Addr::new(192, 0, 2, 2), caps)
+        };
+        let code = |o: &OpenMsg, strict| {
+            validate_open(o, 65002, 65001, id, &us, 90, strict)
+                .map_err(Notification::from)
+                .map_err(|n| (n.code, n.subcode))
+        };
+        let n = code(&peer(Some(Role::Provider)), true).unwrap();
+        assert_eq!((n.role, n.remote_role), (Some(Role::Customer), Some(0)));
+        assert_eq!(code(&peer(Some(Role::Customer)), false).unwrap_err(), (2, 11));
+        assert_eq!(code(&peer(Some(Role::Peer)), false).unwrap_err(), (2, 11));
+        assert!(code(&peer(None), false).is_ok(), "no role from the peer: accepted unless strict");
+        assert_eq!(code(&peer(None), true).unwrap_err(), (2, 11));
+    }
+
+    #[test]
+    fn enhanced_refresh_and_extended_messages_need_both_sides() {
+        let mut us = ours();
+        us.extended_message = true;
+        us.enhanced_route_refresh = true;
+        let id = Ipv4Addr::new(192, 0, 2, 1);
+        let mut o = peer_open(65002, 90, [192, 0, 2, 2]);
+        let n = validate_open(&o, 65002, 65001, id, &us, 90, false).unwrap();
+        assert!(!n.extended_message && !n.enhanced_route_refresh);
+        assert_eq!(n.max_message_len(), 4096);
+        o.caps.extended_message = true;
+        o.caps.enhanced_route_refresh = true;
+        let n = validate_open(&o, 65002, 65001, id, &us, 90, false).unwrap();
+        assert!(n.extended_message && n.enhanced_route_refresh);
+        assert_eq!(n.max_message_len(), 65535);
+    }
+
+    #[test]
+    fn peer_show_rows_say_advertised_received_and_negotiated_by_name() {
+        let mut us = ours();
+        us.extended_message = true;
+        let mut o = peer_open(65002, 90, [192, 0, 2, 2]);
+        o.caps.families = vec![Family::Ipv4Unicast];
+        o.caps.other = vec![73, 5];
+        let n = validate_open(&o, 65002, 65001, Ipv4Addr::new(192, 0, 2, 1), &us, 90, false).unwrap();
+        let rows = capability_rows(&us, Some(&o.caps), Some(&n));
+        let get = |name: &str| {
+            let r = rows.iter().find(|r| r.name == name).unwrap_or_else(|| panic!("{name} in {rows:?}"));
+            (r.advertised, r.received, r.negotiated)
+        };
+        assert_eq!(get("multiprotocol(ipv4_unicast)"), (true, true, true));
+        assert_eq!(get("multiprotocol(ipv6_unicast)"), (true, false, false));
+        assert_eq!(get("extended_message"), (true, false, false));
+        assert_eq!(get("four_octet_as"), (true, true, true));
+        assert_eq!(get("fqdn"), (false, true, false));
+        assert_eq!(get("extended_next_hop"), (false, true, false));
+        assert!(!rows.iter().any(|r| r.name == "add_path"), "neither side: no row");
     }
 }

@@ -12,7 +12,7 @@ use super::aspath::{self, AsWidth};
 use super::attr::{
     lookup, push_attr, split_attrs, widen_as_numbers, AttrDesc, Bad, CheckFn, OnMalformed, Presence, RawAttr, KNOWN,
 };
-use super::frame::{write_header, MsgType, HEADER_LEN, MAX_MESSAGE_LEN};
+use super::frame::{write_header, MsgType, HEADER_LEN, MAX_EXTENDED_LEN, MAX_MESSAGE_LEN};
 use super::notify::{DecodeError, UpdateSubcode};
 use crate::prefix::{Family, Prefix};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -38,6 +38,9 @@ pub struct ParsedUpdate {
     pub end_of_rib: Option<Family>,
     /// RFC 7606 findings: malformed attributes and what was done with each.
     pub problems: Vec<AttrProblem>,
+    /// RFC 9234 §5: the announced routes are route leaks by their OTC (set by the peer
+    /// thread, which knows the session's role).
+    pub otc_leak: bool,
 }
 
 impl ParsedUpdate {
@@ -290,6 +293,8 @@ pub struct OutRoute {
     pub next_hop: IpAddr,
     pub local_pref: Option<u32>,
     pub link_local_next_hop: Option<Ipv6Addr>,
+    /// Only-to-Customer (RFC 9234 §5), added on sessions to customers, peers and RS clients.
+    pub otc: Option<u32>,
 }
 
 /// One AS_SEQUENCE holding `path` (split at 255), 2 or 4 octets per AS.
@@ -313,6 +318,9 @@ fn common_attrs(family: Family, route: &OutRoute, four_octet: bool) -> Vec<u8> {
     }
     if let Some(lp) = route.local_pref {
         push_attr(&mut a, flag::TRANSITIVE, attr::LOCAL_PREF, &lp.to_be_bytes());
+    }
+    if let Some(otc) = route.otc {
+        push_attr(&mut a, flag::OPTIONAL | flag::TRANSITIVE, attr::OTC, &otc.to_be_bytes());
     }
     a
 }
@@ -345,14 +353,17 @@ fn pack(prefixes: &[Prefix], room: usize) -> Vec<Vec<u8>> {
     runs
 }
 
-/// UPDATEs announcing `prefixes` (all of `family`) with shared attributes, each at most 4096
-/// bytes. The next hop must be of the prefixes' family.
+/// UPDATEs announcing `prefixes` (all of `family`) with shared attributes, each at most
+/// `max_len` bytes (4096, or up to 65,535 with RFC 8654). The next hop must be of the
+/// prefixes' family.
 pub fn build_announcements(
     family: Family,
     prefixes: &[Prefix],
     route: &OutRoute,
     four_octet_as: bool,
+    max_len: usize,
 ) -> Result<Vec<Vec<u8>>, String> {
+    let max_len = max_len.clamp(MAX_MESSAGE_LEN, MAX_EXTENDED_LEN);
     if let Some(p) = prefixes.iter().find(|p| p.family() != family) {
         return Err(format!("{p} is not {family}"));
     }
@@ -363,7 +374,7 @@ pub fn build_announcements(
     let mut out = Vec::new();
     match family {
         Family::Ipv4Unicast => {
-            let room = MAX_MESSAGE_LEN - HEADER_LEN - 4 - attrs.len();
+            let room = max_len - HEADER_LEN - 4 - attrs.len();
             for nlri in pack(prefixes, room) {
                 out.push(finish(&[], &attrs, &nlri));
             }
@@ -384,7 +395,7 @@ pub fn build_announcements(
             }
             mp_head.push(0); // reserved
                              // MP_REACH header is 4 bytes with the extended length bit, to be safe.
-            let room = MAX_MESSAGE_LEN - HEADER_LEN - 4 - attrs.len() - 4 - mp_head.len();
+            let room = max_len - HEADER_LEN - 4 - attrs.len() - 4 - mp_head.len();
             for nlri in pack(prefixes, room) {
                 let mut value = mp_head.clone();
                 value.extend_from_slice(&nlri);
@@ -398,17 +409,18 @@ pub fn build_announcements(
     Ok(out)
 }
 
-/// UPDATEs withdrawing `prefixes` (all of `family`), each at most 4096 bytes.
-pub fn build_withdrawals(family: Family, prefixes: &[Prefix]) -> Vec<Vec<u8>> {
+/// UPDATEs withdrawing `prefixes` (all of `family`), each at most `max_len` bytes.
+pub fn build_withdrawals(family: Family, prefixes: &[Prefix], max_len: usize) -> Vec<Vec<u8>> {
+    let max_len = max_len.clamp(MAX_MESSAGE_LEN, MAX_EXTENDED_LEN);
     let mut out = Vec::new();
     match family {
         Family::Ipv4Unicast => {
-            for w in pack(prefixes, MAX_MESSAGE_LEN - HEADER_LEN - 4) {
+            for w in pack(prefixes, max_len - HEADER_LEN - 4) {
                 out.push(finish(&w, &[], &[]));
             }
         }
         Family::Ipv6Unicast => {
-            for w in pack(prefixes, MAX_MESSAGE_LEN - HEADER_LEN - 4 - 4 - 3) {
+            for w in pack(prefixes, max_len - HEADER_LEN - 4 - 4 - 3) {
                 let mut value = vec![0, 2, 1];
                 value.extend_from_slice(&w);
                 let mut a = Vec::new();
@@ -752,14 +764,20 @@ mod tests {
     }
 
     fn route(nh: &str) -> OutRoute {
-        OutRoute { as_path: vec![65001], next_hop: nh.parse().unwrap(), local_pref: None, link_local_next_hop: None }
+        OutRoute {
+            as_path: vec![65001],
+            next_hop: nh.parse().unwrap(),
+            local_pref: None,
+            link_local_next_hop: None,
+            otc: None,
+        }
     }
 
     #[test]
     fn announcements_round_trip_through_our_parser_and_bgpkit() {
         use bgpkit_parser::models::{AsnLength, BgpMessage};
         let v4 = [p("203.0.113.0/24"), p("198.51.100.0/24")];
-        let msgs = build_announcements(Family::Ipv4Unicast, &v4, &route("192.0.2.1"), true).unwrap();
+        let msgs = build_announcements(Family::Ipv4Unicast, &v4, &route("192.0.2.1"), true, MAX_MESSAGE_LEN).unwrap();
         assert_eq!(msgs.len(), 1);
         let u = parse_update(body(&msgs[0]), EBGP4).unwrap();
         assert_eq!(u.announced, v4.to_vec());
@@ -777,7 +795,7 @@ mod tests {
         assert_eq!(theirs.announced_prefixes.len(), 2);
 
         let v6 = [p("2001:db8:1000::/48")];
-        let msgs = build_announcements(Family::Ipv6Unicast, &v6, &route("2001:db8::1"), true).unwrap();
+        let msgs = build_announcements(Family::Ipv6Unicast, &v6, &route("2001:db8::1"), true, MAX_MESSAGE_LEN).unwrap();
         let u = parse_update(body(&msgs[0]), EBGP4).unwrap();
         assert_eq!(u.announced, v6.to_vec());
         assert_eq!(
@@ -791,7 +809,34 @@ mod tests {
             panic!("not an UPDATE")
         };
         assert!(theirs.attributes.get_reachable_nlri().is_some_and(|r| r.prefixes.len() == 1));
-        assert!(build_announcements(Family::Ipv6Unicast, &v6, &route("192.0.2.1"), true).is_err());
+        assert!(build_announcements(Family::Ipv6Unicast, &v6, &route("192.0.2.1"), true, MAX_MESSAGE_LEN).is_err());
+    }
+
+    #[test]
+    fn with_extended_messages_one_update_carries_what_took_several() {
+        let v4: Vec<Prefix> =
+            (0..3000u32).map(|i| Prefix::new(IpAddr::V4(Ipv4Addr::from((10 << 24) | (i << 8))), 24).unwrap()).collect();
+        let v6: Vec<Prefix> = (0..3000u128)
+            .map(|i| Prefix::new(IpAddr::V6(Ipv6Addr::from((0x2001_0db8u128 << 96) | (i << 80))), 48).unwrap())
+            .collect();
+        for (fam, pfx, nh) in [(Family::Ipv4Unicast, &v4, "192.0.2.1"), (Family::Ipv6Unicast, &v6, "2001:db8::1")] {
+            let msgs = build_announcements(fam, pfx, &route(nh), true, MAX_EXTENDED_LEN).unwrap();
+            assert_eq!(msgs.len(), 1, "{fam}");
+            assert!(msgs[0].len() > MAX_MESSAGE_LEN);
+            assert_eq!(&parse_update(body(&msgs[0]), EBGP4).unwrap().announced, pfx);
+            let w = build_withdrawals(fam, pfx, MAX_EXTENDED_LEN);
+            assert_eq!(w.len(), 1);
+            assert_eq!(&parse_update(body(&w[0]), EBGP4).unwrap().withdrawn, pfx);
+        }
+    }
+
+    #[test]
+    fn an_otc_route_carries_the_attribute_optional_transitive() {
+        let r = OutRoute { otc: Some(65001), ..route("192.0.2.1") };
+        let msgs = build_announcements(Family::Ipv4Unicast, &[p("203.0.113.0/24")], &r, true, MAX_MESSAGE_LEN).unwrap();
+        let u = parse_update(body(&msgs[0]), EBGP4).unwrap();
+        assert_eq!(crate::wire::role::otc_of(&u.attrs), Some(65001));
+        assert!(u.attrs.windows(7).any(|w| w == [0xc0, 35, 4, 0, 0, 0xfd, 0xe9]));
     }
 
     #[test]
@@ -802,7 +847,7 @@ mod tests {
             .map(|i| Prefix::new(IpAddr::V6(Ipv6Addr::from((0x2001_0db8u128 << 96) | (i << 80))), 48).unwrap())
             .collect();
         for (fam, pfx, nh) in [(Family::Ipv4Unicast, &v4, "192.0.2.1"), (Family::Ipv6Unicast, &v6, "2001:db8::1")] {
-            let msgs = build_announcements(fam, pfx, &route(nh), false).unwrap();
+            let msgs = build_announcements(fam, pfx, &route(nh), false, MAX_MESSAGE_LEN).unwrap();
             assert!(msgs.len() > 1);
             let mut all = Vec::new();
             for m in &msgs {
@@ -811,7 +856,7 @@ mod tests {
             }
             assert_eq!(&all, pfx);
             let mut gone = Vec::new();
-            for m in build_withdrawals(fam, pfx) {
+            for m in build_withdrawals(fam, pfx, MAX_MESSAGE_LEN) {
                 assert!(m.len() <= MAX_MESSAGE_LEN);
                 gone.extend(parse_update(body(&m), EBGP2).unwrap().withdrawn);
             }
@@ -822,7 +867,8 @@ mod tests {
     #[test]
     fn two_octet_sessions_get_as_trans_and_as4_path() {
         let r = OutRoute { as_path: vec![4_200_000_000], ..route("192.0.2.1") };
-        let msgs = build_announcements(Family::Ipv4Unicast, &[p("203.0.113.0/24")], &r, false).unwrap();
+        let msgs =
+            build_announcements(Family::Ipv4Unicast, &[p("203.0.113.0/24")], &r, false, MAX_MESSAGE_LEN).unwrap();
         // AS_PATH with AS_TRANS, then AS4_PATH with the real AS, on the wire.
         assert!(msgs[0].windows(4).any(|w| w == [2, 1, 0x5b, 0xa0]));
         assert!(msgs[0].windows(2).any(|w| w == [0xc0, 17]));
