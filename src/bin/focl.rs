@@ -1709,8 +1709,11 @@ mod tests {
             age_secs: 3,
             best: None,
             peer: None,
+            otc: None,
+            otc_leak: false,
+            stale: false,
         };
-        let l = RouteList { peer: "192.0.2.2".into(), routes: vec![r], count: 1 };
+        let l = RouteList { peer: "192.0.2.2".into(), routes: vec![r.clone()], count: 1 };
         let out = render_routes(&serde_json::to_value(l).unwrap()).unwrap();
         assert!(out
             .lines()
@@ -1718,6 +1721,15 @@ mod tests {
             .unwrap()
             .starts_with("198.51.100.0/24  192.0.2.2  65002 65010  igp     -    100     65000:1"));
         assert!(out.ends_with("1 route, neighbor 192.0.2.2\n"));
+        assert!(!out.contains("OTC"), "no OTC column without OTC");
+        let leak = Route { otc: Some(65010), otc_leak: true, best: Some(true), ..r.clone() };
+        let out =
+            render_lookup(&serde_json::json!({"matched": "198.51.100.0/24"}), &[serde_json::to_value(&leak).unwrap()])
+                .unwrap();
+        assert!(out.contains("OTC"), "{out}");
+        assert!(out.contains("*L"), "{out}");
+        assert!(out.contains("65010 leak"), "{out}");
+        assert!(out.contains("L route leak by OTC, RFC 9234"), "{out}");
     }
 
     #[test]
