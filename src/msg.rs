@@ -19,7 +19,7 @@ use crate::control::proto::{
 use crate::prefix::{Family, Prefix};
 use crate::wire::notify::CeaseSubcode;
 use crate::wire::role::Role;
-use crate::wire::update::ParsedUpdate;
+use crate::wire::update::{AddPath, ParsedUpdate};
 use bytes::Bytes;
 use crossbeam_channel::{Sender, TrySendError};
 use log::warn;
@@ -164,6 +164,10 @@ pub struct SessionInfo {
     pub max_message_len: usize,
     /// Our BGP Role on the session (RFC 9234), for the OTC egress rule.
     pub role: Option<Role>,
+    /// Families whose NLRI from the peer carry path identifiers (RFC 7911).
+    pub add_path_rx: Vec<Family>,
+    /// ADD-PATH: the most paths kept for one prefix from this peer.
+    pub max_paths_per_prefix: u16,
 }
 
 impl SessionInfo {
@@ -307,6 +311,8 @@ pub enum MrtMsg {
     Message {
         ts: SystemTime,
         as4: bool,
+        /// The message's NLRI carry ADD-PATH path identifiers (RFC 8050 _ADDPATH subtypes).
+        add_path: bool,
         session: SessionAddrs,
         raw: Bytes,
     },
@@ -499,7 +505,7 @@ pub struct MonitorEvent {
 pub enum MonitorKind {
     /// A received UPDATE or NOTIFICATION, header included, as it came off the wire, with what
     /// decoding it needs (RFC 6793 4-octet AS, iBGP).
-    Message { raw: Bytes, four_octet_as: bool, ibgp: bool },
+    Message { raw: Bytes, four_octet_as: bool, ibgp: bool, add_path: AddPath },
     /// An FSM transition and why.
     State { from: &'static str, to: &'static str, reason: String },
 }

@@ -268,6 +268,8 @@ mod tests {
                 extended_messages: true,
                 role: None,
                 strict_role: false,
+                add_path: AddPathMode::Off,
+                max_paths_per_prefix: 8,
                 local_address: None,
                 max_prefixes: None,
                 max_prefixes_restart_secs: None,
@@ -468,7 +470,7 @@ network = "10.0.0.1/8"
                 "focl.toml:9: peers[0].hold_time: unknown key 'hold_time' (did you mean \
                  'hold_time_secs'?); known keys: name, address, remote_as, local_as, \
                  remote_port, hold_time_secs, connect_retry_secs, passive, password, \
-                 route_refresh, enhanced_route_refresh, extended_messages, role, strict_role, local_address, max_prefixes, max_prefixes_restart_secs, \
+                 route_refresh, enhanced_route_refresh, extended_messages, role, strict_role, add_path, max_paths_per_prefix, local_address, max_prefixes, max_prefixes_restart_secs, \
                  max_prefixes_warning_only, send_hold_time_secs",
                 "focl.toml:12: peers[1].address: peer address 192.0.2.2 is already used by \
                  peers[0] (line 7)",

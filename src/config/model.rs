@@ -115,6 +115,12 @@ pub struct PeerConfig {
     /// without `role` the reader refuses the key.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub strict_role: bool,
+    /// ADD-PATH (RFC 7911) for every family: `receive` keeps every path the peer sends for a
+    /// prefix; `off`, one path per prefix.
+    pub add_path: AddPathMode,
+    /// ADD-PATH: the most paths kept from this peer for one prefix; more are refused, counted
+    /// and logged.
+    pub max_paths_per_prefix: u16,
     /// Source address for outgoing connections. When not set in the file: the first
     /// `listen_addr` of the peer's family that is not a wildcard, else `None` (the kernel picks).
     pub local_address: Option<IpAddr>,
@@ -145,6 +151,14 @@ impl PeerConfig {
     pub fn is_ibgp(&self) -> bool {
         self.remote_as == self.local_as
     }
+}
+
+/// `add_path`: focld receives several paths per prefix (RFC 7911), it never sends them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AddPathMode {
+    Off,
+    Receive,
 }
 
 /// One `[[prefixes]]` entry: a static route to announce.

@@ -6,7 +6,8 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::global::GlobalRead;
 use super::model::{
-    PeerConfig, BGP_PORT, DEFAULT_CONNECT_RETRY_SECS, DEFAULT_HOLD_TIME_SECS, MAX_PASSWORD_BYTES, MIN_HOLD_TIME_SECS,
+    AddPathMode, PeerConfig, BGP_PORT, DEFAULT_CONNECT_RETRY_SECS, DEFAULT_HOLD_TIME_SECS, MAX_PASSWORD_BYTES,
+    MIN_HOLD_TIME_SECS,
 };
 use super::reader::{family_word, Field, Reader, Table};
 use crate::prefix::Family;
@@ -43,6 +44,9 @@ pub(super) fn read_peer(cx: &mut Reader, t: &mut Table<'_, '_>, global: &GlobalR
     if let (Some(f), None) = (&strict_field, &role_field) {
         cx.at(f, "strict_role only applies with role; set role too");
     }
+    let add_path = t.get(cx, "add_path").and_then(|f| read_add_path(cx, &f));
+    let max_paths_per_prefix =
+        t.get(cx, "max_paths_per_prefix").and_then(|f| cx.int_in(&f, 1u16, 1024, "max_paths_per_prefix", " paths"));
     let local_address_field = t.get(cx, "local_address");
     let max_prefixes = t.get(cx, "max_prefixes").and_then(|f| cx.int_in(&f, 1u32, u32::MAX, "max_prefixes", ""));
     let restart = t.get(cx, "max_prefixes_restart_secs");
@@ -106,6 +110,8 @@ pub(super) fn read_peer(cx: &mut Reader, t: &mut Table<'_, '_>, global: &GlobalR
         extended_messages: extended_messages.unwrap_or(true),
         role,
         strict_role,
+        add_path: add_path.unwrap_or(AddPathMode::Off),
+        max_paths_per_prefix: max_paths_per_prefix.unwrap_or(8),
         local_address,
         max_prefixes,
         max_prefixes_restart_secs,
@@ -117,6 +123,21 @@ pub(super) fn read_peer(cx: &mut Reader, t: &mut Table<'_, '_>, global: &GlobalR
         cx.at(f, format!("peer {label} is iBGP (remote_as is the local AS); BGP Role (RFC 9234) is for eBGP sessions"));
     }
     Some(PeerRead { config, address_line: address_field.map_or(0, |f| f.line), name_line: name.map(|(_, line)| line) })
+}
+
+/// `add_path`: "receive" or "off" (RFC 7911; focld never sends several paths).
+fn read_add_path(cx: &mut Reader, f: &Field<'_, '_>) -> Option<AddPathMode> {
+    match cx.str(f)? {
+        "receive" => Some(AddPathMode::Receive),
+        "off" => Some(AddPathMode::Off),
+        other => {
+            cx.at(
+                f,
+                format!("unknown add_path mode '{other}'; expected \"receive\" or \"off\" (RFC 7911 receive only)"),
+            );
+            None
+        }
+    }
 }
 
 /// `role`: one of the RFC 9234 roles, as BIRD and FRR spell them.

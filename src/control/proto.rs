@@ -591,6 +591,9 @@ pub struct Route {
     /// Marked stale by the peer's BoRR (RFC 7313) and not announced again yet.
     #[serde(default)]
     pub stale: bool,
+    /// The path identifier of a route from an ADD-PATH session (RFC 7911), else null.
+    #[serde(default)]
+    pub path_id: Option<u32>,
 }
 
 /// A neighbor, as routes name it.
@@ -653,6 +656,8 @@ pub struct RouteDetail {
     pub otc_leak: bool,
     #[serde(default)]
     pub stale: bool,
+    #[serde(default)]
+    pub path_id: Option<u32>,
     /// Attributes focld does not decode (and malformed ones), as received.
     pub other_attributes: Vec<RawAttribute>,
 }

@@ -65,11 +65,12 @@ pub fn decode(ev: &MonitorEvent) -> Decoded {
         MonitorKind::State { from, to, reason } => {
             Body::State(json!({ "type": "STATE", "old_state": from, "new_state": to, "reason": reason }))
         }
-        MonitorKind::Message { raw, four_octet_as, ibgp } => {
+        MonitorKind::Message { raw, four_octet_as, ibgp, add_path } => {
             let body = raw.get(frame::HEADER_LEN..).unwrap_or_default();
             match raw.get(18).copied().and_then(MsgType::from_u8) {
                 Some(MsgType::Update) => {
-                    match update::parse_update(body, Session { four_octet_as: *four_octet_as, ibgp: *ibgp }) {
+                    let session = Session { four_octet_as: *four_octet_as, ibgp: *ibgp };
+                    match update::parse_update_with(body, session, *add_path) {
                         Ok(u) => {
                             // parse_update gives 4-octet AS numbers for every session (RFC 6793 §4.2.3).
                             let view = update::decode_attrs_for_display(&u.attrs, u.mp_next_hop.as_deref(), true);
@@ -217,7 +218,12 @@ mod tests {
         MonitorEvent {
             ts: UNIX_EPOCH + Duration::from_millis(1_764_650_000_250),
             peer: peer(),
-            kind: MonitorKind::Message { raw: raw.into(), four_octet_as: true, ibgp: false },
+            kind: MonitorKind::Message {
+                raw: raw.into(),
+                four_octet_as: true,
+                ibgp: false,
+                add_path: Default::default(),
+            },
         }
     }
 

@@ -673,7 +673,7 @@ mod tests {
         super::super::record::bgp4mp_message(
             t,
             super::super::record::Precision::Microsecond,
-            true,
+            (true, false),
             &s,
             &vec![0xff; n],
             &mut r,

@@ -22,6 +22,12 @@ pub mod mrt_type {
     pub const MESSAGE: u16 = 1;
     pub const MESSAGE_AS4: u16 = 4;
     pub const STATE_CHANGE_AS4: u16 = 5;
+    /// RFC 8050 §3: messages whose NLRI carry ADD-PATH path identifiers.
+    pub const MESSAGE_ADDPATH: u16 = 8;
+    pub const MESSAGE_AS4_ADDPATH: u16 = 9;
+    /// RFC 8050 §4: RIB entries with a path identifier each.
+    pub const RIB_IPV4_UNICAST_ADDPATH: u16 = 8;
+    pub const RIB_IPV6_UNICAST_ADDPATH: u16 = 10;
 }
 
 /// Timestamps: BGP4MP (seconds) or BGP4MP_ET (RFC 6396 §3: with microseconds).
@@ -100,16 +106,22 @@ fn peer_header_len(s: &SessionAddrs, as4: bool) -> usize {
 }
 
 /// A BGP4MP(_ET) MESSAGE_AS4 (4-octet session) or MESSAGE (2-octet session) record around
-/// the raw message, header included (RFC 6396 §4.4.2, §4.4.3).
+/// the raw message, header included (RFC 6396 §4.4.2, §4.4.3); their _ADDPATH forms (RFC 8050
+/// §3) when the message's NLRI carry path identifiers.
 pub fn bgp4mp_message(
     ts: SystemTime,
     precision: Precision,
-    as4: bool,
+    (as4, add_path): (bool, bool),
     s: &SessionAddrs,
     raw_msg: &[u8],
     out: &mut Vec<u8>,
 ) {
-    let subtype = if as4 { mrt_type::MESSAGE_AS4 } else { mrt_type::MESSAGE };
+    let subtype = match (as4, add_path) {
+        (true, false) => mrt_type::MESSAGE_AS4,
+        (false, false) => mrt_type::MESSAGE,
+        (true, true) => mrt_type::MESSAGE_AS4_ADDPATH,
+        (false, true) => mrt_type::MESSAGE_ADDPATH,
+    };
     header(out, ts, precision, subtype, peer_header_len(s, as4) + raw_msg.len());
     bgp4mp_peer_header(out, s, as4);
     out.extend_from_slice(raw_msg);
@@ -171,13 +183,24 @@ pub fn peer_index_table(ts: u32, collector_id: Ipv4Addr, view_name: &str, peers:
 pub struct RibEntry<'a> {
     pub peer_index: u16,
     pub originated: u32,
+    /// RFC 8050 path identifier: entries with one go into an _ADDPATH record.
+    pub path_id: Option<u32>,
     pub attrs: &'a [u8],
 }
 
-/// RIB_IPV4_UNICAST or RIB_IPV6_UNICAST (RFC 6396 §4.3.2).
+/// RIB_IPV4_UNICAST or RIB_IPV6_UNICAST (RFC 6396 §4.3.2), or their _ADDPATH forms with a
+/// path identifier after each entry's originated time (RFC 8050 §4) when the entries carry
+/// one (all of a record's entries do, or none).
 pub fn rib_entry_record(ts: u32, seq: u32, prefix: &Prefix, entries: &[RibEntry], out: &mut Vec<u8>) {
-    let subtype = if prefix.addr().is_ipv4() { mrt_type::RIB_IPV4_UNICAST } else { mrt_type::RIB_IPV6_UNICAST };
-    let body_len = 4 + prefix.nlri_len() + 2 + entries.iter().map(|e| 8 + e.attrs.len()).sum::<usize>();
+    let add_path = entries.iter().any(|e| e.path_id.is_some());
+    let subtype = match (prefix.addr().is_ipv4(), add_path) {
+        (true, false) => mrt_type::RIB_IPV4_UNICAST,
+        (false, false) => mrt_type::RIB_IPV6_UNICAST,
+        (true, true) => mrt_type::RIB_IPV4_UNICAST_ADDPATH,
+        (false, true) => mrt_type::RIB_IPV6_UNICAST_ADDPATH,
+    };
+    let fixed = if add_path { 12 } else { 8 };
+    let body_len = 4 + prefix.nlri_len() + 2 + entries.iter().map(|e| fixed + e.attrs.len()).sum::<usize>();
     td2_header(out, ts, subtype, body_len);
     out.extend_from_slice(&seq.to_be_bytes());
     prefix.write_nlri(out);
@@ -185,6 +208,9 @@ pub fn rib_entry_record(ts: u32, seq: u32, prefix: &Prefix, entries: &[RibEntry]
     for e in entries {
         out.extend_from_slice(&e.peer_index.to_be_bytes());
         out.extend_from_slice(&e.originated.to_be_bytes());
+        if add_path {
+            out.extend_from_slice(&e.path_id.unwrap_or(0).to_be_bytes());
+        }
         out.extend_from_slice(&(e.attrs.len() as u16).to_be_bytes());
         out.extend_from_slice(e.attrs);
     }
@@ -275,7 +301,7 @@ mod tests {
         let ts = UNIX_EPOCH + Duration::from_micros(1_795_513_500_123_456);
         let raw = an_update();
         let mut buf = Vec::new();
-        bgp4mp_message(ts, Precision::Microsecond, true, &session_v4(), &raw, &mut buf);
+        bgp4mp_message(ts, Precision::Microsecond, (true, false), &session_v4(), &raw, &mut buf);
         let recs = parse_all(&buf);
         let h = &recs[0].common_header;
         assert_eq!((h.timestamp, h.microsecond_timestamp), (1_795_513_500, Some(123_456)));
@@ -296,7 +322,7 @@ mod tests {
         let ts = UNIX_EPOCH + Duration::from_secs(1_795_513_500);
         let s = SessionAddrs { peer_as: 65002, ..session_v4() };
         let mut buf = Vec::new();
-        bgp4mp_message(ts, Precision::Second, false, &s, &an_update(), &mut buf);
+        bgp4mp_message(ts, Precision::Second, (false, false), &s, &an_update(), &mut buf);
         let recs = parse_all(&buf);
         assert_eq!((recs[0].common_header.entry_type as u16, recs[0].common_header.entry_subtype), (16, 1));
         assert_eq!(recs[0].common_header.microsecond_timestamp, None);
@@ -337,7 +363,7 @@ mod tests {
             1_795_513_500,
             0,
             &p4,
-            &[RibEntry { peer_index: 0, originated: 1_795_510_000, attrs: &a4 }],
+            &[RibEntry { peer_index: 0, originated: 1_795_510_000, path_id: None, attrs: &a4 }],
             &mut buf,
         );
         // IPv6 route from peer 1 on a 2-octet session: AS_PATH widened, next hop abbreviated.
@@ -350,7 +376,7 @@ mod tests {
             1_795_513_500,
             1,
             &p6,
-            &[RibEntry { peer_index: 1, originated: 1_795_510_000, attrs: &a6 }],
+            &[RibEntry { peer_index: 1, originated: 1_795_510_000, path_id: None, attrs: &a6 }],
             &mut buf,
         );
         let recs = parse_all(&buf);

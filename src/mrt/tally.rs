@@ -159,7 +159,7 @@ mod tests {
             let s = SessionAddrs { peer_as: 65010, local_as: 65001, peer_ip, local_ip: peer_ip };
             let mut r = Vec::new();
             let ts = UNIX_EPOCH + Duration::from_secs(1000 + i as u64);
-            record::bgp4mp_message(ts, Precision::Microsecond, true, &s, &[0xff; 19], &mut r);
+            record::bgp4mp_message(ts, Precision::Microsecond, (true, false), &s, &[0xff; 19], &mut r);
             t.add(&r);
         }
         assert_eq!((t.records, t.first, t.last), (3, Some(1000), Some(1002)));
@@ -180,8 +180,8 @@ mod tests {
         let prefix = "10.0.0.0/24".parse().unwrap();
         let attrs = [0x40, 1, 1, 0];
         let entries = [
-            RibEntry { peer_index: 2, originated: 1, attrs: &attrs },
-            RibEntry { peer_index: 1, originated: 1, attrs: &attrs },
+            RibEntry { peer_index: 2, originated: 1, path_id: None, attrs: &attrs },
+            RibEntry { peer_index: 1, originated: 1, path_id: None, attrs: &attrs },
         ];
         record::rib_entry_record(5, 0, &prefix, &entries, &mut r);
         let mut t = Tally::default();

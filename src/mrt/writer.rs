@@ -285,9 +285,10 @@ impl Writer {
 
     fn handle(&mut self, msg: MrtMsg, now: SystemTime) {
         match msg {
-            MrtMsg::Message { ts, as4, session, raw } => {
+            MrtMsg::Message { ts, as4, add_path, session, raw } => {
                 self.scratch.clear();
-                record::bgp4mp_message(ts, self.cfg.timestamp_precision, as4, &session, &raw, &mut self.scratch);
+                let kind = (as4, add_path);
+                record::bgp4mp_message(ts, self.cfg.timestamp_precision, kind, &session, &raw, &mut self.scratch);
                 self.append(now);
             }
             MrtMsg::StateChange { ts, session, from, to } => {
@@ -458,7 +459,7 @@ mod tests {
         let mut raw = vec![0xff; 16];
         raw.extend_from_slice(&[0, 23, 2, 0, 0, 0, 0]);
         raw.extend_from_slice(&n.to_be_bytes());
-        MrtMsg::Message { ts, as4: true, session, raw: raw.into() }
+        MrtMsg::Message { ts, as4: true, add_path: false, session, raw: raw.into() }
     }
 
     /// The finished files below `dir` (relative), and every manifest checked against its file.
@@ -585,7 +586,7 @@ mod tests {
         let attrs = [0x40, 1, 1, 0];
         let mut ribs = Vec::new();
         for (i, p) in ["10.0.0.0/24", "10.0.1.0/24"].iter().enumerate() {
-            let e = [RibEntry { peer_index: if i == 0 { 0 } else { 1 }, originated: 1, attrs: &attrs }];
+            let e = [RibEntry { peer_index: if i == 0 { 0 } else { 1 }, originated: 1, path_id: None, attrs: &attrs }];
             rib_entry_record(5, i as u32, &p.parse().unwrap(), &e, &mut ribs);
         }
         w.handle(MrtMsg::SnapshotBegin { start: t(36_000.0) }, t(36_000.0));
@@ -667,7 +668,7 @@ mod tests {
             raw.extend_from_slice(&x.to_be_bytes());
         }
         let MrtMsg::Message { as4, session, .. } = message(ts, 0) else { unreachable!() };
-        MrtMsg::Message { ts, as4, session, raw: raw.into() }
+        MrtMsg::Message { ts, as4, add_path: false, session, raw: raw.into() }
     }
 
     /// `n` incompressible 4 KB messages into the writer, at `now`.

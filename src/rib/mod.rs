@@ -19,6 +19,7 @@
 mod adj_out;
 mod attrs;
 mod best;
+mod paths;
 mod query;
 mod snapshot;
 mod table;
@@ -34,10 +35,11 @@ use crate::mrt::file as mrt_file;
 use crate::msg::{MrtLink, PeerId, PeerLink, PeerMsg, RibMsg, SessionInfo, PEER_SEND_BOUND, RIB_CHANNEL_CAPACITY};
 use crate::prefix::{Family, Prefix};
 use crate::wire::frame::{self, RefreshKind};
-use crate::wire::update::{self, OutRoute, ParsedUpdate};
+use crate::wire::update::{self, AddPath, OutRoute, ParsedUpdate};
 use adj_out::{adj_rib_out, OutEntry};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use log::{debug, error, info, warn};
+use paths::PathRefs;
 use snapshot::SnapshotCursor;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -64,6 +66,11 @@ struct PeerState {
     /// Per family: the peer sent BoRR (RFC 7313 §4) and its stale routes are swept at EoRR,
     /// or at this deadline if no EoRR comes.
     refresh_deadline: [Option<Instant>; 2],
+    /// ADD-PATH: the most paths kept for one prefix (`max_paths_per_prefix`), the paths
+    /// refused over it on this session, and when that was last logged.
+    max_paths: u16,
+    paths_refused: u64,
+    paths_refused_logged: Option<Instant>,
 }
 
 impl PeerState {
@@ -145,6 +152,8 @@ pub struct Rib {
     slots: Vec<Option<SlotInfo>>,
     table: Table,
     attrs: AttrSlab,
+    /// (attribute set, path identifier) pairs of ADD-PATH routes.
+    paths: PathRefs,
     opts: RibOptions,
     next_snapshot: Option<SystemTime>,
     snapshot: Option<SnapshotCursor>,
@@ -157,13 +166,40 @@ pub struct Rib {
 pub const REFRESH_STALE_BOUND: Duration = Duration::from_secs(300);
 
 /// The decision-process view of a route (its set's summary and its peer's facts).
-fn candidate(slots: &[Option<SlotInfo>], attrs: &AttrSlab, e: &RouteEntry) -> Candidate {
+fn candidate(slots: &[Option<SlotInfo>], attrs: &AttrSlab, paths: &PathRefs, e: &RouteEntry) -> Candidate {
     let info = slots.get(usize::from(e.peer)).copied().flatten();
     Candidate {
-        path: attrs.summary(e.attrs),
+        path: attrs.summary(set_of(paths, e)),
         ibgp: info.is_some_and(|i| i.ibgp),
         router_id: info.map(|i| i.router_id).unwrap_or(Ipv4Addr::UNSPECIFIED),
         address: info.map(|i| i.address).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+    }
+}
+
+/// The attribute set of a route (through its path pair for an ADD-PATH route).
+fn set_of(paths: &PathRefs, e: &RouteEntry) -> AttrId {
+    if e.is_add_path() {
+        paths.get(e.attrs).map_or(AttrId::MAX, |(a, _)| a)
+    } else {
+        e.attrs
+    }
+}
+
+/// The RFC 7911 path identifier of an ADD-PATH route; `None` for others.
+fn path_of(paths: &PathRefs, e: &RouteEntry) -> Option<u32> {
+    if e.is_add_path() {
+        paths.get(e.attrs).map(|(_, p)| p)
+    } else {
+        None
+    }
+}
+
+/// Give back what a route that left the table held.
+fn release_route(attrs: &mut AttrSlab, paths: &mut PathRefs, e: RouteEntry) {
+    if !e.is_add_path() {
+        attrs.release(e.attrs);
+    } else if let Some(set) = paths.release(e.attrs) {
+        attrs.release(set);
     }
 }
 
@@ -181,6 +217,7 @@ impl Rib {
             slots: Vec::new(),
             table: Table::default(),
             attrs: AttrSlab::default(),
+            paths: PathRefs::default(),
             opts,
             next_snapshot,
             snapshot: None,
@@ -257,6 +294,9 @@ impl Rib {
                     max_prefixes,
                     over_limit: false,
                     refresh_deadline: [None; 2],
+                    max_paths: 8,
+                    paths_refused: 0,
+                    paths_refused_logged: None,
                 };
                 self.peers.insert(peer, state);
             }
@@ -356,15 +396,18 @@ impl Rib {
             return; // the session went down meanwhile
         }
         let slot = p.slot;
-        let Rib { table, attrs, slots, .. } = self;
-        for w in &u.withdrawn {
-            let (old, rest) = table.remove(w, slot);
+        let ap = p.session.as_ref().map(|s| AddPath::of(&s.add_path_rx)).unwrap_or_default();
+        let Rib { table, attrs, slots, paths, .. } = self;
+        for (i, w) in u.withdrawn.iter().enumerate() {
+            // RFC 7911 §3: an ADD-PATH withdrawal names its path.
+            let pid = ap.has(w.family()).then(|| u.withdrawn_id(i));
+            let (old, rest) = table.remove_as(w, |e| e.peer == slot && path_of(paths, e) == pid);
             if let Some(old) = old {
                 p.counts[w.family().index()] -= 1;
                 if old.is_best() {
-                    best::mark_best(rest, |e| candidate(slots, attrs, e));
+                    best::mark_best(rest, |e| candidate(slots, attrs, paths, e));
                 }
-                attrs.release(old.attrs);
+                release_route(attrs, paths, old);
             }
         }
         let hard_limit = p.max_prefixes.filter(|(_, warn_only)| !warn_only).map(|(m, _)| m);
@@ -379,18 +422,45 @@ impl Rib {
             };
             let id = attrs.intern(set);
             let received = unix_now();
-            for a in &u.announced {
-                attrs.hold(id);
-                let flags = if u.otc_leak { table::OTC_LEAK } else { 0 };
-                let entry = RouteEntry { attrs: id, received, peer: slot, flags };
-                let (old, routes) = table.insert(a, entry);
-                best::mark_best(routes, |e| candidate(slots, attrs, e));
+            let leak = if u.otc_leak { table::OTC_LEAK } else { 0 };
+            for (i, a) in u.announced.iter().enumerate() {
+                let pid = ap.has(a.family()).then(|| u.announced_ids.get(i).copied().unwrap_or(0));
+                let entry = match pid {
+                    None => {
+                        attrs.hold(id);
+                        RouteEntry { attrs: id, received, peer: slot, flags: leak }
+                    }
+                    Some(pid) => {
+                        let routes = table.get(a).unwrap_or_default();
+                        let mine = routes.iter().filter(|e| e.peer == slot);
+                        let known = mine.clone().any(|e| path_of(paths, e) == Some(pid));
+                        if !known && mine.count() >= usize::from(p.max_paths) {
+                            // A peer's paths for one prefix are bounded (max_paths_per_prefix).
+                            p.paths_refused += 1;
+                            continue;
+                        }
+                        let (r, new) = paths.hold(id, pid);
+                        if new {
+                            attrs.hold(id);
+                        }
+                        RouteEntry { attrs: r, received, peer: slot, flags: leak | table::ADD_PATH }
+                    }
+                };
+                let (old, routes) = table.insert_as(a, entry, |e| e.peer == slot && path_of(paths, e) == pid);
+                best::mark_best(routes, |e| candidate(slots, attrs, paths, e));
                 match old {
-                    Some(old) => attrs.release(old.attrs),
+                    Some(old) => release_route(attrs, paths, old),
                     None => p.counts[a.family().index()] += 1,
                 }
             }
             attrs.release_unused(id);
+            if p.paths_refused > 0 && p.paths_refused_logged.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                warn!(
+                    "neighbor {}: {} paths refused so far: more than max_paths_per_prefix {} paths for one prefix",
+                    p.label, p.paths_refused, p.max_paths
+                );
+                p.paths_refused_logged = Some(Instant::now());
+            }
         }
         if let Some((limit, warn_only)) = p.max_prefixes {
             let count = p.routes();
@@ -419,18 +489,18 @@ impl Rib {
             return 0;
         }
         let slot = p.slot;
-        let Rib { table, attrs, slots, .. } = self;
+        let Rib { table, attrs, slots, paths, .. } = self;
         let mut released = Vec::new();
         let mut on_removed = |old: RouteEntry, rest: &mut [RouteEntry]| {
             if old.is_best() {
-                best::mark_best(rest, |e| candidate(slots, attrs, e));
+                best::mark_best(rest, |e| candidate(slots, attrs, paths, e));
             }
-            released.push(old.attrs);
+            released.push(old);
         };
         table.v4.remove_peer(slot, &mut on_removed);
         table.v6.remove_peer(slot, &mut on_removed);
-        for id in released {
-            attrs.release(id);
+        for old in released {
+            release_route(attrs, paths, old);
         }
         n
     }
@@ -460,21 +530,21 @@ impl Rib {
             return;
         }
         let slot = p.slot;
-        let Rib { table, attrs, slots, .. } = self;
+        let Rib { table, attrs, slots, paths, .. } = self;
         let mut released = Vec::new();
         let on_removed = |old: RouteEntry, rest: &mut [RouteEntry]| {
             if old.is_best() {
-                best::mark_best(rest, |e| candidate(slots, attrs, e));
+                best::mark_best(rest, |e| candidate(slots, attrs, paths, e));
             }
-            released.push(old.attrs);
+            released.push(old);
         };
         match family {
             Family::Ipv4Unicast => table.v4.remove_peer_where(slot, RouteEntry::is_stale, on_removed),
             Family::Ipv6Unicast => table.v6.remove_peer_where(slot, RouteEntry::is_stale, on_removed),
         }
         let n = released.len() as u64;
-        for id in released {
-            attrs.release(id);
+        for old in released {
+            release_route(attrs, paths, old);
         }
         p.counts[family.index()] -= n;
         info!("neighbor {}: {why} for {family}: {n} stale routes removed, {} kept", p.label, p.counts[family.index()]);
@@ -524,6 +594,8 @@ impl Rib {
         }
         p.adj_out = adj_rib_out(&p.label, &prefixes, &info);
         p.adj_out_since = Instant::now();
+        p.max_paths = info.max_paths_per_prefix;
+        p.paths_refused = 0;
         p.session = Some(info);
         self.resend(peer, None);
     }
@@ -614,6 +686,8 @@ mod tests {
                     enhanced_route_refresh: true,
                     max_message_len: 4096,
                     role: None,
+                    add_path_rx: vec![],
+                    max_paths_per_prefix: 8,
                 },
             });
         }
@@ -714,6 +788,115 @@ mod tests {
         rib.handle(RibMsg::RefreshMark { peer: 1, family: Family::Ipv4Unicast, begin: true });
         rib.handle(RibMsg::SessionDown { peer: 1 });
         assert_eq!(rib.next_refresh_deadline(), None);
+    }
+
+    /// `rib_with_peers`, with ADD-PATH receive on peer 1's session for both families.
+    fn rib_with_add_path(max_paths: u16) -> Rib {
+        let mut rib = rib_with_peers(2);
+        let p = rib.peers.get_mut(&1).unwrap();
+        p.max_paths = max_paths;
+        p.session.as_mut().unwrap().add_path_rx = Family::ALL.to_vec();
+        rib
+    }
+
+    fn announce_path(rib: &mut Rib, peer: PeerId, prefix: &str, id: u32, attrs: Vec<u8>) {
+        let u = ParsedUpdate {
+            announced: vec![prefix.parse().unwrap()],
+            announced_ids: vec![id],
+            attrs,
+            ..Default::default()
+        };
+        rib.apply_update(peer, u, true);
+    }
+
+    fn paths_of(rib: &Rib, prefix: &str) -> Vec<(PeerId, Option<u32>)> {
+        let mut v: Vec<(PeerId, Option<u32>)> = rib
+            .table
+            .get(&prefix.parse().unwrap())
+            .unwrap_or_default()
+            .iter()
+            .map(|e| (rib.slots[usize::from(e.peer)].unwrap().peer, path_of(&rib.paths, e)))
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn an_add_path_peer_keeps_each_path_and_withdraws_them_by_identifier() {
+        let mut rib = rib_with_add_path(8);
+        announce_path(&mut rib, 1, "192.0.2.0/24", 1, attrs(65001, 3));
+        announce_path(&mut rib, 1, "192.0.2.0/24", 2, attrs(65001, 1));
+        announce(&mut rib, 2, &["192.0.2.0/24"], attrs(65002, 2));
+        assert_eq!(paths_of(&rib, "192.0.2.0/24"), [(1, Some(1)), (1, Some(2)), (2, None)]);
+        assert_eq!(rib.peers[&1].counts, [2, 0], "two paths, two routes");
+        let best = rib.table.get(&"192.0.2.0/24".parse().unwrap()).unwrap().iter().find(|e| e.is_best()).copied();
+        assert_eq!(best.and_then(|e| path_of(&rib.paths, &e)), Some(2), "the shorter path of the two");
+        // Path 2 again with other attributes replaces path 2 only.
+        announce_path(&mut rib, 1, "192.0.2.0/24", 2, attrs(65001, 4));
+        assert_eq!(paths_of(&rib, "192.0.2.0/24"), [(1, Some(1)), (1, Some(2)), (2, None)]);
+        assert_eq!(best_peer(&rib, "192.0.2.0/24"), Some(2), "now peer 2's 2-AS path is best");
+        let u = ParsedUpdate {
+            withdrawn: vec!["192.0.2.0/24".parse().unwrap()],
+            withdrawn_ids: vec![1],
+            ..Default::default()
+        };
+        rib.apply_update(1, u, true);
+        assert_eq!(paths_of(&rib, "192.0.2.0/24"), [(1, Some(2)), (2, None)]);
+        rib.handle(RibMsg::SessionDown { peer: 1 });
+        assert_eq!(paths_of(&rib, "192.0.2.0/24"), [(2, None)]);
+        assert_eq!((rib.paths.len(), rib.attrs.len()), (0, 1), "pairs and sets given back");
+    }
+
+    #[test]
+    fn paths_past_max_paths_per_prefix_are_refused_and_counted() {
+        let mut rib = rib_with_add_path(2);
+        for id in 1..=5 {
+            announce_path(&mut rib, 1, "192.0.2.0/24", id, attrs(65001, 1));
+        }
+        assert_eq!(paths_of(&rib, "192.0.2.0/24"), [(1, Some(1)), (1, Some(2))]);
+        assert_eq!(rib.peers[&1].paths_refused, 3);
+        announce_path(&mut rib, 1, "192.0.2.0/24", 2, attrs(65001, 2));
+        assert_eq!(rib.peers[&1].paths_refused, 3, "a known path is replaced, not refused");
+    }
+
+    #[test]
+    fn a_snapshot_puts_add_path_routes_in_an_rfc_8050_record_after_the_plain_one() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let mut rib = rib_with_add_path(8);
+        rib.opts.mrt = Some(MrtLink::new(tx, false));
+        announce_path(&mut rib, 1, "192.0.2.0/24", 7, attrs(65001, 1));
+        announce(&mut rib, 2, &["192.0.2.0/24"], attrs(65002, 1));
+        assert!(rib.begin_snapshot(SystemTime::now()));
+        while rib.snapshot.is_some() {
+            rib.snapshot_step();
+        }
+        let mut records = Vec::new();
+        while let Ok(m) = rx.try_recv() {
+            if let crate::msg::MrtMsg::SnapshotChunk { records: r, .. } = m {
+                records.extend(r);
+            }
+        }
+        let mut starts = Vec::new();
+        let mut at = 0;
+        while at + 12 <= records.len() {
+            starts.push(at);
+            at += 12 + u32::from_be_bytes(records[at + 8..at + 12].try_into().unwrap()) as usize;
+        }
+        let subtypes: Vec<u16> = starts.iter().map(|&a| u16::from_be_bytes([records[a + 6], records[a + 7]])).collect();
+        assert_eq!(subtypes, [1, 2, 8], "the peer index, RIB_IPV4_UNICAST, then RIB_IPV4_UNICAST_ADDPATH");
+        // RFC 8050 §4: sequence, 192.0.2.0/24, one entry: peer index, originated, path id 7.
+        let body = &records[starts[2] + 12..];
+        assert_eq!(&body[4..10], &[24, 192, 0, 2, 0, 1]);
+        assert_eq!(&body[16..20], &7u32.to_be_bytes());
+        // bgpkit-parser reads both records, the ADD-PATH entry with its path id.
+        use bgpkit_parser::models::{MrtMessage, TableDumpV2Message};
+        let mut ids = Vec::new();
+        for r in bgpkit_parser::BgpkitParser::from_reader(&records[..]).into_record_iter() {
+            if let MrtMessage::TableDumpV2Message(TableDumpV2Message::RibAfi(e)) = r.message {
+                ids.extend(e.rib_entries.iter().map(|x| x.path_id));
+            }
+        }
+        assert_eq!(ids, [None, Some(7)]);
     }
 
     #[test]
@@ -865,8 +1048,10 @@ mod tests {
                     rib.table.get(prefix).and_then(|rs| rs.iter().find(|r| r.peer == *i)).map(|r| r.received);
                 bufs.push((*i, received.expect("in the table"), b));
             }
-            let entries: Vec<RibEntry> =
-                bufs.iter().map(|(i, t, b)| RibEntry { peer_index: *i, originated: *t, attrs: b }).collect();
+            let entries: Vec<RibEntry> = bufs
+                .iter()
+                .map(|(i, t, b)| RibEntry { peer_index: *i, originated: *t, path_id: None, attrs: b })
+                .collect();
             mrt_record::rib_entry_record(timestamp, seq, prefix, &entries, &mut want);
         }
         assert!(model.len() > 1000 && model.keys().any(|p| p.family() == Family::Ipv6Unicast), "{}", model.len());

@@ -10,7 +10,7 @@
 
 use super::attrs::AttrSet;
 use super::table::{PeerSlot, RouteEntry};
-use super::{unix_now, PeerState, Rib};
+use super::{path_of, set_of, unix_now, PeerState, Rib};
 use crate::control::proto::{
     self as ctl, Aggregator, AsPathSegment, CtlError, FamilyCounts, PeerName, RawAttribute, RibPeerSummary, RibSummary,
     Route as CtlRoute, RouteDetail, RouteList, StreamItem,
@@ -128,6 +128,7 @@ impl Rib {
                         otc: e.route.otc,
                         otc_leak: false,
                         stale: false,
+                        path_id: None,
                     })
                     .collect();
                 let count = routes.len() as u64;
@@ -294,7 +295,7 @@ impl Rib {
         if f.peer_as.is_some_and(|a| a != peer.remote_as) {
             return None;
         }
-        let set = self.attrs.get(r.attrs)?;
+        let set = self.attrs.get(set_of(&self.paths, r))?;
         let needs_decode =
             f.origin.is_some() || f.path_as.is_some() || f.community.is_some() || f.large_community.is_some();
         let detail = (needs_decode || cur.q.detail)
@@ -313,9 +314,10 @@ impl Rib {
         }
         let name = PeerName { address: peer.address.to_string(), name: peer.name.clone() };
         let age = u64::from(now.saturating_sub(r.received));
+        let path_id = path_of(&self.paths, r);
         match detail.filter(|_| cur.q.detail) {
-            Some(d) => serde_json::to_value(route_detail(prefix, r, d, name, age)).ok(),
-            None => serde_json::to_value(display_route(prefix, r, set, name, age)).ok(),
+            Some(d) => serde_json::to_value(RouteDetail { path_id, ..route_detail(prefix, r, d, name, age) }).ok(),
+            None => serde_json::to_value(CtlRoute { path_id, ..display_route(prefix, r, set, name, age) }).ok(),
         }
     }
 
@@ -382,6 +384,7 @@ fn display_route(p: &Prefix, r: &RouteEntry, a: &AttrSet, peer: PeerName, age_se
         otc: role::otc_of(&a.attrs),
         otc_leak: r.is_otc_leak(),
         stale: r.is_stale(),
+        path_id: None,
     }
 }
 
@@ -410,6 +413,7 @@ fn route_detail(p: &Prefix, r: &RouteEntry, d: display::Detail, peer: PeerName, 
         otc: d.otc,
         otc_leak: r.is_otc_leak(),
         stale: r.is_stale(),
+        path_id: None,
         other_attributes: d
             .other
             .iter()

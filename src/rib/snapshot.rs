@@ -4,7 +4,7 @@
 //! snapshot is written. The walk resumes after the last prefix written, so prefixes added or
 //! withdrawn meanwhile are seen or not as their place in the order says.
 
-use super::{unix_now, Rib};
+use super::{path_of, set_of, unix_now, Rib};
 use crate::mrt::record::{self as mrt_record, PeerEntry, RibEntry};
 use crate::msg::{MrtMsg, PeerId};
 use crate::prefix::Prefix;
@@ -93,23 +93,36 @@ impl Rib {
                 if self.slots.get(usize::from(r.peer)).copied().flatten().is_none_or(|s| s.peer != *id) {
                     continue;
                 }
-                let Some(a) = self.attrs.get(r.attrs) else { continue };
+                let Some(a) = self.attrs.get(set_of(&self.paths, r)) else { continue };
                 let from = attrs.len();
                 mrt_record::td2_attributes(&a.attrs, a.four_octet, a.mp_next_hop.as_deref(), &mut attrs);
-                spans.push((*index, r.received, from..attrs.len()));
+                spans.push((*index, r.received, path_of(&self.paths, r), from..attrs.len()));
             }
             if spans.is_empty() {
                 continue; // only routes of peers that came after the PEER_INDEX_TABLE
             }
-            // RFC 6396 §4.3.4 does not order entries; peer-index order as before.
-            spans.sort_unstable_by_key(|s| s.0);
-            let entries: Vec<RibEntry> = spans
-                .iter()
-                .map(|(i, t, r)| RibEntry { peer_index: *i, originated: *t, attrs: &attrs[r.clone()] })
-                .collect();
-            mrt_record::rib_entry_record(cur.timestamp, cur.seq, &prefix, &entries, &mut buf);
-            cur.seq = cur.seq.wrapping_add(1);
-            count += 1;
+            // RFC 6396 §4.3.4 does not order entries; peer-index order as before (then path id).
+            spans.sort_unstable_by_key(|s| (s.0, s.2));
+            // ADD-PATH routes go in a RIB_*_ADDPATH record of their own (RFC 8050 §4), after
+            // the plain record of the same prefix, so readers of plain records see them as before.
+            for add_path in [false, true] {
+                let entries: Vec<RibEntry> = spans
+                    .iter()
+                    .filter(|s| s.2.is_some() == add_path)
+                    .map(|(i, t, pid, r)| RibEntry {
+                        peer_index: *i,
+                        originated: *t,
+                        path_id: *pid,
+                        attrs: &attrs[r.clone()],
+                    })
+                    .collect();
+                if entries.is_empty() {
+                    continue;
+                }
+                mrt_record::rib_entry_record(cur.timestamp, cur.seq, &prefix, &entries, &mut buf);
+                cur.seq = cur.seq.wrapping_add(1);
+                count += 1;
+            }
         }
         let Some(last) = last else {
             info!("rib: snapshot done, {} records", cur.records);

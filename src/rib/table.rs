@@ -29,6 +29,8 @@ pub const BEST: u8 = 1;
 pub const STALE: u8 = 2;
 /// `RouteEntry::flags`: a route leak by its Only-to-Customer attribute (RFC 9234 §5).
 pub const OTC_LEAK: u8 = 4;
+/// `RouteEntry::flags`: an ADD-PATH route (RFC 7911); `attrs` is a `paths::PathRefId`.
+pub const ADD_PATH: u8 = 8;
 
 /// One peer's route for a prefix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,6 +53,10 @@ impl RouteEntry {
 
     pub fn is_otc_leak(&self) -> bool {
         self.flags & OTC_LEAK != 0
+    }
+
+    pub fn is_add_path(&self) -> bool {
+        self.flags & ADD_PATH != 0
     }
 }
 
@@ -146,8 +152,20 @@ impl<K: Key> FamilyTable<K> {
 
     /// Put `entry` in as its peer's route for the prefix; the route it replaces, if any.
     pub fn insert(&mut self, key: K, entry: RouteEntry) -> (Option<RouteEntry>, &mut [RouteEntry]) {
+        let peer = entry.peer;
+        self.insert_as(key, entry, |e| e.peer == peer)
+    }
+
+    /// `insert`, replacing the route `same` picks (an ADD-PATH peer's route with the same path
+    /// identifier) rather than the peer's one route.
+    pub fn insert_as(
+        &mut self,
+        key: K,
+        entry: RouteEntry,
+        same: impl Fn(&RouteEntry) -> bool,
+    ) -> (Option<RouteEntry>, &mut [RouteEntry]) {
         let slot = self.map.entry(key).or_insert_with(|| Box::new([]));
-        if let Some(i) = slot.iter().position(|e| e.peer == entry.peer) {
+        if let Some(i) = slot.iter().position(same) {
             let old = std::mem::replace(&mut slot[i], entry);
             return (Some(old), &mut slot[..]);
         }
@@ -161,10 +179,19 @@ impl<K: Key> FamilyTable<K> {
     /// Take the peer's route for the prefix out; a prefix left without routes leaves the table.
     /// Returns the removed route and the routes that remain (empty when the prefix is gone).
     pub fn remove(&mut self, key: K, peer: PeerSlot) -> (Option<RouteEntry>, &mut [RouteEntry]) {
+        self.remove_as(key, |e| e.peer == peer)
+    }
+
+    /// `remove` of the route `which` picks.
+    pub fn remove_as(
+        &mut self,
+        key: K,
+        which: impl Fn(&RouteEntry) -> bool,
+    ) -> (Option<RouteEntry>, &mut [RouteEntry]) {
         let std::collections::btree_map::Entry::Occupied(mut o) = self.map.entry(key) else {
             return (None, &mut []);
         };
-        let Some(i) = o.get().iter().position(|e| e.peer == peer) else { return (None, &mut []) };
+        let Some(i) = o.get().iter().position(which) else { return (None, &mut []) };
         let old = o.get()[i];
         self.routes -= 1;
         if o.get().len() == 1 {
@@ -237,11 +264,11 @@ impl<K: Key> FamilyTable<K> {
         self.remove_peer_where(peer, |_| true, on_removed);
     }
 
-    /// Set `flag` on every route of `peer`; the number of routes marked.
+    /// Set `flag` on every route of `peer` (all its paths); the number of routes marked.
     pub fn mark_peer(&mut self, peer: PeerSlot, flag: u8) -> u64 {
         let mut n = 0;
         for routes in self.map.values_mut() {
-            if let Some(e) = routes.iter_mut().find(|e| e.peer == peer) {
+            for e in routes.iter_mut().filter(|e| e.peer == peer) {
                 e.flags |= flag;
                 n += 1;
             }
@@ -257,14 +284,18 @@ impl<K: Key> FamilyTable<K> {
         mut on_removed: impl FnMut(RouteEntry, &mut [RouteEntry]),
     ) {
         let mut removed = 0;
+        let picked = |e: &RouteEntry| e.peer == peer && pred(e);
         self.map.retain(|_, routes| {
-            let Some(i) = routes.iter().position(|e| e.peer == peer && pred(e)) else { return true };
-            removed += 1;
-            let old = routes[i];
-            let mut v = std::mem::take(routes).into_vec();
-            v.swap_remove(i);
-            *routes = v.into_boxed_slice();
-            on_removed(old, routes);
+            if !routes.iter().any(picked) {
+                return true;
+            }
+            // An ADD-PATH peer may have several routes here (RFC 7911): all of them go.
+            let (gone, kept): (Vec<RouteEntry>, Vec<RouteEntry>) = routes.iter().partition(|e| picked(e));
+            removed += gone.len() as u64;
+            *routes = kept.into_boxed_slice();
+            for old in gone {
+                on_removed(old, routes);
+            }
             !routes.is_empty()
         });
         self.routes -= removed;
@@ -307,16 +338,34 @@ impl Table {
     }
 
     pub fn insert(&mut self, p: &Prefix, e: RouteEntry) -> (Option<RouteEntry>, &mut [RouteEntry]) {
+        let peer = e.peer;
+        self.insert_as(p, e, |x| x.peer == peer)
+    }
+
+    pub fn insert_as(
+        &mut self,
+        p: &Prefix,
+        e: RouteEntry,
+        same: impl Fn(&RouteEntry) -> bool,
+    ) -> (Option<RouteEntry>, &mut [RouteEntry]) {
         match *p {
-            Prefix::V4 { addr, len } => self.v4.insert(V4Key::new(u128::from(addr), len), e),
-            Prefix::V6 { addr, len } => self.v6.insert(V6Key::new(addr, len), e),
+            Prefix::V4 { addr, len } => self.v4.insert_as(V4Key::new(u128::from(addr), len), e, same),
+            Prefix::V6 { addr, len } => self.v6.insert_as(V6Key::new(addr, len), e, same),
         }
     }
 
     pub fn remove(&mut self, p: &Prefix, peer: PeerSlot) -> (Option<RouteEntry>, &mut [RouteEntry]) {
+        self.remove_as(p, |e| e.peer == peer)
+    }
+
+    pub fn remove_as(
+        &mut self,
+        p: &Prefix,
+        which: impl Fn(&RouteEntry) -> bool,
+    ) -> (Option<RouteEntry>, &mut [RouteEntry]) {
         match *p {
-            Prefix::V4 { addr, len } => self.v4.remove(V4Key::new(u128::from(addr), len), peer),
-            Prefix::V6 { addr, len } => self.v6.remove(V6Key::new(addr, len), peer),
+            Prefix::V4 { addr, len } => self.v4.remove_as(V4Key::new(u128::from(addr), len), which),
+            Prefix::V6 { addr, len } => self.v6.remove_as(V6Key::new(addr, len), which),
         }
     }
 

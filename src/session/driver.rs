@@ -13,7 +13,7 @@
 use super::conn::Conn;
 use super::fsm::{Action, ConnId, Event, Fsm, FsmConfig, Outgoing, PeerOpen, Received, State};
 use super::{sock, LocalInfo};
-use crate::config::PeerConfig;
+use crate::config::{AddPathMode, PeerConfig};
 use crate::control::proto::{
     self as ctl, ActionResult, CtlError, FamilyCounts, LastError, MsgCounters, PeerDetail, PeerSummary, UpdateErrors,
 };
@@ -142,6 +142,11 @@ impl Peer {
             enhanced_route_refresh: cfg.route_refresh && cfg.enhanced_route_refresh,
             extended_message: cfg.extended_messages,
             roles: cfg.role.map(|r| r.value()).into_iter().collect(),
+            // RFC 7911 §4: receive (1) for every family we carry.
+            add_path: match cfg.add_path {
+                AddPathMode::Receive => Family::ALL.iter().map(|f| (*f, 1)).collect(),
+                AddPathMode::Off => Vec::new(),
+            },
             four_octet_as: Some(cfg.local_as),
             ..Capabilities::default()
         };
@@ -531,8 +536,14 @@ impl Peer {
             return;
         }
         // Until the OPENs are exchanged we speak 4-octet AS (our capability).
-        let as4 = self.conn(id).and_then(|c| c.negotiated.as_ref()).is_none_or(|n| n.four_octet_as);
-        mrt.send(MrtMsg::Message { ts: SystemTime::now(), as4, session: self.session_addrs(Some(id)), raw });
+        let neg = self.conn(id).and_then(|c| c.negotiated.as_ref());
+        let as4 = neg.is_none_or(|n| n.four_octet_as);
+        // RFC 8050 §3: _ADDPATH subtypes for UPDATEs whose NLRI carry path identifiers.
+        let ap = neg.map(|n| update::AddPath::of(&n.add_path_rx)).unwrap_or_default();
+        let body = raw.get(frame::HEADER_LEN..).unwrap_or_default();
+        let add_path = ty == MsgType::Update && update::carries_path_ids(body, ap);
+        let session = self.session_addrs(Some(id));
+        mrt.send(MrtMsg::Message { ts: SystemTime::now(), as4, add_path, session, raw });
     }
 
     /// Received UPDATEs and NOTIFICATIONs for `focl monitor`, only while someone listens.
@@ -541,12 +552,14 @@ impl Peer {
         if !matches!(ty, MsgType::Update | MsgType::Notification) {
             return;
         }
-        let four_octet_as = self.conn(id).and_then(|c| c.negotiated.as_ref()).is_none_or(|n| n.four_octet_as);
+        let neg = self.conn(id).and_then(|c| c.negotiated.as_ref());
+        let four_octet_as = neg.is_none_or(|n| n.four_octet_as);
+        let add_path = neg.map(|n| update::AddPath::of(&n.add_path_rx)).unwrap_or_default();
         let ibgp = self.cfg.local_as == self.cfg.remote_as;
         m.event(MonitorEvent {
             ts: SystemTime::now(),
             peer: self.cfg.clone(),
-            kind: MonitorKind::Message { raw: raw.clone(), four_octet_as, ibgp },
+            kind: MonitorKind::Message { raw: raw.clone(), four_octet_as, ibgp, add_path },
         });
     }
 
@@ -593,16 +606,16 @@ impl Peer {
                     return;
                 }
                 let session = update::Session { four_octet_as: self.four_octet, ibgp: self.cfg.is_ibgp() };
-                match update::parse_update(body, session) {
+                // RFC 7911: path identifiers on the families negotiated for them, never guessed.
+                let ap = self.fsm.negotiated().map(|n| update::AddPath::of(&n.add_path_rx)).unwrap_or_default();
+                match update::parse_update_with(body, session, ap) {
                     Ok(mut u) => {
                         if !u.problems.is_empty() {
                             self.note_update_problems(&u.problems);
                         }
                         if u.treat_as_withdraw() {
                             // RFC 7606 §2: treat-as-withdraw keeps the session up.
-                            let announced = std::mem::take(&mut u.announced);
-                            u.withdrawn.extend(announced);
-                            u.attrs.clear();
+                            u.withdraw_announced();
                         }
                         if let Some(r) = self.cfg.role.filter(|_| !u.announced.is_empty()) {
                             // RFC 9234 §5: OTC added or checked on ingress; a leak is marked.
@@ -752,6 +765,8 @@ impl Peer {
             enhanced_route_refresh: neg.enhanced_route_refresh,
             max_message_len: neg.max_message_len(),
             role: neg.role,
+            add_path_rx: neg.add_path_rx.clone(),
+            max_paths_per_prefix: self.cfg.max_paths_per_prefix,
         };
         info!(
             "neighbor {}: session established, hold time {}s, families {}",

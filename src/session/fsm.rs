@@ -901,6 +901,7 @@ mod tests {
             extended_message: false,
             role: None,
             remote_role: None,
+            add_path_rx: vec![],
         }
     }
 

@@ -69,7 +69,8 @@ pub struct Capabilities {
     pub four_octet_as: Option<u32>,
     pub extended_message: bool,
     pub graceful_restart: bool,
-    pub add_path: bool,
+    /// ADD-PATH (RFC 7911 §4): per family, 1 receive, 2 send, 3 both.
+    pub add_path: Vec<(Family, u8)>,
     /// BGP Role values (RFC 9234): ours (at most one), or every one the peer sent.
     pub roles: Vec<u8>,
     /// Codes of other capabilities seen.
@@ -98,8 +99,8 @@ impl Capabilities {
         if let Some(asn) = self.four_octet_as {
             v.push(format!("four_octet_as({asn})"));
         }
-        if self.add_path {
-            v.push("add_path".into());
+        for (f, sr) in &self.add_path {
+            v.push(format!("add_path({f} {})", add_path_mode(*sr)));
         }
         v.extend(self.roles.iter().map(|r| format!("role({})", role::value_name(*r))));
         v.extend(self.other.iter().map(|c| capability_name(*c)));
@@ -128,6 +129,14 @@ impl Capabilities {
         if self.extended_message {
             out.extend_from_slice(&[cap::EXTENDED_MESSAGE, 0]);
         }
+        // RFC 7911 §4: one tuple per family.
+        if !self.add_path.is_empty() {
+            out.extend_from_slice(&[cap::ADD_PATH, (4 * self.add_path.len()) as u8]);
+            for (f, sr) in &self.add_path {
+                out.extend_from_slice(&f.afi().to_be_bytes());
+                out.extend_from_slice(&[f.safi(), *sr]);
+            }
+        }
         // RFC 9234 §4.1: one octet, the role.
         for r in &self.roles {
             out.extend_from_slice(&[cap::ROLE, 1, *r]);
@@ -154,7 +163,18 @@ impl Capabilities {
             cap::ENHANCED_ROUTE_REFRESH => self.enhanced_route_refresh = true,
             cap::EXTENDED_MESSAGE => self.extended_message = true,
             cap::GRACEFUL_RESTART => self.graceful_restart = true,
-            cap::ADD_PATH => self.add_path = true,
+            cap::ADD_PATH => {
+                // RFC 7911 §4: AFI (2), SAFI (1), Send/Receive (1), repeated.
+                if value.is_empty() || value.len() % 4 != 0 {
+                    return Err(malformed("ADD-PATH capability length"));
+                }
+                for c in value.chunks_exact(4) {
+                    if let Some(f) = Family::from_afi_safi(u16::from_be_bytes([c[0], c[1]]), c[2]) {
+                        self.add_path.retain(|(g, _)| *g != f);
+                        self.add_path.push((f, c[3]));
+                    }
+                }
+            }
             cap::ROLE => {
                 let [r] = value else { return Err(malformed("role capability length")) };
                 self.roles.push(*r);
@@ -292,6 +312,9 @@ pub struct Negotiated {
     pub role: Option<Role>,
     /// The role the peer sent, if any.
     pub remote_role: Option<u8>,
+    /// Families whose NLRI from the peer carry path identifiers (RFC 7911 §4: we advertised
+    /// receive, the peer send, and the family is negotiated).
+    pub add_path_rx: Vec<Family>,
 }
 
 impl Negotiated {
@@ -347,7 +370,11 @@ pub fn capability_rows(
     row("extended_message".into(), ours.extended_message, t.extended_message, n(|n| n.extended_message));
     row("four_octet_as".into(), ours.four_octet_as.is_some(), t.four_octet_as.is_some(), n(|n| n.four_octet_as));
     row("graceful_restart".into(), ours.graceful_restart, t.graceful_restart, false);
-    row("add_path".into(), ours.add_path, t.add_path, false);
+    for f in Family::ALL {
+        let mode = |c: &Capabilities| c.add_path.iter().find(|(g, _)| *g == f).map(|(_, m)| *m);
+        let n = neg.is_some_and(|n| n.add_path_rx.contains(&f));
+        row(format!("add_path({f})"), mode(ours).is_some(), mode(t).is_some(), n);
+    }
     let role_name = |v: &[u8]| v.first().map(|r| format!("role({})", role::value_name(*r)));
     let both_roles = neg.is_some() && !ours.roles.is_empty() && !t.roles.is_empty();
     match (role_name(&ours.roles), role_name(&t.roles)) {
@@ -365,6 +392,23 @@ pub fn capability_rows(
         row(capability_name(*c), false, true, false);
     }
     rows
+}
+
+/// "receive", "send" or "send/receive" (RFC 7911 §4 values 1, 2, 3).
+fn add_path_mode(sr: u8) -> String {
+    match sr {
+        1 => "receive".into(),
+        2 => "send".into(),
+        3 => "send/receive".into(),
+        v => format!("mode {v}"),
+    }
+}
+
+/// RFC 7911 §4: the peer sends path identifiers for a family when it advertised send (2 or 3)
+/// and we advertised receive (1 or 3) for it.
+fn families_of_add_path(ours: &Capabilities, theirs: &Capabilities, negotiated: &[Family]) -> Vec<Family> {
+    let has = |c: &Capabilities, f: Family, bit: u8| c.add_path.iter().any(|(g, m)| *g == f && m & bit != 0);
+    negotiated.iter().copied().filter(|f| has(ours, *f, 1) && has(theirs, *f, 2)).collect()
 }
 
 /// RFC 4271 §6.2 checks of a received OPEN, then negotiation; `strict_role` refuses a peer
@@ -407,7 +451,8 @@ pub fn validate_open(
     // RFC 4760 §8: a peer that advertised no multiprotocol capability speaks IPv4 unicast.
     let theirs: Vec<Family> =
         if open.caps.multiprotocol_seen { open.caps.families.clone() } else { vec![Family::Ipv4Unicast] };
-    let families = ours.families.iter().copied().filter(|f| theirs.contains(f)).collect();
+    let families: Vec<Family> = ours.families.iter().copied().filter(|f| theirs.contains(f)).collect();
+    let add_path_rx = families_of_add_path(ours, &open.caps, &families);
     Ok(Negotiated {
         hold_time,
         keepalive: hold_time / 3,
@@ -419,6 +464,7 @@ pub fn validate_open(
         extended_message: ours.extended_message && open.caps.extended_message,
         role: ours.role(),
         remote_role: open.caps.roles.first().copied(),
+        add_path_rx,
     })
 }
 

@@ -41,6 +41,52 @@ pub struct ParsedUpdate {
     /// RFC 9234 §5: the announced routes are route leaks by their OTC (set by the peer
     /// thread, which knows the session's role).
     pub otc_leak: bool,
+    /// RFC 7911 path identifiers of `announced` and `withdrawn`, one each, when the session
+    /// has ADD-PATH for any family (0 for a family without); empty otherwise.
+    pub announced_ids: Vec<u32>,
+    pub withdrawn_ids: Vec<u32>,
+}
+
+/// The families whose NLRI carry RFC 7911 path identifiers on a session.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AddPath(u8);
+
+impl AddPath {
+    pub const NONE: AddPath = AddPath(0);
+
+    pub fn of(families: &[Family]) -> AddPath {
+        AddPath(families.iter().fold(0, |m, f| m | 1 << f.index()))
+    }
+
+    pub fn has(self, f: Family) -> bool {
+        self.0 & 1 << f.index() != 0
+    }
+
+    pub fn any(self) -> bool {
+        self.0 != 0
+    }
+}
+
+impl ParsedUpdate {
+    /// The path identifier of `announced[i]` (0 without ADD-PATH).
+    pub fn announced_id(&self, i: usize) -> u32 {
+        self.announced_ids.get(i).copied().unwrap_or(0)
+    }
+
+    /// The path identifier of `withdrawn[i]` (0 without ADD-PATH).
+    pub fn withdrawn_id(&self, i: usize) -> u32 {
+        self.withdrawn_ids.get(i).copied().unwrap_or(0)
+    }
+
+    /// RFC 7606 treat-as-withdraw: every announced route becomes a withdrawal (with its path
+    /// identifier) and the attributes are dropped.
+    pub fn withdraw_announced(&mut self) {
+        let announced = std::mem::take(&mut self.announced);
+        self.withdrawn.extend(announced);
+        let ids = std::mem::take(&mut self.announced_ids);
+        self.withdrawn_ids.extend(ids);
+        self.attrs.clear();
+    }
 }
 
 impl ParsedUpdate {
@@ -52,6 +98,59 @@ impl ParsedUpdate {
 
 fn update_error(sub: UpdateSubcode) -> DecodeError {
     DecodeError::update(sub)
+}
+
+/// NLRI of `family` into `out`, with path identifiers into `ids` when the session has
+/// ADD-PATH for any family: read from the wire for a family that has it (RFC 7911 §3), 0 for
+/// one that does not, so `ids` stays one per prefix.
+fn decode_nlri_of(
+    data: &[u8],
+    family: Family,
+    ap: AddPath,
+    out: &mut Vec<Prefix>,
+    ids: &mut Vec<u32>,
+) -> Result<(), DecodeError> {
+    if !ap.has(family) {
+        decode_nlri(data, family, out)?;
+        if ap.any() {
+            ids.resize(out.len(), 0);
+        }
+        return Ok(());
+    }
+    let mut data = data;
+    while !data.is_empty() {
+        // RFC 7911 §3: Path Identifier (4 octets), then the usual length and prefix.
+        let [a, b, c, d, rest @ ..] = data else { return Err(update_error(UpdateSubcode::InvalidNetworkField)) };
+        let [len, ..] = rest else { return Err(update_error(UpdateSubcode::InvalidNetworkField)) };
+        let n = 1 + usize::from(*len).div_ceil(8);
+        let one = rest.get(..n).ok_or_else(|| update_error(UpdateSubcode::InvalidNetworkField))?;
+        decode_nlri(one, family, out)?;
+        ids.push(u32::from_be_bytes([*a, *b, *c, *d]));
+        data = &rest[n..];
+    }
+    Ok(())
+}
+
+/// Whether an UPDATE body's NLRI or withdrawals carry path identifiers on a session with
+/// ADD-PATH for the families in `ap`: IPv4 in the body's own fields, and the family of its
+/// MP_REACH_NLRI / MP_UNREACH_NLRI (RFC 4760). Chooses the archive's RFC 8050 subtype; a
+/// body too short to tell counts as without.
+pub fn carries_path_ids(body: &[u8], ap: AddPath) -> bool {
+    if !ap.any() {
+        return false;
+    }
+    let Some(wlen) = body.get(..2).map(|w| usize::from(u16::from_be_bytes([w[0], w[1]]))) else { return false };
+    let Some(rest) = body.get(2 + wlen..) else { return false };
+    let Some(alen) = rest.get(..2).map(|a| usize::from(u16::from_be_bytes([a[0], a[1]]))) else { return false };
+    let Some(attrs) = rest.get(2..2 + alen) else { return false };
+    let nlri = &rest[2 + alen..];
+    if ap.has(Family::Ipv4Unicast) && (wlen > 0 || !nlri.is_empty()) {
+        return true;
+    }
+    let (list, _) = split_attrs(attrs);
+    list.iter().filter(|a| matches!(a.type_code, attr::MP_REACH_NLRI | attr::MP_UNREACH_NLRI)).any(|a| {
+        matches!(a.value, [f0, f1, safi, ..] if Family::from_afi_safi(u16::from_be_bytes([*f0, *f1]), *safi).is_some_and(|f| ap.has(f)))
+    })
 }
 
 /// Decode a run of NLRI (RFC 4271 §4.3: length in bits, then ceil(len/8) bytes), without any
@@ -130,6 +229,13 @@ fn check_value(
 /// withdrawals when one says so); only what makes the NLRI unlocatable or unreadable resets
 /// the session (the `Err`).
 pub fn parse_update(body: &[u8], s: Session) -> Result<ParsedUpdate, DecodeError> {
+    parse_update_with(body, s, AddPath::NONE)
+}
+
+/// `parse_update` on a session with ADD-PATH receive negotiated for the families in `ap`
+/// (RFC 7911): their NLRI and withdrawals carry path identifiers, read into
+/// `announced_ids`/`withdrawn_ids`; never guessed.
+pub fn parse_update_with(body: &[u8], s: Session, ap: AddPath) -> Result<ParsedUpdate, DecodeError> {
     let malformed = || update_error(UpdateSubcode::MalformedAttributeList);
     let [w0, w1, rest @ ..] = body else { return Err(malformed()) };
     let wlen = usize::from(u16::from_be_bytes([*w0, *w1]));
@@ -141,8 +247,8 @@ pub fn parse_update(body: &[u8], s: Session) -> Result<ParsedUpdate, DecodeError
     let nlri_raw = &rest[alen..];
 
     let mut u = ParsedUpdate::default();
-    decode_nlri(withdrawn_raw, Family::Ipv4Unicast, &mut u.withdrawn)?;
-    decode_nlri(nlri_raw, Family::Ipv4Unicast, &mut u.announced)?;
+    decode_nlri_of(withdrawn_raw, Family::Ipv4Unicast, ap, &mut u.withdrawn, &mut u.withdrawn_ids)?;
+    decode_nlri_of(nlri_raw, Family::Ipv4Unicast, ap, &mut u.announced, &mut u.announced_ids)?;
 
     let (attrs, overrun) = split_attrs(attrs_raw);
     if let Some(o) = overrun {
@@ -178,7 +284,7 @@ pub fn parse_update(body: &[u8], s: Session) -> Result<ParsedUpdate, DecodeError
         match code {
             attr::MP_REACH_NLRI => {
                 only_mp_unreach = false;
-                parse_mp_reach(a.value, &mut u)?;
+                parse_mp_reach(a.value, ap, &mut u)?;
             }
             attr::MP_UNREACH_NLRI => {
                 let [f0, f1, safi, nlri @ ..] = a.value else {
@@ -186,7 +292,7 @@ pub fn parse_update(body: &[u8], s: Session) -> Result<ParsedUpdate, DecodeError
                 };
                 let fam = Family::from_afi_safi(u16::from_be_bytes([*f0, *f1]), *safi);
                 if let Some(fam) = fam {
-                    decode_nlri(nlri, fam, &mut u.withdrawn)?;
+                    decode_nlri_of(nlri, fam, ap, &mut u.withdrawn, &mut u.withdrawn_ids)?;
                     if nlri.is_empty() {
                         mp_unreach_family = Some(fam);
                     }
@@ -257,7 +363,7 @@ pub fn parse_update(body: &[u8], s: Session) -> Result<ParsedUpdate, DecodeError
 /// MP_REACH_NLRI (RFC 4760 §3): AFI, SAFI, next hop length and next hop, reserved, NLRI. A
 /// next hop length the family cannot have makes the NLRI unlocatable: session reset
 /// (RFC 7606 §7.11), with the subcode of RFC 4760 §7.
-fn parse_mp_reach(v: &[u8], u: &mut ParsedUpdate) -> Result<(), DecodeError> {
+fn parse_mp_reach(v: &[u8], ap: AddPath, u: &mut ParsedUpdate) -> Result<(), DecodeError> {
     let bad = || update_error(UpdateSubcode::OptionalAttributeError);
     let [f0, f1, safi, nh_len, rest @ ..] = v else { return Err(bad()) };
     let nh_len = usize::from(*nh_len);
@@ -270,7 +376,7 @@ fn parse_mp_reach(v: &[u8], u: &mut ParsedUpdate) -> Result<(), DecodeError> {
                 return Err(bad());
             }
             u.mp_next_hop = Some(nh.to_vec());
-            decode_nlri(nlri, Family::Ipv6Unicast, &mut u.announced)
+            decode_nlri_of(nlri, Family::Ipv6Unicast, ap, &mut u.announced, &mut u.announced_ids)
         }
         Some(Family::Ipv4Unicast) => {
             if nh_len != 4 {
@@ -280,7 +386,7 @@ fn parse_mp_reach(v: &[u8], u: &mut ParsedUpdate) -> Result<(), DecodeError> {
             // Keep an IPv4 next hop as a NEXT_HOP attribute so the stored set is uniform.
             u.attrs.extend_from_slice(&[flag::TRANSITIVE, attr::NEXT_HOP, 4]);
             u.attrs.extend_from_slice(nh);
-            decode_nlri(nlri, Family::Ipv4Unicast, &mut u.announced)
+            decode_nlri_of(nlri, Family::Ipv4Unicast, ap, &mut u.announced, &mut u.announced_ids)
         }
         None => Ok(()), // a family we do not carry: ignored
     }
