@@ -306,3 +306,126 @@ fn a_provider_route_without_otc_gets_the_providers_as() {
         show["capabilities"].as_array().unwrap().iter().filter(|c| c["name"] == "role(customer)").collect();
     assert_eq!(roles.len(), 1, "{show}");
 }
+
+/// The UPDATEs of BIRD's own ADD-PATH dump (BGP4MP_MESSAGE_AS4_ADDPATH, RFC 8050): focld's
+/// decoder, told the session has ADD-PATH, reads the same prefixes and path identifiers as
+/// bgpkit-parser does.
+#[test]
+fn birds_add_path_capture_decodes_to_the_same_paths_as_bgpkit_parser() {
+    use bgpkit_parser::models::{AsnLength, BgpMessage};
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/mrt/bird-mrtdump_bgp");
+    let mut checked = 0;
+    for r in mrt_records(&path).iter().filter(|r| r.common_header.entry_subtype == 9) {
+        // MESSAGE_AS4_ADDPATH has the MESSAGE_AS4 layout (RFC 8050 §3).
+        let Some((_, msg)) = bgp4mp_message(4, &r.message_bytes) else { continue };
+        if msg.get(18) != Some(&2) {
+            continue;
+        }
+        let ap = update::AddPath::of(&Family::ALL);
+        let ours = update::parse_update_with(&msg[19..], Session { four_octet_as: true, ibgp: false }, ap).unwrap();
+        let mut b = bytes::Bytes::copy_from_slice(&msg);
+        let Ok(BgpMessage::Update(theirs)) =
+            bgpkit_parser::parser::bgp::parse_bgp_message(&mut b, true, &AsnLength::Bits32)
+        else {
+            panic!("bgpkit-parser reads the UPDATE")
+        };
+        let mut want: Vec<(String, Option<u32>)> =
+            theirs.announced_prefixes.iter().map(|p| (p.prefix.to_string(), p.path_id)).collect();
+        if let Some(r) = theirs.attributes.get_reachable_nlri() {
+            want.extend(r.prefixes.iter().map(|p| (p.prefix.to_string(), p.path_id)));
+        }
+        let got: Vec<(String, Option<u32>)> =
+            ours.announced.iter().enumerate().map(|(i, p)| (p.to_string(), Some(ours.announced_id(i)))).collect();
+        assert_eq!(got, want);
+        checked += got.len();
+    }
+    assert!(checked > 0, "the capture has ADD-PATH announcements");
+}
+
+#[test]
+fn two_paths_from_an_add_path_peer_are_kept_archived_as_rfc_8050_and_dumped_with_their_ids() {
+    let (dir, f, remote) = start("addpath", 65041, "add_path = \"receive\"", true);
+    let mut c = caps(65041);
+    c.add_path = vec![(Family::Ipv4Unicast, 2)]; // we send, focld receives (RFC 7911 §4)
+    let mut s = RawSpeaker::establish_with(PEER, remote, &OpenMsg::new(65041, 90, Ipv4Addr::new(192, 0, 2, 41), c));
+    f.wait_established(PEER, Duration::from_secs(5));
+    let show = f.focl(&["peer", "show", PEER]).unwrap();
+    let row = show["capabilities"].as_array().unwrap().iter().find(|c| c["name"] == "add_path(ipv4_unicast)").cloned();
+    assert_eq!(row.map(|r| r["negotiated"].clone()), Some(Value::Bool(true)), "{show}");
+
+    // 192.0.2.0/24 twice, path 1 via AS 65041 65010 and path 2 via AS 65041; then path 1 goes.
+    let path = |asns: &[u32]| {
+        let mut a = vec![0x40, 1, 1, 0, 0x40, 2, 2 + 4 * asns.len() as u8, 2, asns.len() as u8];
+        for x in asns {
+            a.extend_from_slice(&x.to_be_bytes());
+        }
+        a.extend_from_slice(&[0x40, 3, 4, 127, 0, 0, 41]);
+        a
+    };
+    let nlri = |id: u32| {
+        let mut n = id.to_be_bytes().to_vec();
+        n.extend_from_slice(&[24, 192, 0, 2]);
+        n
+    };
+    let one = update_msg(&[], &path(&[65041, 65010]), &nlri(1));
+    let two = update_msg(&[], &path(&[65041]), &nlri(2));
+    s.send(&one);
+    s.send(&two);
+    let routes = || {
+        let mut v: Vec<(Option<u64>, bool)> = f
+            .focl(&["rib", "lookup", "192.0.2.0/24", "--all"])
+            .ok()
+            .and_then(|v| v["routes"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .map(|r| (r["path_id"].as_u64(), r["best"] == true))
+            .collect();
+        v.sort();
+        v
+    };
+    assert!(wait_for(Duration::from_secs(5), || routes() == [(Some(1), false), (Some(2), true)]), "{:?}", routes());
+
+    // The snapshot: a RIB_IPV4_UNICAST_ADDPATH record with both path ids, which bgpdump reads.
+    f.focl(&["archive", "snapshot"]).unwrap();
+    let archive = dir.path().join("archive");
+    assert!(wait_for(Duration::from_secs(30), || !archive_files(&archive, "rib.").is_empty()));
+    let rib = &archive_files(&archive, "rib.")[0];
+    let mut ids = Vec::new();
+    for rec in bgpkit_parser::BgpkitParser::from_reader(open_mrt(rib)).into_record_iter() {
+        if let bgpkit_parser::models::MrtMessage::TableDumpV2Message(
+            bgpkit_parser::models::TableDumpV2Message::RibAfi(e),
+        ) = rec.message
+        {
+            ids.extend(e.rib_entries.iter().filter_map(|x| x.path_id));
+        }
+    }
+    let subtypes: Vec<u16> = mrt_records(rib).iter().map(|r| r.common_header.entry_subtype).collect();
+    assert!(subtypes.contains(&8), "a RIB_IPV4_UNICAST_ADDPATH record: {subtypes:?}");
+    assert_eq!(ids, [1, 2], "RFC 8050 §4 entries with their path ids");
+    let dump = std::process::Command::new("bgpdump").arg("-m").arg(rib).output().unwrap();
+    let text = String::from_utf8_lossy(&dump.stdout);
+    assert_eq!(text.lines().filter(|l| l.contains("|192.0.2.0/24|")).count(), 2, "{text}");
+
+    // Withdraw path 1 by its identifier (RFC 7911 §3): path 2 stays.
+    s.send(&update_msg(&nlri(1), &[], &[]));
+    assert!(wait_for(Duration::from_secs(5), || routes() == [(Some(2), true)]), "{:?}", routes());
+
+    // The archive: the three UPDATEs as MESSAGE_AS4_ADDPATH (subtype 9), byte for byte.
+    let finished = f.focl(&["archive", "rotate"]).unwrap()["finished"].as_str().unwrap().to_string();
+    let file = archive.join(finished);
+    let updates: Vec<(u16, Vec<u8>)> = mrt_records(&file)
+        .iter()
+        .filter_map(|r| {
+            let sub = r.common_header.entry_subtype;
+            let as_of = if sub == 9 { 4 } else { sub };
+            bgp4mp_message(as_of, &r.message_bytes).map(|(_, m)| (sub, m))
+        })
+        .filter(|(_, m)| m[18] == 2 && m.len() > 23)
+        .collect();
+    let want = vec![(9, one), (9, two), (9, update_msg(&nlri(1), &[], &[]))];
+    assert_eq!(updates, want);
+    let dump = std::process::Command::new("bgpdump").arg("-m").arg(&file).output().unwrap();
+    let text = String::from_utf8_lossy(&dump.stdout);
+    assert_eq!(text.lines().filter(|l| l.contains("|A|") && l.contains("192.0.2.0/24")).count(), 2, "{text}");
+    assert_eq!(text.lines().filter(|l| l.contains("|W|") && l.contains("192.0.2.0/24")).count(), 1, "{text}");
+}
