@@ -992,6 +992,7 @@ fn neighbor_text(p: &Option<ctl::PeerName>) -> String {
 fn render_lookup(end: &Value, routes: &[Value]) -> Result<String, String> {
     let routes: Vec<Route> = routes.iter().map(parse).collect::<Result<_, _>>()?;
     let with_otc = routes.iter().any(|r| r.otc.is_some() || r.otc_leak);
+    let with_paths = routes.iter().any(|r| r.path_id.is_some());
     let rows: Vec<Vec<String>> = routes
         .iter()
         .map(|r| {
@@ -1012,6 +1013,9 @@ fn render_lookup(end: &Value, routes: &[Value]) -> Result<String, String> {
             if with_otc {
                 row.push(otc_text(r));
             }
+            if with_paths {
+                row.push(path_id_text(r));
+            }
             row
         })
         .collect();
@@ -1021,6 +1025,9 @@ fn render_lookup(end: &Value, routes: &[Value]) -> Result<String, String> {
             vec!["", "Prefix", "Neighbor", "Next hop", "AS path", "Origin", "MED", "LocPrf", "Communities", "Age"];
         if with_otc {
             head.push("OTC");
+        }
+        if with_paths {
+            head.push("Path id");
         }
         o.push_str(&table(&head, &rows));
     }
@@ -1048,6 +1055,11 @@ fn route_marks(r: &Route) -> String {
     m.trim_end().to_string()
 }
 
+/// The path identifier column of an ADD-PATH neighbor's routes (RFC 7911).
+fn path_id_text(r: &Route) -> String {
+    r.path_id.map(|p| p.to_string()).unwrap_or_else(|| "-".into())
+}
+
 /// The OTC column: the attribute's AS, and "leak" when the session's role makes it one.
 fn otc_text(r: &Route) -> String {
     match (r.otc, r.otc_leak) {
@@ -1064,7 +1076,13 @@ fn render_detail(end: &Value, routes: &[Value]) -> Result<String, String> {
     let list = |v: &[String]| if v.is_empty() { "-".to_string() } else { v.join(" ") };
     let mut o = matched_line(end);
     for r in &routes {
-        o.push_str(&format!("\n{}{} from {}\n", r.prefix, if r.best { " (best)" } else { "" }, neighbor_text(&r.peer)));
+        let path = r.path_id.map(|p| format!(", path id {p}")).unwrap_or_default();
+        o.push_str(&format!(
+            "\n{}{} from {}{path}\n",
+            r.prefix,
+            if r.best { " (best)" } else { "" },
+            neighbor_text(&r.peer)
+        ));
         let path: Vec<String> = r
             .as_path
             .iter()
@@ -1565,6 +1583,7 @@ fn abbreviate(list: &[String], max: usize) -> String {
 fn render_routes(v: &Value) -> Result<String, String> {
     let l: RouteList = parse(v)?;
     let with_otc = l.routes.iter().any(|r| r.otc.is_some() || r.otc_leak || r.stale);
+    let with_paths = l.routes.iter().any(|r| r.path_id.is_some());
     let rows: Vec<Vec<String>> = l
         .routes
         .iter()
@@ -1585,12 +1604,18 @@ fn render_routes(v: &Value) -> Result<String, String> {
                 let stale = if r.stale { " stale" } else { "" };
                 row.push(format!("{}{stale}", otc_text(r)));
             }
+            if with_paths {
+                row.push(path_id_text(r));
+            }
             row
         })
         .collect();
     let mut head = vec!["Prefix", "Next hop", "AS path", "Origin", "MED", "LocPrf", "Communities", "Age"];
     if with_otc {
         head.push("OTC");
+    }
+    if with_paths {
+        head.push("Path id");
     }
     let mut o = table(&head, &rows);
     o.push_str(&format!("\n{}, neighbor {}\n", count(l.routes.len() as u64, "route", "routes"), l.peer));
@@ -1712,6 +1737,7 @@ mod tests {
             otc: None,
             otc_leak: false,
             stale: false,
+            path_id: None,
         };
         let l = RouteList { peer: "192.0.2.2".into(), routes: vec![r.clone()], count: 1 };
         let out = render_routes(&serde_json::to_value(l).unwrap()).unwrap();
