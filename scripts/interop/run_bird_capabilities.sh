@@ -6,8 +6,10 @@
 #   lookup with their path ids, the archive's UPDATEs as MESSAGE_AS4_ADDPATH and the snapshot's
 #   as RIB_IPV4_UNICAST_ADDPATH (RFC 8050), read back by bgpdump and bgpkit-parser (the path
 #   ids themselves are checked against bgpkit-parser's Rust crate in tests/capabilities.rs);
-# - enhanced route refresh (RFC 7313): focl peer refresh gets BoRR, the routes, EoRR from BIRD;
-#   a route BIRD no longer exports after a soft reconfiguration is gone after the next refresh;
+# - enhanced route refresh (RFC 7313): focl peer refresh gets BoRR, the routes, EoRR from BIRD,
+#   and nothing is swept; a route BIRD no longer exports after a soft reconfiguration is gone
+#   after the next refresh (BIRD 2.0.12 withdraws it explicitly between BoRR and EoRR, so the
+#   sweep of routes not sent again is shown with a raw speaker in tests/capabilities.rs);
 # - BGP Role (RFC 9234): customer against customer is refused with Role Mismatch (2/11) by both
 #   sides; customer against provider comes up and BIRD's routes carry OTC = BIRD's AS.
 # Loopback only: BIRD 127.0.0.3 (capabilities), 127.0.0.4 (role mismatch), 127.0.0.5
