@@ -168,6 +168,9 @@ pub struct SessionInfo {
     pub add_path_rx: Vec<Family>,
     /// ADD-PATH: the most paths kept for one prefix from this peer.
     pub max_paths_per_prefix: u16,
+    /// RFC 2545 §3: the link-local address of our interface when the neighbor is on its
+    /// subnet, sent beside our global address as the IPv6 next hop.
+    pub link_local: Option<std::net::Ipv6Addr>,
 }
 
 impl SessionInfo {

@@ -42,7 +42,8 @@ pub(super) fn adj_rib_out(label: &str, prefixes: &[PrefixConfig], info: &Session
             as_path: if ibgp { vec![] } else { vec![info.local_as] },
             next_hop,
             local_pref: ibgp.then_some(100),
-            link_local_next_hop: None,
+            // RFC 2545 §3: our link-local address too, when we are the next hop on the link.
+            link_local_next_hop: info.link_local.filter(|_| pc.next_hop.is_none() && family == Family::Ipv6Unicast),
             // RFC 9234 §5: to a customer, peer or RS client, our routes carry OTC = our AS.
             otc: role::otc_egress(info.role, info.local_as),
         };

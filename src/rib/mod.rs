@@ -688,6 +688,7 @@ mod tests {
                     role: None,
                     add_path_rx: vec![],
                     max_paths_per_prefix: 8,
+                    link_local: None,
                 },
             });
         }

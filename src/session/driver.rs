@@ -767,6 +767,12 @@ impl Peer {
             role: neg.role,
             add_path_rx: neg.add_path_rx.clone(),
             max_paths_per_prefix: self.cfg.max_paths_per_prefix,
+            link_local: match (local, remote) {
+                (Some(IpAddr::V6(l)), Some(IpAddr::V6(r))) => {
+                    super::ifaddr::pick_link_local(&super::ifaddr::ipv6_addresses(), l, r)
+                }
+                _ => None,
+            },
         };
         info!(
             "neighbor {}: session established, hold time {}s, families {}",

@@ -9,11 +9,12 @@
 //! Files: `fsm.rs` (the pure state machine: `(state, event) -> actions`), `driver.rs` (the
 //! thread: poll loop, carries out FSM actions, talks to the RIB), `conn.rs` (one connection
 //! and its buffers), `sock.rs` (connect, TCP-MD5 and other socket options; also used by the
-//! listener for its sockets).
+//! listener for its sockets), `ifaddr.rs` (the RFC 2545 link-local next hop of a session).
 
 mod conn;
 mod driver;
 pub mod fsm;
+mod ifaddr;
 pub mod sock;
 
 use crate::config::PeerConfig;
