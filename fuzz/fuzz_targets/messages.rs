@@ -31,6 +31,10 @@ fuzz_target!(|data: &[u8]| {
     let four_octet = mode & 1 != 0;
     let ibgp = mode & 2 != 0;
     let session = update::Session { four_octet_as: four_octet, ibgp };
+    // ADD-PATH on both families (RFC 7911), extended messages (RFC 8654), a BGP Role (RFC 9234).
+    let add_path = if mode & 16 != 0 { Family::ALL.to_vec() } else { Vec::new() };
+    let ap = update::AddPath::of(&add_path);
+    let role = focl::wire::role::Role::from_value(mode >> 5);
     let mut rib =
         Rib::new(Vec::new(), RibOptions { router_id: Ipv4Addr::new(192, 0, 2, 1), mrt: None, rib_interval_secs: 0 });
     rib.handle(RibMsg::AddPeer {
@@ -53,9 +57,16 @@ fuzz_target!(|data: &[u8]| {
             four_octet_as: four_octet,
             families: Family::ALL.to_vec(),
             remote_id: Ipv4Addr::new(192, 0, 2, 2),
+            enhanced_route_refresh: true,
+            max_message_len: 65535,
+            role,
+            add_path_rx: add_path.clone(),
+            max_paths_per_prefix: 4,
+            link_local: None,
         },
     });
     let mut framer = Framer::new();
+    framer.set_max_len(if mode & 32 != 0 { 65535 } else { 4096 });
     // Fed in two pieces, as reads split a stream.
     let cut = stream.len() / 2;
     for piece in [&stream[..cut], &stream[cut..]] {
@@ -69,18 +80,26 @@ fuzz_target!(|data: &[u8]| {
                             families: Family::ALL.to_vec(),
                             route_refresh: true,
                             four_octet_as: Some(65001),
+                            extended_message: true,
+                            enhanced_route_refresh: true,
+                            add_path: Family::ALL.iter().map(|f| (*f, 1)).collect(),
+                            roles: role.map(|r| r.value()).into_iter().collect(),
                             ..Default::default()
                         };
-                        let _ = open::validate_open(&o, 65002, 65001, Ipv4Addr::new(192, 0, 2, 1), &ours, 90);
+                        let id = Ipv4Addr::new(192, 0, 2, 1);
+                        let _ = open::validate_open(&o, 65002, 65001, id, &ours, 90, mode & 64 != 0);
+                        let _ = o.caps.names();
                     }
                 }
                 MsgType::Update => {
-                    if let Ok(mut u) = update::parse_update(body, session) {
+                    let _ = update::carries_path_ids(body, ap);
+                    if let Ok(mut u) = update::parse_update_with(body, session, ap) {
                         let _ = update::decode_attrs_for_display(&u.attrs, u.mp_next_hop.as_deref(), four_octet);
                         if u.treat_as_withdraw() {
-                            let announced = std::mem::take(&mut u.announced);
-                            u.withdrawn.extend(announced);
-                            u.attrs.clear();
+                            u.withdraw_announced();
+                        }
+                        if let Some(r) = role.filter(|_| !u.announced.is_empty()) {
+                            u.otc_leak = focl::wire::role::otc_ingress(r, 65002, &mut u.attrs);
                         }
                         rib.apply_update(1, u, four_octet);
                     }
@@ -90,7 +109,13 @@ fuzz_target!(|data: &[u8]| {
                     let _ = n.to_string();
                 }
                 MsgType::RouteRefresh => {
-                    let _ = focl::wire::frame::decode_route_refresh(body);
+                    // RFC 7313: BoRR marks, EoRR sweeps.
+                    if let Ok(Some((family, kind))) = focl::wire::frame::decode_route_refresh(body) {
+                        use focl::wire::frame::RefreshKind;
+                        if kind != RefreshKind::Request {
+                            rib.handle(RibMsg::RefreshMark { peer: 1, family, begin: kind == RefreshKind::Begin });
+                        }
+                    }
                 }
                 MsgType::Keepalive => {}
             }
