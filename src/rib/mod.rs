@@ -512,11 +512,17 @@ impl Rib {
         if p.session.is_none() {
             return;
         }
+        if p.refresh_deadline[family.index()].is_some() {
+            // A BoRR while one is pending neither marks again (routes announced since are
+            // fresh; a flood of BoRRs costs no table walks) nor moves the deadline (repeated
+            // BoRRs cannot keep stale routes forever).
+            debug!("neighbor {}: BoRR for {family} while one is pending: ignored", p.label);
+            return;
+        }
         let n = match family {
             Family::Ipv4Unicast => self.table.v4.mark_peer(p.slot, table::STALE),
             Family::Ipv6Unicast => self.table.v6.mark_peer(p.slot, table::STALE),
         };
-        // A second BoRR before EoRR restarts the wait; the marks are the same.
         p.refresh_deadline[family.index()] = Some(now + REFRESH_STALE_BOUND);
         info!("neighbor {}: BoRR for {family}: {n} routes stale until EoRR", p.label);
     }
@@ -780,6 +786,19 @@ mod tests {
         assert!(prefixes_of(&rib, 1).is_empty());
         assert_eq!(rib.next_refresh_deadline(), None);
         assert!(rib.attrs.is_empty());
+    }
+
+    #[test]
+    fn repeated_borrs_do_not_move_the_deadline() {
+        let mut rib = rib_with_peers(1);
+        announce(&mut rib, 1, &["192.0.2.0/24"], attrs(65001, 1));
+        let t0 = Instant::now();
+        rib.refresh_begin(1, Family::Ipv4Unicast, t0);
+        announce(&mut rib, 1, &["198.51.100.0/24"], attrs(65001, 1));
+        rib.refresh_begin(1, Family::Ipv4Unicast, t0 + Duration::from_secs(200));
+        assert_eq!(rib.next_refresh_deadline(), Some(t0 + REFRESH_STALE_BOUND));
+        rib.refresh_overdue(t0 + REFRESH_STALE_BOUND);
+        assert_eq!(prefixes_of(&rib, 1), ["198.51.100.0/24"], "announced after the first BoRR: kept");
     }
 
     #[test]
