@@ -1189,8 +1189,13 @@ fn render_peer_show(v: &Value) -> Result<String, String> {
     let name = p.name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
     o.push_str(&format!("BGP neighbor is {}{name}, remote AS {}, local AS {}\n", p.address, p.remote_as, p.local_as));
     let mode = if p.passive { "passive" } else { "active" };
+    let ttl = match (p.multihop, p.ttl_security) {
+        (0, _) => String::new(),
+        (m, true) => format!(", GTSM: TTL 255 sent, at least {} received (multihop {m})", 256 - u16::from(m)),
+        (m, false) => format!(", multihop {m}"),
+    };
     o.push_str(&format!(
-        "  Remote port {}, {mode}{}\n",
+        "  Remote port {}, {mode}{}{ttl}\n",
         p.remote_port,
         if p.password_set { ", TCP-MD5 password set" } else { "" }
     ));
