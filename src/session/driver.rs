@@ -451,12 +451,19 @@ impl Peer {
         match ttl::syn_ttl(fd) {
             Some(got) if got < min => {
                 self.stats.gtsm_refused += 1;
-                self.log_connect_error(format!(
+                let n = self.stats.gtsm_refused;
+                let msg = format!(
                     "connection from {} refused: its SYN arrived with TTL {got}, below the GTSM minimum {min} \
-                     (RFC 5082; the neighbor must send with TTL 255 from at most multihop = {} hops away)",
-                    from.map_or_else(|| self.cfg.address.to_string(), |a| a.to_string()),
+                     (RFC 5082 §3: the neighbor must send with TTL 255, and multihop = {} allows that many hops)",
+                    from.map_or(self.cfg.address, |a| a.ip()),
                     self.cfg.multihop
-                ));
+                );
+                // A neighbor retries every few seconds: logged the 1st, 10th, 100th... time.
+                if n.to_string().strip_prefix('1').is_some_and(|rest| rest.bytes().all(|b| b == b'0')) {
+                    warn!("neighbor {}: {msg} ({n} so far)", self.label);
+                } else {
+                    debug!("neighbor {}: {msg}", self.label);
+                }
                 false
             }
             _ => true,
