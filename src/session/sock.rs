@@ -448,16 +448,7 @@ mod tests {
         let port = l.local_addr().unwrap().port();
         let remote: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let mut c = connect(remote, Some("127.0.0.9".parse().unwrap()), None).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let (mut s, from) = loop {
-            match l.accept() {
-                Ok(x) => break x,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock && Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(5))
-                }
-                Err(e) => panic!("accept: {e}"),
-            }
-        };
+        let (mut s, from) = accept_one(&l);
         assert_eq!(from.ip(), "127.0.0.9".parse::<IpAddr>().unwrap());
         s.set_nonblocking(false).unwrap();
         c.set_nonblocking(false).unwrap();
