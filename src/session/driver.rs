@@ -441,8 +441,9 @@ impl Peer {
         let fd = s.as_raw_fd();
         let socket_v6 = s.local_addr().map(|a| a.is_ipv6()).unwrap_or(self.cfg.address.is_ipv6());
         if let Err(e) = ttl::apply(fd, ttl::Carries::of_peer(self.cfg.address, socket_v6), policy) {
+            let from = from.map_or(self.cfg.address, |a| a.ip());
             error!(
-                "neighbor {}: connection from {from:?} closed: {e}; the session is not run without its TTL settings",
+                "neighbor {}: connection from {from} closed: {e}; no session runs without its TTL settings",
                 self.label
             );
             return false;
