@@ -162,7 +162,11 @@ impl Daemon {
             let pc = &h.cfg;
             listen_peers.insert(
                 pc.address,
-                ListenPeer { link: h.link.clone(), md5_key: pc.password.as_ref().map(|p| p.as_bytes().to_vec()) },
+                ListenPeer {
+                    link: h.link.clone(),
+                    md5_key: pc.password.as_ref().map(|p| p.as_bytes().to_vec()),
+                    min_ttl: session::sock::ttl::TtlPolicy::new(pc.multihop, pc.ttl_security).min_recv,
+                },
             );
             refs.push(PeerRef { id: h.id, address: pc.address, name: pc.name.clone(), link: h.link.clone() });
         }

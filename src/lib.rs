@@ -44,8 +44,8 @@
 //! Supported: RFC 4271 (BGP-4), RFC 4760 (multiprotocol, IPv4/IPv6 unicast), RFC 6793 (4-octet
 //! AS), RFC 2918 (route refresh), RFC 4724 §2 (End-of-RIB marker), RFC 4486 (Cease subcodes),
 //! RFC 9003 (shutdown communication), RFC 7606 (revised error handling), RFC 9687 (send hold
-//! timer), RFC 2385 (TCP-MD5), RFC 6396 (MRT), RFC 7313 §5 (ROUTE-REFRESH errors), RFC 8210 and
-//! RFC 6810 (RTR client), RFC 6811 (route origin validation).
+//! timer), RFC 2385 (TCP-MD5), RFC 5082 (GTSM), RFC 6396 (MRT), RFC 7313 §5 (ROUTE-REFRESH
+//! errors), RFC 8210 and RFC 6810 (RTR client), RFC 6811 (route origin validation).
 
 pub mod archive;
 pub mod config;

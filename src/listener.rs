@@ -5,9 +5,13 @@
 //! stops the thread). Emits: `PeerMsg::Incoming` to peer threads. A connection from an address
 //! that is no configured peer gets a NOTIFICATION Cease / Connection Rejected (RFC 4486) and
 //! is closed.
+//!
+//! Per-peer options on the shared listening sockets: TCP-MD5 keys, and the GTSM minimum TTL
+//! (RFC 5082) when every peer that can reach a socket has one. The accepted socket gets its
+//! peer's TTL options from the peer thread.
 
 use crate::msg::{ListenPeer, ListenerMsg, PeerMsg};
-use crate::session::sock;
+use crate::session::sock::{self, ttl};
 use crate::wire::notify::{CeaseSubcode, Notification};
 use log::{debug, error, info, warn};
 use mio::net::TcpListener;
@@ -72,8 +76,9 @@ pub fn start(addrs: &[SocketAddr], peers: HashMap<IpAddr, ListenPeer>) -> io::Re
             addr.is_ipv6() && addrs.iter().any(|a| a.is_ipv4() && a.port() == addr.port() && a.ip().is_unspecified());
         let std_l = sock::listen(*addr, v6only)
             .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
-        let mut l = Listening { socket: TcpListener::from_std(std_l), addr: *addr, v6only };
+        let mut l = Listening { socket: TcpListener::from_std(std_l), addr: *addr, v6only, min_ttl: (0, 0) };
         l.apply_keys(&no_peers, &peers)?;
+        l.apply_min_ttl(&peers);
         bound.push(l.socket.local_addr()?);
         poll.registry().register(&mut l.socket, Token(i + 1), Interest::READABLE)?;
         listeners.push(l);
@@ -95,6 +100,8 @@ struct Listening {
     socket: TcpListener,
     addr: SocketAddr,
     v6only: bool,
+    /// The minimum TTL on the socket for IPv4 and for IPv6 packets (0: none).
+    min_ttl: (u8, u8),
 }
 
 impl Listening {
@@ -104,6 +111,46 @@ impl Listening {
             (IpAddr::V4(_), SocketAddr::V6(_)) => !self.v6only,
             (IpAddr::V6(_), SocketAddr::V4(_)) => false,
             _ => true,
+        }
+    }
+
+    /// The GTSM minimum (RFC 5082 §3) for each family this socket carries: only when every
+    /// peer of that family that can reach it has one (`ttl::listener_min`), since the kernel
+    /// drops every SYN below it. A failure is logged; the accepted sockets still get their
+    /// peer's minimum, so no session goes unprotected.
+    fn apply_min_ttl(&mut self, peers: &HashMap<IpAddr, ListenPeer>) {
+        let min_of = |v4: bool| {
+            ttl::listener_min(
+                peers.iter().filter(|(ip, _)| ip.is_ipv4() == v4 && self.reachable_by(ip)).map(|(_, p)| p.min_ttl),
+            )
+            .unwrap_or(0)
+        };
+        let carries = ttl::Carries::of_listener(self.addr.is_ipv6(), self.v6only);
+        let want = (if carries.ipv4 { min_of(true) } else { 0 }, if carries.ipv6 { min_of(false) } else { 0 });
+        let fd = self.socket.as_raw_fd();
+        for (v4, now, new) in [(true, self.min_ttl.0, want.0), (false, self.min_ttl.1, want.1)] {
+            if now == new {
+                continue;
+            }
+            let only = ttl::Carries { ipv4: v4, ipv6: !v4, ..carries };
+            match ttl::set_min(fd, only, new) {
+                Ok(()) => {
+                    info!(
+                        "listener: {}: minimum TTL of {} SYNs {new} (GTSM)",
+                        self.addr,
+                        if v4 { "IPv4" } else { "IPv6" }
+                    );
+                    if v4 {
+                        self.min_ttl.0 = new;
+                    } else {
+                        self.min_ttl.1 = new;
+                    }
+                }
+                Err(e) => error!(
+                    "listener: {}: {e}; each accepted connection is still checked against its neighbor's minimum",
+                    self.addr
+                ),
+            }
         }
     }
 
@@ -160,6 +207,7 @@ fn run(
                 if let Err(e) = l.apply_keys(&peers, &new) {
                     error!("{e}");
                 }
+                l.apply_min_ttl(&new);
             }
             peers = new;
             first_set |= !known;
@@ -259,14 +307,50 @@ mod tests {
         }
         let (link, rx, _poll) = peer_link();
         let ip: IpAddr = "127.0.0.31".parse().unwrap();
-        let with_key = HashMap::from([(ip, ListenPeer { link: link.clone(), md5_key: Some(b"k1".to_vec()) })]);
+        let with_key =
+            HashMap::from([(ip, ListenPeer { link: link.clone(), md5_key: Some(b"k1".to_vec()), min_ttl: None })]);
         let l = start(&["127.0.0.1:0".parse().unwrap()], with_key).unwrap();
         let addr = l.bound[0];
         // The kernel drops unsigned segments from a keyed peer: nothing is accepted.
         assert!(!handed_over("127.0.0.31", addr, &rx, Duration::from_millis(800)));
-        let without_key = HashMap::from([(ip, ListenPeer { link, md5_key: None })]);
+        let without_key = HashMap::from([(ip, ListenPeer { link, md5_key: None, min_ttl: None })]);
         l.set_peers(without_key);
         assert!(handed_over("127.0.0.31", addr, &rx, Duration::from_secs(5)), "key removed");
+        l.stop();
+    }
+
+    #[test]
+    fn a_listener_takes_the_gtsm_minimum_only_while_every_peer_has_one_and_follows_reloads() {
+        if !sock::ttl::MIN_TTL_SUPPORTED {
+            return;
+        }
+        let (link, _rx, _poll) = peer_link();
+        let peer = |ip: &str, min_ttl| (ip.parse().unwrap(), ListenPeer { link: link.clone(), md5_key: None, min_ttl });
+        let gtsm = HashMap::from([peer("127.0.0.35", Some(254)), peer("127.0.0.36", Some(255))]);
+        let l = start(&["127.0.0.1:0".parse().unwrap()], gtsm).unwrap();
+        let addr = l.bound[0];
+        // Listening sockets are not reachable from here; the kernel's behaviour shows it:
+        // a SYN with TTL 253 is dropped, one with 254 gets through.
+        let low = sock::ttl::TtlPolicy::new(253, false);
+        let fits = sock::ttl::TtlPolicy::new(254, false);
+        let tries = |policy, from: &str| {
+            let c = sock::connect_with_ttl(addr, Some(from.parse().unwrap()), None, Some(policy)).unwrap();
+            let c = mio::net::TcpStream::from_std(c);
+            let deadline = Instant::now() + Duration::from_millis(600);
+            while Instant::now() < deadline {
+                if c.peer_addr().is_ok() {
+                    return true;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            false
+        };
+        assert!(!tries(low, "127.0.0.35"), "below the most permissive minimum: dropped");
+        assert!(tries(fits, "127.0.0.35"), "at the minimum: accepted");
+        // A reload adds a peer without GTSM: the listener drops its minimum.
+        l.set_peers(HashMap::from([peer("127.0.0.35", Some(254)), peer("127.0.0.37", None)]));
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(tries(low, "127.0.0.35"), "no minimum on the listener any more");
         l.stop();
     }
 
@@ -274,7 +358,7 @@ mod tests {
     fn unknown_sources_get_cease_connection_rejected() {
         use std::io::Read;
         let (link, _rx, _poll) = peer_link();
-        let peers = HashMap::from([("127.0.0.32".parse().unwrap(), ListenPeer { link, md5_key: None })]);
+        let peers = HashMap::from([("127.0.0.32".parse().unwrap(), ListenPeer { link, md5_key: None, min_ttl: None })]);
         let l = start(&["127.0.0.1:0".parse().unwrap()], peers).unwrap();
         let mut c = sock::connect(l.bound[0], Some("127.0.0.33".parse().unwrap()), None).unwrap();
         c.set_nonblocking(false).unwrap();
@@ -292,7 +376,10 @@ mod tests {
         // The peer threads do not exist yet: the connection waits in the backlog, no Cease 5.
         let _c = sock::connect(l.bound[0], Some("127.0.0.34".parse().unwrap()), None).unwrap();
         std::thread::sleep(Duration::from_millis(200));
-        l.set_peers(HashMap::from([("127.0.0.34".parse().unwrap(), ListenPeer { link, md5_key: None })]));
+        l.set_peers(HashMap::from([(
+            "127.0.0.34".parse().unwrap(),
+            ListenPeer { link, md5_key: None, min_ttl: None },
+        )]));
         let deadline = Instant::now() + Duration::from_secs(5);
         let mut got = false;
         while !got && Instant::now() < deadline {

@@ -479,13 +479,16 @@ impl StatusSource {
 pub struct ListenPeer {
     pub link: PeerLink,
     pub md5_key: Option<Vec<u8>>,
+    /// The GTSM minimum TTL of the peer's packets (RFC 5082), when `ttl_security` is on.
+    pub min_ttl: Option<u8>,
 }
 
 /// Messages to the listener thread.
 #[derive(Debug)]
 pub enum ListenerMsg {
     /// Replace the set of peers (on reload): TCP-MD5 keys of removed peers and changed
-    /// passwords are taken off every listening socket, new ones put on.
+    /// passwords are taken off every listening socket, new ones put on; the sockets' GTSM
+    /// minimum TTL follows the new peers.
     SetPeers(HashMap<IpAddr, ListenPeer>),
 }
 

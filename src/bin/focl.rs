@@ -1246,14 +1246,25 @@ fn last_error_text(e: &LastError) -> String {
     s
 }
 
+/// The TTL part of `peer show`'s "Remote port" line (RFC 5082 §3 for GTSM); nothing from a
+/// focld that does not send the fields (multihop 0).
+fn ttl_text(multihop: u8, ttl_security: bool) -> String {
+    match (multihop, ttl_security) {
+        (0, _) => String::new(),
+        (m, true) => format!(", GTSM: TTL 255 sent, at least {} received (multihop {m})", 256 - u16::from(m)),
+        (m, false) => format!(", multihop {m}"),
+    }
+}
+
 fn render_peer_show(v: &Value) -> Result<String, String> {
     let p: PeerDetail = parse(v)?;
     let mut o = String::new();
     let name = p.name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
     o.push_str(&format!("BGP neighbor is {}{name}, remote AS {}, local AS {}\n", p.address, p.remote_as, p.local_as));
     let mode = if p.passive { "passive" } else { "active" };
+    let ttl = ttl_text(p.multihop, p.ttl_security);
     o.push_str(&format!(
-        "  Remote port {}, {mode}{}\n",
+        "  Remote port {}, {mode}{}{ttl}\n",
         p.remote_port,
         if p.password_set { ", TCP-MD5 password set" } else { "" }
     ));
@@ -1793,6 +1804,13 @@ mod tests {
             }
             _ => panic!("expected NotRunning"),
         }
+    }
+
+    #[test]
+    fn peer_show_gives_the_ttl_and_the_gtsm_minimum() {
+        assert_eq!(ttl_text(1, false), ", multihop 1");
+        assert_eq!(ttl_text(2, true), ", GTSM: TTL 255 sent, at least 254 received (multihop 2)");
+        assert_eq!(ttl_text(0, false), "", "an older focld sends no multihop");
     }
 
     #[test]

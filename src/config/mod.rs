@@ -275,6 +275,8 @@ mod tests {
                 max_prefixes_restart_secs: None,
                 max_prefixes_warning_only: false,
                 send_hold_time_secs: 0,
+                multihop: 1,
+                ttl_security: false,
             }]
         );
         assert!(c.prefixes.is_empty());
@@ -471,7 +473,7 @@ network = "10.0.0.1/8"
                  'hold_time_secs'?); known keys: name, address, remote_as, local_as, \
                  remote_port, hold_time_secs, connect_retry_secs, passive, password, \
                  route_refresh, enhanced_route_refresh, extended_messages, role, strict_role, add_path, max_paths_per_prefix, local_address, max_prefixes, max_prefixes_restart_secs, \
-                 max_prefixes_warning_only, send_hold_time_secs",
+                 max_prefixes_warning_only, send_hold_time_secs, multihop, ttl_security",
                 "focl.toml:12: peers[1].address: peer address 192.0.2.2 is already used by \
                  peers[0] (line 7)",
                 "focl.toml:14: peers[1].password: TCP-MD5 password of peer 192.0.2.2 is empty; \

@@ -36,6 +36,10 @@ pub const MIN_HOLD_TIME_SECS: u16 = 3;
 pub const DEFAULT_CONNECT_RETRY_SECS: u16 = 5;
 /// Longest TCP-MD5 key the kernel takes (`TCP_MD5SIG_MAXKEYLEN`, RFC 2385).
 pub const MAX_PASSWORD_BYTES: usize = 80;
+/// `multihop` of an eBGP peer: directly connected, like every router's default.
+pub const DEFAULT_EBGP_MULTIHOP: u8 = 1;
+/// `multihop` of an iBGP peer: anywhere in the AS.
+pub const DEFAULT_IBGP_MULTIHOP: u8 = 255;
 
 /// The whole configuration, defaults applied.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -136,6 +140,11 @@ pub struct PeerConfig {
     /// RFC 9687 send hold time: a peer that takes no data for this long while focld has some
     /// to send is dropped. 0: the RFC's default, max(8 minutes, 2 x the hold time).
     pub send_hold_time_secs: u32,
+    /// How many hops away the peer may be, 1 to 255: the TTL (hop limit) of our packets, or
+    /// with `ttl_security` the hops the minimum allows. Default: 1 for eBGP, 255 for iBGP.
+    pub multihop: u8,
+    /// GTSM (RFC 5082): send with TTL 255, drop what arrives with less than 256 - `multihop`.
+    pub ttl_security: bool,
 }
 
 impl PeerConfig {

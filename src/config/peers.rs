@@ -6,8 +6,8 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::global::GlobalRead;
 use super::model::{
-    AddPathMode, PeerConfig, BGP_PORT, DEFAULT_CONNECT_RETRY_SECS, DEFAULT_HOLD_TIME_SECS, MAX_PASSWORD_BYTES,
-    MIN_HOLD_TIME_SECS,
+    AddPathMode, PeerConfig, BGP_PORT, DEFAULT_CONNECT_RETRY_SECS, DEFAULT_EBGP_MULTIHOP, DEFAULT_HOLD_TIME_SECS,
+    DEFAULT_IBGP_MULTIHOP, MAX_PASSWORD_BYTES, MIN_HOLD_TIME_SECS,
 };
 use super::reader::{family_word, Field, Reader, Table};
 use crate::prefix::Family;
@@ -70,6 +70,8 @@ pub(super) fn read_peer(cx: &mut Reader, t: &mut Table<'_, '_>, global: &GlobalR
             Some(v)
         })
         .unwrap_or(0);
+    let multihop = t.get(cx, "multihop").and_then(|f| cx.int_in(&f, 1u8, u8::MAX, "multihop", " hops"));
+    let ttl_security = t.get(cx, "ttl_security").and_then(|f| read_ttl_security(cx, &f));
 
     // Messages about the key and the source address name the peer, so they need its address.
     let label = match (&address, &name) {
@@ -95,11 +97,14 @@ pub(super) fn read_peer(cx: &mut Reader, t: &mut Table<'_, '_>, global: &GlobalR
         None => address.and_then(|a| default_local_address(&a, &global.listen_addr)),
     };
 
+    let remote_as = remote_as.unwrap_or(0);
+    let local_as = local_as.or(global.asn).unwrap_or(0);
+    let default_multihop = if remote_as == local_as { DEFAULT_IBGP_MULTIHOP } else { DEFAULT_EBGP_MULTIHOP };
     let config = PeerConfig {
         name: name.as_ref().map(|(n, _)| n.clone()),
         address: address?,
-        remote_as: remote_as.unwrap_or(0),
-        local_as: local_as.or(global.asn).unwrap_or(0),
+        remote_as,
+        local_as,
         remote_port: remote_port.unwrap_or(BGP_PORT),
         hold_time_secs: hold_time_secs.unwrap_or(DEFAULT_HOLD_TIME_SECS),
         connect_retry_secs: connect_retry_secs.unwrap_or(DEFAULT_CONNECT_RETRY_SECS),
@@ -117,6 +122,8 @@ pub(super) fn read_peer(cx: &mut Reader, t: &mut Table<'_, '_>, global: &GlobalR
         max_prefixes_restart_secs,
         max_prefixes_warning_only,
         send_hold_time_secs,
+        multihop: multihop.unwrap_or(default_multihop),
+        ttl_security: ttl_security.unwrap_or(false),
     };
     if let (Some(f), true) = (&role_field, config.role.is_some() && config.is_ibgp()) {
         // RFC 9234 §4: roles are for eBGP sessions.
@@ -212,6 +219,23 @@ pub(super) fn read_password(cx: &mut Reader, f: &Field<'_, '_>, label: &str) -> 
         return None;
     }
     Some(password.to_string())
+}
+
+/// GTSM (RFC 5082) needs the kernel to drop packets below a minimum TTL (`IP_MINTTL`).
+pub(super) fn read_ttl_security(cx: &mut Reader, f: &Field<'_, '_>) -> Option<bool> {
+    let on = cx.bool(f)?;
+    if on && !crate::session::sock::ttl::MIN_TTL_SUPPORTED {
+        cx.at(
+            f,
+            format!(
+                "ttl_security (GTSM, RFC 5082) needs IP_MINTTL, which focld does not support on {}; \
+                 remove the key or run focld on Linux",
+                std::env::consts::OS
+            ),
+        );
+        return None;
+    }
+    Some(on)
 }
 
 /// Source address when none is configured: the first listen address of the peer's family that
@@ -329,6 +353,30 @@ local_address = "192.0.2.9""#,
                 "focl.toml:8: peers[0].hold_time_secs: hold time must be from 0 to 65535 \
                  seconds, got 70000"
             ]
+        );
+    }
+
+    #[test]
+    fn multihop_defaults_to_one_for_ebgp_and_255_for_ibgp() {
+        let c = ok(MINIMAL);
+        assert_eq!((c.peers[0].multihop, c.peers[0].ttl_security), (1, false));
+        let c = ok(&MINIMAL.replace("remote_as = 65002", "remote_as = 65001"));
+        assert_eq!(c.peers[0].multihop, 255);
+        let c = ok(&with_peer_keys("multihop = 2\nttl_security = true"));
+        assert_eq!((c.peers[0].multihop, c.peers[0].ttl_security), (2, true));
+    }
+
+    #[test]
+    fn multihop_must_be_from_1_to_255_and_ttl_security_a_boolean() {
+        for bad in ["0", "256", "-1"] {
+            assert_eq!(
+                errors(&with_peer_keys(&format!("multihop = {bad}"))),
+                vec![format!("focl.toml:8: peers[0].multihop: multihop must be from 1 to 255 hops, got {bad}")]
+            );
+        }
+        assert_eq!(
+            errors(&with_peer_keys("multihop = 2\nttl_security = \"yes\"")),
+            vec!["focl.toml:9: peers[0].ttl_security: expected a boolean (true or false), got a string"]
         );
     }
 

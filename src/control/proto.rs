@@ -507,6 +507,15 @@ pub struct PeerDetail {
     pub flaps: u64,
     pub connect_attempts: u64,
     pub password_set: bool,
+    /// `multihop` and `ttl_security` (GTSM, RFC 5082) as configured.
+    #[serde(default)]
+    pub multihop: u8,
+    #[serde(default)]
+    pub ttl_security: bool,
+    /// GTSM is on and no message ever came from the neighbor while connections timed out or
+    /// arrived with too small a TTL; `hint` says more.
+    #[serde(default)]
+    pub gtsm_likely_cause: bool,
     #[serde(default)]
     pub disabled: bool,
     /// As in `PeerSummary`.

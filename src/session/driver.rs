@@ -12,7 +12,8 @@
 
 use super::conn::Conn;
 use super::fsm::{Action, ConnId, Event, Fsm, FsmConfig, Outgoing, PeerOpen, Received, State};
-use super::{sock, LocalInfo};
+use super::sock::{self, ttl};
+use super::LocalInfo;
 use crate::config::{AddPathMode, PeerConfig};
 use crate::control::proto::{
     self as ctl, ActionResult, CtlError, FamilyCounts, LastError, MsgCounters, PeerDetail, PeerSummary, UpdateErrors,
@@ -63,6 +64,8 @@ struct Stats {
     received: MsgCounters,
     connect_attempts: u64,
     connect_timeouts: u64,
+    /// Incoming connections refused because their SYN came with too small a TTL (GTSM).
+    gtsm_refused: u64,
     sent_prefixes: FamilyCounts,
     update_errors: UpdateErrors,
     /// RFC 7606 findings are logged at most once a minute: when the last line went out and
@@ -392,7 +395,7 @@ impl Peer {
         let key = self.cfg.password.as_deref().map(str::as_bytes);
         self.stats.connect_attempts += 1;
         debug!("neighbor {}: connecting to {remote} (connection {id})", self.label);
-        match sock::connect(remote, self.cfg.local_address, key) {
+        match sock::connect_with_ttl(remote, self.cfg.local_address, key, Some(self.ttl_policy())) {
             Ok(s) => {
                 let mut stream = TcpStream::from_std(s);
                 if let Err(e) =
@@ -433,9 +436,58 @@ impl Peer {
         }
     }
 
+    /// The TTL options of this peer's sockets (`multihop`, `ttl_security`).
+    fn ttl_policy(&self) -> ttl::TtlPolicy {
+        ttl::TtlPolicy::new(self.cfg.multihop, self.cfg.ttl_security)
+    }
+
+    /// Give an accepted socket this peer's TTL and GTSM minimum before anything is read from
+    /// it (it carries the listener's TTL 255 until then), and check the TTL its SYN came with
+    /// (RFC 5082 §3: a packet below the minimum is dropped; the bytes that came between the
+    /// handshake and this call were only checked through the SYN). False: closed, with a log.
+    fn secure_incoming(&mut self, s: &std::net::TcpStream, from: Option<SocketAddr>) -> bool {
+        use std::os::fd::AsRawFd;
+        let policy = self.ttl_policy();
+        let fd = s.as_raw_fd();
+        let socket_v6 = s.local_addr().map(|a| a.is_ipv6()).unwrap_or(self.cfg.address.is_ipv6());
+        if let Err(e) = ttl::apply(fd, ttl::Carries::of_peer(self.cfg.address, socket_v6), policy) {
+            let from = from.map_or(self.cfg.address, |a| a.ip());
+            error!(
+                "neighbor {}: connection from {from} closed: {e}; no session runs without its TTL settings",
+                self.label
+            );
+            return false;
+        }
+        let Some(min) = policy.min_recv else { return true };
+        match ttl::syn_ttl(fd) {
+            Some(got) if got < min => {
+                self.stats.gtsm_refused += 1;
+                let n = self.stats.gtsm_refused;
+                let msg = format!(
+                    "connection from {} refused: its SYN arrived with TTL {got}, below the GTSM minimum {min} \
+                     (RFC 5082 §3: the neighbor must send with TTL 255, and multihop = {} allows that many hops)",
+                    from.map_or(self.cfg.address, |a| a.ip()),
+                    self.cfg.multihop
+                );
+                // A neighbor retries every few seconds: logged the 1st, 10th, 100th... time.
+                if n.to_string().strip_prefix('1').is_some_and(|rest| rest.bytes().all(|b| b == b'0')) {
+                    warn!("neighbor {}: {msg} ({n} so far)", self.label);
+                } else {
+                    debug!("neighbor {}: {msg}", self.label);
+                }
+                false
+            }
+            _ => true,
+        }
+    }
+
     /// A connection from the peer, handed over by the listener: the FSM decides what it is.
     fn on_incoming(&mut self, s: std::net::TcpStream) {
         let from = s.peer_addr().map(sock::canonical_addr).ok();
+        if !self.secure_incoming(&s, from) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+            return;
+        }
         if let Err(e) = s.set_nonblocking(true) {
             warn!("neighbor {}: cannot use incoming connection: {e}", self.label);
             return;
@@ -1022,6 +1074,15 @@ impl Peer {
         }
     }
 
+    /// GTSM is on and the peer never got a message through, while connections timed out or
+    /// came with too small a TTL: what a peer too far away or without GTSM looks like.
+    fn gtsm_likely_cause(&self) -> bool {
+        self.cfg.ttl_security
+            && self.fsm.state() != State::Established
+            && self.stats.received.total == 0
+            && (self.stats.connect_timeouts > 0 || self.stats.gtsm_refused > 0)
+    }
+
     fn md5_hint_suffix(&self) -> &'static str {
         if self.cfg.password.is_some() && self.stats.connect_timeouts > 0 {
             " (a TCP-MD5 password is configured: a password mismatch makes connections time out silently)"
@@ -1081,6 +1142,15 @@ impl Peer {
                 ),
                 None => format!("sent {count} prefixes, over max_prefixes {limit}; down until focl peer reset"),
             })
+        } else if self.gtsm_likely_cause() {
+            let min = self.ttl_policy().min_recv.unwrap_or(0);
+            Some(format!(
+                "ttl_security is on and the neighbor never got a BGP message through: GTSM (RFC 5082) is the \
+                 likely cause; the kernel drops every packet that arrives with a TTL below {min}, which looks like a \
+                 connection timeout: is the neighbor sending with TTL 255 (GTSM on its side too) from at most \
+                 multihop = {} hops away?",
+                self.cfg.multihop
+            ))
         } else if state != State::Established && self.cfg.password.is_some() && self.stats.connect_timeouts > 0 {
             Some("connection attempts time out; with a TCP-MD5 password configured, a password mismatch (or a password on one side only) is the likely cause: the kernel drops such segments silently".to_string())
         } else if state != State::Established {
@@ -1129,6 +1199,9 @@ impl Peer {
             flaps: self.fsm.flaps(),
             connect_attempts: self.stats.connect_attempts,
             password_set: self.cfg.password.is_some(),
+            multihop: self.cfg.multihop,
+            ttl_security: self.cfg.ttl_security,
+            gtsm_likely_cause: self.gtsm_likely_cause(),
             disabled: self.admin_down(),
             down_reason: self.down_reason(now).0,
             restart_in_secs: self.down_reason(now).1,
