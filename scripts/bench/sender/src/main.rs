@@ -6,7 +6,14 @@
 //! usage: bench-sender RIB_FILE RECEIVER_IP:PORT N_SESSIONS [SCALE] [HOLD]
 //! Session i connects from 127.0.1.(i+1) with AS 64512+i and prepends that AS to every path,
 //! so attribute sets differ across peers as they do in reality. SCALE 2 adds a second copy of
-//! every prefix shifted by 64.0.0.0 (mod 2^32), to reach today's table size from a 2014 table.
+//! every prefix moved 64 first octets further inside unicast space (see `shift`), to reach
+//! today's table size from a 2014 table.
+//!
+//! Every route sent is one that every receiver of scripts/bench/ingest (focld, BIRD 2, GoBGP,
+//! FRR, OpenBGPD) keeps: routes whose AS_PATH holds the receiver's AS (SENDER_LOCAL_AS, default
+//! 65000; a loop, refused by BIRD, GoBGP and FRR) are left out, and so are prefixes that some
+//! receiver refuses as martians (see `accepted`). The counts left out are printed on a
+//! `dropped:` line after the `workload:` line.
 
 use focl::prefix::{Family, Prefix};
 use focl::wire::frame::{self, Framer, MsgType};
@@ -127,6 +134,71 @@ fn prepend(attrs: &[u8], asn: u32) -> Vec<u8> {
     out
 }
 
+/// Whether every receiver keeps a route for this prefix. From the counts each receiver held
+/// in the 2026-11-29 run of scripts/bench/ingest (a2, old shift by 64.0.0.0) against the
+/// prefixes sent: BIRD 2.0.12 refused the IPv4 prefixes whose address lies in 0/8 (not the
+/// default route 0.0.0.0/0), 127/8 and 224/4; FRR 8.4 those in 224/4 (its NLRI parser skips
+/// multicast, and IPv6 link-local and multicast); GoBGP 3.10 none. 240/4 was kept by all,
+/// but it is not unicast space, so it is left out too. IPv6: 2000::/3 and ::/0 only.
+fn accepted(p: &Prefix) -> bool {
+    match *p {
+        Prefix::V4 { len: 0, .. } | Prefix::V6 { len: 0, .. } => true,
+        Prefix::V4 { addr, .. } => unicast_octet((addr >> 24) as u8),
+        Prefix::V6 { addr, .. } => addr >> 125 == 1,
+    }
+}
+
+/// A first octet of IPv4 unicast space that every receiver accepts: 1-223 without 127.
+fn unicast_octet(o: u8) -> bool {
+    (1..=223).contains(&o) && o != 127
+}
+
+/// Copy `k` of an IPv4 prefix: its first octet moved 64 * k places further along the list of
+/// unicast first octets (1-126, 128-223, wrapping around), the rest of the address unchanged.
+/// None for the default route and anything that would not stay in unicast space.
+fn shift(p: &Prefix, k: u32) -> Option<Prefix> {
+    let Prefix::V4 { addr, len } = *p else { return None };
+    if len < 8 || !unicast_octet((addr >> 24) as u8) {
+        return None;
+    }
+    let octets: Vec<u32> = (1..=223u32).filter(|&o| o != 127).collect();
+    let i = octets.iter().position(|&o| o == addr >> 24)?;
+    let o = octets[(i + 64 * k as usize) % octets.len()];
+    let q = Prefix::new_truncated(IpAddr::V4(Ipv4Addr::from((o << 24) | (addr & 0x00ff_ffff))), len).ok()?;
+    accepted(&q).then_some(q)
+}
+
+/// Whether the AS_PATH of an attribute block (4-octet AS numbers, as TABLE_DUMP_V2 stores
+/// them) contains `asn`.
+fn path_has(attrs: &[u8], asn: u32) -> bool {
+    attributes(attrs).into_iter().any(|(_, code, value, _)| {
+        if code != 2 {
+            return false;
+        }
+        let mut rest = value;
+        while let [_, n, tail @ ..] = rest {
+            let n = usize::from(*n) * 4;
+            let Some(asns) = tail.get(..n) else { return false };
+            if asns.chunks_exact(4).any(|a| u32::from_be_bytes([a[0], a[1], a[2], a[3]]) == asn) {
+                return true;
+            }
+            rest = &tail[n..];
+        }
+        false
+    })
+}
+
+/// Leave out what some receiver would refuse; returns how many routes were left out for an AS
+/// path loop and for a martian prefix.
+fn keep_accepted(table: &mut Vec<(Prefix, Vec<u8>)>, local_as: u32) -> (usize, usize) {
+    let before = table.len();
+    table.retain(|(_, a)| !path_has(a, local_as));
+    let loops = before - table.len();
+    let before = table.len();
+    table.retain(|(p, _)| accepted(p));
+    (loops, before - table.len())
+}
+
 /// Group prefixes by attribute set (as a router sends them) and pack UPDATEs of at most 4096.
 fn encode(table: &[(Prefix, Vec<u8>)], asn: u32) -> (Vec<u8>, usize) {
     let mut groups: HashMap<&[u8], Vec<Prefix>> = HashMap::new();
@@ -213,17 +285,23 @@ fn main() {
     // SENDER_LIMIT=N: only the first N prefixes (in prefix order) of the table.
     let v6 = std::env::var("SENDER_V6").is_ok_and(|v| v == "1");
     let limit: Option<usize> = std::env::var("SENDER_LIMIT").ok().and_then(|v| v.parse().ok()).filter(|&n| n > 0);
+    // SENDER_LOCAL_AS=N: the receiver's AS; routes with it in their AS_PATH are left out.
+    let local_as: u32 = std::env::var("SENDER_LOCAL_AS").ok().and_then(|v| v.parse().ok()).unwrap_or(65000);
     let rib = load_rib(&args[1], v6);
     if v6 {
         let mut peers: Vec<(u16, Vec<(Prefix, Vec<u8>)>)> = rib.into_iter().filter(|(_, v)| !v.is_empty()).collect();
         peers.sort_by_key(|(k, _)| *k);
         peers.truncate(sessions as usize);
+        let (mut loops, mut martians) = (0, 0);
         let streams: Vec<(Vec<u8>, usize)> = peers
             .iter_mut()
             .enumerate()
             .map(|(i, (_, t))| {
                 t.sort_by_key(|a| a.0);
                 t.dedup_by(|a, b| a.0 == b.0);
+                let (l, m) = keep_accepted(t, local_as);
+                loops += l;
+                martians += m;
                 encode(t, 64512 + i as u32)
             })
             .collect();
@@ -234,18 +312,19 @@ fn main() {
             streams.iter().map(|s| s.1).sum::<usize>(),
             t0.elapsed().as_secs_f64()
         );
+        println!("dropped: {loops} routes with AS {local_as} in the path, {martians} martian prefixes");
         run_sessions(streams, target, hold);
         return;
     }
     let mut table = rib.into_values().max_by_key(|v| v.len()).unwrap_or_default();
+    table.sort_by_key(|a| a.0);
+    table.dedup_by(|a, b| a.0 == b.0);
+    let (loops, martians) = keep_accepted(&mut table, local_as);
     let base = table.clone();
     for k in 1..scale {
         for (p, a) in &base {
-            if let Prefix::V4 { addr, len } = *p {
-                let shifted = addr.wrapping_add(k.wrapping_mul(0x4000_0000));
-                if let Ok(q) = Prefix::new_truncated(IpAddr::V4(Ipv4Addr::from(shifted)), len) {
-                    table.push((q, a.clone()));
-                }
+            if let Some(q) = shift(p, k) {
+                table.push((q, a.clone()));
             }
         }
     }
@@ -262,6 +341,7 @@ fn main() {
         sessions,
         t0.elapsed().as_secs_f64()
     );
+    println!("dropped: {loops} routes with AS {local_as} in the path, {martians} martian prefixes (of the original table)");
     run_sessions(streams, target, hold);
 }
 
