@@ -32,8 +32,12 @@ const MAX_CLIENT_OUTPUT: usize = 16 * 1024 * 1024;
 const MAX_CLIENTS: usize = 64;
 /// A stream is pulled further only while less than this is waiting to be written to its client.
 const STREAM_PENDING: usize = 1024 * 1024;
-/// How often streams are pulled while any is open.
+/// How often streams are pulled while any is open and none has moved lately.
 const STREAM_TICK: Duration = Duration::from_millis(5);
+/// How soon a stream is pulled again after it began or moved: the wait doubles from this to
+/// `STREAM_TICK` while nothing arrives, so a short answer (a `rib lookup`) leaves within a
+/// fraction of a millisecond of the RIB writing it, and an idle stream costs a wakeup per tick.
+const STREAM_FIRST_TICK: Duration = Duration::from_micros(250);
 
 /// The answer to one request: a reply line, or a stream of data lines that ends with one.
 pub enum Answer {
@@ -84,7 +88,8 @@ impl ControlServer {
         let stop = Arc::new(AtomicBool::new(false));
         let thread_stop = stop.clone();
         let join = std::thread::Builder::new().name("control".into()).spawn(move || {
-            Server { poll, listener, clients: HashMap::new(), next: 2, handler, stop: thread_stop }.run()
+            Server { poll, listener, clients: HashMap::new(), next: 2, handler, stop: thread_stop, tick: STREAM_TICK }
+                .run()
         })?;
         info!("control socket {}", path.display());
         Ok(ControlServer { path: path.to_path_buf(), waker, stop, join: Some(join) })
@@ -150,6 +155,8 @@ struct Server {
     next: usize,
     handler: Box<dyn Handler>,
     stop: Arc<AtomicBool>,
+    /// The poll timeout while a stream is open (see `STREAM_FIRST_TICK`).
+    tick: Duration,
 }
 
 impl Server {
@@ -157,7 +164,7 @@ impl Server {
         let mut events = Events::with_capacity(64);
         while !self.stop.load(Ordering::SeqCst) {
             let streaming = self.clients.values().any(|c| c.streaming.is_some());
-            if let Err(e) = self.poll.poll(&mut events, streaming.then_some(STREAM_TICK)) {
+            if let Err(e) = self.poll.poll(&mut events, streaming.then_some(self.tick)) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
@@ -176,6 +183,7 @@ impl Server {
                 }
             }
             if streaming {
+                self.tick = (self.tick * 2).min(STREAM_TICK);
                 let open: Vec<Token> =
                     self.clients.iter().filter(|(_, c)| c.streaming.is_some()).map(|(t, _)| *t).collect();
                 for t in open {
@@ -243,7 +251,10 @@ impl Server {
         loop {
             let Some(c) = self.clients.get_mut(&t) else { return false };
             let was_streaming = c.streaming.is_some();
-            pump_stream(c);
+            if pump_stream(c) {
+                self.tick = STREAM_FIRST_TICK;
+            }
+            let Some(c) = self.clients.get_mut(&t) else { return false };
             if c.streaming.is_some() {
                 break;
             }
@@ -274,7 +285,10 @@ impl Server {
             let Some(c) = self.clients.get_mut(&t) else { return false };
             match answer {
                 Answer::Reply(reply) => push_reply(c, &reply),
-                Answer::Stream { id, rx } => c.streaming = Some((id, rx)),
+                Answer::Stream { id, rx } => {
+                    c.streaming = Some((id, rx));
+                    self.tick = STREAM_FIRST_TICK;
+                }
             }
         }
         let Some(c) = self.clients.get_mut(&t) else { return false };
@@ -350,12 +364,13 @@ fn push_reply(c: &mut Client, reply: &Reply) {
 }
 
 /// Pull what the client's stream has ready while its pending output is small; the end of the
-/// stream becomes its closing reply line.
-fn pump_stream(c: &mut Client) {
+/// stream becomes its closing reply line. True when anything was pulled.
+fn pump_stream(c: &mut Client) -> bool {
+    let mut moved = false;
     while let Some((id, rx)) = &c.streaming {
         let id = *id;
         if c.output.len() - c.written >= STREAM_PENDING {
-            return;
+            return moved;
         }
         let end = match rx.try_recv() {
             Ok(StreamItem::Data(values)) => {
@@ -365,18 +380,21 @@ fn pump_stream(c: &mut Client) {
                         c.output.extend_from_slice(&v);
                     }
                 }
+                moved = true;
                 continue;
             }
             Ok(StreamItem::End(Ok(v))) => Reply::ok(id, v),
             Ok(StreamItem::End(Err(e))) => Reply::err(id, e),
-            Err(TryRecvError::Empty) => return,
+            Err(TryRecvError::Empty) => return moved,
             Err(TryRecvError::Disconnected) => {
                 Reply::err(id, CtlError::new(code::INTERNAL, "the answer ended early (focld is stopping?)"))
             }
         };
         c.streaming = None;
         push_reply(c, &end);
+        moved = true;
     }
+    moved
 }
 
 enum Line {

@@ -34,44 +34,77 @@ impl Candidate {
 
 /// Index of the best candidate, or `None` for none.
 pub fn choose(c: &[Candidate]) -> Option<usize> {
-    let mut alive: Vec<usize> = (0..c.len()).collect();
+    choose_with(c, &mut Vec::new(), &mut Vec::new())
+}
+
+/// `choose` with the caller's scratch vectors (the RIB keeps them, so a decision at full-table
+/// speed allocates nothing).
+fn choose_with(c: &[Candidate], alive: &mut Vec<usize>, next: &mut Vec<usize>) -> Option<usize> {
+    alive.clear();
+    alive.extend(0..c.len());
     let keep_min = |alive: &mut Vec<usize>, key: &dyn Fn(&Candidate) -> u64| {
         if let Some(m) = alive.iter().map(|&i| key(&c[i])).min() {
             alive.retain(|&i| key(&c[i]) == m);
         }
     };
     // §9.1.2 / §9.1.1: the highest degree of preference.
-    keep_min(&mut alive, &|x| u64::from(u32::MAX - x.preference()));
+    keep_min(alive, &|x| u64::from(u32::MAX - x.preference()));
     // §9.1.2.2 (a): the fewest AS numbers in the AS_PATH.
-    keep_min(&mut alive, &|x| u64::from(x.path.path_len));
+    keep_min(alive, &|x| u64::from(x.path.path_len));
     // (b): the lowest ORIGIN.
-    keep_min(&mut alive, &|x| u64::from(x.path.origin));
+    keep_min(alive, &|x| u64::from(x.path.origin));
     // (c): a route loses to one from the same neighboring AS with a lower MULTI_EXIT_DISC.
-    let snapshot = alive.clone();
-    alive.retain(|&i| {
-        !snapshot.iter().any(|&j| c[j].path.neighbor_as == c[i].path.neighbor_as && c[j].path.med < c[i].path.med)
-    });
-    // (d): routes from eBGP peers over routes from iBGP peers.
-    if alive.iter().any(|&i| !c[i].ibgp) {
-        alive.retain(|&i| !c[i].ibgp);
+    next.clear();
+    next.extend(alive.iter().copied().filter(|&i| {
+        !alive.iter().any(|&j| c[j].path.neighbor_as == c[i].path.neighbor_as && c[j].path.med < c[i].path.med)
+    }));
+    std::mem::swap(alive, next);
+    // (d) to (g): a total order over the survivors.
+    alive.iter().copied().min_by_key(|&i| c[i].tie_break())
+}
+
+impl Candidate {
+    /// §9.1.2.2 (d) routes from eBGP peers over routes from iBGP peers; (e) the interior cost
+    /// to the NEXT_HOP: focld installs no routes, all are equal; (f) the lowest BGP
+    /// identifier; (g) the lowest peer address.
+    fn tie_break(&self) -> (bool, Ipv4Addr, IpAddr) {
+        (self.ibgp, self.router_id, self.address)
     }
-    // (e) the interior cost to the NEXT_HOP: focld installs no routes, all are equal.
-    // (f): the lowest BGP identifier.
-    keep_min(&mut alive, &|x| u64::from(u32::from(x.router_id)));
-    // (g): the lowest peer address.
-    alive.into_iter().min_by_key(|&i| c[i].address)
+
+    /// §9.1.2 / §9.1.1 degree of preference, (a) AS_PATH length, (b) ORIGIN: lower is better.
+    fn rank(&self) -> (u32, u32, u8) {
+        (u32::MAX - self.preference(), self.path.path_len, self.path.origin)
+    }
+}
+
+/// The RIB's scratch space for decisions.
+#[derive(Default)]
+pub struct Decision {
+    cands: Vec<Candidate>,
+    alive: Vec<usize>,
+    next: Vec<usize>,
 }
 
 /// Mark the best of `routes` (and clear the mark elsewhere); `facts` gives each route's
 /// candidate. Returns the index of the best.
-pub fn mark_best(routes: &mut [RouteEntry], facts: impl Fn(&RouteEntry) -> Candidate) -> Option<usize> {
+pub fn mark_best(
+    d: &mut Decision,
+    routes: &mut [RouteEntry],
+    facts: impl Fn(&RouteEntry) -> Candidate,
+) -> Option<usize> {
     // The common case at full-table speed: one route, nothing to compare.
     if let [only] = routes {
         only.flags |= BEST;
         return Some(0);
     }
-    let cands: Vec<Candidate> = routes.iter().map(&facts).collect();
-    let best = choose(&cands);
+    d.cands.clear();
+    d.cands.extend(routes.iter().map(&facts));
+    let best = choose_with(&d.cands, &mut d.alive, &mut d.next);
+    set_best(routes, best);
+    best
+}
+
+fn set_best(routes: &mut [RouteEntry], best: Option<usize>) {
     for (i, r) in routes.iter_mut().enumerate() {
         if Some(i) == best {
             r.flags |= BEST;
@@ -79,7 +112,74 @@ pub fn mark_best(routes: &mut [RouteEntry], facts: impl Fn(&RouteEntry) -> Candi
             r.flags &= !BEST;
         }
     }
-    best
+}
+
+/// `mark_best` after `routes[new]` was added and nothing else changed, comparing it with the
+/// current best where that decides the whole set exactly, and deciding over all routes where
+/// it does not. With `b` the best of the routes before and `r` the new one:
+/// - `r` ranks lower than `b` by preference, AS_PATH length and ORIGIN: `r` drops out in those
+///   steps and the rest of the decision is the one that chose `b`;
+/// - `r` ranks higher: every other route drops out in those steps;
+/// - the same rank, the same neighboring AS and `r`'s MED higher than `b`'s: `b` removes `r` in
+///   step (c), and any route `r` would remove `b` removes too;
+/// - the same rank, neighboring AS and MED: `r` removes and survives exactly what `b` does,
+///   and (d) to (g) are a total order, so the better of the two by it wins.
+///
+/// Anything else (a lower MED, or another neighboring AS, where step (c) is not transitive)
+/// decides again over all the routes.
+pub fn mark_best_after_insert(
+    d: &mut Decision,
+    routes: &mut [RouteEntry],
+    new: usize,
+    facts: impl Fn(&RouteEntry) -> Candidate,
+) -> Option<usize> {
+    let Some(b) = routes.iter().position(|e| e.is_best()).filter(|&b| b != new && new < routes.len()) else {
+        return mark_best(d, routes, facts);
+    };
+    let (cb, cr) = (facts(&routes[b]), facts(&routes[new]));
+    let winner = match cr.rank().cmp(&cb.rank()) {
+        std::cmp::Ordering::Greater => b,
+        std::cmp::Ordering::Less => new,
+        std::cmp::Ordering::Equal if cr.path.neighbor_as == cb.path.neighbor_as && cr.path.med > cb.path.med => b,
+        std::cmp::Ordering::Equal if cr.path.neighbor_as == cb.path.neighbor_as && cr.path.med == cb.path.med => {
+            if cr.tie_break() < cb.tie_break() {
+                new
+            } else {
+                b
+            }
+        }
+        std::cmp::Ordering::Equal => return mark_best(d, routes, facts),
+    };
+    routes[b].flags &= !BEST;
+    routes[new].flags &= !BEST;
+    routes[winner].flags |= BEST;
+    Some(winner)
+}
+
+/// Keep `routes`' best up to date after the route `gone` (as a candidate) left them: a best
+/// route gone means deciding again; a route that ranked lower than the best removed nobody in
+/// step (c); one of the same rank, neighboring AS and a MED not lower than the best's removed
+/// only routes the best removes too. Otherwise (step (c) is not transitive) decide again.
+pub fn mark_best_after_remove(
+    d: &mut Decision,
+    routes: &mut [RouteEntry],
+    gone: (bool, Candidate),
+    facts: impl Fn(&RouteEntry) -> Candidate,
+) -> Option<usize> {
+    let (was_best, cg) = gone;
+    let b = routes.iter().position(|e| e.is_best());
+    let Some(b) = b.filter(|_| !was_best) else { return mark_best(d, routes, facts) };
+    let cb = facts(&routes[b]);
+    let keeps = match cg.rank().cmp(&cb.rank()) {
+        std::cmp::Ordering::Greater => true,
+        std::cmp::Ordering::Equal => cg.path.neighbor_as == cb.path.neighbor_as && cg.path.med >= cb.path.med,
+        std::cmp::Ordering::Less => false,
+    };
+    if keeps {
+        Some(b)
+    } else {
+        mark_best(d, routes, facts)
+    }
 }
 
 #[cfg(test)]
@@ -176,8 +276,51 @@ mod tests {
     fn marking_keeps_exactly_one_best() {
         let mut routes: Vec<RouteEntry> =
             (0..3).map(|p| RouteEntry { attrs: 0, received: 0, peer: p, flags: BEST }).collect();
-        let best = mark_best(&mut routes, |r| cand(3 - r.peer as u8));
+        let best = mark_best(&mut Decision::default(), &mut routes, |r| cand(3 - r.peer as u8));
         assert_eq!(best, Some(2));
         assert_eq!(routes.iter().map(|r| r.is_best()).collect::<Vec<_>>(), [false, false, true]);
+    }
+
+    #[test]
+    fn keeping_the_best_route_by_route_agrees_with_deciding_over_all_routes() {
+        // Random small values make ties, shared neighbor ASes and MED cases common.
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rnd = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut d = Decision::default();
+        for _ in 0..2000 {
+            // Route i's candidate is facts[i]; routes carry their index in `attrs`.
+            let mut facts: Vec<Candidate> = Vec::new();
+            let mut routes: Vec<RouteEntry> = Vec::new();
+            for step in 0..12u32 {
+                if routes.len() > 1 && rnd(3) == 0 {
+                    let i = rnd(routes.len() as u64) as usize;
+                    let old = routes.swap_remove(i);
+                    let gone = (old.is_best(), facts[old.attrs as usize]);
+                    mark_best_after_remove(&mut d, &mut routes, gone, |e| facts[e.attrs as usize]);
+                } else {
+                    let mut c = cand(step as u8 + 1);
+                    c.path.path_len = rnd(2) as u32 + 1;
+                    c.path.origin = rnd(2) as u8;
+                    c.path.neighbor_as = 65000 + rnd(2) as u32;
+                    c.path.med = rnd(3) as u32;
+                    c.ibgp = rnd(4) == 0;
+                    c.path.local_pref = Some(100 + rnd(2) as u32 * 50);
+                    c.router_id = Ipv4Addr::new(10, 0, 0, rnd(4) as u8);
+                    routes.push(RouteEntry { attrs: facts.len() as u32, received: 0, peer: step as u16, flags: 0 });
+                    facts.push(c);
+                    let new = routes.len() - 1;
+                    mark_best_after_insert(&mut d, &mut routes, new, |e| facts[e.attrs as usize]);
+                }
+                let all: Vec<Candidate> = routes.iter().map(|e| facts[e.attrs as usize]).collect();
+                let want = choose(&all);
+                let marked: Vec<usize> = (0..routes.len()).filter(|&i| routes[i].is_best()).collect();
+                assert_eq!(marked, want.into_iter().collect::<Vec<_>>(), "routes {all:?}");
+            }
+        }
     }
 }

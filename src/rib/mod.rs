@@ -159,6 +159,8 @@ pub struct Rib {
     snapshot: Option<SnapshotCursor>,
     /// Route queries being streamed to the control thread.
     streams: Vec<query::RouteStream>,
+    /// Scratch space of the decision process.
+    decision: best::Decision,
 }
 
 /// How long the stale routes of an Enhanced Route Refresh wait for the peer's EoRR before they
@@ -222,6 +224,7 @@ impl Rib {
             next_snapshot,
             snapshot: None,
             streams: Vec::new(),
+            decision: best::Decision::default(),
         }
     }
 
@@ -397,16 +400,15 @@ impl Rib {
         }
         let slot = p.slot;
         let ap = p.session.as_ref().map(|s| AddPath::of(&s.add_path_rx)).unwrap_or_default();
-        let Rib { table, attrs, slots, paths, .. } = self;
+        let Rib { table, attrs, slots, paths, decision, .. } = self;
         for (i, w) in u.withdrawn.iter().enumerate() {
             // RFC 7911 §3: an ADD-PATH withdrawal names its path.
             let pid = ap.has(w.family()).then(|| u.withdrawn_id(i));
             let (old, rest) = table.remove_as(w, |e| e.peer == slot && path_of(paths, e) == pid);
             if let Some(old) = old {
                 p.counts[w.family().index()] -= 1;
-                if old.is_best() {
-                    best::mark_best(rest, |e| candidate(slots, attrs, paths, e));
-                }
+                let gone = (old.is_best(), candidate(slots, attrs, paths, &old));
+                best::mark_best_after_remove(decision, rest, gone, |e| candidate(slots, attrs, paths, e));
                 release_route(attrs, paths, old);
             }
         }
@@ -447,7 +449,13 @@ impl Rib {
                     }
                 };
                 let (old, routes) = table.insert_as(a, entry, |e| e.peer == slot && path_of(paths, e) == pid);
-                best::mark_best(routes, |e| candidate(slots, attrs, paths, e));
+                let facts = |e: &RouteEntry| candidate(slots, attrs, paths, e);
+                match old {
+                    // A replaced route changes the set in two ways: decide again.
+                    Some(_) => best::mark_best(decision, routes, facts),
+                    // `insert_as` puts a new route last.
+                    None => best::mark_best_after_insert(decision, routes, routes.len() - 1, facts),
+                };
                 match old {
                     Some(old) => release_route(attrs, paths, old),
                     None => p.counts[a.family().index()] += 1,
@@ -489,12 +497,11 @@ impl Rib {
             return 0;
         }
         let slot = p.slot;
-        let Rib { table, attrs, slots, paths, .. } = self;
+        let Rib { table, attrs, slots, paths, decision, .. } = self;
         let mut released = Vec::new();
         let mut on_removed = |old: RouteEntry, rest: &mut [RouteEntry]| {
-            if old.is_best() {
-                best::mark_best(rest, |e| candidate(slots, attrs, paths, e));
-            }
+            let gone = (old.is_best(), candidate(slots, attrs, paths, &old));
+            best::mark_best_after_remove(decision, rest, gone, |e| candidate(slots, attrs, paths, e));
             released.push(old);
         };
         table.v4.remove_peer(slot, &mut on_removed);
@@ -536,12 +543,11 @@ impl Rib {
             return;
         }
         let slot = p.slot;
-        let Rib { table, attrs, slots, paths, .. } = self;
+        let Rib { table, attrs, slots, paths, decision, .. } = self;
         let mut released = Vec::new();
         let on_removed = |old: RouteEntry, rest: &mut [RouteEntry]| {
-            if old.is_best() {
-                best::mark_best(rest, |e| candidate(slots, attrs, paths, e));
-            }
+            let gone = (old.is_best(), candidate(slots, attrs, paths, &old));
+            best::mark_best_after_remove(decision, rest, gone, |e| candidate(slots, attrs, paths, e));
             released.push(old);
         };
         match family {

@@ -169,7 +169,10 @@ impl<K: Key> FamilyTable<K> {
             let old = std::mem::replace(&mut slot[i], entry);
             return (Some(old), &mut slot[..]);
         }
+        // One reallocation to exactly one more entry (`push` alone would grow the vector to
+        // twice its length and `into_boxed_slice` shrink it again: two).
         let mut v = std::mem::take(slot).into_vec();
+        v.reserve_exact(1);
         v.push(entry);
         *slot = v.into_boxed_slice();
         self.routes += 1;
