@@ -3,22 +3,58 @@
 //! holds the set's 32-bit id; each set counts the routes that hold it and is freed when the
 //! count reaches zero (no periodic sweep). Attributes stay in wire form and are decoded only
 //! for display; what best-path selection needs is decoded once, when the set is interned.
+//!
+//! Memory: a set is one allocation (a flags byte, the next hop's length and bytes, then the
+//! attributes) beside its slot; the intern index maps a hash of the set to the first slot of a
+//! chain of sets with that hash (`Slot::next`), so the index holds no pointer to the set.
 
 use super::table::AttrId;
 use crate::wire::aspath::{self, AsWidth, Segment, AS_CONFED_SEQUENCE, AS_CONFED_SET, AS_SEQUENCE, AS_SET};
 use crate::wire::attr::{code, split_attrs};
+use std::collections::hash_map::{Entry, RandomState};
 use std::collections::HashMap;
-use std::rc::Rc;
+use std::hash::{BuildHasher, Hasher};
 
-/// An interned set of path attributes, in wire form as received.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct AttrSet {
+/// A set of path attributes in wire form as received: what an UPDATE brings to be interned,
+/// and what the slab gives back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AttrSet<'a> {
     /// Path attributes without MP_REACH_NLRI / MP_UNREACH_NLRI.
-    pub attrs: Box<[u8]>,
-    /// IPv6 next hop(s) from MP_REACH_NLRI.
-    pub mp_next_hop: Option<Box<[u8]>>,
+    pub attrs: &'a [u8],
+    /// IPv6 next hop(s) from MP_REACH_NLRI (at most 255 bytes: its length is one octet).
+    pub mp_next_hop: Option<&'a [u8]>,
     /// Whether AS numbers in `attrs` are 4 octets (the session's RFC 6793 state).
     pub four_octet: bool,
+}
+
+/// `Stored` flags byte.
+const FOUR_OCTET: u8 = 1;
+const HAS_NEXT_HOP: u8 = 2;
+
+impl AttrSet<'_> {
+    /// The one allocation a set is kept in: flags, next hop length, next hop, attributes.
+    fn store(&self) -> Box<[u8]> {
+        let nh = self.mp_next_hop.unwrap_or_default();
+        let nh = &nh[..nh.len().min(255)];
+        let mut v = Vec::with_capacity(2 + nh.len() + self.attrs.len());
+        let flags =
+            if self.four_octet { FOUR_OCTET } else { 0 } | if self.mp_next_hop.is_some() { HAS_NEXT_HOP } else { 0 };
+        v.extend_from_slice(&[flags, nh.len() as u8]);
+        v.extend_from_slice(nh);
+        v.extend_from_slice(self.attrs);
+        v.into_boxed_slice()
+    }
+
+    /// The view of a stored set.
+    fn of_stored(b: &[u8]) -> AttrSet<'_> {
+        let (flags, nh_len) = (b.first().copied().unwrap_or(0), usize::from(b.get(1).copied().unwrap_or(0)));
+        let nh = b.get(2..2 + nh_len).unwrap_or_default();
+        AttrSet {
+            attrs: b.get(2 + nh_len..).unwrap_or_default(),
+            mp_next_hop: (flags & HAS_NEXT_HOP != 0).then_some(nh),
+            four_octet: flags & FOUR_OCTET != 0,
+        }
+    }
 }
 
 /// What the decision process (RFC 4271 §9.1) reads of a set, decoded once at intern time.
@@ -38,7 +74,7 @@ pub struct PathSummary {
 impl PathSummary {
     pub fn of(set: &AttrSet) -> PathSummary {
         let mut s = PathSummary { origin: 2, ..Default::default() };
-        let (list, _) = split_attrs(&set.attrs);
+        let (list, _) = split_attrs(set.attrs);
         let segs = effective_as_path(set);
         for a in &list {
             match (a.type_code, a.value) {
@@ -63,7 +99,7 @@ impl PathSummary {
 /// The AS_PATH of a set with 4-octet AS numbers: as received on a 4-octet session, or with
 /// AS4_PATH merged in on a 2-octet one (RFC 6793 §4.2.3). Empty when absent or malformed.
 pub fn effective_as_path(set: &AttrSet) -> Vec<Segment> {
-    let (list, _) = split_attrs(&set.attrs);
+    let (list, _) = split_attrs(set.attrs);
     let width = AsWidth::of_session(set.four_octet);
     let path = list.iter().find(|a| a.type_code == code::AS_PATH).and_then(|a| aspath::decode(a.value, width));
     let Some(path) = path else { return Vec::new() };
@@ -76,31 +112,77 @@ pub fn effective_as_path(set: &AttrSet) -> Vec<Segment> {
     }
 }
 
+/// No slot (the end of a hash chain).
+const NONE: AttrId = AttrId::MAX;
+
 struct Slot {
-    set: Option<Rc<AttrSet>>,
+    /// The stored set (`AttrSet::store`); `None` for a free slot.
+    set: Option<Box<[u8]>>,
     summary: PathSummary,
     /// Routes holding this set.
     refs: u32,
+    /// The next set with the same hash.
+    next: AttrId,
 }
 
 /// The slab of interned sets with its index.
-#[derive(Default)]
 pub struct AttrSlab {
     slots: Vec<Slot>,
     free: Vec<AttrId>,
-    index: HashMap<Rc<AttrSet>, AttrId>,
+    /// Hash of a set -> the first slot of its chain. Keyed SipHash (std's `RandomState`), so a
+    /// peer cannot choose attributes that all fall in one chain.
+    index: HashMap<u64, AttrId>,
+    hasher: RandomState,
+    sets: usize,
+    /// Bits of the hash kept: all but in tests that put every set in one chain.
+    hash_mask: u64,
+}
+
+impl Default for AttrSlab {
+    fn default() -> Self {
+        AttrSlab {
+            slots: Vec::new(),
+            free: Vec::new(),
+            index: HashMap::new(),
+            hasher: RandomState::new(),
+            sets: 0,
+            hash_mask: u64::MAX,
+        }
+    }
 }
 
 impl AttrSlab {
+    fn hash(&self, set: &AttrSet) -> u64 {
+        let mut h = self.hasher.build_hasher();
+        let nh = set.mp_next_hop.unwrap_or_default();
+        h.write(&[u8::from(set.four_octet), u8::from(set.mp_next_hop.is_some()), nh.len().min(255) as u8]);
+        h.write(&nh[..nh.len().min(255)]);
+        h.write(set.attrs);
+        h.finish() & self.hash_mask
+    }
+
+    /// The slot holding `set`, if interned.
+    fn find(&self, hash: u64, set: &AttrSet) -> Option<AttrId> {
+        let mut id = *self.index.get(&hash)?;
+        while let Some(s) = self.slots.get(id as usize) {
+            if s.set.as_deref().is_some_and(|b| AttrSet::of_stored(b) == *set) {
+                return Some(id);
+            }
+            id = s.next;
+        }
+        None
+    }
+
     /// The id of `set`, interning it (with no routes yet) when it is new. A set that ends up
     /// held by no route must be given back with `release_unused`.
     pub fn intern(&mut self, set: AttrSet) -> AttrId {
-        if let Some(id) = self.index.get(&set) {
-            return *id;
+        let hash = self.hash(&set);
+        if let Some(id) = self.find(hash, &set) {
+            return id;
         }
-        let summary = PathSummary::of(&set);
-        let set = Rc::new(set);
-        let slot = Slot { set: Some(set.clone()), summary, refs: 0 };
+        let next_free = self.free.last().copied().unwrap_or(self.slots.len() as AttrId);
+        let next = self.index.insert(hash, next_free).unwrap_or(NONE);
+        let slot = Slot { set: Some(set.store()), summary: PathSummary::of(&set), refs: 0, next };
         let id = match self.free.pop() {
             Some(id) => {
                 self.slots[id as usize] = slot;
@@ -111,7 +193,7 @@ impl AttrSlab {
                 (self.slots.len() - 1) as AttrId
             }
         };
-        self.index.insert(set, id);
+        self.sets += 1;
         id
     }
 
@@ -138,15 +220,37 @@ impl AttrSlab {
         }
     }
 
+    /// Take `id` out of its hash chain and put the slot on the free list.
     fn free_slot(&mut self, id: AttrId) {
-        if let Some(set) = self.slots.get_mut(id as usize).and_then(|s| s.set.take()) {
-            self.index.remove(&set);
-            self.free.push(id);
+        let Some(hash) = self.get(id).map(|set| self.hash(&set)) else { return };
+        let next = self.slots[id as usize].next;
+        if let Entry::Occupied(mut head) = self.index.entry(hash) {
+            if *head.get() == id {
+                if next == NONE {
+                    head.remove();
+                } else {
+                    head.insert(next);
+                }
+            } else {
+                let mut at = *head.get();
+                while let Some(s) = self.slots.get_mut(at as usize) {
+                    if s.next == id {
+                        s.next = next;
+                        break;
+                    }
+                    at = s.next;
+                }
+            }
         }
+        let s = &mut self.slots[id as usize];
+        s.set = None;
+        s.next = NONE;
+        self.free.push(id);
+        self.sets -= 1;
     }
 
-    pub fn get(&self, id: AttrId) -> Option<&AttrSet> {
-        self.slots.get(id as usize).and_then(|s| s.set.as_deref())
+    pub fn get(&self, id: AttrId) -> Option<AttrSet<'_>> {
+        self.slots.get(id as usize).and_then(|s| s.set.as_deref()).map(AttrSet::of_stored)
     }
 
     pub fn summary(&self, id: AttrId) -> PathSummary {
@@ -155,11 +259,11 @@ impl AttrSlab {
 
     /// Distinct sets held.
     pub fn len(&self) -> usize {
-        self.index.len()
+        self.sets
     }
 
     pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
+        self.sets == 0
     }
 
     /// Routes holding `id` (tests).
@@ -172,20 +276,24 @@ impl AttrSlab {
 mod tests {
     use super::*;
 
-    fn set(med: u8) -> AttrSet {
-        let attrs = vec![0x40, 1, 1, 0, 0x40, 2, 6, 2, 1, 0, 0, 0xfd, 0xea, 0x80, 4, 4, 0, 0, 0, med];
-        AttrSet { attrs: attrs.into_boxed_slice(), mp_next_hop: None, four_octet: true }
+    fn attrs(med: u8) -> Vec<u8> {
+        vec![0x40, 1, 1, 0, 0x40, 2, 6, 2, 1, 0, 0, 0xfd, 0xea, 0x80, 4, 4, 0, 0, 0, med]
+    }
+
+    fn set(a: &[u8]) -> AttrSet<'_> {
+        AttrSet { attrs: a, mp_next_hop: None, four_octet: true }
     }
 
     #[test]
     fn identical_sets_share_one_id_and_are_freed_when_the_last_route_lets_go() {
         let mut s = AttrSlab::default();
-        let a = s.intern(set(1));
-        let b = s.intern(set(1));
+        let (one, two, three) = (attrs(1), attrs(2), attrs(3));
+        let a = s.intern(set(&one));
+        let b = s.intern(set(&one.clone()));
         assert_eq!(a, b);
         s.hold(a);
         s.hold(a);
-        let c = s.intern(set(2));
+        let c = s.intern(set(&two));
         assert_ne!(a, c);
         s.release_unused(c);
         assert_eq!(s.len(), 1, "a set no route took is freed at once");
@@ -194,16 +302,51 @@ mod tests {
         s.release(a);
         assert!(s.is_empty() && s.get(a).is_none());
         // The freed id is used again.
-        assert_eq!(s.intern(set(3)), a);
+        assert_eq!(s.intern(set(&three)), a);
+    }
+
+    #[test]
+    fn a_set_reads_back_as_interned_with_its_next_hop_and_as_width() {
+        let mut s = AttrSlab::default();
+        let a = attrs(1);
+        let nh = [0x20u8, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+        let with_nh = AttrSet { attrs: &a, mp_next_hop: Some(&nh), four_octet: false };
+        let empty_nh = AttrSet { attrs: &a, mp_next_hop: Some(&[]), four_octet: true };
+        let (x, y, z) = (s.intern(with_nh), s.intern(empty_nh), s.intern(set(&a)));
+        assert_eq!(s.len(), 3, "the next hop and the AS width tell sets apart");
+        assert_eq!((s.get(x), s.get(y), s.get(z)), (Some(with_nh), Some(empty_nh), Some(set(&a))));
+    }
+
+    #[test]
+    fn sets_with_one_hash_are_told_apart_and_leave_their_chain_in_any_order() {
+        let mut s = AttrSlab { hash_mask: 0, ..AttrSlab::default() };
+        let all: Vec<Vec<u8>> = (0..6).map(attrs).collect();
+        let ids: Vec<AttrId> = all.iter().map(|a| s.intern(set(a))).collect();
+        for (a, id) in all.iter().zip(&ids) {
+            s.hold(*id);
+            assert_eq!(s.intern(set(a)), *id);
+        }
+        // Out of the middle, the head and the tail of the chain.
+        for i in [2, 5, 0] {
+            s.release(ids[i]);
+        }
+        for (i, (a, id)) in all.iter().zip(&ids).enumerate() {
+            let gone = [2, 5, 0].contains(&i);
+            assert_eq!(s.get(*id).is_none(), gone);
+            if !gone {
+                assert_eq!(s.intern(set(a)), *id, "set {i} still found");
+            }
+        }
+        assert_eq!(s.len(), 3);
+        let again = s.intern(set(&all[2]));
+        assert!(ids.contains(&again) && s.get(again) == Some(set(&all[2])));
     }
 
     #[test]
     fn the_summary_reads_origin_med_local_pref_and_path_length() {
-        let mut a = set(7);
-        let mut attrs = a.attrs.to_vec();
-        attrs.extend_from_slice(&[0x40, 5, 4, 0, 0, 0, 200]);
-        a.attrs = attrs.into_boxed_slice();
-        let s = PathSummary::of(&a);
+        let mut a = attrs(7);
+        a.extend_from_slice(&[0x40, 5, 4, 0, 0, 0, 200]);
+        let s = PathSummary::of(&set(&a));
         assert_eq!(s, PathSummary { local_pref: Some(200), med: 7, neighbor_as: 65002, path_len: 1, origin: 0 });
     }
 }

@@ -417,11 +417,7 @@ impl Rib {
             return; // the session is being shut down; take no more
         }
         if !u.announced.is_empty() {
-            let set = AttrSet {
-                attrs: u.attrs.into_boxed_slice(),
-                mp_next_hop: u.mp_next_hop.map(Vec::into_boxed_slice),
-                four_octet,
-            };
+            let set = AttrSet { attrs: &u.attrs, mp_next_hop: u.mp_next_hop.as_deref(), four_octet };
             let id = attrs.intern(set);
             let received = unix_now();
             let leak = if u.otc_leak { table::OTC_LEAK } else { 0 };

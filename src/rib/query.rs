@@ -298,8 +298,8 @@ impl Rib {
         let set = self.attrs.get(set_of(&self.paths, r))?;
         let needs_decode =
             f.origin.is_some() || f.path_as.is_some() || f.community.is_some() || f.large_community.is_some();
-        let detail = (needs_decode || cur.q.detail)
-            .then(|| display::decode(&set.attrs, set.mp_next_hop.as_deref(), set.four_octet));
+        let detail =
+            (needs_decode || cur.q.detail).then(|| display::decode(set.attrs, set.mp_next_hop, set.four_octet));
         if let Some(d) = &detail {
             let pass = f.origin.is_none_or(|a| d.origin_as() == Some(a))
                 && f.path_as.is_none_or(|a| d.path_contains(a))
@@ -367,8 +367,8 @@ impl RouteCursor {
     }
 }
 
-fn display_route(p: &Prefix, r: &RouteEntry, a: &AttrSet, peer: PeerName, age_secs: u64) -> CtlRoute {
-    let v = update::decode_attrs_for_display(&a.attrs, a.mp_next_hop.as_deref(), a.four_octet);
+fn display_route(p: &Prefix, r: &RouteEntry, a: AttrSet, peer: PeerName, age_secs: u64) -> CtlRoute {
+    let v = update::decode_attrs_for_display(a.attrs, a.mp_next_hop, a.four_octet);
     CtlRoute {
         prefix: p.to_string(),
         next_hop: v.next_hop,
@@ -381,7 +381,7 @@ fn display_route(p: &Prefix, r: &RouteEntry, a: &AttrSet, peer: PeerName, age_se
         age_secs,
         best: Some(r.is_best()),
         peer: Some(peer),
-        otc: role::otc_of(&a.attrs),
+        otc: role::otc_of(a.attrs),
         otc_leak: r.is_otc_leak(),
         stale: r.is_stale(),
         path_id: None,

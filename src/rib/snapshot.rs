@@ -95,7 +95,7 @@ impl Rib {
                 }
                 let Some(a) = self.attrs.get(set_of(&self.paths, r)) else { continue };
                 let from = attrs.len();
-                mrt_record::td2_attributes(&a.attrs, a.four_octet, a.mp_next_hop.as_deref(), &mut attrs);
+                mrt_record::td2_attributes(a.attrs, a.four_octet, a.mp_next_hop, &mut attrs);
                 spans.push((*index, r.received, path_of(&self.paths, r), from..attrs.len()));
             }
             if spans.is_empty() {
