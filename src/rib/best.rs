@@ -125,8 +125,11 @@ fn set_best(routes: &mut [RouteEntry], best: Option<usize>) {
 /// - the same rank, neighboring AS and MED: `r` removes and survives exactly what `b` does,
 ///   and (d) to (g) are a total order, so the better of the two by it wins.
 ///
-/// Anything else (a lower MED, or another neighboring AS, where step (c) is not transitive)
-/// decides again over all the routes.
+/// - the same rank, another neighboring AS, and `b` before `r` in (d) to (g): see below.
+///
+/// Anything else (a lower MED, or another neighboring AS with `r` first in (d) to (g), where
+/// whether `r` survives step (c) depends on the other routes) decides again over all the
+/// routes. Routes equal in every step (ADD-PATH paths of one peer) keep the one already best.
 pub fn mark_best_after_insert(
     d: &mut Decision,
     routes: &mut [RouteEntry],
@@ -147,6 +150,12 @@ pub fn mark_best_after_insert(
             } else {
                 b
             }
+        }
+        // Another neighboring AS: `r` removes no route `b` needs in step (c) and cannot remove
+        // `b`, so the survivors are those of before, less some, perhaps with `r`: the winner
+        // is `b` or `r`, and `b` if it comes first in (d) to (g) whether `r` survives or not.
+        std::cmp::Ordering::Equal if cr.path.neighbor_as != cb.path.neighbor_as && cr.tie_break() >= cb.tie_break() => {
+            b
         }
         std::cmp::Ordering::Equal => return mark_best(d, routes, facts),
     };
