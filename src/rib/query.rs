@@ -182,13 +182,18 @@ impl Rib {
             let was_end = matches!(item, StreamItem::End(_));
             match s.tx.try_send(item) {
                 Ok(()) if was_end => false,
-                Ok(()) => {
-                    if s.done {
-                        // The end follows the last chunk.
-                        s.pending = Some(s.cur.end_item());
+                Ok(()) if s.done => {
+                    // The end follows the last chunk, at once if there is room (a short answer
+                    // then costs one turn, not two).
+                    match s.tx.try_send(s.cur.end_item()) {
+                        Ok(()) | Err(TrySendError::Disconnected(_)) => false,
+                        Err(TrySendError::Full(end)) => {
+                            s.pending = Some(end);
+                            true
+                        }
                     }
-                    true
                 }
+                Ok(()) => true,
                 Err(TrySendError::Full(item)) => {
                     s.pending = Some(item);
                     true
