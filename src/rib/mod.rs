@@ -161,6 +161,27 @@ pub struct Rib {
     streams: Vec<query::RouteStream>,
     /// Scratch space of the decision process.
     decision: best::Decision,
+    /// Routes changed since memory was last given back (`give_back_memory`), and when the
+    /// RIB last had a message.
+    changed_since_trim: u64,
+    last_msg: Instant,
+}
+
+/// How long the RIB waits, idle, after many route changes before giving freed memory back.
+const TRIM_AFTER_IDLE: Duration = Duration::from_secs(1);
+/// How many route changes make it worth giving memory back.
+const TRIM_AFTER_CHANGES: u64 = 100_000;
+
+/// Give the heap's free pages back to the system. After a full-table load the session
+/// threads' receive buffers and the queued UPDATEs are freed, but glibc keeps them in its
+/// per-thread arenas, so the process would go on holding its peak; `malloc_trim` returns them
+/// (glibc only; elsewhere nothing to do).
+fn give_back_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// How long the stale routes of an Enhanced Route Refresh wait for the peer's EoRR before they
@@ -225,6 +246,8 @@ impl Rib {
             snapshot: None,
             streams: Vec::new(),
             decision: best::Decision::default(),
+            changed_since_trim: 0,
+            last_msg: Instant::now(),
         }
     }
 
@@ -233,6 +256,8 @@ impl Rib {
             // While a snapshot or a route stream is being written, wake up often for the next chunk.
             let timeout = if self.snapshot.is_some() || !self.streams.is_empty() {
                 Duration::from_millis(1)
+            } else if self.changed_since_trim >= TRIM_AFTER_CHANGES {
+                TRIM_AFTER_IDLE
             } else {
                 let refresh = self.next_refresh_deadline().map(|d| d.saturating_duration_since(Instant::now()));
                 self.next_snapshot
@@ -243,6 +268,7 @@ impl Rib {
             match rx.recv_timeout(timeout) {
                 Ok(RibMsg::Stop) | Err(RecvTimeoutError::Disconnected) => break,
                 Ok(msg) => {
+                    self.last_msg = Instant::now();
                     self.handle(msg);
                     // Serve a burst before the next snapshot chunk.
                     for _ in 0..256 {
@@ -253,7 +279,12 @@ impl Rib {
                         }
                     }
                 }
-                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Timeout) => {
+                    if self.changed_since_trim >= TRIM_AFTER_CHANGES && self.last_msg.elapsed() >= TRIM_AFTER_IDLE {
+                        give_back_memory();
+                        self.changed_since_trim = 0;
+                    }
+                }
             }
             if self.next_snapshot.is_some_and(|t| SystemTime::now() >= t) && self.snapshot.is_none() {
                 let start = self.next_snapshot.unwrap_or_else(SystemTime::now);
@@ -394,6 +425,7 @@ impl Rib {
     /// Apply one UPDATE: withdrawals, then announcements sharing one attribute set; the best
     /// path of every prefix touched is chosen again (RFC 4271 §9.1.2).
     pub fn apply_update(&mut self, peer: PeerId, u: ParsedUpdate, four_octet: bool) {
+        self.changed_since_trim += (u.withdrawn.len() + u.announced.len()) as u64;
         let Some(p) = self.peers.get_mut(&peer) else { return };
         if p.session.is_none() {
             return; // the session went down meanwhile
@@ -488,6 +520,7 @@ impl Rib {
     fn clear_routes(&mut self, peer: PeerId) -> u64 {
         let Some(p) = self.peers.get_mut(&peer) else { return 0 };
         let n = p.routes();
+        self.changed_since_trim += n;
         p.counts = [0; 2];
         if n == 0 {
             return 0;
