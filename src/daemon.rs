@@ -82,7 +82,7 @@ impl Daemon {
         let (mrt_tx, mrt_rx) = crossbeam_channel::bounded(MRT_CHANNEL_CAPACITY);
         let mrt_link = cfg.archive.enabled.then(|| MrtLink::new(mrt_tx, cfg.archive.record_keepalives));
         let monitor = monitor::spawn()?;
-        let rpki = rpki::spawn(&cfg.rpki)?;
+        let rpki = rpki::spawn(&cfg.rpki, rib_tx.clone())?;
         let handler = Dispatcher {
             view: view.clone(),
             rib: rib_tx.clone(),

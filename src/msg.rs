@@ -17,6 +17,8 @@ use crate::control::proto::{
     ReloadReport, RpkiLookup, RpkiStatus, StreamItem,
 };
 use crate::prefix::{Family, Prefix};
+/// The VRP table and validation states travel from the RTR thread to the RIB.
+pub use crate::rpki::vrp::{RovState, VrpTable};
 use crate::wire::notify::CeaseSubcode;
 use crate::wire::role::Role;
 use crate::wire::update::{AddPath, ParsedUpdate};
@@ -275,6 +277,12 @@ pub enum RibMsg {
         peer: PeerId,
         family: Family,
         begin: bool,
+    },
+    /// A new VRP table from the RTR thread (RFC 6811), with the VRP prefixes whose VRPs
+    /// changed: the routes inside them are validated again, no others.
+    Vrps {
+        table: Arc<VrpTable>,
+        changed: Vec<Prefix>,
     },
     Query(RibQuery, Reply<serde_json::Value>),
     /// A route query, answered in chunks on the channel (capacity `ROUTE_STREAM_CHUNKS`);

@@ -186,3 +186,63 @@ fn vrp_files_validate_without_a_cache_and_are_read_again_on_reload() {
     assert!(s["files"][0]["last_error"].as_str().is_some_and(|e| e.contains("not a VRP file")), "{s}");
     assert_eq!(lookup(&f, "203.0.113.0/24", 65009), "valid", "the VRPs read before stay");
 }
+
+/// The `rpki` field of the route `focl rib lookup PREFIX` gives.
+fn route_state(f: &Focld, prefix: &str) -> String {
+    let v = f.focl(&["rib", "lookup", prefix]).expect("rib lookup");
+    v["routes"][0]["rpki"].as_str().unwrap_or("-").to_string()
+}
+
+#[test]
+fn every_route_carries_its_origin_validation_and_a_vrp_change_revalidates_only_the_routes_under_it() {
+    use std::net::{Ipv4Addr, SocketAddr};
+    let dir = TempDir::new("rov-rib");
+    let file = dir.path().join("vrps.json");
+    // 192.0.2.0/24 may come from AS65041; 198.51.100.0/22 only from AS64999, up to /22.
+    write_atomically(&file, &roas(&[("192.0.2.0/24", 24, 65041), ("198.51.100.0/22", 22, 64999)]));
+    let port = free_port("127.0.0.1");
+    let cfg = format!(
+        "[global]\nasn = 65001\nrouter_id = \"192.0.2.1\"\nlisten_addr = \"127.0.0.1:{port}\"\n\
+         control_socket = \"{d}/f.sock\"\nlog_level = \"info\"\n\n\
+         [[peers]]\naddress = \"127.0.0.172\"\nremote_as = 65041\npassive = true\n\n\
+         [[rpki.files]]\npath = \"{f}\"\n",
+        d = dir.path().display(),
+        f = file.display()
+    );
+    let f = Focld::start(dir.path(), "f", &cfg);
+    assert!(wait_for(Duration::from_secs(5), || lookup(&f, "192.0.2.0/24", 65041) == "valid"));
+    let remote: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut s = RawSpeaker::establish("127.0.0.172", remote, 65041, Ipv4Addr::new(192, 0, 2, 72));
+    f.wait_established("127.0.0.172", Duration::from_secs(5));
+    // ORIGIN IGP, AS_PATH [65041] (4-octet), NEXT_HOP 127.0.0.172; then an AS_SET origin.
+    let attrs = [0x40, 1, 1, 0, 0x40, 2, 6, 2, 1, 0, 0, 0xfe, 0x11, 0x40, 3, 4, 127, 0, 0, 172];
+    s.send(&update_msg(&[], &attrs, &[24, 192, 0, 2, 24, 198, 51, 100, 24, 203, 0, 113]));
+    let set_attrs = [0x40, 1, 1, 0, 0x40, 2, 6, 1, 1, 0, 0, 0xfe, 0x11, 0x40, 3, 4, 127, 0, 0, 172];
+    s.send(&update_msg(&[], &set_attrs, &[25, 192, 0, 2, 0]));
+    assert!(wait_for(Duration::from_secs(5), || f.rib_in_prefixes("127.0.0.172").len() == 4));
+    assert_eq!(route_state(&f, "192.0.2.0/24"), "valid");
+    assert_eq!(route_state(&f, "198.51.100.0/24"), "invalid", "covered, but another AS and too long");
+    assert_eq!(route_state(&f, "203.0.113.0/24"), "not-found");
+    assert_eq!(route_state(&f, "192.0.2.0/25"), "invalid", "an AS_SET origin matches no VRP (RFC 6811 §2)");
+    let text = Command::new(focl_bin()).arg("-s").arg(&f.socket).args(["rib", "lookup", "198.51.100.1"]).output();
+    let text = String::from_utf8_lossy(&text.expect("focl").stdout).to_string();
+    assert!(text.contains("RPKI") && text.contains("invalid"), "{text}");
+
+    // One VRP prefix changes: its one route is validated again, and no other.
+    write_atomically(&file, &roas(&[("192.0.2.0/24", 24, 65041), ("198.51.100.0/22", 24, 65041)]));
+    f.focl(&["reload"]).expect("reload");
+    assert!(wait_for(Duration::from_secs(5), || route_state(&f, "198.51.100.0/24") == "valid"));
+    assert_eq!(route_state(&f, "192.0.2.0/24"), "valid");
+    assert_eq!(route_state(&f, "203.0.113.0/24"), "not-found");
+    let log = f.log_text();
+    assert!(
+        log.contains("VRP prefixes changed: 1; routes validated again: 1; changed state: 1"),
+        "the log says what was validated again:\n{log}"
+    );
+    // The file gone from the configuration: no VRPs, no state shown.
+    let without = cfg.split("[[rpki.files]]").next().unwrap_or_default().to_string();
+    std::fs::write(&f.config, &without).expect("config");
+    f.focl(&["reload"]).expect("reload");
+    assert!(wait_for(Duration::from_secs(5), || route_state(&f, "192.0.2.0/24") == "-"));
+    drop(s);
+}

@@ -993,6 +993,7 @@ fn render_lookup(end: &Value, routes: &[Value]) -> Result<String, String> {
     let routes: Vec<Route> = routes.iter().map(parse).collect::<Result<_, _>>()?;
     let with_otc = routes.iter().any(|r| r.otc.is_some() || r.otc_leak);
     let with_paths = routes.iter().any(|r| r.path_id.is_some());
+    let with_rpki = routes.iter().any(|r| r.rpki.is_some());
     let rows: Vec<Vec<String>> = routes
         .iter()
         .map(|r| {
@@ -1016,6 +1017,9 @@ fn render_lookup(end: &Value, routes: &[Value]) -> Result<String, String> {
             if with_paths {
                 row.push(path_id_text(r));
             }
+            if with_rpki {
+                row.push(r.rpki.clone().unwrap_or_else(|| "-".into()));
+            }
             row
         })
         .collect();
@@ -1028,6 +1032,9 @@ fn render_lookup(end: &Value, routes: &[Value]) -> Result<String, String> {
         }
         if with_paths {
             head.push("Path id");
+        }
+        if with_rpki {
+            head.push("RPKI");
         }
         o.push_str(&table(&head, &rows));
     }
@@ -1131,6 +1138,9 @@ fn render_detail(end: &Value, routes: &[Value]) -> Result<String, String> {
         }
         if r.stale {
             o.push_str("  Stale: since the peer's BoRR, removed at its EoRR unless announced again (RFC 7313)\n");
+        }
+        if let Some(v) = &r.rpki {
+            o.push_str(&format!("  RPKI origin validation: {v} (RFC 6811)\n"));
         }
         for a in &r.other_attributes {
             o.push_str(&format!("  Attribute {} (flags 0x{:02x}): {}\n", a.type_code, a.flags, a.value));
@@ -1595,6 +1605,7 @@ fn render_routes(v: &Value) -> Result<String, String> {
     let l: RouteList = parse(v)?;
     let with_otc = l.routes.iter().any(|r| r.otc.is_some() || r.otc_leak || r.stale);
     let with_paths = l.routes.iter().any(|r| r.path_id.is_some());
+    let with_rpki = l.routes.iter().any(|r| r.rpki.is_some());
     let rows: Vec<Vec<String>> = l
         .routes
         .iter()
@@ -1618,6 +1629,9 @@ fn render_routes(v: &Value) -> Result<String, String> {
             if with_paths {
                 row.push(path_id_text(r));
             }
+            if with_rpki {
+                row.push(r.rpki.clone().unwrap_or_else(|| "-".into()));
+            }
             row
         })
         .collect();
@@ -1627,6 +1641,9 @@ fn render_routes(v: &Value) -> Result<String, String> {
     }
     if with_paths {
         head.push("Path id");
+    }
+    if with_rpki {
+        head.push("RPKI");
     }
     let mut o = table(&head, &rows);
     o.push_str(&format!("\n{}, neighbor {}\n", count(l.routes.len() as u64, "route", "routes"), l.peer));
@@ -1747,6 +1764,7 @@ mod tests {
             peer: None,
             otc: None,
             otc_leak: false,
+            rpki: None,
             stale: false,
             path_id: None,
         };

@@ -597,6 +597,10 @@ pub struct Route {
     /// A route leak by its OTC (RFC 9234 §5 ingress rules on this session's role).
     #[serde(default)]
     pub otc_leak: bool,
+    /// Route origin validation (RFC 6811): "valid", "invalid" or "not-found"; absent while
+    /// focld has no VRPs (no `[rpki]` source, or none has answered yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpki: Option<String>,
     /// Marked stale by the peer's BoRR (RFC 7313) and not announced again yet.
     #[serde(default)]
     pub stale: bool,
@@ -663,6 +667,9 @@ pub struct RouteDetail {
     pub otc: Option<u32>,
     #[serde(default)]
     pub otc_leak: bool,
+    /// RFC 6811, as in `Route`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpki: Option<String>,
     #[serde(default)]
     pub stale: bool,
     #[serde(default)]

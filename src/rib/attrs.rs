@@ -69,6 +69,12 @@ pub struct PathSummary {
     pub path_len: u32,
     /// 0 IGP, 1 EGP, 2 INCOMPLETE (RFC 4271 §5.1.1); an absent ORIGIN counts as INCOMPLETE.
     pub origin: u8,
+    /// RFC 6811 §2 Route Origin ASN: the last AS of a final AS_SEQUENCE; `None` for a final
+    /// AS_SET (no origin: never Valid) and for `origin_local`.
+    pub origin_as: Option<u32>,
+    /// An empty AS_PATH or one ending in a confederation segment: the origin is the
+    /// receiving speaker's own AS (RFC 6811 §2).
+    pub origin_local: bool,
 }
 
 impl PathSummary {
@@ -92,7 +98,22 @@ impl PathSummary {
             };
         }
         s.neighbor_as = segs.iter().find(|g| g.kind == AS_SEQUENCE).and_then(|g| g.asns.first().copied()).unwrap_or(0);
+        match segs.last() {
+            Some(g) if g.kind == AS_SEQUENCE => s.origin_as = g.asns.last().copied(),
+            Some(g) if g.kind == AS_SET => {}
+            _ => s.origin_local = true,
+        }
         s
+    }
+
+    /// The Route Origin ASN of RFC 6811 §2 for a route received on a session whose local AS
+    /// is `local_as`.
+    pub fn route_origin(&self, local_as: u32) -> Option<u32> {
+        if self.origin_local {
+            Some(local_as)
+        } else {
+            self.origin_as
+        }
     }
 }
 
@@ -347,6 +368,17 @@ mod tests {
         let mut a = attrs(7);
         a.extend_from_slice(&[0x40, 5, 4, 0, 0, 0, 200]);
         let s = PathSummary::of(&set(&a));
-        assert_eq!(s, PathSummary { local_pref: Some(200), med: 7, neighbor_as: 65002, path_len: 1, origin: 0 });
+        assert_eq!(
+            s,
+            PathSummary {
+                local_pref: Some(200),
+                med: 7,
+                neighbor_as: 65002,
+                path_len: 1,
+                origin: 0,
+                origin_as: Some(65002),
+                origin_local: false
+            }
+        );
     }
 }

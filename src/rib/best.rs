@@ -197,7 +197,7 @@ mod tests {
 
     fn cand(n: u8) -> Candidate {
         Candidate {
-            path: PathSummary { local_pref: None, med: 0, neighbor_as: 65000 + u32::from(n), path_len: 3, origin: 0 },
+            path: PathSummary { neighbor_as: 65000 + u32::from(n), path_len: 3, ..Default::default() },
             ibgp: false,
             router_id: Ipv4Addr::new(10, 0, 0, n),
             address: IpAddr::from([127, 0, 0, n]),

@@ -32,7 +32,9 @@ pub use table::{AttrId, PeerSlot, RouteEntry, Table};
 use crate::config::PrefixConfig;
 use crate::control::proto::{self as ctl, CtlError, FamilyCounts};
 use crate::mrt::file as mrt_file;
-use crate::msg::{MrtLink, PeerId, PeerLink, PeerMsg, RibMsg, SessionInfo, PEER_SEND_BOUND, RIB_CHANNEL_CAPACITY};
+use crate::msg::{
+    MrtLink, PeerId, PeerLink, PeerMsg, RibMsg, RovState, SessionInfo, VrpTable, PEER_SEND_BOUND, RIB_CHANNEL_CAPACITY,
+};
 use crate::prefix::{Family, Prefix};
 use crate::wire::frame::{self, RefreshKind};
 use crate::wire::update::{self, AddPath, OutRoute, ParsedUpdate};
@@ -43,6 +45,7 @@ use paths::PathRefs;
 use snapshot::SnapshotCursor;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -88,6 +91,8 @@ impl PeerState {
 struct SlotInfo {
     peer: PeerId,
     ibgp: bool,
+    /// Our AS on the session: the origin of routes with an empty AS_PATH (RFC 6811 §2).
+    local_as: u32,
     router_id: Ipv4Addr,
     address: IpAddr,
 }
@@ -165,6 +170,25 @@ pub struct Rib {
     /// RIB last had a message.
     changed_since_trim: u64,
     last_msg: Instant,
+    /// The VRPs every route is validated against (RFC 6811); empty until the RTR thread has
+    /// some.
+    vrps: Arc<VrpTable>,
+}
+
+/// More changed VRP prefixes than this: validate the whole table again in one walk rather
+/// than prefix by prefix.
+const REVALIDATE_WHOLE_TABLE: usize = 10_000;
+
+/// The `table::ROV_*` flags of a route for `prefix` whose set has `summary`.
+fn rov_flags(vrps: &VrpTable, prefix: &Prefix, summary: &PathSummary, local_as: u32) -> u8 {
+    if vrps.is_empty() {
+        return 0;
+    }
+    match vrps.state(prefix, summary.route_origin(local_as)) {
+        RovState::Valid => table::ROV_VALID,
+        RovState::Invalid => table::ROV_INVALID,
+        RovState::NotFound => 0,
+    }
 }
 
 /// How long the RIB waits, idle, after many route changes before giving freed memory back.
@@ -248,6 +272,7 @@ impl Rib {
             decision: best::Decision::default(),
             changed_since_trim: 0,
             last_msg: Instant::now(),
+            vrps: Arc::new(VrpTable::default()),
         }
     }
 
@@ -313,7 +338,7 @@ impl Rib {
                     return;
                 };
                 self.slots[usize::from(slot)] =
-                    Some(SlotInfo { peer, ibgp: false, router_id: Ipv4Addr::UNSPECIFIED, address });
+                    Some(SlotInfo { peer, ibgp: false, local_as: 0, router_id: Ipv4Addr::UNSPECIFIED, address });
                 let state = PeerState {
                     label,
                     address,
@@ -350,6 +375,7 @@ impl Rib {
             RibMsg::Refresh { peer, family } => self.resend(peer, Some(family)),
             RibMsg::RefreshMark { peer, family, begin: true } => self.refresh_begin(peer, family, Instant::now()),
             RibMsg::RefreshMark { peer, family, begin: false } => self.refresh_end(peer, family, "EoRR"),
+            RibMsg::Vrps { table, changed } => self.revalidate(table, changed),
             RibMsg::Query(q, reply) => {
                 let _ = reply.send(self.query(q));
             }
@@ -432,7 +458,7 @@ impl Rib {
         }
         let slot = p.slot;
         let ap = p.session.as_ref().map(|s| AddPath::of(&s.add_path_rx)).unwrap_or_default();
-        let Rib { table, attrs, slots, paths, decision, .. } = self;
+        let Rib { table, attrs, slots, paths, decision, vrps, .. } = self;
         for (i, w) in u.withdrawn.iter().enumerate() {
             // RFC 7911 §3: an ADD-PATH withdrawal names its path.
             let pid = ap.has(w.family()).then(|| u.withdrawn_id(i));
@@ -453,7 +479,10 @@ impl Rib {
             let id = attrs.intern(set);
             let received = unix_now();
             let leak = if u.otc_leak { table::OTC_LEAK } else { 0 };
+            let summary = attrs.summary(id);
+            let local_as = p.session.as_ref().map_or(0, |s| s.local_as);
             for (i, a) in u.announced.iter().enumerate() {
+                let leak = leak | rov_flags(vrps, a, &summary, local_as);
                 let pid = ap.has(a.family()).then(|| u.announced_ids.get(i).copied().unwrap_or(0));
                 let entry = match pid {
                     None => {
@@ -514,6 +543,49 @@ impl Rib {
         if let Some(f) = u.end_of_rib {
             info!("neighbor {}: End-of-RIB for {f}, {} routes", p.label, p.counts[f.index()]);
         }
+    }
+
+    /// Take a new VRP table and validate again the routes inside the VRP prefixes that
+    /// changed (RFC 6811 §2: a route's state depends only on the VRPs covering it), or every
+    /// route when most of the table changed (the first table, a cache's reset).
+    fn revalidate(&mut self, vrps: Arc<VrpTable>, changed: Vec<Prefix>) {
+        self.vrps = vrps;
+        let Rib { table, attrs, slots, paths, vrps, .. } = self;
+        let started = Instant::now();
+        let (mut seen, mut flipped) = (0u64, 0u64);
+        let mut check = |prefix: &Prefix, routes: &mut [RouteEntry]| {
+            for e in routes.iter_mut() {
+                let local_as = slots.get(usize::from(e.peer)).copied().flatten().map_or(0, |s| s.local_as);
+                let rov = rov_flags(vrps, prefix, &attrs.summary(set_of(paths, e)), local_as);
+                seen += 1;
+                if e.flags & table::ROV_BITS != rov {
+                    flipped += 1;
+                    e.flags = e.flags & !table::ROV_BITS | rov;
+                }
+            }
+        };
+        let whole = changed.len() > REVALIDATE_WHOLE_TABLE;
+        let keys: Vec<Prefix> = if whole {
+            table.walk(None).map(|(p, _)| p).collect()
+        } else {
+            let mut keys: Vec<Prefix> =
+                changed.iter().flat_map(|c| table.within(c, None).map(|(p, _)| p).collect::<Vec<_>>()).collect();
+            keys.sort_unstable();
+            keys.dedup();
+            keys
+        };
+        for p in &keys {
+            if let Some(routes) = table.get_mut(p) {
+                check(p, routes);
+            }
+        }
+        info!(
+            "rpki: VRPs in use: {}; VRP prefixes changed: {}; routes validated again: {seen}{}; changed state: {flipped} ({} ms)",
+            vrps.len(),
+            changed.len(),
+            if whole { " (the whole table)" } else { "" },
+            started.elapsed().as_millis()
+        );
     }
 
     /// Take every route of a peer out of the table (session down, removal); the number taken.
@@ -631,6 +703,7 @@ impl Rib {
         let Some(p) = self.peers.get_mut(&peer) else { return };
         if let Some(s) = self.slots.get_mut(usize::from(p.slot)).and_then(Option::as_mut) {
             s.ibgp = info.is_ibgp();
+            s.local_as = info.local_as;
             s.router_id = info.remote_id;
         }
         p.adj_out = adj_rib_out(&p.label, &prefixes, &info);

@@ -127,6 +127,7 @@ impl Rib {
                         peer: None,
                         otc: e.route.otc,
                         otc_leak: false,
+                        rpki: None,
                         stale: false,
                         path_id: None,
                     })
@@ -320,9 +321,12 @@ impl Rib {
         let name = PeerName { address: peer.address.to_string(), name: peer.name.clone() };
         let age = u64::from(now.saturating_sub(r.received));
         let path_id = path_of(&self.paths, r);
+        let rpki = (!self.vrps.is_empty()).then(|| r.rov().name().to_string());
         match detail.filter(|_| cur.q.detail) {
-            Some(d) => serde_json::to_value(RouteDetail { path_id, ..route_detail(prefix, r, d, name, age) }).ok(),
-            None => serde_json::to_value(CtlRoute { path_id, ..display_route(prefix, r, set, name, age) }).ok(),
+            Some(d) => {
+                serde_json::to_value(RouteDetail { path_id, rpki, ..route_detail(prefix, r, d, name, age) }).ok()
+            }
+            None => serde_json::to_value(CtlRoute { path_id, rpki, ..display_route(prefix, r, set, name, age) }).ok(),
         }
     }
 
@@ -388,6 +392,7 @@ fn display_route(p: &Prefix, r: &RouteEntry, a: AttrSet, peer: PeerName, age_sec
         peer: Some(peer),
         otc: role::otc_of(a.attrs),
         otc_leak: r.is_otc_leak(),
+        rpki: None,
         stale: r.is_stale(),
         path_id: None,
     }
@@ -417,6 +422,7 @@ fn route_detail(p: &Prefix, r: &RouteEntry, d: display::Detail, peer: PeerName, 
         cluster_list: d.cluster_list.iter().map(|ip| ip.to_string()).collect(),
         otc: d.otc,
         otc_leak: r.is_otc_leak(),
+        rpki: None,
         stale: r.is_stale(),
         path_id: None,
         other_attributes: d

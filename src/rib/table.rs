@@ -12,6 +12,7 @@
 //! halves and the length); no `Prefix` enum, whose IPv6 arm would pad every IPv4 key to 32
 //! bytes. A route is a 12-byte `RouteEntry`; a prefix's routes are one boxed slice.
 
+use crate::msg::RovState;
 use crate::prefix::Prefix;
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -31,6 +32,11 @@ pub const STALE: u8 = 2;
 pub const OTC_LEAK: u8 = 4;
 /// `RouteEntry::flags`: an ADD-PATH route (RFC 7911); `attrs` is a `paths::PathRefId`.
 pub const ADD_PATH: u8 = 8;
+/// `RouteEntry::flags`: route origin validation (RFC 6811) found the route Valid, or Invalid;
+/// neither bit: NotFound.
+pub const ROV_VALID: u8 = 16;
+pub const ROV_INVALID: u8 = 32;
+pub const ROV_BITS: u8 = ROV_VALID | ROV_INVALID;
 
 /// One peer's route for a prefix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,6 +63,15 @@ impl RouteEntry {
 
     pub fn is_add_path(&self) -> bool {
         self.flags & ADD_PATH != 0
+    }
+
+    /// The route's origin validation state (RFC 6811), from its flags.
+    pub fn rov(&self) -> RovState {
+        match self.flags & ROV_BITS {
+            ROV_VALID => RovState::Valid,
+            ROV_INVALID => RovState::Invalid,
+            _ => RovState::NotFound,
+        }
     }
 }
 
@@ -337,6 +352,13 @@ impl Table {
         match *p {
             Prefix::V4 { .. } => key_of_v4(p).and_then(|k| self.v4.get(k)),
             Prefix::V6 { .. } => key_of_v6(p).and_then(|k| self.v6.get(k)),
+        }
+    }
+
+    pub fn get_mut(&mut self, p: &Prefix) -> Option<&mut [RouteEntry]> {
+        match *p {
+            Prefix::V4 { .. } => key_of_v4(p).and_then(|k| self.v4.get_mut(k)),
+            Prefix::V6 { .. } => key_of_v6(p).and_then(|k| self.v6.get_mut(k)),
         }
     }
 

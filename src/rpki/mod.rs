@@ -21,11 +21,12 @@ pub mod vrp;
 
 use crate::config::{RpkiConfig, RtrCacheConfig, VrpFileConfig};
 use crate::control::proto::{RpkiLookup, RpkiStatus, RtrCacheStatus, VrpEntry, VrpFileStatus};
-use crate::msg::{RpkiLink, RpkiMsg};
+use crate::msg::{RibMsg, RpkiLink, RpkiMsg};
+use crate::prefix::Prefix;
 use crate::session::sock;
 use crate::utc::unix_secs;
 use cache::{CacheSession, Out, Phase, TimerOverrides};
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, SendTimeoutError, Sender};
 use log::{info, warn};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -42,6 +43,8 @@ const WAKER: Token = Token(0);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Requests queued for the thread.
 const INBOX_CAPACITY: usize = 64;
+/// How long the RTR thread waits for the RIB to take a new VRP table.
+const RIB_SEND_BOUND: Duration = Duration::from_secs(1);
 
 /// Owns the RTR thread.
 pub struct RpkiHandle {
@@ -68,15 +71,23 @@ impl Drop for RpkiHandle {
     }
 }
 
-pub fn spawn(cfg: &RpkiConfig) -> io::Result<RpkiHandle> {
+/// `rib` hears of every new VRP table, with the VRP prefixes that changed.
+pub fn spawn(cfg: &RpkiConfig, rib: Sender<RibMsg>) -> io::Result<RpkiHandle> {
     let poll = Poll::new()?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
     let (tx, rx) = crossbeam_channel::bounded(INBOX_CAPACITY);
     let link = RpkiLink::new(tx, waker);
     let cfg = cfg.clone();
     let join = std::thread::Builder::new().name("rtr".into()).spawn(move || {
-        let mut r =
-            Rtr { poll, caches: Vec::new(), files: Vec::new(), table: Arc::new(VrpTable::default()), next_token: 1 };
+        let mut r = Rtr {
+            poll,
+            caches: Vec::new(),
+            files: Vec::new(),
+            table: Arc::new(VrpTable::default()),
+            next_token: 1,
+            rib,
+            unsent: Vec::new(),
+        };
         r.reconfigure(&cfg);
         r.run(rx);
     })?;
@@ -138,6 +149,10 @@ struct Rtr {
     files: Vec<VrpFile>,
     table: Arc<VrpTable>,
     next_token: usize,
+    /// The RIB validates its routes against `table` (RFC 6811).
+    rib: Sender<RibMsg>,
+    /// Changed VRP prefixes the RIB has not been told of (it was too busy to take them).
+    unsent: Vec<Prefix>,
 }
 
 impl Rtr {
@@ -273,7 +288,23 @@ impl Rtr {
         if table.len() != self.table.len() {
             info!("rpki: {} VRPs in use", table.len());
         }
+        let mut changed = table.changed_prefixes(&self.table);
         self.table = Arc::new(table);
+        if changed.is_empty() && self.unsent.is_empty() {
+            return;
+        }
+        changed.append(&mut self.unsent);
+        // The RIB takes messages quickly; a RIB that does not within the bound gets these
+        // changes with the next table instead (the RTR thread must not wait on it).
+        let msg = RibMsg::Vrps { table: self.table.clone(), changed };
+        match self.rib.send_timeout(msg, RIB_SEND_BOUND) {
+            Ok(()) => {}
+            Err(SendTimeoutError::Timeout(RibMsg::Vrps { changed, .. })) => {
+                warn!("rpki: the RIB did not take the new VRPs within {RIB_SEND_BOUND:?}; sent with the next change");
+                self.unsent = changed;
+            }
+            Err(_) => {}
+        }
     }
 
     fn connect(&mut self, i: usize) {

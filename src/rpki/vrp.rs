@@ -112,6 +112,55 @@ impl VrpTable {
     }
 }
 
+impl VrpTable {
+    /// `validate` without the covering list (no allocation): the state of every route the RIB
+    /// holds is computed with this.
+    pub fn state(&self, p: &Prefix, origin: Option<u32>) -> RovState {
+        let v4 = p.addr().is_ipv4();
+        let mut covered = false;
+        for l in 0..=p.len() {
+            let present = if v4 {
+                self.lens_v4 & (1 << l) != 0
+            } else {
+                self.lens_v6[usize::from(l / 64)] & (1 << (l % 64)) != 0
+            };
+            if !present {
+                continue;
+            }
+            let Ok(q) = Prefix::new_truncated(p.addr(), l) else { continue };
+            for &(max_len, asn) in self.by_prefix.get(&q).into_iter().flatten() {
+                covered = true;
+                if origin.is_some_and(|o| asn != 0 && asn == o) && p.len() <= max_len {
+                    return RovState::Valid;
+                }
+            }
+        }
+        if covered {
+            RovState::Invalid
+        } else {
+            RovState::NotFound
+        }
+    }
+
+    /// The VRP prefixes whose VRPs differ between `old` and `self`: only routes inside them
+    /// can change state, so only those are validated again.
+    pub fn changed_prefixes(&self, old: &VrpTable) -> Vec<Prefix> {
+        let sorted = |v: &Vec<(u8, u32)>| {
+            let mut v = v.clone();
+            v.sort_unstable();
+            v
+        };
+        let mut out: Vec<Prefix> = self
+            .by_prefix
+            .iter()
+            .filter(|(p, v)| old.by_prefix.get(p).is_none_or(|o| sorted(o) != sorted(v)))
+            .map(|(p, _)| *p)
+            .collect();
+        out.extend(old.by_prefix.keys().filter(|p| !self.by_prefix.contains_key(p)).copied());
+        out
+    }
+}
+
 /// The rpki-client / stayrtr JSON file (`{"roas": [{"prefix", "maxLength", "asn"}]}`; `asn`
 /// a number or "AS65008"), as VRPs. Errors name the entry.
 pub fn parse_json(text: &str) -> Result<HashSet<Vrp>, String> {
@@ -171,6 +220,33 @@ mod tests {
         assert_eq!(t.validate(&p("2001:db8:1::/48"), Some(64498)).0, RovState::Valid);
         assert_eq!(t.validate(&p("2001:db8:1::/49"), Some(64498)).0, RovState::Invalid);
         assert_eq!(t.validate(&p("192.0.2.0/24"), None).0, RovState::Invalid, "an AS_SET origin is never valid");
+    }
+
+    #[test]
+    fn the_state_alone_agrees_with_the_full_validation() {
+        let t = table(&[("192.0.2.0/24", 24, 64496), ("192.0.0.0/16", 20, 0), ("2001:db8::/32", 48, 64498)]);
+        for (q, o) in [
+            ("192.0.2.0/24", Some(64496)),
+            ("192.0.2.0/24", Some(1)),
+            ("192.0.2.0/25", Some(64496)),
+            ("192.0.16.0/20", Some(64496)),
+            ("10.0.0.0/8", Some(64496)),
+            ("2001:db8::/48", Some(64498)),
+            ("2001:db8::/48", None),
+            ("0.0.0.0/0", Some(64496)),
+        ] {
+            assert_eq!(t.state(&p(q), o), t.validate(&p(q), o).0, "{q} {o:?}");
+        }
+    }
+
+    #[test]
+    fn changed_prefixes_are_those_whose_vrps_differ() {
+        let old = table(&[("192.0.2.0/24", 24, 64496), ("198.51.100.0/24", 24, 64497), ("2001:db8::/32", 48, 1)]);
+        let new = table(&[("192.0.2.0/24", 24, 64496), ("198.51.100.0/24", 25, 64497), ("203.0.113.0/24", 24, 2)]);
+        let mut c = new.changed_prefixes(&old);
+        c.sort();
+        assert_eq!(c, [p("198.51.100.0/24"), p("203.0.113.0/24"), p("2001:db8::/32")]);
+        assert!(new.changed_prefixes(&new).is_empty());
     }
 
     #[test]
