@@ -375,7 +375,9 @@ impl Rib {
             RibMsg::Refresh { peer, family } => self.resend(peer, Some(family)),
             RibMsg::RefreshMark { peer, family, begin: true } => self.refresh_begin(peer, family, Instant::now()),
             RibMsg::RefreshMark { peer, family, begin: false } => self.refresh_end(peer, family, "EoRR"),
-            RibMsg::Vrps { table, changed } => self.revalidate(table, changed),
+            RibMsg::Vrps { table, changed } => {
+                self.revalidate(table, changed);
+            }
             RibMsg::Query(q, reply) => {
                 let _ = reply.send(self.query(q));
             }
@@ -548,7 +550,7 @@ impl Rib {
     /// Take a new VRP table and validate again the routes inside the VRP prefixes that
     /// changed (RFC 6811 §2: a route's state depends only on the VRPs covering it), or every
     /// route when most of the table changed (the first table, a cache's reset).
-    fn revalidate(&mut self, vrps: Arc<VrpTable>, changed: Vec<Prefix>) {
+    fn revalidate(&mut self, vrps: Arc<VrpTable>, changed: Vec<Prefix>) -> (u64, u64) {
         self.vrps = vrps;
         let Rib { table, attrs, slots, paths, vrps, .. } = self;
         let started = Instant::now();
@@ -586,6 +588,7 @@ impl Rib {
             if whole { " (the whole table)" } else { "" },
             started.elapsed().as_millis()
         );
+        (seen, flipped)
     }
 
     /// Take every route of a peer out of the table (session down, removal); the number taken.
@@ -1207,5 +1210,36 @@ mod tests {
             max_prefixes: None,
         });
         assert_eq!(rib.slots.len(), before, "the free slot is used again");
+    }
+
+    #[test]
+    fn a_vrp_change_validates_again_only_the_routes_inside_the_changed_vrp_prefixes() {
+        use crate::rpki::vrp::Vrp;
+        let mut rib = rib_with_peers(2);
+        // 256 /24s under 10.0.0.0/16 and 256 under 10.1.0.0/16, from two peers: 1,024 routes.
+        let all: Vec<String> = (0..2).flat_map(|b| (0..256).map(move |c| format!("10.{b}.{c}.0/24"))).collect();
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        announce(&mut rib, 1, &refs, attrs(65001, 1));
+        announce(&mut rib, 2, &refs, attrs(65002, 1));
+        let vrp = |p: &str, max_len, asn| Vrp { prefix: p.parse().expect("prefix"), max_len, asn };
+        let set: std::collections::HashSet<Vrp> = [vrp("10.0.0.0/16", 24, 65001)].into();
+        let first = Arc::new(VrpTable::from_sets([&set]));
+        let changed = first.changed_prefixes(&VrpTable::default());
+        assert_eq!(rib.revalidate(first.clone(), changed), (512, 512), "the /16's routes only, all now decided");
+        let state = |rib: &Rib, p: &str| -> Vec<RovState> {
+            rib.table.get(&p.parse().expect("prefix")).expect("routes").iter().map(|e| e.rov()).collect()
+        };
+        assert_eq!(state(&rib, "10.0.7.0/24"), [RovState::Valid, RovState::Invalid]);
+        assert_eq!(state(&rib, "10.1.7.0/24"), [RovState::NotFound, RovState::NotFound]);
+        // A VRP for one /24 of the other /16 arrives: two routes to look at, one flips.
+        let mut more = set.clone();
+        more.insert(vrp("10.1.7.0/24", 24, 65002));
+        let second = Arc::new(VrpTable::from_sets([&more]));
+        let changed = second.changed_prefixes(&first);
+        assert_eq!(rib.revalidate(second, changed), (2, 2));
+        assert_eq!(state(&rib, "10.1.7.0/24"), [RovState::Invalid, RovState::Valid]);
+        // New routes are validated as they arrive.
+        announce(&mut rib, 1, &["10.0.0.0/25"], attrs(65001, 1));
+        assert_eq!(state(&rib, "10.0.0.0/25"), [RovState::Invalid], "longer than the VRP's maxLength");
     }
 }
