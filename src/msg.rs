@@ -220,6 +220,7 @@ pub struct RouteMatch {
     pub large_community: Option<[u32; 3]>,
     pub peer_as: Option<u32>,
     pub best: bool,
+    pub rpki: Option<RovState>,
 }
 
 /// `focl rib in` / `focl rib lookup`, answered as a stream of routes in prefix order.

@@ -227,6 +227,19 @@ fn every_route_carries_its_origin_validation_and_a_vrp_change_revalidates_only_t
     let text = Command::new(focl_bin()).arg("-s").arg(&f.socket).args(["rib", "lookup", "198.51.100.1"]).output();
     let text = String::from_utf8_lossy(&text.expect("focl").stdout).to_string();
     assert!(text.contains("RPKI") && text.contains("invalid"), "{text}");
+    let rov = |f: &Focld| {
+        let s = f.focl(&["rib", "summary"]).expect("rib summary");
+        let r = &s["rov"];
+        (r["valid"].as_u64(), r["invalid"].as_u64(), r["not_found"].as_u64(), s["peers"][0]["rov"] == s["rov"])
+    };
+    assert_eq!(rov(&f), (Some(1), Some(2), Some(1), true));
+    let invalid = f.focl(&["rib", "in", "127.0.0.172", "--rpki", "invalid"]).expect("rib in --rpki");
+    let mut names: Vec<&str> =
+        invalid["routes"].as_array().expect("routes").iter().filter_map(|r| r["prefix"].as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["192.0.2.0/25", "198.51.100.0/24"]);
+    let bad = f.focl(&["rib", "in", "127.0.0.172", "--rpki", "bogus"]);
+    assert!(bad.as_ref().is_err_and(|e| e.contains("valid, invalid or not-found")), "{bad:?}");
 
     // One VRP prefix changes: its one route is validated again, and no other.
     write_atomically(&file, &roas(&[("192.0.2.0/24", 24, 65041), ("198.51.100.0/22", 24, 65041)]));
@@ -234,6 +247,7 @@ fn every_route_carries_its_origin_validation_and_a_vrp_change_revalidates_only_t
     assert!(wait_for(Duration::from_secs(5), || route_state(&f, "198.51.100.0/24") == "valid"));
     assert_eq!(route_state(&f, "192.0.2.0/24"), "valid");
     assert_eq!(route_state(&f, "203.0.113.0/24"), "not-found");
+    assert_eq!(rov(&f), (Some(2), Some(1), Some(1), true), "the counts follow the change");
     let log = f.log_text();
     assert!(
         log.contains("VRP prefixes changed: 1; routes validated again: 1; changed state: 1"),
@@ -244,5 +258,6 @@ fn every_route_carries_its_origin_validation_and_a_vrp_change_revalidates_only_t
     std::fs::write(&f.config, &without).expect("config");
     f.focl(&["reload"]).expect("reload");
     assert!(wait_for(Duration::from_secs(5), || route_state(&f, "192.0.2.0/24") == "-"));
+    assert_eq!(rov(&f), (None, None, None, true), "no VRPs, no counts");
     drop(s);
 }

@@ -294,6 +294,9 @@ struct RibIn {
     /// only best paths
     #[argh(switch)]
     best: bool,
+    /// only routes in this RPKI origin validation state: valid, invalid or not-found
+    #[argh(option)]
+    rpki: Option<String>,
     /// print only the number of routes
     #[argh(switch)]
     count: bool,
@@ -339,6 +342,9 @@ struct RibLookup {
     /// only best paths (the default without --all)
     #[argh(switch)]
     best: bool,
+    /// only routes in this RPKI origin validation state: valid, invalid or not-found
+    #[argh(option)]
+    rpki: Option<String>,
     /// print only the number of routes
     #[argh(switch)]
     count: bool,
@@ -426,6 +432,7 @@ fn rib_in_query(i: &RibIn) -> Query {
         large_community: i.large_community.clone(),
         peer_as: i.peer_as,
         best: i.best,
+        rpki: i.rpki.clone(),
     };
     let cmd = Cmd::RibIn {
         peer: i.peer.clone(),
@@ -447,6 +454,7 @@ fn rib_lookup_query(l: &RibLookup) -> Query {
         large_community: l.large_community.clone(),
         peer_as: l.peer_as,
         best: l.best,
+        rpki: l.rpki.clone(),
     };
     let cmd = Cmd::RibLookup {
         target: l.target.clone(),
@@ -1380,7 +1388,23 @@ fn render_rib_summary(v: &Value) -> Result<String, String> {
             ]
         })
         .collect();
-    let mut o = table(&["Neighbor", "Name", "IPv4 routes", "IPv6 routes"], &rows);
+    let with_rov = s.rov.is_some();
+    let rows: Vec<Vec<String>> = rows
+        .into_iter()
+        .zip(&s.peers)
+        .map(|(mut row, p)| {
+            if with_rov {
+                let r = p.rov.unwrap_or_default();
+                row.extend([r.valid.to_string(), r.invalid.to_string(), r.not_found.to_string()]);
+            }
+            row
+        })
+        .collect();
+    let mut head = vec!["Neighbor", "Name", "IPv4 routes", "IPv6 routes"];
+    if with_rov {
+        head.extend(["Valid", "Invalid", "Not found"]);
+    }
+    let mut o = table(&head, &rows);
     o.push_str(&format!(
         "\nTotal: {} IPv4 and {} from {}, {}\n",
         s.routes.ipv4_unicast,
@@ -1388,6 +1412,12 @@ fn render_rib_summary(v: &Value) -> Result<String, String> {
         count(s.peers.len() as u64, "neighbor", "neighbors"),
         count(s.attribute_sets, "distinct attribute set", "distinct attribute sets")
     ));
+    if let Some(r) = s.rov {
+        o.push_str(&format!(
+            "RPKI origin validation (RFC 6811): {} valid, {} invalid, {} not found\n",
+            r.valid, r.invalid, r.not_found
+        ));
+    }
     o.push_str(&format!(
         "Announced: {} IPv4 and {}\n",
         s.announced.ipv4_unicast,

@@ -12,7 +12,8 @@ use super::server::{Answer, Handler};
 use crate::config::ArchiveConfig;
 use crate::msg::{
     FileSink, MonitorFilter, MonitorLink, MonitorMsg, MrtLink, MrtMsg, PeerId, PeerLink, PeerMsg, ReloadRequest,
-    RibMsg, RibQuery, RouteMatch, RouteQuery, RouteTarget, RpkiLink, RpkiMsg, StatusSource, ROUTE_STREAM_CHUNKS,
+    RibMsg, RibQuery, RouteMatch, RouteQuery, RouteTarget, RovState, RpkiLink, RpkiMsg, StatusSource,
+    ROUTE_STREAM_CHUNKS,
 };
 use crate::prefix::{Family, Prefix};
 use crate::wire::display;
@@ -312,6 +313,18 @@ fn parse_filter(f: &RouteFilter) -> Result<RouteMatch, CtlError> {
             })
         })
         .transpose()?;
+    let rpki = f
+        .rpki
+        .as_deref()
+        .map(|s| match s {
+            "valid" => Ok(RovState::Valid),
+            "invalid" => Ok(RovState::Invalid),
+            "not-found" | "not_found" | "notfound" => Ok(RovState::NotFound),
+            _ => {
+                Err(CtlError::new(code::BAD_ARGUMENT, format!("bad RPKI state '{s}': use valid, invalid or not-found")))
+            }
+        })
+        .transpose()?;
     Ok(RouteMatch {
         origin: f.origin,
         path_as: f.path_as,
@@ -319,6 +332,7 @@ fn parse_filter(f: &RouteFilter) -> Result<RouteMatch, CtlError> {
         large_community,
         peer_as: f.peer_as,
         best: f.best,
+        rpki,
     })
 }
 

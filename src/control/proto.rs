@@ -142,6 +142,9 @@ pub struct RouteFilter {
     /// Only best paths (RFC 4271 §9.1.2).
     #[serde(default, skip_serializing_if = "is_false")]
     pub best: bool,
+    /// An origin validation state (RFC 6811): "valid", "invalid" or "not-found".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpki: Option<String>,
 }
 
 impl RouteFilter {
@@ -554,6 +557,17 @@ pub struct RibPeerSummary {
     pub address: String,
     pub name: Option<String>,
     pub routes: FamilyCounts,
+    /// Its routes by origin validation state (RFC 6811); absent while focld has no VRPs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rov: Option<RovCounts>,
+}
+
+/// Routes by RFC 6811 origin validation state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RovCounts {
+    pub valid: u64,
+    pub invalid: u64,
+    pub not_found: u64,
 }
 
 /// `focl rib summary`.
@@ -566,6 +580,9 @@ pub struct RibSummary {
     pub attribute_sets: u64,
     /// Prefixes configured for announcement, by family.
     pub announced: FamilyCounts,
+    /// Every route by origin validation state (RFC 6811); absent while focld has no VRPs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rov: Option<RovCounts>,
 }
 
 /// One route of `focl rib in` / `focl rib out`, attributes decoded for display.

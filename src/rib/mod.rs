@@ -173,6 +173,21 @@ pub struct Rib {
     /// The VRPs every route is validated against (RFC 6811); empty until the RTR thread has
     /// some.
     vrps: Arc<VrpTable>,
+    /// Per peer slot: its routes found Valid and Invalid (RFC 6811), kept as routes come, go
+    /// and change state, so `rib summary` never walks the table.
+    rov: Vec<[u64; 2]>,
+}
+
+/// Count a route in (`add`) or out of its peer's origin validation counts.
+fn count_rov(rov: &mut [[u64; 2]], e: &RouteEntry, add: bool) {
+    let i = match e.flags & table::ROV_BITS {
+        table::ROV_VALID => 0,
+        table::ROV_INVALID => 1,
+        _ => return,
+    };
+    if let Some(c) = rov.get_mut(usize::from(e.peer)) {
+        c[i] = if add { c[i] + 1 } else { c[i].saturating_sub(1) };
+    }
 }
 
 /// More changed VRP prefixes than this: validate the whole table again in one walk rather
@@ -273,6 +288,7 @@ impl Rib {
             changed_since_trim: 0,
             last_msg: Instant::now(),
             vrps: Arc::new(VrpTable::default()),
+            rov: Vec::new(),
         }
     }
 
@@ -339,6 +355,10 @@ impl Rib {
                 };
                 self.slots[usize::from(slot)] =
                     Some(SlotInfo { peer, ibgp: false, local_as: 0, router_id: Ipv4Addr::UNSPECIFIED, address });
+                if self.rov.len() <= usize::from(slot) {
+                    self.rov.resize(usize::from(slot) + 1, [0; 2]);
+                }
+                self.rov[usize::from(slot)] = [0; 2];
                 let state = PeerState {
                     label,
                     address,
@@ -460,13 +480,14 @@ impl Rib {
         }
         let slot = p.slot;
         let ap = p.session.as_ref().map(|s| AddPath::of(&s.add_path_rx)).unwrap_or_default();
-        let Rib { table, attrs, slots, paths, decision, vrps, .. } = self;
+        let Rib { table, attrs, slots, paths, decision, vrps, rov, .. } = self;
         for (i, w) in u.withdrawn.iter().enumerate() {
             // RFC 7911 §3: an ADD-PATH withdrawal names its path.
             let pid = ap.has(w.family()).then(|| u.withdrawn_id(i));
             let (old, rest) = table.remove_as(w, |e| e.peer == slot && path_of(paths, e) == pid);
             if let Some(old) = old {
                 p.counts[w.family().index()] -= 1;
+                count_rov(rov, &old, false);
                 let gone = (old.is_best(), candidate(slots, attrs, paths, &old));
                 best::mark_best_after_remove(decision, rest, gone, |e| candidate(slots, attrs, paths, e));
                 release_route(attrs, paths, old);
@@ -507,6 +528,7 @@ impl Rib {
                         RouteEntry { attrs: r, received, peer: slot, flags: leak | table::ADD_PATH }
                     }
                 };
+                count_rov(rov, &entry, true);
                 let (old, routes) = table.insert_as(a, entry, |e| e.peer == slot && path_of(paths, e) == pid);
                 let facts = |e: &RouteEntry| candidate(slots, attrs, paths, e);
                 match old {
@@ -516,7 +538,10 @@ impl Rib {
                     None => best::mark_best_after_insert(decision, routes, routes.len() - 1, facts),
                 };
                 match old {
-                    Some(old) => release_route(attrs, paths, old),
+                    Some(old) => {
+                        count_rov(rov, &old, false);
+                        release_route(attrs, paths, old);
+                    }
                     None => p.counts[a.family().index()] += 1,
                 }
             }
@@ -552,7 +577,7 @@ impl Rib {
     /// route when most of the table changed (the first table, a cache's reset).
     fn revalidate(&mut self, vrps: Arc<VrpTable>, changed: Vec<Prefix>) -> (u64, u64) {
         self.vrps = vrps;
-        let Rib { table, attrs, slots, paths, vrps, .. } = self;
+        let Rib { table, attrs, slots, paths, vrps, rov: counts, .. } = self;
         let started = Instant::now();
         let (mut seen, mut flipped) = (0u64, 0u64);
         let mut check = |prefix: &Prefix, routes: &mut [RouteEntry]| {
@@ -562,7 +587,9 @@ impl Rib {
                 seen += 1;
                 if e.flags & table::ROV_BITS != rov {
                     flipped += 1;
+                    count_rov(counts, e, false);
                     e.flags = e.flags & !table::ROV_BITS | rov;
+                    count_rov(counts, e, true);
                 }
             }
         };
@@ -613,6 +640,9 @@ impl Rib {
         for old in released {
             release_route(attrs, paths, old);
         }
+        if let Some(c) = self.rov.get_mut(usize::from(slot)) {
+            *c = [0; 2];
+        }
         n
     }
 
@@ -647,11 +677,12 @@ impl Rib {
             return;
         }
         let slot = p.slot;
-        let Rib { table, attrs, slots, paths, decision, .. } = self;
+        let Rib { table, attrs, slots, paths, decision, rov, .. } = self;
         let mut released = Vec::new();
         let on_removed = |old: RouteEntry, rest: &mut [RouteEntry]| {
             let gone = (old.is_best(), candidate(slots, attrs, paths, &old));
             best::mark_best_after_remove(decision, rest, gone, |e| candidate(slots, attrs, paths, e));
+            count_rov(rov, &old, false);
             released.push(old);
         };
         match family {
@@ -1241,5 +1272,14 @@ mod tests {
         // New routes are validated as they arrive.
         announce(&mut rib, 1, &["10.0.0.0/25"], attrs(65001, 1));
         assert_eq!(state(&rib, "10.0.0.0/25"), [RovState::Invalid], "longer than the VRP's maxLength");
+        // The summary's counts follow every change without a walk of the table.
+        let total = rib.summary().rov.expect("rov counts");
+        assert_eq!((total.valid, total.invalid, total.not_found), (257, 258, 510));
+        withdraw(&mut rib, 1, &["10.0.0.0/25", "10.0.7.0/24"]);
+        rib.handle(RibMsg::SessionDown { peer: 2 });
+        let s = rib.summary();
+        let total = s.rov.expect("rov counts");
+        assert_eq!((total.valid, total.invalid, total.not_found), (255, 1, 255));
+        assert_eq!(s.peers[1].rov.map(|r| (r.valid, r.invalid, r.not_found)), Some((0, 0, 0)));
     }
 }

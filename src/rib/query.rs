@@ -13,7 +13,7 @@ use super::table::{PeerSlot, RouteEntry};
 use super::{path_of, set_of, unix_now, PeerState, Rib};
 use crate::control::proto::{
     self as ctl, Aggregator, AsPathSegment, CtlError, FamilyCounts, PeerName, RawAttribute, RibPeerSummary, RibSummary,
-    Route as CtlRoute, RouteDetail, RouteList, StreamItem,
+    Route as CtlRoute, RouteDetail, RouteList, RovCounts, StreamItem,
 };
 use crate::msg::{PeerId, RibQuery, RouteQuery, RouteTarget};
 use crate::prefix::{Family, Prefix};
@@ -297,6 +297,9 @@ impl Rib {
         if f.best && !r.is_best() {
             return None;
         }
+        if f.rpki.is_some_and(|want| self.vrps.is_empty() || r.rov() != want) {
+            return None;
+        }
         let peer = self.slots.get(usize::from(r.peer)).copied().flatten().and_then(|s| self.peers.get(&s.peer))?;
         if f.peer_as.is_some_and(|a| a != peer.remote_as) {
             return None;
@@ -338,13 +341,22 @@ impl Rib {
         let mut peers: Vec<(&PeerId, &PeerState)> = self.peers.iter().collect();
         peers.sort_by_key(|(id, _)| **id);
         let mut routes = FamilyCounts::default();
+        let with_rov = !self.vrps.is_empty();
+        let mut rov_total = RovCounts::default();
         let peers = peers
             .into_iter()
             .map(|(_, p)| {
                 let c = p.counts();
                 routes.ipv4_unicast += c.ipv4_unicast;
                 routes.ipv6_unicast += c.ipv6_unicast;
-                RibPeerSummary { address: p.address.to_string(), name: p.name.clone(), routes: c }
+                let [valid, invalid] = self.rov.get(usize::from(p.slot)).copied().unwrap_or_default();
+                let not_found = p.routes().saturating_sub(valid + invalid);
+                let rov = RovCounts { valid, invalid, not_found };
+                rov_total.valid += valid;
+                rov_total.invalid += invalid;
+                rov_total.not_found += not_found;
+                let rov = with_rov.then_some(rov);
+                RibPeerSummary { address: p.address.to_string(), name: p.name.clone(), routes: c, rov }
             })
             .collect();
         let mut announced = FamilyCounts::default();
@@ -354,7 +366,8 @@ impl Rib {
                 Family::Ipv6Unicast => announced.ipv6_unicast += 1,
             }
         }
-        RibSummary { peers, routes, attribute_sets: self.attrs.len() as u64, announced }
+        let rov = with_rov.then_some(rov_total);
+        RibSummary { peers, routes, attribute_sets: self.attrs.len() as u64, announced, rov }
     }
 }
 
