@@ -18,7 +18,7 @@ use crate::control::proto::{
 };
 use crate::prefix::{Family, Prefix};
 /// The VRP table and validation states travel from the RTR thread to the RIB.
-pub use crate::rpki::vrp::{RovState, VrpTable};
+pub use crate::rpki::vrp::{self, RovState, VrpTable};
 use crate::wire::notify::CeaseSubcode;
 use crate::wire::role::Role;
 use crate::wire::update::{AddPath, ParsedUpdate};

@@ -33,7 +33,8 @@ use crate::config::PrefixConfig;
 use crate::control::proto::{self as ctl, CtlError, FamilyCounts};
 use crate::mrt::file as mrt_file;
 use crate::msg::{
-    MrtLink, PeerId, PeerLink, PeerMsg, RibMsg, RovState, SessionInfo, VrpTable, PEER_SEND_BOUND, RIB_CHANNEL_CAPACITY,
+    vrp, MrtLink, PeerId, PeerLink, PeerMsg, RibMsg, RovState, SessionInfo, VrpTable, PEER_SEND_BOUND,
+    RIB_CHANNEL_CAPACITY,
 };
 use crate::prefix::{Family, Prefix};
 use crate::wire::frame::{self, RefreshKind};
@@ -575,15 +576,24 @@ impl Rib {
     /// Take a new VRP table and validate again the routes inside the VRP prefixes that
     /// changed (RFC 6811 §2: a route's state depends only on the VRPs covering it), or every
     /// route when most of the table changed (the first table, a cache's reset).
-    fn revalidate(&mut self, vrps: Arc<VrpTable>, changed: Vec<Prefix>) -> (u64, u64) {
+    fn revalidate(&mut self, vrps: Arc<VrpTable>, mut changed: Vec<Prefix>) -> (u64, u64) {
         self.vrps = vrps;
         let Rib { table, attrs, slots, paths, vrps, rov: counts, .. } = self;
         let started = Instant::now();
         let (mut seen, mut flipped) = (0u64, 0u64);
-        let mut check = |prefix: &Prefix, routes: &mut [RouteEntry]| {
+        let mut cover = Vec::new();
+        // A prefix's covering VRPs are looked up once for all of its routes.
+        let mut check = |prefix: Prefix, routes: &mut [RouteEntry]| {
+            cover.clear();
+            cover.extend(vrps.covering_pairs(&prefix));
             for e in routes.iter_mut() {
                 let local_as = slots.get(usize::from(e.peer)).copied().flatten().map_or(0, |s| s.local_as);
-                let rov = rov_flags(vrps, prefix, &attrs.summary(set_of(paths, e)), local_as);
+                let origin = attrs.summary(set_of(paths, e)).route_origin(local_as);
+                let rov = match (vrps.is_empty(), vrp::state_among(&cover, prefix.len(), origin)) {
+                    (true, _) | (_, RovState::NotFound) => 0,
+                    (_, RovState::Valid) => table::ROV_VALID,
+                    (_, RovState::Invalid) => table::ROV_INVALID,
+                };
                 seen += 1;
                 if e.flags & table::ROV_BITS != rov {
                     flipped += 1;
@@ -594,18 +604,19 @@ impl Rib {
             }
         };
         let whole = changed.len() > REVALIDATE_WHOLE_TABLE;
-        let keys: Vec<Prefix> = if whole {
-            table.walk(None).map(|(p, _)| p).collect()
+        if whole {
+            table.all_mut(&mut check);
         } else {
-            let mut keys: Vec<Prefix> =
-                changed.iter().flat_map(|c| table.within(c, None).map(|(p, _)| p).collect::<Vec<_>>()).collect();
-            keys.sort_unstable();
-            keys.dedup();
-            keys
-        };
-        for p in &keys {
-            if let Some(routes) = table.get_mut(p) {
-                check(p, routes);
+            // A changed prefix inside another changed one is walked with it, not again
+            // (a covering prefix sorts before what it covers).
+            changed.sort_unstable();
+            let mut last: Option<Prefix> = None;
+            for c in &changed {
+                if last.is_some_and(|l| l.contains(c)) {
+                    continue;
+                }
+                last = Some(*c);
+                table.within_mut(c, &mut check);
             }
         }
         info!(

@@ -267,6 +267,22 @@ impl<K: Key> FamilyTable<K> {
         range.into_iter().flatten().map(|(k, r)| (*k, &r[..]))
     }
 
+    /// `f` on `addr`/`len` and every prefix inside it, with their routes to change.
+    pub fn within_mut(&mut self, addr: u128, len: u8, mut f: impl FnMut(K, &mut [RouteEntry])) {
+        let first = K::new(addr, len);
+        let last = K::new(first.addr() | (mask(K::BITS, K::BITS) & !mask(K::BITS, first.len())), K::BITS);
+        for (k, r) in self.map.range_mut(first..=last) {
+            f(*k, r);
+        }
+    }
+
+    /// `f` on every prefix, with its routes to change.
+    pub fn all_mut(&mut self, mut f: impl FnMut(K, &mut [RouteEntry])) {
+        for (k, r) in self.map.iter_mut() {
+            f(*k, r);
+        }
+    }
+
     /// Every prefix after `after` (all from the start when `None`), in order.
     pub fn walk(&self, after: Option<K>) -> impl Iterator<Item = (K, &[RouteEntry])> {
         let lower = match after {
@@ -433,6 +449,20 @@ impl Table {
                 Box::new(self.v6.within(addr, len, after.as_ref().and_then(key_of_v6)).map(|(k, r)| (k.prefix(), r)))
             }
         }
+    }
+
+    /// `f` on `p` and every prefix inside it, with their routes to change.
+    pub fn within_mut(&mut self, p: &Prefix, mut f: impl FnMut(Prefix, &mut [RouteEntry])) {
+        match *p {
+            Prefix::V4 { addr, len } => self.v4.within_mut(u128::from(addr), len, |k, r| f(k.prefix(), r)),
+            Prefix::V6 { addr, len } => self.v6.within_mut(addr, len, |k, r| f(k.prefix(), r)),
+        }
+    }
+
+    /// `f` on every prefix of both families, with its routes to change.
+    pub fn all_mut(&mut self, mut f: impl FnMut(Prefix, &mut [RouteEntry])) {
+        self.v4.all_mut(|k, r| f(k.prefix(), r));
+        self.v6.all_mut(|k, r| f(k.prefix(), r));
     }
 
     /// Every prefix after `after`, IPv4 before IPv6, in order.

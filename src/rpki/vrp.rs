@@ -113,26 +113,14 @@ impl VrpTable {
 }
 
 impl VrpTable {
-    /// `validate` without the covering list (no allocation): the state of every route the RIB
-    /// holds is computed with this.
+    /// `validate` without the covering list (no allocation): the state of a route as it
+    /// arrives in the RIB.
     pub fn state(&self, p: &Prefix, origin: Option<u32>) -> RovState {
-        let v4 = p.addr().is_ipv4();
         let mut covered = false;
-        for l in 0..=p.len() {
-            let present = if v4 {
-                self.lens_v4 & (1 << l) != 0
-            } else {
-                self.lens_v6[usize::from(l / 64)] & (1 << (l % 64)) != 0
-            };
-            if !present {
-                continue;
-            }
-            let Ok(q) = Prefix::new_truncated(p.addr(), l) else { continue };
-            for &(max_len, asn) in self.by_prefix.get(&q).into_iter().flatten() {
-                covered = true;
-                if origin.is_some_and(|o| asn != 0 && asn == o) && p.len() <= max_len {
-                    return RovState::Valid;
-                }
+        for (max_len, asn) in self.covering_pairs(p) {
+            covered = true;
+            if origin.is_some_and(|o| asn != 0 && asn == o) && p.len() <= max_len {
+                return RovState::Valid;
             }
         }
         if covered {
@@ -142,6 +130,38 @@ impl VrpTable {
         }
     }
 
+    /// (maxLength, AS) of every VRP covering `p`: collected once for a prefix, then
+    /// `state_among` decides each of its routes (the RIB validating many routes again).
+    pub fn covering_pairs(&self, p: &Prefix) -> impl Iterator<Item = (u8, u32)> + '_ {
+        let v4 = p.addr().is_ipv4();
+        let (addr, plen) = (p.addr(), p.len());
+        (0..=plen)
+            .filter(move |&l| {
+                if v4 {
+                    self.lens_v4 & (1 << l) != 0
+                } else {
+                    self.lens_v6[usize::from(l / 64)] & (1 << (l % 64)) != 0
+                }
+            })
+            .filter_map(move |l| Prefix::new_truncated(addr, l).ok())
+            .flat_map(move |q| self.by_prefix.get(&q).into_iter().flatten().copied())
+    }
+}
+
+/// RFC 6811 §2 over a prefix's covering VRPs (`VrpTable::covering_pairs`): the state of a
+/// route of length `len` from `origin`.
+pub fn state_among(covering: &[(u8, u32)], len: u8, origin: Option<u32>) -> RovState {
+    if covering.is_empty() {
+        return RovState::NotFound;
+    }
+    if origin.is_some_and(|o| covering.iter().any(|&(max_len, asn)| asn != 0 && asn == o && len <= max_len)) {
+        RovState::Valid
+    } else {
+        RovState::Invalid
+    }
+}
+
+impl VrpTable {
     /// The VRP prefixes whose VRPs differ between `old` and `self`: only routes inside them
     /// can change state, so only those are validated again.
     pub fn changed_prefixes(&self, old: &VrpTable) -> Vec<Prefix> {
@@ -236,6 +256,8 @@ mod tests {
             ("0.0.0.0/0", Some(64496)),
         ] {
             assert_eq!(t.state(&p(q), o), t.validate(&p(q), o).0, "{q} {o:?}");
+            let cover: Vec<(u8, u32)> = t.covering_pairs(&p(q)).collect();
+            assert_eq!(state_among(&cover, p(q).len(), o), t.validate(&p(q), o).0, "{q} {o:?}");
         }
     }
 
