@@ -52,6 +52,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod listener;
+pub mod mem;
 pub mod monitor;
 pub mod mrt;
 pub mod msg;

@@ -212,18 +212,6 @@ const TRIM_AFTER_IDLE: Duration = Duration::from_secs(1);
 /// How many route changes make it worth giving memory back.
 const TRIM_AFTER_CHANGES: u64 = 100_000;
 
-/// Give the heap's free pages back to the system. After a full-table load the session
-/// threads' receive buffers and the queued UPDATEs are freed, but glibc keeps them in its
-/// per-thread arenas, so the process would go on holding its peak; `malloc_trim` returns them
-/// (glibc only; elsewhere nothing to do).
-fn give_back_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only walks the allocator's own free lists.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
 /// How long the stale routes of an Enhanced Route Refresh wait for the peer's EoRR before they
 /// are removed anyway (RFC 7313 §4 leaves it to the implementation; it must end).
 pub const REFRESH_STALE_BOUND: Duration = Duration::from_secs(300);
@@ -323,7 +311,7 @@ impl Rib {
                 }
                 Err(RecvTimeoutError::Timeout) => {
                     if self.changed_since_trim >= TRIM_AFTER_CHANGES && self.last_msg.elapsed() >= TRIM_AFTER_IDLE {
-                        give_back_memory();
+                        crate::mem::give_back_memory();
                         self.changed_since_trim = 0;
                     }
                 }
@@ -397,7 +385,9 @@ impl Rib {
             RibMsg::RefreshMark { peer, family, begin: true } => self.refresh_begin(peer, family, Instant::now()),
             RibMsg::RefreshMark { peer, family, begin: false } => self.refresh_end(peer, family, "EoRR"),
             RibMsg::Vrps { table, changed } => {
-                self.revalidate(table, changed);
+                // The old table is freed here: count the work towards giving pages back.
+                let (seen, _) = self.revalidate(table, changed);
+                self.changed_since_trim += seen;
             }
             RibMsg::Query(q, reply) => {
                 let _ = reply.send(self.query(q));

@@ -293,6 +293,8 @@ impl Rtr {
         if changed.is_empty() && self.unsent.is_empty() {
             return;
         }
+        // The file's text and its parse are freed: give the pages back.
+        crate::mem::give_back_memory();
         changed.append(&mut self.unsent);
         // The RIB takes messages quickly; a RIB that does not within the bound gets these
         // changes with the next table instead (the RTR thread must not wait on it).
