@@ -43,9 +43,9 @@ use archive::read_archive;
 use global::read_global;
 use peers::{check_peers_unique, read_peer};
 use prefixes::{check_prefixes_unique, read_prefix};
-use sources::read_sources;
 use reader::{Reader, Table};
 use rpki::read_rpki;
+use sources::read_sources;
 
 /// The directory relative paths are taken from when none is given: the current one.
 fn current_dir() -> PathBuf {

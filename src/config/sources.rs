@@ -18,7 +18,11 @@ pub(super) fn read_sources(cx: &mut Reader, top: &mut Table<'_, '_>, peers: &[Pe
         t.finish(cx);
         let Some(s) = source else { continue };
         if let Some((l, _)) = sources.iter().find(|(_, o)| o.name == s.name) {
-            cx.error(Some(line), &format!("{path}.name"), format!("source '{}' is already defined at line {l}", s.name));
+            cx.error(
+                Some(line),
+                &format!("{path}.name"),
+                format!("source '{}' is already defined at line {l}", s.name),
+            );
             continue;
         }
         sources.push((line, s));
@@ -76,14 +80,14 @@ fn read_targets(cx: &mut Reader, f: &Field<'_, '_>, peers: &[PeerConfig]) -> Opt
     let mut to = Vec::new();
     let mut ok = true;
     for (i, item) in items.iter().enumerate() {
-        let entry = Field { key: format!("{}[{i}]", f.key), line: cx.line_of(item.span().start), value: item.get_ref() };
+        let entry =
+            Field { key: format!("{}[{i}]", f.key), line: cx.line_of(item.span().start), value: item.get_ref() };
         let Some(s) = cx.str(&entry) else {
             ok = false;
             continue;
         };
-        let known = peers
-            .iter()
-            .any(|p| p.name.as_deref() == Some(s) || s.parse::<IpAddr>().is_ok_and(|a| a == p.address));
+        let known =
+            peers.iter().any(|p| p.name.as_deref() == Some(s) || s.parse::<IpAddr>().is_ok_and(|a| a == p.address));
         if !known {
             cx.at(&entry, format!("'{s}' is not the name or address of a [[peers]] entry"));
             ok = false;
