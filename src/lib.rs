@@ -60,5 +60,6 @@ pub mod privs;
 pub mod rib;
 pub mod rpki;
 pub mod session;
+pub mod source;
 pub mod utc;
 pub mod wire;

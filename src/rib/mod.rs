@@ -22,6 +22,7 @@ mod best;
 mod paths;
 mod query;
 mod snapshot;
+mod sources;
 mod table;
 
 pub use attrs::{AttrSet, AttrSlab, PathSummary};
@@ -32,7 +33,9 @@ pub use table::{AttrId, PeerSlot, RouteEntry, Table};
 use crate::config::PrefixConfig;
 use crate::control::proto::{self as ctl, CtlError, FamilyCounts};
 use crate::mrt::file as mrt_file;
-use crate::msg::{MrtLink, PeerId, PeerLink, PeerMsg, RibMsg, SessionInfo, PEER_SEND_BOUND, RIB_CHANNEL_CAPACITY};
+use crate::msg::{
+    MrtLink, PeerId, PeerLink, PeerMsg, RibMsg, SessionInfo, SourceLink, PEER_SEND_BOUND, RIB_CHANNEL_CAPACITY,
+};
 use crate::prefix::{Family, Prefix};
 use crate::wire::frame::{self, RefreshKind};
 use crate::wire::update::{self, AddPath, OutRoute, ParsedUpdate};
@@ -124,6 +127,8 @@ pub struct RibOptions {
     pub mrt: Option<MrtLink>,
     /// Snapshot period aligned to midnight UTC; 0 for none.
     pub rib_interval_secs: u64,
+    /// The source thread, which reads `[[sources]]` files.
+    pub sources: Option<SourceLink>,
 }
 
 pub fn spawn(prefixes: Vec<PrefixConfig>, opts: RibOptions) -> std::io::Result<RibHandle> {
@@ -161,6 +166,18 @@ pub struct Rib {
     streams: Vec<query::RouteStream>,
     /// Scratch space of the decision process.
     decision: best::Decision,
+    /// `[[sources]]`, their announcements in progress, and what each sent to each neighbor.
+    sources: Vec<sources::Source>,
+    feeds: Vec<sources::Feed>,
+    source_progress: HashMap<(PeerId, String), SourceProgress>,
+}
+
+/// What one source sent to one neighbor on its current session.
+#[derive(Clone, Copy, Debug, Default)]
+struct SourceProgress {
+    sent: u64,
+    /// Unix time the last batch went.
+    done_at: Option<u64>,
 }
 
 /// How long the stale routes of an Enhanced Route Refresh wait for the peer's EoRR before they
@@ -225,13 +242,16 @@ impl Rib {
             snapshot: None,
             streams: Vec::new(),
             decision: best::Decision::default(),
+            sources: Vec::new(),
+            feeds: Vec::new(),
+            source_progress: HashMap::new(),
         }
     }
 
     fn run(&mut self, rx: Receiver<RibMsg>) {
         loop {
             // While a snapshot or a route stream is being written, wake up often for the next chunk.
-            let timeout = if self.snapshot.is_some() || !self.streams.is_empty() {
+            let timeout = if self.snapshot.is_some() || !self.streams.is_empty() || !self.feeds.is_empty() {
                 Duration::from_millis(1)
             } else {
                 let refresh = self.next_refresh_deadline().map(|d| d.saturating_duration_since(Instant::now()));
@@ -263,6 +283,7 @@ impl Rib {
             self.refresh_overdue(Instant::now());
             self.snapshot_step();
             self.streams_step();
+            self.feeds_step();
         }
         self.stop_snapshot();
         debug!("rib: stopped");
@@ -309,6 +330,8 @@ impl Rib {
                 if let Some(p) = self.peers.get_mut(&peer) {
                     p.session = None;
                     p.adj_out.clear();
+                    self.feeds.retain(|f| f.peer != peer);
+                    self.source_progress.retain(|(q, _), _| *q != peer);
                     p.over_limit = false;
                     p.refresh_deadline = [None; 2];
                     info!("neighbor {}: session down, {n} routes removed", p.label);
@@ -317,6 +340,9 @@ impl Rib {
             // AS numbers arrive in 4-octet form from every session (RFC 6793, at ingest).
             RibMsg::Update { peer, update } => self.apply_update(peer, update, true),
             RibMsg::Refresh { peer, family } => self.resend(peer, Some(family)),
+            RibMsg::SetSources(cfgs) => self.set_sources(cfgs),
+            RibMsg::SourceLoaded { cfg, result, reply } => self.source_loaded(cfg, result, reply),
+            RibMsg::SourceReload(name, reply) => self.source_reload(&name, reply),
             RibMsg::RefreshMark { peer, family, begin: true } => self.refresh_begin(peer, family, Instant::now()),
             RibMsg::RefreshMark { peer, family, begin: false } => self.refresh_end(peer, family, "EoRR"),
             RibMsg::Query(q, reply) => {
@@ -338,6 +364,7 @@ impl Rib {
             }
             RibMsg::RemovePeer { peer } => {
                 let n = self.clear_routes(peer);
+                self.sources_session_down(peer);
                 if let Some(p) = self.peers.remove(&peer) {
                     self.slots[usize::from(p.slot)] = None;
                     info!("neighbor {}: removed, {n} routes dropped", p.label);
@@ -610,6 +637,9 @@ impl Rib {
 
     /// Send the Adj-RIB-Out of one family (or of all negotiated ones), then End-of-RIB.
     fn resend(&mut self, peer: PeerId, only: Option<Family>) {
+        // The closing End-of-RIB / EoRR goes after the routes of `[[sources]]`, if any.
+        let sources_follow = !self.sources_for(peer).is_empty();
+        let mut close = Vec::new();
         let Some(p) = self.peers.get(&peer) else { return };
         let Some(info) = p.session.as_ref() else { return };
         let mut msgs = Vec::new();
@@ -640,15 +670,21 @@ impl Rib {
                 }
             }
             if only.is_none() {
-                msgs.push(update::end_of_rib(family));
+                close.push(update::end_of_rib(family));
             }
             if enhanced {
-                msgs.push(frame::route_refresh_of(family, RefreshKind::End));
+                close.push(frame::route_refresh_of(family, RefreshKind::End));
             }
+        }
+        if !sources_follow {
+            msgs.append(&mut close);
         }
         debug!("neighbor {}: sending {} UPDATE messages", p.label, msgs.len());
         if !p.link.send_blocking(PeerMsg::Send { session: info.session, msgs, sent }, PEER_SEND_BOUND) {
             warn!("neighbor {}: peer thread gone or stuck, announcements not queued", p.label);
+        }
+        if sources_follow {
+            self.announce_sources(peer, only, close);
         }
     }
 }
@@ -667,7 +703,7 @@ mod tests {
     fn rib_with_peers(n: u8) -> Rib {
         let mut rib = Rib::new(
             Vec::new(),
-            RibOptions { router_id: Ipv4Addr::new(192, 0, 2, 1), mrt: None, rib_interval_secs: 0 },
+            RibOptions { router_id: Ipv4Addr::new(192, 0, 2, 1), mrt: None, rib_interval_secs: 0, sources: None },
         );
         for i in 1..=n {
             let address = IpAddr::from([127, 0, 0, i]);
