@@ -13,7 +13,8 @@
 //! with reference counts (`attrs.rs`) and freed when the last route lets go.
 //!
 //! Files: `table.rs` (the table), `attrs.rs` (interned attribute sets), `best.rs` (decision
-//! process), `adj_out.rs` (Adj-RIB-Out), `snapshot.rs` (TABLE_DUMP_V2 in chunks, one ordered
+//! process), `adj_out.rs` (Adj-RIB-Out), `sources.rs` (`[[sources]]` tables announced in
+//! bounded batches; `SetSources`, `SourceLoaded`, `SourceReload`), `snapshot.rs` (TABLE_DUMP_V2 in chunks, one ordered
 //! walk), `query.rs` (answers to focl, streamed in chunks).
 
 mod adj_out;
