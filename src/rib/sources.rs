@@ -243,12 +243,23 @@ impl Rib {
 
     fn start_feed(&mut self, peer: PeerId, source: &str, steps: VecDeque<Step>) {
         let Some(info) = self.peers.get(&peer).and_then(|p| p.session.as_ref()) else { return };
-        // A feed of the same source to the same neighbor is replaced: the new one sends all.
-        // Its closing messages are kept, after the new steps.
+        // A feed of the same source to the same neighbor is replaced: the new one announces
+        // the whole new table. Withdrawals the old one had not finished go first (what the new
+        // table has is announced again after them), its closing messages last.
         let mut steps = steps;
         if let Some(i) = self.feeds.iter().position(|f| f.peer == peer && f.source == source) {
             let old = self.feeds.remove(i);
-            steps.extend(old.steps.into_iter().filter(|s| matches!(s, Step::Close(_))));
+            let (mut first, mut close) = (VecDeque::new(), Vec::new());
+            for s in old.steps {
+                match s {
+                    Step::Withdraw { .. } => first.push_back(s),
+                    Step::Close(_) => close.push(s),
+                    Step::Announce { .. } => {}
+                }
+            }
+            first.append(&mut steps);
+            first.extend(close);
+            steps = first;
         }
         let statics = self.prefixes.iter().map(|p| p.network).collect();
         self.source_progress.insert((peer, source.to_string()), SourceProgress::default());
