@@ -501,3 +501,161 @@ fn build_batch(
     }
     (msgs, sent)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::msg::{PeerLink, RibMsg, SessionInfo};
+    use crate::rib::RibOptions;
+    use crossbeam_channel::Receiver;
+    use std::net::Ipv4Addr;
+
+    const ROUTES: u32 = 100_000;
+
+    fn table() -> SourceTable {
+        // ORIGIN IGP, AS_PATH 64500 (4-octet); two attribute blocks.
+        let a = |last: u8| vec![0x40, 1, 1, 0, 0x40, 2, 6, 2, 1, 0, 0, 0xfb, last];
+        let mut t = SourceTable { attrs: vec![a(0xf4), a(0xf5)], ..Default::default() };
+        t.routes[0] = (0..ROUTES)
+            .map(|i| (Prefix::new(Ipv4Addr::from(0x0b00_0000 + (i << 8)).into(), 24).unwrap(), i % 2))
+            .collect();
+        t.routes[0].sort_unstable_by_key(|&(p, a)| (a, p));
+        t
+    }
+
+    fn cfg() -> SourceConfig {
+        SourceConfig {
+            name: "lab".into(),
+            kind: "mrt".into(),
+            file: "rib.mrt".into(),
+            peer: None,
+            prefix_shift: 0,
+            limit: None,
+            to: vec!["127.0.0.2".into()],
+        }
+    }
+
+    fn rib_with_a_peer() -> (Rib, Receiver<PeerMsg>) {
+        let mut rib = Rib::new(
+            Vec::new(),
+            RibOptions { router_id: Ipv4Addr::new(192, 0, 2, 1), mrt: None, rib_interval_secs: 0, sources: None },
+        );
+        let poll = mio::Poll::new().expect("poll");
+        let waker = Arc::new(mio::Waker::new(poll.registry(), mio::Token(0)).expect("waker"));
+        let (tx, rx) = crossbeam_channel::bounded(crate::msg::INBOX_CAPACITY);
+        let link = PeerLink::new(tx, crossbeam_channel::bounded(1).0, waker);
+        let address = IpAddr::from([127, 0, 0, 2]);
+        rib.handle(RibMsg::AddPeer {
+            peer: 1,
+            label: "p".into(),
+            address,
+            name: None,
+            remote_as: 65002,
+            link,
+            max_prefixes: None,
+        });
+        (rib, rx)
+    }
+
+    fn session_up(rib: &mut Rib) {
+        rib.handle(RibMsg::SessionUp {
+            peer: 1,
+            info: SessionInfo {
+                session: 1,
+                local_addr: IpAddr::from([127, 0, 0, 1]),
+                remote_addr: IpAddr::from([127, 0, 0, 2]),
+                local_as: 65001,
+                remote_as: 65002,
+                four_octet_as: true,
+                families: vec![Family::Ipv4Unicast],
+                remote_id: Ipv4Addr::new(10, 0, 0, 2),
+                enhanced_route_refresh: false,
+                max_message_len: 4096,
+                role: None,
+                add_path_rx: vec![],
+                max_paths_per_prefix: 8,
+                link_local: None,
+            },
+        });
+    }
+
+    /// Take what waits in the inbox: (prefixes announced, prefixes withdrawn, End-of-RIB seen
+    /// after the last announcement, messages).
+    fn drain(rx: &Receiver<PeerMsg>, seen: &mut (u64, u64, bool, usize)) {
+        while let Ok(PeerMsg::Send { msgs, sent, .. }) = rx.try_recv() {
+            for m in &msgs {
+                let u = update::parse_update(&m[19..], update::Session { four_octet_as: true, ibgp: false }).unwrap();
+                seen.1 += u.withdrawn.len() as u64;
+                if u.end_of_rib.is_some() {
+                    seen.2 = true;
+                } else if !u.announced.is_empty() {
+                    assert!(!seen.2, "an announcement after End-of-RIB");
+                }
+                assert!(m.len() <= 4096);
+            }
+            seen.0 += sent.ipv4_unicast;
+            seen.3 += msgs.len();
+        }
+    }
+
+    #[test]
+    fn a_table_goes_out_in_bounded_batches_then_end_of_rib_and_a_removed_source_is_withdrawn() {
+        let (mut rib, rx) = rib_with_a_peer();
+        rib.handle(RibMsg::SetSources(vec![cfg()]));
+        rib.handle(RibMsg::SourceLoaded { cfg: cfg(), result: Ok(Arc::new(table())), reply: None });
+        session_up(&mut rib);
+        let mut seen = (0, 0, false, 0);
+        let mut turns = 0;
+        while !rib.feeds.is_empty() {
+            rib.feeds_step();
+            // A neighbor that does not read holds a few batches, never the table.
+            assert!(rx.len() <= MAX_INBOX_BATCHES + 1, "{} messages waiting", rx.len());
+            drain(&rx, &mut seen);
+            turns += 1;
+            assert!(turns < 10_000);
+        }
+        assert_eq!(seen.0, u64::from(ROUTES));
+        assert!(seen.2, "End-of-RIB after the table");
+        assert!(seen.3 < ROUTES as usize / 100, "{} UPDATEs: prefixes sharing attributes are packed", seen.3);
+        let st = rib.source_status(Some("lab")).unwrap();
+        assert_eq!((st[0].peers[0].state.as_str(), st[0].peers[0].sent), ("sent", u64::from(ROUTES)));
+
+        // Removed by a reload: every prefix withdrawn.
+        rib.handle(RibMsg::SetSources(vec![]));
+        let mut gone = (0, 0, false, 0);
+        while !rib.feeds.is_empty() {
+            rib.feeds_step();
+            drain(&rx, &mut gone);
+        }
+        assert_eq!(gone.1, u64::from(ROUTES));
+        assert!(rib.source_status(None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_reloaded_table_withdraws_only_what_it_no_longer_has() {
+        let (mut rib, rx) = rib_with_a_peer();
+        session_up(&mut rib);
+        drain(&rx, &mut (0, 0, false, 0));
+        rib.handle(RibMsg::SetSources(vec![cfg()]));
+        rib.handle(RibMsg::SourceLoaded { cfg: cfg(), result: Ok(Arc::new(table())), reply: None });
+        while !rib.feeds.is_empty() {
+            rib.feeds_step();
+            drain(&rx, &mut (0, 0, false, 0));
+        }
+        let mut smaller = table();
+        smaller.routes[0].retain(|(p, _)| p.addr() != IpAddr::from([11, 0, 7, 0]));
+        rib.handle(RibMsg::SourceLoaded { cfg: cfg(), result: Ok(Arc::new(smaller)), reply: None });
+        let mut seen = (0, 0, false, 0);
+        while !rib.feeds.is_empty() {
+            rib.feeds_step();
+            drain(&rx, &mut seen);
+        }
+        assert_eq!((seen.0, seen.1), (u64::from(ROUTES) - 1, 1));
+        // A failed read keeps the table in use and says why.
+        rib.handle(RibMsg::SourceLoaded { cfg: cfg(), result: Err("rib.mrt: truncated".into()), reply: None });
+        let st = rib.source_status(Some("lab")).unwrap();
+        assert_eq!(st[0].routes.ipv4_unicast, u64::from(ROUTES) - 1);
+        assert_eq!(st[0].last_error.as_deref(), Some("rib.mrt: truncated"));
+        assert!(rib.feeds.is_empty());
+    }
+}
