@@ -296,6 +296,16 @@ impl Daemon {
 
         // RPKI: unchanged caches keep their sessions; files are read again.
         // Sources: the RIB withdraws removed and changed ones and has new and changed ones read.
+        let names = |c: &Config| c.sources.iter().map(|s| s.name.clone()).collect::<Vec<_>>();
+        let (old_names, new_names) = (names(&self.cfg), names(&new));
+        report.sources_added = new_names.iter().filter(|n| !old_names.contains(n)).cloned().collect();
+        report.sources_removed = old_names.iter().filter(|n| !new_names.contains(n)).cloned().collect();
+        report.sources_changed = new
+            .sources
+            .iter()
+            .filter(|s| self.cfg.sources.iter().any(|o| o.name == s.name && o != *s))
+            .map(|s| s.name.clone())
+            .collect();
         if self.cfg.sources != new.sources {
             if let Some(rib) = &self.rib {
                 let _ = rib.tx.send(RibMsg::SetSources(new.sources.clone()));

@@ -173,7 +173,8 @@ fn a_source_is_announced_with_its_attributes_then_end_of_rib_and_reload_resends_
 
     // A reload without the source withdraws its routes, and not the static one.
     std::fs::write(&cfg_path, config(dir.path(), port, false)).unwrap();
-    f.focl(&["reload"]).expect("reload");
+    let r = f.focl(&["reload"]).expect("reload");
+    assert_eq!(r["sources_removed"], serde_json::json!(["lab"]));
     let mut gone = Seen::default();
     read_until(&mut s, Duration::from_secs(20), &mut gone, |s| s.withdrawn.len() >= (LIMIT - 1) as usize);
     let withdrawn: BTreeSet<Prefix> = gone.withdrawn.iter().copied().collect();

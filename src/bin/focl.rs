@@ -1559,6 +1559,14 @@ fn render_reload(v: &Value) -> Result<String, String> {
     for g in &r.global_changed {
         o.push_str(&format!("  Global: {g}\n"));
     }
+    if !(r.sources_added.is_empty() && r.sources_removed.is_empty() && r.sources_changed.is_empty()) {
+        o.push_str(&format!(
+            "  Sources added: {}; removed (withdrawn): {}; changed (read again): {}\n",
+            list(&r.sources_added),
+            list(&r.sources_removed),
+            list(&r.sources_changed)
+        ));
+    }
     Ok(o)
 }
 

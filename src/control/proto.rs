@@ -447,6 +447,14 @@ pub struct ReloadReport {
     /// (e.g. `log_level: info -> debug`).
     #[serde(default)]
     pub global_changed: Vec<String>,
+    /// `[[sources]]` by name: added (read and announced), removed (withdrawn), changed
+    /// (withdrawn, read again and announced).
+    #[serde(default)]
+    pub sources_added: Vec<String>,
+    #[serde(default)]
+    pub sources_removed: Vec<String>,
+    #[serde(default)]
+    pub sources_changed: Vec<String>,
 }
 
 /// Per-family route counts.
