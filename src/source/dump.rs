@@ -195,8 +195,15 @@ pub fn read_table(mut input: impl Read, cfg: &SourceConfig) -> Result<SourceTabl
             t.skipped_bad += 1;
             continue;
         }
-        let next = interned.len() as u32;
-        let id = *interned.entry(entry.to_vec()).or_insert(next);
+        // Most routes share a block seen before: look it up without copying it.
+        let id = match interned.get(entry) {
+            Some(&id) => id,
+            None => {
+                let id = interned.len() as u32;
+                interned.insert(entry.to_vec(), id);
+                id
+            }
+        };
         t.routes[family.index()].push((prefix, id));
         kept += 1;
     }
