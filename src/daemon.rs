@@ -19,6 +19,7 @@ use crate::privs;
 use crate::rib::{self, RibHandle, RibOptions};
 use crate::rpki::{self, RpkiHandle};
 use crate::session::{self, LocalInfo, PeerHandle};
+use crate::source::{self, SourceHandle};
 use crate::wire::notify::CeaseSubcode;
 use crossbeam_channel::Receiver;
 use log::{error, info, warn};
@@ -38,6 +39,7 @@ pub struct Daemon {
     repl: Option<ReplHandle>,
     monitor: Option<MonitorHandle>,
     rpki: Option<RpkiHandle>,
+    source: Option<SourceHandle>,
     local: LocalInfo,
     next_id: PeerId,
     view: Arc<DaemonView>,
@@ -106,10 +108,13 @@ impl Daemon {
             None => (None, None),
         };
         *write(&view.repl) = repl.as_ref().map(|r| (r.link(), r.status_source()));
+        let (source_tx, source_rx) = source::channel();
+        let source = source::spawn_with(source_tx, source_rx, rib_tx.clone())?;
         let rib_opts = RibOptions {
             router_id: cfg.global.router_id,
             mrt: mrt_link.clone(),
             rib_interval_secs: cfg.archive.rib_interval_secs,
+            sources: Some(source.link.clone()),
         };
         let rib = rib::spawn_with(cfg.prefixes.clone(), rib_opts, rib_tx, rib_rx)?;
         let local = LocalInfo { router_id: cfg.global.router_id, mrt: mrt_link, monitor: Some(monitor.link.clone()) };
@@ -123,6 +128,7 @@ impl Daemon {
             repl,
             monitor: Some(monitor),
             rpki: Some(rpki),
+            source: Some(source),
             local,
             next_id: 1,
             view,
@@ -132,6 +138,9 @@ impl Daemon {
             d.add_peer(pc)?;
         }
         d.publish_peers();
+        if let Some(rib) = &d.rib {
+            let _ = rib.tx.send(RibMsg::SetSources(cfg.sources.clone()));
+        }
         info!(
             "focld started: AS {}, router id {}, {} peers, {} prefixes",
             cfg.global.asn,
@@ -286,6 +295,23 @@ impl Daemon {
         }
 
         // RPKI: unchanged caches keep their sessions; files are read again.
+        // Sources: the RIB withdraws removed and changed ones and has new and changed ones read.
+        let names = |c: &Config| c.sources.iter().map(|s| s.name.clone()).collect::<Vec<_>>();
+        let (old_names, new_names) = (names(&self.cfg), names(&new));
+        report.sources_added = new_names.iter().filter(|n| !old_names.contains(n)).cloned().collect();
+        report.sources_removed = old_names.iter().filter(|n| !new_names.contains(n)).cloned().collect();
+        report.sources_changed = new
+            .sources
+            .iter()
+            .filter(|s| self.cfg.sources.iter().any(|o| o.name == s.name && o != *s))
+            .map(|s| s.name.clone())
+            .collect();
+        if self.cfg.sources != new.sources {
+            if let Some(rib) = &self.rib {
+                let _ = rib.tx.send(RibMsg::SetSources(new.sources.clone()));
+            }
+        }
+
         if let Some(r) = &self.rpki {
             r.link.send(RpkiMsg::Reconfigure(Box::new(new.rpki.clone())));
         }
@@ -361,6 +387,9 @@ impl Daemon {
         }
         if let Some(r) = self.rib.take() {
             r.stop();
+        }
+        if let Some(s) = self.source.take() {
+            s.stop();
         }
         // Last: the writer finishes the current files after the final state changes.
         if let Some(m) = self.mrt.take() {

@@ -16,6 +16,8 @@
 //!        ▼
 //!  monitor thread (monitor/) ◀── MonitorMsg::Event ── peer threads; writes `focl monitor` streams
 //!  RTR client thread (rpki/) ◀── RpkiMsg ── control, main; talks RTR to the caches (RFC 8210)
+//!  source thread (source/) ◀── SourceMsg::Load ── rib; reads [[sources]] MRT dumps and hands
+//!        each table back to the rib (RibMsg::SourceLoaded), which announces it to peer threads
 //! ```
 //!
 //! Every channel's message type, link and id lives in [`msg`]; thread modules depend on it and
@@ -25,16 +27,18 @@
 //! |---|---|---|---|
 //! | `PeerMsg` (`PeerLink`) | listener, rib, control | one peer thread | accepted sockets, UPDATEs to send, status queries, reset/refresh/disable/enable, max-prefix |
 //! | `PeerStop` (`PeerLink`'s stop slot) | main | one peer thread | stop with a Cease: a slot of its own, so a full inbox never loses it |
-//! | `RibMsg` | peer threads, control, main | rib thread | parsed UPDATEs, session up/down, route-refresh, queries, snapshot, reload changes, stop |
+//! | `RibMsg` | peer threads, control, main, source thread | rib thread | parsed UPDATEs, session up/down, route-refresh, queries, snapshot, reload changes, sources and their tables, stop |
 //! | `MrtMsg` (`MrtLink`) | peer threads, rib, control, main | mrt writer | raw received messages, state changes, snapshot chunks, rotate, status, reconfigure, stop |
 //! | `DestMsg` (`FileSink`) | mrt finisher, control, archive | each replication thread, retention | finished files, retry, stop |
 //! | `ListenerMsg` | main | listener | the set of peers and their TCP-MD5 keys |
 //! | `RpkiMsg` (`RpkiLink`) | control, main | RTR client | status, origin-validation lookups, reload, stop |
 //! | `MonitorMsg` (`MonitorLink`) | peer threads, control, main | monitor | received UPDATEs/NOTIFICATIONs and state changes (only while someone listens), subscriptions, status, stop |
 //! | `ReloadRequest` | control | main | `focl reload`, answered with a `ReloadReport` |
+//! | `SourceMsg` (`SourceLink`) | rib | source thread | files of `[[sources]]` to read (start, reload, `focl source reload`) |
 //!
 //! Modules by thread: `session/` (peer threads), `listener.rs`, `rib/`, `monitor/` (live
-//! stream), `rpki/` (RTR client thread; pure PDU, session and ROV cores), `mrt/` (writer and
+//! stream), `rpki/` (RTR client thread; pure PDU, session and ROV cores), `source/` (source
+//! thread; pure TABLE_DUMP_V2 reader), `mrt/` (writer and
 //! finisher threads; record and file encoders), `archive/` (replication and retention threads,
 //! manifests),
 //! `control/` (control thread: server, typed protocol, dispatch), `daemon.rs` (main thread).
@@ -61,5 +65,6 @@ pub mod privs;
 pub mod rib;
 pub mod rpki;
 pub mod session;
+pub mod source;
 pub mod utc;
 pub mod wire;

@@ -11,10 +11,10 @@
 //! a peer's inbox refuses when full), except where a message must arrive, which is said at
 //! the method.
 
-use crate::config::{ArchiveConfig, PeerConfig, PrefixConfig, RpkiConfig};
+use crate::config::{ArchiveConfig, PeerConfig, PrefixConfig, RpkiConfig, SourceConfig};
 use crate::control::proto::{
     ActionResult, ArchiveStatus, CtlError, DestinationStatus, FamilyCounts, MonitorStatus, PeerDetail, PeerSummary,
-    ReloadReport, RpkiLookup, RpkiStatus, StreamItem,
+    ReloadReport, RpkiLookup, RpkiStatus, SourceStatus, StreamItem,
 };
 use crate::prefix::{Family, Prefix};
 /// The VRP table and validation states travel from the RTR thread to the RIB.
@@ -102,11 +102,26 @@ pub struct PeerLink {
     tx: Sender<PeerMsg>,
     stop_tx: Sender<PeerStop>,
     waker: Arc<Waker>,
+    /// Bytes the peer thread has queued on its connections and not yet written, as it last
+    /// saw them: a bulk sender (a source's table) hands over the next batch only when this
+    /// and the inbox are low, so memory stays bounded whatever the neighbor's pace.
+    out_queued: Arc<AtomicUsize>,
 }
 
 impl PeerLink {
     pub fn new(tx: Sender<PeerMsg>, stop_tx: Sender<PeerStop>, waker: Arc<Waker>) -> PeerLink {
-        PeerLink { tx, stop_tx, waker }
+        PeerLink { tx, stop_tx, waker, out_queued: Arc::new(AtomicUsize::new(0)) }
+    }
+
+    /// The counter the peer thread keeps `out_queued` in.
+    pub fn out_queued_counter(&self) -> Arc<AtomicUsize> {
+        self.out_queued.clone()
+    }
+
+    /// Whether a bulk sender may hand over another batch: few messages wait in the inbox
+    /// and less than `max_bytes` wait to be written.
+    pub fn has_room_for_bulk(&self, max_inbox: usize, max_bytes: usize) -> bool {
+        self.tx.len() < max_inbox && self.out_queued.load(Ordering::Relaxed) < max_bytes
     }
 
     /// Queue a message without blocking; false when the inbox is full or the thread is gone.
@@ -185,6 +200,8 @@ impl SessionInfo {
 #[derive(Clone, Debug, PartialEq)]
 pub enum RibQuery {
     Summary,
+    /// `focl source list|status`: every source, or the one named.
+    Sources(Option<String>),
     /// A route query answered in one piece: `{"count": N, "routes": [...]}` plus `peer` or
     /// `matched`; refused past `rib::MAX_ROUTES_SHOWN` routes.
     Routes(RouteQuery),
@@ -298,6 +315,18 @@ pub enum RibMsg {
     /// Reload: the prefixes to announce; the differences are announced and withdrawn on every
     /// Established session, without resetting any.
     SetPrefixes(Vec<PrefixConfig>),
+    /// Start and reload: the configured `[[sources]]`. A removed or changed source's routes
+    /// are withdrawn; a new or changed one is handed to the source thread to read.
+    SetSources(Vec<SourceConfig>),
+    /// From the source thread: a source's file was read (or could not be). Applied only
+    /// while `cfg` is still the source's configuration; `reply` answers `focl source reload`.
+    SourceLoaded {
+        cfg: SourceConfig,
+        result: Result<Arc<SourceTable>, String>,
+        reply: Option<Reply<SourceStatus>>,
+    },
+    /// `focl source reload NAME`: read the file again (answered once it is read).
+    SourceReload(String, Reply<SourceStatus>),
     Stop,
 }
 
@@ -634,3 +663,68 @@ impl RpkiLink {
 
 /// A `focl reload` waiting for the main thread, which owns the daemon, to reload.
 pub type ReloadRequest = Reply<ReloadReport>;
+
+// ---------------------------------------------------------------------------------------------
+// Source thread
+
+/// Loads queued for the source thread (each reads a whole file; a few are plenty).
+pub const SOURCE_CHANNEL_CAPACITY: usize = 64;
+
+/// Messages to the source thread.
+#[derive(Debug)]
+pub enum SourceMsg {
+    /// Read the source's file; the result goes to the RIB as `RibMsg::SourceLoaded`.
+    Load {
+        cfg: SourceConfig,
+        reply: Option<Reply<SourceStatus>>,
+    },
+    Stop,
+}
+
+/// A table read from a `[[sources]]` file: what the RIB announces, shared by every session.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SourceTable {
+    /// The distinct path attribute blocks of the routes, as dumped (4-octet AS numbers,
+    /// RFC 6396 §4.3.4).
+    pub attrs: Vec<Vec<u8>>,
+    /// Per family (`Family::index`): the routes as (prefix, index into `attrs`), sorted by
+    /// attribute block then prefix, so that routes sharing attributes are packed together.
+    pub routes: [Vec<(Prefix, u32)>; 2],
+    /// The RIB peer whose routes were taken (address, AS), when `peer` is set.
+    pub peer: Option<(IpAddr, u32)>,
+    /// Prefixes left out: by `prefix_shift` (outside unicast space), by `limit`, and routes
+    /// whose attributes lack ORIGIN/AS_PATH or do not parse.
+    pub skipped_shift: u64,
+    pub skipped_limit: u64,
+    pub skipped_bad: u64,
+    /// MRT records of other types and subtypes than PEER_INDEX_TABLE, RIB_IPV4_UNICAST and
+    /// RIB_IPV6_UNICAST.
+    pub other_records: u64,
+}
+
+impl SourceTable {
+    pub fn len(&self) -> usize {
+        self.routes[0].len() + self.routes[1].len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// How other threads reach the source thread.
+#[derive(Clone, Debug)]
+pub struct SourceLink {
+    tx: Sender<SourceMsg>,
+}
+
+impl SourceLink {
+    pub fn new(tx: Sender<SourceMsg>) -> SourceLink {
+        SourceLink { tx }
+    }
+
+    /// Queue a message without blocking; false when the queue is full or the thread is gone.
+    pub fn send(&self, msg: SourceMsg) -> bool {
+        self.tx.try_send(msg).is_ok()
+    }
+}

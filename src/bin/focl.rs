@@ -54,7 +54,47 @@ enum Command {
     Reload(ReloadCmd),
     Monitor(MonitorCmd),
     Rpki(RpkiCmd),
+    Source(SourceCmd),
     Completion(CompletionCmd),
+}
+
+/// [[sources]]: tables read from MRT files and announced to chosen neighbors
+#[derive(FromArgs)]
+#[argh(subcommand, name = "source")]
+struct SourceCmd {
+    #[argh(subcommand)]
+    action: SourceAction,
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand)]
+enum SourceAction {
+    List(SourceListCmd),
+    Status(SourceStatusCmd),
+    Reload(SourceReloadCmd),
+}
+
+/// one line per source: state, routes, neighbors, last load
+#[derive(FromArgs)]
+#[argh(subcommand, name = "list")]
+struct SourceListCmd {}
+
+/// a source (or every one): file, RIB peer, routes loaded and skipped, each neighbor's state, last load and error
+#[derive(FromArgs)]
+#[argh(subcommand, name = "status")]
+struct SourceStatusCmd {
+    /// the source's name
+    #[argh(positional)]
+    name: Option<String>,
+}
+
+/// read the source's file again: withdraw what is gone, announce the new table
+#[derive(FromArgs)]
+#[argh(subcommand, name = "reload")]
+struct SourceReloadCmd {
+    /// the source's name
+    #[argh(positional)]
+    name: String,
 }
 
 /// RPKI: status of the RTR caches and VRP files, route origin validation of a prefix
@@ -403,6 +443,11 @@ fn query_of(c: &Command) -> Option<Query> {
             RibAction::Lookup(l) => return Some(rib_lookup_query(l)),
         },
         Command::Completion(_) | Command::Monitor(_) => return None,
+        Command::Source(c) => match &c.action {
+            SourceAction::List(_) => (Cmd::SourceList {}, render_source_list),
+            SourceAction::Status(st) => (Cmd::SourceStatus { name: st.name.clone() }, render_source_status),
+            SourceAction::Reload(r) => (Cmd::SourceReload { name: r.name.clone() }, render_source_reloaded),
+        },
         Command::Rpki(r) => match &r.action {
             RpkiAction::Status(_) => (Cmd::RpkiStatus {}, render_rpki_status),
             RpkiAction::Lookup(l) => {
@@ -565,6 +610,7 @@ fn command_tree() -> Vec<(&'static str, Vec<&'static str>)> {
                 "rib" => <RibAction as SubCommands>::COMMANDS,
                 "archive" => <ArchiveAction as SubCommands>::COMMANDS,
                 "rpki" => <RpkiAction as SubCommands>::COMMANDS,
+                "source" => <SourceAction as SubCommands>::COMMANDS,
                 _ => &[],
             };
             (c.name, subs.iter().map(|s| s.name).collect())
@@ -1553,6 +1599,14 @@ fn render_reload(v: &Value) -> Result<String, String> {
     for g in &r.global_changed {
         o.push_str(&format!("  Global: {g}\n"));
     }
+    if !(r.sources_added.is_empty() && r.sources_removed.is_empty() && r.sources_changed.is_empty()) {
+        o.push_str(&format!(
+            "  Sources added: {}; removed (withdrawn): {}; changed (read again): {}\n",
+            list(&r.sources_added),
+            list(&r.sources_removed),
+            list(&r.sources_changed)
+        ));
+    }
     Ok(o)
 }
 
@@ -1600,6 +1654,81 @@ fn render_rpki_status(v: &Value) -> Result<String, String> {
         }
     }
     Ok(o)
+}
+
+fn source_routes(s: &ctl::SourceStatus) -> u64 {
+    s.routes.ipv4_unicast + s.routes.ipv6_unicast
+}
+
+fn render_source_list(v: &Value) -> Result<String, String> {
+    let list: Vec<ctl::SourceStatus> = parse(v)?;
+    if list.is_empty() {
+        return Ok("no [[sources]] are configured\n".into());
+    }
+    let mut o = format!("{:<16} {:<8} {:>9} {:<24} {}\n", "Name", "State", "Routes", "Neighbors sent/all", "Last load");
+    for s in &list {
+        let sent = s.peers.iter().filter(|p| p.state == "sent").count();
+        o.push_str(&format!(
+            "{:<16} {:<8} {:>9} {:<24} {}\n",
+            s.name,
+            s.state,
+            source_routes(s),
+            format!("{sent}/{}", s.peers.len()),
+            s.last_load.map(utc).unwrap_or_else(|| "never".into())
+        ));
+    }
+    Ok(o)
+}
+
+fn render_source_status(v: &Value) -> Result<String, String> {
+    let list: Vec<ctl::SourceStatus> = parse(v)?;
+    if list.is_empty() {
+        return Ok("no [[sources]] are configured\n".into());
+    }
+    let mut o = String::new();
+    for s in &list {
+        o.push_str(&render_one_source(s));
+    }
+    Ok(o)
+}
+
+fn render_one_source(s: &ctl::SourceStatus) -> String {
+    let mut o = format!("Source {} ({}): {}\n", s.name, s.kind, s.state);
+    o.push_str(&format!("  File: {}\n", s.file));
+    match (&s.peer, s.peer_as) {
+        (Some(p), Some(asn)) => o.push_str(&format!("  RIB peer: {p} (AS{asn})\n")),
+        (Some(p), None) => o.push_str(&format!("  RIB peer: {p}\n")),
+        (None, _) => o.push_str("  RIB peer: any (the first route of every prefix)\n"),
+    }
+    o.push_str(&format!(
+        "  Routes: {} ({} IPv4, {} IPv6); skipped: {} by prefix_shift, {} by limit, {} unusable\n",
+        source_routes(s),
+        s.routes.ipv4_unicast,
+        s.routes.ipv6_unicast,
+        s.skipped_shift,
+        s.skipped_limit,
+        s.skipped_bad
+    ));
+    o.push_str(&format!(
+        "  Last load: {}{}\n",
+        s.last_load.map(utc).unwrap_or_else(|| "never".into()),
+        s.load_ms.map(|ms| format!(", took {:.1} s", ms as f64 / 1000.0)).unwrap_or_default()
+    ));
+    if let Some(e) = &s.last_error {
+        o.push_str(&format!("  Last error ({}): {e}\n", s.last_error_time.map(utc).unwrap_or_default()));
+    }
+    o.push_str(&format!("  To: {}\n", s.to.join(", ")));
+    for p in &s.peers {
+        let name = p.name.as_ref().map(|n| format!(" ({n})")).unwrap_or_default();
+        let done = p.done_at.map(|t| format!(", done {}", utc(t))).unwrap_or_default();
+        o.push_str(&format!("    {}{name}: {}, {} sent{done}\n", p.peer, p.state, count(p.sent, "prefix", "prefixes")));
+    }
+    o
+}
+
+fn render_source_reloaded(v: &Value) -> Result<String, String> {
+    let s: ctl::SourceStatus = parse(v)?;
+    Ok(format!("source {} read again: {} routes; announcing\n{}", s.name, source_routes(&s), render_one_source(&s)))
 }
 
 fn render_rpki_lookup(v: &Value) -> Result<String, String> {

@@ -29,6 +29,7 @@ mod prefixes;
 mod printer;
 mod reader;
 mod rpki;
+mod sources;
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -44,6 +45,7 @@ use peers::{check_peers_unique, read_peer};
 use prefixes::{check_prefixes_unique, read_prefix};
 use reader::{Reader, Table};
 use rpki::read_rpki;
+use sources::read_sources;
 
 /// The directory relative paths are taken from when none is given: the current one.
 fn current_dir() -> PathBuf {
@@ -152,6 +154,9 @@ fn read_config(cx: &mut Reader, root: &DeTable<'_>, file: &Path) -> Config {
     }
     check_prefixes_unique(cx, &prefixes);
 
+    let peer_configs: Vec<PeerConfig> = peers.iter().map(|(_, p)| p.config.clone()).collect();
+    let sources = read_sources(cx, &mut top, &peer_configs);
+
     let mut archive_table = top.table(cx, "archive");
     let archive = read_archive(cx, &mut archive_table);
     archive_table.finish(cx);
@@ -180,6 +185,7 @@ fn read_config(cx: &mut Reader, root: &DeTable<'_>, file: &Path) -> Config {
         },
         peers: peers.into_iter().map(|(_, p)| p.config).collect(),
         prefixes: prefixes.into_iter().map(|(_, p)| p.config).collect(),
+        sources,
         archive,
         rpki,
         warnings: Vec::new(),
@@ -360,20 +366,20 @@ enabled = false
             errors(&format!("{MINIMAL}\n[bgp]\nx = 1\n")),
             vec![
                 "focl.toml:9: bgp: unknown table 'bgp'; known tables: global, peers, \
-                 prefixes, archive, rpki"
+                 prefixes, sources, archive, rpki"
             ]
         );
         assert_eq!(
             errors(&format!("{MINIMAL}\n[[peer]]\nx = 1\n")),
             vec![
                 "focl.toml:9: peer: unknown table 'peer' (did you mean 'peers'?); known \
-                 tables: global, peers, prefixes, archive, rpki"
+                 tables: global, peers, prefixes, sources, archive, rpki"
             ]
         );
         assert_eq!(
             errors(&format!("extra = [1, 2]\n{MINIMAL}")),
             vec![
-                "focl.toml:1: extra: unknown key 'extra'; known keys: global, peers, prefixes, \
+                "focl.toml:1: extra: unknown key 'extra'; known keys: global, peers, prefixes, sources, \
                  archive, rpki"
             ]
         );
@@ -381,7 +387,7 @@ enabled = false
             errors(&format!("log_level = \"debug\"\n{MINIMAL}")),
             vec![
                 "focl.toml:1: log_level: unknown key 'log_level' (it belongs under \
-                 [global]); known keys: global, peers, prefixes, archive, rpki"
+                 [global]); known keys: global, peers, prefixes, sources, archive, rpki"
             ]
         );
     }
@@ -406,7 +412,7 @@ enabled = false
             errors(&MINIMAL.replace("[global]", "global = 1\n[x]")),
             vec![
                 "focl.toml:1: global: expected a table ([global]), got an integer",
-                "focl.toml:2: x: unknown table 'x'; known tables: global, peers, prefixes, \
+                "focl.toml:2: x: unknown table 'x'; known tables: global, peers, prefixes, sources, \
                  archive, rpki",
             ]
         );
@@ -481,7 +487,7 @@ network = "10.0.0.1/8"
                 "focl.toml:17: prefixes[0].network: host bits are set past the prefix length \
                  (did you mean 10.0.0.0/8?)",
                 "focl.toml:19: bogus: unknown table 'bogus'; known tables: global, peers, \
-                 prefixes, archive, rpki",
+                 prefixes, sources, archive, rpki",
             ]
         );
     }

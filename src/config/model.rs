@@ -56,6 +56,8 @@ pub struct Config {
     pub peers: Vec<PeerConfig>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub prefixes: Vec<PrefixConfig>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<SourceConfig>,
     pub archive: ArchiveConfig,
     #[serde(skip_serializing_if = "RpkiConfig::is_empty")]
     pub rpki: RpkiConfig,
@@ -350,4 +352,36 @@ impl RtrCacheConfig {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct VrpFileConfig {
     pub path: PathBuf,
+}
+
+/// `prefix_shift` of a `[[sources]]` entry when the file does not set it: prefixes as dumped.
+pub const DEFAULT_PREFIX_SHIFT: i16 = 0;
+
+/// One `[[sources]]` entry: a table read from a file and announced to some peers (focl.toml(5)).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceConfig {
+    /// Unique; `focl source reload NAME` uses it.
+    pub name: String,
+    /// The only type is "mrt" (an RFC 6396 TABLE_DUMP_V2 file, plain, gzip or bzip2).
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub file: PathBuf,
+    /// The RIB peer of the dump whose routes are taken; `None`: the first route of every prefix.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer: Option<IpAddr>,
+    /// Added to the first octet of every IPv4 prefix and to the first 16 bits of every IPv6
+    /// prefix; prefixes that would leave unicast space are skipped.
+    pub prefix_shift: i16,
+    /// Announce at most this many prefixes (the first ones of the file, after the shift).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    /// The `[[peers]]` (by name or address) the routes go to.
+    pub to: Vec<String>,
+}
+
+impl SourceConfig {
+    /// Whether `to` names a peer with this address or name.
+    pub fn targets(&self, address: &IpAddr, name: Option<&str>) -> bool {
+        self.to.iter().any(|t| t.parse::<IpAddr>().ok().as_ref() == Some(address) || Some(t.as_str()) == name)
+    }
 }

@@ -90,6 +90,7 @@ mod tests {
         assert_eq!(again.global, c.global);
         assert_eq!(again.peers, c.peers);
         assert_eq!(again.prefixes, c.prefixes);
+        assert_eq!(again.sources, c.sources);
         assert_eq!(again.archive, c.archive);
         let minimal = ok(MINIMAL).effective_toml();
         assert!(minimal.contains("hold_time_secs = 90") && minimal.contains("layout = \"routeviews\""), "{minimal}");

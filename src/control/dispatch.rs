@@ -232,6 +232,16 @@ impl Dispatcher {
                 self.rpki.send(RpkiMsg::Status(tx));
                 to_value(rx.recv_timeout(QUERY_TIMEOUT).map_err(|_| internal("the RTR client"))?)
             }
+            Command::SourceList {} => self.ask_rib(RibQuery::Sources(None)),
+            Command::SourceStatus { name } => self.ask_rib(RibQuery::Sources(name.clone())),
+            Command::SourceReload { name } => {
+                let (tx, rx) = crossbeam_channel::bounded(1);
+                let msg = RibMsg::SourceReload(name.clone(), tx);
+                self.rib.send_timeout(msg, QUERY_TIMEOUT).map_err(|_| internal("the RIB"))?;
+                // Reading a full table takes seconds.
+                let r = rx.recv_timeout(RELOAD_TIMEOUT).map_err(|_| internal("the source thread"))?;
+                to_value(r?)
+            }
             Command::RpkiLookup { prefix, origin } => {
                 let prefix = parse_prefix(prefix)?;
                 let (tx, rx) = crossbeam_channel::bounded(1);

@@ -96,6 +96,16 @@ pub enum Command {
     RpkiStatus {},
     /// -> `RpkiLookup`
     RpkiLookup { prefix: String, origin: u32 },
+    /// Every `[[sources]]` entry -> `Vec<SourceStatus>`
+    SourceList {},
+    /// One source, or every one without `name` -> `Vec<SourceStatus>`
+    SourceStatus {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+    },
+    /// Read the source's file again and announce the difference -> `SourceStatus` (after the
+    /// file is read), or the load error
+    SourceReload { name: String },
     /// A stream, not one reply: data lines `{"id":N,"data":EVENT}` follow until focld ends the
     /// subscription with one closing reply line (an error such as `slow_consumer`, or
     /// `{"events":N}` at shutdown). EVENT is described in focl(8).
@@ -272,6 +282,8 @@ pub mod code {
     pub const UNKNOWN_COMMAND: &str = "unknown_command";
     pub const BAD_ARGUMENT: &str = "bad_argument";
     pub const NO_SUCH_PEER: &str = "no_such_peer";
+    /// `source_status`, `source_reload`: no `[[sources]]` entry of that name.
+    pub const NO_SUCH_SOURCE: &str = "no_such_source";
     pub const NOT_ESTABLISHED: &str = "not_established";
     pub const NOT_SUPPORTED: &str = "not_supported";
     pub const INTERNAL: &str = "internal";
@@ -321,6 +333,52 @@ pub struct VrpFileStatus {
     /// Unix time it was last read successfully.
     pub loaded_at: Option<u64>,
     pub last_error: Option<String>,
+}
+
+/// `focl source status`: one `[[sources]]` entry.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceStatus {
+    pub name: String,
+    /// "mrt".
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub file: String,
+    /// The RIB peer of the dump whose routes are taken (address), when configured.
+    pub peer: Option<String>,
+    /// Its AS number, from the file's PEER_INDEX_TABLE.
+    pub peer_as: Option<u32>,
+    /// "loading", "loaded" or "error".
+    pub state: String,
+    /// Routes of the table in use, by family.
+    pub routes: FamilyCounts,
+    /// Prefixes left out by `prefix_shift`, by `limit`, and for unusable attributes.
+    pub skipped_shift: u64,
+    pub skipped_limit: u64,
+    pub skipped_bad: u64,
+    /// Unix time the table in use was read, and how long reading took.
+    pub last_load: Option<u64>,
+    pub load_ms: Option<u64>,
+    /// Why the last load failed (the table read before, if any, stays in use).
+    pub last_error: Option<String>,
+    /// Unix time of the last failed load.
+    pub last_error_time: Option<u64>,
+    /// The configured `to`, and each neighbor's announcement state.
+    pub to: Vec<String>,
+    pub peers: Vec<SourcePeerStatus>,
+}
+
+/// A source's announcement to one neighbor.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourcePeerStatus {
+    /// The neighbor's address.
+    pub peer: String,
+    pub name: Option<String>,
+    /// "down" (no established session), "sending" or "sent".
+    pub state: String,
+    /// Prefixes sent on the current session.
+    pub sent: u64,
+    /// Unix time the whole table had gone out on the current session.
+    pub done_at: Option<u64>,
 }
 
 /// `focl rpki lookup`: RFC 6811 route origin validation of one (prefix, origin AS).
@@ -392,6 +450,14 @@ pub struct ReloadReport {
     /// (e.g. `log_level: info -> debug`).
     #[serde(default)]
     pub global_changed: Vec<String>,
+    /// `[[sources]]` by name: added (read and announced), removed (withdrawn), changed
+    /// (withdrawn, read again and announced).
+    #[serde(default)]
+    pub sources_added: Vec<String>,
+    #[serde(default)]
+    pub sources_removed: Vec<String>,
+    #[serde(default)]
+    pub sources_changed: Vec<String>,
 }
 
 /// Per-family route counts.

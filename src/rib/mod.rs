@@ -13,7 +13,8 @@
 //! with reference counts (`attrs.rs`) and freed when the last route lets go.
 //!
 //! Files: `table.rs` (the table), `attrs.rs` (interned attribute sets), `best.rs` (decision
-//! process), `adj_out.rs` (Adj-RIB-Out), `snapshot.rs` (TABLE_DUMP_V2 in chunks, one ordered
+//! process), `adj_out.rs` (Adj-RIB-Out), `sources.rs` (`[[sources]]` tables announced in
+//! bounded batches; `SetSources`, `SourceLoaded`, `SourceReload`), `snapshot.rs` (TABLE_DUMP_V2 in chunks, one ordered
 //! walk), `query.rs` (answers to focl, streamed in chunks).
 
 mod adj_out;
@@ -22,6 +23,7 @@ mod best;
 mod paths;
 mod query;
 mod snapshot;
+mod sources;
 mod table;
 
 pub use attrs::{AttrSet, AttrSlab, PathSummary};
@@ -33,7 +35,7 @@ use crate::config::PrefixConfig;
 use crate::control::proto::{self as ctl, CtlError, FamilyCounts};
 use crate::mrt::file as mrt_file;
 use crate::msg::{
-    vrp, MrtLink, PeerId, PeerLink, PeerMsg, RibMsg, RovState, SessionInfo, VrpTable, PEER_SEND_BOUND,
+    vrp, MrtLink, PeerId, PeerLink, PeerMsg, RibMsg, RovState, SessionInfo, SourceLink, VrpTable, PEER_SEND_BOUND,
     RIB_CHANNEL_CAPACITY,
 };
 use crate::prefix::{Family, Prefix};
@@ -130,6 +132,8 @@ pub struct RibOptions {
     pub mrt: Option<MrtLink>,
     /// Snapshot period aligned to midnight UTC; 0 for none.
     pub rib_interval_secs: u64,
+    /// The source thread, which reads `[[sources]]` files.
+    pub sources: Option<SourceLink>,
 }
 
 pub fn spawn(prefixes: Vec<PrefixConfig>, opts: RibOptions) -> std::io::Result<RibHandle> {
@@ -177,6 +181,18 @@ pub struct Rib {
     /// Per peer slot: its routes found Valid and Invalid (RFC 6811), kept as routes come, go
     /// and change state, so `rib summary` never walks the table.
     rov: Vec<[u64; 2]>,
+    /// `[[sources]]`, their announcements in progress, and what each sent to each neighbor.
+    sources: Vec<sources::Source>,
+    feeds: Vec<sources::Feed>,
+    source_progress: HashMap<(PeerId, String), SourceProgress>,
+}
+
+/// What one source sent to one neighbor on its current session.
+#[derive(Clone, Copy, Debug, Default)]
+struct SourceProgress {
+    sent: u64,
+    /// Unix time the last batch went.
+    done_at: Option<u64>,
 }
 
 /// Count a route in (`add`) or out of its peer's origin validation counts.
@@ -278,13 +294,16 @@ impl Rib {
             last_msg: Instant::now(),
             vrps: Arc::new(VrpTable::default()),
             rov: Vec::new(),
+            sources: Vec::new(),
+            feeds: Vec::new(),
+            source_progress: HashMap::new(),
         }
     }
 
     fn run(&mut self, rx: Receiver<RibMsg>) {
         loop {
             // While a snapshot or a route stream is being written, wake up often for the next chunk.
-            let timeout = if self.snapshot.is_some() || !self.streams.is_empty() {
+            let timeout = if self.snapshot.is_some() || !self.streams.is_empty() || !self.feeds.is_empty() {
                 Duration::from_millis(1)
             } else if self.changed_since_trim >= TRIM_AFTER_CHANGES {
                 TRIM_AFTER_IDLE
@@ -324,6 +343,7 @@ impl Rib {
             self.refresh_overdue(Instant::now());
             self.snapshot_step();
             self.streams_step();
+            self.feeds_step();
         }
         self.stop_snapshot();
         debug!("rib: stopped");
@@ -374,6 +394,8 @@ impl Rib {
                 if let Some(p) = self.peers.get_mut(&peer) {
                     p.session = None;
                     p.adj_out.clear();
+                    self.feeds.retain(|f| f.peer != peer);
+                    self.source_progress.retain(|(q, _), _| *q != peer);
                     p.over_limit = false;
                     p.refresh_deadline = [None; 2];
                     info!("neighbor {}: session down, {n} routes removed", p.label);
@@ -382,6 +404,9 @@ impl Rib {
             // AS numbers arrive in 4-octet form from every session (RFC 6793, at ingest).
             RibMsg::Update { peer, update } => self.apply_update(peer, update, true),
             RibMsg::Refresh { peer, family } => self.resend(peer, Some(family)),
+            RibMsg::SetSources(cfgs) => self.set_sources(cfgs),
+            RibMsg::SourceLoaded { cfg, result, reply } => self.source_loaded(cfg, result, reply),
+            RibMsg::SourceReload(name, reply) => self.source_reload(&name, reply),
             RibMsg::RefreshMark { peer, family, begin: true } => self.refresh_begin(peer, family, Instant::now()),
             RibMsg::RefreshMark { peer, family, begin: false } => self.refresh_end(peer, family, "EoRR"),
             RibMsg::Vrps { table, changed } => {
@@ -408,6 +433,7 @@ impl Rib {
             }
             RibMsg::RemovePeer { peer } => {
                 let n = self.clear_routes(peer);
+                self.sources_session_down(peer);
                 if let Some(p) = self.peers.remove(&peer) {
                     self.slots[usize::from(p.slot)] = None;
                     info!("neighbor {}: removed, {n} routes dropped", p.label);
@@ -751,6 +777,9 @@ impl Rib {
 
     /// Send the Adj-RIB-Out of one family (or of all negotiated ones), then End-of-RIB.
     fn resend(&mut self, peer: PeerId, only: Option<Family>) {
+        // The closing End-of-RIB / EoRR goes after the routes of `[[sources]]`, if any.
+        let sources_follow = !self.sources_for(peer).is_empty();
+        let mut close = Vec::new();
         let Some(p) = self.peers.get(&peer) else { return };
         let Some(info) = p.session.as_ref() else { return };
         let mut msgs = Vec::new();
@@ -781,15 +810,21 @@ impl Rib {
                 }
             }
             if only.is_none() {
-                msgs.push(update::end_of_rib(family));
+                close.push(update::end_of_rib(family));
             }
             if enhanced {
-                msgs.push(frame::route_refresh_of(family, RefreshKind::End));
+                close.push(frame::route_refresh_of(family, RefreshKind::End));
             }
+        }
+        if !sources_follow {
+            msgs.append(&mut close);
         }
         debug!("neighbor {}: sending {} UPDATE messages", p.label, msgs.len());
         if !p.link.send_blocking(PeerMsg::Send { session: info.session, msgs, sent }, PEER_SEND_BOUND) {
             warn!("neighbor {}: peer thread gone or stuck, announcements not queued", p.label);
+        }
+        if sources_follow {
+            self.announce_sources(peer, only, close);
         }
     }
 }
@@ -808,7 +843,7 @@ mod tests {
     fn rib_with_peers(n: u8) -> Rib {
         let mut rib = Rib::new(
             Vec::new(),
-            RibOptions { router_id: Ipv4Addr::new(192, 0, 2, 1), mrt: None, rib_interval_secs: 0 },
+            RibOptions { router_id: Ipv4Addr::new(192, 0, 2, 1), mrt: None, rib_interval_secs: 0, sources: None },
         );
         for i in 1..=n {
             let address = IpAddr::from([127, 0, 0, i]);

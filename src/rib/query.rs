@@ -71,6 +71,7 @@ impl Rib {
     pub(super) fn query(&self, q: RibQuery) -> Result<Value, CtlError> {
         match q {
             RibQuery::Summary => to_json(self.summary()),
+            RibQuery::Sources(name) => to_json(self.source_status(name.as_deref())?),
             RibQuery::Routes(q) => {
                 // Count first, without decoding for display (the costly part), and refuse
                 // before doing it: decoding a full table at once would hold the RIB (and

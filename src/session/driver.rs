@@ -55,6 +55,8 @@ const RIB_BLOCKING_BOUND: Duration = Duration::from_secs(30);
 pub(super) struct Inbox {
     pub(super) msgs: Receiver<PeerMsg>,
     pub(super) stop: Receiver<PeerStop>,
+    /// Where the bytes waiting to be written are published (`PeerLink::has_room_for_bulk`).
+    pub(super) out_queued: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// Counters kept by the peer thread.
@@ -221,6 +223,8 @@ impl Peer {
             }
             self.fire_timers();
             self.drain_events();
+            let queued = self.conns.iter().map(|c| c.out.len().saturating_sub(c.out_pos)).sum::<usize>();
+            self.inbox.out_queued.store(queued, std::sync::atomic::Ordering::Relaxed);
         }
         for c in std::mem::take(&mut self.conns) {
             c.close(&self.poll);

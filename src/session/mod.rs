@@ -82,7 +82,8 @@ pub fn spawn(id: PeerId, cfg: Arc<PeerConfig>, local: LocalInfo, rib: Sender<Rib
         link: link.clone(),
         max_prefixes: cfg.max_prefixes.map(|m| (m, cfg.max_prefixes_warning_only)),
     });
-    start(id, cfg, local, rib, poll, link, driver::Inbox { msgs: rx, stop: stop_rx })
+    let out_queued = link.out_queued_counter();
+    start(id, cfg, local, rib, poll, link, driver::Inbox { msgs: rx, stop: stop_rx, out_queued })
 }
 
 /// Run the thread on a prepared poll, link and inbox.
@@ -128,7 +129,8 @@ mod tests {
             assert!(n <= INBOX_CAPACITY, "bounded");
         }
         assert_eq!(n, INBOX_CAPACITY);
-        (poll, link, driver::Inbox { msgs: rx, stop: stop_rx })
+        let out_queued = link.out_queued_counter();
+        (poll, link, driver::Inbox { msgs: rx, stop: stop_rx, out_queued })
     }
 
     #[test]

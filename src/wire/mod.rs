@@ -8,5 +8,6 @@ pub mod display;
 pub mod frame;
 pub mod notify;
 pub mod open;
+pub mod reannounce;
 pub mod role;
 pub mod update;

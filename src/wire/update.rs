@@ -477,18 +477,34 @@ pub fn build_announcements(
         return Err(format!("next hop {} cannot be used for {family}", route.next_hop));
     }
     let attrs = common_attrs(family, route, four_octet_as);
+    announce_with_attrs(family, prefixes, &attrs, route.next_hop, route.link_local_next_hop, max_len)
+}
+
+/// UPDATEs announcing `prefixes` (all of `family`) with the path attributes `attrs` as they
+/// are (for IPv4 including NEXT_HOP; without MP_REACH_NLRI, which is built here for IPv6 with
+/// `next_hop` and the optional link-local one, RFC 2545 §3), each at most `max_len` bytes.
+pub fn announce_with_attrs(
+    family: Family,
+    prefixes: &[Prefix],
+    attrs: &[u8],
+    next_hop: IpAddr,
+    link_local: Option<Ipv6Addr>,
+    max_len: usize,
+) -> Result<Vec<Vec<u8>>, String> {
+    let max_len = max_len.clamp(MAX_MESSAGE_LEN, MAX_EXTENDED_LEN);
+    let too_long = || format!("{} bytes of path attributes leave no room for NLRI in {max_len} bytes", attrs.len());
     let mut out = Vec::new();
     match family {
         Family::Ipv4Unicast => {
-            let room = max_len - HEADER_LEN - 4 - attrs.len();
+            let room = max_len.checked_sub(HEADER_LEN + 4 + attrs.len() + 5).ok_or_else(too_long)? + 5;
             for nlri in pack(prefixes, room) {
-                out.push(finish(&[], &attrs, &nlri));
+                out.push(finish(&[], attrs, &nlri));
             }
         }
         Family::Ipv6Unicast => {
-            let IpAddr::V6(nh) = route.next_hop else { return Err("IPv6 needs an IPv6 next hop".into()) };
+            let IpAddr::V6(nh) = next_hop else { return Err("IPv6 needs an IPv6 next hop".into()) };
             let mut mp_head = vec![0, 2, 1];
-            match route.link_local_next_hop {
+            match link_local {
                 Some(ll) => {
                     mp_head.push(32);
                     mp_head.extend_from_slice(&nh.octets());
@@ -500,14 +516,16 @@ pub fn build_announcements(
                 }
             }
             mp_head.push(0); // reserved
-                             // MP_REACH header is 4 bytes with the extended length bit, to be safe.
-            let room = max_len - HEADER_LEN - 4 - attrs.len() - 4 - mp_head.len();
+                             // MP_REACH header is 4 bytes with the extended length bit, to be safe; room for
+                             // at least one /128 (17 bytes).
+            let room =
+                max_len.checked_sub(HEADER_LEN + 4 + attrs.len() + 4 + mp_head.len() + 17).ok_or_else(too_long)? + 17;
             for nlri in pack(prefixes, room) {
                 let mut value = mp_head.clone();
                 value.extend_from_slice(&nlri);
                 let mut all = Vec::with_capacity(attrs.len() + value.len() + 4);
                 push_attr(&mut all, flag::OPTIONAL, attr::MP_REACH_NLRI, &value);
-                all.extend_from_slice(&attrs);
+                all.extend_from_slice(attrs);
                 out.push(finish(&[], &all, &[]));
             }
         }
