@@ -171,10 +171,6 @@ pub struct Rib {
     streams: Vec<query::RouteStream>,
     /// Scratch space of the decision process.
     decision: best::Decision,
-    /// Routes changed since memory was last given back (`give_back_memory`), and when the
-    /// RIB last had a message.
-    changed_since_trim: u64,
-    last_msg: Instant,
     /// The VRPs every route is validated against (RFC 6811); empty until the RTR thread has
     /// some.
     vrps: Arc<VrpTable>,
@@ -222,11 +218,6 @@ fn rov_flags(vrps: &VrpTable, prefix: &Prefix, summary: &PathSummary, local_as: 
         RovState::NotFound => 0,
     }
 }
-
-/// How long the RIB waits, idle, after many route changes before giving freed memory back.
-const TRIM_AFTER_IDLE: Duration = Duration::from_secs(1);
-/// How many route changes make it worth giving memory back.
-const TRIM_AFTER_CHANGES: u64 = 100_000;
 
 /// How long the stale routes of an Enhanced Route Refresh wait for the peer's EoRR before they
 /// are removed anyway (RFC 7313 §4 leaves it to the implementation; it must end).
@@ -290,8 +281,6 @@ impl Rib {
             snapshot: None,
             streams: Vec::new(),
             decision: best::Decision::default(),
-            changed_since_trim: 0,
-            last_msg: Instant::now(),
             vrps: Arc::new(VrpTable::default()),
             rov: Vec::new(),
             sources: Vec::new(),
@@ -305,8 +294,6 @@ impl Rib {
             // While a snapshot or a route stream is being written, wake up often for the next chunk.
             let timeout = if self.snapshot.is_some() || !self.streams.is_empty() || !self.feeds.is_empty() {
                 Duration::from_millis(1)
-            } else if self.changed_since_trim >= TRIM_AFTER_CHANGES {
-                TRIM_AFTER_IDLE
             } else {
                 let refresh = self.next_refresh_deadline().map(|d| d.saturating_duration_since(Instant::now()));
                 self.next_snapshot
@@ -317,7 +304,6 @@ impl Rib {
             match rx.recv_timeout(timeout) {
                 Ok(RibMsg::Stop) | Err(RecvTimeoutError::Disconnected) => break,
                 Ok(msg) => {
-                    self.last_msg = Instant::now();
                     self.handle(msg);
                     // Serve a burst before the next snapshot chunk.
                     for _ in 0..256 {
@@ -328,12 +314,7 @@ impl Rib {
                         }
                     }
                 }
-                Err(RecvTimeoutError::Timeout) => {
-                    if self.changed_since_trim >= TRIM_AFTER_CHANGES && self.last_msg.elapsed() >= TRIM_AFTER_IDLE {
-                        crate::mem::give_back_memory();
-                        self.changed_since_trim = 0;
-                    }
-                }
+                Err(RecvTimeoutError::Timeout) => {}
             }
             if self.next_snapshot.is_some_and(|t| SystemTime::now() >= t) && self.snapshot.is_none() {
                 let start = self.next_snapshot.unwrap_or_else(SystemTime::now);
@@ -410,9 +391,7 @@ impl Rib {
             RibMsg::RefreshMark { peer, family, begin: true } => self.refresh_begin(peer, family, Instant::now()),
             RibMsg::RefreshMark { peer, family, begin: false } => self.refresh_end(peer, family, "EoRR"),
             RibMsg::Vrps { table, changed } => {
-                // The old table is freed here: count the work towards giving pages back.
-                let (seen, _) = self.revalidate(table, changed);
-                self.changed_since_trim += seen;
+                self.revalidate(table, changed);
             }
             RibMsg::Query(q, reply) => {
                 let _ = reply.send(self.query(q));
@@ -490,7 +469,6 @@ impl Rib {
     /// Apply one UPDATE: withdrawals, then announcements sharing one attribute set; the best
     /// path of every prefix touched is chosen again (RFC 4271 §9.1.2).
     pub fn apply_update(&mut self, peer: PeerId, u: ParsedUpdate, four_octet: bool) {
-        self.changed_since_trim += (u.withdrawn.len() + u.announced.len()) as u64;
         let Some(p) = self.peers.get_mut(&peer) else { return };
         if p.session.is_none() {
             return; // the session went down meanwhile
@@ -649,7 +627,6 @@ impl Rib {
     fn clear_routes(&mut self, peer: PeerId) -> u64 {
         let Some(p) = self.peers.get_mut(&peer) else { return 0 };
         let n = p.routes();
-        self.changed_since_trim += n;
         p.counts = [0; 2];
         if n == 0 {
             return 0;

@@ -43,6 +43,8 @@ const WAKER: Token = Token(0);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Requests queued for the thread.
 const INBOX_CAPACITY: usize = 64;
+/// Changed VRP prefixes that make it worth giving freed memory back.
+const GIVE_BACK_AFTER_CHANGES: usize = 10_000;
 /// How long the RTR thread waits for the RIB to take a new VRP table.
 const RIB_SEND_BOUND: Duration = Duration::from_secs(1);
 
@@ -293,8 +295,12 @@ impl Rtr {
         if changed.is_empty() && self.unsent.is_empty() {
             return;
         }
-        // The file's text and its parse are freed: give the pages back.
-        crate::mem::give_back_memory();
+        // After a large change (a first table, a cache reset, a new file) the file's text,
+        // its parse and the old table are freed: give the pages back. Not after every serial
+        // update: trimming walks every arena and briefly holds up the threads that allocate.
+        if changed.len() > GIVE_BACK_AFTER_CHANGES {
+            crate::mem::give_back_memory();
+        }
         changed.append(&mut self.unsent);
         // The RIB takes messages quickly; a RIB that does not within the bound gets these
         // changes with the next table instead (the RTR thread must not wait on it).
