@@ -4,8 +4,8 @@
 //! decoding). The first input byte picks the session: 4-octet AS or not, iBGP or not.
 #![no_main]
 
-use focl::prefix::Family;
 use focl::msg::{RibMsg, RibQuery, RouteQuery, RouteTarget, SessionInfo};
+use focl::prefix::Family;
 use focl::rib::{Rib, RibOptions};
 use focl::wire::frame::{Framer, MsgType};
 use focl::wire::{notify, open, update};
@@ -35,8 +35,10 @@ fuzz_target!(|data: &[u8]| {
     let add_path = if mode & 16 != 0 { Family::ALL.to_vec() } else { Vec::new() };
     let ap = update::AddPath::of(&add_path);
     let role = focl::wire::role::Role::from_value(mode >> 5);
-    let mut rib =
-        Rib::new(Vec::new(), RibOptions { router_id: Ipv4Addr::new(192, 0, 2, 1), mrt: None, rib_interval_secs: 0 });
+    let mut rib = Rib::new(
+        Vec::new(),
+        RibOptions { router_id: Ipv4Addr::new(192, 0, 2, 1), mrt: None, rib_interval_secs: 0, sources: None },
+    );
     rib.handle(RibMsg::AddPeer {
         peer: 1,
         label: "fuzz".into(),
