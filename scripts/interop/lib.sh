@@ -69,6 +69,22 @@ print(s.getsockname()[1])' "${1:-127.0.0.1}"
 jget() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
 # wait_until SECONDS COMMAND...: run COMMAND every 0.5 s until it succeeds or time is up.
+# output_is WANT CMD...: CMD prints WANT. For wait_until, which runs its arguments again at every
+# try (a `test "$(cmd)"` there would be read once, before the first try).
+output_is() {
+    local want=$1
+    shift
+    [ "$("$@" 2>/dev/null)" = "$want" ]
+}
+
+# output_above LIMIT CMD...: CMD prints a number above LIMIT (for wait_until, as output_is).
+output_above() {
+    local limit=$1 v
+    shift
+    v=$("$@" 2>/dev/null) || return 1
+    [ -n "$v" ] && [ "$v" -gt "$limit" ] 2>/dev/null
+}
+
 wait_until() {
     local tries=$(($1 * 2))
     shift

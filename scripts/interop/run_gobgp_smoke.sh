@@ -52,7 +52,7 @@ stop_gobgpd() {
 # check_routes LABEL: both directions, both families.
 check_routes() {
     local label=$1
-    if wait_until 20 test "$(focld_rib_count)" = 2; then
+    if wait_until 20 output_is 2 focld_rib_count; then
         local r
         r=$(focl_json rib in 127.0.0.2)
         if echo "$r" | jget 'sorted((x["prefix"], x["next_hop"], x["as_path"]) for x in d["routes"]) == [("198.51.100.0/24","127.0.0.2","65002"), ("2001:db8:2000::/48","2001:db8::2","65002")]' | grep -q True; then
@@ -154,14 +154,14 @@ EOT
     before_f=$(focld_counter update)
     before_g=$(gobgp_counter refresh)
     "$FOCL" "${F[@]}" peer refresh 127.0.0.2 >/dev/null
-    if wait_until 10 test "$(gobgp_counter refresh)" -gt "$before_g" && wait_until 10 test "$(focld_counter update)" -gt "$before_f"; then
+    if wait_until 10 output_above "$before_g" gobgp_counter refresh && wait_until 10 output_above "$before_f" focld_counter update; then
         ok "$mode: focl peer refresh reached GoBGP ($(gobgp_counter refresh) received) and GoBGP resent"
     else
         fail "$mode: route refresh from focld: GoBGP refresh count $(gobgp_counter refresh), focld updates $before_f -> $(focld_counter update)"
     fi
     # gobgpd goes away: focld notices; it comes back: the session returns, focld untouched.
     stop_gobgpd
-    if wait_until 40 focld_not_established && wait_until 10 test "$(focld_rib_count)" = 0; then
+    if wait_until 40 focld_not_established && wait_until 10 output_is 0 focld_rib_count; then
         ok "$mode: stopping gobgpd brings the session down and empties focld's rib in"
     else
         fail "$mode: focld still $(focld_state) with $(focld_rib_count) routes after gobgpd stopped"
@@ -232,7 +232,7 @@ EOT
     birdc -s "$tmp/bird.ctl" reload in focld >/dev/null
     rr_now() { focl_json peer show 127.0.0.3 | jget 'd["messages_received"]["route_refresh"]'; }
     upd_now() { focl_json peer show 127.0.0.3 | jget 'd["messages_sent"]["update"]'; }
-    if wait_until 10 test "$(rr_now)" -gt "$rr_before" && wait_until 10 test "$(upd_now)" -gt "$upd_before"; then
+    if wait_until 10 output_above "$rr_before" rr_now && wait_until 10 output_above "$upd_before" upd_now; then
         ok "BIRD's ROUTE-REFRESH counted by focld ($(rr_now)) and focld resent ($upd_before -> $(upd_now) UPDATEs)"
     else
         fail "route refresh from BIRD: focld counted $(rr_now), sent UPDATEs $upd_before -> $(upd_now)"

@@ -99,10 +99,10 @@ EOT
         "${G[@]}" global rib add -a ipv6 "$p" nexthop 2001:db8::2 "${args[@]}"
     done
     count() { "$FOCL" "${F[@]}" rib in 127.0.0.2 | jget 'len(d["routes"])'; }
-    wait_until 20 test "$(count)" = 8 || fail "$layout: focld holds $(count) of 8 routes"
+    wait_until 20 output_is 8 count || fail "$layout: focld holds $(count) of 8 routes"
     for p in "${WITHDRAW4[@]}"; do "${G[@]}" global rib del -a ipv4 "$p"; done
     for p in "${WITHDRAW6[@]}"; do "${G[@]}" global rib del -a ipv6 "$p"; done
-    wait_until 20 test "$(count)" = 5 || fail "$layout: focld holds $(count) routes after the withdrawals, want 5"
+    wait_until 20 output_is 5 count || fail "$layout: focld holds $(count) routes after the withdrawals, want 5"
     sleep 1
 
     local upd rib kind
