@@ -23,14 +23,7 @@ fn config(dir: &Path, port: u16, remote_as: u32, peer_extra: &str, archive: bool
         String::new()
     };
     format!(
-        r#"
-[global]
-asn = 65001
-router_id = "192.0.2.1"
-listen_addr = "127.0.0.1:{port}"
-control_socket = "{dir}/f.sock"
-log_level = "debug"
-
+        r#"{global}
 [[peers]]
 address = "{PEER}"
 remote_as = {remote_as}
@@ -40,7 +33,7 @@ passive = true
 [[prefixes]]
 network = "203.0.113.0/24"
 {archive}"#,
-        dir = dir.display()
+        global = global_section(dir, port)
     )
 }
 

@@ -62,14 +62,7 @@ fn config(dir: &std::path::Path, port: u16, with_source: bool) -> String {
         String::new()
     };
     format!(
-        r#"
-[global]
-asn = 65001
-router_id = "192.0.2.1"
-listen_addr = "127.0.0.1:{port}"
-control_socket = "{dir}/f.sock"
-log_level = "debug"
-
+        r#"{global}
 [[peers]]
 name = "raw"
 address = "127.0.0.3"
@@ -80,7 +73,7 @@ passive = true
 network = "10.0.5.0/24"
 
 {source}"#,
-        dir = dir.display()
+        global = global_section(dir, port)
     )
 }
 

@@ -381,6 +381,16 @@ pub fn alive(pid: u32) -> bool {
     }
 }
 
+/// The `[global]` section of the loopback tests: AS 65001, router id 192.0.2.1, listening on
+/// 127.0.0.1:PORT, the control socket DIR/f.sock, debug logging.
+pub fn global_section(dir: &Path, port: u16) -> String {
+    format!(
+        "[global]\nasn = 65001\nrouter_id = \"192.0.2.1\"\nlisten_addr = \"127.0.0.1:{port}\"\n\
+         control_socket = \"{}/f.sock\"\nlog_level = \"debug\"\n",
+        dir.display()
+    )
+}
+
 /// An UPDATE message from its parts (RFC 4271 §4.3).
 pub fn update_msg(withdrawn: &[u8], attrs: &[u8], nlri: &[u8]) -> Vec<u8> {
     let mut m = vec![0xff; 16];
