@@ -35,7 +35,7 @@ use crate::config::PrefixConfig;
 use crate::control::proto::{self as ctl, CtlError, FamilyCounts};
 use crate::mrt::file as mrt_file;
 use crate::msg::{
-    vrp, MrtLink, PeerId, PeerLink, PeerMsg, RibMsg, RovState, SessionInfo, SourceLink, VrpTable, PEER_SEND_BOUND,
+    vrp, MrtLink, PeerId, PeerLink, PeerMsg, RibMsg, SessionInfo, SourceLink, VrpTable, PEER_SEND_BOUND,
     RIB_CHANNEL_CAPACITY,
 };
 use crate::prefix::{Family, Prefix};
@@ -212,11 +212,7 @@ fn rov_flags(vrps: &VrpTable, prefix: &Prefix, summary: &PathSummary, local_as: 
     if vrps.is_empty() {
         return 0;
     }
-    match vrps.state(prefix, summary.route_origin(local_as)) {
-        RovState::Valid => table::ROV_VALID,
-        RovState::Invalid => table::ROV_INVALID,
-        RovState::NotFound => 0,
-    }
+    RouteEntry::rov_bits(vrps.state(prefix, summary.route_origin(local_as)))
 }
 
 /// How long the stale routes of an Enhanced Route Refresh wait for the peer's EoRR before they
@@ -579,15 +575,11 @@ impl Rib {
         // A prefix's covering VRPs are looked up once for all of its routes.
         let mut check = |prefix: Prefix, routes: &mut [RouteEntry]| {
             cover.clear();
-            cover.extend(vrps.covering_pairs(&prefix));
+            cover.extend(vrps.covering_iter(&prefix));
             for e in routes.iter_mut() {
                 let local_as = slots.get(usize::from(e.peer)).copied().flatten().map_or(0, |s| s.local_as);
                 let origin = attrs.summary(set_of(paths, e)).route_origin(local_as);
-                let rov = match (vrps.is_empty(), vrp::state_among(&cover, prefix.len(), origin)) {
-                    (true, _) | (_, RovState::NotFound) => 0,
-                    (_, RovState::Valid) => table::ROV_VALID,
-                    (_, RovState::Invalid) => table::ROV_INVALID,
-                };
+                let rov = RouteEntry::rov_bits(vrp::state_among(cover.iter().copied(), prefix.len(), origin));
                 seen += 1;
                 if e.flags & table::ROV_BITS != rov {
                     flipped += 1;
@@ -1258,7 +1250,7 @@ mod tests {
 
     #[test]
     fn a_vrp_change_validates_again_only_the_routes_inside_the_changed_vrp_prefixes() {
-        use crate::rpki::vrp::Vrp;
+        use crate::rpki::vrp::{RovState, Vrp};
         let mut rib = rib_with_peers(2);
         // 256 /24s under 10.0.0.0/16 and 256 under 10.1.0.0/16, from two peers: 1,024 routes.
         let all: Vec<String> = (0..2).flat_map(|b| (0..256).map(move |c| format!("10.{b}.{c}.0/24"))).collect();

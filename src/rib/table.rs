@@ -65,6 +65,15 @@ impl RouteEntry {
         self.flags & ADD_PATH != 0
     }
 
+    /// The `ROV_*` flags of an origin validation state (RFC 6811).
+    pub fn rov_bits(state: RovState) -> u8 {
+        match state {
+            RovState::Valid => ROV_VALID,
+            RovState::Invalid => ROV_INVALID,
+            RovState::NotFound => 0,
+        }
+    }
+
     /// The route's origin validation state (RFC 6811), from its flags.
     pub fn rov(&self) -> RovState {
         match self.flags & ROV_BITS {

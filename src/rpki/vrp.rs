@@ -79,63 +79,14 @@ impl VrpTable {
 
     /// Every VRP whose prefix covers `p` (RFC 6811 §2 "Covering VRPs"), shortest first.
     pub fn covering(&self, p: &Prefix) -> Vec<Vrp> {
-        let mut out = Vec::new();
+        self.covering_iter(p).collect()
+    }
+
+    /// `covering` without collecting: probes only the prefix lengths that have VRPs.
+    pub fn covering_iter(&self, p: &Prefix) -> impl Iterator<Item = Vrp> + '_ {
         let v4 = p.addr().is_ipv4();
-        for l in 0..=p.len() {
-            let present = if v4 {
-                self.lens_v4 & (1 << l) != 0
-            } else {
-                self.lens_v6[usize::from(l / 64)] & (1 << (l % 64)) != 0
-            };
-            if !present {
-                continue;
-            }
-            let Ok(q) = Prefix::new_truncated(p.addr(), l) else { continue };
-            for &(max_len, asn) in self.by_prefix.get(&q).into_iter().flatten() {
-                out.push(Vrp { prefix: q, max_len, asn });
-            }
-        }
-        out
-    }
-
-    /// RFC 6811 §2: Valid when a covering VRP matches the origin AS and the length, Invalid
-    /// when VRPs cover the prefix but none matches, NotFound when none covers it. A route with
-    /// no origin AS (an empty path, or one ending in an AS_SET) matches no VRP; AS 0 in a VRP
-    /// matches no route (RFC 6483 §4).
-    pub fn validate(&self, p: &Prefix, origin: Option<u32>) -> (RovState, Vec<Vrp>) {
-        let covering = self.covering(p);
-        if covering.is_empty() {
-            return (RovState::NotFound, covering);
-        }
-        let matched = origin.is_some_and(|o| covering.iter().any(|v| v.asn != 0 && v.asn == o && p.len() <= v.max_len));
-        (if matched { RovState::Valid } else { RovState::Invalid }, covering)
-    }
-}
-
-impl VrpTable {
-    /// `validate` without the covering list (no allocation): the state of a route as it
-    /// arrives in the RIB.
-    pub fn state(&self, p: &Prefix, origin: Option<u32>) -> RovState {
-        let mut covered = false;
-        for (max_len, asn) in self.covering_pairs(p) {
-            covered = true;
-            if origin.is_some_and(|o| asn != 0 && asn == o) && p.len() <= max_len {
-                return RovState::Valid;
-            }
-        }
-        if covered {
-            RovState::Invalid
-        } else {
-            RovState::NotFound
-        }
-    }
-
-    /// (maxLength, AS) of every VRP covering `p`: collected once for a prefix, then
-    /// `state_among` decides each of its routes (the RIB validating many routes again).
-    pub fn covering_pairs(&self, p: &Prefix) -> impl Iterator<Item = (u8, u32)> + '_ {
-        let v4 = p.addr().is_ipv4();
-        let (addr, plen) = (p.addr(), p.len());
-        (0..=plen)
+        let addr = p.addr();
+        (0..=p.len())
             .filter(move |&l| {
                 if v4 {
                     self.lens_v4 & (1 << l) != 0
@@ -144,20 +95,40 @@ impl VrpTable {
                 }
             })
             .filter_map(move |l| Prefix::new_truncated(addr, l).ok())
-            .flat_map(move |q| self.by_prefix.get(&q).into_iter().flatten().copied())
+            .flat_map(move |q| {
+                self.by_prefix.get(&q).into_iter().flatten().map(move |&(max_len, asn)| Vrp { prefix: q, max_len, asn })
+            })
+    }
+
+    /// RFC 6811 §2 for `p` from `origin`, with the VRPs that decide it (`focl rpki lookup`).
+    pub fn validate(&self, p: &Prefix, origin: Option<u32>) -> (RovState, Vec<Vrp>) {
+        let covering = self.covering(p);
+        (state_among(covering.iter().copied(), p.len(), origin), covering)
+    }
+
+    /// `validate` without the covering list (no allocation): the state of a route as it
+    /// arrives in the RIB.
+    pub fn state(&self, p: &Prefix, origin: Option<u32>) -> RovState {
+        state_among(self.covering_iter(p), p.len(), origin)
     }
 }
 
-/// RFC 6811 §2 over a prefix's covering VRPs (`VrpTable::covering_pairs`): the state of a
-/// route of length `len` from `origin`.
-pub fn state_among(covering: &[(u8, u32)], len: u8, origin: Option<u32>) -> RovState {
-    if covering.is_empty() {
-        return RovState::NotFound;
+/// RFC 6811 §2 over a prefix's covering VRPs: Valid when one matches the origin AS and the
+/// length `len`, Invalid when VRPs cover the prefix but none matches, NotFound when none covers
+/// it. A route with no origin AS (an empty path, or one ending in an AS_SET) matches no VRP; AS
+/// 0 in a VRP matches no route (RFC 6483 §4).
+pub fn state_among(covering: impl IntoIterator<Item = Vrp>, len: u8, origin: Option<u32>) -> RovState {
+    let mut covered = false;
+    for v in covering {
+        covered = true;
+        if origin.is_some_and(|o| v.asn != 0 && v.asn == o) && len <= v.max_len {
+            return RovState::Valid;
+        }
     }
-    if origin.is_some_and(|o| covering.iter().any(|&(max_len, asn)| asn != 0 && asn == o && len <= max_len)) {
-        RovState::Valid
-    } else {
+    if covered {
         RovState::Invalid
+    } else {
+        RovState::NotFound
     }
 }
 
@@ -256,8 +227,7 @@ mod tests {
             ("0.0.0.0/0", Some(64496)),
         ] {
             assert_eq!(t.state(&p(q), o), t.validate(&p(q), o).0, "{q} {o:?}");
-            let cover: Vec<(u8, u32)> = t.covering_pairs(&p(q)).collect();
-            assert_eq!(state_among(&cover, p(q).len(), o), t.validate(&p(q), o).0, "{q} {o:?}");
+            assert_eq!(state_among(t.covering(&p(q)), p(q).len(), o), t.validate(&p(q), o).0, "{q} {o:?}");
         }
     }
 
