@@ -1042,54 +1042,81 @@ fn neighbor_text(p: &Option<ctl::PeerName>) -> String {
     }
 }
 
+/// The columns of every route table, from the next hop to the age.
+const ROUTE_HEAD: [&str; 7] = ["Next hop", "AS path", "Origin", "MED", "LocPrf", "Communities", "Age"];
+
+/// A route's cells under `ROUTE_HEAD`.
+fn route_cells(r: &Route) -> [String; 7] {
+    let mut comms = r.communities.clone();
+    comms.extend(r.large_communities.iter().cloned());
+    [
+        r.next_hop.clone().unwrap_or_else(|| "-".into()),
+        if r.as_path.is_empty() { "-".into() } else { r.as_path.clone() },
+        r.origin.clone().unwrap_or_else(|| "-".into()),
+        r.med.map(|m| m.to_string()).unwrap_or_else(|| "-".into()),
+        r.local_pref.map(|m| m.to_string()).unwrap_or_else(|| "-".into()),
+        abbreviate(&comms, 3),
+        duration(r.age_secs),
+    ]
+}
+
+/// The columns a route table shows only when one of its routes needs them: OTC (RFC 9234),
+/// path id (RFC 7911), RPKI (RFC 6811). A table without a mark column says "stale" (RFC 7313)
+/// in the OTC column.
+struct ExtraColumns {
+    otc: bool,
+    paths: bool,
+    rpki: bool,
+    stale_in_otc: bool,
+}
+
+impl ExtraColumns {
+    fn of(routes: &[Route], stale_in_otc: bool) -> ExtraColumns {
+        ExtraColumns {
+            otc: routes.iter().any(|r| r.otc.is_some() || r.otc_leak || (stale_in_otc && r.stale)),
+            paths: routes.iter().any(|r| r.path_id.is_some()),
+            rpki: routes.iter().any(|r| r.rpki.is_some()),
+            stale_in_otc,
+        }
+    }
+
+    fn head(&self, head: &mut Vec<&str>) {
+        let names = [(self.otc, "OTC"), (self.paths, "Path id"), (self.rpki, "RPKI")];
+        head.extend(names.into_iter().filter(|(shown, _)| *shown).map(|(_, name)| name));
+    }
+
+    fn cells(&self, r: &Route, row: &mut Vec<String>) {
+        if self.otc {
+            let stale = if self.stale_in_otc && r.stale { " stale" } else { "" };
+            row.push(format!("{}{stale}", otc_text(r)));
+        }
+        if self.paths {
+            row.push(path_id_text(r));
+        }
+        if self.rpki {
+            row.push(r.rpki.clone().unwrap_or_else(|| "-".into()));
+        }
+    }
+}
+
 /// `rib lookup`: one line per route, "*" on the best.
 fn render_lookup(end: &Value, routes: &[Value]) -> Result<String, String> {
     let routes: Vec<Route> = routes.iter().map(parse).collect::<Result<_, _>>()?;
-    let with_otc = routes.iter().any(|r| r.otc.is_some() || r.otc_leak);
-    let with_paths = routes.iter().any(|r| r.path_id.is_some());
-    let with_rpki = routes.iter().any(|r| r.rpki.is_some());
+    let extra = ExtraColumns::of(&routes, false);
     let rows: Vec<Vec<String>> = routes
         .iter()
         .map(|r| {
-            let mut comms = r.communities.clone();
-            comms.extend(r.large_communities.iter().cloned());
-            let mut row = vec![
-                route_marks(r),
-                r.prefix.clone(),
-                neighbor_text(&r.peer),
-                r.next_hop.clone().unwrap_or_else(|| "-".into()),
-                if r.as_path.is_empty() { "-".into() } else { r.as_path.clone() },
-                r.origin.clone().unwrap_or_else(|| "-".into()),
-                r.med.map(|m| m.to_string()).unwrap_or_else(|| "-".into()),
-                r.local_pref.map(|m| m.to_string()).unwrap_or_else(|| "-".into()),
-                abbreviate(&comms, 3),
-                duration(r.age_secs),
-            ];
-            if with_otc {
-                row.push(otc_text(r));
-            }
-            if with_paths {
-                row.push(path_id_text(r));
-            }
-            if with_rpki {
-                row.push(r.rpki.clone().unwrap_or_else(|| "-".into()));
-            }
+            let mut row = vec![route_marks(r), r.prefix.clone(), neighbor_text(&r.peer)];
+            row.extend(route_cells(r));
+            extra.cells(r, &mut row);
             row
         })
         .collect();
     let mut o = matched_line(end);
     if !rows.is_empty() {
-        let mut head =
-            vec!["", "Prefix", "Neighbor", "Next hop", "AS path", "Origin", "MED", "LocPrf", "Communities", "Age"];
-        if with_otc {
-            head.push("OTC");
-        }
-        if with_paths {
-            head.push("Path id");
-        }
-        if with_rpki {
-            head.push("RPKI");
-        }
+        let mut head = vec!["", "Prefix", "Neighbor"];
+        head.extend(ROUTE_HEAD);
+        extra.head(&mut head);
         o.push_str(&table(&head, &rows));
     }
     let mut legend = vec!["* best"];
@@ -1762,48 +1789,20 @@ fn abbreviate(list: &[String], max: usize) -> String {
 
 fn render_routes(v: &Value) -> Result<String, String> {
     let l: RouteList = parse(v)?;
-    let with_otc = l.routes.iter().any(|r| r.otc.is_some() || r.otc_leak || r.stale);
-    let with_paths = l.routes.iter().any(|r| r.path_id.is_some());
-    let with_rpki = l.routes.iter().any(|r| r.rpki.is_some());
+    let extra = ExtraColumns::of(&l.routes, true);
     let rows: Vec<Vec<String>> = l
         .routes
         .iter()
         .map(|r| {
-            let mut comms = r.communities.clone();
-            comms.extend(r.large_communities.iter().cloned());
-            let mut row = vec![
-                r.prefix.clone(),
-                r.next_hop.clone().unwrap_or_else(|| "-".into()),
-                if r.as_path.is_empty() { "-".into() } else { r.as_path.clone() },
-                r.origin.clone().unwrap_or_else(|| "-".into()),
-                r.med.map(|m| m.to_string()).unwrap_or_else(|| "-".into()),
-                r.local_pref.map(|m| m.to_string()).unwrap_or_else(|| "-".into()),
-                abbreviate(&comms, 3),
-                duration(r.age_secs),
-            ];
-            if with_otc {
-                let stale = if r.stale { " stale" } else { "" };
-                row.push(format!("{}{stale}", otc_text(r)));
-            }
-            if with_paths {
-                row.push(path_id_text(r));
-            }
-            if with_rpki {
-                row.push(r.rpki.clone().unwrap_or_else(|| "-".into()));
-            }
+            let mut row = vec![r.prefix.clone()];
+            row.extend(route_cells(r));
+            extra.cells(r, &mut row);
             row
         })
         .collect();
-    let mut head = vec!["Prefix", "Next hop", "AS path", "Origin", "MED", "LocPrf", "Communities", "Age"];
-    if with_otc {
-        head.push("OTC");
-    }
-    if with_paths {
-        head.push("Path id");
-    }
-    if with_rpki {
-        head.push("RPKI");
-    }
+    let mut head = vec!["Prefix"];
+    head.extend(ROUTE_HEAD);
+    extra.head(&mut head);
     let mut o = table(&head, &rows);
     o.push_str(&format!("\n{}, neighbor {}\n", count(l.routes.len() as u64, "route", "routes"), l.peer));
     Ok(o)
