@@ -364,9 +364,11 @@ pub enum MrtMsg {
         from: u16,
         to: u16,
     },
-    /// Start a RIB snapshot file for the interval starting at `start`.
+    /// Start a RIB snapshot file for the interval starting at `start`; `vrps`, the VRPs in
+    /// effect when RPKI is in use, are archived beside it.
     SnapshotBegin {
         start: SystemTime,
+        vrps: Option<Arc<VrpTable>>,
     },
     /// Encoded TABLE_DUMP_V2 records of the snapshot in progress, with the first one's time.
     SnapshotChunk {

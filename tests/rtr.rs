@@ -261,3 +261,69 @@ fn every_route_carries_its_origin_validation_and_a_vrp_change_revalidates_only_t
     assert_eq!(rov(&f), (None, None, None, true), "no VRPs, no counts");
     drop(s);
 }
+
+#[test]
+fn each_rib_snapshot_gets_the_vrps_in_effect_beside_it_with_the_cache_serial_in_its_manifest() {
+    use std::io::Read;
+    let dir = TempDir::new("rtr-archive");
+    let cached = dir.path().join("cache.json");
+    write_atomically(&cached, &roas(&[("203.0.113.0/24", 24, 65008), ("2001:db8::/32", 48, 65009)]));
+    let local = dir.path().join("local.json");
+    // One VRP in both sources: the archived set holds it once.
+    write_atomically(&local, &roas(&[("198.51.100.0/22", 24, 65010), ("203.0.113.0/24", 24, 65008)]));
+    let port = free_port("127.0.0.1");
+    let _cache = Stayrtr::start(dir.path(), &cached, port, 1);
+    let cfg = config(dir.path(), &[(port, 100, 1)])
+        + &format!(
+            "\n[[rpki.files]]\npath = \"{}\"\n\n[archive]\nenabled = true\ndir = \"{}/archive\"\nlayout = \"routeviews\"\ncompression = \"bzip2\"\n",
+            local.display(),
+            dir.path().display()
+        );
+    let f = Focld::start(dir.path(), "f", &cfg);
+    assert!(
+        wait_for(Duration::from_secs(20), || f.focl(&["rpki", "status"]).is_ok_and(|s| s["vrps_in_use"] == 3)),
+        "{:?}",
+        f.focl(&["rpki", "status"])
+    );
+    let c = cache_status(&f, 0);
+    f.focl(&["archive", "snapshot"]).expect("snapshot");
+    let archive = dir.path().join("archive");
+    assert!(wait_for(Duration::from_secs(10), || archive_files(&archive, "vrps.").len() == 1
+        && archive_files(&archive, "rib.").len() == 1));
+    let (rib, vrps) = (archive_files(&archive, "rib.").remove(0), archive_files(&archive, "vrps.").remove(0));
+    assert_eq!(rib.parent(), vrps.parent(), "beside the snapshot");
+    let stamp = |p: &Path, kind: &str| {
+        let n = p.file_name().unwrap().to_string_lossy().to_string();
+        n.strip_prefix(kind).unwrap().split('.').take(2).collect::<Vec<_>>().join(".")
+    };
+    assert_eq!(stamp(&vrps, "vrps."), stamp(&rib, "rib."), "{} and {}", vrps.display(), rib.display());
+    assert!(vrps.to_string_lossy().ends_with(".json.bz2"), "compressed like the snapshot: {}", vrps.display());
+
+    // The file is the rpki-client JSON of the union, each VRP once.
+    let mut text = String::new();
+    bzip2::read::MultiBzDecoder::new(std::fs::File::open(&vrps).expect("open")).read_to_string(&mut text).expect("bzip2");
+    let v: Value = serde_json::from_str(&text).expect("JSON");
+    let mut got: Vec<String> = v["roas"]
+        .as_array()
+        .expect("roas")
+        .iter()
+        .map(|r| format!("{} {} {}", r["prefix"].as_str().unwrap_or("?"), r["maxLength"], r["asn"]))
+        .collect();
+    got.sort();
+    assert_eq!(got, ["198.51.100.0/22 24 65010", "2001:db8::/32 48 65009", "203.0.113.0/24 24 65008"]);
+    let rib_name = rib.strip_prefix(&archive).unwrap().display().to_string();
+    assert_eq!(v["metadata"]["of"]["rib"], rib_name.as_str());
+
+    // Its manifest: finished (replicated and retained like any archive file), the sources
+    // with the cache's session id and serial.
+    let m: Value =
+        serde_json::from_slice(&std::fs::read(format!("{}.json", vrps.display())).expect("manifest")).expect("json");
+    assert_eq!(m["records"], 3, "{m}");
+    let sources = m["rpki"].as_array().expect("rpki sources");
+    let file = sources.iter().find(|s| s["kind"] == "file").expect("the file");
+    assert_eq!((file["name"].as_str(), file["vrps"].as_u64()), (Some(&*local.display().to_string()), Some(2)));
+    let cache = sources.iter().find(|s| s["kind"] == "cache").expect("the cache");
+    assert_eq!(cache["name"], format!("127.0.0.1:{port}").as_str());
+    assert_eq!((&cache["serial"], &cache["session_id"], &cache["version"]), (&c["serial"], &c["session_id"], &c["version"]));
+    assert_eq!(cache["vrps"], 2);
+}

@@ -24,6 +24,10 @@ pub struct Manifest {
     /// Peers with records in the file (addresses), sorted.
     pub peers: Vec<String>,
     pub compression: String,
+    /// For a VRP file beside a RIB snapshot: the sources of its VRPs (RTR caches with their
+    /// session id and serial, VRP files); `records` then counts VRPs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpki: Option<Vec<crate::rpki::vrp::VrpSource>>,
 }
 
 /// Where the manifest of `file` lives: `NAME.json` beside it.

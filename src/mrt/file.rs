@@ -15,6 +15,7 @@ use super::record::complete_records_len;
 use super::tally::Tally;
 pub use crate::archive::manifest::Manifest;
 use crate::archive::manifest::{self, sync_dir};
+use crate::rpki::vrp::VrpTable;
 use flate2::write::GzEncoder;
 use log::warn;
 use sha2::{Digest, Sha256};
@@ -356,34 +357,8 @@ fn finish_temp(
 ) -> io::Result<Manifest> {
     fault_point("compress");
     let building = compressing_path(final_path);
-    let file = File::create(&building)?;
-    let mut sink = HashingFile { file, hasher: Sha256::new(), size: 0 };
     let mut input = io::BufReader::with_capacity(256 * 1024, File::open(temp)?);
-    {
-        let buffered = BufWriter::with_capacity(256 * 1024, &mut sink);
-        let mut finished = match compression {
-            Compression::Gzip => {
-                let mut e = GzEncoder::new(buffered, flate2::Compression::default());
-                io::copy(&mut input, &mut e)?;
-                fault_point("compressing");
-                e.finish()?
-            }
-            Compression::Bzip2 => {
-                let mut e = bzip2::write::BzEncoder::new(buffered, bzip2::Compression::best());
-                io::copy(&mut input, &mut e)?;
-                fault_point("compressing");
-                e.finish()?
-            }
-            Compression::None => {
-                let mut b = buffered;
-                io::copy(&mut input, &mut b)?;
-                fault_point("compressing");
-                b
-            }
-        };
-        finished.flush()?;
-    }
-    sink.file.sync_all()?;
+    let sink = compress_into(&building, compression, |out| io::copy(&mut input, out).map(drop))?;
     let relative = final_path.strip_prefix(dir).unwrap_or(final_path).to_string_lossy().to_string();
     let manifest = Manifest {
         file: relative,
@@ -394,6 +369,7 @@ fn finish_temp(
         last_timestamp: info.last,
         peers: info.peers(),
         compression: compression.name().to_string(),
+        rpki: None,
     };
     fault_point("manifest");
     manifest::write(final_path, &manifest)?;
@@ -403,6 +379,84 @@ fn finish_temp(
     fs::remove_file(temp)?;
     fault_point("sync");
     sync_dir(final_path);
+    Ok(manifest)
+}
+
+/// Create `building` and write into it what `fill` writes, compressed as a single stream;
+/// fsync it. The returned sink holds the size and hash of the bytes on disk.
+fn compress_into(
+    building: &Path,
+    compression: Compression,
+    fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<HashingFile> {
+    let file = File::create(building)?;
+    let mut sink = HashingFile { file, hasher: Sha256::new(), size: 0 };
+    {
+        let buffered = BufWriter::with_capacity(256 * 1024, &mut sink);
+        let mut finished = match compression {
+            Compression::Gzip => {
+                let mut e = GzEncoder::new(buffered, flate2::Compression::default());
+                fill(&mut e)?;
+                fault_point("compressing");
+                e.finish()?
+            }
+            Compression::Bzip2 => {
+                let mut e = bzip2::write::BzEncoder::new(buffered, bzip2::Compression::best());
+                fill(&mut e)?;
+                fault_point("compressing");
+                e.finish()?
+            }
+            Compression::None => {
+                let mut b = buffered;
+                fill(&mut b)?;
+                fault_point("compressing");
+                b
+            }
+        };
+        finished.flush()?;
+    }
+    sink.file.sync_all()?;
+    Ok(sink)
+}
+
+/// The VRP file beside the RIB snapshot `rib` (relative): `rib.20261203.0000.bz2` (or
+/// `bview.…`) gives `vrps.20261203.0000.json.bz2`, in the same directory.
+pub fn vrps_path_of(rib: &Path, compression: Compression) -> PathBuf {
+    let name = rib.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let ext = compression.extension();
+    let stem = name.strip_suffix(ext).unwrap_or(&name);
+    let stamp = stem.strip_prefix("rib.").or_else(|| stem.strip_prefix("bview.")).unwrap_or(stem);
+    rib.with_file_name(format!("vrps.{stamp}.json{ext}"))
+}
+
+/// Write the VRPs in effect for the RIB snapshot `rib` (relative) beside it, compressed like
+/// it, with a manifest naming the sources (cache serials, files) and counting the VRPs as
+/// records. Built under a hidden `.compressing` name (removed as a scrap if a crash
+/// interrupts it), renamed into place, then the manifest written: the file counts as finished,
+/// for replication and retention, once its manifest is there.
+pub fn write_vrps(dir: &Path, rib: &Path, compression: Compression, vrps: &VrpTable) -> io::Result<Manifest> {
+    let relative = vrps_path_of(rib, compression);
+    let final_path = dir.join(&relative);
+    let building = compressing_path(&final_path);
+    let of = serde_json::json!({ "rib": rib.display().to_string() });
+    let sink = compress_into(&building, compression, |out| {
+        let mut b = BufWriter::with_capacity(256 * 1024, out);
+        vrps.write_json(of, &mut b)?;
+        b.flush()
+    })?;
+    rename_noreplace(&building, &final_path)?;
+    let manifest = Manifest {
+        file: relative.to_string_lossy().to_string(),
+        size: sink.size,
+        sha256: hex(&sink.hasher.finalize()),
+        records: vrps.len() as u64,
+        first_timestamp: None,
+        last_timestamp: None,
+        peers: Vec::new(),
+        compression: compression.name().to_string(),
+        rpki: Some(vrps.sources.clone()),
+    };
+    manifest::write(&final_path, &manifest)?;
     Ok(manifest)
 }
 
@@ -627,6 +681,7 @@ fn write_manifest_of(archive_dir: &Path, data_file: &Path) -> io::Result<Manifes
         last_timestamp: info.last,
         peers: info.peers(),
         compression: compression.name().to_string(),
+        rpki: None,
     };
     manifest::write(data_file, &m)?;
     Ok(m)

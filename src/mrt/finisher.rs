@@ -13,12 +13,13 @@
 //! backlog. Meanwhile the files wait under their temporary names, complete: a crash then
 //! loses none of them (salvage finishes them at the next start).
 
-use super::file::{self, Closed, Kind, Leftovers, Manifest, SalvageAction};
-use crate::msg::{FileSink, Reply};
+use super::file::{self, Closed, Compression, Kind, Leftovers, Manifest, SalvageAction};
+use crate::msg::{FileSink, Reply, VrpTable};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use log::{error, info, warn};
 use std::collections::VecDeque;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 /// Closed files queued at the finisher before the writer keeps them itself.
@@ -28,6 +29,8 @@ pub const FINISH_QUEUE: usize = 16;
 pub enum Job {
     /// Finish a closed file; announce it to `sink`; answer `reply` (`focl archive rotate`).
     Finish { file: Closed, kind: Kind, sink: Option<FileSink>, reply: Option<Reply<serde_json::Value>> },
+    /// Write the VRPs in effect beside the RIB snapshot `rib` (relative to `dir`).
+    Vrps { dir: PathBuf, rib: PathBuf, compression: Compression, vrps: Arc<VrpTable>, sink: Option<FileSink> },
     /// Salvage what a crash left in `dir` (listed before the writer wrote there).
     Salvage { dir: PathBuf, found: Leftovers, sink: Option<FileSink> },
 }
@@ -140,6 +143,17 @@ fn run(rx: Receiver<Job>, done: Sender<Done>) {
                     let _ = r.send(Ok(serde_json::json!({ "finished": finished })));
                 }
             }
+            Job::Vrps { dir, rib, compression, vrps, sink } => match file::write_vrps(&dir, &rib, compression, &vrps) {
+                Ok(m) => {
+                    info!("archive: finished {} ({} VRPs beside {})", m.file, m.records, rib.display());
+                    if let Some(s) = &sink {
+                        s.finished(&m.file);
+                    }
+                }
+                Err(e) => {
+                    let _ = done.send(Done::Failed(format!("cannot write the VRPs beside {}: {e}", rib.display())));
+                }
+            },
             Job::Salvage { dir, found, sink } => match file::salvage_listed(&dir, found) {
                 Ok(reports) => {
                     for r in reports {

@@ -296,7 +296,7 @@ impl Writer {
                 record::bgp4mp_state_change(ts, self.cfg.timestamp_precision, &session, from, to, &mut self.scratch);
                 self.append(now);
             }
-            MrtMsg::SnapshotBegin { start } => {
+            MrtMsg::SnapshotBegin { start, vrps } => {
                 if let Some(old) = self.snapshot.take() {
                     self.close_into_finisher(old, Kind::Rib, None);
                 }
@@ -304,6 +304,15 @@ impl Writer {
                 match ArchiveWriter::create(&self.cfg.dir, &rel, self.cfg.compression) {
                     Ok(w) => {
                         info!("archive: RIB snapshot {} started", w.relative().display());
+                        if let Some(vrps) = vrps {
+                            self.finisher.submit(Job::Vrps {
+                                dir: self.cfg.dir.clone(),
+                                rib: w.relative().to_path_buf(),
+                                compression: self.cfg.compression,
+                                vrps,
+                                sink: self.repl.clone(),
+                            });
+                        }
                         self.snapshot = Some(w);
                     }
                     Err(e) => self.fail(format!("cannot create {}: {e}", rel.display())),
@@ -589,7 +598,7 @@ mod tests {
             let e = [RibEntry { peer_index: if i == 0 { 0 } else { 1 }, originated: 1, path_id: None, attrs: &attrs }];
             rib_entry_record(5, i as u32, &p.parse().unwrap(), &e, &mut ribs);
         }
-        w.handle(MrtMsg::SnapshotBegin { start: t(36_000.0) }, t(36_000.0));
+        w.handle(MrtMsg::SnapshotBegin { start: t(36_000.0), vrps: None }, t(36_000.0));
         w.handle(MrtMsg::SnapshotChunk { records: index, count: 1, timestamp: 5 }, t(36_000.0));
         w.handle(MrtMsg::SnapshotChunk { records: ribs, count: 2, timestamp: 5 }, t(36_000.0));
         w.handle(MrtMsg::SnapshotEnd, t(36_000.0));

@@ -36,7 +36,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
-use vrp::{Vrp, VrpTable};
+use vrp::{Vrp, VrpSource, VrpTable};
 
 const WAKER: Token = Token(0);
 /// How long a connection attempt may take before it counts as failed.
@@ -286,13 +286,17 @@ impl Rtr {
         let now = Instant::now();
         let used = self.in_use(now);
         let sets = self.files.iter().map(|f| &f.vrps).chain(used.iter().map(|&i| &self.caches[i].session.data));
-        let table = VrpTable::from_sets(sets);
+        let mut table = VrpTable::from_sets(sets);
+        table.sources = self.sources(&used);
         if table.len() != self.table.len() {
             info!("rpki: {} VRPs in use", table.len());
         }
         let mut changed = table.changed_prefixes(&self.table);
+        let same_sources = table.sources == self.table.sources;
         self.table = Arc::new(table);
-        if changed.is_empty() && self.unsent.is_empty() {
+        // A new serial with the same VRPs still goes to the RIB: the archive beside the next
+        // RIB snapshot names the serial in effect.
+        if changed.is_empty() && self.unsent.is_empty() && same_sources {
             return;
         }
         // After a large change (a first table, a cache reset, a new file) the file's text,
@@ -494,6 +498,27 @@ impl Rtr {
                 self.carry_out(i, outs);
             }
         }
+    }
+
+    /// The files and the caches in use (`used`), as the table's sources.
+    fn sources(&self, used: &[usize]) -> Vec<VrpSource> {
+        let files = self.files.iter().map(|f| VrpSource {
+            kind: "file".into(),
+            name: f.cfg.path.display().to_string(),
+            vrps: f.vrps.len() as u64,
+            updated_at: f.loaded_at.map(unix_secs),
+            ..VrpSource::default()
+        });
+        let caches = used.iter().map(|&i| &self.caches[i]).map(|c| VrpSource {
+            kind: "cache".into(),
+            name: c.cfg.label(),
+            version: Some(c.session.version),
+            session_id: c.session.session_id,
+            serial: c.session.serial,
+            vrps: c.session.data.len() as u64,
+            updated_at: c.last_update.map(unix_secs),
+        });
+        files.chain(caches).collect()
     }
 
     fn status(&self) -> RpkiStatus {

@@ -42,6 +42,30 @@ pub struct VrpTable {
     lens_v4: u64,
     lens_v6: [u64; 3],
     count: usize,
+    /// Where the VRPs came from (filled by the RTR thread): archived beside each RIB snapshot
+    /// so the validation state of the dump can be reproduced.
+    pub sources: Vec<VrpSource>,
+}
+
+/// One source of a `VrpTable`: an RTR cache in use or a VRP file.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VrpSource {
+    /// "cache" or "file".
+    pub kind: String,
+    /// `address:port` of a cache, the path of a file.
+    pub name: String,
+    /// RTR protocol version, session id and serial of a cache (RFC 8210 §5.1, §5.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<u32>,
+    /// VRPs this source holds (before the union removes duplicates).
+    pub vrps: u64,
+    /// Unix time of the cache's last End of Data, or of the file's last successful read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<u64>,
 }
 
 impl VrpTable {
@@ -133,6 +157,37 @@ pub fn state_among(covering: impl IntoIterator<Item = Vrp>, len: u8, origin: Opt
 }
 
 impl VrpTable {
+    /// Every VRP, ordered by prefix (IPv4 first), then maxLength, then AS: the same table
+    /// always gives the same sequence.
+    pub fn sorted(&self) -> Vec<Vrp> {
+        let mut out: Vec<Vrp> = self
+            .by_prefix
+            .iter()
+            .flat_map(|(p, v)| v.iter().map(|&(max_len, asn)| Vrp { prefix: *p, max_len, asn }))
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// The table as the rpki-client / stayrtr JSON file (`parse_json` reads it back), with a
+    /// `metadata` object carrying `extra` (what the file belongs to) and the sources.
+    pub fn write_json(&self, extra: serde_json::Value, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        let metadata = serde_json::json!({
+            "generator": "focld",
+            "vrps": self.count,
+            "sources": self.sources,
+            "of": extra,
+        });
+        out.write_all(b"{\"metadata\":")?;
+        serde_json::to_writer(&mut *out, &metadata)?;
+        out.write_all(b",\n\"roas\":[")?;
+        for (i, v) in self.sorted().iter().enumerate() {
+            let sep = if i == 0 { "\n" } else { ",\n" };
+            write!(out, "{sep}{{\"prefix\":\"{}\",\"maxLength\":{},\"asn\":{}}}", v.prefix, v.max_len, v.asn)?;
+        }
+        out.write_all(b"\n]}\n")
+    }
+
     /// The VRP prefixes whose VRPs differ between `old` and `self`: only routes inside them
     /// can change state, so only those are validated again.
     pub fn changed_prefixes(&self, old: &VrpTable) -> Vec<Prefix> {
@@ -263,6 +318,25 @@ mod tests {
         let a: HashSet<Vrp> = [Vrp { prefix: p("192.0.2.0/24"), max_len: 24, asn: 1 }].into();
         let b = a.clone();
         assert_eq!(VrpTable::from_sets([&a, &b]).len(), 1);
+    }
+
+    #[test]
+    fn the_written_json_reads_back_as_the_same_vrps_in_a_fixed_order() {
+        let mut t = table(&[("2001:db8::/32", 48, 3), ("192.0.2.0/24", 24, 1), ("192.0.2.0/24", 25, 2)]);
+        t.sources.push(VrpSource { kind: "file".into(), name: "/x.json".into(), vrps: 3, ..Default::default() });
+        let mut a = Vec::new();
+        t.write_json(serde_json::json!({"rib": "rib.x"}), &mut a).expect("written");
+        let text = String::from_utf8(a.clone()).expect("utf-8");
+        let back = parse_json(&text).expect("parses");
+        assert_eq!(back, t.sorted().into_iter().collect::<HashSet<_>>());
+        let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+        assert_eq!(v["metadata"]["sources"][0]["name"], "/x.json");
+        assert_eq!(v["metadata"]["of"]["rib"], "rib.x");
+        assert_eq!(v["roas"][0]["prefix"], "192.0.2.0/24", "IPv4 first, ordered");
+        assert_eq!(v["roas"][1]["maxLength"], 25);
+        let mut b = Vec::new();
+        t.clone().write_json(serde_json::json!({"rib": "rib.x"}), &mut b).expect("written");
+        assert_eq!(a, b, "the same table gives the same bytes");
     }
 
     #[test]
