@@ -238,6 +238,8 @@ pub struct RouteMatch {
     pub peer_as: Option<u32>,
     pub best: bool,
     pub rpki: Option<RovState>,
+    /// The route's effective ASPA verdict (`AspaVerdict::state`).
+    pub aspa: Option<crate::rpki::aspa::AspaState>,
 }
 
 /// `focl rib in` / `focl rib lookup`, answered as a stream of routes in prefix order.

@@ -301,7 +301,9 @@ fn each_rib_snapshot_gets_the_vrps_in_effect_beside_it_with_the_cache_serial_in_
 
     // The file is the rpki-client JSON of the union, each VRP once.
     let mut text = String::new();
-    bzip2::read::MultiBzDecoder::new(std::fs::File::open(&vrps).expect("open")).read_to_string(&mut text).expect("bzip2");
+    bzip2::read::MultiBzDecoder::new(std::fs::File::open(&vrps).expect("open"))
+        .read_to_string(&mut text)
+        .expect("bzip2");
     let v: Value = serde_json::from_str(&text).expect("JSON");
     let mut got: Vec<String> = v["roas"]
         .as_array()
@@ -324,6 +326,88 @@ fn each_rib_snapshot_gets_the_vrps_in_effect_beside_it_with_the_cache_serial_in_
     assert_eq!((file["name"].as_str(), file["vrps"].as_u64()), (Some(&*local.display().to_string()), Some(2)));
     let cache = sources.iter().find(|s| s["kind"] == "cache").expect("the cache");
     assert_eq!(cache["name"], format!("127.0.0.1:{port}").as_str());
-    assert_eq!((&cache["serial"], &cache["session_id"], &cache["version"]), (&c["serial"], &c["session_id"], &c["version"]));
+    assert_eq!(
+        (&cache["serial"], &cache["session_id"], &cache["version"]),
+        (&c["serial"], &c["session_id"], &c["version"])
+    );
     assert_eq!(cache["vrps"], 2);
+}
+
+/// ORIGIN IGP, the AS_PATH as one segment of `kind` (2 sequence, 1 set) of 4-octet ASes
+/// after an AS_SEQUENCE `head`, NEXT_HOP 127.0.0.173.
+fn path_attrs(head: &[u32], set: &[u32]) -> Vec<u8> {
+    let mut path = vec![2, head.len() as u8];
+    path.extend(head.iter().flat_map(|a| a.to_be_bytes()));
+    if !set.is_empty() {
+        path.extend([1, set.len() as u8]);
+        path.extend(set.iter().flat_map(|a| a.to_be_bytes()));
+    }
+    let mut a = vec![0x40, 1, 1, 0, 0x40, 2, path.len() as u8];
+    a.extend(path);
+    a.extend([0x40, 3, 4, 127, 0, 0, 173]);
+    a
+}
+
+#[test]
+fn aspa_records_from_a_file_verify_every_path_both_ways_from_a_neighbor_without_a_role() {
+    use std::net::{Ipv4Addr, SocketAddr};
+    let dir = TempDir::new("aspa-rib");
+    let file = dir.path().join("rpki.json");
+    // AS64500's only provider is AS65041 (the neighbor); AS64510 attests AS64511.
+    let json = r#"{"roas":[],"aspas":[{"customer_asid":64500,"providers":[65041]},{"customer_asid":64510,"providers":["AS64511"]}]}"#;
+    write_atomically(&file, json);
+    let port = free_port("127.0.0.1");
+    let cfg = format!(
+        "[global]\nasn = 65001\nrouter_id = \"192.0.2.1\"\nlisten_addr = \"127.0.0.1:{port}\"\n\
+         control_socket = \"{d}/f.sock\"\n\n\
+         [[peers]]\naddress = \"127.0.0.173\"\nremote_as = 65041\npassive = true\n\n\
+         [[rpki.files]]\npath = \"{f}\"\n",
+        d = dir.path().display(),
+        f = file.display()
+    );
+    let f = Focld::start(dir.path(), "f", &cfg);
+    let status = f.focl(&["rpki", "status"]).expect("status");
+    assert_eq!((status["aspas_in_use"].as_u64(), status["files"][0]["aspas"].as_u64()), (Some(2), Some(2)), "{status}");
+    let remote: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut s = RawSpeaker::establish("127.0.0.173", remote, 65041, Ipv4Addr::new(192, 0, 2, 73));
+    f.wait_established("127.0.0.173", Duration::from_secs(5));
+    // Up from the customer's attested provider: valid both ways.
+    s.send(&update_msg(&[], &path_attrs(&[65041, 65041, 64500], &[]), &[24, 192, 0, 2]));
+    // Through AS64501, which AS64500 does not attest: a leak upwards; from a provider, AS64501
+    // may have been a lateral peer of the neighbor's: unknown, not invalid.
+    s.send(&update_msg(&[], &path_attrs(&[65041, 64501, 64500], &[]), &[24, 198, 51, 100]));
+    // An AS_SET, and a path that does not start with the neighbor's AS.
+    s.send(&update_msg(&[], &path_attrs(&[65041], &[64500, 64502]), &[24, 203, 0, 113]));
+    s.send(&update_msg(&[], &path_attrs(&[64999, 64500], &[]), &[16, 10, 1]));
+    assert!(wait_for(Duration::from_secs(5), || f.rib_in_prefixes("127.0.0.173").len() == 4));
+    let aspa = |prefix: &str| {
+        let v = f.focl(&["rib", "lookup", prefix]).expect("rib lookup");
+        let a = &v["routes"][0]["aspa"];
+        format!("{} {} {}", a["state"], a["upstream"], a["downstream"]).replace('"', "")
+    };
+    assert_eq!(aspa("192.0.2.0/24"), "valid valid valid");
+    assert_eq!(aspa("198.51.100.0/24"), "unknown invalid unknown");
+    assert_eq!(aspa("203.0.113.0/24"), "invalid invalid invalid", "an AS_SET");
+    assert_eq!(aspa("10.1.0.0/16"), "invalid invalid invalid", "not from the neighbor");
+    let invalid = f.focl(&["rib", "in", "127.0.0.173", "--aspa", "invalid"]).expect("rib in --aspa");
+    let mut names: Vec<&str> =
+        invalid["routes"].as_array().expect("routes").iter().filter_map(|r| r["prefix"].as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["10.1.0.0/16", "203.0.113.0/24"]);
+    let bad = f.focl(&["rib", "in", "127.0.0.173", "--aspa", "maybe"]);
+    assert!(bad.as_ref().is_err_and(|e| e.contains("valid, invalid or unknown")), "{bad:?}");
+    let text = Command::new(focl_bin()).arg("-s").arg(&f.socket).args(["rib", "lookup", "198.51.100.1"]).output();
+    let text = String::from_utf8_lossy(&text.expect("focl").stdout).to_string();
+    assert!(text.contains("ASPA") && text.contains("up invalid, down unknown"), "{text}");
+
+    // The provider set changes: AS64500 now attests AS64501 as well, so the path is an up-ramp
+    // (the AS64501 hop unattested: unknown) or, from a provider, up and down: valid.
+    write_atomically(&file, &json.replace("[65041]", "[65041, 64501]"));
+    f.focl(&["reload"]).expect("reload");
+    assert!(
+        wait_for(Duration::from_secs(5), || aspa("198.51.100.0/24") == "valid unknown valid"),
+        "{}",
+        aspa("198.51.100.0/24")
+    );
+    drop(s);
 }

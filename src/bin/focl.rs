@@ -337,6 +337,9 @@ struct RibIn {
     /// only routes in this RPKI origin validation state: valid, invalid or not-found
     #[argh(option)]
     rpki: Option<String>,
+    /// only routes with this ASPA verdict (valid, invalid or unknown; the downstream one from a neighbor without a BGP Role)
+    #[argh(option)]
+    aspa: Option<String>,
     /// print only the number of routes
     #[argh(switch)]
     count: bool,
@@ -385,6 +388,9 @@ struct RibLookup {
     /// only routes in this RPKI origin validation state: valid, invalid or not-found
     #[argh(option)]
     rpki: Option<String>,
+    /// only routes with this ASPA verdict (valid, invalid or unknown; the downstream one from a neighbor without a BGP Role)
+    #[argh(option)]
+    aspa: Option<String>,
     /// print only the number of routes
     #[argh(switch)]
     count: bool,
@@ -478,6 +484,7 @@ fn rib_in_query(i: &RibIn) -> Query {
         peer_as: i.peer_as,
         best: i.best,
         rpki: i.rpki.clone(),
+        aspa: i.aspa.clone(),
     };
     let cmd = Cmd::RibIn {
         peer: i.peer.clone(),
@@ -500,6 +507,7 @@ fn rib_lookup_query(l: &RibLookup) -> Query {
         peer_as: l.peer_as,
         best: l.best,
         rpki: l.rpki.clone(),
+        aspa: l.aspa.clone(),
     };
     let cmd = Cmd::RibLookup {
         target: l.target.clone(),
@@ -1061,12 +1069,13 @@ fn route_cells(r: &Route) -> [String; 7] {
 }
 
 /// The columns a route table shows only when one of its routes needs them: OTC (RFC 9234),
-/// path id (RFC 7911), RPKI (RFC 6811). A table without a mark column says "stale" (RFC 7313)
-/// in the OTC column.
+/// path id (RFC 7911), RPKI (RFC 6811), ASPA. A table without a mark column says "stale"
+/// (RFC 7313) in the OTC column.
 struct ExtraColumns {
     otc: bool,
     paths: bool,
     rpki: bool,
+    aspa: bool,
     stale_in_otc: bool,
 }
 
@@ -1076,12 +1085,13 @@ impl ExtraColumns {
             otc: routes.iter().any(|r| r.otc.is_some() || r.otc_leak || (stale_in_otc && r.stale)),
             paths: routes.iter().any(|r| r.path_id.is_some()),
             rpki: routes.iter().any(|r| r.rpki.is_some()),
+            aspa: routes.iter().any(|r| r.aspa.is_some()),
             stale_in_otc,
         }
     }
 
     fn head(&self, head: &mut Vec<&str>) {
-        let names = [(self.otc, "OTC"), (self.paths, "Path id"), (self.rpki, "RPKI")];
+        let names = [(self.otc, "OTC"), (self.paths, "Path id"), (self.rpki, "RPKI"), (self.aspa, "ASPA")];
         head.extend(names.into_iter().filter(|(shown, _)| *shown).map(|(_, name)| name));
     }
 
@@ -1096,6 +1106,18 @@ impl ExtraColumns {
         if self.rpki {
             row.push(r.rpki.clone().unwrap_or_else(|| "-".into()));
         }
+        if self.aspa {
+            row.push(r.aspa.as_ref().map(aspa_text).unwrap_or_else(|| "-".into()));
+        }
+    }
+}
+
+/// An ASPA verdict in a table cell or a detail line: the one that applies, or both ("up
+/// invalid, down valid") for a neighbor without a BGP Role.
+fn aspa_text(a: &ctl::AspaVerdict) -> String {
+    match (&a.upstream, &a.downstream) {
+        (Some(u), Some(d)) => format!("up {u}, down {d}"),
+        _ => a.state.clone(),
     }
 }
 
@@ -1222,6 +1244,14 @@ fn render_detail(end: &Value, routes: &[Value]) -> Result<String, String> {
         }
         if let Some(v) = &r.rpki {
             o.push_str(&format!("  RPKI origin validation: {v} (RFC 6811)\n"));
+        }
+        if let Some(a) = &r.aspa {
+            let how = match (&a.upstream, &a.downstream) {
+                (Some(_), Some(_)) => "no BGP Role: both procedures, the downstream one decides",
+                (Some(_), None) => "upstream procedure",
+                _ => "downstream procedure",
+            };
+            o.push_str(&format!("  ASPA path verification: {} ({how})\n", aspa_text(a)));
         }
         for a in &r.other_attributes {
             o.push_str(&format!("  Attribute {} (flags 0x{:02x}): {}\n", a.type_code, a.flags, a.value));
@@ -1639,7 +1669,11 @@ fn render_reload(v: &Value) -> Result<String, String> {
 
 fn render_rpki_status(v: &Value) -> Result<String, String> {
     let s: ctl::RpkiStatus = parse(v)?;
-    let mut o = format!("RPKI: {} in use\n", count(s.vrps_in_use, "VRP", "VRPs"));
+    let mut o = format!(
+        "RPKI: {} and {} in use\n",
+        count(s.vrps_in_use, "VRP", "VRPs"),
+        count(s.aspas_in_use, "ASPA record", "ASPA records")
+    );
     if s.caches.is_empty() && s.files.is_empty() {
         o.push_str("  no [[rpki.caches]] or [[rpki.files]] are configured\n");
     }
@@ -1653,10 +1687,11 @@ fn render_rpki_status(v: &Value) -> Result<String, String> {
             c.version
         ));
         o.push_str(&format!(
-            "    Session {}, serial {}, {}, last update {}\n",
+            "    Session {}, serial {}, {}, {}, last update {}\n",
             c.session_id.map(|x| x.to_string()).unwrap_or_else(|| "-".into()),
             c.serial.map(|x| x.to_string()).unwrap_or_else(|| "-".into()),
             count(c.vrps, "VRP", "VRPs"),
+            count(c.aspas, "ASPA record", "ASPA records"),
             c.last_update.map(utc).unwrap_or_else(|| "never".into())
         ));
         o.push_str(&format!(
@@ -1671,9 +1706,10 @@ fn render_rpki_status(v: &Value) -> Result<String, String> {
     }
     for f in &s.files {
         o.push_str(&format!(
-            "  File {}: {}, read {}\n",
+            "  File {}: {}, {}, read {}\n",
             f.path,
             count(f.vrps, "VRP", "VRPs"),
+            count(f.aspas, "ASPA record", "ASPA records"),
             f.loaded_at.map(utc).unwrap_or_else(|| "never".into())
         ));
         if let Some(e) = &f.last_error {
@@ -1923,6 +1959,7 @@ mod tests {
             otc: None,
             otc_leak: false,
             rpki: None,
+            aspa: None,
             stale: false,
             path_id: None,
         };

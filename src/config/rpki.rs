@@ -42,14 +42,15 @@ fn read_cache(cx: &mut Reader, t: &mut Table<'_, '_>) -> Option<RtrCacheConfig> 
         .unwrap_or(DEFAULT_RTR_PREFERENCE);
     let label = address.map(|a| a.to_string()).unwrap_or_default();
     let password = t.get(cx, "password").and_then(|f| read_password(cx, &f, &format!("cache {label}")));
-    // RTR version 2 (ASPA) is not spoken yet: servers disagree on its PDU layout.
+    // RTR version 2 (ASPA) is opt-in: servers disagree on its ASPA PDU layout (a cache that
+    // sends an older one gets Corrupt Data and version 1).
     let version = |cx: &mut Reader, name: &'static str, t: &mut Table<'_, '_>, default: u8| {
-        t.get(cx, name).and_then(|f| cx.int_in(&f, 0u8, 1, name, " (RTR versions 0 and 1)")).unwrap_or(default)
+        t.get(cx, name).and_then(|f| cx.int_in(&f, 0u8, 2, name, " (RTR versions 0, 1 and 2)")).unwrap_or(default)
     };
     let min_version = version(cx, "min_version", t, 0);
     let max_field = t.get(cx, "max_version");
     let max_version = match &max_field {
-        Some(f) => cx.int_in(f, 0u8, 1, "max_version", " (RTR versions 0 and 1)").unwrap_or(1),
+        Some(f) => cx.int_in(f, 0u8, 2, "max_version", " (RTR versions 0, 1 and 2)").unwrap_or(1),
         None => 1,
     };
     if min_version > max_version {
@@ -93,11 +94,11 @@ mod tests {
     #[test]
     fn bad_cache_settings_name_their_key() {
         let e = errors(&format!(
-            "{MINIMAL}\n[[rpki.caches]]\nport = 8282\n\n[[rpki.caches]]\naddress = \"127.0.0.1\"\nmax_version = 2\nexpire_secs = 60\n\n[[rpki.caches]]\naddress = \"127.0.0.2\"\nmin_version = 1\nmax_version = 0\n\n[[rpki.caches]]\naddress = \"127.0.0.3\"\nrefresh = 5\n\n[[rpki.files]]\n"
+            "{MINIMAL}\n[[rpki.caches]]\nport = 8282\n\n[[rpki.caches]]\naddress = \"127.0.0.1\"\nmax_version = 3\nexpire_secs = 60\n\n[[rpki.caches]]\naddress = \"127.0.0.2\"\nmin_version = 1\nmax_version = 0\n\n[[rpki.caches]]\naddress = \"127.0.0.3\"\nrefresh = 5\n\n[[rpki.files]]\n"
         ));
         let want = [
             "focl.toml:9: rpki.caches[0].address: missing required key",
-            "focl.toml:14: rpki.caches[1].max_version: max_version must be from 0 to 1 (RTR versions 0 and 1), got 2",
+            "focl.toml:14: rpki.caches[1].max_version: max_version must be from 0 to 2 (RTR versions 0, 1 and 2), got 3",
             "focl.toml:15: rpki.caches[1].expire_secs: expire_secs must be from 600 to 172800 seconds, got 60",
             "focl.toml:20: rpki.caches[2].max_version: max_version 0 is below min_version 1",
             "focl.toml:24: rpki.caches[3].refresh: unknown key 'refresh'",

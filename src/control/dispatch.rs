@@ -16,6 +16,7 @@ use crate::msg::{
     ROUTE_STREAM_CHUNKS,
 };
 use crate::prefix::{Family, Prefix};
+use crate::rpki::aspa::AspaState;
 use crate::wire::display;
 use crossbeam_channel::Sender;
 use serde_json::Value;
@@ -335,6 +336,15 @@ fn parse_filter(f: &RouteFilter) -> Result<RouteMatch, CtlError> {
             }
         })
         .transpose()?;
+    let aspa = f
+        .aspa
+        .as_deref()
+        .map(|s| {
+            AspaState::parse(s).ok_or_else(|| {
+                CtlError::new(code::BAD_ARGUMENT, format!("bad ASPA state '{s}': use valid, invalid or unknown"))
+            })
+        })
+        .transpose()?;
     Ok(RouteMatch {
         origin: f.origin,
         path_as: f.path_as,
@@ -343,6 +353,7 @@ fn parse_filter(f: &RouteFilter) -> Result<RouteMatch, CtlError> {
         peer_as: f.peer_as,
         best: f.best,
         rpki,
+        aspa,
     })
 }
 

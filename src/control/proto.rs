@@ -155,6 +155,9 @@ pub struct RouteFilter {
     /// An origin validation state (RFC 6811): "valid", "invalid" or "not-found".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rpki: Option<String>,
+    /// An ASPA verdict, "valid", "invalid" or "unknown": the route's `aspa.state`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aspa: Option<String>,
 }
 
 impl RouteFilter {
@@ -298,8 +301,25 @@ pub mod code {
 pub struct RpkiStatus {
     /// VRPs in use (the union of the files and the caches in use, each counted once).
     pub vrps_in_use: u64,
+    /// ASPA records in use (customer ASes, the union of the same sources).
+    #[serde(default)]
+    pub aspas_in_use: u64,
     pub caches: Vec<RtrCacheStatus>,
     pub files: Vec<VrpFileStatus>,
+}
+
+/// A route's ASPA verification (draft-ietf-sidrops-aspa-verification-22 §6): with a BGP
+/// Role (RFC 9234) on the session, the procedure the role calls for; without one (a
+/// collector), both, `state` being the downstream one (§7.5: the procedure for a relationship
+/// that cannot be told).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AspaVerdict {
+    /// "valid", "invalid" or "unknown": what `--aspa` and policy match.
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downstream: Option<String>,
 }
 
 /// One RTR cache.
@@ -317,6 +337,9 @@ pub struct RtrCacheStatus {
     pub session_id: Option<u16>,
     pub serial: Option<u32>,
     pub vrps: u64,
+    /// ASPA records (RTR version 2).
+    #[serde(default)]
+    pub aspas: u64,
     /// Unix time of the last End of Data.
     pub last_update: Option<u64>,
     pub refresh_secs: u32,
@@ -330,6 +353,8 @@ pub struct RtrCacheStatus {
 pub struct VrpFileStatus {
     pub path: String,
     pub vrps: u64,
+    #[serde(default)]
+    pub aspas: u64,
     /// Unix time it was last read successfully.
     pub loaded_at: Option<u64>,
     pub last_error: Option<String>,
@@ -684,6 +709,10 @@ pub struct Route {
     /// focld has no VRPs (no `[rpki]` source, or none has answered yet).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rpki: Option<String>,
+    /// ASPA-based AS_PATH verification; absent while focld has no ASPA records, and for
+    /// routes from iBGP peers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aspa: Option<AspaVerdict>,
     /// Marked stale by the peer's BoRR (RFC 7313) and not announced again yet.
     #[serde(default)]
     pub stale: bool,
@@ -753,6 +782,9 @@ pub struct RouteDetail {
     /// RFC 6811, as in `Route`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rpki: Option<String>,
+    /// As in `Route`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aspa: Option<AspaVerdict>,
     #[serde(default)]
     pub stale: bool,
     #[serde(default)]

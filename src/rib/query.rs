@@ -8,15 +8,17 @@
 //! piece (`RibQuery::Routes`), it runs to the end at once and is refused past
 //! `MAX_ROUTES_SHOWN` routes.
 
-use super::attrs::AttrSet;
+use super::attrs::{effective_as_path, AttrSet};
 use super::table::{PeerSlot, RouteEntry};
 use super::{path_of, set_of, unix_now, PeerState, Rib};
 use crate::control::proto::{
-    self as ctl, Aggregator, AsPathSegment, CtlError, FamilyCounts, PeerName, RawAttribute, RibPeerSummary, RibSummary,
-    Route as CtlRoute, RouteDetail, RouteList, RovCounts, StreamItem,
+    self as ctl, Aggregator, AsPathSegment, AspaVerdict, CtlError, FamilyCounts, PeerName, RawAttribute,
+    RibPeerSummary, RibSummary, Route as CtlRoute, RouteDetail, RouteList, RovCounts, StreamItem,
 };
 use crate::msg::{PeerId, RibQuery, RouteQuery, RouteTarget};
 use crate::prefix::{Family, Prefix};
+use crate::rpki::aspa::{AspaState, Direction};
+use crate::wire::role::Role;
 use crate::wire::{display, role, update};
 use crossbeam_channel::{Sender, TrySendError};
 use serde_json::{json, Value};
@@ -129,6 +131,7 @@ impl Rib {
                         otc: e.route.otc,
                         otc_leak: false,
                         rpki: None,
+                        aspa: None,
                         stale: false,
                         path_id: None,
                     })
@@ -306,6 +309,10 @@ impl Rib {
             return None;
         }
         let set = self.attrs.get(set_of(&self.paths, r))?;
+        let aspa = self.aspa_verdict(&set, peer);
+        if f.aspa.is_some_and(|want| aspa.as_ref().is_none_or(|(state, _)| *state != want)) {
+            return None;
+        }
         let needs_decode =
             f.origin.is_some() || f.path_as.is_some() || f.community.is_some() || f.large_community.is_some();
         let detail =
@@ -326,12 +333,50 @@ impl Rib {
         let age = u64::from(now.saturating_sub(r.received));
         let path_id = path_of(&self.paths, r);
         let rpki = (!self.vrps.is_empty()).then(|| r.rov().name().to_string());
+        let aspa = aspa.map(|(_, v)| v);
         match detail.filter(|_| cur.q.detail) {
             Some(d) => {
-                serde_json::to_value(RouteDetail { path_id, rpki, ..route_detail(prefix, r, d, name, age) }).ok()
+                serde_json::to_value(RouteDetail { path_id, rpki, aspa, ..route_detail(prefix, r, d, name, age) }).ok()
             }
-            None => serde_json::to_value(CtlRoute { path_id, rpki, ..display_route(prefix, r, set, name, age) }).ok(),
+            None => {
+                serde_json::to_value(CtlRoute { path_id, rpki, aspa, ..display_route(prefix, r, set, name, age) }).ok()
+            }
         }
+    }
+
+    /// ASPA verification of a route from `peer` (draft-ietf-sidrops-aspa-verification-22 §6),
+    /// while ASPA records are in use; none for iBGP peers (§7.2). The procedure follows our
+    /// BGP Role on the session (RFC 9234); without one both run and the downstream one
+    /// decides (§7.5). The path must start with the peer's AS (§6.2/§6.3 step 2) except from
+    /// a route server, which need not appear in it.
+    fn aspa_verdict(&self, set: &AttrSet, peer: &PeerState) -> Option<(AspaState, AspaVerdict)> {
+        let table = &self.vrps.aspas;
+        let session = peer.session.as_ref();
+        if table.is_empty() || session.is_some_and(|s| s.is_ibgp()) {
+            return None;
+        }
+        let role = session.and_then(|s| s.role);
+        let neighbor = (role != Some(Role::RsClient)).then_some(peer.remote_as);
+        let segments = effective_as_path(set);
+        let run = |d| table.verify(&segments, neighbor, d);
+        Some(match role {
+            Some(r) => {
+                let d = Direction::of_local_role(r);
+                let state = run(d);
+                let name = Some(state.name().to_string());
+                let (upstream, downstream) = if d == Direction::Upstream { (name, None) } else { (None, name) };
+                (state, AspaVerdict { state: state.name().to_string(), upstream, downstream })
+            }
+            None => {
+                let (up, down) = (run(Direction::Upstream), run(Direction::Downstream));
+                let v = AspaVerdict {
+                    state: down.name().to_string(),
+                    upstream: Some(up.name().to_string()),
+                    downstream: Some(down.name().to_string()),
+                };
+                (down, v)
+            }
+        })
     }
 
     pub(super) fn peer(&self, id: PeerId) -> Result<&PeerState, CtlError> {
@@ -407,6 +452,7 @@ fn display_route(p: &Prefix, r: &RouteEntry, a: AttrSet, peer: PeerName, age_sec
         otc: role::otc_of(a.attrs),
         otc_leak: r.is_otc_leak(),
         rpki: None,
+        aspa: None,
         stale: r.is_stale(),
         path_id: None,
     }
@@ -437,6 +483,7 @@ fn route_detail(p: &Prefix, r: &RouteEntry, d: display::Detail, peer: PeerName, 
         otc: d.otc,
         otc_leak: r.is_otc_leak(),
         rpki: None,
+        aspa: None,
         stale: r.is_stale(),
         path_id: None,
         other_attributes: d

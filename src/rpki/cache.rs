@@ -3,6 +3,7 @@
 //! used), the timers, version downgrade, and what a bad PDU costs. No sockets or clocks: the
 //! RTR thread feeds it PDUs and times and carries out what it returns.
 
+use super::aspa::AspaRecords;
 use super::pdu::{self, DecodeError, ErrorCode, Pdu, Timers};
 use super::vrp::Vrp;
 use log::warn;
@@ -18,6 +19,18 @@ const EXPIRE_RANGE: (u32, u32) = (600, 172_800);
 const DOWNGRADE_WAIT: Duration = Duration::from_millis(100);
 /// Most VRPs one response may carry before it is refused (memory bound per cache).
 pub const MAX_VRPS: usize = 4_000_000;
+/// Most ASPA records (customer ASes) one response may carry (a few hundred exist today).
+pub const MAX_ASPAS: usize = 1_000_000;
+
+/// A response being received: applied only at its End of Data.
+struct Pending {
+    /// A full replacement (after Reset Query) rather than a delta.
+    full: bool,
+    adds: Vec<Vrp>,
+    dels: Vec<Vrp>,
+    /// ASPA records in order: a customer's providers, or `None` for a withdrawal.
+    aspas: Vec<(u32, Option<Vec<u32>>)>,
+}
 
 /// What the thread must do.
 #[derive(Debug, PartialEq, Eq)]
@@ -74,8 +87,10 @@ pub struct CacheSession {
     pub session_id: Option<u16>,
     pub serial: Option<u32>,
     pub data: HashSet<Vrp>,
-    /// The response being received: a full replacement (after Reset Query) or a delta.
-    pending: Option<(bool, Vec<Vrp>, Vec<Vrp>)>,
+    /// ASPA records (RTR version 2), by customer AS.
+    pub aspas: AspaRecords,
+    /// The response being received.
+    pending: Option<Pending>,
     overrides: TimerOverrides,
     pub timers: Timers,
     /// When the data was last confirmed (End of Data); it expires `expire` after that.
@@ -103,6 +118,7 @@ impl CacheSession {
             session_id: None,
             serial: None,
             data: HashSet::new(),
+            aspas: AspaRecords::new(),
             pending: None,
             overrides,
             timers: DEFAULT,
@@ -187,6 +203,7 @@ impl CacheSession {
         }
         warn!("rpki {}: data expired ({} s without a successful update); dropping it", self.label, self.timers.expire);
         self.data.clear();
+        self.aspas.clear();
         self.synced_at = None;
         self.reset_state();
         // A new session may negotiate the highest version again (RFC 8210 §7).
@@ -208,6 +225,13 @@ impl CacheSession {
             text: e.to_string(),
         };
         self.pending = None;
+        // Caches disagree on the ASPA PDU's layout (it changed between drafts): after Corrupt
+        // Data, go on in version 1 rather than fail the same way at every retry.
+        if matches!(e, DecodeError::BadAspa(_)) && self.version >= 2 && self.min_version < 2 {
+            let mut out = vec![Out::Send(pdu::encode(&report, self.version))];
+            out.extend(self.downgrade(1, format!("the cache's ASPA PDU is not in the current layout ({e})")));
+            return out;
+        }
         vec![
             Out::Send(pdu::encode(&report, self.version)),
             Out::Reconnect { after: self.retry_after(), reason: format!("bad PDU from the cache: {e}") },
@@ -244,11 +268,11 @@ impl CacheSession {
                 }
                 self.session_id = Some(session);
                 self.phase = Phase::Receiving;
-                self.pending = Some((full, Vec::new(), Vec::new()));
+                self.pending = Some(Pending { full, adds: Vec::new(), dels: Vec::new(), aspas: Vec::new() });
                 Vec::new()
             }
             Pdu::Prefix { announce, prefix, max_len, asn } => {
-                let Some((_, adds, dels)) = self.pending.as_mut() else {
+                let Some(Pending { adds, dels, .. }) = self.pending.as_mut() else {
                     return self.protocol_error(ErrorCode::CorruptData, "Prefix PDU outside a Cache Response");
                 };
                 if adds.len() + dels.len() >= MAX_VRPS {
@@ -263,12 +287,42 @@ impl CacheSession {
                 Vec::new()
             }
             Pdu::RouterKey => Vec::new(),
+            Pdu::Aspa { announce, customer, providers } => {
+                let Some(Pending { aspas, .. }) = self.pending.as_mut() else {
+                    return self.protocol_error(ErrorCode::CorruptData, "ASPA PDU outside a Cache Response");
+                };
+                if aspas.len() >= MAX_ASPAS {
+                    return self.protocol_error(ErrorCode::InternalError, "more ASPA records than this router holds");
+                }
+                aspas.push((customer, announce.then_some(providers)));
+                Vec::new()
+            }
             Pdu::EndOfData { session, serial, timers } => {
-                let Some((full, adds, dels)) = self.pending.take() else {
+                let Some(Pending { full, adds, dels, aspas }) = self.pending.take() else {
                     return self.protocol_error(ErrorCode::CorruptData, "End of Data outside a Cache Response");
                 };
                 if Some(session) != self.session_id {
                     return self.protocol_error(ErrorCode::CorruptData, "End of Data for another session");
+                }
+                // draft-ietf-sidrops-8210bis §5.12: one record per customer; an announcement
+                // replaces the customer's record, a withdrawal removes it.
+                if full {
+                    self.aspas.clear();
+                }
+                for (customer, providers) in aspas {
+                    match providers {
+                        Some(p) => {
+                            self.aspas.insert(customer, p);
+                        }
+                        None => {
+                            if self.aspas.remove(&customer).is_none() {
+                                warn!(
+                                    "rpki {}: the cache withdrew an ASPA it never announced: AS{customer}",
+                                    self.label
+                                );
+                            }
+                        }
+                    }
                 }
                 if full {
                     self.data = adds.into_iter().collect();
@@ -352,6 +406,62 @@ mod tests {
         let timers = Some(Timers { refresh: 30, retry: 10, expire: 900 });
         assert_eq!(c.on_pdu(Pdu::EndOfData { session: 7, serial: 100, timers }, t0), vec![Out::DataChanged]);
         (c, t0)
+    }
+
+    fn aspa(customer: u32, providers: &[u32]) -> Pdu {
+        Pdu::Aspa { announce: !providers.is_empty(), customer, providers: providers.to_vec() }
+    }
+
+    #[test]
+    fn aspa_records_apply_at_end_of_data_and_a_later_announcement_replaces_the_customers_record() {
+        let (mut c, t0) = synced(2);
+        assert!(c.on_pdu(Pdu::SerialNotify { session: 7, serial: 101 }, t0).len() == 1);
+        assert!(c.on_pdu(Pdu::CacheResponse { session: 7 }, t0).is_empty());
+        assert!(c.on_pdu(aspa(64500, &[64501, 64502]), t0).is_empty());
+        assert!(c.on_pdu(aspa(64510, &[64511]), t0).is_empty());
+        assert!(c.aspas.is_empty(), "nothing before End of Data");
+        assert_eq!(c.on_pdu(Pdu::EndOfData { session: 7, serial: 101, timers: None }, t0), vec![Out::DataChanged]);
+        assert_eq!(c.aspas.get(&64500), Some(&vec![64501, 64502]));
+        assert_eq!(c.on_pdu(Pdu::SerialNotify { session: 7, serial: 102 }, t0).len(), 1);
+        c.on_pdu(Pdu::CacheResponse { session: 7 }, t0);
+        c.on_pdu(aspa(64500, &[64503]), t0);
+        c.on_pdu(aspa(64510, &[]), t0);
+        c.on_pdu(Pdu::EndOfData { session: 7, serial: 102, timers: None }, t0);
+        assert_eq!(c.aspas.get(&64500), Some(&vec![64503]), "replaced, not merged");
+        assert!(!c.aspas.contains_key(&64510), "withdrawn");
+        assert_eq!(c.data.len(), 2, "the VRPs stay");
+        // A Reset Query's response replaces every record.
+        c.on_pdu(Pdu::CacheReset, t0);
+        c.on_pdu(Pdu::CacheResponse { session: 7 }, t0);
+        c.on_pdu(aspa(64520, &[64521]), t0);
+        c.on_pdu(Pdu::EndOfData { session: 7, serial: 200, timers: None }, t0);
+        assert_eq!(c.aspas.keys().copied().collect::<Vec<_>>(), [64520]);
+        assert_eq!(c.on_expire(), vec![Out::DataChanged]);
+        assert!(c.aspas.is_empty(), "expired with the VRPs");
+    }
+
+    #[test]
+    fn an_aspa_pdu_in_an_older_layout_gets_corrupt_data_and_a_downgrade_to_version_1() {
+        let mut c = CacheSession::new("test", 0, 2, TimerOverrides::default());
+        c.on_connected();
+        let e = DecodeError::BadAspa("withdrawal with providers".into());
+        let out = c.on_decode_error(&e, &[2, 11, 0, 0, 0, 0, 0, 16]);
+        let Some(Out::Send(report)) = out.first() else { panic!("{out:?}") };
+        assert_eq!(
+            pdu::decode(report, 2).map(|p| p.map(|(_, p)| p)),
+            Ok(Some(Pdu::ErrorReport {
+                code: ErrorCode::CorruptData as u16,
+                pdu: vec![2, 11, 0, 0, 0, 0, 0, 16],
+                text: "bad ASPA PDU: withdrawal with providers".into()
+            }))
+        );
+        assert!(matches!(out.get(1), Some(Out::Reconnect { .. })), "{out:?}");
+        assert_eq!(c.version, 1, "the next connection speaks version 1");
+        // With version 2 required there is nothing to fall back to: report and retry.
+        let mut strict = CacheSession::new("test", 2, 2, TimerOverrides::default());
+        strict.on_connected();
+        strict.on_decode_error(&e, &[]);
+        assert_eq!(strict.version, 2);
     }
 
     #[test]

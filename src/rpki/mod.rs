@@ -15,6 +15,7 @@
 //! responses committed at End of Data, timers, version downgrade), `vrp.rs` (VRPs, the table
 //! and RFC 6811 validation).
 
+pub mod aspa;
 pub mod cache;
 pub mod pdu;
 pub mod vrp;
@@ -25,6 +26,7 @@ use crate::msg::{RibMsg, RpkiLink, RpkiMsg};
 use crate::prefix::Prefix;
 use crate::session::sock;
 use crate::utc::unix_secs;
+use aspa::{AspaRecords, AspaTable};
 use cache::{CacheSession, Out, Phase, TimerOverrides};
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender};
 use log::{info, warn};
@@ -118,17 +120,19 @@ struct Cache {
 struct VrpFile {
     cfg: VrpFileConfig,
     vrps: HashSet<Vrp>,
+    aspas: AspaRecords,
     loaded_at: Option<SystemTime>,
     last_error: Option<String>,
 }
 
 impl VrpFile {
     fn load(&mut self) {
-        let r = std::fs::read_to_string(&self.cfg.path).map_err(|e| e.to_string()).and_then(|t| vrp::parse_json(&t));
+        let r = std::fs::read_to_string(&self.cfg.path).map_err(|e| e.to_string()).and_then(|t| vrp::parse_file(&t));
         match r {
-            Ok(v) => {
-                info!("rpki: {} VRPs from {}", v.len(), self.cfg.path.display());
+            Ok((v, a)) => {
+                info!("rpki: {} VRPs and {} ASPA records from {}", v.len(), a.len(), self.cfg.path.display());
                 self.vrps = v;
+                self.aspas = a;
                 self.loaded_at = Some(SystemTime::now());
                 self.last_error = None;
             }
@@ -255,8 +259,20 @@ impl Rtr {
             let mut file = old
                 .iter()
                 .find(|o| o.cfg == *f)
-                .map(|o| VrpFile { cfg: f.clone(), vrps: o.vrps.clone(), loaded_at: o.loaded_at, last_error: None })
-                .unwrap_or(VrpFile { cfg: f.clone(), vrps: HashSet::new(), loaded_at: None, last_error: None });
+                .map(|o| VrpFile {
+                    cfg: f.clone(),
+                    vrps: o.vrps.clone(),
+                    aspas: o.aspas.clone(),
+                    loaded_at: o.loaded_at,
+                    last_error: None,
+                })
+                .unwrap_or(VrpFile {
+                    cfg: f.clone(),
+                    vrps: HashSet::new(),
+                    aspas: AspaRecords::new(),
+                    loaded_at: None,
+                    last_error: None,
+                });
             file.load();
             self.files.push(file);
         }
@@ -287,6 +303,9 @@ impl Rtr {
         let used = self.in_use(now);
         let sets = self.files.iter().map(|f| &f.vrps).chain(used.iter().map(|&i| &self.caches[i].session.data));
         let mut table = VrpTable::from_sets(sets);
+        table.aspas = AspaTable::from_sets(
+            self.files.iter().map(|f| &f.aspas).chain(used.iter().map(|&i| &self.caches[i].session.aspas)),
+        );
         table.sources = self.sources(&used);
         if table.len() != self.table.len() {
             info!("rpki: {} VRPs in use", table.len());
@@ -506,6 +525,7 @@ impl Rtr {
             kind: "file".into(),
             name: f.cfg.path.display().to_string(),
             vrps: f.vrps.len() as u64,
+            aspas: f.aspas.len() as u64,
             updated_at: f.loaded_at.map(unix_secs),
             ..VrpSource::default()
         });
@@ -516,6 +536,7 @@ impl Rtr {
             session_id: c.session.session_id,
             serial: c.session.serial,
             vrps: c.session.data.len() as u64,
+            aspas: c.session.aspas.len() as u64,
             updated_at: c.last_update.map(unix_secs),
         });
         files.chain(caches).collect()
@@ -526,6 +547,7 @@ impl Rtr {
         let used = self.in_use(now);
         RpkiStatus {
             vrps_in_use: self.table.len() as u64,
+            aspas_in_use: self.table.aspas.len() as u64,
             caches: self
                 .caches
                 .iter()
@@ -545,6 +567,7 @@ impl Rtr {
                         session_id: c.session.session_id,
                         serial: c.session.serial,
                         vrps: c.session.data.len() as u64,
+                        aspas: c.session.aspas.len() as u64,
                         last_update: c.last_update.map(unix_secs),
                         refresh_secs: c.session.timers.refresh,
                         retry_secs: c.session.timers.retry,
@@ -559,6 +582,7 @@ impl Rtr {
                 .map(|f| VrpFileStatus {
                     path: f.cfg.path.display().to_string(),
                     vrps: f.vrps.len() as u64,
+                    aspas: f.aspas.len() as u64,
                     loaded_at: f.loaded_at.map(unix_secs),
                     last_error: f.last_error.clone(),
                 })

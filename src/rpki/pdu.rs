@@ -1,5 +1,6 @@
-//! Pure: the RPKI-to-Router protocol's PDUs (RFC 6810 version 0, RFC 8210 version 1), both
-//! ways. Every length is checked before anything is read; a PDU larger than `MAX_PDU` is an
+//! Pure: the RPKI-to-Router protocol's PDUs (RFC 6810 version 0, RFC 8210 version 1, and
+//! version 2's ASPA PDU in its current layout: draft-ietf-sidrops-8210bis §5.12, flags in the
+//! header's third octet, the provider count from the length), both ways. Every length is checked before anything is read; a PDU larger than `MAX_PDU` is an
 //! error, never an allocation.
 //!
 //! bgpkit-parser's RTR types are not used: its decoder works on a whole buffer and does not
@@ -26,6 +27,8 @@ pub mod pdu_type {
     pub const CACHE_RESET: u8 = 8;
     pub const ROUTER_KEY: u8 = 9;
     pub const ERROR_REPORT: u8 = 10;
+    /// Version 2 only (draft-ietf-sidrops-8210bis §5.12).
+    pub const ASPA: u8 = 11;
 }
 
 /// Error Report codes (RFC 8210 §12).
@@ -102,6 +105,13 @@ pub enum Pdu {
         pdu: Vec<u8>,
         text: String,
     },
+    /// ASPA PDU (version 2): the customer AS's provider set, announced (replacing any
+    /// earlier one) or withdrawn (no providers).
+    Aspa {
+        announce: bool,
+        customer: u32,
+        providers: Vec<u32>,
+    },
 }
 
 /// Why bytes are not a PDU; each maps to the Error Report a router sends back.
@@ -117,6 +127,9 @@ pub enum DecodeError {
     },
     /// A prefix longer than its family allows, or a max length below the prefix length.
     BadPrefix(String),
+    /// An ASPA PDU that breaks its layout: an announcement without providers, a withdrawal
+    /// with some (what an older draft's layout looks like when read as the current one).
+    BadAspa(String),
 }
 
 impl DecodeError {
@@ -124,7 +137,7 @@ impl DecodeError {
         match self {
             DecodeError::Version(_) => ErrorCode::UnexpectedProtocolVersion,
             DecodeError::UnknownType(_) => ErrorCode::UnsupportedPduType,
-            DecodeError::Length { .. } | DecodeError::BadPrefix(_) => ErrorCode::CorruptData,
+            DecodeError::Length { .. } | DecodeError::BadPrefix(_) | DecodeError::BadAspa(_) => ErrorCode::CorruptData,
         }
     }
 }
@@ -136,6 +149,7 @@ impl fmt::Display for DecodeError {
             DecodeError::UnknownType(t) => write!(f, "unknown PDU type {t}"),
             DecodeError::Length { pdu_type, length } => write!(f, "PDU type {pdu_type} with length {length}"),
             DecodeError::BadPrefix(s) => write!(f, "bad prefix: {s}"),
+            DecodeError::BadAspa(s) => write!(f, "bad ASPA PDU: {s}"),
         }
     }
 }
@@ -168,11 +182,14 @@ pub fn decode(buf: &[u8], version: u8) -> Result<Option<(usize, Pdu)>, DecodeErr
         pdu_type::IPV6_PREFIX => Some(32),
         pdu_type::END_OF_DATA => Some(if version == 0 { 12 } else { 24 }),
         pdu_type::ROUTER_KEY | pdu_type::ERROR_REPORT => None,
+        pdu_type::ASPA if version >= 2 => None,
         other => return Err(DecodeError::UnknownType(other)),
     };
     match fixed {
         Some(n) if len != n => return Err(bad()),
         None if !(HEADER_LEN..=MAX_PDU).contains(&len) => return Err(bad()),
+        // Header, customer AS, then whole 4-octet provider ASes.
+        None if t == pdu_type::ASPA && (len < HEADER_LEN + 4 || len % 4 != 0) => return Err(bad()),
         _ => {}
     }
     if buf.len() < len {
@@ -226,6 +243,25 @@ pub fn decode(buf: &[u8], version: u8) -> Result<Option<(usize, Pdu)>, DecodeErr
             // Some caches NUL-terminate the text; control characters never reach a log line.
             let text = crate::wire::notify::escape_control(String::from_utf8_lossy(text).trim_end_matches('\0'));
             Pdu::ErrorReport { code: field, pdu: pdu.to_vec(), text }
+        }
+        pdu_type::ASPA => {
+            let (flags, zero) = (b[2], b[3]);
+            let announce = flags & 1 == 1;
+            let customer = be32(b, 8);
+            let providers: Vec<u32> = b[12..].chunks_exact(4).map(|c| be32(c, 0)).collect();
+            if zero != 0 || flags & !1 != 0 {
+                return Err(DecodeError::BadAspa(format!("flags {flags:#04x}, reserved octet {zero:#04x}")));
+            }
+            if announce && providers.is_empty() {
+                return Err(DecodeError::BadAspa(format!("announcement for AS{customer} without providers")));
+            }
+            if !announce && !providers.is_empty() {
+                return Err(DecodeError::BadAspa(format!(
+                    "withdrawal for AS{customer} with {} providers",
+                    providers.len()
+                )));
+            }
+            Pdu::Aspa { announce, customer, providers }
         }
         other => return Err(DecodeError::UnknownType(other)),
     };
@@ -289,6 +325,14 @@ pub fn encode(pdu: &Pdu, version: u8) -> Vec<u8> {
             o.extend_from_slice(&(text.len() as u32).to_be_bytes());
             o.extend_from_slice(text);
         }
+        Pdu::Aspa { announce, customer, providers } => {
+            let providers = &providers[..providers.len().min((MAX_PDU - HEADER_LEN - 4) / 4)];
+            header(&mut o, version, pdu_type::ASPA, u16::from(*announce) << 8, HEADER_LEN + 4 + 4 * providers.len());
+            o.extend_from_slice(&customer.to_be_bytes());
+            for p in providers {
+                o.extend_from_slice(&p.to_be_bytes());
+            }
+        }
     }
     o
 }
@@ -330,6 +374,32 @@ mod tests {
             Pdu::EndOfData { session: 1, serial: 9, timers: Some(Timers { refresh: 3600, retry: 600, expire: 7200 }) },
             1,
         );
+    }
+
+    #[test]
+    fn aspa_pdus_round_trip_in_version_2_in_the_current_layout_only() {
+        round_trip(Pdu::Aspa { announce: true, customer: 64500, providers: vec![64501, 4_200_000_000] }, 2);
+        round_trip(Pdu::Aspa { announce: false, customer: 64500, providers: vec![] }, 2);
+        round_trip(
+            Pdu::EndOfData { session: 3, serial: 1, timers: Some(Timers { refresh: 1, retry: 2, expire: 700 }) },
+            2,
+        );
+        // Flags in the header's third octet, the customer, then the providers.
+        assert_eq!(
+            encode(&Pdu::Aspa { announce: true, customer: 0x0102_0304, providers: vec![5] }, 2),
+            [2, 11, 1, 0, 0, 0, 0, 16, 1, 2, 3, 4, 0, 0, 0, 5]
+        );
+        // Not a type in versions 0 and 1.
+        let b = encode(&Pdu::Aspa { announce: true, customer: 1, providers: vec![2] }, 1);
+        assert_eq!(decode(&b, 1).map_err(|e| e.code()), Err(ErrorCode::UnsupportedPduType));
+        // An older draft's layout (flags, AFI flags and a provider count after the header):
+        // an announcement read as a withdrawal with providers, Corrupt Data.
+        let old = [2, 11, 0, 0, 0, 0, 0, 20, 1, 3, 0, 1, 0, 0, 0xfb, 0xf4, 0, 0, 0xfb, 0xf5];
+        assert!(matches!(decode(&old, 2), Err(DecodeError::BadAspa(_))), "{:?}", decode(&old, 2));
+        assert_eq!(decode(&old, 2).map_err(|e| e.code()), Err(ErrorCode::CorruptData));
+        // An announcement without providers, a length that is no whole number of ASes.
+        assert!(matches!(decode(&[2, 11, 1, 0, 0, 0, 0, 12, 0, 0, 0, 1], 2), Err(DecodeError::BadAspa(_))));
+        assert!(matches!(decode(&[2, 11, 1, 0, 0, 0, 0, 14, 0, 0, 0, 1, 0, 0], 2), Err(DecodeError::Length { .. })));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! A `VrpTable` is the union of every source in use (caches and files), built by the RTR
 //! thread and handed out as an immutable snapshot; `validate` is the RFC 6811 §2 procedure.
 
+use super::aspa::{AspaRecords, AspaTable};
 use crate::prefix::Prefix;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
@@ -45,6 +46,8 @@ pub struct VrpTable {
     /// Where the VRPs came from (filled by the RTR thread): archived beside each RIB snapshot
     /// so the validation state of the dump can be reproduced.
     pub sources: Vec<VrpSource>,
+    /// The ASPA records in use beside the VRPs (the same sources).
+    pub aspas: AspaTable,
 }
 
 /// One source of a `VrpTable`: an RTR cache in use or a VRP file.
@@ -63,6 +66,9 @@ pub struct VrpSource {
     pub serial: Option<u32>,
     /// VRPs this source holds (before the union removes duplicates).
     pub vrps: u64,
+    /// ASPA records (customer ASes) it holds.
+    #[serde(default)]
+    pub aspas: u64,
     /// Unix time of the cache's last End of Data, or of the file's last successful read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<u64>,
@@ -185,6 +191,13 @@ impl VrpTable {
             let sep = if i == 0 { "\n" } else { ",\n" };
             write!(out, "{sep}{{\"prefix\":\"{}\",\"maxLength\":{},\"asn\":{}}}", v.prefix, v.max_len, v.asn)?;
         }
+        out.write_all(b"\n],\n\"aspas\":[")?;
+        for (i, (customer, providers)) in self.aspas.sorted().iter().enumerate() {
+            let sep = if i == 0 { "\n" } else { ",\n" };
+            write!(out, "{sep}{{\"customer_asid\":{customer},\"providers\":")?;
+            serde_json::to_writer(&mut *out, providers)?;
+            out.write_all(b"}")?;
+        }
         out.write_all(b"\n]}\n")
     }
 
@@ -210,9 +223,33 @@ impl VrpTable {
 /// The rpki-client / stayrtr JSON file (`{"roas": [{"prefix", "maxLength", "asn"}]}`; `asn`
 /// a number or "AS65008"), as VRPs. Errors name the entry.
 pub fn parse_json(text: &str) -> Result<HashSet<Vrp>, String> {
+    parse_file(text).map(|(vrps, _)| vrps)
+}
+
+/// AS numbers in these files: a number, or a string with or without "AS".
+fn asn_of(v: &serde_json::Value) -> Option<u32> {
+    match v {
+        serde_json::Value::Number(n) => n.as_u64().and_then(|a| u32::try_from(a).ok()),
+        serde_json::Value::String(s) => s.strip_prefix("AS").unwrap_or(s).parse().ok(),
+        _ => None,
+    }
+}
+
+/// `parse_json` and the file's ASPA records (`"aspas": [{"customer_asid", "providers"}]`, as
+/// rpki-client writes them; `customer` is read too), by customer AS (several records of one
+/// customer are united). Errors name the entry.
+pub fn parse_file(text: &str) -> Result<(HashSet<Vrp>, AspaRecords), String> {
     #[derive(Deserialize)]
     struct File {
         roas: Vec<Roa>,
+        #[serde(default)]
+        aspas: Vec<Aspa>,
+    }
+    #[derive(Deserialize)]
+    struct Aspa {
+        #[serde(alias = "customer")]
+        customer_asid: serde_json::Value,
+        providers: Vec<serde_json::Value>,
     }
     #[derive(Deserialize)]
     struct Roa {
@@ -225,12 +262,7 @@ pub fn parse_json(text: &str) -> Result<HashSet<Vrp>, String> {
     let mut out = HashSet::new();
     for (i, r) in f.roas.iter().enumerate() {
         let prefix: Prefix = r.prefix.parse().map_err(|e| format!("roas[{i}]: prefix '{}': {e}", r.prefix))?;
-        let asn = match &r.asn {
-            serde_json::Value::Number(n) => n.as_u64().and_then(|a| u32::try_from(a).ok()),
-            serde_json::Value::String(s) => s.strip_prefix("AS").unwrap_or(s).parse().ok(),
-            _ => None,
-        }
-        .ok_or_else(|| format!("roas[{i}]: asn {} is not an AS number", r.asn))?;
+        let asn = asn_of(&r.asn).ok_or_else(|| format!("roas[{i}]: asn {} is not an AS number", r.asn))?;
         let max_len = r.max_length.unwrap_or(prefix.len());
         let family_max = if prefix.addr().is_ipv4() { 32 } else { 128 };
         if max_len < prefix.len() || max_len > family_max {
@@ -238,7 +270,21 @@ pub fn parse_json(text: &str) -> Result<HashSet<Vrp>, String> {
         }
         out.insert(Vrp { prefix, max_len, asn });
     }
-    Ok(out)
+    let mut aspas = AspaRecords::new();
+    for (i, a) in f.aspas.iter().enumerate() {
+        let customer = asn_of(&a.customer_asid)
+            .ok_or_else(|| format!("aspas[{i}]: customer_asid {} is not an AS number", a.customer_asid))?;
+        let providers = a
+            .providers
+            .iter()
+            .map(|p| asn_of(p).ok_or_else(|| format!("aspas[{i}]: provider {p} is not an AS number")))
+            .collect::<Result<Vec<u32>, String>>()?;
+        if providers.is_empty() {
+            return Err(format!("aspas[{i}]: AS{customer} has no providers (an AS0 ASPA lists 0)"));
+        }
+        aspas.entry(customer).or_default().extend(providers);
+    }
+    Ok((out, aspas))
 }
 
 #[cfg(test)]
@@ -323,12 +369,14 @@ mod tests {
     #[test]
     fn the_written_json_reads_back_as_the_same_vrps_in_a_fixed_order() {
         let mut t = table(&[("2001:db8::/32", 48, 3), ("192.0.2.0/24", 24, 1), ("192.0.2.0/24", 25, 2)]);
+        t.aspas = AspaTable::from_sets([&AspaRecords::from([(64500, vec![64502, 64501]), (64499, vec![0])])]);
         t.sources.push(VrpSource { kind: "file".into(), name: "/x.json".into(), vrps: 3, ..Default::default() });
         let mut a = Vec::new();
         t.write_json(serde_json::json!({"rib": "rib.x"}), &mut a).expect("written");
         let text = String::from_utf8(a.clone()).expect("utf-8");
-        let back = parse_json(&text).expect("parses");
+        let (back, aspas) = parse_file(&text).expect("parses");
         assert_eq!(back, t.sorted().into_iter().collect::<HashSet<_>>());
+        assert_eq!(AspaTable::from_sets([&aspas]), t.aspas, "the ASPA records too");
         let v: serde_json::Value = serde_json::from_str(&text).expect("json");
         assert_eq!(v["metadata"]["sources"][0]["name"], "/x.json");
         assert_eq!(v["metadata"]["of"]["rib"], "rib.x");
@@ -337,6 +385,18 @@ mod tests {
         let mut b = Vec::new();
         t.clone().write_json(serde_json::json!({"rib": "rib.x"}), &mut b).expect("written");
         assert_eq!(a, b, "the same table gives the same bytes");
+    }
+
+    #[test]
+    fn aspa_records_read_from_rpki_client_json_and_bad_ones_are_named() {
+        let (v, a) = parse_file(r#"{"roas":[],"aspas":[{"customer_asid":64500,"expires":1,"providers":[64501,"AS64502"]},{"customer":"AS64500","providers":[64503]}]}"#).expect("valid");
+        assert!(v.is_empty());
+        assert_eq!(AspaTable::from_sets([&a]).providers(64500), Some(&[64501, 64502, 64503][..]), "united");
+        assert!(parse_file(r#"{"roas":[]}"#).expect("no aspas").1.is_empty());
+        let e = parse_file(r#"{"roas":[],"aspas":[{"customer_asid":1,"providers":["x"]}]}"#).unwrap_err();
+        assert!(e.contains("aspas[0]: provider \"x\""), "{e}");
+        let e = parse_file(r#"{"roas":[],"aspas":[{"customer_asid":1,"providers":[]}]}"#).unwrap_err();
+        assert!(e.contains("aspas[0]: AS1 has no providers"), "{e}");
     }
 
     #[test]
