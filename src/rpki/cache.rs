@@ -7,7 +7,7 @@ use super::aspa::AspaRecords;
 use super::pdu::{self, DecodeError, ErrorCode, Pdu, Timers};
 use super::vrp::Vrp;
 use log::warn;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 /// RFC 8210 §6 defaults and ranges (seconds).
@@ -28,8 +28,9 @@ struct Pending {
     full: bool,
     adds: Vec<Vrp>,
     dels: Vec<Vrp>,
-    /// ASPA records in order: a customer's providers, or `None` for a withdrawal.
-    aspas: Vec<(u32, Option<Vec<u32>>)>,
+    /// ASPA records by customer: its providers, or `None` for a withdrawal (the last PDU for
+    /// a customer counts).
+    aspas: HashMap<u32, Option<Vec<u32>>>,
 }
 
 /// What the thread must do.
@@ -268,7 +269,7 @@ impl CacheSession {
                 }
                 self.session_id = Some(session);
                 self.phase = Phase::Receiving;
-                self.pending = Some(Pending { full, adds: Vec::new(), dels: Vec::new(), aspas: Vec::new() });
+                self.pending = Some(Pending { full, adds: Vec::new(), dels: Vec::new(), aspas: HashMap::new() });
                 Vec::new()
             }
             Pdu::Prefix { announce, prefix, max_len, asn } => {
@@ -288,13 +289,23 @@ impl CacheSession {
             }
             Pdu::RouterKey => Vec::new(),
             Pdu::Aspa { announce, customer, providers } => {
-                let Some(Pending { aspas, .. }) = self.pending.as_mut() else {
+                let Some(Pending { full, aspas, .. }) = self.pending.as_mut() else {
                     return self.protocol_error(ErrorCode::CorruptData, "ASPA PDU outside a Cache Response");
                 };
                 if aspas.len() >= MAX_ASPAS {
                     return self.protocol_error(ErrorCode::InternalError, "more ASPA records than this router holds");
                 }
-                aspas.push((customer, announce.then_some(providers)));
+                // Withdrawing a record that does not exist is an error (draft-ietf-sidrops-
+                // 8210bis §5.12). It is also what an announcement in an older draft's layout
+                // (flags, AFI flags and a count after the header) looks like when read as the
+                // current one, so the first answer to a Reset Query shows it.
+                let known =
+                    (!*full && self.aspas.contains_key(&customer)) || aspas.get(&customer).is_some_and(|p| p.is_some());
+                if !announce && !known {
+                    let e = DecodeError::BadAspa(format!("withdrawal of AS{customer}, which has no ASPA record"));
+                    return self.on_decode_error(&e, &[]);
+                }
+                aspas.insert(customer, announce.then_some(providers));
                 Vec::new()
             }
             Pdu::EndOfData { session, serial, timers } => {
@@ -311,18 +322,9 @@ impl CacheSession {
                 }
                 for (customer, providers) in aspas {
                     match providers {
-                        Some(p) => {
-                            self.aspas.insert(customer, p);
-                        }
-                        None => {
-                            if self.aspas.remove(&customer).is_none() {
-                                warn!(
-                                    "rpki {}: the cache withdrew an ASPA it never announced: AS{customer}",
-                                    self.label
-                                );
-                            }
-                        }
-                    }
+                        Some(p) => self.aspas.insert(customer, p),
+                        None => self.aspas.remove(&customer),
+                    };
                 }
                 if full {
                     self.data = adds.into_iter().collect();
@@ -438,6 +440,64 @@ mod tests {
         assert_eq!(c.aspas.keys().copied().collect::<Vec<_>>(), [64520]);
         assert_eq!(c.on_expire(), vec![Out::DataChanged]);
         assert!(c.aspas.is_empty(), "expired with the VRPs");
+    }
+
+    /// Feed `bytes` as the RTR thread does: decode at the session's version, hand each PDU
+    /// over, stop at the first error or reconnect. Returns everything the session asked for.
+    fn replay(c: &mut CacheSession, bytes: &[u8], now: Instant) -> Vec<Out> {
+        let (mut at, mut outs) = (0, Vec::new());
+        while at < bytes.len() {
+            match pdu::decode(&bytes[at..], c.version) {
+                Ok(Some((n, p))) => {
+                    at += n;
+                    outs.extend(c.on_pdu(p, now));
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    outs.extend(c.on_decode_error(&e, &bytes[at..]));
+                    break;
+                }
+            }
+            if outs.iter().any(|o| matches!(o, Out::Reconnect { .. })) {
+                break;
+            }
+        }
+        outs
+    }
+
+    #[test]
+    fn rtrtrs_version_2_answers_give_its_aspa_records_and_a_serial_update_changes_them() {
+        let mut c = CacheSession::new("rtrtr", 0, 2, TimerOverrides::default());
+        let t0 = Instant::now();
+        c.on_connected();
+        let outs = replay(&mut c, include_bytes!("../../tests/data/rtr/rtrtr-v2-reset.bin"), t0);
+        assert_eq!(outs, vec![Out::DataChanged]);
+        assert_eq!((c.version, c.phase, c.serial, c.data.len()), (2, Phase::Synchronized, Some(0), 2));
+        let mut a: Vec<(u32, Vec<u32>)> = c.aspas.iter().map(|(k, v)| (*k, v.clone())).collect();
+        a.sort();
+        assert_eq!(a, [(64500, vec![65041, 64501]), (64510, vec![0])]);
+        // The capture's Serial Notify, then the delta: AS64510 withdrawn with its old providers.
+        let outs = replay(&mut c, include_bytes!("../../tests/data/rtr/rtrtr-v2-serial.bin"), t0);
+        assert_eq!(outs.len(), 2, "a Serial Query, then the data changed: {outs:?}");
+        assert_eq!(outs[1], Out::DataChanged);
+        let mut a: Vec<(u32, Vec<u32>)> = c.aspas.iter().map(|(k, v)| (*k, v.clone())).collect();
+        a.sort();
+        assert_eq!(a, [(64500, vec![65041]), (64520, vec![64521])]);
+        assert_eq!((c.serial, c.data.len()), (Some(1), 1));
+    }
+
+    #[test]
+    fn stayrtrs_older_aspa_layout_gets_corrupt_data_and_version_1() {
+        let mut c = CacheSession::new("stayrtr", 0, 2, TimerOverrides::default());
+        c.on_connected();
+        let outs = replay(&mut c, include_bytes!("../../tests/data/rtr/stayrtr-v2-reset.bin"), Instant::now());
+        let Some(Out::Send(report)) = outs.first() else { panic!("{outs:?}") };
+        let Ok(Some((_, Pdu::ErrorReport { code, text, .. }))) = pdu::decode(report, 2) else { panic!("{report:?}") };
+        assert_eq!(code, ErrorCode::CorruptData as u16);
+        assert!(text.contains("no ASPA record"), "{text}");
+        assert!(matches!(outs.get(1), Some(Out::Reconnect { .. })), "{outs:?}");
+        assert_eq!(c.version, 1);
+        assert!(c.aspas.is_empty() && c.data.is_empty(), "nothing of the broken answer is used");
     }
 
     #[test]

@@ -127,8 +127,8 @@ pub enum DecodeError {
     },
     /// A prefix longer than its family allows, or a max length below the prefix length.
     BadPrefix(String),
-    /// An ASPA PDU that breaks its layout: an announcement without providers, a withdrawal
-    /// with some (what an older draft's layout looks like when read as the current one).
+    /// An ASPA PDU that breaks its layout: reserved bits set, an announcement without
+    /// providers (or, found by the session, the withdrawal of a record that does not exist).
     BadAspa(String),
 }
 
@@ -255,12 +255,8 @@ pub fn decode(buf: &[u8], version: u8) -> Result<Option<(usize, Pdu)>, DecodeErr
             if announce && providers.is_empty() {
                 return Err(DecodeError::BadAspa(format!("announcement for AS{customer} without providers")));
             }
-            if !announce && !providers.is_empty() {
-                return Err(DecodeError::BadAspa(format!(
-                    "withdrawal for AS{customer} with {} providers",
-                    providers.len()
-                )));
-            }
+            // A withdrawal's providers mean nothing (some caches send them): dropped.
+            let providers = if announce { providers } else { Vec::new() };
             Pdu::Aspa { announce, customer, providers }
         }
         other => return Err(DecodeError::UnknownType(other)),
@@ -392,12 +388,12 @@ mod tests {
         // Not a type in versions 0 and 1.
         let b = encode(&Pdu::Aspa { announce: true, customer: 1, providers: vec![2] }, 1);
         assert_eq!(decode(&b, 1).map_err(|e| e.code()), Err(ErrorCode::UnsupportedPduType));
-        // An older draft's layout (flags, AFI flags and a provider count after the header):
-        // an announcement read as a withdrawal with providers, Corrupt Data.
-        let old = [2, 11, 0, 0, 0, 0, 0, 20, 1, 3, 0, 1, 0, 0, 0xfb, 0xf4, 0, 0, 0xfb, 0xf5];
-        assert!(matches!(decode(&old, 2), Err(DecodeError::BadAspa(_))), "{:?}", decode(&old, 2));
-        assert_eq!(decode(&old, 2).map_err(|e| e.code()), Err(ErrorCode::CorruptData));
-        // An announcement without providers, a length that is no whole number of ASes.
+        // A withdrawal's providers (rtrtr sends them) are dropped.
+        let w = [2, 11, 0, 0, 0, 0, 0, 16, 0, 0, 0xfb, 0xfe, 0, 0, 0, 0];
+        assert_eq!(decode(&w, 2), Ok(Some((16, Pdu::Aspa { announce: false, customer: 64510, providers: vec![] }))));
+        // Reserved bits, an announcement without providers, a length that is no whole number
+        // of ASes.
+        assert!(matches!(decode(&[2, 11, 3, 0, 0, 0, 0, 16, 0, 0, 0, 1, 0, 0, 0, 2], 2), Err(DecodeError::BadAspa(_))));
         assert!(matches!(decode(&[2, 11, 1, 0, 0, 0, 0, 12, 0, 0, 0, 1], 2), Err(DecodeError::BadAspa(_))));
         assert!(matches!(decode(&[2, 11, 1, 0, 0, 0, 0, 14, 0, 0, 0, 1, 0, 0], 2), Err(DecodeError::Length { .. })));
     }
