@@ -16,6 +16,11 @@ struct Stayrtr(Child);
 
 impl Stayrtr {
     fn start(dir: &Path, file: &Path, port: u16, protocol: u8) -> Stayrtr {
+        Stayrtr::start_with_timers(dir, file, port, protocol, (30, 2, 600))
+    }
+
+    /// With the End of Data timers (refresh, retry, expire) stayrtr sends.
+    fn start_with_timers(dir: &Path, file: &Path, port: u16, protocol: u8, timers: (u32, u32, u32)) -> Stayrtr {
         let metrics = free_port("127.0.0.1");
         let log = std::fs::File::create(dir.join(format!("stayrtr-{port}.log"))).expect("log");
         let child = Command::new("stayrtr")
@@ -24,7 +29,8 @@ impl Stayrtr {
             .arg("-cache")
             .arg(file)
             .args(["-checktime=false", "-refresh", "1", "-protocol", &protocol.to_string()])
-            .args(["-rtr.refresh", "30", "-rtr.retry", "2", "-rtr.expire", "600"])
+            .args(["-rtr.refresh", &timers.0.to_string(), "-rtr.retry", &timers.1.to_string()])
+            .args(["-rtr.expire", &timers.2.to_string()])
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -408,6 +414,50 @@ fn aspa_records_from_a_file_verify_every_path_both_ways_from_a_neighbor_without_
         wait_for(Duration::from_secs(5), || aspa("198.51.100.0/24") == "valid unknown valid"),
         "{}",
         aspa("198.51.100.0/24")
+    );
+    drop(s);
+}
+
+#[test]
+fn a_cache_gone_past_its_expire_time_has_its_data_dropped_and_its_return_brings_it_back() {
+    use std::net::{Ipv4Addr, SocketAddr};
+    let dir = TempDir::new("rtr-expire");
+    let file = dir.path().join("vrps.json");
+    write_atomically(&file, &roas(&[("192.0.2.0/24", 24, 65041)]));
+    let (port, bgp) = (free_port("127.0.0.1"), free_port("127.0.0.1"));
+    // stayrtr sends expire 4 s; a debug focld accepts it (FOCLD_TEST_RTR_EXPIRE_MIN), where
+    // RFC 8210 §6's floor of 600 s would otherwise apply.
+    let cache = Stayrtr::start_with_timers(dir.path(), &file, port, 1, (1, 1, 4));
+    let cfg = format!(
+        "[global]\nasn = 65001\nrouter_id = \"192.0.2.1\"\nlisten_addr = \"127.0.0.1:{bgp}\"\n\
+         control_socket = \"{d}/f.sock\"\n\n\
+         [[peers]]\naddress = \"127.0.0.174\"\nremote_as = 65041\npassive = true\n\n\
+         [[rpki.caches]]\naddress = \"127.0.0.1\"\nport = {port}\n",
+        d = dir.path().display()
+    );
+    let f = Focld::start_with_env(dir.path(), "f", &cfg, &[("FOCLD_TEST_RTR_EXPIRE_MIN", "2")]);
+    assert!(wait_for(Duration::from_secs(20), || cache_status(&f, 0)["state"] == "synchronized"));
+    assert_eq!(cache_status(&f, 0)["expire_secs"], 4, "{}", cache_status(&f, 0));
+    let remote: SocketAddr = format!("127.0.0.1:{bgp}").parse().unwrap();
+    let mut s = RawSpeaker::establish("127.0.0.174", remote, 65041, Ipv4Addr::new(192, 0, 2, 74));
+    f.wait_established("127.0.0.174", Duration::from_secs(5));
+    let attrs = [0x40, 1, 1, 0, 0x40, 2, 6, 2, 1, 0, 0, 0xfe, 0x11, 0x40, 3, 4, 127, 0, 0, 174];
+    s.send(&update_msg(&[], &attrs, &[24, 192, 0, 2]));
+    assert!(wait_for(Duration::from_secs(5), || route_state(&f, "192.0.2.0/24") == "valid"));
+
+    // The cache goes away: its data stays in use until it expires, then the route is not found.
+    drop(cache);
+    let gone = std::time::Instant::now();
+    assert!(wait_for(Duration::from_secs(15), || route_state(&f, "192.0.2.0/24") == "not-found"));
+    assert!(gone.elapsed() >= Duration::from_secs(2), "not dropped before it expired: {:?}", gone.elapsed());
+    assert_eq!(f.focl(&["rpki", "status"]).expect("status")["vrps_in_use"], 0);
+
+    // It comes back: focld reconnects (retry 1 s) and the route is valid again.
+    let _cache = Stayrtr::start_with_timers(dir.path(), &file, port, 1, (1, 1, 4));
+    assert!(
+        wait_for(Duration::from_secs(20), || route_state(&f, "192.0.2.0/24") == "valid"),
+        "{:?}",
+        f.focl(&["rpki", "status"])
     );
     drop(s);
 }

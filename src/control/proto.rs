@@ -648,7 +648,7 @@ pub struct RibPeerSummary {
     pub address: String,
     pub name: Option<String>,
     pub routes: FamilyCounts,
-    /// Its routes by origin validation state (RFC 6811); absent while focld has no VRPs.
+    /// Its routes by origin validation state (RFC 6811); absent without `[rpki]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rov: Option<RovCounts>,
 }
@@ -671,7 +671,7 @@ pub struct RibSummary {
     pub attribute_sets: u64,
     /// Prefixes configured for announcement, by family.
     pub announced: FamilyCounts,
-    /// Every route by origin validation state (RFC 6811); absent while focld has no VRPs.
+    /// Every route by origin validation state (RFC 6811); absent without `[rpki]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rov: Option<RovCounts>,
 }
@@ -705,8 +705,8 @@ pub struct Route {
     /// A route leak by its OTC (RFC 9234 §5 ingress rules on this session's role).
     #[serde(default)]
     pub otc_leak: bool,
-    /// Route origin validation (RFC 6811): "valid", "invalid" or "not-found"; absent while
-    /// focld has no VRPs (no `[rpki]` source, or none has answered yet).
+    /// Route origin validation (RFC 6811): "valid", "invalid" or "not-found" ("not-found"
+    /// while no cache or file has given VRPs); absent without `[rpki]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rpki: Option<String>,
     /// ASPA-based AS_PATH verification; absent while focld has no ASPA records, and for

@@ -605,7 +605,10 @@ impl Rib {
                 table.within_mut(c, &mut check);
             }
         }
-        info!(
+        // A new serial or source time without a VRP change is no news.
+        let level = if changed.is_empty() { log::Level::Debug } else { log::Level::Info };
+        log::log!(
+            level,
             "rpki: VRPs in use: {}; VRP prefixes changed: {}; routes validated again: {seen}{}; changed state: {flipped} ({} ms)",
             vrps.len(),
             changed.len(),

@@ -301,7 +301,7 @@ impl Rib {
         if f.best && !r.is_best() {
             return None;
         }
-        if f.rpki.is_some_and(|want| self.vrps.is_empty() || r.rov() != want) {
+        if f.rpki.is_some_and(|want| !self.vrps.in_use() || r.rov() != want) {
             return None;
         }
         let peer = self.slots.get(usize::from(r.peer)).copied().flatten().and_then(|s| self.peers.get(&s.peer))?;
@@ -332,7 +332,7 @@ impl Rib {
         let name = PeerName { address: peer.address.to_string(), name: peer.name.clone() };
         let age = u64::from(now.saturating_sub(r.received));
         let path_id = path_of(&self.paths, r);
-        let rpki = (!self.vrps.is_empty()).then(|| r.rov().name().to_string());
+        let rpki = self.vrps.in_use().then(|| r.rov().name().to_string());
         let aspa = aspa.map(|(_, v)| v);
         match detail.filter(|_| cur.q.detail) {
             Some(d) => {
@@ -387,7 +387,7 @@ impl Rib {
         let mut peers: Vec<(&PeerId, &PeerState)> = self.peers.iter().collect();
         peers.sort_by_key(|(id, _)| **id);
         let mut routes = FamilyCounts::default();
-        let with_rov = !self.vrps.is_empty();
+        let with_rov = self.vrps.in_use();
         let mut rov_total = RovCounts::default();
         let peers = peers
             .into_iter()

@@ -66,8 +66,7 @@ impl Rib {
         let timestamp = unix_now();
         let mut buf = Vec::new();
         mrt_record::peer_index_table(timestamp, self.opts.router_id, VIEW_NAME, &entries, &mut buf);
-        let in_use = !self.vrps.sources.is_empty() || !self.vrps.is_empty();
-        mrt.send_blocking(MrtMsg::SnapshotBegin { start, vrps: in_use.then(|| self.vrps.clone()) });
+        mrt.send_blocking(MrtMsg::SnapshotBegin { start, vrps: self.vrps.in_use().then(|| self.vrps.clone()) });
         mrt.send_blocking(MrtMsg::SnapshotChunk { records: buf, count: 1, timestamp });
         self.snapshot = Some(SnapshotCursor { index, after: None, seq: 0, timestamp, records: 1 });
         true

@@ -15,6 +15,17 @@ const DEFAULT: Timers = Timers { refresh: 3600, retry: 600, expire: 7200 };
 const REFRESH_RANGE: (u32, u32) = (1, 86_400);
 const RETRY_RANGE: (u32, u32) = (1, 7_200);
 const EXPIRE_RANGE: (u32, u32) = (600, 172_800);
+
+/// The expire range in use. Test-only hook: in debug builds `FOCLD_TEST_RTR_EXPIRE_MIN=N`
+/// lowers its floor to N seconds, so a test sees data expire without waiting ten minutes.
+/// Release builds never read the variable.
+fn expire_range() -> (u32, u32) {
+    #[cfg(debug_assertions)]
+    if let Some(lo) = std::env::var("FOCLD_TEST_RTR_EXPIRE_MIN").ok().and_then(|v| v.parse().ok()) {
+        return (lo, EXPIRE_RANGE.1);
+    }
+    EXPIRE_RANGE
+}
 /// A reconnect after a protocol version downgrade waits this long, not the retry interval.
 const DOWNGRADE_WAIT: Duration = Duration::from_millis(100);
 /// Most VRPs one response may carry before it is refused (memory bound per cache).
@@ -137,9 +148,10 @@ impl CacheSession {
         let o = self.overrides;
         let refresh = clamp("refresh", &self.label, o.refresh.unwrap_or(from_cache.refresh), REFRESH_RANGE);
         let retry = clamp("retry", &self.label, o.retry.unwrap_or(from_cache.retry), RETRY_RANGE);
-        let mut expire = clamp("expire", &self.label, o.expire.unwrap_or(from_cache.expire), EXPIRE_RANGE);
+        let range = expire_range();
+        let mut expire = clamp("expire", &self.label, o.expire.unwrap_or(from_cache.expire), range);
         if expire <= refresh.max(retry) {
-            expire = (refresh.max(retry) + 1).clamp(EXPIRE_RANGE.0, EXPIRE_RANGE.1);
+            expire = (refresh.max(retry) + 1).clamp(range.0, range.1);
         }
         self.timers = Timers { refresh, retry, expire };
     }

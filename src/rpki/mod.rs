@@ -307,11 +307,12 @@ impl Rtr {
             self.files.iter().map(|f| &f.aspas).chain(used.iter().map(|&i| &self.caches[i].session.aspas)),
         );
         table.sources = self.sources(&used);
+        table.configured = !self.caches.is_empty() || !self.files.is_empty();
         if table.len() != self.table.len() {
             info!("rpki: {} VRPs in use", table.len());
         }
         let mut changed = table.changed_prefixes(&self.table);
-        let same_sources = table.sources == self.table.sources;
+        let same_sources = table.sources == self.table.sources && table.configured == self.table.configured;
         self.table = Arc::new(table);
         // A new serial with the same VRPs still goes to the RIB: the archive beside the next
         // RIB snapshot names the serial in effect.

@@ -48,6 +48,9 @@ pub struct VrpTable {
     pub sources: Vec<VrpSource>,
     /// The ASPA records in use beside the VRPs (the same sources).
     pub aspas: AspaTable,
+    /// `[rpki]` has a cache or a file: routes have an origin validation state (not found,
+    /// while no VRP is in use) rather than none.
+    pub configured: bool,
 }
 
 /// One source of a `VrpTable`: an RTR cache in use or a VRP file.
@@ -105,6 +108,11 @@ impl VrpTable {
 
     pub fn is_empty(&self) -> bool {
         self.count == 0
+    }
+
+    /// Whether routes are validated: RPKI is configured or VRPs are in use.
+    pub fn in_use(&self) -> bool {
+        self.configured || !self.is_empty()
     }
 
     /// Every VRP whose prefix covers `p` (RFC 6811 §2 "Covering VRPs"), shortest first.
