@@ -1261,7 +1261,7 @@ mod tests {
         announce(&mut rib, 1, &refs, attrs(65001, 1));
         announce(&mut rib, 2, &refs, attrs(65002, 1));
         let vrp = |p: &str, max_len, asn| Vrp { prefix: p.parse().expect("prefix"), max_len, asn };
-        let set: std::collections::HashSet<Vrp> = [vrp("10.0.0.0/16", 24, 65001)].into();
+        let set: crate::rpki::vrp::VrpSet = [vrp("10.0.0.0/16", 24, 65001)].into_iter().collect();
         let first = Arc::new(VrpTable::from_sets([&set]));
         let changed = first.changed_prefixes(&VrpTable::default());
         assert_eq!(rib.revalidate(first.clone(), changed), (512, 512), "the /16's routes only, all now decided");
@@ -1272,7 +1272,7 @@ mod tests {
         assert_eq!(state(&rib, "10.1.7.0/24"), [RovState::NotFound, RovState::NotFound]);
         // A VRP for one /24 of the other /16 arrives: two routes to look at, one flips.
         let mut more = set.clone();
-        more.insert(vrp("10.1.7.0/24", 24, 65002));
+        more.apply([vrp("10.1.7.0/24", 24, 65002)], []);
         let second = Arc::new(VrpTable::from_sets([&more]));
         let changed = second.changed_prefixes(&first);
         assert_eq!(rib.revalidate(second, changed), (2, 2));

@@ -5,9 +5,9 @@
 
 use super::aspa::AspaRecords;
 use super::pdu::{self, DecodeError, ErrorCode, Pdu, Timers};
-use super::vrp::Vrp;
+use super::vrp::{Vrp, VrpSet};
 use log::warn;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 /// RFC 8210 §6 defaults and ranges (seconds).
@@ -98,7 +98,7 @@ pub struct CacheSession {
     pub phase: Phase,
     pub session_id: Option<u16>,
     pub serial: Option<u32>,
-    pub data: HashSet<Vrp>,
+    pub data: VrpSet,
     /// ASPA records (RTR version 2), by customer AS.
     pub aspas: AspaRecords,
     /// The response being received.
@@ -129,7 +129,7 @@ impl CacheSession {
             phase: Phase::Down,
             session_id: None,
             serial: None,
-            data: HashSet::new(),
+            data: VrpSet::default(),
             aspas: AspaRecords::new(),
             pending: None,
             overrides,
@@ -341,12 +341,10 @@ impl CacheSession {
                 if full {
                     self.data = adds.into_iter().collect();
                 } else {
-                    for v in &dels {
-                        if !self.data.remove(v) {
-                            warn!("rpki {}: the cache withdrew a VRP it never announced: {v:?}", self.label);
-                        }
+                    let unknown = self.data.apply(adds, dels);
+                    if unknown > 0 {
+                        warn!("rpki {}: the cache withdrew {unknown} VRPs it never announced", self.label);
                     }
-                    self.data.extend(adds);
                 }
                 self.serial = Some(serial);
                 if let Some(t) = timers {
@@ -404,6 +402,7 @@ impl CacheSession {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashSet;
 
     fn vrp(s: &str, max_len: u8, asn: u32) -> Pdu {
         Pdu::Prefix { announce: true, prefix: s.parse().expect("prefix"), max_len, asn }

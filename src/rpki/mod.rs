@@ -17,6 +17,7 @@
 
 pub mod aspa;
 pub mod cache;
+pub mod packed;
 pub mod pdu;
 pub mod vrp;
 
@@ -32,13 +33,12 @@ use crossbeam_channel::{Receiver, SendTimeoutError, Sender};
 use log::{info, warn};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token, Waker};
-use std::collections::HashSet;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
-use vrp::{Vrp, VrpSource, VrpTable};
+use vrp::{VrpSet, VrpSource, VrpTable};
 
 const WAKER: Token = Token(0);
 /// How long a connection attempt may take before it counts as failed.
@@ -119,7 +119,7 @@ struct Cache {
 
 struct VrpFile {
     cfg: VrpFileConfig,
-    vrps: HashSet<Vrp>,
+    vrps: VrpSet,
     aspas: AspaRecords,
     loaded_at: Option<SystemTime>,
     last_error: Option<String>,
@@ -268,7 +268,7 @@ impl Rtr {
                 })
                 .unwrap_or(VrpFile {
                     cfg: f.clone(),
-                    vrps: HashSet::new(),
+                    vrps: VrpSet::default(),
                     aspas: AspaRecords::new(),
                     loaded_at: None,
                     last_error: None,
@@ -312,10 +312,12 @@ impl Rtr {
             info!("rpki: {} VRPs in use", table.len());
         }
         let mut changed = table.changed_prefixes(&self.table);
-        let same_sources = table.sources == self.table.sources && table.configured == self.table.configured;
+        let same_sources = table.sources == self.table.sources
+            && table.configured == self.table.configured
+            && table.aspas == self.table.aspas;
         self.table = Arc::new(table);
-        // A new serial with the same VRPs still goes to the RIB: the archive beside the next
-        // RIB snapshot names the serial in effect.
+        // A new serial or ASPA set with the same VRPs still goes to the RIB: ASPA verdicts
+        // follow it, and the archive beside the next RIB snapshot names the serial in effect.
         if changed.is_empty() && self.unsent.is_empty() && same_sources {
             return;
         }

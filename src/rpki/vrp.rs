@@ -4,9 +4,10 @@
 //! thread and handed out as an immutable snapshot; `validate` is the RFC 6811 §2 procedure.
 
 use super::aspa::{AspaRecords, AspaTable};
+pub use super::packed::VrpSet;
+use super::packed::{FamilyTable, Packed, V6};
 use crate::prefix::Prefix;
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet};
 
 /// One VRP: `asn` may originate `prefix` and its more-specifics up to `max_len`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -39,10 +40,8 @@ impl RovState {
 /// only lengths that exist.
 #[derive(Clone, Debug, Default)]
 pub struct VrpTable {
-    by_prefix: HashMap<Prefix, Vec<(u8, u32)>>,
-    lens_v4: u64,
-    lens_v6: [u64; 3],
-    count: usize,
+    v4: FamilyTable<u32>,
+    v6: FamilyTable<V6>,
     /// Where the VRPs came from (filled by the RTR thread): archived beside each RIB snapshot
     /// so the validation state of the dump can be reproduced.
     pub sources: Vec<VrpSource>,
@@ -78,36 +77,22 @@ pub struct VrpSource {
 }
 
 impl VrpTable {
-    pub fn from_sets<'a>(sets: impl IntoIterator<Item = &'a HashSet<Vrp>>) -> VrpTable {
-        let mut t = VrpTable::default();
-        let mut seen = HashSet::new();
-        for set in sets {
-            for v in set {
-                if seen.insert(*v) {
-                    t.insert(*v);
-                }
-            }
+    /// The union of the sources' sets.
+    pub fn from_sets<'a>(sets: impl IntoIterator<Item = &'a VrpSet>) -> VrpTable {
+        let sets: Vec<&VrpSet> = sets.into_iter().collect();
+        VrpTable {
+            v4: FamilyTable::union(sets.iter().map(|s| &s.v4)),
+            v6: FamilyTable::union(sets.iter().map(|s| &s.v6)),
+            ..VrpTable::default()
         }
-        t
-    }
-
-    fn insert(&mut self, v: Vrp) {
-        let l = u32::from(v.prefix.len());
-        if v.prefix.addr().is_ipv4() {
-            self.lens_v4 |= 1 << l;
-        } else {
-            self.lens_v6[(l / 64) as usize] |= 1 << (l % 64);
-        }
-        self.by_prefix.entry(v.prefix).or_default().push((v.max_len, v.asn));
-        self.count += 1;
     }
 
     pub fn len(&self) -> usize {
-        self.count
+        self.v4.len() + self.v6.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.len() == 0
     }
 
     /// Whether routes are validated: RPKI is configured or VRPs are in use.
@@ -122,20 +107,11 @@ impl VrpTable {
 
     /// `covering` without collecting: probes only the prefix lengths that have VRPs.
     pub fn covering_iter(&self, p: &Prefix) -> impl Iterator<Item = Vrp> + '_ {
-        let v4 = p.addr().is_ipv4();
-        let addr = p.addr();
-        (0..=p.len())
-            .filter(move |&l| {
-                if v4 {
-                    self.lens_v4 & (1 << l) != 0
-                } else {
-                    self.lens_v6[usize::from(l / 64)] & (1 << (l % 64)) != 0
-                }
-            })
-            .filter_map(move |l| Prefix::new_truncated(addr, l).ok())
-            .flat_map(move |q| {
-                self.by_prefix.get(&q).into_iter().flatten().map(move |&(max_len, asn)| Vrp { prefix: q, max_len, asn })
-            })
+        let (a, b) = match *p {
+            Prefix::V4 { addr, len } => (Some(self.v4.covering(addr, len)), None),
+            Prefix::V6 { addr, len } => (None, Some(self.v6.covering(((addr >> 64) as u64, addr as u64), len))),
+        };
+        a.into_iter().flatten().map(Packed::vrp).chain(b.into_iter().flatten().map(Packed::vrp))
     }
 
     /// RFC 6811 §2 for `p` from `origin`, with the VRPs that decide it (`focl rpki lookup`).
@@ -174,13 +150,7 @@ impl VrpTable {
     /// Every VRP, ordered by prefix (IPv4 first), then maxLength, then AS: the same table
     /// always gives the same sequence.
     pub fn sorted(&self) -> Vec<Vrp> {
-        let mut out: Vec<Vrp> = self
-            .by_prefix
-            .iter()
-            .flat_map(|(p, v)| v.iter().map(|&(max_len, asn)| Vrp { prefix: *p, max_len, asn }))
-            .collect();
-        out.sort_unstable();
-        out
+        self.v4.entries().iter().map(Packed::vrp).chain(self.v6.entries().iter().map(Packed::vrp)).collect()
     }
 
     /// The table as the rpki-client / stayrtr JSON file (`parse_json` reads it back), with a
@@ -188,7 +158,7 @@ impl VrpTable {
     pub fn write_json(&self, extra: serde_json::Value, out: &mut impl std::io::Write) -> std::io::Result<()> {
         let metadata = serde_json::json!({
             "generator": "focld",
-            "vrps": self.count,
+            "vrps": self.len(),
             "sources": self.sources,
             "of": extra,
         });
@@ -212,25 +182,16 @@ impl VrpTable {
     /// The VRP prefixes whose VRPs differ between `old` and `self`: only routes inside them
     /// can change state, so only those are validated again.
     pub fn changed_prefixes(&self, old: &VrpTable) -> Vec<Prefix> {
-        let sorted = |v: &Vec<(u8, u32)>| {
-            let mut v = v.clone();
-            v.sort_unstable();
-            v
-        };
-        let mut out: Vec<Prefix> = self
-            .by_prefix
-            .iter()
-            .filter(|(p, v)| old.by_prefix.get(p).is_none_or(|o| sorted(o) != sorted(v)))
-            .map(|(p, _)| *p)
-            .collect();
-        out.extend(old.by_prefix.keys().filter(|p| !self.by_prefix.contains_key(p)).copied());
+        let mut out = Vec::new();
+        self.v4.changed(&old.v4, &mut out);
+        self.v6.changed(&old.v6, &mut out);
         out
     }
 }
 
 /// The rpki-client / stayrtr JSON file (`{"roas": [{"prefix", "maxLength", "asn"}]}`; `asn`
 /// a number or "AS65008"), as VRPs. Errors name the entry.
-pub fn parse_json(text: &str) -> Result<HashSet<Vrp>, String> {
+pub fn parse_json(text: &str) -> Result<VrpSet, String> {
     parse_file(text).map(|(vrps, _)| vrps)
 }
 
@@ -246,7 +207,7 @@ fn asn_of(v: &serde_json::Value) -> Option<u32> {
 /// `parse_json` and the file's ASPA records (`"aspas": [{"customer_asid", "providers"}]`, as
 /// rpki-client writes them; `customer` is read too), by customer AS (several records of one
 /// customer are united). Errors name the entry.
-pub fn parse_file(text: &str) -> Result<(HashSet<Vrp>, AspaRecords), String> {
+pub fn parse_file(text: &str) -> Result<(VrpSet, AspaRecords), String> {
     #[derive(Deserialize)]
     struct File {
         roas: Vec<Roa>,
@@ -267,7 +228,7 @@ pub fn parse_file(text: &str) -> Result<(HashSet<Vrp>, AspaRecords), String> {
         asn: serde_json::Value,
     }
     let f: File = serde_json::from_str(text).map_err(|e| format!("not a VRP file (rpki-client JSON): {e}"))?;
-    let mut out = HashSet::new();
+    let mut out = Vec::new();
     for (i, r) in f.roas.iter().enumerate() {
         let prefix: Prefix = r.prefix.parse().map_err(|e| format!("roas[{i}]: prefix '{}': {e}", r.prefix))?;
         let asn = asn_of(&r.asn).ok_or_else(|| format!("roas[{i}]: asn {} is not an AS number", r.asn))?;
@@ -276,7 +237,7 @@ pub fn parse_file(text: &str) -> Result<(HashSet<Vrp>, AspaRecords), String> {
         if max_len < prefix.len() || max_len > family_max {
             return Err(format!("roas[{i}]: maxLength {max_len} does not fit {prefix}"));
         }
-        out.insert(Vrp { prefix, max_len, asn });
+        out.push(Vrp { prefix, max_len, asn });
     }
     let mut aspas = AspaRecords::new();
     for (i, a) in f.aspas.iter().enumerate() {
@@ -292,7 +253,7 @@ pub fn parse_file(text: &str) -> Result<(HashSet<Vrp>, AspaRecords), String> {
         }
         aspas.entry(customer).or_default().extend(providers);
     }
-    Ok((out, aspas))
+    Ok((out.into_iter().collect(), aspas))
 }
 
 #[cfg(test)]
@@ -304,7 +265,7 @@ mod tests {
     }
 
     fn table(vrps: &[(&str, u8, u32)]) -> VrpTable {
-        let set: HashSet<Vrp> = vrps.iter().map(|&(s, m, a)| Vrp { prefix: p(s), max_len: m, asn: a }).collect();
+        let set: VrpSet = vrps.iter().map(|&(s, m, a)| Vrp { prefix: p(s), max_len: m, asn: a }).collect();
         VrpTable::from_sets([&set])
     }
 
@@ -369,7 +330,7 @@ mod tests {
 
     #[test]
     fn the_same_vrp_from_two_sources_counts_once() {
-        let a: HashSet<Vrp> = [Vrp { prefix: p("192.0.2.0/24"), max_len: 24, asn: 1 }].into();
+        let a: VrpSet = [Vrp { prefix: p("192.0.2.0/24"), max_len: 24, asn: 1 }].into_iter().collect();
         let b = a.clone();
         assert_eq!(VrpTable::from_sets([&a, &b]).len(), 1);
     }
@@ -383,7 +344,7 @@ mod tests {
         t.write_json(serde_json::json!({"rib": "rib.x"}), &mut a).expect("written");
         let text = String::from_utf8(a.clone()).expect("utf-8");
         let (back, aspas) = parse_file(&text).expect("parses");
-        assert_eq!(back, t.sorted().into_iter().collect::<HashSet<_>>());
+        assert_eq!(back, t.sorted().into_iter().collect::<VrpSet>());
         assert_eq!(AspaTable::from_sets([&aspas]), t.aspas, "the ASPA records too");
         let v: serde_json::Value = serde_json::from_str(&text).expect("json");
         assert_eq!(v["metadata"]["sources"][0]["name"], "/x.json");
