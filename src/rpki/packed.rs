@@ -250,6 +250,10 @@ impl<A: Addr> FamilyTable<A> {
         self.entries.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
     pub fn entries(&self) -> &[Packed<A>] {
         &self.entries
     }
