@@ -123,19 +123,23 @@ impl VrpTable {
     /// `validate` without the covering list (no allocation): the state of a route as it
     /// arrives in the RIB.
     pub fn state(&self, p: &Prefix, origin: Option<u32>) -> RovState {
-        state_among(self.covering_iter(p), p.len(), origin)
+        // `state_among` on the packed entries, without making a `Vrp` of each.
+        match *p {
+            Prefix::V4 { addr, len } => state_of(self.v4.covering(addr, len).map(|e| (e.max, e.asn)), len, origin),
+            Prefix::V6 { addr, len } => {
+                let cover = self.v6.covering(((addr >> 64) as u64, addr as u64), len);
+                state_of(cover.map(|e| (e.max, e.asn)), len, origin)
+            }
+        }
     }
 }
 
-/// RFC 6811 §2 over a prefix's covering VRPs: Valid when one matches the origin AS and the
-/// length `len`, Invalid when VRPs cover the prefix but none matches, NotFound when none covers
-/// it. A route with no origin AS (an empty path, or one ending in an AS_SET) matches no VRP; AS
-/// 0 in a VRP matches no route (RFC 6483 §4).
-pub fn state_among(covering: impl IntoIterator<Item = Vrp>, len: u8, origin: Option<u32>) -> RovState {
+/// `state_among` over (max length, AS) pairs.
+fn state_of(covering: impl Iterator<Item = (u8, u32)>, len: u8, origin: Option<u32>) -> RovState {
     let mut covered = false;
-    for v in covering {
+    for (max_len, asn) in covering {
         covered = true;
-        if origin.is_some_and(|o| v.asn != 0 && v.asn == o) && len <= v.max_len {
+        if origin.is_some_and(|o| asn != 0 && asn == o) && len <= max_len {
             return RovState::Valid;
         }
     }
@@ -144,6 +148,14 @@ pub fn state_among(covering: impl IntoIterator<Item = Vrp>, len: u8, origin: Opt
     } else {
         RovState::NotFound
     }
+}
+
+/// RFC 6811 §2 over a prefix's covering VRPs: Valid when one matches the origin AS and the
+/// length `len`, Invalid when VRPs cover the prefix but none matches, NotFound when none covers
+/// it. A route with no origin AS (an empty path, or one ending in an AS_SET) matches no VRP; AS
+/// 0 in a VRP matches no route (RFC 6483 §4).
+pub fn state_among(covering: impl IntoIterator<Item = Vrp>, len: u8, origin: Option<u32>) -> RovState {
+    state_of(covering.into_iter().map(|v| (v.max_len, v.asn)), len, origin)
 }
 
 impl VrpTable {
