@@ -17,8 +17,10 @@ use crate::control::proto::{
     ReloadReport, RpkiLookup, RpkiStatus, SourceStatus, StreamItem,
 };
 use crate::prefix::{Family, Prefix};
+/// ASPA verdicts (the RIB computes them from the table the RTR thread hands over).
+pub use crate::rpki::aspa::{AspaState, Direction as AspaDirection};
 /// The VRP table and validation states travel from the RTR thread to the RIB.
-pub use crate::rpki::vrp::{self, RovState, VrpTable};
+pub use crate::rpki::vrp::{self, RovState, VrpSource, VrpTable};
 use crate::wire::notify::CeaseSubcode;
 use crate::wire::role::Role;
 use crate::wire::update::{AddPath, ParsedUpdate};
@@ -239,7 +241,7 @@ pub struct RouteMatch {
     pub best: bool,
     pub rpki: Option<RovState>,
     /// The route's effective ASPA verdict (`AspaVerdict::state`).
-    pub aspa: Option<crate::rpki::aspa::AspaState>,
+    pub aspa: Option<AspaState>,
 }
 
 /// `focl rib in` / `focl rib lookup`, answered as a stream of routes in prefix order.

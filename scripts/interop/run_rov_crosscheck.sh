@@ -135,15 +135,21 @@ echo "workload: $want4 IPv4 and $want6 IPv6 routes to each receiver"
 
 focld_routes() { focl_json rib summary | jget 'd["routes"]["ipv4_unicast"] + d["routes"]["ipv6_unicast"]'; }
 total=$((want4 + want6))
-wait_until 300 output_is "$total" focld_routes && ok "focld holds all $total routes" ||
+if wait_until 300 output_is "$total" focld_routes; then
+    ok "focld holds all $total routes"
+else
     fail "focld holds $(focld_routes) of $total routes"
+fi
 # BIRD's static ROA protocols count their routes too.
-wait_until 120 output_is "$((total + roas))" bird_routes && ok "BIRD holds all $total routes and $roas ROAs" ||
+if wait_until 120 output_is "$((total + roas))" bird_routes; then
+    ok "BIRD holds all $total routes and $roas ROAs"
+else
     fail "BIRD holds $(bird_routes) of $((total + roas)) routes and ROAs"
+fi
 echo "all routes in both after $SECONDS s"
 
 # focld's counts, once every route is validated (the VRPs were read before the routes came).
-read -r fv fi fn < <(focl_json rib summary | jget '"%d %d %d" % (d["rov"]["valid"], d["rov"]["invalid"], d["rov"]["not_found"])')
+read -r fv fin fn < <(focl_json rib summary | jget '"%d %d %d" % (d["rov"]["valid"], d["rov"]["invalid"], d["rov"]["not_found"])')
 bird_count() {
     "${B[@]}" show route table "$1" where "roa_check($2, net, bgp_path.last) = $3" count |
         awk '/routes for/ {print $1}'
@@ -151,10 +157,22 @@ bird_count() {
 bv=$(($(bird_count master4 r4 ROA_VALID) + $(bird_count master6 r6 ROA_VALID)))
 bi=$(($(bird_count master4 r4 ROA_INVALID) + $(bird_count master6 r6 ROA_INVALID)))
 bn=$(($(bird_count master4 r4 ROA_UNKNOWN) + $(bird_count master6 r6 ROA_UNKNOWN)))
-echo "focld: valid $fv, invalid $fi, not-found $fn"
+echo "focld: valid $fv, invalid $fin, not-found $fn"
 echo "BIRD:  valid $bv, invalid $bi, not-found $bn"
-[ "$fv" -gt 0 ] && [ "$fi" -gt 0 ] && [ "$fn" -gt 0 ] && ok "every state occurs" || fail "a state never occurs"
-[ "$((fv + fi + fn))" = "$total" ] && ok "focld validated every route" || fail "focld's counts add up to $((fv + fi + fn)), not $total"
-[ "$fv $fi $fn" = "$bv $bi $bn" ] && ok "focld and BIRD agree on every count" || fail "the counts differ"
+if [ "$fv" -gt 0 ] && [ "$fin" -gt 0 ] && [ "$fn" -gt 0 ]; then
+    ok "every state occurs"
+else
+    fail "a state never occurs"
+fi
+if [ "$((fv + fin + fn))" = "$total" ]; then
+    ok "focld validated every route"
+else
+    fail "focld's counts add up to $((fv + fin + fn)), not $total"
+fi
+if [ "$fv $fin $fn" = "$bv $bi $bn" ]; then
+    ok "focld and BIRD agree on every count"
+else
+    fail "the counts differ"
+fi
 
 interop_summary rov_crosscheck

@@ -27,6 +27,8 @@ c1=$(free_port 127.0.0.1)
 c2=$(free_port 127.0.0.1)
 A=(-s "$tmp/a.sock")
 
+one_pid=""
+two_pid=""
 # stayrtr NAME PORT FILE PROTOCOL: a cache, re-reading FILE every second; its PID in $NAME_pid.
 stayrtr_start() {
     local m
@@ -110,37 +112,55 @@ state() { "$FOCL" "${A[@]}" -j rib lookup "$1" | jget 'd["routes"][0].get("rpki"
 states() { echo "$(state 203.0.113.0/24) $(state 198.51.100.0/24) $(state 192.0.2.0/24)"; }
 cache() { "$FOCL" "${A[@]}" -j rpki status | jget "d['caches'][$1]['$2']"; }
 
-wait_until 30 output_is "3" bash -c "\"$FOCL\" ${A[*]} -j rib summary | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"routes\"][\"ipv4_unicast\"])'" ||
-    fail "focld A did not get B's three routes"
+wait_until 30 output_is "3" bash -c "\"$FOCL\" ${A[*]} -j rib summary | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"routes\"][\"ipv4_unicast\"])'" || fail "focld A did not get B's three routes"
 if wait_until 20 output_is "valid invalid not-found" states; then
     ok "synchronised in RTR version $(cache 0 version) (serial $(cache 0 serial)): valid, invalid, not found"
 else
     fail "states $(states); cache $(cache 0 state)"
 fi
-[ "$(cache 1 in_use)" = "False" ] && ok "the less preferred cache is synchronised but not used" ||
+if [ "$(cache 1 in_use)" = "False" ]; then
+    ok "the less preferred cache is synchronised but not used"
+else
     fail "cache 2 in use: $(cache 1 in_use)"
+fi
 rov=$("$FOCL" "${A[@]}" -j rib summary | jget '"%d %d %d" % (d["rov"]["valid"], d["rov"]["invalid"], d["rov"]["not_found"])')
-[ "$rov" = "1 1 1" ] && ok "rib summary counts 1 valid, 1 invalid, 1 not found" || fail "rib summary rov $rov"
+if [ "$rov" = "1 1 1" ]; then
+    ok "rib summary counts 1 valid, 1 invalid, 1 not found"
+else
+    fail "rib summary rov $rov"
+fi
 
 # The file changes: 198.51.100.0/24 now from AS65002. stayrtr notifies; focld asks for it.
 serial=$(cache 0 serial)
 vrps "$tmp/one.json" 203.0.113.0/24/24/65002 198.51.100.0/24/24/65002
-wait_until 20 output_is "valid valid not-found" states && ok "an edit of the file turns 198.51.100.0/24 valid live (serial $serial -> $(cache 0 serial))" ||
+if wait_until 20 output_is "valid valid not-found" states; then
+    ok "an edit of the file turns 198.51.100.0/24 valid live (serial $serial -> $(cache 0 serial))"
+else
     fail "after the edit: $(states)"
+fi
 
 # The preferred cache dies: the other one takes over.
 kill "$one_pid"
-wait_until 20 output_is "not-found not-found valid" states && ok "cache 1 gone: cache 2's VRPs in use" ||
+if wait_until 20 output_is "not-found not-found valid" states; then
+    ok "cache 1 gone: cache 2's VRPs in use"
+else
     fail "after cache 1 died: $(states), cache 2 in use $(cache 1 in_use)"
+fi
 stayrtr_start one "$c1" "$tmp/one.json" 1
-wait_until 20 output_is "valid valid not-found" states && ok "cache 1 back: preferred again" ||
+if wait_until 20 output_is "valid valid not-found" states; then
+    ok "cache 1 back: preferred again"
+else
     fail "after cache 1 came back: $(states)"
+fi
 
 # Every cache gone: the data stays until it expires (4 s), then every route is not found.
 kill "$one_pid" "$two_pid"
 t0=$SECONDS
-wait_until 20 output_is "not-found not-found not-found" states && ok "both caches gone: the data expired after $((SECONDS - t0)) s, every route not found" ||
+if wait_until 20 output_is "not-found not-found not-found" states; then
+    ok "both caches gone: the data expired after $((SECONDS - t0)) s, every route not found"
+else
     fail "after both caches died: $(states)"
+fi
 # A cache that speaks only version 0 comes up on cache 1's port: focld downgrades.
 stayrtr_start one "$c1" "$tmp/one.json" 0
 if wait_until 20 output_is "valid valid not-found" states; then

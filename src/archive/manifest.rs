@@ -27,7 +27,7 @@ pub struct Manifest {
     /// For a VRP file beside a RIB snapshot: the sources of its VRPs (RTR caches with their
     /// session id and serial, VRP files); `records` then counts VRPs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rpki: Option<Vec<crate::rpki::vrp::VrpSource>>,
+    pub rpki: Option<Vec<crate::msg::VrpSource>>,
 }
 
 /// Where the manifest of `file` lives: `NAME.json` beside it.

@@ -11,12 +11,11 @@ use super::proto::{
 use super::server::{Answer, Handler};
 use crate::config::ArchiveConfig;
 use crate::msg::{
-    FileSink, MonitorFilter, MonitorLink, MonitorMsg, MrtLink, MrtMsg, PeerId, PeerLink, PeerMsg, ReloadRequest,
-    RibMsg, RibQuery, RouteMatch, RouteQuery, RouteTarget, RovState, RpkiLink, RpkiMsg, StatusSource,
+    AspaState, FileSink, MonitorFilter, MonitorLink, MonitorMsg, MrtLink, MrtMsg, PeerId, PeerLink, PeerMsg,
+    ReloadRequest, RibMsg, RibQuery, RouteMatch, RouteQuery, RouteTarget, RovState, RpkiLink, RpkiMsg, StatusSource,
     ROUTE_STREAM_CHUNKS,
 };
 use crate::prefix::{Family, Prefix};
-use crate::rpki::aspa::AspaState;
 use crate::wire::display;
 use crossbeam_channel::Sender;
 use serde_json::Value;

@@ -15,7 +15,7 @@ use super::record::complete_records_len;
 use super::tally::Tally;
 pub use crate::archive::manifest::Manifest;
 use crate::archive::manifest::{self, sync_dir};
-use crate::rpki::vrp::VrpTable;
+use crate::msg::VrpTable;
 use flate2::write::GzEncoder;
 use log::warn;
 use sha2::{Digest, Sha256};

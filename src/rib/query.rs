@@ -15,9 +15,9 @@ use crate::control::proto::{
     self as ctl, Aggregator, AsPathSegment, AspaVerdict, CtlError, FamilyCounts, PeerName, RawAttribute,
     RibPeerSummary, RibSummary, Route as CtlRoute, RouteDetail, RouteList, RovCounts, StreamItem,
 };
+use crate::msg::{AspaDirection as Direction, AspaState};
 use crate::msg::{PeerId, RibQuery, RouteQuery, RouteTarget};
 use crate::prefix::{Family, Prefix};
-use crate::rpki::aspa::{AspaState, Direction};
 use crate::wire::role::Role;
 use crate::wire::{display, role, update};
 use crossbeam_channel::{Sender, TrySendError};
