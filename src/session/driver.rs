@@ -153,6 +153,8 @@ impl Peer {
                 AddPathMode::Off => Vec::new(),
             },
             four_octet_as: Some(cfg.local_as),
+            graceful_restart: super::graceful::our_gr_cap(&cfg.graceful, false),
+            long_lived: super::graceful::our_llgr_cap(&cfg.graceful),
             ..Capabilities::default()
         };
         Peer {

@@ -902,6 +902,7 @@ mod tests {
             role: None,
             remote_role: None,
             add_path_rx: vec![],
+            graceful: None,
         }
     }
 

@@ -14,6 +14,7 @@
 mod conn;
 mod driver;
 pub mod fsm;
+mod graceful;
 mod ifaddr;
 pub mod sock;
 
