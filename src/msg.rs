@@ -188,6 +188,9 @@ pub struct SessionInfo {
     /// RFC 2545 §3: the link-local address of our interface when the neighbor is on its
     /// subnet, sent beside our global address as the IPv6 next hop.
     pub link_local: Option<std::net::Ipv6Addr>,
+    /// Graceful restart negotiated (RFC 4724 §4.2): how the RIB keeps the peer's routes
+    /// when it restarts.
+    pub graceful: Option<crate::wire::graceful::HelperTimes>,
 }
 
 impl SessionInfo {
@@ -328,6 +331,11 @@ pub enum RibMsg {
     /// `focl source reload NAME`: read the file again (answered once it is read).
     SourceReload(String, Reply<SourceStatus>),
     Stop,
+    /// The session left Established as a graceful restart (RFC 4724 §4.2, RFC 8538): keep
+    /// the peer's routes of the families it negotiated as stale instead of removing them.
+    SessionStale {
+        peer: PeerId,
+    },
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ use crate::control::proto::{
 use crate::msg::{MonitorEvent, MonitorKind, MrtMsg, PeerId, PeerMsg, PeerStop, RibMsg, SessionAddrs, SessionInfo};
 use crate::prefix::Family;
 use crate::wire::frame::{self, MsgType, RefreshKind};
+use crate::wire::graceful::{self, HelperTimes, SessionEnd};
 use crate::wire::notify::{CeaseSubcode, ErrorCode, Notification};
 use crate::wire::open::{self, Capabilities, OpenMsg};
 use crate::wire::role;
@@ -121,6 +122,9 @@ pub(super) struct Peer {
     max_prefix_down: Option<u64>,
     /// When a max-prefix shutdown ends by itself (`max_prefixes_restart_secs`).
     max_prefix_restart_at: Option<Instant>,
+    /// Graceful restart as negotiated on the last Established session (RFC 4724): decides,
+    /// when it ends, whether the RIB keeps its routes stale.
+    session_gr: Option<crate::wire::graceful::GrNegotiated>,
 }
 
 impl Peer {
@@ -180,6 +184,7 @@ impl Peer {
             stopping: false,
             max_prefix_down: None,
             max_prefix_restart_at: None,
+            session_gr: None,
         }
     }
 
@@ -328,7 +333,17 @@ impl Peer {
             }
             Action::SessionUp => self.session_up(),
             Action::SessionDown => {
-                self.send_to_rib_blocking(RibMsg::SessionDown { peer: self.id });
+                let end = self.fsm.session_end().cloned().unwrap_or(SessionEnd::TcpFailed);
+                let msg = if graceful::helper_keeps_routes(self.session_gr.as_ref(), &end) {
+                    info!(
+                        "neighbor {}: session ended ({end:?}): graceful restart, routes kept as stale (RFC 4724 §4.2)",
+                        self.label
+                    );
+                    RibMsg::SessionStale { peer: self.id }
+                } else {
+                    RibMsg::SessionDown { peer: self.id }
+                };
+                self.send_to_rib_blocking(msg);
                 self.stats.sent_prefixes = FamilyCounts::default();
             }
             Action::StateChange { from, to, reason, conn } => {
@@ -831,7 +846,12 @@ impl Peer {
                 }
                 _ => None,
             },
+            graceful: neg.graceful.as_ref().map(|g| {
+                let c = &self.cfg.graceful;
+                HelperTimes::of(g, c.max_restart_time_secs, c.max_stale_secs, c.long_lived_stale_secs)
+            }),
         };
+        self.session_gr = neg.graceful.clone();
         info!(
             "neighbor {}: session established, hold time {}s, families {}",
             self.label,

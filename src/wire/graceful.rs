@@ -176,6 +176,56 @@ impl GrNegotiated {
     }
 }
 
+/// The helper's part of one session (RFC 4724 §4.2), with focld's ceilings applied: what
+/// the RIB needs to keep a restarting peer's routes and to know when to let them go.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HelperTimes {
+    /// Families kept stale when the peer restarts, with its F bit on this session.
+    pub families: Vec<(Family, bool)>,
+    /// The peer's restart time, clamped to `max_restart_time_secs`.
+    pub restart_secs: u32,
+    /// How long stale routes wait for End-of-RIB after the peer is back (`max_stale_secs`).
+    pub stale_secs: u32,
+    /// RFC 9494: per family, the long-lived stale time, clamped to `long_lived_stale_secs`.
+    pub long_lived: Vec<(Family, u32)>,
+}
+
+impl HelperTimes {
+    pub fn of(neg: &GrNegotiated, max_restart_secs: u16, max_stale_secs: u32, max_long_lived_secs: u32) -> HelperTimes {
+        let mut families = neg.families.clone();
+        // RFC 9494 §4.2: an LLGR family is kept too, even if the GR capability did not list it.
+        for (f, fwd, _) in &neg.long_lived {
+            if !families.iter().any(|(g, _)| g == f) {
+                families.push((*f, *fwd));
+            }
+        }
+        HelperTimes {
+            families,
+            restart_secs: u32::from(neg.restart_time.min(max_restart_secs)),
+            stale_secs: max_stale_secs,
+            long_lived: neg
+                .long_lived
+                .iter()
+                .map(|(f, _, t)| (*f, (*t).min(max_long_lived_secs)))
+                .filter(|(_, t)| *t > 0)
+                .collect(),
+        }
+    }
+
+    /// Whether the peer's `family` comes back with its forwarding state (F bit).
+    pub fn forwarding(&self, family: Family) -> bool {
+        self.families.iter().any(|(f, fwd)| *f == family && *fwd)
+    }
+
+    pub fn covers(&self, family: Family) -> bool {
+        self.families.iter().any(|(f, _)| *f == family)
+    }
+
+    pub fn long_lived_secs(&self, family: Family) -> Option<u32> {
+        self.long_lived.iter().find(|(f, _)| *f == family).map(|(_, t)| *t)
+    }
+}
+
 /// How a session ended, as the graceful restart rules need to know it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SessionEnd {
