@@ -215,6 +215,10 @@ pub enum RibQuery {
     Counts {
         peer: PeerId,
     },
+    /// (stale route counts, graceful restart in progress) of a peer (RFC 4724).
+    Graceful {
+        peer: PeerId,
+    },
 }
 
 /// Which prefixes a route query walks.

@@ -15,6 +15,7 @@
 
 use super::table::{self, RouteEntry};
 use super::{best, candidate, count_rov, release_route, set_of, PeerState, Rib};
+use crate::control::proto::{GracefulFamily, GracefulStatus};
 use crate::msg::PeerId;
 use crate::prefix::Family;
 use crate::wire::attr::{code, split_attrs};
@@ -387,27 +388,27 @@ impl Rib {
     }
 }
 
-/// For `focl peer show` and `rib summary`: a peer's graceful restart state.
-pub(super) fn describe(p: &PeerState, now: Instant) -> Option<serde_json::Value> {
+/// For `focl peer show`: a peer's graceful restart in progress.
+pub(super) fn describe(p: &PeerState, now: Instant) -> Option<GracefulStatus> {
     let ep = p.gr.as_ref()?;
-    let fams: Vec<serde_json::Value> = Family::ALL
+    let families = Family::ALL
         .iter()
         .filter_map(|f| {
             let s = ep.families[f.index()]?;
-            Some(serde_json::json!({
-                "family": f.name(),
-                "phase": s.phase.name(),
-                "since": s.since,
-                "expires_in_secs": s.deadline.saturating_duration_since(now).as_secs(),
-                "stale_routes": p.stale[f.index()],
-            }))
+            Some(GracefulFamily {
+                family: f.name().to_string(),
+                phase: s.phase.name().to_string(),
+                since: s.since,
+                expires_in_secs: s.deadline.saturating_duration_since(now).as_secs(),
+                stale_routes: p.stale[f.index()],
+            })
         })
         .collect();
-    Some(serde_json::json!({
-        "families": fams,
-        "restarts": ep.restarts,
-        "ends_at_latest_in_secs": ep.ceiling.saturating_duration_since(now).as_secs(),
-    }))
+    Some(GracefulStatus {
+        families,
+        restarts: ep.restarts,
+        ends_at_latest_in_secs: ep.ceiling.saturating_duration_since(now).as_secs(),
+    })
 }
 
 #[cfg(test)]

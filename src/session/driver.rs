@@ -1233,6 +1233,9 @@ impl Peer {
             restart_in_secs: self.down_reason(now).1,
             hint,
             update_errors: self.stats.update_errors.clone(),
+            // From the RIB, filled in by the control thread.
+            stale_routes: FamilyCounts::default(),
+            graceful_restart: None,
         }
     }
 }
