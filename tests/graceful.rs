@@ -1,0 +1,203 @@
+//! Graceful restart (RFC 4724, RFC 8538, RFC 9494) with focld as the helper, against a
+//! hand-driven speaker on loopback that restarts: its routes stay (stale) while it is away,
+//! End-of-RIB sweeps what it did not announce again, the restart timer sweeps a speaker that
+//! never returns, and a Hard Reset flushes at once.
+
+mod common;
+
+use common::*;
+use focl::prefix::Family;
+use focl::wire::frame::MsgType;
+use focl::wire::graceful::GrCap;
+use focl::wire::notify::{CeaseSubcode, ErrorCode, Notification};
+use focl::wire::open::{Capabilities, OpenMsg};
+use serde_json::Value;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+const PEER: &str = "127.0.0.3";
+
+fn config(dir: &std::path::Path, port: u16, extra: &str) -> String {
+    format!(
+        "{}\n[[peers]]\naddress = \"{PEER}\"\nremote_as = 65010\npassive = true\n{extra}\n",
+        global_section(dir, port)
+    )
+}
+
+/// The speaker's OPEN: Graceful Restart for IPv4 with the F bit, N as asked, R after a restart.
+fn open(restart_time: u16, n: bool, restarted: bool) -> OpenMsg {
+    let caps = Capabilities {
+        families: Family::ALL.to_vec(),
+        route_refresh: true,
+        four_octet_as: Some(65010),
+        graceful_restart: Some(GrCap {
+            restarting: restarted,
+            notification: n,
+            restart_time,
+            families: vec![(Family::Ipv4Unicast, restarted)],
+            other_families: 0,
+        }),
+        ..Default::default()
+    };
+    OpenMsg::new(65010, 90, Ipv4Addr::new(192, 0, 2, 3), caps)
+}
+
+/// ORIGIN IGP, AS_PATH [65010], NEXT_HOP 127.0.0.3.
+fn attrs() -> Vec<u8> {
+    let mut a = vec![0x40, 1, 1, 0];
+    a.extend_from_slice(&[0x40, 2, 6, 2, 1, 0, 0, 0xfd, 0xf2]);
+    a.extend_from_slice(&[0x40, 3, 4, 127, 0, 0, 3]);
+    a
+}
+
+/// 10.0.0.0/8, 11.0.0.0/8, 12.0.0.0/8.
+const THREE: [u8; 6] = [8, 10, 8, 11, 8, 12];
+
+fn connect(f: &Focld, port: u16, o: &OpenMsg) -> RawSpeaker {
+    let remote: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let s = RawSpeaker::establish_with(PEER, remote, o);
+    f.wait_established(PEER, Duration::from_secs(10));
+    s
+}
+
+fn peer_show(f: &Focld) -> Value {
+    f.focl(&["peer", "show", PEER]).unwrap_or_default()
+}
+
+fn stale_in_rib(f: &Focld) -> usize {
+    f.rib_in(PEER).iter().filter(|r| r["stale"] == true).count()
+}
+
+fn summary_routes_and_stale(f: &Focld) -> (u64, u64) {
+    let s = f.focl(&["rib", "summary"]).unwrap_or_default();
+    let p = &s["peers"][0];
+    (p["routes"]["ipv4_unicast"].as_u64().unwrap_or(0), p["stale"]["ipv4_unicast"].as_u64().unwrap_or(0))
+}
+
+#[test]
+fn a_restarting_peer_keeps_its_routes_stale_and_end_of_rib_sweeps_what_it_did_not_announce_again() {
+    let dir = TempDir::new("gr-eor");
+    let port = free_port("127.0.0.1");
+    let f = Focld::start(dir.path(), "f", &config(dir.path(), port, ""));
+    let mut s = connect(&f, port, &open(60, true, false));
+    s.send(&update_msg(&[], &attrs(), &THREE));
+    assert!(wait_for(Duration::from_secs(5), || f.rib_in(PEER).len() == 3));
+    let caps = peer_show(&f)["capabilities"].clone();
+    let row = caps.as_array().unwrap().iter().find(|c| c["name"] == "graceful_restart(ipv4_unicast)").cloned();
+    assert_eq!(row.map(|r| r["negotiated"].clone()), Some(Value::Bool(true)), "{caps}");
+
+    // The speaker's process dies: its TCP connection closes without a NOTIFICATION.
+    drop(s);
+    assert!(wait_for(Duration::from_secs(5), || peer_show(&f)["state"] != "Established"));
+    assert!(wait_for(Duration::from_secs(5), || stale_in_rib(&f) == 3), "{:?}", f.rib_in(PEER));
+    assert_eq!(f.rib_in(PEER).len(), 3, "no route withdrawn");
+    assert_eq!(summary_routes_and_stale(&f), (3, 3), "rib summary keeps counting them, and says stale");
+    let p = peer_show(&f);
+    assert_eq!(p["stale_routes"]["ipv4_unicast"], 3);
+    assert_eq!(p["graceful_restart"]["families"][0]["phase"], "restarting", "{p}");
+    let left = p["graceful_restart"]["families"][0]["expires_in_secs"].as_u64().unwrap();
+    assert!((55..=60).contains(&left), "the speaker's restart time, 60 s: {left}");
+    let text = std::process::Command::new(focl_bin())
+        .args(["-s", &dir.path().join("f.sock").to_string_lossy(), "rib", "in", PEER])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&text.stdout).contains("stale"), "the text marks stale routes");
+
+    // Back, with R and the F bit: 11/8 is announced again, then End-of-RIB.
+    let mut s = connect(&f, port, &open(60, true, true));
+    assert_eq!(stale_in_rib(&f), 3, "still stale until End-of-RIB");
+    assert_eq!(peer_show(&f)["graceful_restart"]["families"][0]["phase"], "waiting_eor");
+    s.send(&update_msg(&[], &attrs(), &[8, 11]));
+    assert!(wait_for(Duration::from_secs(5), || stale_in_rib(&f) == 2));
+    s.send(&update_msg(&[], &[], &[])); // End-of-RIB for IPv4 (RFC 4724 §2)
+    assert!(wait_for(Duration::from_secs(5), || f.rib_in_prefixes(PEER) == ["11.0.0.0/8"]), "{:?}", f.rib_in(PEER));
+    assert_eq!(stale_in_rib(&f), 0);
+    assert!(peer_show(&f).get("graceful_restart").is_none(), "the restart is over");
+    assert_eq!(summary_routes_and_stale(&f), (1, 0));
+}
+
+#[test]
+fn a_peer_that_never_comes_back_is_swept_at_its_restart_time_and_a_new_connection_is_a_restart() {
+    let dir = TempDir::new("gr-timer");
+    let port = free_port("127.0.0.1");
+    let f = Focld::start(dir.path(), "f", &config(dir.path(), port, ""));
+    let mut s = connect(&f, port, &open(3, false, false));
+    s.send(&update_msg(&[], &attrs(), &THREE));
+    assert!(wait_for(Duration::from_secs(5), || f.rib_in(PEER).len() == 3));
+
+    // A second connection while the session is Established: the speaker restarted (RFC 4724
+    // §4.2). The old session closes, the routes stay stale, the new session comes up.
+    let _old = s;
+    let mut s = connect(&f, port, &open(3, false, true));
+    assert_eq!(stale_in_rib(&f), 3, "{:?}", f.rib_in(PEER));
+    s.send(&update_msg(&[], &[], &[]));
+    assert!(wait_for(Duration::from_secs(5), || f.rib_in(PEER).is_empty()), "nothing announced again: swept");
+
+    s.send(&update_msg(&[], &attrs(), &THREE));
+    assert!(wait_for(Duration::from_secs(5), || f.rib_in(PEER).len() == 3));
+    let gone = Instant::now();
+    drop(s);
+    assert!(wait_for(Duration::from_secs(2), || stale_in_rib(&f) == 3));
+    assert!(wait_for(Duration::from_secs(8), || f.rib_in(PEER).is_empty()), "swept at the restart timer");
+    let after = gone.elapsed();
+    assert!(after >= Duration::from_millis(2500), "not before the 3 s restart time: {after:?}");
+    assert!(f.log_text().contains("restart timer expired"));
+}
+
+#[test]
+fn with_n_a_notification_keeps_routes_a_hard_reset_flushes_and_an_operator_reset_is_sent_as_hard_reset() {
+    let dir = TempDir::new("gr-hard");
+    let port = free_port("127.0.0.1");
+    let f = Focld::start(dir.path(), "f", &config(dir.path(), port, ""));
+    let mut s = connect(&f, port, &open(60, true, false));
+    s.send(&update_msg(&[], &attrs(), &THREE));
+    assert!(wait_for(Duration::from_secs(5), || f.rib_in(PEER).len() == 3));
+    // RFC 8538 §4: any NOTIFICATION but Hard Reset is a restart when N is negotiated.
+    s.send(&Notification::cease(CeaseSubcode::AdministrativeReset, None).encode());
+    assert!(wait_for(Duration::from_secs(5), || stale_in_rib(&f) == 3), "{:?}", f.rib_in(PEER));
+
+    let mut s = connect(&f, port, &open(60, true, true));
+    s.send(&update_msg(&[], &attrs(), &THREE));
+    s.send(&update_msg(&[], &[], &[]));
+    assert!(wait_for(Duration::from_secs(5), || f.rib_in(PEER).len() == 3 && stale_in_rib(&f) == 0));
+    // RFC 8538 §3: Cease / Hard Reset flushes at once.
+    s.send(&Notification::new(ErrorCode::Cease, CeaseSubcode::HardReset as u8, vec![6, 2]).encode());
+    assert!(wait_for(Duration::from_secs(5), || f.rib_in(PEER).is_empty()), "{:?}", f.rib_in(PEER));
+
+    // An operator reset goes to the speaker as Hard Reset, the Administrative Reset inside.
+    let mut s = connect(&f, port, &open(60, true, false));
+    s.send(&update_msg(&[], &attrs(), &THREE));
+    assert!(wait_for(Duration::from_secs(5), || f.rib_in(PEER).len() == 3));
+    f.focl(&["peer", "reset", PEER]).expect("reset");
+    let mut got = None;
+    while let Some((ty, raw)) = s.recv() {
+        if ty == MsgType::Notification {
+            got = Some(raw[19..].to_vec());
+            break;
+        }
+    }
+    let body = got.expect("a NOTIFICATION");
+    assert_eq!(&body[..4], &[6, 9, 6, 4], "Cease / Hard Reset carrying Cease / Administrative Reset");
+    assert!(wait_for(Duration::from_secs(5), || f.rib_in(PEER).is_empty()), "our Hard Reset flushes too");
+
+    // Without N, a NOTIFICATION ends graceful restart (RFC 4724): routes go at once.
+    let mut s = connect(&f, port, &open(60, false, false));
+    s.send(&update_msg(&[], &attrs(), &THREE));
+    assert!(wait_for(Duration::from_secs(5), || f.rib_in(PEER).len() == 3));
+    s.send(&Notification::cease(CeaseSubcode::AdministrativeReset, None).encode());
+    assert!(wait_for(Duration::from_secs(5), || f.rib_in(PEER).is_empty()));
+}
+
+#[test]
+fn with_graceful_restart_off_a_closed_session_takes_its_routes_at_once() {
+    let dir = TempDir::new("gr-off");
+    let port = free_port("127.0.0.1");
+    let f = Focld::start(dir.path(), "f", &config(dir.path(), port, "graceful_restart = \"off\""));
+    let mut s = connect(&f, port, &open(60, true, false));
+    let sent = peer_show(&f)["capabilities_sent"].to_string();
+    assert!(!sent.contains("graceful_restart"), "{sent}");
+    s.send(&update_msg(&[], &attrs(), &THREE));
+    assert!(wait_for(Duration::from_secs(5), || f.rib_in(PEER).len() == 3));
+    drop(s);
+    assert!(wait_for(Duration::from_secs(5), || f.rib_in(PEER).is_empty()));
+}
