@@ -395,6 +395,11 @@ pub enum MrtMsg {
     /// finished files go to `sink` from now on.
     Reconfigure(Box<ArchiveConfig>, Option<FileSink>),
     Stop,
+    /// From the RIB: a step of a peer's graceful restart, for the current update file's
+    /// manifest (RFC 4724).
+    Graceful(crate::archive::manifest::GracefulEvent),
+    /// From the RIB, before `SnapshotEnd`: the stale routes per peer in the snapshot.
+    SnapshotStale(Vec<crate::archive::manifest::StaleCount>),
 }
 
 /// How a peer thread hands records to the writer: never blocks, counts what it drops.

@@ -201,3 +201,53 @@ fn with_graceful_restart_off_a_closed_session_takes_its_routes_at_once() {
     drop(s);
     assert!(wait_for(Duration::from_secs(5), || f.rib_in(PEER).is_empty()));
 }
+
+#[test]
+fn the_update_files_manifest_tells_when_families_went_stale_and_were_swept_and_a_snapshot_counts_stale_routes() {
+    let dir = TempDir::new("gr-archive");
+    let port = free_port("127.0.0.1");
+    let archive = dir.path().join("archive");
+    let text = format!(
+        "{}\n[archive]\nenabled = true\ndir = \"{}\"\ncompression = \"none\"\n",
+        config(dir.path(), port, ""),
+        archive.display()
+    );
+    let f = Focld::start(dir.path(), "f", &text);
+    let mut s = connect(&f, port, &open(60, true, false));
+    s.send(&update_msg(&[], &attrs(), &THREE));
+    assert!(wait_for(Duration::from_secs(5), || f.rib_in(PEER).len() == 3));
+    drop(s);
+    assert!(wait_for(Duration::from_secs(5), || stale_in_rib(&f) == 3));
+
+    // A snapshot taken during the restart holds the stale routes, and its manifest counts them.
+    f.focl(&["archive", "snapshot"]).expect("snapshot");
+    assert!(wait_for(Duration::from_secs(10), || !archive_files(&archive, "rib").is_empty()));
+    let rib = archive_files(&archive, "rib").remove(0);
+    let read = |p: &std::path::Path| -> Value {
+        serde_json::from_slice(&std::fs::read(format!("{}.json", p.display())).expect("manifest")).expect("JSON")
+    };
+    assert!(wait_for(Duration::from_secs(5), || std::path::Path::new(&format!("{}.json", rib.display())).exists()));
+    let m = read(&rib);
+    assert_eq!(m["stale_routes"], serde_json::json!([{"peer": PEER, "routes": 3}]), "{m}");
+    let elems = bgpkit_parser::BgpkitParser::from_reader(open_mrt(&rib)).into_elem_iter().count();
+    assert_eq!(elems, 3, "the stale routes are in the snapshot");
+
+    let mut s = connect(&f, port, &open(60, true, true));
+    s.send(&update_msg(&[], &attrs(), &[8, 11]));
+    s.send(&update_msg(&[], &[], &[]));
+    assert!(wait_for(Duration::from_secs(5), || f.rib_in_prefixes(PEER) == ["11.0.0.0/8"]));
+    let rel = f.focl(&["archive", "rotate"]).expect("rotate")["finished"].as_str().expect("a file").to_string();
+    let m = read(&archive.join(&rel));
+    let events: Vec<(String, String, u64)> = m["graceful_restart"]
+        .as_array()
+        .expect("graceful_restart events in the manifest")
+        .iter()
+        .map(|e| {
+            assert_eq!(e["peer"], PEER);
+            (e["family"].as_str().unwrap().into(), e["event"].as_str().unwrap().into(), e["routes"].as_u64().unwrap())
+        })
+        .collect();
+    let want = [("ipv4_unicast".into(), "stale".into(), 3), ("ipv4_unicast".into(), "swept".into(), 2)];
+    assert_eq!(events, want, "{m}");
+    assert_eq!(m["graceful_restart"][1]["reason"], "End-of-RIB");
+}

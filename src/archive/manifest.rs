@@ -24,6 +24,39 @@ pub struct Manifest {
     /// Peers with records in the file (addresses), sorted.
     pub peers: Vec<String>,
     pub compression: String,
+    /// Update files: graceful restart events (RFC 4724, RFC 9494) while the file was written,
+    /// in order: which families of which peer went stale, and when they were swept, so a
+    /// consumer rebuilding a RIB from the updates can see the routes that were not withdrawn.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub graceful_restart: Vec<GracefulEvent>,
+    /// RIB snapshots: per peer with any, the stale routes in the snapshot.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stale_routes: Vec<StaleCount>,
+}
+
+/// One step of a peer's graceful restart, as an update file's manifest lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GracefulEvent {
+    /// Unix time.
+    pub time: u64,
+    /// The peer's address.
+    pub peer: String,
+    /// "ipv4_unicast" or "ipv6_unicast".
+    pub family: String,
+    /// "stale" (the session ended as a restart: every route of the family kept, stale),
+    /// "long_lived" (RFC 9494: kept past the restart time as LLGR_STALE), "swept" (the
+    /// stale routes left were removed) or "flushed" (every route of the family removed at once).
+    pub event: String,
+    /// Routes made stale, long-lived or removed.
+    pub routes: u64,
+    pub reason: String,
+}
+
+/// A peer's stale routes in a RIB snapshot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaleCount {
+    pub peer: String,
+    pub routes: u64,
 }
 
 /// Where the manifest of `file` lives: `NAME.json` beside it.

@@ -245,6 +245,11 @@ impl ArchiveWriter {
         self.tally.records
     }
 
+    /// The file's account, for what its manifest says besides the records.
+    pub fn tally_mut(&mut self) -> &mut Tally {
+        &mut self.tally
+    }
+
     pub fn bytes_in(&self) -> u64 {
         self.bytes_in
     }
@@ -394,6 +399,8 @@ fn finish_temp(
         last_timestamp: info.last,
         peers: info.peers(),
         compression: compression.name().to_string(),
+        graceful_restart: info.graceful.clone(),
+        stale_routes: info.stale.clone(),
     };
     fault_point("manifest");
     manifest::write(final_path, &manifest)?;
@@ -627,6 +634,9 @@ fn write_manifest_of(archive_dir: &Path, data_file: &Path) -> io::Result<Manifes
         last_timestamp: info.last,
         peers: info.peers(),
         compression: compression.name().to_string(),
+        // What the writer knew besides the records is lost with the crash.
+        graceful_restart: Vec::new(),
+        stale_routes: Vec::new(),
     };
     manifest::write(data_file, &m)?;
     Ok(m)

@@ -15,8 +15,9 @@
 
 use super::table::{self, RouteEntry};
 use super::{best, candidate, count_rov, release_route, set_of, PeerState, Rib};
+use crate::archive::manifest::GracefulEvent;
 use crate::control::proto::{GracefulFamily, GracefulStatus};
-use crate::msg::PeerId;
+use crate::msg::{MrtMsg, PeerId};
 use crate::prefix::Family;
 use crate::wire::attr::{code, split_attrs};
 use crate::wire::graceful::HelperTimes;
@@ -233,6 +234,9 @@ impl Rib {
                 Family::Ipv6Unicast => self.table.v6.mark_peer(slot, table::STALE),
             };
             p.stale[f.index()] = n;
+            if let Some(m) = &self.opts.mrt {
+                m.send(event(p, f, "stale", n, "the session ended without a Hard Reset (RFC 4724 §4.2)"));
+            }
             info!(
                 "neighbor {}: graceful restart (RFC 4724): {n} {f} routes kept as stale for up to {} s",
                 p.label,
@@ -302,12 +306,14 @@ impl Rib {
                     let n = self.remove_family_where(peer, f, |_, _| true);
                     if n > 0 {
                         info!("neighbor {label}: {n} {f} routes removed: {why}");
+                        self.gr_archive(peer, f, "flushed", n, why);
                     }
                 }
                 Step::Sweep(f, why) => {
                     let n = self.remove_family_where(peer, f, |e, _| e.is_stale());
                     let kept = self.peers.get(&peer).map_or(0, |p| p.counts[f.index()]);
                     info!("neighbor {label}: graceful restart for {f} over ({why}): {n} stale routes removed, {kept} kept");
+                    self.gr_archive(peer, f, "swept", n, why);
                 }
                 Step::LongLived(f) => {
                     // RFC 9494 §4.2: routes with NO_LLGR go; the rest stay, least preferred.
@@ -317,6 +323,8 @@ impl Rib {
                     info!(
                         "neighbor {label}: restart timer expired for {f}: {kept} routes kept as long-lived stale (LLGR_STALE, RFC 9494), {dropped} with NO_LLGR removed"
                     );
+                    let why = format!("restart timer expired; {dropped} routes with NO_LLGR removed (RFC 9494)");
+                    self.gr_archive(peer, f, "long_lived", kept, &why);
                 }
             }
         }
@@ -324,6 +332,13 @@ impl Rib {
             if p.gr.as_ref().is_some_and(Episode::is_over) {
                 p.gr = None;
             }
+        }
+    }
+
+    /// Tell the MRT writer, for the current update file's manifest.
+    fn gr_archive(&self, peer: PeerId, family: Family, what: &str, routes: u64, why: &str) {
+        if let (Some(m), Some(p)) = (&self.opts.mrt, self.peers.get(&peer)) {
+            m.send(event(p, family, what, routes, why));
         }
     }
 
@@ -386,6 +401,17 @@ impl Rib {
         p.stale[i] = p.stale[i].saturating_sub(stale);
         n
     }
+}
+
+fn event(p: &PeerState, family: Family, what: &str, routes: u64, why: &str) -> MrtMsg {
+    MrtMsg::Graceful(GracefulEvent {
+        time: unix_secs(),
+        peer: p.address.to_string(),
+        family: family.name().to_string(),
+        event: what.to_string(),
+        routes,
+        reason: why.to_string(),
+    })
 }
 
 /// For `focl peer show`: a peer's graceful restart in progress.
