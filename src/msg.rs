@@ -84,6 +84,10 @@ pub enum PeerMsg {
     Disable(Reply<ActionResult>),
     /// `focl peer enable`: start again after `Disable`.
     Enable(Reply<ActionResult>),
+    /// focld stops for a planned restart (SIGUSR2): with `graceful_restart = "on"` and the
+    /// capability negotiated, close the session without a NOTIFICATION so the peer keeps our
+    /// routes (RFC 4724 §4.1); otherwise as a plain stop. The thread ends either way.
+    GracefulStop,
 }
 
 /// End a peer thread, after a Cease with this subcode and communication on a live session.

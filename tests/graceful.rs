@@ -251,3 +251,93 @@ fn the_update_files_manifest_tells_when_families_went_stale_and_were_swept_and_a
     assert_eq!(events, want, "{m}");
     assert_eq!(m["graceful_restart"][1]["reason"], "End-of-RIB");
 }
+
+/// focld A as a process of its own, so the test can send it signals and start it with `-R`.
+struct Process(std::process::Child);
+
+impl Process {
+    fn start(config: &std::path::Path, log: &std::path::Path, restarted: bool) -> Process {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("log");
+        let mut c = std::process::Command::new(focld_bin());
+        c.arg("--config").arg(config).stdout(std::process::Stdio::null()).stderr(log);
+        if restarted {
+            c.arg("-R");
+        }
+        Process(c.spawn().expect("focld"))
+    }
+
+    fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child.
+        unsafe { libc::kill(self.0.id() as i32, sig) };
+    }
+
+    fn wait_exit(&mut self) -> Option<i32> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(st)) = self.0.try_wait() {
+                return st.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn focld_restarting_gracefully_keeps_its_prefixes_at_its_peer_and_a_plain_stop_does_not() {
+    let dir = TempDir::new("gr-speaker");
+    let (port_a, port_b) = (free_port("127.0.0.1"), free_port("127.0.0.2"));
+    let a = format!(
+        "[global]\nasn = 65001\nrouter_id = \"192.0.2.1\"\nlisten_addr = \"127.0.0.1:{port_a}\"\n\
+         control_socket = \"{d}/a.sock\"\nlog_level = \"debug\"\n\n[[peers]]\naddress = \"127.0.0.2\"\n\
+         remote_as = 65002\nremote_port = {port_b}\nconnect_retry_secs = 1\ngraceful_restart = \"on\"\n\
+         restart_time_secs = 30\n\n[[prefixes]]\nnetwork = \"203.0.113.0/24\"\n",
+        d = dir.path().display()
+    );
+    let b = format!(
+        "[global]\nasn = 65002\nrouter_id = \"192.0.2.2\"\nlisten_addr = \"127.0.0.2:{port_b}\"\n\
+         control_socket = \"{d}/b.sock\"\nlog_level = \"debug\"\n\n[[peers]]\naddress = \"127.0.0.1\"\n\
+         remote_as = 65001\npassive = true\n",
+        d = dir.path().display()
+    );
+    let b = Focld::start(dir.path(), "b", &b);
+    let a_conf = dir.path().join("a.toml");
+    std::fs::write(&a_conf, a).unwrap();
+    let a_log = dir.path().join("a.log");
+    let mut a = Process::start(&a_conf, &a_log, false);
+    let from_a = |b: &Focld| b.rib_in("127.0.0.1");
+    assert!(wait_for(Duration::from_secs(15), || from_a(&b).len() == 1), "{}", b.log_text());
+
+    // SIGUSR2: A stops for a restart, closing the session without a NOTIFICATION.
+    a.signal(libc::SIGUSR2);
+    assert_eq!(a.wait_exit(), Some(0), "{}", std::fs::read_to_string(&a_log).unwrap_or_default());
+    assert!(wait_for(Duration::from_secs(5), || b.peer_state("127.0.0.1") != "Established"));
+    let kept = from_a(&b);
+    assert_eq!(kept.len(), 1, "B keeps A's prefix while A restarts");
+    assert_eq!(kept[0]["stale"], true);
+    let show = b.focl(&["peer", "show", "127.0.0.1"]).unwrap();
+    assert_eq!(show["last_error"], Value::Null, "no NOTIFICATION came: {show}");
+
+    // focld -R: the R and F bits, the prefix again, End-of-RIB; B's route is fresh again.
+    let mut a = Process::start(&a_conf, &a_log, true);
+    b.wait_established("127.0.0.1", Duration::from_secs(15));
+    let received = b.focl(&["peer", "show", "127.0.0.1"]).unwrap()["capabilities_received"].to_string();
+    assert!(received.contains("graceful_restart(30s, R, N, ipv4_unicast F, ipv6_unicast F)"), "{received}");
+    assert!(wait_for(Duration::from_secs(5), || {
+        let r = from_a(&b);
+        r.len() == 1 && r[0]["stale"] == false
+    }));
+    assert!(b.focl(&["peer", "show", "127.0.0.1"]).unwrap().get("graceful_restart").is_none());
+
+    // A plain stop (SIGTERM): Cease (as Hard Reset with N) and B drops the prefix at once.
+    a.signal(libc::SIGTERM);
+    assert_eq!(a.wait_exit(), Some(0));
+    assert!(wait_for(Duration::from_secs(5), || from_a(&b).is_empty()), "{:?}", from_a(&b));
+}

@@ -157,7 +157,7 @@ impl Peer {
                 AddPathMode::Off => Vec::new(),
             },
             four_octet_as: Some(cfg.local_as),
-            graceful_restart: super::graceful::our_gr_cap(&cfg.graceful, false),
+            graceful_restart: super::graceful::our_gr_cap(&cfg.graceful, local.restarted),
             long_lived: super::graceful::our_llgr_cap(&cfg.graceful),
             ..Capabilities::default()
         };
@@ -852,6 +852,10 @@ impl Peer {
             }),
         };
         self.session_gr = neg.graceful.clone();
+        // RFC 4724 §4.1: the R and F bits are for the first session after our restart only.
+        if self.our_caps.graceful_restart.as_ref().is_some_and(|g| g.restarting) {
+            self.our_caps.graceful_restart = super::graceful::our_gr_cap(&self.cfg.graceful, false);
+        }
         info!(
             "neighbor {}: session established, hold time {}s, families {}",
             self.label,
@@ -944,6 +948,23 @@ impl Peer {
                         "already disabled"
                     };
                     let _ = reply.send(Ok(ActionResult { peer: self.label.clone(), message: message.into() }));
+                }
+                PeerMsg::GracefulStop => {
+                    let graceful = self.cfg.graceful.graceful_restart == crate::config::GracefulMode::On
+                        && self.fsm.state() == State::Established
+                        && self.fsm.negotiated().is_some_and(|n| n.graceful.is_some());
+                    if graceful {
+                        info!("neighbor {}: focld restarting: closing the session without NOTIFICATION; the neighbor keeps our routes for {} s (RFC 4724)", self.label, self.cfg.graceful.restart_time_secs);
+                        self.feed(Event::GracefulStop);
+                    } else {
+                        self.feed(Event::ManualStop {
+                            subcode: CeaseSubcode::AdministrativeShutdown,
+                            communication: Some("focld restarting".into()),
+                            restart: false,
+                        });
+                    }
+                    self.stopping = true;
+                    return;
                 }
                 PeerMsg::Enable(reply) => {
                     self.max_prefix_down = None;

@@ -112,6 +112,8 @@ pub enum Event {
     /// Event 16/17 (Tcp_CR_Acked, TcpConnectionConfirmed): connection `conn` is up; `outgoing`
     /// says which side opened it.
     TcpConnected { conn: ConnId, outgoing: bool },
+    /// focld stops for a planned restart: close without a NOTIFICATION (RFC 4724 §4.1), stay down.
+    GracefulStop,
     /// Event 18 (TcpConnectionFails): a connect failed, or the connection closed or broke.
     TcpFails { conn: ConnId, reason: String },
     /// Events 19-28: a message arrived on `conn`.
@@ -458,6 +460,19 @@ impl Fsm {
                 let n =
                     graceful::as_hard_reset(Notification::cease(subcode, communication.as_deref()), self.graceful());
                 self.go_idle(stop_reason(subcode), Some(n), IdleHold::Restart, now, out);
+            }
+            Event::GracefulStop => {
+                self.enabled = false;
+                if self.state == State::Established {
+                    self.session_end = Some(SessionEnd::Shutdown);
+                }
+                self.go_idle(
+                    "focld restarting gracefully: closed without NOTIFICATION (RFC 4724 §4.1)",
+                    None,
+                    IdleHold::Restart,
+                    now,
+                    out,
+                );
             }
             Event::ConnectRetryTimerExpires if matches!(state, State::Connect | State::Active) => {
                 // §8.2.2 Connect/Active: drop the attempt, restart the timer, try again.
