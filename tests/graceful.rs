@@ -102,6 +102,17 @@ fn a_restarting_peer_keeps_its_routes_stale_and_end_of_rib_sweeps_what_it_did_no
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&text.stdout).contains("stale"), "the text marks stale routes");
+    let text_of = |args: &[&str]| {
+        let sock = dir.path().join("f.sock");
+        let out = std::process::Command::new(focl_bin()).arg("-s").arg(&sock).args(args).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let show = text_of(&["peer", "show", PEER]);
+    assert!(show.contains("Stale routes: 3 IPv4, 0 IPv6"), "{show}");
+    assert!(show.contains("Graceful restart in progress (RFC 4724)"), "{show}");
+    assert!(show.contains("ipv4_unicast: 3 stale, restart timer"), "{show}");
+    let summary = text_of(&["rib", "summary"]);
+    assert!(summary.lines().next().is_some_and(|l| l.contains("Stale")), "{summary}");
 
     // Back, with R and the F bit: 11/8 is announced again, then End-of-RIB.
     let mut s = connect(&f, port, &open(60, true, true));
