@@ -4,12 +4,15 @@
 # restart` and `bird -R`: during the restart focld's rib in keeps every route of the peer
 # (stale) and rib summary never counts fewer; after the peer's End-of-RIB what it did not
 # announce again is gone; a peer that never comes back is swept at its restart time; a hold
-# timer expiry (the namespace's veth taken down) starts a restart too; a Hard Reset from GoBGP
-# flushes at once. focld restarting (SIGUSR2, then focld -R): GoBGP and BIRD keep focld's
-# prefix throughout; after a plain stop (SIGTERM) they drop it.
+# timer expiry (the namespace's veth taken down) starts a restart too; GoBGP's reset (Cease /
+# Administrative Reset with the N bit) is a restart under RFC 8538 (GoBGP 3.10 sends no Hard
+# Reset; tests/graceful.rs shows one flushing); with Long-Lived GR (RFC 9494) GoBGP's routes
+# outlive its restart time as LLGR_STALE. focld restarting (SIGUSR2, then focld -R): GoBGP and
+# BIRD keep focld's prefix throughout; after a plain stop (SIGTERM) they drop it.
 # Loopback (127.0.0.1 focld, 127.0.0.2 GoBGP, 127.0.0.3 BIRD) and two network namespaces this
 # script creates and removes (198.51.100.1 focld, 198.51.100.2 BIRD). Needs root for the
-# namespaces. Short timers keep it near a minute and a half. Exits non-zero on failure.
+# namespaces. Short timers keep it near three minutes (GoBGP takes ~6 s to connect after each
+# start). Exits non-zero on failure.
 set -uo pipefail
 # shellcheck source=scripts/interop/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -92,7 +95,8 @@ G=(gobgp -u 127.0.0.1 -p "$api_port")
 fport=$(free_port 127.0.0.1)
 gport=$(free_port 127.0.0.1)
 
-gobgp_conf() { # RESTART_TIME
+gobgp_conf() { # RESTART_TIME [LLGR_STALE_TIME]
+    local llgr=${2:-}
     cat <<EOT
 [global.config]
   as = 65002
@@ -114,15 +118,21 @@ gobgp_conf() { # RESTART_TIME
     enabled = true
     restart-time = $1
     notification-enabled = true
+EOT
+    [ -n "$llgr" ] && echo "    long-lived-enabled = true"
+    cat <<EOT
   [[neighbors.afi-safis]]
     [neighbors.afi-safis.config]
       afi-safi-name = "ipv4-unicast"
     [neighbors.afi-safis.mp-graceful-restart.config]
       enabled = true
 EOT
+    [ -n "$llgr" ] && printf '    [neighbors.afi-safis.long-lived-graceful-restart.config]\n      enabled = true\n      restart-time = %s\n' "$llgr"
+    return 0
 }
 gobgp_conf 30 >"$tmp/gobgpd.toml"
 gobgp_conf 4 >"$tmp/gobgpd-short.toml"
+gobgp_conf 3 30 >"$tmp/gobgpd-llgr.toml"
 
 start_gobgpd() { # CONFIG [-r] PREFIX...: start it, add the prefixes before any session
     local conf=$1 flag=$2
@@ -157,6 +167,7 @@ passive = true
 hold_time_secs = 30
 graceful_restart = "on"
 restart_time_secs = 20
+long_lived_stale_secs = 60
 
 [[peers]]
 address = "127.0.0.3"
@@ -283,6 +294,30 @@ if [ "$still" = 2 ] && wait_until 10 output_is 0 rib_count 127.0.0.2; then
 else
     fail "GoBGP gone for good: $still routes at 2 s, $(rib_count 127.0.0.2) now"
 fi
+
+# 6. Long-Lived GR (RFC 9494): past GoBGP's 3 s restart time its routes stay, long-lived stale.
+start_gobgpd "$tmp/gobgpd-llgr.toml" "" 198.51.100.0/24 198.51.101.0/24
+if wait_until 40 established 127.0.0.2 && wait_until 10 output_is 2 rib_count 127.0.0.2 &&
+    focl_json peer show 127.0.0.2 | jq_ '[c["name"] for c in d["capabilities"] if c["negotiated"]]' | grep -q "long_lived_graceful_restart(ipv4_unicast)"; then
+    ok "GoBGP with LLGR: long_lived_graceful_restart(ipv4_unicast) negotiated"
+else
+    fail "GoBGP with LLGR: $(focl_json peer show 127.0.0.2 | jq_ 'd["capabilities"]')"
+fi
+kill9_gobgpd
+llgr_count() { focl_json rib in 127.0.0.2 | jq_ 'sum(1 for r in d["routes"] if r.get("llgr_stale") and "llgr-stale" in " ".join(r["communities"]).lower().replace("65535:6", "llgr-stale"))'; }
+phase() { focl_json peer show 127.0.0.2 | jq_ 'd["graceful_restart"]["families"][0]["phase"]'; }
+if wait_until 10 output_is long_lived phase && wait_until 5 output_is 2 llgr_count; then
+    ok "GoBGP gone past its restart time: its 2 routes kept as long-lived stale, shown with LLGR_STALE"
+else
+    fail "LLGR: phase '$(phase)', $(llgr_count) long-lived stale of $(rib_count 127.0.0.2)"
+fi
+start_gobgpd "$tmp/gobgpd-llgr.toml" -r 198.51.100.0/24 198.51.101.0/24
+if wait_until 40 established 127.0.0.2 && wait_until 10 output_is 0 stale_count 127.0.0.2 && [ "$(rib_count 127.0.0.2)" = 2 ]; then
+    ok "gobgpd -r during the long-lived phase: its End-of-RIB leaves both routes fresh"
+else
+    fail "after LLGR: $(rib_count 127.0.0.2) routes, $(stale_count 127.0.0.2) stale"
+fi
+kill9_gobgpd
 
 # ---------------------------------------------------------------------------------------------
 # BIRD on loopback: birdc graceful restart, bird -R; and BIRD as focld's helper.
