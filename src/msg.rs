@@ -401,9 +401,9 @@ pub enum MrtMsg {
     Stop,
     /// From the RIB: a step of a peer's graceful restart, for the current update file's
     /// manifest (RFC 4724).
-    Graceful(crate::archive::manifest::GracefulEvent),
+    Graceful(GracefulEvent),
     /// From the RIB, before `SnapshotEnd`: the stale routes per peer in the snapshot.
-    SnapshotStale(Vec<crate::archive::manifest::StaleCount>),
+    SnapshotStale(Vec<StaleCount>),
 }
 
 /// How a peer thread hands records to the writer: never blocks, counts what it drops.
@@ -455,6 +455,31 @@ impl MrtLink {
     pub fn send_blocking(&self, msg: MrtMsg) -> bool {
         self.tx.send(msg).is_ok()
     }
+}
+
+/// One step of a peer's graceful restart, as an update file's manifest lists it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct GracefulEvent {
+    /// Unix time.
+    pub time: u64,
+    /// The peer's address.
+    pub peer: String,
+    /// "ipv4_unicast" or "ipv6_unicast".
+    pub family: String,
+    /// "stale" (the session ended as a restart: every route of the family kept, stale),
+    /// "long_lived" (RFC 9494: kept past the restart time as LLGR_STALE), "swept" (the
+    /// stale routes left were removed) or "flushed" (every route of the family removed at once).
+    pub event: String,
+    /// Routes made stale, long-lived or removed.
+    pub routes: u64,
+    pub reason: String,
+}
+
+/// A peer's stale routes in a RIB snapshot.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StaleCount {
+    pub peer: String,
+    pub routes: u64,
 }
 
 // ---------------------------------------------------------------------------------------------

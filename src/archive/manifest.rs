@@ -5,6 +5,9 @@
 //! copy, and the SHA-256 to check the copy against) and by retention.
 
 use serde::{Deserialize, Serialize};
+
+/// Graceful restart events and stale counts travel from the RIB to the MRT writer (`msg`).
+pub use crate::msg::{GracefulEvent, StaleCount};
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -32,31 +35,6 @@ pub struct Manifest {
     /// RIB snapshots: per peer with any, the stale routes in the snapshot.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stale_routes: Vec<StaleCount>,
-}
-
-/// One step of a peer's graceful restart, as an update file's manifest lists it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GracefulEvent {
-    /// Unix time.
-    pub time: u64,
-    /// The peer's address.
-    pub peer: String,
-    /// "ipv4_unicast" or "ipv6_unicast".
-    pub family: String,
-    /// "stale" (the session ended as a restart: every route of the family kept, stale),
-    /// "long_lived" (RFC 9494: kept past the restart time as LLGR_STALE), "swept" (the
-    /// stale routes left were removed) or "flushed" (every route of the family removed at once).
-    pub event: String,
-    /// Routes made stale, long-lived or removed.
-    pub routes: u64,
-    pub reason: String,
-}
-
-/// A peer's stale routes in a RIB snapshot.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StaleCount {
-    pub peer: String,
-    pub routes: u64,
 }
 
 /// Where the manifest of `file` lives: `NAME.json` beside it.

@@ -15,9 +15,8 @@
 
 use super::table::{self, RouteEntry};
 use super::{best, candidate, count_rov, release_route, set_of, PeerState, Rib};
-use crate::archive::manifest::GracefulEvent;
 use crate::control::proto::{GracefulFamily, GracefulStatus};
-use crate::msg::{MrtMsg, PeerId};
+use crate::msg::{GracefulEvent, MrtMsg, PeerId};
 use crate::prefix::Family;
 use crate::wire::attr::{code, split_attrs};
 use crate::wire::graceful::HelperTimes;

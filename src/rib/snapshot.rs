@@ -5,9 +5,8 @@
 //! withdrawn meanwhile are seen or not as their place in the order says.
 
 use super::{path_of, set_of, unix_now, Rib};
-use crate::archive::manifest::StaleCount;
 use crate::mrt::record::{self as mrt_record, PeerEntry, RibEntry};
-use crate::msg::{MrtMsg, PeerId};
+use crate::msg::{MrtMsg, PeerId, StaleCount};
 use crate::prefix::Prefix;
 use log::info;
 use std::net::Ipv4Addr;
