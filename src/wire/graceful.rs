@@ -389,5 +389,14 @@ mod tests {
         assert_eq!(as_hard_reset(collision.clone(), Some(&gr(true))), collision);
         let max = Notification::cease(CeaseSubcode::MaximumPrefixesReached, None);
         assert_eq!(as_hard_reset(max, Some(&gr(true))).subcode, 9);
+        // A reload's resets (RFC 8538 §5): a changed or removed peer.
+        for sub in [
+            CeaseSubcode::OtherConfigurationChange,
+            CeaseSubcode::PeerDeconfigured,
+            CeaseSubcode::AdministrativeShutdown,
+        ] {
+            let n = as_hard_reset(Notification::cease(sub, None), Some(&gr(true)));
+            assert_eq!((n.subcode, n.data[1]), (9, sub as u8), "{sub:?}");
+        }
     }
 }
