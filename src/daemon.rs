@@ -54,6 +54,12 @@ impl Daemon {
     /// then privileges are dropped to `privs` if given, and only then are the threads that talk
     /// BGP or write files started.
     pub fn start(cfg: &Config, privs: Option<&privs::Target>) -> io::Result<Daemon> {
+        Daemon::start_as(cfg, privs, false)
+    }
+
+    /// `start`; `restarted` after a planned restart (`focld -R`, RFC 4724 §4.1): the first
+    /// OPEN to each peer with `graceful_restart = "on"` says so.
+    pub fn start_as(cfg: &Config, privs: Option<&privs::Target>, restarted: bool) -> io::Result<Daemon> {
         if cfg.archive.enabled {
             mrt_writer::prepare(&cfg.archive)?;
             if let Some(t) = privs {
@@ -117,7 +123,12 @@ impl Daemon {
             sources: Some(source.link.clone()),
         };
         let rib = rib::spawn_with(cfg.prefixes.clone(), rib_opts, rib_tx, rib_rx)?;
-        let local = LocalInfo { router_id: cfg.global.router_id, mrt: mrt_link, monitor: Some(monitor.link.clone()) };
+        let local = LocalInfo {
+            router_id: cfg.global.router_id,
+            mrt: mrt_link,
+            monitor: Some(monitor.link.clone()),
+            restarted,
+        };
         let mut d = Daemon {
             cfg: cfg.clone(),
             control: Some(control),
@@ -137,6 +148,8 @@ impl Daemon {
         for pc in &cfg.peers {
             d.add_peer(pc)?;
         }
+        // Peers added later by a reload did not live through the restart.
+        d.local.restarted = false;
         d.publish_peers();
         if let Some(rib) = &d.rib {
             let _ = rib.tx.send(RibMsg::SetSources(cfg.sources.clone()));
@@ -364,6 +377,19 @@ impl Daemon {
         if let Some(rib) = &self.rib {
             let _ = rib.tx.send(RibMsg::RemovePeer { peer: id });
         }
+    }
+
+    /// Stop for a planned restart (SIGUSR2): peers with `graceful_restart = "on"` lose their
+    /// session without a NOTIFICATION, so they keep focld's routes until `focld -R` is back
+    /// (RFC 4724 §4.1); the others get the Cease of `stop`; then as `stop`.
+    pub fn stop_for_restart(mut self) {
+        if let Some(l) = self.listener.take() {
+            l.stop();
+        }
+        for p in self.peers.drain(..) {
+            p.stop_for_restart();
+        }
+        self.stop("focld restarting");
     }
 
     /// Graceful stop: Cease / Administrative Shutdown to every peer (RFC 9003 text), then the

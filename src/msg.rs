@@ -86,6 +86,10 @@ pub enum PeerMsg {
     Disable(Reply<ActionResult>),
     /// `focl peer enable`: start again after `Disable`.
     Enable(Reply<ActionResult>),
+    /// focld stops for a planned restart (SIGUSR2): with `graceful_restart = "on"` and the
+    /// capability negotiated, close the session without a NOTIFICATION so the peer keeps our
+    /// routes (RFC 4724 §4.1); otherwise as a plain stop. The thread ends either way.
+    GracefulStop,
 }
 
 /// End a peer thread, after a Cease with this subcode and communication on a live session.
@@ -190,6 +194,9 @@ pub struct SessionInfo {
     /// RFC 2545 §3: the link-local address of our interface when the neighbor is on its
     /// subnet, sent beside our global address as the IPv6 next hop.
     pub link_local: Option<std::net::Ipv6Addr>,
+    /// Graceful restart negotiated (RFC 4724 §4.2): how the RIB keeps the peer's routes
+    /// when it restarts.
+    pub graceful: Option<crate::wire::graceful::HelperTimes>,
 }
 
 impl SessionInfo {
@@ -212,6 +219,10 @@ pub enum RibQuery {
     },
     /// (received, sent) route counts of a peer.
     Counts {
+        peer: PeerId,
+    },
+    /// (stale route counts, graceful restart in progress) of a peer (RFC 4724).
+    Graceful {
         peer: PeerId,
     },
 }
@@ -332,6 +343,11 @@ pub enum RibMsg {
     /// `focl source reload NAME`: read the file again (answered once it is read).
     SourceReload(String, Reply<SourceStatus>),
     Stop,
+    /// The session left Established as a graceful restart (RFC 4724 §4.2, RFC 8538): keep
+    /// the peer's routes of the families it negotiated as stale instead of removing them.
+    SessionStale {
+        peer: PeerId,
+    },
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -389,6 +405,11 @@ pub enum MrtMsg {
     /// finished files go to `sink` from now on.
     Reconfigure(Box<ArchiveConfig>, Option<FileSink>),
     Stop,
+    /// From the RIB: a step of a peer's graceful restart, for the current update file's
+    /// manifest (RFC 4724).
+    Graceful(GracefulEvent),
+    /// From the RIB, before `SnapshotEnd`: the stale routes per peer in the snapshot.
+    SnapshotStale(Vec<StaleCount>),
 }
 
 /// How a peer thread hands records to the writer: never blocks, counts what it drops.
@@ -440,6 +461,31 @@ impl MrtLink {
     pub fn send_blocking(&self, msg: MrtMsg) -> bool {
         self.tx.send(msg).is_ok()
     }
+}
+
+/// One step of a peer's graceful restart, as an update file's manifest lists it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct GracefulEvent {
+    /// Unix time.
+    pub time: u64,
+    /// The peer's address.
+    pub peer: String,
+    /// "ipv4_unicast" or "ipv6_unicast".
+    pub family: String,
+    /// "stale" (the session ended as a restart: every route of the family kept, stale),
+    /// "long_lived" (RFC 9494: kept past the restart time as LLGR_STALE), "swept" (the
+    /// stale routes left were removed) or "flushed" (every route of the family removed at once).
+    pub event: String,
+    /// Routes made stale, long-lived or removed.
+    pub routes: u64,
+    pub reason: String,
+}
+
+/// A peer's stale routes in a RIB snapshot.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StaleCount {
+    pub peer: String,
+    pub routes: u64,
 }
 
 // ---------------------------------------------------------------------------------------------

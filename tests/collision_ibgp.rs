@@ -95,7 +95,8 @@ fn simultaneous_connects_leave_one_ibgp_session_with_local_pref() {
     }));
     a.wait_established(ip_b, Duration::from_secs(30));
     let last = &a.focl(&["peer", "show", ip_b]).unwrap()["last_error"];
-    assert_eq!(last["name"], "Cease / Administrative Reset", "{last}");
+    // Both focld set the N bit (RFC 8538): an operator reset goes as Hard Reset carrying it.
+    assert_eq!(last["name"], "Cease / Hard Reset (Cease / Administrative Reset)", "{last}");
     assert_eq!(last["direction"], "sent");
 }
 

@@ -94,8 +94,10 @@ fn sigterm_sends_cease_with_the_shutdown_text_and_finishes_the_mrt_file() {
     assert!(got, "B saw the shutdown communication: {last}");
     assert_eq!(
         (last["direction"].as_str(), last["code"].as_u64(), last["subcode"].as_u64()),
-        (Some("received"), Some(6), Some(2))
+        (Some("received"), Some(6), Some(9)),
+        "both focld set the N bit (RFC 8538): the Cease goes as Hard Reset"
     );
+    assert_eq!(last["name"], "Cease / Hard Reset (Cease / Administrative Shutdown)");
     let files = focl::archive::finished_files(&dir.path().join("mrt"));
     assert!(files.iter().any(|f| f.contains("/UPDATES/updates.")), "the update file was finished: {files:?}");
     assert!(!dir.path().join("a.sock").exists(), "the control socket is removed");
@@ -202,7 +204,10 @@ fn peer_disable_and_enable() {
     a.wait_established("b", Duration::from_secs(20));
     let r = a.focl(&["peer", "disable", "b"]).expect("disable");
     assert_eq!(r["message"], "disabled");
-    let down = wait_for(Duration::from_secs(5), || show(&b, "a")["last_error"]["subcode"] == 2);
+    // RFC 8538: with the N bit both focld set, the Cease goes as Hard Reset carrying it.
+    let down = wait_for(Duration::from_secs(5), || {
+        show(&b, "a")["last_error"]["name"] == "Cease / Hard Reset (Cease / Administrative Shutdown)"
+    });
     assert!(down, "B got Cease / Administrative Shutdown: {}", show(&b, "a"));
     std::thread::sleep(Duration::from_secs(3));
     let s = show(&a, "b");

@@ -65,6 +65,7 @@ fuzz_target!(|data: &[u8]| {
             add_path_rx: add_path.clone(),
             max_paths_per_prefix: 4,
             link_local: None,
+            graceful: None,
         },
     });
     let mut framer = Framer::new();

@@ -5,6 +5,9 @@
 //! copy, and the SHA-256 to check the copy against) and by retention.
 
 use serde::{Deserialize, Serialize};
+
+/// Graceful restart events and stale counts travel from the RIB to the MRT writer (`msg`).
+pub use crate::msg::{GracefulEvent, StaleCount};
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -28,6 +31,14 @@ pub struct Manifest {
     /// session id and serial, VRP files); `records` then counts VRPs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rpki: Option<Vec<crate::msg::VrpSource>>,
+    /// Update files: graceful restart events (RFC 4724, RFC 9494) while the file was written,
+    /// in order: which families of which peer went stale, and when they were swept, so a
+    /// consumer rebuilding a RIB from the updates can see the routes that were not withdrawn.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub graceful_restart: Vec<GracefulEvent>,
+    /// RIB snapshots: per peer with any, the stale routes in the snapshot.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stale_routes: Vec<StaleCount>,
 }
 
 /// Where the manifest of `file` lives: `NAME.json` beside it.

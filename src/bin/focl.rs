@@ -1146,7 +1146,7 @@ fn render_lookup(end: &Value, routes: &[Value]) -> Result<String, String> {
         legend.push("L route leak by OTC, RFC 9234");
     }
     if routes.iter().any(|r| r.stale) {
-        legend.push("S stale until the peer's EoRR, RFC 7313");
+        legend.push("S stale until the peer's End-of-RIB or EoRR, RFC 4724 / RFC 7313");
     }
     o.push_str(&format!("\n{} ({})\n", count(routes.len() as u64, "route", "routes"), legend.join(", ")));
     Ok(o)
@@ -1239,8 +1239,10 @@ fn render_detail(end: &Value, routes: &[Value]) -> Result<String, String> {
             let otc = r.otc.map(|a| a.to_string()).unwrap_or_else(|| "-".into());
             o.push_str(&format!("  Only to customer: {otc}{leak}\n"));
         }
-        if r.stale {
-            o.push_str("  Stale: since the peer's BoRR, removed at its EoRR unless announced again (RFC 7313)\n");
+        if r.llgr_stale {
+            o.push_str("  Stale: long-lived (LLGR_STALE, RFC 9494), least preferred, until announced again\n");
+        } else if r.stale {
+            o.push_str("  Stale: since the peer's restart (RFC 4724) or BoRR (RFC 7313), removed at its End-of-RIB or EoRR unless announced again\n");
         }
         if let Some(v) = &r.rpki {
             o.push_str(&format!("  RPKI origin validation: {v} (RFC 6811)\n"));
@@ -1469,6 +1471,33 @@ fn render_peer_show(v: &Value) -> Result<String, String> {
     for line in table(&["", "Sent", "Received"], &rows).lines() {
         o.push_str(&format!("  {line}\n"));
     }
+    let stale = p.stale_routes.ipv4_unicast + p.stale_routes.ipv6_unicast;
+    if stale > 0 || p.graceful_restart.is_some() {
+        o.push_str(&format!(
+            "\n  Stale routes: {} IPv4, {} IPv6 (counted among those received)\n",
+            p.stale_routes.ipv4_unicast, p.stale_routes.ipv6_unicast
+        ));
+    }
+    if let Some(g) = &p.graceful_restart {
+        o.push_str(&format!(
+            "  Graceful restart in progress (RFC 4724): {}, every stale route gone within {}\n",
+            count(u64::from(g.restarts), "session end", "session ends"),
+            duration(g.ends_at_latest_in_secs)
+        ));
+        for f in &g.families {
+            let what = match f.phase.as_str() {
+                "restarting" => "restart timer",
+                "long_lived" => "long-lived stale timer (RFC 9494)",
+                _ => "back; End-of-RIB or the stale timer",
+            };
+            o.push_str(&format!(
+                "    {}: {} stale, {what}: {} left\n",
+                f.family,
+                f.stale_routes,
+                duration(f.expires_in_secs)
+            ));
+        }
+    }
     Ok(o)
 }
 
@@ -1507,6 +1536,20 @@ fn render_rib_summary(v: &Value) -> Result<String, String> {
     if with_rov {
         head.extend(["Valid", "Invalid", "Not found"]);
     }
+    // Stale routes (graceful restart, RFC 4724; enhanced refresh, RFC 7313) are counted among
+    // the routes above and again here, when a neighbor has any.
+    let rows = if s.peers.iter().any(|p| p.stale.ipv4_unicast + p.stale.ipv6_unicast > 0) {
+        head.push("Stale");
+        rows.into_iter()
+            .zip(&s.peers)
+            .map(|(mut row, p)| {
+                row.push((p.stale.ipv4_unicast + p.stale.ipv6_unicast).to_string());
+                row
+            })
+            .collect()
+    } else {
+        rows
+    };
     let mut o = table(&head, &rows);
     o.push_str(&format!(
         "\nTotal: {} IPv4 and {} from {}, {}\n",
@@ -1961,6 +2004,7 @@ mod tests {
             rpki: None,
             aspa: None,
             stale: false,
+            llgr_stale: false,
             path_id: None,
         };
         let l = RouteList { peer: "192.0.2.2".into(), routes: vec![r.clone()], count: 1 };

@@ -46,12 +46,24 @@ struct Args {
     /// print the version and exit
     #[argh(switch, short = 'V')]
     version: bool,
+    /// started after a planned restart (SIGUSR2): tell peers with graceful_restart = "on"
+    /// (RFC 4724 restart and forwarding bits) so they keep focld's routes until End-of-RIB
+    #[argh(switch, short = 'R')]
+    graceful_restart: bool,
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
 static HUP: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_stop_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// SIGUSR2: stop for a planned restart (graceful restart, RFC 4724 §4.1).
+static GRACEFUL: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_graceful_signal(_: libc::c_int) {
+    GRACEFUL.store(true, Ordering::SeqCst);
     STOP.store(true, Ordering::SeqCst);
 }
 
@@ -67,6 +79,7 @@ fn install_signal_handlers() {
         libc::signal(libc::SIGTERM, stop);
         libc::signal(libc::SIGINT, stop);
         libc::signal(libc::SIGHUP, hup);
+        libc::signal(libc::SIGUSR2, on_graceful_signal as extern "C" fn(libc::c_int) as libc::sighandler_t);
         // A peer closing its end must not kill the daemon: writes return EPIPE instead.
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
@@ -341,7 +354,7 @@ fn main() -> ExitCode {
         None => None,
     };
     install_signal_handlers();
-    let mut daemon = match Daemon::start(&cfg, target.as_ref()) {
+    let mut daemon = match Daemon::start_as(&cfg, target.as_ref(), args.graceful_restart) {
         Ok(d) => d,
         Err(e) => {
             if let Some(pf) = pidfile.take() {
@@ -383,8 +396,13 @@ fn main() -> ExitCode {
             let _ = reply.send(r);
         }
     }
-    info!("signal received, shutting down");
-    daemon.stop("focld shutting down");
+    if GRACEFUL.load(Ordering::SeqCst) {
+        info!("SIGUSR2: stopping for a graceful restart (start again with focld -R)");
+        daemon.stop_for_restart();
+    } else {
+        info!("signal received, shutting down");
+        daemon.stop("focld shutting down");
+    }
     if let Some(pf) = pidfile.take() {
         pf.remove();
     }

@@ -23,6 +23,7 @@
 
 mod archive;
 mod global;
+mod graceful;
 mod model;
 mod peers;
 mod prefixes;
@@ -36,6 +37,7 @@ use std::path::{Path, PathBuf};
 
 use toml::de::DeTable;
 
+pub use graceful::{GracefulConfig, GracefulMode};
 pub use model::*;
 pub use reader::ConfigError;
 
@@ -283,6 +285,7 @@ mod tests {
                 send_hold_time_secs: 0,
                 multihop: 1,
                 ttl_security: false,
+                graceful: GracefulConfig::default(),
             }]
         );
         assert!(c.prefixes.is_empty());
@@ -479,7 +482,8 @@ network = "10.0.0.1/8"
                  'hold_time_secs'?); known keys: name, address, remote_as, local_as, \
                  remote_port, hold_time_secs, connect_retry_secs, passive, password, \
                  route_refresh, enhanced_route_refresh, extended_messages, role, strict_role, add_path, max_paths_per_prefix, local_address, max_prefixes, max_prefixes_restart_secs, \
-                 max_prefixes_warning_only, send_hold_time_secs, multihop, ttl_security",
+                 max_prefixes_warning_only, send_hold_time_secs, multihop, ttl_security, graceful_restart, \
+                 restart_time_secs, graceful_notification, long_lived_stale_secs, max_restart_time_secs, max_stale_secs",
                 "focl.toml:12: peers[1].address: peer address 192.0.2.2 is already used by \
                  peers[0] (line 7)",
                 "focl.toml:14: peers[1].password: TCP-MD5 password of peer 192.0.2.2 is empty; \

@@ -147,6 +147,9 @@ pub struct PeerConfig {
     pub multihop: u8,
     /// GTSM (RFC 5082): send with TTL 255, drop what arrives with less than 256 - `multihop`.
     pub ttl_security: bool,
+    /// Graceful restart (RFC 4724, 8538, 9494): `graceful_restart` and its timers.
+    #[serde(flatten)]
+    pub graceful: super::graceful::GracefulConfig,
 }
 
 impl PeerConfig {

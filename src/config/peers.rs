@@ -72,6 +72,7 @@ pub(super) fn read_peer(cx: &mut Reader, t: &mut Table<'_, '_>, global: &GlobalR
         .unwrap_or(0);
     let multihop = t.get(cx, "multihop").and_then(|f| cx.int_in(&f, 1u8, u8::MAX, "multihop", " hops"));
     let ttl_security = t.get(cx, "ttl_security").and_then(|f| read_ttl_security(cx, &f));
+    let graceful = super::graceful::read_graceful(cx, t);
 
     // Messages about the key and the source address name the peer, so they need its address.
     let label = match (&address, &name) {
@@ -124,6 +125,7 @@ pub(super) fn read_peer(cx: &mut Reader, t: &mut Table<'_, '_>, global: &GlobalR
         send_hold_time_secs,
         multihop: multihop.unwrap_or(default_multihop),
         ttl_security: ttl_security.unwrap_or(false),
+        graceful,
     };
     if let (Some(f), true) = (&role_field, config.role.is_some() && config.is_ibgp()) {
         // RFC 9234 §4: roles are for eBGP sessions.

@@ -187,6 +187,9 @@ impl Dispatcher {
                 let (rcvd, sent) = self.rib_counts(p.id)?;
                 d.prefixes_received = rcvd;
                 d.prefixes_sent = sent;
+                let v = self.ask_rib(RibQuery::Graceful { peer: p.id })?;
+                (d.stale_routes, d.graceful_restart) =
+                    serde_json::from_value(v).map_err(|e| CtlError::new(code::INTERNAL, e.to_string()))?;
                 to_value(d)
             }
             Command::PeerReset { peer } => self.peer_action(peer, PeerMsg::Reset),

@@ -622,6 +622,37 @@ pub struct PeerDetail {
     /// Malformed UPDATEs handled without a reset (RFC 7606), since focld started.
     #[serde(default)]
     pub update_errors: UpdateErrors,
+    /// Of `prefixes_received`, those stale (RFC 4724 graceful restart, RFC 7313).
+    #[serde(default)]
+    pub stale_routes: FamilyCounts,
+    /// The neighbor's graceful restart in progress (RFC 4724 §4.2), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graceful_restart: Option<GracefulStatus>,
+}
+
+/// A neighbor's graceful restart in progress, as the RIB keeps it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GracefulStatus {
+    /// Families whose routes are stale, one entry each.
+    pub families: Vec<GracefulFamily>,
+    /// Sessions that ended during this restart (more than 1: the neighbor flapped).
+    pub restarts: u32,
+    /// Seconds until the hard ceiling that sweeps every stale route whatever happens.
+    pub ends_at_latest_in_secs: u64,
+}
+
+/// One family of a graceful restart in progress.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GracefulFamily {
+    pub family: String,
+    /// "restarting" (restart timer, the session is down), "long_lived" (RFC 9494 long-lived
+    /// stale timer) or "waiting_eor" (back; stale timer until End-of-RIB).
+    pub phase: String,
+    /// Unix time the family's routes went stale.
+    pub since: u64,
+    /// Seconds until the running timer sweeps (or, restarting with LLGR, goes long-lived).
+    pub expires_in_secs: u64,
+    pub stale_routes: u64,
 }
 
 /// RFC 7606 counters of one neighbor.
@@ -651,6 +682,9 @@ pub struct RibPeerSummary {
     /// Its routes by origin validation state (RFC 6811); absent without `[rpki]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rov: Option<RovCounts>,
+    /// Of `routes`, those stale (a graceful restart, RFC 4724, or an enhanced refresh, RFC 7313).
+    #[serde(default)]
+    pub stale: FamilyCounts,
 }
 
 /// Routes by RFC 6811 origin validation state.
@@ -713,12 +747,17 @@ pub struct Route {
     /// routes from iBGP peers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aspa: Option<AspaVerdict>,
-    /// Marked stale by the peer's BoRR (RFC 7313) and not announced again yet.
+    /// Marked stale by the peer's BoRR (RFC 7313) or its graceful restart (RFC 4724) and not
+    /// announced again yet.
     #[serde(default)]
     pub stale: bool,
     /// The path identifier of a route from an ADD-PATH session (RFC 7911), else null.
     #[serde(default)]
     pub path_id: Option<u32>,
+    /// Long-lived stale (RFC 9494): kept past the peer's restart time, taken to carry the
+    /// LLGR_STALE community, least preferred. Only present when true.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub llgr_stale: bool,
 }
 
 /// A neighbor, as routes name it.
@@ -789,6 +828,8 @@ pub struct RouteDetail {
     pub stale: bool,
     #[serde(default)]
     pub path_id: Option<u32>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub llgr_stale: bool,
     /// Attributes focld does not decode (and malformed ones), as received.
     pub other_attributes: Vec<RawAttribute>,
 }

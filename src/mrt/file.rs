@@ -246,6 +246,11 @@ impl ArchiveWriter {
         self.tally.records
     }
 
+    /// The file's account, for what its manifest says besides the records.
+    pub fn tally_mut(&mut self) -> &mut Tally {
+        &mut self.tally
+    }
+
     pub fn bytes_in(&self) -> u64 {
         self.bytes_in
     }
@@ -370,6 +375,8 @@ fn finish_temp(
         peers: info.peers(),
         compression: compression.name().to_string(),
         rpki: None,
+        graceful_restart: info.graceful.clone(),
+        stale_routes: info.stale.clone(),
     };
     fault_point("manifest");
     manifest::write(final_path, &manifest)?;
@@ -455,6 +462,8 @@ pub fn write_vrps(dir: &Path, rib: &Path, compression: Compression, vrps: &VrpTa
         peers: Vec::new(),
         compression: compression.name().to_string(),
         rpki: Some(vrps.sources.clone()),
+        graceful_restart: Vec::new(),
+        stale_routes: Vec::new(),
     };
     manifest::write(&final_path, &manifest)?;
     Ok(manifest)
@@ -682,6 +691,9 @@ fn write_manifest_of(archive_dir: &Path, data_file: &Path) -> io::Result<Manifes
         peers: info.peers(),
         compression: compression.name().to_string(),
         rpki: None,
+        // What the writer knew besides the records is lost with the crash.
+        graceful_restart: Vec::new(),
+        stale_routes: Vec::new(),
     };
     manifest::write(data_file, &m)?;
     Ok(m)

@@ -22,6 +22,10 @@ pub struct Tally {
     peer_index: Vec<IpAddr>,
     /// Peer indexes seen in RIB entries before or without a peer index table.
     unresolved: BTreeSet<u16>,
+    /// Graceful restart events while the file was written (update files).
+    pub graceful: Vec<crate::msg::GracefulEvent>,
+    /// Stale routes per peer (RIB snapshots).
+    pub stale: Vec<crate::msg::StaleCount>,
 }
 
 impl Tally {

@@ -364,6 +364,16 @@ impl Writer {
                 let _ = reply.send(s);
             }
             MrtMsg::Stop => {}
+            MrtMsg::Graceful(ev) => {
+                if let Some(w) = self.current.as_mut() {
+                    w.tally_mut().graceful.push(ev);
+                }
+            }
+            MrtMsg::SnapshotStale(stale) => {
+                if let Some(w) = self.snapshot.as_mut() {
+                    w.tally_mut().stale = stale;
+                }
+            }
         }
     }
 

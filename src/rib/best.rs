@@ -21,6 +21,8 @@ pub struct Candidate {
     pub router_id: Ipv4Addr,
     /// The peer's address (§9.1.2.2 (g)).
     pub address: IpAddr,
+    /// Long-lived stale (RFC 9494 §4.3): ranks below every route that is not.
+    pub llgr_stale: bool,
 }
 
 impl Candidate {
@@ -47,6 +49,8 @@ fn choose_with(c: &[Candidate], alive: &mut Vec<usize>, next: &mut Vec<usize>) -
             alive.retain(|&i| key(&c[i]) == m);
         }
     };
+    // RFC 9494 §4.3: a route that is not long-lived stale beats one that is.
+    keep_min(alive, &|x| u64::from(x.llgr_stale));
     // §9.1.2 / §9.1.1: the highest degree of preference.
     keep_min(alive, &|x| u64::from(u32::MAX - x.preference()));
     // §9.1.2.2 (a): the fewest AS numbers in the AS_PATH.
@@ -72,8 +76,8 @@ impl Candidate {
     }
 
     /// §9.1.2 / §9.1.1 degree of preference, (a) AS_PATH length, (b) ORIGIN: lower is better.
-    fn rank(&self) -> (u32, u32, u8) {
-        (u32::MAX - self.preference(), self.path.path_len, self.path.origin)
+    fn rank(&self) -> (bool, u32, u32, u8) {
+        (self.llgr_stale, u32::MAX - self.preference(), self.path.path_len, self.path.origin)
     }
 }
 
@@ -201,6 +205,7 @@ mod tests {
             ibgp: false,
             router_id: Ipv4Addr::new(10, 0, 0, n),
             address: IpAddr::from([127, 0, 0, n]),
+            llgr_stale: false,
         }
     }
 

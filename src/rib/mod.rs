@@ -20,6 +20,7 @@
 mod adj_out;
 mod attrs;
 mod best;
+mod graceful;
 mod paths;
 mod query;
 mod snapshot;
@@ -77,6 +78,11 @@ struct PeerState {
     max_paths: u16,
     paths_refused: u64,
     paths_refused_logged: Option<Instant>,
+    /// Graceful restart (RFC 4724 §4.2): the peer restarted and some of its routes are stale.
+    gr: Option<graceful::Episode>,
+    /// Per family: routes marked stale (by a restart or an enhanced refresh) and not yet
+    /// announced again, swept or withdrawn.
+    stale: [u64; 2],
 }
 
 impl PeerState {
@@ -227,6 +233,7 @@ fn candidate(slots: &[Option<SlotInfo>], attrs: &AttrSlab, paths: &PathRefs, e: 
         ibgp: info.is_some_and(|i| i.ibgp),
         router_id: info.map(|i| i.router_id).unwrap_or(Ipv4Addr::UNSPECIFIED),
         address: info.map(|i| i.address).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        llgr_stale: e.flags & table::LLGR_STALE != 0,
     }
 }
 
@@ -362,6 +369,8 @@ impl Rib {
                     max_paths: 8,
                     paths_refused: 0,
                     paths_refused_logged: None,
+                    gr: None,
+                    stale: [0; 2],
                 };
                 self.peers.insert(peer, state);
             }
@@ -379,7 +388,13 @@ impl Rib {
                 }
             }
             // AS numbers arrive in 4-octet form from every session (RFC 6793, at ingest).
-            RibMsg::Update { peer, update } => self.apply_update(peer, update, true),
+            RibMsg::Update { peer, update } => {
+                let eor = update.end_of_rib;
+                self.apply_update(peer, update, true);
+                if let Some(f) = eor {
+                    self.gr_end_of_rib(peer, f);
+                }
+            }
             RibMsg::Refresh { peer, family } => self.resend(peer, Some(family)),
             RibMsg::SetSources(cfgs) => self.set_sources(cfgs),
             RibMsg::SourceLoaded { cfg, result, reply } => self.source_loaded(cfg, result, reply),
@@ -416,6 +431,7 @@ impl Rib {
             }
             RibMsg::SetPrefixes(prefixes) => self.set_prefixes(prefixes),
             RibMsg::Stop => {}
+            RibMsg::SessionStale { peer } => self.gr_session_stale(peer, Instant::now()),
         }
     }
 
@@ -478,6 +494,9 @@ impl Rib {
             let (old, rest) = table.remove_as(w, |e| e.peer == slot && path_of(paths, e) == pid);
             if let Some(old) = old {
                 p.counts[w.family().index()] -= 1;
+                if old.is_stale() {
+                    p.stale[w.family().index()] = p.stale[w.family().index()].saturating_sub(1);
+                }
                 count_rov(rov, &old, false);
                 let gone = (old.is_best(), candidate(slots, attrs, paths, &old));
                 best::mark_best_after_remove(decision, rest, gone, |e| candidate(slots, attrs, paths, e));
@@ -530,6 +549,10 @@ impl Rib {
                 };
                 match old {
                     Some(old) => {
+                        if old.is_stale() {
+                            // Announced again: no longer stale (RFC 4724 §4.2, RFC 7313 §4).
+                            p.stale[a.family().index()] = p.stale[a.family().index()].saturating_sub(1);
+                        }
                         count_rov(rov, &old, false);
                         release_route(attrs, paths, old);
                     }
@@ -623,6 +646,8 @@ impl Rib {
         let Some(p) = self.peers.get_mut(&peer) else { return 0 };
         let n = p.routes();
         p.counts = [0; 2];
+        p.stale = [0; 2];
+        p.gr = None;
         if n == 0 {
             return 0;
         }
@@ -664,6 +689,7 @@ impl Rib {
             Family::Ipv6Unicast => self.table.v6.mark_peer(p.slot, table::STALE),
         };
         p.refresh_deadline[family.index()] = Some(now + REFRESH_STALE_BOUND);
+        p.stale[family.index()] = n;
         info!("neighbor {}: BoRR for {family}: {n} routes stale until EoRR", p.label);
     }
 
@@ -693,16 +719,20 @@ impl Rib {
             release_route(attrs, paths, old);
         }
         p.counts[family.index()] -= n;
+        p.stale[family.index()] = p.stale[family.index()].saturating_sub(n);
         info!("neighbor {}: {why} for {family}: {n} stale routes removed, {} kept", p.label, p.counts[family.index()]);
     }
 
     /// The earliest EoRR deadline of any peer.
     fn next_refresh_deadline(&self) -> Option<Instant> {
-        self.peers.values().flat_map(|p| p.refresh_deadline.iter().flatten()).min().copied()
+        let refresh = self.peers.values().flat_map(|p| p.refresh_deadline.iter().flatten()).min().copied();
+        // Graceful restart timers (RFC 4724 §4.2) wake the same turn.
+        refresh.into_iter().chain(self.gr_next_deadline()).min()
     }
 
     /// Sweep the families whose EoRR did not come in time.
     fn refresh_overdue(&mut self, now: Instant) {
+        self.gr_due(now);
         let mut due = Vec::new();
         for (id, p) in &self.peers {
             for f in Family::ALL {
@@ -731,8 +761,11 @@ impl Rib {
 
     fn session_up(&mut self, peer: PeerId, info: SessionInfo) {
         let prefixes = self.prefixes.clone();
-        // Routes of an earlier session are gone (SessionDown); make sure of it.
-        self.clear_routes(peer);
+        // Routes of an earlier session are gone (SessionDown), unless it ended in a graceful
+        // restart (RFC 4724 §4.2: kept stale until End-of-RIB); make sure of it.
+        if !self.gr_session_up(peer, &info, Instant::now()) {
+            self.clear_routes(peer);
+        }
         let Some(p) = self.peers.get_mut(&peer) else { return };
         if let Some(s) = self.slots.get_mut(usize::from(p.slot)).and_then(Option::as_mut) {
             s.ibgp = info.is_ibgp();
@@ -805,14 +838,14 @@ impl Rib {
 mod tests {
     use super::*;
 
-    fn link() -> PeerLink {
+    pub(super) fn link() -> PeerLink {
         let poll = mio::Poll::new().expect("poll");
         let waker = std::sync::Arc::new(mio::Waker::new(poll.registry(), mio::Token(0)).expect("waker"));
         let (tx, _rx) = crossbeam_channel::bounded(16);
         PeerLink::new(tx, crossbeam_channel::bounded(1).0, waker)
     }
 
-    fn rib_with_peers(n: u8) -> Rib {
+    pub(super) fn rib_with_peers(n: u8) -> Rib {
         let mut rib = Rib::new(
             Vec::new(),
             RibOptions { router_id: Ipv4Addr::new(192, 0, 2, 1), mrt: None, rib_interval_secs: 0, sources: None },
@@ -845,6 +878,7 @@ mod tests {
                     add_path_rx: vec![],
                     max_paths_per_prefix: 8,
                     link_local: None,
+                    graceful: None,
                 },
             });
         }
@@ -852,7 +886,7 @@ mod tests {
     }
 
     /// ORIGIN IGP, AS_PATH of `path_len` copies of `asn`, NEXT_HOP 192.0.2.2.
-    fn attrs(asn: u32, path_len: u8) -> Vec<u8> {
+    pub(super) fn attrs(asn: u32, path_len: u8) -> Vec<u8> {
         let mut a = vec![0x40, 1, 1, 0, 0x40, 2, 2 + 4 * path_len, 2, path_len];
         for _ in 0..path_len {
             a.extend_from_slice(&asn.to_be_bytes());
@@ -861,7 +895,7 @@ mod tests {
         a
     }
 
-    fn announce(rib: &mut Rib, peer: PeerId, prefixes: &[&str], attrs: Vec<u8>) {
+    pub(super) fn announce(rib: &mut Rib, peer: PeerId, prefixes: &[&str], attrs: Vec<u8>) {
         let announced = prefixes.iter().map(|p| p.parse().expect("prefix")).collect();
         rib.apply_update(peer, ParsedUpdate { announced, attrs, ..Default::default() }, true);
     }
@@ -871,14 +905,14 @@ mod tests {
         rib.apply_update(peer, ParsedUpdate { withdrawn, ..Default::default() }, true);
     }
 
-    fn best_peer(rib: &Rib, prefix: &str) -> Option<PeerId> {
+    pub(super) fn best_peer(rib: &Rib, prefix: &str) -> Option<PeerId> {
         let routes = rib.table.get(&prefix.parse().expect("prefix"))?;
         assert!(routes.iter().filter(|r| r.is_best()).count() <= 1, "at most one best");
         let best = routes.iter().find(|r| r.is_best())?;
         rib.slots[usize::from(best.peer)].map(|s| s.peer)
     }
 
-    fn prefixes_of(rib: &Rib, peer: PeerId) -> Vec<String> {
+    pub(super) fn prefixes_of(rib: &Rib, peer: PeerId) -> Vec<String> {
         let slot = rib.peers[&peer].slot;
         let mut v: Vec<String> = rib
             .table

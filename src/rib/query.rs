@@ -134,6 +134,7 @@ impl Rib {
                         aspa: None,
                         stale: false,
                         path_id: None,
+                        llgr_stale: false,
                     })
                     .collect();
                 let count = routes.len() as u64;
@@ -149,6 +150,11 @@ impl Rib {
                     }
                 }
                 to_json((p.counts(), sent))
+            }
+            RibQuery::Graceful { peer } => {
+                let p = self.peer(peer)?;
+                let stale = FamilyCounts { ipv4_unicast: p.stale[0], ipv6_unicast: p.stale[1] };
+                to_json((stale, super::graceful::describe(p, std::time::Instant::now())))
             }
         }
     }
@@ -402,7 +408,8 @@ impl Rib {
                 rov_total.invalid += invalid;
                 rov_total.not_found += not_found;
                 let rov = with_rov.then_some(rov);
-                RibPeerSummary { address: p.address.to_string(), name: p.name.clone(), routes: c, rov }
+                let stale = FamilyCounts { ipv4_unicast: p.stale[0], ipv6_unicast: p.stale[1] };
+                RibPeerSummary { address: p.address.to_string(), name: p.name.clone(), routes: c, rov, stale }
             })
             .collect();
         let mut announced = FamilyCounts::default();
@@ -444,7 +451,7 @@ fn display_route(p: &Prefix, r: &RouteEntry, a: AttrSet, peer: PeerName, age_sec
         origin: v.origin,
         med: v.med,
         local_pref: v.local_pref,
-        communities: v.communities,
+        communities: with_llgr_stale(v.communities, r),
         large_communities: v.large_communities,
         age_secs,
         best: Some(r.is_best()),
@@ -455,7 +462,16 @@ fn display_route(p: &Prefix, r: &RouteEntry, a: AttrSet, peer: PeerName, age_sec
         aspa: None,
         stale: r.is_stale(),
         path_id: None,
+        llgr_stale: r.is_llgr_stale(),
     }
+}
+
+/// RFC 9494 §4.2: a long-lived stale route is shown with the LLGR_STALE community.
+fn with_llgr_stale(mut communities: Vec<String>, r: &RouteEntry) -> Vec<String> {
+    if r.is_llgr_stale() {
+        communities.push(display::community_text(super::graceful::LLGR_STALE));
+    }
+    communities
 }
 
 fn route_detail(p: &Prefix, r: &RouteEntry, d: display::Detail, peer: PeerName, age_secs: u64) -> RouteDetail {
@@ -475,7 +491,7 @@ fn route_detail(p: &Prefix, r: &RouteEntry, d: display::Detail, peer: PeerName, 
         local_pref: d.local_pref,
         atomic_aggregate: d.atomic_aggregate,
         aggregator: d.aggregator.map(|(asn, ip)| Aggregator { asn, address: ip.to_string() }),
-        communities: d.communities.iter().map(|c| display::community_text(*c)).collect(),
+        communities: with_llgr_stale(d.communities.iter().map(|c| display::community_text(*c)).collect(), r),
         extended_communities: d.extended_communities.iter().map(display::extended_community_text).collect(),
         large_communities: d.large_communities.iter().map(|[g, a, b]| format!("{g}:{a}:{b}")).collect(),
         originator_id: d.originator_id.map(|ip| ip.to_string()),
@@ -486,6 +502,7 @@ fn route_detail(p: &Prefix, r: &RouteEntry, d: display::Detail, peer: PeerName, 
         aspa: None,
         stale: r.is_stale(),
         path_id: None,
+        llgr_stale: r.is_llgr_stale(),
         other_attributes: d
             .other
             .iter()

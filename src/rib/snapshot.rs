@@ -6,7 +6,7 @@
 
 use super::{path_of, set_of, unix_now, Rib};
 use crate::mrt::record::{self as mrt_record, PeerEntry, RibEntry};
-use crate::msg::{MrtMsg, PeerId};
+use crate::msg::{MrtMsg, PeerId, StaleCount};
 use crate::prefix::Prefix;
 use log::info;
 use std::net::Ipv4Addr;
@@ -29,6 +29,8 @@ pub(super) struct SnapshotCursor {
     seq: u32,
     timestamp: u32,
     records: u64,
+    /// Per peer index: its address and the stale routes written (for the manifest, RFC 4724).
+    stale: Vec<(std::net::IpAddr, u64)>,
 }
 
 impl Rib {
@@ -68,7 +70,8 @@ impl Rib {
         mrt_record::peer_index_table(timestamp, self.opts.router_id, VIEW_NAME, &entries, &mut buf);
         mrt.send_blocking(MrtMsg::SnapshotBegin { start, vrps: self.vrps.in_use().then(|| self.vrps.clone()) });
         mrt.send_blocking(MrtMsg::SnapshotChunk { records: buf, count: 1, timestamp });
-        self.snapshot = Some(SnapshotCursor { index, after: None, seq: 0, timestamp, records: 1 });
+        let stale = entries.iter().map(|e| (e.ip, 0)).collect();
+        self.snapshot = Some(SnapshotCursor { index, after: None, seq: 0, timestamp, records: 1, stale });
         true
     }
 
@@ -94,6 +97,11 @@ impl Rib {
                     continue;
                 }
                 let Some(a) = self.attrs.get(set_of(&self.paths, r)) else { continue };
+                if r.is_stale() {
+                    if let Some((_, n)) = cur.stale.get_mut(usize::from(*index)) {
+                        *n += 1;
+                    }
+                }
                 let from = attrs.len();
                 mrt_record::td2_attributes(a.attrs, a.four_octet, a.mp_next_hop, &mut attrs);
                 spans.push((*index, r.received, path_of(&self.paths, r), from..attrs.len()));
@@ -126,7 +134,16 @@ impl Rib {
         }
         let Some(last) = last else {
             info!("rib: snapshot done, {} records", cur.records);
+            let stale: Vec<StaleCount> = cur
+                .stale
+                .iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|(ip, n)| StaleCount { peer: ip.to_string(), routes: *n })
+                .collect();
             self.snapshot = None;
+            if !stale.is_empty() {
+                mrt.send_blocking(MrtMsg::SnapshotStale(stale));
+            }
             mrt.send_blocking(MrtMsg::SnapshotEnd);
             return;
         };

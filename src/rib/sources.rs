@@ -575,6 +575,7 @@ mod tests {
                 add_path_rx: vec![],
                 max_paths_per_prefix: 8,
                 link_local: None,
+                graceful: None,
             },
         });
     }

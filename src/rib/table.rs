@@ -37,6 +37,9 @@ pub const ADD_PATH: u8 = 8;
 pub const ROV_VALID: u8 = 16;
 pub const ROV_INVALID: u8 = 32;
 pub const ROV_BITS: u8 = ROV_VALID | ROV_INVALID;
+/// `RouteEntry::flags`: long-lived stale (RFC 9494 §4.2): kept past the peer's restart time,
+/// taken to carry LLGR_STALE (65535:6), least preferred; cleared when announced again.
+pub const LLGR_STALE: u8 = 64;
 
 /// One peer's route for a prefix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,6 +58,10 @@ impl RouteEntry {
 
     pub fn is_stale(&self) -> bool {
         self.flags & STALE != 0
+    }
+
+    pub fn is_llgr_stale(&self) -> bool {
+        self.flags & LLGR_STALE != 0
     }
 
     pub fn is_otc_leak(&self) -> bool {

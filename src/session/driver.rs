@@ -21,6 +21,7 @@ use crate::control::proto::{
 use crate::msg::{MonitorEvent, MonitorKind, MrtMsg, PeerId, PeerMsg, PeerStop, RibMsg, SessionAddrs, SessionInfo};
 use crate::prefix::Family;
 use crate::wire::frame::{self, MsgType, RefreshKind};
+use crate::wire::graceful::{self, HelperTimes, SessionEnd};
 use crate::wire::notify::{CeaseSubcode, ErrorCode, Notification};
 use crate::wire::open::{self, Capabilities, OpenMsg};
 use crate::wire::role;
@@ -121,6 +122,9 @@ pub(super) struct Peer {
     max_prefix_down: Option<u64>,
     /// When a max-prefix shutdown ends by itself (`max_prefixes_restart_secs`).
     max_prefix_restart_at: Option<Instant>,
+    /// Graceful restart as negotiated on the last Established session (RFC 4724): decides,
+    /// when it ends, whether the RIB keeps its routes stale.
+    session_gr: Option<crate::wire::graceful::GrNegotiated>,
 }
 
 impl Peer {
@@ -153,6 +157,8 @@ impl Peer {
                 AddPathMode::Off => Vec::new(),
             },
             four_octet_as: Some(cfg.local_as),
+            graceful_restart: super::graceful::our_gr_cap(&cfg.graceful, local.restarted),
+            long_lived: super::graceful::our_llgr_cap(&cfg.graceful),
             ..Capabilities::default()
         };
         Peer {
@@ -178,6 +184,7 @@ impl Peer {
             stopping: false,
             max_prefix_down: None,
             max_prefix_restart_at: None,
+            session_gr: None,
         }
     }
 
@@ -326,7 +333,17 @@ impl Peer {
             }
             Action::SessionUp => self.session_up(),
             Action::SessionDown => {
-                self.send_to_rib_blocking(RibMsg::SessionDown { peer: self.id });
+                let end = self.fsm.session_end().cloned().unwrap_or(SessionEnd::TcpFailed);
+                let msg = if graceful::helper_keeps_routes(self.session_gr.as_ref(), &end) {
+                    info!(
+                        "neighbor {}: session ended ({end:?}): graceful restart, routes kept as stale (RFC 4724 §4.2)",
+                        self.label
+                    );
+                    RibMsg::SessionStale { peer: self.id }
+                } else {
+                    RibMsg::SessionDown { peer: self.id }
+                };
+                self.send_to_rib_blocking(msg);
                 self.stats.sent_prefixes = FamilyCounts::default();
             }
             Action::StateChange { from, to, reason, conn } => {
@@ -829,7 +846,16 @@ impl Peer {
                 }
                 _ => None,
             },
+            graceful: neg.graceful.as_ref().map(|g| {
+                let c = &self.cfg.graceful;
+                HelperTimes::of(g, c.max_restart_time_secs, c.max_stale_secs, c.long_lived_stale_secs)
+            }),
         };
+        self.session_gr = neg.graceful.clone();
+        // RFC 4724 §4.1: the R and F bits are for the first session after our restart only.
+        if self.our_caps.graceful_restart.as_ref().is_some_and(|g| g.restarting) {
+            self.our_caps.graceful_restart = super::graceful::our_gr_cap(&self.cfg.graceful, false);
+        }
         info!(
             "neighbor {}: session established, hold time {}s, families {}",
             self.label,
@@ -922,6 +948,23 @@ impl Peer {
                         "already disabled"
                     };
                     let _ = reply.send(Ok(ActionResult { peer: self.label.clone(), message: message.into() }));
+                }
+                PeerMsg::GracefulStop => {
+                    let graceful = self.cfg.graceful.graceful_restart == crate::config::GracefulMode::On
+                        && self.fsm.state() == State::Established
+                        && self.fsm.negotiated().is_some_and(|n| n.graceful.is_some());
+                    if graceful {
+                        info!("neighbor {}: focld restarting: closing the session without NOTIFICATION; the neighbor keeps our routes for {} s (RFC 4724)", self.label, self.cfg.graceful.restart_time_secs);
+                        self.feed(Event::GracefulStop);
+                    } else {
+                        self.feed(Event::ManualStop {
+                            subcode: CeaseSubcode::AdministrativeShutdown,
+                            communication: Some("focld restarting".into()),
+                            restart: false,
+                        });
+                    }
+                    self.stopping = true;
+                    return;
                 }
                 PeerMsg::Enable(reply) => {
                     self.max_prefix_down = None;
@@ -1211,6 +1254,9 @@ impl Peer {
             restart_in_secs: self.down_reason(now).1,
             hint,
             update_errors: self.stats.update_errors.clone(),
+            // From the RIB, filled in by the control thread.
+            stale_routes: FamilyCounts::default(),
+            graceful_restart: None,
         }
     }
 }

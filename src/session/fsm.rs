@@ -10,6 +10,7 @@
 //! goes through `change_state`, which does all of a transition's duties.
 
 pub use crate::msg::ConnId;
+use crate::wire::graceful::{self, SessionEnd};
 use crate::wire::notify::{CeaseSubcode, ErrorCode, FsmSubcode, Notification};
 use crate::wire::open::Negotiated;
 use std::fmt;
@@ -111,6 +112,8 @@ pub enum Event {
     /// Event 16/17 (Tcp_CR_Acked, TcpConnectionConfirmed): connection `conn` is up; `outgoing`
     /// says which side opened it.
     TcpConnected { conn: ConnId, outgoing: bool },
+    /// focld stops for a planned restart: close without a NOTIFICATION (RFC 4724 §4.1), stay down.
+    GracefulStop,
     /// Event 18 (TcpConnectionFails): a connect failed, or the connection closed or broke.
     TcpFails { conn: ConnId, reason: String },
     /// Events 19-28: a message arrived on `conn`.
@@ -232,6 +235,9 @@ pub struct Fsm {
     state_since: Instant,
     /// Times the session left Established.
     flaps: u64,
+    /// How the last session ended (for graceful restart, RFC 4724 §4.2); set by every way
+    /// out of a session, read by the driver when it carries out `SessionDown`.
+    session_end: Option<SessionEnd>,
 }
 
 impl Fsm {
@@ -252,6 +258,7 @@ impl Fsm {
             established_at: None,
             state_since: now,
             flaps: 0,
+            session_end: None,
         }
     }
 
@@ -281,6 +288,16 @@ impl Fsm {
 
     pub fn flaps(&self) -> u64 {
         self.flaps
+    }
+
+    /// How the last session ended.
+    pub fn session_end(&self) -> Option<&SessionEnd> {
+        self.session_end.as_ref()
+    }
+
+    /// Graceful restart negotiated on the current session, if any.
+    fn graceful(&self) -> Option<&graceful::GrNegotiated> {
+        self.negotiated.as_ref().and_then(|n| n.graceful.as_ref())
     }
 
     pub fn is_enabled(&self) -> bool {
@@ -439,8 +456,23 @@ impl Fsm {
                     }
                     return;
                 }
-                let n = Notification::cease(subcode, communication.as_deref());
+                // RFC 8538 §3: with N negotiated, a reset that must flush goes as Hard Reset.
+                let n =
+                    graceful::as_hard_reset(Notification::cease(subcode, communication.as_deref()), self.graceful());
                 self.go_idle(stop_reason(subcode), Some(n), IdleHold::Restart, now, out);
+            }
+            Event::GracefulStop => {
+                self.enabled = false;
+                if self.state == State::Established {
+                    self.session_end = Some(SessionEnd::Shutdown);
+                }
+                self.go_idle(
+                    "focld restarting gracefully: closed without NOTIFICATION (RFC 4724 §4.1)",
+                    None,
+                    IdleHold::Restart,
+                    now,
+                    out,
+                );
             }
             Event::ConnectRetryTimerExpires if matches!(state, State::Connect | State::Active) => {
                 // §8.2.2 Connect/Active: drop the attempt, restart the timer, try again.
@@ -451,6 +483,7 @@ impl Fsm {
             Event::HoldTimerExpires if self.session.is_some() => {
                 // §8.2.2 OpenSent/OpenConfirm/Established, event 10: NOTIFICATION 4, Idle.
                 let n = Notification::new(ErrorCode::HoldTimerExpired, 0, vec![]);
+                self.session_end = Some(SessionEnd::HoldTimerExpired);
                 self.go_idle("hold timer expired", Some(n), IdleHold::BackOff, now, out);
             }
             Event::KeepaliveTimerExpires if matches!(state, State::OpenConfirm | State::Established) => {
@@ -497,6 +530,15 @@ impl Fsm {
                 self.candidate = Some(link);
                 self.timers.candidate_open = Some(now + CANDIDATE_OPEN_TIME);
                 out.push(Action::Send { conn: link.conn, msg: Outgoing::Open });
+            }
+            State::Established if !link.outgoing && self.graceful().is_some_and(|g| !g.families.is_empty()) => {
+                // RFC 4724 §4.2: a new connection from a peer that can restart gracefully means
+                // it restarted: the old session closes (its routes kept stale), the new one
+                // goes on.
+                self.session_end = Some(SessionEnd::PeerRestarted);
+                let reason = "new connection while Established: the peer restarted (RFC 4724 §4.2)";
+                self.change_state(State::Idle, reason, None, now, out);
+                self.take_connection(link, "connection accepted after the peer's restart", now, out);
             }
             State::Established => {
                 // §6.8: "collision with an existing BGP connection that is in the Established
@@ -600,6 +642,7 @@ impl Fsm {
                     self.promote_candidate(&format!("{reason}; continuing on the second connection"), now, out);
                     return;
                 }
+                self.session_end = Some(SessionEnd::Received(n));
                 self.go_idle(&reason, None, IdleHold::BackOff, now, out);
             }
             (_, other) => {
@@ -709,6 +752,13 @@ impl Fsm {
         now: Instant,
         out: &mut Vec<Action>,
     ) {
+        // How the session ended, unless the caller said it more precisely.
+        if self.state == State::Established && self.session_end.is_none() {
+            self.session_end = Some(match &notification {
+                Some(n) => SessionEnd::Sent(n.clone()),
+                None => SessionEnd::TcpFailed,
+            });
+        }
         self.change_state(State::Idle, reason, notification, now, out);
         if self.enabled {
             let d = match hold {
@@ -789,6 +839,7 @@ impl Fsm {
             State::OpenConfirm => t.connect_retry = None,
             State::Established => {
                 self.established_at = Some(now);
+                self.session_end = None;
                 self.restart_hold_timer(now);
             }
         }
@@ -902,6 +953,7 @@ mod tests {
             role: None,
             remote_role: None,
             add_path_rx: vec![],
+            graceful: None,
         }
     }
 
@@ -1623,5 +1675,93 @@ mod tests {
         assert!(f.handle(msg(theirs, Received::Keepalive), t0).is_empty());
         assert!(f.handle(fails(theirs), t0).is_empty());
         assert_eq!(f.state(), State::OpenSent);
+    }
+
+    // ---- Graceful restart (RFC 4724 §4.2, RFC 8538) ----
+
+    fn gr_negotiated(n: bool) -> graceful::GrNegotiated {
+        graceful::GrNegotiated {
+            notification: n,
+            restart_time: 120,
+            families: vec![(Family::Ipv4Unicast, true)],
+            ..Default::default()
+        }
+    }
+
+    /// Established on our first connection, with graceful restart negotiated (N bit or not).
+    fn gr_established(n: bool, t0: Instant) -> Fsm {
+        let mut f = fsm_in(State::OpenSent, t0);
+        let negotiated = Negotiated { graceful: Some(gr_negotiated(n)), ..negotiated(90) };
+        f.handle(msg(OURS, Received::Open(PeerOpen { negotiated, remote_id: Ipv4Addr::new(192, 0, 2, 2) })), t0);
+        f.handle(msg(OURS, Received::Keepalive), t0);
+        assert_eq!(f.state(), State::Established);
+        f
+    }
+
+    #[test]
+    fn every_way_out_of_established_is_recorded_for_the_graceful_restart_decision() {
+        let t0 = Instant::now();
+        let mut f = gr_established(true, t0);
+        assert_eq!(f.session_end(), None);
+        let a = f.handle(fails(OURS), t0);
+        assert!(a.contains(&Action::SessionDown));
+        assert_eq!(f.session_end(), Some(&SessionEnd::TcpFailed));
+        let mut f = gr_established(true, t0);
+        f.handle(Event::HoldTimerExpires, t0);
+        assert_eq!(f.session_end(), Some(&SessionEnd::HoldTimerExpired));
+        let mut f = gr_established(true, t0);
+        let n = Notification::new(ErrorCode::UpdateMessage, 3, vec![]);
+        f.handle(msg(OURS, Received::Notification(n.clone())), t0);
+        assert_eq!(f.session_end(), Some(&SessionEnd::Received(n.clone())));
+        let mut f = gr_established(true, t0);
+        f.handle(msg(OURS, Received::Invalid(n.clone())), t0);
+        assert_eq!(f.session_end(), Some(&SessionEnd::Sent(n)));
+        // A new session starts with a clean slate.
+        let mut f = gr_established(true, t0);
+        f.handle(fails(OURS), t0);
+        let theirs = f.new_conn_id();
+        f.handle(connected(theirs, false), t0 + Duration::from_secs(10));
+        f.handle(msg(theirs, open_from(Ipv4Addr::new(192, 0, 2, 2), 90)), t0);
+        f.handle(msg(theirs, Received::Keepalive), t0);
+        assert_eq!((f.state(), f.session_end()), (State::Established, None));
+    }
+
+    #[test]
+    fn a_new_connection_while_established_is_the_peers_restart_with_graceful_restart_and_refused_without() {
+        let t0 = Instant::now();
+        let mut f = gr_established(false, t0);
+        let theirs = f.new_conn_id();
+        let a = f.handle(connected(theirs, false), t0);
+        assert_eq!(states(&a), vec![(State::Established, State::Idle), (State::Idle, State::OpenSent)]);
+        assert!(a.contains(&Action::SessionDown));
+        assert_eq!(closes(&a), vec![(OURS, None)], "the old connection closes without a NOTIFICATION");
+        assert_eq!(sends(&a), vec![(theirs, Outgoing::Open)]);
+        assert_eq!(f.session_conn(), Some(theirs));
+        assert_eq!(f.session_end(), Some(&SessionEnd::PeerRestarted));
+        let mut plain = fsm_in(State::Established, t0);
+        let theirs = plain.new_conn_id();
+        let a = plain.handle(connected(theirs, false), t0);
+        assert_eq!(closes(&a), vec![(theirs, CEASE_7)], "RFC 4271 §6.8 without graceful restart");
+        assert_eq!(plain.state(), State::Established);
+    }
+
+    #[test]
+    fn an_operator_reset_goes_out_as_hard_reset_only_when_n_is_negotiated() {
+        let t0 = Instant::now();
+        let reset = || Event::ManualStop {
+            subcode: CeaseSubcode::AdministrativeReset,
+            communication: Some("reset".into()),
+            restart: true,
+        };
+        let mut f = gr_established(true, t0);
+        let a = f.handle(reset(), t0);
+        let n = notification(&a).expect("a NOTIFICATION");
+        assert_eq!((n.code, n.subcode), (6, 9), "RFC 8538 §3 Hard Reset");
+        assert_eq!(&n.data[..2], &[6, 4], "the Administrative Reset inside");
+        assert_eq!(f.session_end(), Some(&SessionEnd::Sent(n.clone())));
+        assert!(!graceful::helper_keeps_routes(Some(&gr_negotiated(true)), f.session_end().unwrap()));
+        let mut f = gr_established(false, t0);
+        let a = f.handle(reset(), t0);
+        assert_eq!(notification(&a).map(|n| (n.code, n.subcode)), Some((6, 4)));
     }
 }

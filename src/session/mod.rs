@@ -14,6 +14,7 @@
 mod conn;
 mod driver;
 pub mod fsm;
+mod graceful;
 mod ifaddr;
 pub mod sock;
 
@@ -36,6 +37,17 @@ pub struct PeerHandle {
 }
 
 impl PeerHandle {
+    /// For a planned restart of focld: the thread closes a graceful session without a
+    /// NOTIFICATION (RFC 4724 §4.1), or stops as `stop` does; then wait for it.
+    pub fn stop_for_restart(mut self) {
+        if !self.link.send_blocking(crate::msg::PeerMsg::GracefulStop, crate::msg::PEER_SEND_BOUND) {
+            self.link.stop(PeerStop(CeaseSubcode::AdministrativeShutdown, None));
+        }
+        if let Some(j) = self.join.take() {
+            let _ = j.join();
+        }
+    }
+
     /// Ask the thread to stop (with a Cease on a live session) and wait for it.
     pub fn stop(mut self, sub: CeaseSubcode, communication: Option<String>) {
         self.link.stop(PeerStop(sub, communication));
@@ -62,6 +74,9 @@ pub struct LocalInfo {
     pub mrt: Option<MrtLink>,
     /// The live stream (`focl monitor`): UPDATEs, NOTIFICATIONs and state changes.
     pub monitor: Option<MonitorLink>,
+    /// focld was started after a planned restart (`focld -R`): the first OPEN to each peer
+    /// with `graceful_restart = "on"` sets the R and F bits (RFC 4724 §4.1).
+    pub restarted: bool,
 }
 
 /// Start the thread of one configured peer. The RIB hears of the peer (`RibMsg::AddPeer`)
@@ -139,7 +154,7 @@ mod tests {
         assert!(!link.send(PeerMsg::Summary(crossbeam_channel::bounded(1).0)), "the inbox refuses more");
         assert!(link.stop(PeerStop(CeaseSubcode::AdministrativeShutdown, None)), "the stop slot takes it");
         let (rib, _rib_rx) = crossbeam_channel::bounded(8);
-        let local = LocalInfo { router_id: Ipv4Addr::new(192, 0, 2, 1), mrt: None, monitor: None };
+        let local = LocalInfo { router_id: Ipv4Addr::new(192, 0, 2, 1), mrt: None, monitor: None, restarted: false };
         let handle = start(1, passive_peer(), local, rib, poll, link, inbox).expect("thread");
         let (done_tx, done_rx) = crossbeam_channel::bounded(1);
         std::thread::spawn(move || {
@@ -153,7 +168,7 @@ mod tests {
     fn dropping_a_handle_stops_a_thread_whose_inbox_is_full() {
         let (poll, link, inbox) = full_inbox();
         let (rib, _rib_rx) = crossbeam_channel::bounded(8);
-        let local = LocalInfo { router_id: Ipv4Addr::new(192, 0, 2, 1), mrt: None, monitor: None };
+        let local = LocalInfo { router_id: Ipv4Addr::new(192, 0, 2, 1), mrt: None, monitor: None, restarted: false };
         let handle = start(1, passive_peer(), local, rib, poll, link, inbox).expect("thread");
         let (done_tx, done_rx) = crossbeam_channel::bounded(1);
         std::thread::spawn(move || {

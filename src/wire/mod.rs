@@ -6,6 +6,7 @@ pub mod aspath;
 pub mod attr;
 pub mod display;
 pub mod frame;
+pub mod graceful;
 pub mod notify;
 pub mod open;
 pub mod reannounce;

@@ -264,8 +264,28 @@ impl Notification {
         }
     }
 
-    /// "Cease / Administrative Shutdown"; unknown subcodes by number.
+    /// RFC 8538 §3: the NOTIFICATION a Cease / Hard Reset carries in its data (code,
+    /// subcode, data), if any.
+    pub fn encapsulated(&self) -> Option<Notification> {
+        if self.code != ErrorCode::Cease as u8 || self.subcode != CeaseSubcode::HardReset as u8 {
+            return None;
+        }
+        match self.data.as_slice() {
+            [code, subcode, data @ ..] => Some(Notification { code: *code, subcode: *subcode, data: data.to_vec() }),
+            _ => None,
+        }
+    }
+
+    /// "Cease / Administrative Shutdown"; unknown subcodes by number; a Hard Reset names what
+    /// it carries: "Cease / Hard Reset (Cease / Administrative Shutdown)".
     pub fn name(&self) -> String {
+        if let Some(inner) = self.encapsulated().filter(|i| i.encapsulated().is_none()) {
+            return format!("{} ({})", self.plain_name(), inner.name());
+        }
+        self.plain_name()
+    }
+
+    fn plain_name(&self) -> String {
         match describe(self.code, self.subcode) {
             (c, Some(s)) => format!("{c} / {s}"),
             (c, None) if self.subcode == 0 => c.to_string(),
@@ -276,6 +296,9 @@ impl Notification {
     /// The RFC 9003 shutdown communication of a Cease 2 or 4, made safe to print: the length
     /// octet must fit the data, the text must be UTF-8, control characters are escaped.
     pub fn shutdown_communication(&self) -> Option<String> {
+        if let Some(inner) = self.encapsulated().filter(|i| i.encapsulated().is_none()) {
+            return inner.shutdown_communication();
+        }
         if self.code != ErrorCode::Cease as u8 || !(self.subcode == 2 || self.subcode == 4) {
             return None;
         }
@@ -404,5 +427,18 @@ mod tests {
             DecodeError::update(UpdateSubcode::MalformedAsPath).to_string(),
             "UPDATE Message Error / Malformed AS_PATH"
         );
+    }
+
+    #[test]
+    fn a_hard_reset_is_named_after_and_shows_the_text_of_the_cease_it_carries() {
+        let inner = Notification::cease(CeaseSubcode::AdministrativeShutdown, Some("maintenance"));
+        let mut data = vec![6, 2];
+        data.extend_from_slice(&inner.data);
+        let hard = Notification::new(ErrorCode::Cease, CeaseSubcode::HardReset as u8, data);
+        assert_eq!(hard.encapsulated(), Some(inner));
+        assert_eq!(hard.name(), "Cease / Hard Reset (Cease / Administrative Shutdown)");
+        assert_eq!(hard.shutdown_communication().as_deref(), Some("maintenance"));
+        let bare = Notification::new(ErrorCode::Cease, CeaseSubcode::HardReset as u8, vec![]);
+        assert_eq!((bare.encapsulated(), bare.name()), (None, "Cease / Hard Reset".to_string()));
     }
 }

@@ -5,6 +5,7 @@
 //! (RFC 4271 §6.2).
 
 use super::frame::{write_header, MsgType, HEADER_LEN};
+use super::graceful::{GrCap, GrNegotiated, LlgrCap};
 use super::notify::{DecodeError, HeaderError, OpenSubcode};
 use super::role::{self, Role};
 use crate::prefix::Family;
@@ -23,6 +24,7 @@ mod cap {
     pub const FOUR_OCTET_AS: u8 = 65;
     pub const ADD_PATH: u8 = 69;
     pub const ENHANCED_ROUTE_REFRESH: u8 = 70;
+    pub const LONG_LIVED_GRACEFUL_RESTART: u8 = 71;
 }
 
 /// Names of capability codes as `focl peer show` prints them (IANA "Capability Codes").
@@ -68,7 +70,10 @@ pub struct Capabilities {
     pub enhanced_route_refresh: bool,
     pub four_octet_as: Option<u32>,
     pub extended_message: bool,
-    pub graceful_restart: bool,
+    /// Graceful Restart (RFC 4724 §3, N bit of RFC 8538).
+    pub graceful_restart: Option<GrCap>,
+    /// Long-Lived Graceful Restart (RFC 9494 §2).
+    pub long_lived: Option<LlgrCap>,
     /// ADD-PATH (RFC 7911 §4): per family, 1 receive, 2 send, 3 both.
     pub add_path: Vec<(Family, u8)>,
     /// BGP Role values (RFC 9234): ours (at most one), or every one the peer sent.
@@ -93,8 +98,12 @@ impl Capabilities {
         if self.extended_message {
             v.push("extended_message".into());
         }
-        if self.graceful_restart {
-            v.push("graceful_restart".into());
+        if let Some(g) = &self.graceful_restart {
+            v.push(gr_name(g));
+        }
+        if let Some(l) = &self.long_lived {
+            let fams: Vec<String> = l.families.iter().map(|(f, fwd, t)| format!("{f} {t}s{}", f_bit(*fwd))).collect();
+            v.push(format!("long_lived_graceful_restart({})", fams.join(", ")));
         }
         if let Some(asn) = self.four_octet_as {
             v.push(format!("four_octet_as({asn})"));
@@ -141,6 +150,17 @@ impl Capabilities {
         for r in &self.roles {
             out.extend_from_slice(&[cap::ROLE, 1, *r]);
         }
+        // RFC 4724 §3 and RFC 9494 §2.
+        if let Some(g) = &self.graceful_restart {
+            let v = g.encode();
+            out.extend_from_slice(&[cap::GRACEFUL_RESTART, v.len() as u8]);
+            out.extend_from_slice(&v);
+        }
+        if let Some(l) = &self.long_lived {
+            let v = l.encode();
+            out.extend_from_slice(&[cap::LONG_LIVED_GRACEFUL_RESTART, v.len() as u8]);
+            out.extend_from_slice(&v);
+        }
         if let Some(asn) = self.four_octet_as {
             out.extend_from_slice(&[cap::FOUR_OCTET_AS, 4]);
             out.extend_from_slice(&asn.to_be_bytes());
@@ -162,7 +182,14 @@ impl Capabilities {
             cap::ROUTE_REFRESH => self.route_refresh = true,
             cap::ENHANCED_ROUTE_REFRESH => self.enhanced_route_refresh = true,
             cap::EXTENDED_MESSAGE => self.extended_message = true,
-            cap::GRACEFUL_RESTART => self.graceful_restart = true,
+            cap::GRACEFUL_RESTART => {
+                let g = GrCap::decode(value).ok_or_else(|| malformed("graceful restart capability length"))?;
+                self.graceful_restart = Some(g);
+            }
+            cap::LONG_LIVED_GRACEFUL_RESTART => {
+                let l = LlgrCap::decode(value).ok_or_else(|| malformed("LLGR capability length"))?;
+                self.long_lived = Some(l);
+            }
             cap::ADD_PATH => {
                 // RFC 7911 §4: AFI (2), SAFI (1), Send/Receive (1), repeated.
                 if value.is_empty() || value.len() % 4 != 0 {
@@ -190,6 +217,27 @@ impl Capabilities {
             }
         }
         Ok(())
+    }
+}
+
+/// "graceful_restart(120s, R, N, ipv4_unicast F, ipv6_unicast)" as `focl peer show` lists it.
+fn gr_name(g: &GrCap) -> String {
+    let mut parts = vec![format!("{}s", g.restart_time)];
+    if g.restarting {
+        parts.push("R".into());
+    }
+    if g.notification {
+        parts.push("N".into());
+    }
+    parts.extend(g.families.iter().map(|(f, fwd)| format!("{f}{}", f_bit(*fwd))));
+    format!("graceful_restart({})", parts.join(", "))
+}
+
+fn f_bit(fwd: bool) -> &'static str {
+    if fwd {
+        " F"
+    } else {
+        ""
     }
 }
 
@@ -315,6 +363,8 @@ pub struct Negotiated {
     /// Families whose NLRI from the peer carry path identifiers (RFC 7911 §4: we advertised
     /// receive, the peer send, and the family is negotiated).
     pub add_path_rx: Vec<Family>,
+    /// Graceful restart on this session (RFC 4724, 8538, 9494): both sides advertised it.
+    pub graceful: Option<GrNegotiated>,
 }
 
 impl Negotiated {
@@ -369,7 +419,21 @@ pub fn capability_rows(
     );
     row("extended_message".into(), ours.extended_message, t.extended_message, n(|n| n.extended_message));
     row("four_octet_as".into(), ours.four_octet_as.is_some(), t.four_octet_as.is_some(), n(|n| n.four_octet_as));
-    row("graceful_restart".into(), ours.graceful_restart, t.graceful_restart, false);
+    let gr = neg.and_then(|n| n.graceful.as_ref());
+    for f in Family::ALL {
+        let listed =
+            |c: &Capabilities| c.graceful_restart.as_ref().is_some_and(|g| g.families.iter().any(|(x, _)| *x == f));
+        let any = |c: &Capabilities| c.graceful_restart.is_some();
+        let n = gr.is_some_and(|g| g.families.iter().any(|(x, _)| *x == f));
+        row(format!("graceful_restart({f})"), any(ours), listed(t), n);
+        let ll = |c: &Capabilities| c.long_lived.as_ref().is_some_and(|l| l.families.iter().any(|(x, _, _)| *x == f));
+        let n = gr.is_some_and(|g| g.long_lived_stale(f).is_some());
+        row(format!("long_lived_graceful_restart({f})"), ll(ours), ll(t), n);
+    }
+    if ours.graceful_restart.is_some() || t.graceful_restart.is_some() {
+        let n = |c: &Capabilities| c.graceful_restart.as_ref().is_some_and(|g| g.notification);
+        row("graceful_notification".into(), n(ours), n(t), gr.is_some_and(|g| g.notification));
+    }
     for f in Family::ALL {
         let mode = |c: &Capabilities| c.add_path.iter().find(|(g, _)| *g == f).map(|(_, m)| *m);
         let n = neg.is_some_and(|n| n.add_path_rx.contains(&f));
@@ -453,6 +517,14 @@ pub fn validate_open(
         if open.caps.multiprotocol_seen { open.caps.families.clone() } else { vec![Family::Ipv4Unicast] };
     let families: Vec<Family> = ours.families.iter().copied().filter(|f| theirs.contains(f)).collect();
     let add_path_rx = families_of_add_path(ours, &open.caps, &families);
+    let c = &open.caps;
+    let graceful = GrNegotiated::of(
+        ours.graceful_restart.as_ref(),
+        ours.long_lived.as_ref(),
+        c.graceful_restart.as_ref(),
+        c.long_lived.as_ref(),
+        &families,
+    );
     Ok(Negotiated {
         hold_time,
         keepalive: hold_time / 3,
@@ -465,6 +537,7 @@ pub fn validate_open(
         role: ours.role(),
         remote_role: open.caps.roles.first().copied(),
         add_path_rx,
+        graceful,
     })
 }
 
@@ -586,16 +659,17 @@ mod tests {
     fn unknown_capabilities_are_kept_by_code() {
         let mut o = peer_open(65002, 90, [192, 0, 2, 2]);
         let mut raw = o.encode();
-        // Append capability 71 (LLGR, empty) and EVPN multiprotocol to the parameter.
-        raw.extend_from_slice(&[71, 0, 1, 4, 0, 25, 0, 70]);
+        // Append capability 73 (FQDN, empty) and EVPN multiprotocol to the parameter.
+        raw.extend_from_slice(&[73, 0, 1, 4, 0, 25, 0, 70]);
         raw[28] += 8;
         raw[30] += 8;
         let len = raw.len() as u16;
         raw[16..18].copy_from_slice(&len.to_be_bytes());
         o = OpenMsg::decode(&raw[19..]).unwrap();
-        assert_eq!(o.caps.other, vec![71]);
+        assert_eq!(o.caps.other, vec![73]);
         assert_eq!(o.caps.other_families, vec![(25, 70)]);
-        assert!(o.caps.names().contains(&"long_lived_graceful_restart".to_string()));
+        assert!(o.caps.names().contains(&"fqdn".to_string()));
+        assert_eq!(capability_name(71), "long_lived_graceful_restart");
         assert_eq!(capability_name(200), "capability(200)");
         assert_eq!(capability_name(73), "fqdn");
         assert_eq!(capability_name(5), "extended_next_hop");
@@ -698,5 +772,58 @@ mod tests {
         assert_eq!(get("fqdn"), (false, true, false));
         assert_eq!(get("extended_next_hop"), (false, true, false));
         assert!(!rows.iter().any(|r| r.name == "add_path"), "neither side: no row");
+    }
+
+    #[test]
+    fn graceful_restart_and_llgr_capabilities_go_through_the_open_and_negotiate_per_family() {
+        let mut us = ours();
+        us.graceful_restart = Some(GrCap { notification: true, restart_time: 120, ..GrCap::default() });
+        us.long_lived = Some(LlgrCap { families: vec![(Family::Ipv4Unicast, false, 600)] });
+        let raw = OpenMsg::new(65001, 90, Ipv4Addr::new(192, 0, 2, 1), us.clone()).encode();
+        let back = OpenMsg::decode(&raw[19..]).unwrap();
+        assert_eq!(
+            (back.caps.graceful_restart.as_ref(), back.caps.long_lived.as_ref()),
+            (us.graceful_restart.as_ref(), us.long_lived.as_ref())
+        );
+        // bgpkit-parser reads our Graceful Restart capability as RFC 4724 lays it out.
+        let mut body = bytes::Bytes::copy_from_slice(&raw[19..]);
+        let theirs = bgpkit_parser::parser::bgp::messages::parse_bgp_open_message(&mut body).unwrap();
+        let gr = theirs.opt_params.iter().find_map(|p| match &p.param_value {
+            bgpkit_parser::models::ParamValue::Capacities(c) => c.iter().find_map(|c| match &c.value {
+                bgpkit_parser::models::CapabilityValue::GracefulRestart(g) => Some(g.clone()),
+                _ => None,
+            }),
+            _ => None,
+        });
+        let gr = gr.expect("a graceful restart capability");
+        assert_eq!(gr.restart_time, 120);
+        assert!(!gr.restart_state);
+        let mut o = peer_open(65002, 90, [192, 0, 2, 2]);
+        o.caps.graceful_restart = Some(GrCap {
+            restarting: true,
+            notification: true,
+            restart_time: 60,
+            families: vec![(Family::Ipv4Unicast, true), (Family::Ipv6Unicast, false)],
+            other_families: 0,
+        });
+        o.caps.long_lived = Some(LlgrCap { families: vec![(Family::Ipv4Unicast, true, 86_400)] });
+        o.caps.multiprotocol_seen = true;
+        let n = validate_open(&o, 65002, 65001, Ipv4Addr::new(192, 0, 2, 1), &us, 90, false).unwrap();
+        let g = n.graceful.clone().expect("negotiated");
+        assert!(g.notification && g.peer_restarting && g.forwarding(Family::Ipv4Unicast));
+        assert!(!g.forwarding(Family::Ipv6Unicast), "{g:?}");
+        assert!(g.covers(Family::Ipv6Unicast), "{g:?}");
+        assert_eq!(g.long_lived_stale(Family::Ipv4Unicast), Some(86_400));
+        let rows = capability_rows(&us, Some(&o.caps), Some(&n));
+        let get = |name: &str| rows.iter().find(|r| r.name == name).map(|r| (r.advertised, r.received, r.negotiated));
+        assert_eq!(get("graceful_restart(ipv4_unicast)"), Some((true, true, true)));
+        assert_eq!(get("long_lived_graceful_restart(ipv4_unicast)"), Some((true, true, true)));
+        assert_eq!(get("graceful_notification"), Some((true, true, true)));
+        assert!(o.caps.names().contains(&"graceful_restart(60s, R, N, ipv4_unicast F, ipv6_unicast)".to_string()));
+        // A capability of the wrong length is an OPEN error.
+        let mut raw = OpenMsg::new(65001, 90, Ipv4Addr::new(192, 0, 2, 1), Capabilities::default()).encode();
+        raw.extend_from_slice(&[2, 5, 64, 3, 0, 120, 0]);
+        raw[28] = 7;
+        assert_eq!(OpenMsg::decode(&raw[19..]).map_err(Notification::from).map_err(|n| n.code), Err(2));
     }
 }
