@@ -52,6 +52,7 @@
 //! errors), RFC 8210 and RFC 6810 (RTR client), RFC 6811 (route origin validation).
 
 pub mod archive;
+pub mod bmp;
 pub mod config;
 pub mod control;
 pub mod daemon;
