@@ -37,7 +37,7 @@ use std::path::{Path, PathBuf};
 
 use toml::de::DeTable;
 
-pub use bmp::{BmpConfig, BmpStationConfig, BmpView};
+pub use bmp::{BmpConfig, BmpStationConfig, BmpView, BMP_CONNECT_RETRY_CEILING_SECS};
 pub use model::*;
 pub use reader::ConfigError;
 

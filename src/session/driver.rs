@@ -10,6 +10,7 @@
 //! through `feed` in the order it happened; the driver decides nothing about connections
 //! itself, it only carries out `Action`s (connect, send, close, adopt).
 
+use super::bmp_tap::BmpTap;
 use super::conn::Conn;
 use super::fsm::{Action, ConnId, Event, Fsm, FsmConfig, Outgoing, PeerOpen, Received, State};
 use super::sock::{self, ttl};
@@ -121,6 +122,8 @@ pub(super) struct Peer {
     max_prefix_down: Option<u64>,
     /// When a max-prefix shutdown ends by itself (`max_prefixes_restart_secs`).
     max_prefix_restart_at: Option<Instant>,
+    /// What BMP stations are told of this peer (`bmp_tap.rs`).
+    bmp: Option<BmpTap>,
 }
 
 impl Peer {
@@ -155,6 +158,7 @@ impl Peer {
             four_octet_as: Some(cfg.local_as),
             ..Capabilities::default()
         };
+        let bmp = local.bmp.clone().map(|l| BmpTap::new(l, id));
         Peer {
             id,
             label: cfg.label(),
@@ -178,6 +182,7 @@ impl Peer {
             stopping: false,
             max_prefix_down: None,
             max_prefix_restart_at: None,
+            bmp,
         }
     }
 
@@ -242,10 +247,16 @@ impl Peer {
     fn drain_events(&mut self) {
         // Bounded: a pathological action/event loop must not spin forever.
         for _ in 0..1000 {
-            let Some(ev) = self.events.pop_front() else { return };
+            let Some(ev) = self.events.pop_front() else { break };
+            if let (Some(b), Event::TcpFails { .. }) = (&mut self.bmp, &ev) {
+                b.peer_closed();
+            }
             let actions = self.fsm.handle(ev, Instant::now());
             for a in actions {
                 self.carry_out(a);
+            }
+            if let Some(b) = &mut self.bmp {
+                b.settle();
             }
         }
     }
@@ -313,7 +324,11 @@ impl Peer {
                     self.local.router_id,
                     self.our_caps.clone(),
                 );
-                self.send_raw(conn, &open.encode(), MsgType::Open);
+                let raw = open.encode();
+                if let Some(b) = &mut self.bmp {
+                    b.open_sent(conn, &raw);
+                }
+                self.send_raw(conn, &raw, MsgType::Open);
             }
             Action::Send { conn, msg: Outgoing::Keepalive } => {
                 self.send_raw(conn, &frame::keepalive(), MsgType::Keepalive)
@@ -326,6 +341,9 @@ impl Peer {
             }
             Action::SessionUp => self.session_up(),
             Action::SessionDown => {
+                if let Some(b) = &mut self.bmp {
+                    b.session_down();
+                }
                 self.send_to_rib_blocking(RibMsg::SessionDown { peer: self.id });
                 self.stats.sent_prefixes = FamilyCounts::default();
             }
@@ -372,8 +390,14 @@ impl Peer {
                 warn!("neighbor {}: sending NOTIFICATION {n}", self.label);
                 self.remember_error("sent", &n);
             }
-            c.queue(&n.encode());
+            let raw = n.encode();
+            if let Some(b) = &mut self.bmp {
+                b.closing(id, Some(&raw));
+            }
+            c.queue(&raw);
             count(&mut self.stats.sent, MsgType::Notification);
+        } else if let Some(b) = &mut self.bmp {
+            b.closing(id, None);
         }
         if self.fsm.session_conn().is_none() {
             self.rib_backlog = None; // UPDATEs of a session that is gone
@@ -548,6 +572,7 @@ impl Peer {
                     count(&mut self.stats.received, ty);
                     self.archive_message(id, ty, raw.clone());
                     self.monitor_message(id, ty, &raw);
+                    self.bmp_message(id, ty, &raw);
                     self.on_message(id, ty, &raw);
                     if self.rib_backlog.is_some() || self.stopping {
                         return; // a full RIB: stop reading (backpressure)
@@ -600,6 +625,18 @@ impl Peer {
         let add_path = ty == MsgType::Update && update::carries_path_ids(body, ap);
         let session = self.session_addrs(Some(id));
         mrt.send(MrtMsg::Message { ts: SystemTime::now(), as4, add_path, session, raw });
+    }
+
+    /// Received messages for BMP: OPENs kept for the Peer Up, a NOTIFICATION for the Peer
+    /// Down, and the Established session's messages for Route Monitoring and Mirroring.
+    fn bmp_message(&mut self, id: ConnId, ty: MsgType, raw: &bytes::Bytes) {
+        let Some(b) = &mut self.bmp else { return };
+        match ty {
+            MsgType::Open => b.open_received(id, raw),
+            MsgType::Notification => b.notification_received(id, raw),
+            _ => {}
+        }
+        b.received(id, raw);
     }
 
     /// Received UPDATEs and NOTIFICATIONs for `focl monitor`, only while someone listens.
@@ -836,6 +873,11 @@ impl Peer {
             neg.hold_time,
             neg.families.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ")
         );
+        let (conn, local_sock, remote_sock) = (c.id, c.local, c.remote);
+        if let (Some(b), Some(l), Some(r)) = (&mut self.bmp, local_sock, remote_sock) {
+            let remote_id = self.fsm.remote_id().unwrap_or(Ipv4Addr::UNSPECIFIED);
+            b.session_up(conn, &self.cfg, l, r, remote_id, neg.four_octet_as);
+        }
         self.send_to_rib_blocking(RibMsg::SessionUp { peer: self.id, info });
     }
 
