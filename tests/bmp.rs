@@ -1,0 +1,312 @@
+//! BMP export (RFC 7854) to a station on loopback, every message read back with bgpkit-parser's
+//! BMP parser: Initiation, Peer Up with both OPENs as exchanged, pre- and post-policy Route
+//! Monitoring carrying the received UPDATE byte for byte, Statistics, Peer Down with the
+//! reason and the NOTIFICATION, Termination at shutdown; a station that connects late gets a
+//! Peer Up for the session already up; a station that reads nothing is cut off and counted
+//! while the session keeps its KEEPALIVEs on time.
+
+mod common;
+
+use bgpkit_parser::models::BgpMessage;
+use bgpkit_parser::parser::bmp::messages::{
+    BmpMessage, BmpMessageBody, BmpMsgType, PeerDownReason, PeerFlags, PerPeerFlags, StatType, StatsData,
+};
+use common::*;
+use focl::prefix::Family;
+use focl::wire::frame::MsgType;
+use focl::wire::open::{Capabilities, OpenMsg};
+use std::io::Read;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const PEER: &str = "127.0.0.171";
+const PEER_ID: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 171);
+
+fn config(dir: &std::path::Path, port: u16, station: u16, extra: &str) -> String {
+    format!(
+        "{}\n[[peers]]\nname = \"feed\"\naddress = \"{PEER}\"\nremote_as = 65010\npassive = true\nhold_time_secs = 30\n\n\
+         [[bmp.stations]]\naddress = \"127.0.0.1\"\nport = {station}\nconnect_retry_secs = 1\n{extra}\n",
+        global_section(dir, port)
+    )
+}
+
+/// What focld's speaker sends as its OPEN (so the Peer Up can be compared byte for byte).
+fn our_open() -> OpenMsg {
+    let caps = Capabilities {
+        families: Family::ALL.to_vec(),
+        route_refresh: true,
+        four_octet_as: Some(65010),
+        ..Default::default()
+    };
+    OpenMsg::new(65010, 90, PEER_ID, caps)
+}
+
+/// ORIGIN IGP, AS_PATH [65010, 65020], NEXT_HOP 192.0.2.10.
+fn attrs() -> Vec<u8> {
+    let mut a = vec![0x40, 1, 1, 0];
+    a.extend_from_slice(&[0x40, 2, 10, 2, 2, 0, 0, 0xfd, 0xf2, 0, 0, 0xfd, 0xfc]);
+    a.extend_from_slice(&[0x40, 3, 4, 192, 0, 2, 10]);
+    a
+}
+
+/// A station: accepts connections one after another and hands every BMP message, raw and
+/// parsed, to the test.
+struct Station {
+    rx: mpsc::Receiver<(Vec<u8>, BmpMessage)>,
+}
+
+impl Station {
+    fn listen(listener: TcpListener) -> Station {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for s in listener.incoming() {
+                let Ok(mut s) = s else { return };
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 65536];
+                loop {
+                    match s.read(&mut chunk) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                    while let Some(len) = focl::bmp::encode::message_len(&buf).filter(|l| *l <= buf.len()) {
+                        let raw: Vec<u8> = buf.drain(..len).collect();
+                        let mut b = bytes::Bytes::from(raw.clone());
+                        let m = bgpkit_parser::parse_bmp_msg(&mut b).expect("every BMP message parses");
+                        if tx.send((raw, m)).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        Station { rx }
+    }
+
+    /// Messages until one of type `ty` arrives (returned with those before it), or `within` passes.
+    fn until(&self, ty: BmpMsgType, within: Duration) -> Option<(Vec<u8>, BmpMessage)> {
+        let deadline = Instant::now() + within;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.rx.recv_timeout(left) {
+                Ok((raw, m)) if m.common_header.msg_type == ty => return Some((raw, m)),
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+        None
+    }
+}
+
+fn flags(m: &BmpMessage) -> PeerFlags {
+    match m.per_peer_header.expect("per-peer header").peer_flags {
+        PerPeerFlags::PeerFlags(f) => f,
+        PerPeerFlags::LocalRibPeerFlags(_) => panic!("not a Loc-RIB message"),
+    }
+}
+
+#[test]
+fn a_station_sees_initiation_peer_up_route_monitoring_statistics_peer_down_and_termination() {
+    let dir = TempDir::new("bmp-all");
+    let port = free_port("127.0.0.1");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("station");
+    let station_port = listener.local_addr().expect("addr").port();
+    let station = Station::listen(listener);
+    let extra = "monitor = [\"pre-policy\", \"post-policy\"]\nstats_interval_secs = 1\n";
+    let mut f = Focld::start(dir.path(), "f", &config(dir.path(), port, station_port, extra));
+
+    let (_, init) = station.until(BmpMsgType::InitiationMessage, Duration::from_secs(10)).expect("Initiation");
+    let BmpMessageBody::InitiationMessage(i) = init.message_body else { panic!() };
+    assert!(i.tlvs.iter().any(|t| t.info.starts_with("focld ")), "sysDescr: {i:?}");
+
+    let target = SocketAddr::from(([127, 0, 0, 1], port));
+    let open = our_open();
+    let mut s = RawSpeaker::establish_with(PEER, target, &open);
+    f.wait_established(PEER, Duration::from_secs(10));
+
+    let (raw, up) = station.until(BmpMsgType::PeerUpNotification, Duration::from_secs(10)).expect("Peer Up");
+    let ph = up.per_peer_header.expect("per-peer header");
+    assert_eq!((ph.peer_ip.to_string(), ph.peer_asn.to_u32(), ph.peer_bgp_id), (PEER.to_string(), 65010, PEER_ID));
+    assert!(!flags(&up).contains(PeerFlags::AS_SIZE_16BIT), "a 4-octet AS session");
+    let BmpMessageBody::PeerUpNotification(u) = &up.message_body else { panic!() };
+    assert_eq!(u.local_addr.to_string(), "127.0.0.1");
+    assert_eq!(u.local_port, port);
+    // The OPEN we sent sits in the Peer Up byte for byte, as the second (received) OPEN.
+    let sent_by_us = open.encode();
+    assert!(raw.windows(sent_by_us.len()).any(|w| w == sent_by_us), "our OPEN, as sent, is in the Peer Up");
+    let BgpMessage::Open(theirs) = &u.sent_open else { panic!() };
+    assert_eq!(theirs.bgp_identifier, Ipv4Addr::new(192, 0, 2, 1), "focld's own OPEN comes first");
+
+    // An UPDATE: pre-policy and post-policy Route Monitoring, each the received bytes.
+    let update = update_msg(&[], &attrs(), &[24, 198, 51, 100]);
+    s.send(&update);
+    let (raw_pre, pre) = station.until(BmpMsgType::RouteMonitoring, Duration::from_secs(5)).expect("pre-policy");
+    assert!(raw_pre.ends_with(&update), "the UPDATE as received");
+    assert!(!flags(&pre).is_post_policy());
+    let (raw_post, post) = station.until(BmpMsgType::RouteMonitoring, Duration::from_secs(5)).expect("post-policy");
+    assert!(raw_post.ends_with(&update));
+    assert!(flags(&post).is_post_policy(), "the L flag");
+
+    // Statistics: one route in the Adj-RIB-In.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = false;
+    while Instant::now() < deadline && !seen {
+        let Some((_, st)) = station.until(BmpMsgType::StatisticsReport, Duration::from_secs(3)) else { break };
+        let BmpMessageBody::StatsReport(r) = st.message_body else { panic!() };
+        seen =
+            r.counters.iter().any(|c| c.stat_type == StatType::RoutesInAdjRibsIn && c.stat_data == StatsData::Gauge(1));
+    }
+    assert!(seen, "a Statistics Report with 1 route in the Adj-RIB-In");
+
+    // The peer ends the session with a NOTIFICATION: reason 3 and that NOTIFICATION.
+    let bye =
+        focl::wire::notify::Notification::cease(focl::wire::notify::CeaseSubcode::AdministrativeShutdown, Some("bye"))
+            .encode();
+    s.send(&bye);
+    let (_, down) = station.until(BmpMsgType::PeerDownNotification, Duration::from_secs(10)).expect("Peer Down");
+    let BmpMessageBody::PeerDownNotification(d) = down.message_body else { panic!() };
+    assert_eq!(d.reason, PeerDownReason::RemoteSystemClosedNotificationPduFollows);
+    assert_eq!(d.data.as_deref(), Some(&bye[..]));
+    drop(s);
+
+    // Up again, then focld stops: our Cease (reason 1), then the Termination.
+    assert!(wait_for(Duration::from_secs(10), || f.peer_state(PEER) != "Established"));
+    let mut s = RawSpeaker::establish_with(PEER, target, &open);
+    f.wait_established(PEER, Duration::from_secs(20));
+    assert!(station.until(BmpMsgType::PeerUpNotification, Duration::from_secs(10)).is_some(), "the second Peer Up");
+    f.terminate();
+    let (_, down) =
+        station.until(BmpMsgType::PeerDownNotification, Duration::from_secs(10)).expect("Peer Down at stop");
+    let BmpMessageBody::PeerDownNotification(d) = down.message_body else { panic!() };
+    assert_eq!(d.reason, PeerDownReason::LocalSystemClosedNotificationPduFollows);
+    let n = d.data.expect("our NOTIFICATION");
+    assert_eq!((n[18], n[19], n[20]), (3, 6, 2), "a NOTIFICATION Cease / Administrative Shutdown");
+    assert!(station.until(BmpMsgType::TerminationMessage, Duration::from_secs(10)).is_some(), "Termination");
+    let _ = s.recv();
+}
+
+#[test]
+fn a_station_that_connects_late_gets_a_peer_up_for_the_session_already_established() {
+    let dir = TempDir::new("bmp-late");
+    let port = free_port("127.0.0.1");
+    let station_port = free_port("127.0.0.1");
+    let f = Focld::start(dir.path(), "f", &config(dir.path(), port, station_port, ""));
+    let target = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = RawSpeaker::establish_with(PEER, target, &our_open());
+    f.wait_established(PEER, Duration::from_secs(10));
+    s.send(&update_msg(&[], &attrs(), &[24, 198, 51, 100]));
+    let status = f.focl(&["bmp", "status"]).expect("bmp status");
+    assert_ne!(status[0]["state"], "up", "nobody listens yet: {status}");
+
+    let station = Station::listen(TcpListener::bind(("127.0.0.1", station_port)).expect("station"));
+    assert!(station.until(BmpMsgType::InitiationMessage, Duration::from_secs(20)).is_some(), "Initiation");
+    let (_, up) = station.until(BmpMsgType::PeerUpNotification, Duration::from_secs(5)).expect("Peer Up");
+    assert_eq!(up.per_peer_header.expect("header").peer_bgp_id, PEER_ID);
+    // What follows is live.
+    let update = update_msg(&[], &attrs(), &[24, 203, 0, 113]);
+    s.send(&update);
+    let (raw, _) = station.until(BmpMsgType::RouteMonitoring, Duration::from_secs(5)).expect("live Route Monitoring");
+    assert!(raw.ends_with(&update));
+    let status = f.focl(&["bmp", "status"]).expect("bmp status");
+    assert_eq!(status[0]["state"], "up", "{status}");
+    assert!(status[0]["messages_sent"].as_u64().is_some_and(|n| n >= 3), "{status}");
+}
+
+/// Resident memory of a process, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next().and_then(|n| n.parse().ok()))
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_station_that_reads_nothing_is_dropped_and_counted_and_the_session_keeps_its_keepalives() {
+    let dir = TempDir::new("bmp-stall");
+    let port = free_port("127.0.0.1");
+    // The station accepts and then never reads.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("station");
+    let station_port = listener.local_addr().expect("addr").port();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let done_here = done.clone();
+    let held = std::thread::spawn(move || {
+        let mut kept: Vec<TcpStream> = Vec::new();
+        listener.set_nonblocking(true).expect("nonblocking");
+        let until = Instant::now() + Duration::from_secs(120);
+        while Instant::now() < until && kept.len() < 8 && !done_here.load(std::sync::atomic::Ordering::Relaxed) {
+            match listener.accept() {
+                Ok((s, _)) => kept.push(s),
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+        kept.len()
+    });
+    let extra = "buffer_limit_mb = 1\nmirroring = true\n";
+    let text = config(dir.path(), port, station_port, extra).replace("hold_time_secs = 30", "hold_time_secs = 3");
+    let f = Focld::start(dir.path(), "f", &text);
+    let target = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut open = our_open();
+    open.hold_time = 3;
+    let s = RawSpeaker::establish_with(PEER, target, &open);
+    f.wait_established(PEER, Duration::from_secs(10));
+
+    // A reader of focld's side of the session: when each KEEPALIVE arrives.
+    let mut reader = RawSpeaker::from_stream(s.stream.try_clone().expect("clone"));
+    let (ka_tx, ka_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        while let Some((ty, _)) = reader.recv() {
+            if ty == MsgType::Keepalive && ka_tx.send(Instant::now()).is_err() {
+                return;
+            }
+        }
+    });
+    let mut s = s;
+    // 40,000 UPDATEs of one /32 each, with our KEEPALIVEs in between: several MB of BMP for
+    // a station that reads nothing.
+    let a = attrs();
+    let mut batch = Vec::new();
+    let mut last_ka = Instant::now();
+    let started = Instant::now();
+    let mut peak_buffered = 0;
+    let mut peak_rss = 0;
+    let mut i = 0u32;
+    while started.elapsed() < Duration::from_secs(12) {
+        if i < 40_000 {
+            let b = (i + 1).to_be_bytes();
+            batch.extend_from_slice(&update_msg(&[], &a, &[32, 100, b[1], b[2], b[3]]));
+            i += 1;
+        }
+        if batch.len() > 32 * 1024 || (i >= 40_000 && !batch.is_empty()) {
+            s.send(&batch);
+            batch.clear();
+        }
+        if last_ka.elapsed() > Duration::from_millis(500) {
+            s.send(&focl::wire::frame::keepalive());
+            last_ka = Instant::now();
+            if let Ok(st) = f.focl(&["bmp", "status"]) {
+                peak_buffered = peak_buffered.max(st[0]["buffered_bytes"].as_u64().unwrap_or(0));
+            }
+            peak_rss = peak_rss.max(rss_kib(f.child.as_ref().map_or(0, |c| c.id())));
+        }
+        if i >= 40_000 {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let st = f.focl(&["bmp", "status"]).expect("bmp status");
+    assert!(st[0]["drops"].as_u64().is_some_and(|d| d >= 1), "the station was dropped: {st}");
+    assert!(peak_buffered <= 1024 * 1024, "never more than the limit waits: {peak_buffered}");
+    assert!(peak_rss < 200 * 1024, "focld stays small: {peak_rss} KiB");
+    let show = f.focl(&["peer", "show", PEER]).expect("peer show");
+    assert_eq!((show["state"].as_str(), show["flaps"].as_u64()), (Some("Established"), Some(0)), "{show}");
+    // KEEPALIVEs every hold/3 = 1 s: no gap near the 3 s hold time.
+    let times: Vec<Instant> = ka_rx.try_iter().collect();
+    assert!(times.len() >= 8, "KEEPALIVEs kept coming: {}", times.len());
+    let worst = times.windows(2).map(|w| w[1] - w[0]).max().unwrap_or_default();
+    assert!(worst < Duration::from_millis(2000), "largest gap between KEEPALIVEs: {worst:?}");
+    assert!(f.log_text().contains("dropping its connection"), "logged");
+    eprintln!("peak buffered {peak_buffered} bytes, peak RSS {peak_rss} KiB, largest KEEPALIVE gap {worst:?}, {st}");
+    drop(f);
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(held.join().unwrap_or(0) >= 1);
+}
