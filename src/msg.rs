@@ -328,6 +328,13 @@ pub enum RibMsg {
     /// `focl source reload NAME`: read the file again (answered once it is read).
     SourceReload(String, Reply<SourceStatus>),
     Stop,
+    /// From the BMP thread: the Adj-RIB-In of these peers as UPDATEs, for a station that
+    /// connected (RFC 7854 §5: the initial dump), each with how many UPDATEs of its session
+    /// are in it, so the live feed takes over without a gap or a duplicate.
+    BmpDump {
+        peers: Vec<PeerId>,
+        reply: Sender<BmpDump>,
+    },
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -765,11 +772,14 @@ pub enum BmpMsg {
         session: Arc<BmpSession>,
     },
     /// From a peer thread: a message received on the Established session, header included,
-    /// as it came off the wire.
+    /// as it came off the wire, with the number of UPDATEs received on the session so far
+    /// (this one included): the RIB counts the same, which is how a dump and the live feed
+    /// meet.
     Received {
         ts: SystemTime,
         peer: PeerId,
         raw: Bytes,
+        seq: u64,
     },
     /// From a peer thread: the session left Established.
     PeerDown {
@@ -828,4 +838,24 @@ impl BmpLink {
     pub fn send_blocking(&self, msg: BmpMsg) -> bool {
         self.tx.send(msg).is_ok()
     }
+}
+
+/// The RIB's answer to `RibMsg::BmpDump`.
+#[derive(Debug, Default)]
+pub struct BmpDump {
+    pub peers: Vec<BmpPeerDump>,
+}
+
+/// One peer's Adj-RIB-In as UPDATEs (4-octet AS paths, path ids where ADD-PATH is on).
+#[derive(Debug, Default)]
+pub struct BmpPeerDump {
+    pub peer: PeerId,
+    pub session: SessionId,
+    /// UPDATEs of the session applied when the dump was taken (`BmpMsg::Received::seq`).
+    pub seq: u64,
+    /// The session's families, each to end with an End-of-RIB.
+    pub families: Vec<Family>,
+    pub updates: Vec<(Family, Vec<u8>)>,
+    /// Routes whose attributes were too long to rebuild into one UPDATE.
+    pub skipped: usize,
 }

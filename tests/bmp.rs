@@ -201,6 +201,17 @@ fn a_station_that_connects_late_gets_a_peer_up_for_the_session_already_establish
     assert!(station.until(BmpMsgType::InitiationMessage, Duration::from_secs(20)).is_some(), "Initiation");
     let (_, up) = station.until(BmpMsgType::PeerUpNotification, Duration::from_secs(5)).expect("Peer Up");
     assert_eq!(up.per_peer_header.expect("header").peer_bgp_id, PEER_ID);
+    // The initial dump: the route already received, rebuilt from the RIB, then an End-of-RIB
+    // per family (RFC 7854 §5).
+    let (_, dumped) = station.until(BmpMsgType::RouteMonitoring, Duration::from_secs(5)).expect("the dump");
+    let BmpMessageBody::RouteMonitoring(r) = dumped.message_body else { panic!() };
+    let BgpMessage::Update(u) = r.bgp_message else { panic!() };
+    assert_eq!(u.announced_prefixes.iter().map(|p| p.prefix.to_string()).collect::<Vec<_>>(), ["198.51.100.0/24"]);
+    for _ in 0..2 {
+        let (_, eor) = station.until(BmpMsgType::RouteMonitoring, Duration::from_secs(5)).expect("End-of-RIB");
+        let BmpMessageBody::RouteMonitoring(r) = eor.message_body else { panic!() };
+        assert!(r.is_end_of_rib(), "{r:?}");
+    }
     // What follows is live.
     let update = update_msg(&[], &attrs(), &[24, 203, 0, 113]);
     s.send(&update);

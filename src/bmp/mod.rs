@@ -25,13 +25,13 @@ mod station;
 
 use crate::config::{BmpStationConfig, BmpView};
 use crate::control::proto::{BmpStationStatus, FamilyCounts};
-use crate::msg::{BmpLink, BmpMsg, BmpSession, PeerId, RibMsg, RibQuery, BMP_CHANNEL_CAPACITY};
+use crate::msg::{BmpDump, BmpLink, BmpMsg, BmpSession, PeerId, RibMsg, RibQuery, BMP_CHANNEL_CAPACITY};
 use crate::prefix::Family;
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use encode::{flags, Mirrored, PeerHeader, PeerUp, Stat, TerminationReason};
 use log::{info, warn};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -40,6 +40,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// How often statistics timers are checked when nothing arrives.
 const TICK: Duration = Duration::from_millis(200);
+/// ... and while a dump is awaited or a backlog is being handed over.
+const BUSY_TICK: Duration = Duration::from_millis(2);
 /// How long a stopping station thread may take to send its Termination before it is told to
 /// give up writing.
 const STOP_GRACE: Duration = Duration::from_secs(2);
@@ -191,7 +193,27 @@ pub fn spawn_with(
 struct Up {
     session: Arc<BmpSession>,
     ts: SystemTime,
+    /// The `seq` of the last UPDATE seen: the next must be one more, or events were lost.
+    last_seq: Option<u64>,
 }
+
+/// A received message held for a station while its initial dump is being made.
+struct Held {
+    peer: PeerId,
+    seq: u64,
+    ts: SystemTime,
+    raw: Bytes,
+}
+
+/// A station waiting for the RIB's initial dump.
+struct PendingDump {
+    reply: Receiver<BmpDump>,
+    held: Vec<Held>,
+    held_bytes: usize,
+}
+
+/// Bytes of encoded messages per chunk handed to a station thread from a backlog.
+const BACKLOG_CHUNK: usize = 256 * 1024;
 
 struct Station {
     id: u64,
@@ -204,6 +226,12 @@ struct Station {
     /// Peers the current connection has had a Peer Up for.
     up_peers: BTreeSet<PeerId>,
     next_stats: Instant,
+    dump: Option<PendingDump>,
+    /// Messages (count, bytes, live) waiting to be handed over in order: the dump and what
+    /// was held during it, then live messages that came after. Fed to the station thread as
+    /// it drains (`pump`); the live bytes among them count against the budget.
+    backlog: VecDeque<(u64, Vec<u8>, bool)>,
+    backlog_live: usize,
 }
 
 impl Station {
@@ -211,31 +239,70 @@ impl Station {
         self.conn.is_some()
     }
 
-    /// Queue messages for the current connection; past the budget, cut the connection.
+    /// Queue live messages for the current connection (behind a backlog, if any); past the
+    /// budget, cut the connection.
     fn queue(&mut self, messages: u64, bytes: Vec<u8>) {
-        let Some(conn) = self.conn else { return };
-        let limit = self.cfg.buffer_limit_bytes();
-        let queued = self.shared.queued.load(Ordering::Relaxed);
-        if queued + bytes.len() > limit {
-            self.conn = None;
-            self.up_peers.clear();
-            self.shared.cut.store(conn, Ordering::Relaxed);
-            let drops = {
-                let mut s = self.shared.status();
-                s.drops += 1;
-                s.drops
-            };
-            warn!(
-                "bmp {}: the station is {} MiB behind; dropping its connection ({drops} drops so far), it will be sent everything again after reconnecting",
-                self.cfg.label(),
-                self.cfg.buffer_limit_mb
-            );
+        if self.conn.is_none() {
             return;
         }
+        let limit = self.cfg.buffer_limit_bytes();
+        if !self.backlog.is_empty() {
+            if self.backlog_live + bytes.len() > limit {
+                return self.cut(&format!("is {} MiB behind", self.cfg.buffer_limit_mb));
+            }
+            self.backlog_live += bytes.len();
+            self.backlog.push_back((messages, bytes, true));
+            return;
+        }
+        let queued = self.shared.queued.load(Ordering::Relaxed);
+        if queued + bytes.len() > limit {
+            return self.cut(&format!("is {} MiB behind", self.cfg.buffer_limit_mb));
+        }
+        self.send_now(messages, bytes);
+    }
+
+    fn send_now(&mut self, messages: u64, bytes: Vec<u8>) {
+        let Some(conn) = self.conn else { return };
         self.shared.queued.fetch_add(bytes.len(), Ordering::Relaxed);
         if self.tx.send(Chunk::Data { conn, messages, bytes: Bytes::from(bytes) }).is_err() {
             self.conn = None;
         }
+    }
+
+    /// Hand over backlog as the station thread drains: at most half the budget waits there.
+    fn pump(&mut self) {
+        let room = self.cfg.buffer_limit_bytes() / 2;
+        while let Some((_, bytes, _)) = self.backlog.front() {
+            let queued = self.shared.queued.load(Ordering::Relaxed);
+            if queued > 0 && queued + bytes.len() > room {
+                return;
+            }
+            let Some((n, bytes, live)) = self.backlog.pop_front() else { return };
+            if live {
+                self.backlog_live -= bytes.len();
+            }
+            self.send_now(n, bytes);
+        }
+    }
+
+    /// Drop the current connection: the station thread closes it, reconnects after its
+    /// back-off and is sent everything again.
+    fn cut(&mut self, why: &str) {
+        let Some(conn) = self.conn.take() else { return };
+        self.up_peers.clear();
+        self.dump = None;
+        self.backlog.clear();
+        self.backlog_live = 0;
+        self.shared.cut.store(conn, Ordering::Relaxed);
+        let drops = {
+            let mut s = self.shared.status();
+            s.drops += 1;
+            s.drops
+        };
+        warn!(
+            "bmp {}: the station {why}; dropping its connection ({drops} drops so far), it will be sent everything again after reconnecting",
+            self.cfg.label()
+        );
     }
 
     fn monitors(&self, s: &BmpSession) -> bool {
@@ -275,7 +342,8 @@ struct Hub {
 impl Hub {
     fn run(mut self, rx: Receiver<BmpMsg>) {
         loop {
-            match rx.recv_timeout(TICK) {
+            let busy = self.stations.iter().any(|s| s.dump.is_some() || !s.backlog.is_empty());
+            match rx.recv_timeout(if busy { BUSY_TICK } else { TICK }) {
                 Ok(BmpMsg::Stop) | Err(RecvTimeoutError::Disconnected) => break,
                 Ok(m) => self.handle(m),
                 Err(RecvTimeoutError::Timeout) => {}
@@ -287,6 +355,10 @@ impl Hub {
                     Ok(m) => self.handle(m),
                     Err(_) => break,
                 }
+            }
+            self.dumps_answered();
+            for st in self.stations.iter_mut() {
+                st.pump();
             }
             self.statistics_due(Instant::now());
             self.answer_counts();
@@ -314,18 +386,38 @@ impl Hub {
         match m {
             BmpMsg::PeerUp { ts, session } => {
                 for st in self.stations.iter_mut().filter(|s| s.live() && s.monitors(&session)) {
+                    if st.dump.is_some() {
+                        // The dump on its way may or may not know this session: start over.
+                        st.cut("saw a session change during its initial dump");
+                        continue;
+                    }
                     st.queue(1, peer_up_message(&session, ts));
                     st.up_peers.insert(session.peer);
                 }
-                self.sessions.insert(session.peer, Up { session, ts });
+                self.sessions.insert(session.peer, Up { session, ts, last_seq: None });
             }
-            BmpMsg::Received { ts, peer, raw } => {
-                let Some(up) = self.sessions.get(&peer) else { return };
-                self.on_received(up.session.clone(), ts, &raw);
+            BmpMsg::Received { ts, peer, raw, seq } => {
+                let Some(up) = self.sessions.get_mut(&peer) else { return };
+                if raw.get(18) == Some(&BGP_UPDATE) {
+                    let lost = up.last_seq.is_some_and(|l| seq != l + 1);
+                    up.last_seq = Some(seq);
+                    if lost {
+                        // An UPDATE never reached us: what the stations hold is wrong.
+                        for st in self.stations.iter_mut().filter(|st| st.up_peers.contains(&peer)) {
+                            st.cut("missed UPDATEs the peer threads could not queue");
+                        }
+                    }
+                }
+                let session = up.session.clone();
+                self.on_received(session, ts, raw, seq);
             }
             BmpMsg::PeerDown { ts, peer, reason } => {
                 let Some(up) = self.sessions.remove(&peer) else { return };
                 for st in self.stations.iter_mut() {
+                    if st.dump.is_some() && st.up_peers.contains(&peer) {
+                        st.cut("saw a session change during its initial dump");
+                        continue;
+                    }
                     if st.up_peers.remove(&peer) {
                         st.queue(1, encode::peer_down(&peer_header(&up.session, 0, ts), &reason));
                     }
@@ -340,7 +432,8 @@ impl Hub {
                     .iter()
                     .map(|s| {
                         let mut st = s.shared.status().clone();
-                        st.buffered_bytes = s.shared.queued.load(Ordering::Relaxed) as u64;
+                        let backlog: usize = s.backlog.iter().map(|b| b.1.len()).sum();
+                        st.buffered_bytes = (s.shared.queued.load(Ordering::Relaxed) + backlog) as u64;
                         st.events_dropped = events_dropped;
                         st
                     })
@@ -353,26 +446,85 @@ impl Hub {
 
     /// A received message of an Established session: Route Monitoring for UPDATEs (each
     /// view), Route Mirroring for every message where asked.
-    fn on_received(&mut self, s: Arc<BmpSession>, ts: SystemTime, raw: &[u8]) {
-        let is_update = raw.get(18) == Some(&BGP_UPDATE);
-        let families = if is_update { update_families(raw) } else { FamilySet::default() };
+    fn on_received(&mut self, s: Arc<BmpSession>, ts: SystemTime, raw: Bytes, seq: u64) {
         for st in self.stations.iter_mut().filter(|st| st.up_peers.contains(&s.peer)) {
-            let mut out = Vec::new();
-            let mut n = 0;
-            if is_update && families.wanted(&st.cfg.families) {
-                for view in &st.cfg.monitor {
-                    // RFC 7854 §4.2: L for post-policy (no import policy yet: the same routes).
-                    let l = if *view == BmpView::PostPolicy { flags::L } else { 0 };
-                    out.extend_from_slice(&encode::route_monitoring(&peer_header(&s, l, ts), raw));
-                    n += 1;
+            if let Some(d) = &mut st.dump {
+                d.held_bytes += raw.len();
+                d.held.push(Held { peer: s.peer, seq, ts, raw: raw.clone() });
+                if d.held_bytes > st.cfg.buffer_limit_bytes() {
+                    st.cut(&format!("is {} MiB behind during its initial dump", st.cfg.buffer_limit_mb));
                 }
+                continue;
             }
-            if st.cfg.mirroring {
-                out.extend_from_slice(&encode::route_mirroring(&peer_header(&s, 0, ts), &Mirrored::Message(raw)));
-                n += 1;
-            }
+            let (n, out) = received_messages(&st.cfg, &s, ts, &raw, true);
             if n > 0 {
                 st.queue(n, out);
+            }
+        }
+    }
+
+    /// Stations whose initial dump the RIB has answered: the dump, an End-of-RIB per family,
+    /// then what was held, without the UPDATEs the dump already holds.
+    fn dumps_answered(&mut self) {
+        let ts = SystemTime::now();
+        for st in self.stations.iter_mut() {
+            let Some(d) = &st.dump else { continue };
+            let dump = match d.reply.try_recv() {
+                Ok(dump) => dump,
+                Err(crossbeam_channel::TryRecvError::Empty) => continue,
+                Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                    st.cut("got no initial dump from the RIB");
+                    continue;
+                }
+            };
+            let Some(held) = st.dump.take().map(|d| d.held) else { continue };
+            let mut seqs = BTreeMap::new();
+            let mut chunk = Vec::with_capacity(BACKLOG_CHUNK);
+            let mut n = 0;
+            for p in &dump.peers {
+                let Some(up) = self.sessions.get(&p.peer).filter(|_| st.up_peers.contains(&p.peer)) else { continue };
+                seqs.insert(p.peer, p.seq);
+                if p.skipped > 0 {
+                    warn!(
+                        "bmp {}: {} routes of {} too long to rebuild, left out of the dump",
+                        st.cfg.label(),
+                        p.skipped,
+                        up.session.remote.ip()
+                    );
+                }
+                // 4-octet AS paths in what the RIB rebuilt, whatever the session: no A flag.
+                let mut s = (*up.session).clone();
+                s.four_octet_as = true;
+                let eors: Vec<(Family, Vec<u8>)> =
+                    p.families.iter().map(|f| (*f, crate::wire::update::end_of_rib(*f))).collect();
+                for (family, m) in p.updates.iter().chain(eors.iter()) {
+                    if !st.cfg.families.is_empty() && !st.cfg.families.contains(family) {
+                        continue;
+                    }
+                    for view in &st.cfg.monitor {
+                        let l = if *view == BmpView::PostPolicy { flags::L } else { 0 };
+                        chunk.extend_from_slice(&encode::route_monitoring(&peer_header(&s, l, ts), m));
+                        n += 1;
+                    }
+                    if chunk.len() >= BACKLOG_CHUNK {
+                        st.backlog.push_back((std::mem::take(&mut n), std::mem::take(&mut chunk), false));
+                    }
+                }
+            }
+            for h in held {
+                let Some(up) = self.sessions.get(&h.peer) else { continue };
+                // RFC 7854 §5: no UPDATE twice: those the dump holds are left out (mirroring,
+                // a copy of what arrived, keeps them).
+                let in_dump = seqs.get(&h.peer).is_some_and(|&s| h.seq <= s);
+                let (k, out) = received_messages(&st.cfg, &up.session, h.ts, &h.raw, !in_dump);
+                chunk.extend_from_slice(&out);
+                n += k;
+                if chunk.len() >= BACKLOG_CHUNK {
+                    st.backlog.push_back((std::mem::take(&mut n), std::mem::take(&mut chunk), false));
+                }
+            }
+            if !chunk.is_empty() {
+                st.backlog.push_back((n, chunk, false));
             }
         }
     }
@@ -394,6 +546,16 @@ impl Hub {
         st.queue(n, out);
         let every = st.cfg.stats_interval_secs;
         st.next_stats = Instant::now() + Duration::from_secs(every.into());
+        // RFC 7854 §5: then the routes already received, from the RIB.
+        if !st.up_peers.is_empty() {
+            let (tx, rx) = crossbeam_channel::bounded(1);
+            let msg = RibMsg::BmpDump { peers: st.up_peers.iter().copied().collect(), reply: tx };
+            if self.rib.send_timeout(msg, Duration::from_secs(1)).is_ok() {
+                st.dump = Some(PendingDump { reply: rx, held: Vec::new(), held_bytes: 0 });
+            } else {
+                st.cut("could not ask the RIB for its initial dump");
+            }
+        }
     }
 
     /// Start added stations, stop removed ones, restart changed ones.
@@ -439,6 +601,9 @@ impl Hub {
             conn: None,
             up_peers: BTreeSet::new(),
             next_stats: Instant::now(),
+            dump: None,
+            backlog: VecDeque::new(),
+            backlog_live: 0,
         })
     }
 
@@ -484,6 +649,32 @@ impl Hub {
             st.queue(1, encode::statistics(&peer_header(&up.session, 0, ts), &stats));
         }
     }
+}
+
+/// What a station is sent for one received message: Route Monitoring for an UPDATE (each
+/// view; unless `monitoring` is false), Route Mirroring for any message where asked.
+fn received_messages(
+    cfg: &BmpStationConfig,
+    s: &BmpSession,
+    ts: SystemTime,
+    raw: &[u8],
+    monitoring: bool,
+) -> (u64, Vec<u8>) {
+    let mut out = Vec::new();
+    let mut n = 0;
+    if monitoring && raw.get(18) == Some(&BGP_UPDATE) && update_families(raw).wanted(&cfg.families) {
+        for view in &cfg.monitor {
+            // RFC 7854 §4.2: L for post-policy (no import policy yet: the same routes).
+            let l = if *view == BmpView::PostPolicy { flags::L } else { 0 };
+            out.extend_from_slice(&encode::route_monitoring(&peer_header(s, l, ts), raw));
+            n += 1;
+        }
+    }
+    if cfg.mirroring {
+        out.extend_from_slice(&encode::route_mirroring(&peer_header(s, 0, ts), &Mirrored::Message(raw)));
+        n += 1;
+    }
+    (n, out)
 }
 
 /// RFC 7854 §4.8 (and RFC 8671 §5) statistics from the RIB's route counts.

@@ -20,6 +20,7 @@
 mod adj_out;
 mod attrs;
 mod best;
+mod bmp_dump;
 mod paths;
 mod query;
 mod snapshot;
@@ -77,6 +78,8 @@ struct PeerState {
     max_paths: u16,
     paths_refused: u64,
     paths_refused_logged: Option<Instant>,
+    /// UPDATEs of the current session applied (the BMP initial dump says how many it holds).
+    updates_in: u64,
 }
 
 impl PeerState {
@@ -362,6 +365,7 @@ impl Rib {
                     max_paths: 8,
                     paths_refused: 0,
                     paths_refused_logged: None,
+                    updates_in: 0,
                 };
                 self.peers.insert(peer, state);
             }
@@ -379,7 +383,15 @@ impl Rib {
                 }
             }
             // AS numbers arrive in 4-octet form from every session (RFC 6793, at ingest).
-            RibMsg::Update { peer, update } => self.apply_update(peer, update, true),
+            RibMsg::Update { peer, update } => {
+                if let Some(p) = self.peers.get_mut(&peer).filter(|p| p.session.is_some()) {
+                    p.updates_in += 1;
+                }
+                self.apply_update(peer, update, true)
+            }
+            RibMsg::BmpDump { peers, reply } => {
+                let _ = reply.send(self.bmp_dump(&peers));
+            }
             RibMsg::Refresh { peer, family } => self.resend(peer, Some(family)),
             RibMsg::SetSources(cfgs) => self.set_sources(cfgs),
             RibMsg::SourceLoaded { cfg, result, reply } => self.source_loaded(cfg, result, reply),
@@ -738,6 +750,7 @@ impl Rib {
         }
         p.adj_out = adj_rib_out(&p.label, &prefixes, &info);
         p.adj_out_since = Instant::now();
+        p.updates_in = 0;
         p.max_paths = info.max_paths_per_prefix;
         p.paths_refused = 0;
         p.session = Some(info);

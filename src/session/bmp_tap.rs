@@ -24,6 +24,9 @@ enum Cause {
     RemoteNotification(Vec<u8>),
 }
 
+/// RFC 4271 §4.1 message type of an UPDATE.
+const UPDATE: u8 = 2;
+
 pub(super) struct BmpTap {
     link: BmpLink,
     peer: PeerId,
@@ -34,11 +37,14 @@ pub(super) struct BmpTap {
     /// The session left Established; the Peer Down waits for the close that says why.
     down_pending: bool,
     cause: Cause,
+    /// UPDATEs received on the session so far; the RIB counts the UPDATEs it applies the
+    /// same way (`RibMsg::BmpDump`).
+    seq: u64,
 }
 
 impl BmpTap {
     pub(super) fn new(link: BmpLink, peer: PeerId) -> BmpTap {
-        BmpTap { link, peer, opens: HashMap::new(), up_on: None, down_pending: false, cause: Cause::default() }
+        BmpTap { link, peer, opens: HashMap::new(), up_on: None, down_pending: false, cause: Cause::default(), seq: 0 }
     }
 
     pub(super) fn open_sent(&mut self, conn: ConnId, raw: &[u8]) {
@@ -62,9 +68,21 @@ impl BmpTap {
 
     /// A message received on `conn`; only the Established session's go to BMP, and only while
     /// a station is configured.
-    pub(super) fn received(&self, conn: ConnId, raw: &Bytes) {
-        if self.up_on == Some(conn) && !self.down_pending && self.link.active() {
-            self.link.event(BmpMsg::Received { ts: SystemTime::now(), peer: self.peer, raw: raw.clone() });
+    pub(super) fn received(&mut self, conn: ConnId, raw: &Bytes) {
+        if self.up_on != Some(conn) || self.down_pending {
+            return;
+        }
+        // Counted whether or not a station listens: the RIB counts every one.
+        if raw.get(18) == Some(&UPDATE) {
+            self.seq += 1;
+        }
+        if self.link.active() {
+            self.link.event(BmpMsg::Received {
+                ts: SystemTime::now(),
+                peer: self.peer,
+                raw: raw.clone(),
+                seq: self.seq,
+            });
         }
     }
 
@@ -84,6 +102,7 @@ impl BmpTap {
         let (Some(sent_open), Some(received_open)) = (sent, received) else { return };
         self.up_on = Some(conn);
         self.down_pending = false;
+        self.seq = 0;
         self.cause = Cause::default();
         let session = BmpSession {
             peer: self.peer,

@@ -9,5 +9,6 @@ pub mod frame;
 pub mod notify;
 pub mod open;
 pub mod reannounce;
+pub mod rebuild;
 pub mod role;
 pub mod update;
