@@ -321,3 +321,181 @@ fn a_station_that_reads_nothing_is_dropped_and_counted_and_the_session_keeps_its
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     assert!(held.join().unwrap_or(0) >= 1);
 }
+
+/// ORIGIN IGP, AS_PATH [65010], NEXT_HOP 192.0.2.10 and MED `tag`: every UPDATE of the churn
+/// carries its own MED, so a station that got one twice is caught.
+fn tagged_attrs(tag: u32) -> Vec<u8> {
+    let mut a = vec![0x40, 1, 1, 0];
+    a.extend_from_slice(&[0x40, 2, 6, 2, 1, 0, 0, 0xfd, 0xf2]);
+    a.extend_from_slice(&[0x40, 3, 4, 192, 0, 2, 10]);
+    a.extend_from_slice(&[0x80, 4, 4]);
+    a.extend_from_slice(&tag.to_be_bytes());
+    a
+}
+
+/// An IPv6 UPDATE announcing `prefixes` (/48s under 2001:db8::/32) with MED `tag`.
+fn tagged_v6(tag: u32, nets: &[u16]) -> Vec<u8> {
+    let mut mp = vec![0, 2, 1, 16];
+    mp.extend_from_slice(&"2001:db8::10".parse::<std::net::Ipv6Addr>().unwrap().octets());
+    mp.push(0);
+    for n in nets {
+        mp.extend_from_slice(&[48, 0x20, 0x01, 0x0d, 0xb8]);
+        mp.extend_from_slice(&n.to_be_bytes());
+    }
+    let mut a = vec![0x90, 14];
+    a.extend_from_slice(&(mp.len() as u16).to_be_bytes());
+    a.extend_from_slice(&mp);
+    a.extend_from_slice(&[0x40, 1, 1, 0, 0x40, 2, 6, 2, 1, 0, 0, 0xfd, 0xf2]);
+    a.extend_from_slice(&[0x80, 4, 4]);
+    a.extend_from_slice(&tag.to_be_bytes());
+    update_msg(&[], &a, &[])
+}
+
+/// The MED of a parsed UPDATE.
+fn med_of(u: &bgpkit_parser::models::BgpUpdateMessage) -> Option<u32> {
+    u.attributes.iter().find_map(|a| match a {
+        bgpkit_parser::models::AttributeValue::MultiExitDiscriminator(m) => Some(*m),
+        _ => None,
+    })
+}
+
+#[test]
+fn the_initial_dump_hands_over_to_live_updates_under_churn_without_a_gap_or_a_duplicate() {
+    let dir = TempDir::new("bmp-churn");
+    let port = free_port("127.0.0.1");
+    let station_port = free_port("127.0.0.1");
+    let f = Focld::start(dir.path(), "f", &config(dir.path(), port, station_port, ""));
+    let target = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = RawSpeaker::establish_with(PEER, target, &our_open());
+    f.wait_established(PEER, Duration::from_secs(10));
+
+    // A table first: 20,000 IPv4 /24s and 2,000 IPv6 /48s, 50 prefixes an UPDATE.
+    let mut tag = 0u32;
+    let mut batch = Vec::new();
+    for chunk in (0..20_000u32).collect::<Vec<_>>().chunks(50) {
+        tag += 1;
+        let mut nlri = Vec::new();
+        for i in chunk {
+            let b = (0x0a00_0000u32 + (i << 8)).to_be_bytes();
+            nlri.extend_from_slice(&[24, b[0], b[1], b[2]]);
+        }
+        batch.extend_from_slice(&update_msg(&[], &tagged_attrs(tag), &nlri));
+    }
+    for chunk in (0..2_000u16).collect::<Vec<_>>().chunks(50) {
+        tag += 1;
+        batch.extend_from_slice(&tagged_v6(tag, chunk));
+    }
+    s.send(&batch);
+    assert!(wait_for(Duration::from_secs(30), || f.rib_in(PEER).len() == 22_000), "the table is in");
+
+    // Churn: announce again and withdraw a few hundred prefixes without a pause, while a
+    // station connects and takes its dump.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop_here = stop.clone();
+    let churn = std::thread::spawn(move || {
+        let mut tag = 1_000_000u32;
+        let mut round = 0u32;
+        while !stop_here.load(std::sync::atomic::Ordering::Relaxed) {
+            let mut out = Vec::new();
+            for k in 0..20u32 {
+                tag += 1;
+                let i = (round * 20 + k) % 500;
+                let b = (0x0a00_0000u32 + (i << 8)).to_be_bytes();
+                if (round + k) % 3 == 0 {
+                    out.extend_from_slice(&update_msg(&[24, b[0], b[1], b[2]], &[], &[]));
+                } else {
+                    out.extend_from_slice(&update_msg(&[], &tagged_attrs(tag), &[24, b[0], b[1], b[2]]));
+                }
+            }
+            tag += 1;
+            out.extend_from_slice(&tagged_v6(tag, &[(round % 100) as u16]));
+            s.send(&out);
+            round += 1;
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        s
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let station = Station::listen(TcpListener::bind(("127.0.0.1", station_port)).expect("station"));
+    // The station thread retries with back-off (1, 2, 4, ... s): wait for it to be up.
+    let up = wait_for(Duration::from_secs(40), || {
+        f.focl(&["bmp", "status"]).is_ok_and(|st| st[0]["state"] == "up" && st[0]["messages_sent"].as_u64() > Some(100))
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(up, "the station connected");
+    let _s = churn.join().expect("churn");
+
+    // Apply what the station got, in order; after the last End-of-RIB everything is live.
+    let mut state: std::collections::BTreeMap<String, Option<u32>> = std::collections::BTreeMap::new();
+    let mut eors = 0;
+    let mut dump_meds = std::collections::HashSet::new();
+    let mut live_meds = std::collections::HashSet::new();
+    let mut dump_updates = 0;
+    let mut duplicates = Vec::new();
+    while let Ok((_, m)) = station.rx.recv_timeout(Duration::from_secs(3)) {
+        let BmpMessageBody::RouteMonitoring(r) = m.message_body else { continue };
+        let BgpMessage::Update(u) = r.bgp_message else { continue };
+        if u.announced_prefixes.is_empty() && u.withdrawn_prefixes.is_empty() && u.attributes.iter().count() <= 1 {
+            if r_is_eor(&u) {
+                eors += 1;
+                continue;
+            }
+        }
+        let med = med_of(&u);
+        if eors < 2 {
+            dump_updates += 1;
+            if let Some(m) = med {
+                dump_meds.insert(m);
+            }
+        } else if let Some(m) = med {
+            if dump_meds.contains(&m) || !live_meds.insert(m) {
+                duplicates.push(m);
+            }
+        }
+        let (announced, withdrawn) = nlri_of(&u);
+        for w in withdrawn {
+            state.remove(&w);
+        }
+        for a in announced {
+            state.insert(a, med);
+        }
+    }
+    assert_eq!(
+        eors,
+        2,
+        "an End-of-RIB for IPv4 and for IPv6; log: {}",
+        f.log_text().lines().filter(|l| l.contains("bmp")).collect::<Vec<_>>().join("\n")
+    );
+    assert!(dump_updates >= 22_000 / 400, "the dump was packed into full UPDATEs: {dump_updates}");
+    assert!(!live_meds.is_empty(), "live UPDATEs followed the dump");
+    assert!(duplicates.is_empty(), "UPDATEs sent twice (by MED): {duplicates:?}");
+    // No gap: the station's table is focld's.
+    let rib: std::collections::BTreeMap<String, Option<u32>> = f
+        .rib_in(PEER)
+        .iter()
+        .map(|r| (r["prefix"].as_str().unwrap_or_default().to_string(), r["med"].as_u64().map(|m| m as u32)))
+        .collect();
+    assert_eq!(state.len(), rib.len());
+    let differ: Vec<_> = rib.iter().filter(|(p, m)| state.get(*p) != Some(m)).take(5).collect();
+    assert!(differ.is_empty(), "the station's routes differ from focl rib in: {differ:?}");
+}
+
+/// Announced and withdrawn prefixes, IPv4 NLRI and MP_REACH / MP_UNREACH alike.
+fn nlri_of(u: &bgpkit_parser::models::BgpUpdateMessage) -> (Vec<String>, Vec<String>) {
+    use bgpkit_parser::models::AttributeValue;
+    let mut ann: Vec<String> = u.announced_prefixes.iter().map(|p| p.prefix.to_string()).collect();
+    let mut wd: Vec<String> = u.withdrawn_prefixes.iter().map(|p| p.prefix.to_string()).collect();
+    for a in u.attributes.iter() {
+        match a {
+            AttributeValue::MpReachNlri(n) => ann.extend(n.prefixes.iter().map(|p| p.prefix.to_string())),
+            AttributeValue::MpUnreachNlri(n) => wd.extend(n.prefixes.iter().map(|p| p.prefix.to_string())),
+            _ => {}
+        }
+    }
+    (ann, wd)
+}
+
+fn r_is_eor(u: &bgpkit_parser::models::BgpUpdateMessage) -> bool {
+    u.is_end_of_rib()
+}

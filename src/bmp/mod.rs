@@ -195,7 +195,14 @@ struct Up {
     ts: SystemTime,
     /// The `seq` of the last UPDATE seen: the next must be one more, or events were lost.
     last_seq: Option<u64>,
+    /// The last UPDATEs seen (at most `RECENT_BYTES`): the RIB may not have applied them yet
+    /// when it makes a dump, and then they follow it from here.
+    recent: VecDeque<(u64, SystemTime, Bytes)>,
+    recent_bytes: usize,
 }
+
+/// Bytes of recent UPDATEs kept per session for the hand-over from a dump to the live feed.
+const RECENT_BYTES: usize = 1024 * 1024;
 
 /// A received message held for a station while its initial dump is being made.
 struct Held {
@@ -210,6 +217,8 @@ struct PendingDump {
     reply: Receiver<BmpDump>,
     held: Vec<Held>,
     held_bytes: usize,
+    /// Per peer, the last UPDATE this thread had seen when it asked.
+    asked_at: BTreeMap<PeerId, u64>,
 }
 
 /// Bytes of encoded messages per chunk handed to a station thread from a backlog.
@@ -394,13 +403,20 @@ impl Hub {
                     st.queue(1, peer_up_message(&session, ts));
                     st.up_peers.insert(session.peer);
                 }
-                self.sessions.insert(session.peer, Up { session, ts, last_seq: None });
+                let up = Up { session, ts, last_seq: None, recent: VecDeque::new(), recent_bytes: 0 };
+                self.sessions.insert(up.session.peer, up);
             }
             BmpMsg::Received { ts, peer, raw, seq } => {
                 let Some(up) = self.sessions.get_mut(&peer) else { return };
                 if raw.get(18) == Some(&BGP_UPDATE) {
                     let lost = up.last_seq.is_some_and(|l| seq != l + 1);
                     up.last_seq = Some(seq);
+                    up.recent_bytes += raw.len();
+                    up.recent.push_back((seq, ts, raw.clone()));
+                    while up.recent_bytes > RECENT_BYTES {
+                        let Some((_, _, r)) = up.recent.pop_front() else { break };
+                        up.recent_bytes -= r.len();
+                    }
                     if lost {
                         // An UPDATE never reached us: what the stations hold is wrong.
                         for st in self.stations.iter_mut().filter(|st| st.up_peers.contains(&peer)) {
@@ -477,8 +493,9 @@ impl Hub {
                     continue;
                 }
             };
-            let Some(held) = st.dump.take().map(|d| d.held) else { continue };
+            let Some((held, asked_at)) = st.dump.take().map(|d| (d.held, d.asked_at)) else { continue };
             let mut seqs = BTreeMap::new();
+            let mut gap = false;
             let mut chunk = Vec::with_capacity(BACKLOG_CHUNK);
             let mut n = 0;
             for p in &dump.peers {
@@ -510,6 +527,26 @@ impl Hub {
                         st.backlog.push_back((std::mem::take(&mut n), std::mem::take(&mut chunk), false));
                     }
                 }
+                // UPDATEs this thread had seen before it asked, but the RIB had not applied
+                // when it answered: they follow the dump, from the recent ones kept.
+                let asked = asked_at.get(&p.peer).copied().unwrap_or(0);
+                if p.seq < asked {
+                    if up.recent.front().is_none_or(|(first, _, _)| *first > p.seq + 1) {
+                        gap = true;
+                        break;
+                    }
+                    // Mirroring is of what arrived while connected: not these.
+                    let cfg = BmpStationConfig { mirroring: false, ..st.cfg.clone() };
+                    for (_, t, raw) in up.recent.iter().filter(|(q, _, _)| *q > p.seq && *q <= asked) {
+                        let (k, out) = received_messages(&cfg, &up.session, *t, raw, true);
+                        chunk.extend_from_slice(&out);
+                        n += k;
+                    }
+                }
+            }
+            if gap {
+                st.cut("fell behind the RIB during its initial dump");
+                continue;
             }
             for h in held {
                 let Some(up) = self.sessions.get(&h.peer) else { continue };
@@ -551,7 +588,12 @@ impl Hub {
             let (tx, rx) = crossbeam_channel::bounded(1);
             let msg = RibMsg::BmpDump { peers: st.up_peers.iter().copied().collect(), reply: tx };
             if self.rib.send_timeout(msg, Duration::from_secs(1)).is_ok() {
-                st.dump = Some(PendingDump { reply: rx, held: Vec::new(), held_bytes: 0 });
+                let asked_at = st
+                    .up_peers
+                    .iter()
+                    .map(|p| (*p, self.sessions.get(p).and_then(|u| u.last_seq).unwrap_or(0)))
+                    .collect();
+                st.dump = Some(PendingDump { reply: rx, held: Vec::new(), held_bytes: 0, asked_at });
             } else {
                 st.cut("could not ask the RIB for its initial dump");
             }
@@ -796,6 +838,146 @@ mod tests {
         assert!(!update_families(&v6).wanted(&[Family::Ipv4Unicast]));
         assert!(update_families(&v6).wanted(&[]));
         assert!(update_families(&v4).wanted(&[Family::Ipv4Unicast]));
+    }
+
+    /// The BMP thread with one station on a local listener, the test playing the RIB.
+    struct Rig {
+        bmp: BmpHandle,
+        rib: Receiver<RibMsg>,
+        station: std::net::TcpStream,
+        buf: Vec<u8>,
+    }
+
+    fn rig() -> Rig {
+        // A port nobody listens on yet: the station thread's first attempt fails, and it
+        // connects once the session and its first UPDATEs are known here.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+        let cfg = BmpStationConfig {
+            address: "127.0.0.1".parse().expect("addr"),
+            port,
+            connect_retry_secs: 1,
+            monitor: vec![BmpView::PrePolicy],
+            mirroring: false,
+            stats_interval_secs: 0,
+            peers: vec![],
+            families: vec![],
+            buffer_limit_mb: 1,
+        };
+        let (rib_tx, rib) = crossbeam_channel::bounded(16);
+        let id = Identity { sys_name: "t".into(), sys_descr: "t".into() };
+        let bmp = spawn(&[cfg], id, rib_tx).expect("bmp thread");
+        // A session, and two UPDATEs before the station is there.
+        let open =
+            crate::wire::open::OpenMsg::new(65002, 90, std::net::Ipv4Addr::new(192, 0, 2, 2), Default::default());
+        let session = BmpSession {
+            peer: 7,
+            peer_address: "192.0.2.2".parse().expect("addr"),
+            peer_name: None,
+            local: "192.0.2.1:179".parse().expect("addr"),
+            remote: "192.0.2.2:40000".parse().expect("addr"),
+            remote_as: 65002,
+            remote_id: std::net::Ipv4Addr::new(192, 0, 2, 2),
+            four_octet_as: true,
+            sent_open: Bytes::from(open.encode()),
+            received_open: Bytes::from(open.encode()),
+        };
+        bmp.link.event(BmpMsg::PeerUp { ts: SystemTime::now(), session: Arc::new(session) });
+        for seq in 1..=2 {
+            bmp.link.event(BmpMsg::Received { ts: SystemTime::now(), peer: 7, raw: Bytes::from(marked(seq)), seq });
+        }
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("listener");
+        let (station, _) = listener.accept().expect("the station thread connects");
+        station.set_read_timeout(Some(Duration::from_millis(300))).expect("timeout");
+        Rig { bmp, rib, station, buf: Vec::new() }
+    }
+
+    /// UPDATE number `n`: it announces 10.0.n.0/24.
+    fn marked(n: u64) -> Vec<u8> {
+        update(&[], &[0x40, 1, 1, 0, 0x40, 2, 0, 0x40, 3, 4, 192, 0, 2, 2], &[24, 10, 0, n as u8])
+    }
+
+    impl Rig {
+        /// The BGP messages of every Route Monitoring the station got until it went quiet.
+        fn monitored(&mut self) -> Vec<Vec<u8>> {
+            use std::io::Read;
+            let mut chunk = [0u8; 65536];
+            while let Ok(n) = self.station.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                self.buf.extend_from_slice(&chunk[..n]);
+            }
+            let mut out = Vec::new();
+            while let Some(len) = encode::message_len(&self.buf).filter(|l| *l <= self.buf.len()) {
+                let m: Vec<u8> = self.buf.drain(..len).collect();
+                if m[5] == encode::MsgType::RouteMonitoring as u8 {
+                    out.push(m[encode::COMMON_HEADER_LEN + encode::PER_PEER_HEADER_LEN..].to_vec());
+                }
+            }
+            out
+        }
+
+        fn dump_asked(&self) -> Sender<BmpDump> {
+            match self.rib.recv_timeout(Duration::from_secs(10)) {
+                Ok(RibMsg::BmpDump { peers, reply }) => {
+                    assert_eq!(peers, vec![7]);
+                    reply
+                }
+                other => panic!("expected a dump request, got {other:?}"),
+            }
+        }
+
+        fn answer(&self, reply: Sender<BmpDump>, seq: u64, dumped: Vec<u8>) {
+            let p = crate::msg::BmpPeerDump {
+                peer: 7,
+                session: 1,
+                seq,
+                families: vec![Family::Ipv4Unicast],
+                updates: vec![(Family::Ipv4Unicast, dumped)],
+                skipped: 0,
+            };
+            reply.send(BmpDump { peers: vec![p] }).expect("the BMP thread waits");
+        }
+
+        fn live(&self, seq: u64) {
+            self.bmp.link.event(BmpMsg::Received {
+                ts: SystemTime::now(),
+                peer: 7,
+                raw: Bytes::from(marked(seq)),
+                seq,
+            });
+        }
+    }
+
+    #[test]
+    fn updates_the_rib_had_not_applied_when_it_dumped_follow_the_dump_and_those_it_had_do_not() {
+        let mut r = rig();
+        let reply = r.dump_asked();
+        // Seen here before the dump was asked for, but (as the RIB says) not in it: UPDATE 2.
+        // Arrived while the RIB worked: UPDATE 3.
+        r.live(3);
+        std::thread::sleep(Duration::from_millis(100));
+        let dumped = marked(100);
+        r.answer(reply, 1, dumped.clone());
+        let got = r.monitored();
+        let eor = crate::wire::update::end_of_rib(Family::Ipv4Unicast);
+        assert_eq!(got, vec![dumped, eor, marked(2), marked(3)], "the dump, End-of-RIB, then 2 and 3, once each");
+    }
+
+    #[test]
+    fn updates_that_arrived_during_the_dump_but_are_in_it_are_not_sent_again() {
+        let mut r = rig();
+        let reply = r.dump_asked();
+        r.live(3);
+        r.live(4);
+        std::thread::sleep(Duration::from_millis(100));
+        let dumped = marked(100);
+        // The RIB had applied 1 to 3 when it dumped: only 4 follows.
+        r.answer(reply, 3, dumped.clone());
+        r.live(5);
+        let got = r.monitored();
+        let eor = crate::wire::update::end_of_rib(Family::Ipv4Unicast);
+        assert_eq!(got, vec![dumped, eor, marked(4), marked(5)]);
     }
 
     #[test]
