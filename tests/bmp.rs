@@ -499,3 +499,38 @@ fn nlri_of(u: &bgpkit_parser::models::BgpUpdateMessage) -> (Vec<String>, Vec<Str
 fn r_is_eor(u: &bgpkit_parser::models::BgpUpdateMessage) -> bool {
     u.is_end_of_rib()
 }
+
+#[test]
+fn a_reload_adds_and_removes_a_station_without_touching_the_session() {
+    let dir = TempDir::new("bmp-reload");
+    let port = free_port("127.0.0.1");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("station");
+    let station_port = listener.local_addr().expect("addr").port();
+    let with_station = config(dir.path(), port, station_port, "");
+    let without = with_station.split("[[bmp.stations]]").next().unwrap_or_default().to_string();
+    let f = Focld::start(dir.path(), "f", &without);
+    let target = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = RawSpeaker::establish_with(PEER, target, &our_open());
+    f.wait_established(PEER, Duration::from_secs(10));
+    s.send(&update_msg(&[], &attrs(), &[24, 198, 51, 100]));
+    assert!(wait_for(Duration::from_secs(5), || f.rib_in(PEER).len() == 1));
+    assert_eq!(f.focl(&["bmp", "status"]).expect("status"), serde_json::json!([]));
+
+    // Added: the station is told of the session that is already up, and of its route.
+    std::fs::write(&f.config, &with_station).expect("config");
+    f.focl(&["reload"]).expect("reload");
+    let station = Station::listen(listener);
+    assert!(station.until(BmpMsgType::PeerUpNotification, Duration::from_secs(10)).is_some(), "Peer Up");
+    let (_, m) = station.until(BmpMsgType::RouteMonitoring, Duration::from_secs(5)).expect("the dump");
+    let BmpMessageBody::RouteMonitoring(r) = m.message_body else { panic!() };
+    let BgpMessage::Update(u) = r.bgp_message else { panic!() };
+    assert_eq!(u.announced_prefixes[0].prefix.to_string(), "198.51.100.0/24");
+
+    // Removed: a Termination, and the station is gone from the status.
+    std::fs::write(&f.config, &without).expect("config");
+    f.focl(&["reload"]).expect("reload");
+    assert!(station.until(BmpMsgType::TerminationMessage, Duration::from_secs(10)).is_some(), "Termination");
+    assert_eq!(f.focl(&["bmp", "status"]).expect("status"), serde_json::json!([]));
+    let show = f.focl(&["peer", "show", PEER]).expect("peer show");
+    assert_eq!((show["state"].as_str(), show["flaps"].as_u64()), (Some("Established"), Some(0)), "{show}");
+}
