@@ -436,11 +436,9 @@ fn the_initial_dump_hands_over_to_live_updates_under_churn_without_a_gap_or_a_du
     while let Ok((_, m)) = station.rx.recv_timeout(Duration::from_secs(3)) {
         let BmpMessageBody::RouteMonitoring(r) = m.message_body else { continue };
         let BgpMessage::Update(u) = r.bgp_message else { continue };
-        if u.announced_prefixes.is_empty() && u.withdrawn_prefixes.is_empty() && u.attributes.iter().count() <= 1 {
-            if r_is_eor(&u) {
-                eors += 1;
-                continue;
-            }
+        if u.is_end_of_rib() {
+            eors += 1;
+            continue;
         }
         let med = med_of(&u);
         if eors < 2 {
@@ -494,10 +492,6 @@ fn nlri_of(u: &bgpkit_parser::models::BgpUpdateMessage) -> (Vec<String>, Vec<Str
         }
     }
     (ann, wd)
-}
-
-fn r_is_eor(u: &bgpkit_parser::models::BgpUpdateMessage) -> bool {
-    u.is_end_of_rib()
 }
 
 #[test]

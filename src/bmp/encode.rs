@@ -457,7 +457,7 @@ mod tests {
         assert_eq!(p.peer_ip, ph.address);
         assert_eq!(p.peer_asn.to_u32(), 4_200_000_000);
         assert_eq!(p.peer_bgp_id, Ipv4Addr::new(192, 0, 2, 2));
-        assert!((p.timestamp - 1_700_000_000.000250).abs() < 1e-6, "{}", p.timestamp);
+        assert!((p.timestamp - 1_700_000_000.000_25).abs() < 1e-6, "{}", p.timestamp);
         let BmpMessageBody::PeerUpNotification(u) = m.message_body else { panic!() };
         assert_eq!((u.local_addr, u.local_port, u.remote_port), (up.local_addr, 179, 50123));
         let BgpMessage::Open(o) = u.received_open else { panic!() };

@@ -335,6 +335,9 @@ impl Station {
     }
 }
 
+/// The RIB's answer to a `RibQuery::Counts`.
+type CountsAnswer = Receiver<Result<serde_json::Value, crate::control::proto::CtlError>>;
+
 struct Hub {
     link: BmpLink,
     active: Arc<AtomicBool>,
@@ -345,7 +348,7 @@ struct Hub {
     stations: Vec<Station>,
     next_station: u64,
     /// Route-count questions to the RIB for Statistics Reports: (station, connection, peer, answer).
-    pending_counts: Vec<(u64, u64, PeerId, Receiver<Result<serde_json::Value, crate::control::proto::CtlError>>)>,
+    pending_counts: Vec<(u64, u64, PeerId, CountsAnswer)>,
 }
 
 impl Hub {
