@@ -202,7 +202,7 @@ struct Up {
 }
 
 /// Bytes of recent UPDATEs kept per session for the hand-over from a dump to the live feed.
-const RECENT_BYTES: usize = 1024 * 1024;
+const RECENT_BYTES: usize = 256 * 1024;
 
 /// A received message held for a station while its initial dump is being made.
 struct Held {

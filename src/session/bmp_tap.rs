@@ -99,6 +99,9 @@ impl BmpTap {
         four_octet_as: bool,
     ) {
         let (sent, received) = self.opens.get(&conn).cloned().unwrap_or_default();
+        // A dual-stack listener sees IPv4 peers as ::ffff:a.b.c.d; BMP wants them as IPv4.
+        let canonical = |a: SocketAddr| SocketAddr::new(a.ip().to_canonical(), a.port());
+        let (local, remote) = (canonical(local), canonical(remote));
         let (Some(sent_open), Some(received_open)) = (sent, received) else { return };
         self.up_on = Some(conn);
         self.down_pending = false;
