@@ -2,8 +2,9 @@
 # Interop: focld exports BMP (RFC 7854) to pmacct's pmbmpd (Debian's pmacct) on loopback while
 # GoBGP (127.0.0.2) announces routes to focld: pmbmpd's JSON log shows the Initiation, a Peer
 # Up with GoBGP's AS and BGP id, every announced route with the prefix, AS path and next hop
-# focl rib in shows, a withdrawal, Statistics, a Peer Down with its reason once gobgpd stops,
-# and the Termination when focld stops. pmbmpd ignores SIGTERM: it is stopped by its PID with
+# focl rib in shows, a withdrawal, Statistics; a restarted pmbmpd gets the initial dump of
+# what focl rib in holds; a Peer Down with its reason once gobgpd stops, and the Termination
+# when focld stops. pmbmpd ignores SIGTERM: it is stopped by its PID with
 # SIGKILL. Loopback only. Exits non-zero on failure.
 set -uo pipefail
 # shellcheck source=scripts/interop/lib.sh
@@ -154,7 +155,7 @@ fi
 # Every route of focl rib in, as pmbmpd decoded it: prefix, AS path and next hop.
 routes_match() {
     "$FOCL" "${F[@]}" -j rib in 127.0.0.2 >"$tmp/rib.json" || return 1
-    python3 - "$log" "$tmp/rib.json" <<'EOP'
+    python3 - "$log" "$tmp/rib.json" "${1:-3}" <<'EOP'
 import json, sys
 seen = {}
 for line in open(sys.argv[1]):
@@ -166,7 +167,7 @@ for line in open(sys.argv[1]):
         seen[d["ip_prefix"]] = (d.get("as_path", ""), d.get("bgp_nexthop", ""))
 rib = json.load(open(sys.argv[2]))["routes"]
 want = {r["prefix"]: (r["as_path"], r["next_hop"]) for r in rib}
-ok = len(want) == 3 and all(seen.get(p) == v for p, v in want.items())
+ok = len(want) == int(sys.argv[3]) and all(seen.get(p) == v for p, v in want.items())
 if not ok:
     print("want", want, "seen", seen, file=sys.stderr)
 sys.exit(0 if ok else 1)
@@ -202,6 +203,19 @@ if wait_until 10 output_above 0 count_msgs stats; then
     ok "pmbmpd logs Statistics Reports ($(count_msgs stats))"
 else
     fail "no Statistics Report at pmbmpd"
+fi
+
+# pmbmpd restarts with an empty log: focld connects again and sends the initial dump, the
+# routes focl rib in holds now (the withdrawn one not among them).
+kill -KILL "$pmbmpd_pid" 2>/dev/null
+wait "$pmbmpd_pid" 2>/dev/null
+mv "$log" "$tmp/bmp-first.json"
+pmbmpd -f "$tmp/pmbmpd.conf" >>"$tmp/pmbmpd.out" 2>&1 &
+pmbmpd_pid=$!
+if wait_until 30 output_above 0 count_msgs peer_up && wait_until 10 routes_match 2; then
+    ok "after pmbmpd restarted: Initiation, Peer Up and the initial dump of the $(focld_rib_count) routes of focl rib in"
+else
+    fail "no initial dump after pmbmpd restarted: $(routes_match 2 2>&1)"
 fi
 
 kill "$gobgpd_pid" 2>/dev/null
