@@ -746,7 +746,7 @@ pub const BMP_CHANNEL_CAPACITY: usize = 65_536;
 pub use crate::bmp::encode::PeerDownReason as BmpDownReason;
 
 /// A session as a BMP station learns of it in a Peer Up (RFC 7854 §4.10).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct BmpSession {
     pub peer: PeerId,
     /// The peer's configured address and name (which stations monitor it).
@@ -761,6 +761,9 @@ pub struct BmpSession {
     /// Both OPENs, whole messages exactly as sent and received.
     pub sent_open: Bytes,
     pub received_open: Bytes,
+    /// RFC 7606 treat-as-withdraw on this session, kept by the peer thread: UPDATEs and the
+    /// prefixes they announced (BMP statistics types 11 and 12).
+    pub treated_as_withdraw: Arc<[AtomicU64; 2]>,
 }
 
 /// Messages to the BMP thread.

@@ -146,16 +146,22 @@ fn a_station_sees_initiation_peer_up_route_monitoring_statistics_peer_down_and_t
     assert!(raw_post.ends_with(&update));
     assert!(flags(&post).is_post_policy(), "the L flag");
 
-    // Statistics: one route in the Adj-RIB-In.
+    // An UPDATE whose AS_PATH has a segment of unknown type: treated as withdraw (RFC 7606 §7.2).
+    let mut bad = vec![0x40, 1, 1, 0, 0x40, 2, 6, 9, 1, 0, 0, 0xfd, 0xf2];
+    bad.extend_from_slice(&[0x40, 3, 4, 192, 0, 2, 10]);
+    s.send(&update_msg(&[], &bad, &[24, 203, 0, 113]));
+    // Statistics: one route in the Adj-RIB-In, one UPDATE (one prefix) treated as withdraw.
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut seen = false;
     while Instant::now() < deadline && !seen {
         let Some((_, st)) = station.until(BmpMsgType::StatisticsReport, Duration::from_secs(3)) else { break };
         let BmpMessageBody::StatsReport(r) = st.message_body else { panic!() };
-        seen =
-            r.counters.iter().any(|c| c.stat_type == StatType::RoutesInAdjRibsIn && c.stat_data == StatsData::Gauge(1));
+        let has = |ty: StatType, v: StatsData| r.counters.iter().any(|c| c.stat_type == ty && c.stat_data == v);
+        seen = has(StatType::RoutesInAdjRibsIn, StatsData::Gauge(1))
+            && has(StatType::UpdatesSubjectedToTreatAsWithdraw, StatsData::Counter(1))
+            && has(StatType::PrefixesSubjectedToTreatAsWithdraw, StatsData::Counter(1));
     }
-    assert!(seen, "a Statistics Report with 1 route in the Adj-RIB-In");
+    assert!(seen, "a Statistics Report: 1 route in the Adj-RIB-In, 1 UPDATE and 1 prefix treated as withdraw");
 
     // The peer ends the session with a NOTIFICATION: reason 3 and that NOTIFICATION.
     let bye =

@@ -312,6 +312,8 @@ pub mod stat {
     pub const LOC_RIB_ROUTES_PER_AFI: u16 = 10;
     /// 11: UPDATEs treated as withdraw (RFC 7606) (32-bit counter).
     pub const TREATED_AS_WITHDRAW: u16 = 11;
+    /// 12: prefixes treated as withdraw (RFC 7606) (32-bit counter).
+    pub const PREFIXES_TREATED_AS_WITHDRAW: u16 = 12;
     /// 14 (RFC 8671 §5): routes in the pre-policy Adj-RIB-Out (64-bit gauge).
     pub const ADJ_RIB_OUT_PRE_ROUTES: u16 = 14;
 }

@@ -690,7 +690,11 @@ impl Hub {
             if !st.up_peers.contains(&peer) {
                 continue;
             }
-            let stats = statistics_of(&received, &sent);
+            let mut stats = statistics_of(&received, &sent);
+            let treated = &up.session.treated_as_withdraw;
+            let counter = |i: usize| u32::try_from(treated[i].load(Ordering::Relaxed)).unwrap_or(u32::MAX);
+            stats.push(Stat::Counter(encode::stat::TREATED_AS_WITHDRAW, counter(0)));
+            stats.push(Stat::Counter(encode::stat::PREFIXES_TREATED_AS_WITHDRAW, counter(1)));
             st.queue(1, encode::statistics(&peer_header(&up.session, 0, ts), &stats));
         }
     }
@@ -883,6 +887,7 @@ mod tests {
             four_octet_as: true,
             sent_open: Bytes::from(open.encode()),
             received_open: Bytes::from(open.encode()),
+            treated_as_withdraw: Arc::default(),
         };
         bmp.link.event(BmpMsg::PeerUp { ts: SystemTime::now(), session: Arc::new(session) });
         for seq in 1..=2 {

@@ -9,6 +9,7 @@ use crate::msg::{BmpDownReason, BmpLink, BmpMsg, BmpSession, ConnId, PeerId};
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -40,11 +41,23 @@ pub(super) struct BmpTap {
     /// UPDATEs received on the session so far; the RIB counts the UPDATEs it applies the
     /// same way (`RibMsg::BmpDump`).
     seq: u64,
+    /// RFC 7606 treat-as-withdraw counts of the session (UPDATEs, prefixes), shared with the
+    /// BMP thread.
+    treated: Arc<[AtomicU64; 2]>,
 }
 
 impl BmpTap {
     pub(super) fn new(link: BmpLink, peer: PeerId) -> BmpTap {
-        BmpTap { link, peer, opens: HashMap::new(), up_on: None, down_pending: false, cause: Cause::default(), seq: 0 }
+        BmpTap {
+            link,
+            peer,
+            opens: HashMap::new(),
+            up_on: None,
+            down_pending: false,
+            cause: Cause::default(),
+            seq: 0,
+            treated: Arc::default(),
+        }
     }
 
     pub(super) fn open_sent(&mut self, conn: ConnId, raw: &[u8]) {
@@ -106,6 +119,7 @@ impl BmpTap {
         self.up_on = Some(conn);
         self.down_pending = false;
         self.seq = 0;
+        self.treated = Arc::default();
         self.cause = Cause::default();
         let session = BmpSession {
             peer: self.peer,
@@ -118,8 +132,15 @@ impl BmpTap {
             four_octet_as,
             sent_open,
             received_open,
+            treated_as_withdraw: self.treated.clone(),
         };
         self.link.event(BmpMsg::PeerUp { ts: SystemTime::now(), session: Arc::new(session) });
+    }
+
+    /// RFC 7606 §2: an UPDATE of the session was treated as a withdrawal of its `prefixes`.
+    pub(super) fn treated_as_withdraw(&self, prefixes: usize) {
+        self.treated[0].fetch_add(1, Ordering::Relaxed);
+        self.treated[1].fetch_add(prefixes as u64, Ordering::Relaxed);
     }
 
     pub(super) fn session_down(&mut self) {

@@ -707,6 +707,9 @@ impl Peer {
                             self.note_update_problems(&u.problems);
                         }
                         if u.treat_as_withdraw() {
+                            if let Some(b) = &self.bmp {
+                                b.treated_as_withdraw(u.announced.len());
+                            }
                             // RFC 7606 §2: treat-as-withdraw keeps the session up.
                             u.withdraw_announced();
                         }
