@@ -571,8 +571,12 @@ impl Hub {
 
     fn on_station_connected(&mut self, station: u64, conn: u64) {
         let Some(st) = self.stations.iter_mut().find(|s| s.id == station) else { return };
+        // Whatever was built for an earlier connection goes no further.
         st.conn = Some(conn);
         st.up_peers.clear();
+        st.dump = None;
+        st.backlog.clear();
+        st.backlog_live = 0;
         // RFC 7854 §4.3: the Initiation comes first; then a Peer Up for every session (§4.10).
         let mut out = encode::initiation(&self.id.sys_name, &self.id.sys_descr);
         let mut n = 1;
@@ -851,6 +855,7 @@ mod tests {
     struct Rig {
         bmp: BmpHandle,
         rib: Receiver<RibMsg>,
+        listener: std::net::TcpListener,
         station: std::net::TcpStream,
         buf: Vec<u8>,
     }
@@ -896,7 +901,7 @@ mod tests {
         let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("listener");
         let (station, _) = listener.accept().expect("the station thread connects");
         station.set_read_timeout(Some(Duration::from_millis(300))).expect("timeout");
-        Rig { bmp, rib, station, buf: Vec::new() }
+        Rig { bmp, rib, listener, station, buf: Vec::new() }
     }
 
     /// UPDATE number `n`: it announces 10.0.n.0/24.
@@ -986,6 +991,31 @@ mod tests {
         let got = r.monitored();
         let eor = crate::wire::update::end_of_rib(Family::Ipv4Unicast);
         assert_eq!(got, vec![dumped, eor, marked(4), marked(5)]);
+    }
+
+    #[test]
+    fn a_station_that_reconnects_during_its_dump_starts_again_with_the_initiation() {
+        let mut r = rig();
+        let first = r.dump_asked();
+        r.live(3);
+        // The station goes away before the dump is answered; the thread connects again.
+        let _ = r.station.shutdown(std::net::Shutdown::Both);
+        let (again, _) = r.listener.accept().expect("the station thread connects again");
+        again.set_read_timeout(Some(Duration::from_millis(300))).expect("timeout");
+        r.station = again;
+        r.buf.clear();
+        // Too late, and for the first connection: dropped (or not even read).
+        let _ = first.send(BmpDump::default());
+        let second = r.dump_asked();
+        r.answer(second, 3, marked(101));
+        std::thread::sleep(Duration::from_millis(100));
+        use std::io::Read;
+        let mut head = [0u8; 6];
+        r.station.read_exact(&mut head).expect("a message");
+        assert_eq!(head[5], encode::MsgType::Initiation as u8, "the new connection starts with the Initiation");
+        r.buf.extend_from_slice(&head);
+        let eor = crate::wire::update::end_of_rib(Family::Ipv4Unicast);
+        assert_eq!(r.monitored(), vec![marked(101), eor], "only the second dump");
     }
 
     #[test]
