@@ -264,10 +264,21 @@ pub fn peer_down(ph: &PeerHeader, reason: &PeerDownReason) -> Vec<u8> {
 
 /// RFC 7854 §4.6: one received (or, with O, sent) BGP UPDATE, a whole BGP message.
 pub fn route_monitoring(ph: &PeerHeader, bgp_message: &[u8]) -> Vec<u8> {
-    let mut out = begin(MsgType::RouteMonitoring, PER_PEER_HEADER_LEN + bgp_message.len());
-    ph.write(&mut out);
+    let mut out = Vec::with_capacity(COMMON_HEADER_LEN + PER_PEER_HEADER_LEN + bgp_message.len());
+    route_monitoring_into(&mut out, ph, bgp_message);
+    out
+}
+
+/// `route_monitoring` appended to `out` (many messages into one buffer, no allocation each).
+pub fn route_monitoring_into(out: &mut Vec<u8>, ph: &PeerHeader, bgp_message: &[u8]) {
+    let start = out.len();
+    let len = COMMON_HEADER_LEN + PER_PEER_HEADER_LEN + bgp_message.len();
+    out.push(VERSION);
+    out.extend_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes());
+    out.push(MsgType::RouteMonitoring as u8);
+    ph.write(out);
     out.extend_from_slice(bgp_message);
-    finish(out)
+    debug_assert_eq!(out.len() - start, len);
 }
 
 /// RFC 7854 §4.7 Route Mirroring contents.
@@ -515,6 +526,15 @@ mod tests {
         let BgpMessage::Update(up) = r.bgp_message else { panic!() };
         assert_eq!(up.announced_prefixes.len(), 1);
         assert_eq!(up.announced_prefixes[0].prefix.to_string(), "10.0.0.0/8");
+    }
+
+    #[test]
+    fn route_monitoring_appended_to_a_buffer_is_the_same_message() {
+        let ph = PeerHeader::global("192.0.2.2".parse().unwrap(), 65002, Ipv4Addr::new(192, 0, 2, 2), 0, t(9, 9));
+        let mut buf = vec![1, 2, 3];
+        route_monitoring_into(&mut buf, &ph, &update());
+        assert_eq!(&buf[3..], &route_monitoring(&ph, &update())[..]);
+        parse(&buf[3..]);
     }
 
     #[test]

@@ -501,7 +501,7 @@ impl Hub {
             let mut gap = false;
             let mut chunk = Vec::with_capacity(BACKLOG_CHUNK);
             let mut n = 0;
-            for p in &dump.peers {
+            for p in dump.peers {
                 let Some(up) = self.sessions.get(&p.peer).filter(|_| st.up_peers.contains(&p.peer)) else { continue };
                 seqs.insert(p.peer, p.seq);
                 if p.skipped > 0 {
@@ -517,13 +517,19 @@ impl Hub {
                 s.four_octet_as = true;
                 let eors: Vec<(Family, Vec<u8>)> =
                     p.families.iter().map(|f| (*f, crate::wire::update::end_of_rib(*f))).collect();
-                for (family, m) in p.updates.iter().chain(eors.iter()) {
-                    if !st.cfg.families.is_empty() && !st.cfg.families.contains(family) {
+                // Each rebuilt UPDATE is freed once encoded: the dump is not held twice.
+                let headers: Vec<PeerHeader> = st
+                    .cfg
+                    .monitor
+                    .iter()
+                    .map(|v| peer_header(&s, if *v == BmpView::PostPolicy { flags::L } else { 0 }, ts))
+                    .collect();
+                for (family, m) in p.updates.into_iter().chain(eors) {
+                    if !st.cfg.families.is_empty() && !st.cfg.families.contains(&family) {
                         continue;
                     }
-                    for view in &st.cfg.monitor {
-                        let l = if *view == BmpView::PostPolicy { flags::L } else { 0 };
-                        chunk.extend_from_slice(&encode::route_monitoring(&peer_header(&s, l, ts), m));
+                    for ph in &headers {
+                        encode::route_monitoring_into(&mut chunk, ph, &m);
                         n += 1;
                     }
                     if chunk.len() >= BACKLOG_CHUNK {
