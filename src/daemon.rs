@@ -5,6 +5,7 @@
 //! which reads the `DaemonView` kept here.
 
 use crate::archive::{self, ReplHandle};
+use crate::bmp::{self, BmpHandle};
 use crate::config::{self, Config, PeerConfig};
 use crate::control::dispatch::write;
 use crate::control::proto::ReloadReport;
@@ -39,6 +40,7 @@ pub struct Daemon {
     repl: Option<ReplHandle>,
     monitor: Option<MonitorHandle>,
     rpki: Option<RpkiHandle>,
+    bmp: Option<BmpHandle>,
     source: Option<SourceHandle>,
     local: LocalInfo,
     next_id: PeerId,
@@ -90,6 +92,7 @@ impl Daemon {
         let (mrt_tx, mrt_rx) = crossbeam_channel::bounded(MRT_CHANNEL_CAPACITY);
         let mrt_link = cfg.archive.enabled.then(|| MrtLink::new(mrt_tx, cfg.archive.record_keepalives));
         let monitor = monitor::spawn()?;
+        let (bmp_link, bmp_rx) = bmp::channel();
         let rpki = rpki::spawn(&cfg.rpki, rib_tx.clone())?;
         let handler = Dispatcher {
             view: view.clone(),
@@ -97,6 +100,7 @@ impl Daemon {
             mrt: mrt_link.clone(),
             monitor: monitor.link.clone(),
             rpki: rpki.link.clone(),
+            bmp: bmp_link.clone(),
         };
         let control = ControlServer::start(&cfg.global.control_socket, Box::new(handler))?;
         if let Some(t) = privs {
@@ -123,11 +127,14 @@ impl Daemon {
             sources: Some(source.link.clone()),
         };
         let rib = rib::spawn_with(cfg.prefixes.clone(), rib_opts, rib_tx, rib_rx)?;
+        let identity = bmp::Identity::of_this_host(cfg.global.asn, cfg.global.router_id);
+        let bmp = bmp::spawn_with(bmp_link, bmp_rx, &cfg.bmp.stations, identity, rib.tx.clone())?;
         let local = LocalInfo {
             router_id: cfg.global.router_id,
             mrt: mrt_link,
             monitor: Some(monitor.link.clone()),
             restarted,
+            bmp: Some(bmp.link.clone()),
         };
         let mut d = Daemon {
             cfg: cfg.clone(),
@@ -139,6 +146,7 @@ impl Daemon {
             repl,
             monitor: Some(monitor),
             rpki: Some(rpki),
+            bmp: Some(bmp),
             source: Some(source),
             local,
             next_id: 1,
@@ -328,6 +336,11 @@ impl Daemon {
         if let Some(r) = &self.rpki {
             r.link.send(RpkiMsg::Reconfigure(Box::new(new.rpki.clone())));
         }
+        if new.bmp != self.cfg.bmp {
+            if let Some(b) = &self.bmp {
+                b.link.send_blocking(crate::msg::BmpMsg::Reconfigure(new.bmp.stations.clone()));
+            }
+        }
 
         // Archive and replication: from the next file.
         if new.archive != self.cfg.archive && new.archive.enabled {
@@ -403,6 +416,10 @@ impl Daemon {
         }
         for p in self.peers.drain(..) {
             p.stop(CeaseSubcode::AdministrativeShutdown, Some(communication.to_string()));
+        }
+        // Stations have been sent the Peer Downs; they get their Termination.
+        if let Some(b) = self.bmp.take() {
+            b.stop();
         }
         // Subscribers have seen the sessions end; they get their closing line.
         if let Some(r) = self.rpki.take() {

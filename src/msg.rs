@@ -348,6 +348,13 @@ pub enum RibMsg {
     SessionStale {
         peer: PeerId,
     },
+    /// From the BMP thread: the Adj-RIB-In of these peers as UPDATEs, for a station that
+    /// connected (RFC 7854 §5: the initial dump), each with how many UPDATEs of its session
+    /// are in it, so the live feed takes over without a gap or a duplicate.
+    BmpDump {
+        peers: Vec<PeerId>,
+        reply: Sender<BmpDump>,
+    },
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -779,4 +786,131 @@ impl SourceLink {
     pub fn send(&self, msg: SourceMsg) -> bool {
         self.tx.try_send(msg).is_ok()
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// BMP threads (RFC 7854)
+
+/// Events queued for the BMP thread before peers start dropping them (never blocking).
+pub const BMP_CHANNEL_CAPACITY: usize = 65_536;
+
+/// Why a session ended, as a BMP Peer Down says (RFC 7854 §4.9).
+pub use crate::bmp::encode::PeerDownReason as BmpDownReason;
+
+/// A session as a BMP station learns of it in a Peer Up (RFC 7854 §4.10).
+#[derive(Clone, Debug)]
+pub struct BmpSession {
+    pub peer: PeerId,
+    /// The peer's configured address and name (which stations monitor it).
+    pub peer_address: IpAddr,
+    pub peer_name: Option<String>,
+    pub local: std::net::SocketAddr,
+    pub remote: std::net::SocketAddr,
+    pub remote_as: u32,
+    pub remote_id: Ipv4Addr,
+    /// RFC 6793 negotiated: the peer's UPDATEs carry 4-octet AS_PATHs (else the A flag).
+    pub four_octet_as: bool,
+    /// Both OPENs, whole messages exactly as sent and received.
+    pub sent_open: Bytes,
+    pub received_open: Bytes,
+    /// RFC 7606 treat-as-withdraw on this session, kept by the peer thread: UPDATEs and the
+    /// prefixes they announced (BMP statistics types 11 and 12).
+    pub treated_as_withdraw: Arc<[AtomicU64; 2]>,
+}
+
+/// Messages to the BMP thread.
+#[derive(Debug)]
+pub enum BmpMsg {
+    /// From a peer thread: the session reached Established.
+    PeerUp {
+        ts: SystemTime,
+        session: Arc<BmpSession>,
+    },
+    /// From a peer thread: a message received on the Established session, header included,
+    /// as it came off the wire, with the number of UPDATEs received on the session so far
+    /// (this one included): the RIB counts the same, which is how a dump and the live feed
+    /// meet.
+    Received {
+        ts: SystemTime,
+        peer: PeerId,
+        raw: Bytes,
+        seq: u64,
+    },
+    /// From a peer thread: the session left Established.
+    PeerDown {
+        ts: SystemTime,
+        peer: PeerId,
+        reason: BmpDownReason,
+    },
+    /// From a station thread: connection number `conn` to the station is up; the BMP thread
+    /// queues the Initiation and a Peer Up for every session before anything live.
+    StationConnected {
+        station: u64,
+        conn: u64,
+    },
+    /// Reload: the configured stations (added ones start, removed ones stop, changed ones restart).
+    Reconfigure(Vec<crate::config::BmpStationConfig>),
+    Status(Sender<Vec<crate::control::proto::BmpStationStatus>>),
+    Stop,
+}
+
+/// How peer threads reach the BMP thread: never blocks; nothing is sent while no station
+/// is configured.
+#[derive(Clone, Debug)]
+pub struct BmpLink {
+    tx: Sender<BmpMsg>,
+    active: Arc<AtomicBool>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl BmpLink {
+    pub fn new(tx: Sender<BmpMsg>) -> BmpLink {
+        BmpLink { tx, active: Arc::new(AtomicBool::new(false)), dropped: Arc::new(AtomicU64::new(0)) }
+    }
+
+    /// Whether any station is configured (checked by peer threads before they build an event).
+    pub fn active(&self) -> bool {
+        self.active.load(Ordering::Relaxed)
+    }
+
+    /// The "any station" switch (kept by the BMP thread) and the drop counter.
+    pub fn counters(&self) -> (Arc<AtomicBool>, Arc<AtomicU64>) {
+        (self.active.clone(), self.dropped.clone())
+    }
+
+    /// From a peer thread: queue the event or count it as dropped.
+    pub fn event(&self, msg: BmpMsg) {
+        if self.tx.try_send(msg).is_err() {
+            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if n == 1 || n % 10_000 == 0 {
+                warn!("bmp: the BMP thread is behind; {n} events dropped so far");
+            }
+        }
+    }
+
+    /// From the control, main and station threads: requests that must arrive (the queue is
+    /// bounded; this waits for room).
+    pub fn send_blocking(&self, msg: BmpMsg) -> bool {
+        self.tx.send(msg).is_ok()
+    }
+}
+
+/// The RIB's answer to `RibMsg::BmpDump`.
+#[derive(Debug, Default)]
+pub struct BmpDump {
+    pub peers: Vec<BmpPeerDump>,
+}
+
+/// One peer's Adj-RIB-In as UPDATEs (4-octet AS paths, path ids where ADD-PATH is on).
+#[derive(Debug, Default)]
+pub struct BmpPeerDump {
+    pub peer: PeerId,
+    pub session: SessionId,
+    /// UPDATEs of the session applied when the dump was taken (`BmpMsg::Received::seq`).
+    pub seq: u64,
+    /// The session's families, each to end with an End-of-RIB.
+    pub families: Vec<Family>,
+    pub updates: Vec<(Family, Vec<u8>)>,
+    /// Routes whose attributes were too long to rebuild into one UPDATE.
+    pub skipped: usize,
 }

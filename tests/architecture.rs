@@ -167,6 +167,7 @@ fn thread_modules_reach_each_other_only_through_msg() {
         "listener",
         "monitor",
         "rpki",
+        "bmp",
         "control::server",
         "control::dispatch",
     ];

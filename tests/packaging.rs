@@ -43,6 +43,12 @@ zzz = 1
 [[rpki.files]]
 path = "/v.json"
 zzz = 1
+[bmp]
+zzz = 1
+[[bmp.stations]]
+address = "127.0.0.1"
+port = 1790
+zzz = 1
 "#;
     let errors = focl::config::parse(text, Path::new("k.toml")).expect_err("unknown keys");
     let mut out = Vec::new();
@@ -59,7 +65,7 @@ zzz = 1
 #[test]
 fn every_config_key_is_in_the_man_page_and_in_every_key_toml() {
     let keys = known_keys();
-    assert_eq!(keys.len(), 9, "one list per table: {keys:?}");
+    assert_eq!(keys.len(), 11, "one list per table: {keys:?}");
     let page = std::fs::read_to_string(repo().join("man/focl.toml.5")).expect("man page");
     let every = std::fs::read_to_string(repo().join("tests/config/every-key.toml")).expect("every-key.toml");
     let mut missing = Vec::new();
@@ -73,7 +79,7 @@ fn every_config_key_is_in_the_man_page_and_in_every_key_toml() {
                 continue;
             }
             // Arrays of tables below a table: `[[archive.destinations]]`, `[[rpki.caches]]`.
-            if ["destinations", "caches", "files"].contains(&key.as_str()) {
+            if ["destinations", "caches", "files", "stations"].contains(&key.as_str()) {
                 let parent = table.split('.').next().unwrap_or_default();
                 let header = format!("[[{parent}.{key}]]");
                 if !page.contains(&header) {
@@ -116,7 +122,7 @@ fn tables_at<'a>(table: &'a toml::Table, path: &[&str]) -> Vec<&'a toml::Table> 
 #[test]
 fn every_config_key_is_printed_by_the_effective_config_of_every_key_toml() {
     let keys = known_keys();
-    assert_eq!(keys.len(), 9, "one list per table: {keys:?}");
+    assert_eq!(keys.len(), 11, "one list per table: {keys:?}");
     let path = repo().join("tests/config/every-key.toml");
     let text = std::fs::read_to_string(&path).expect("every-key.toml");
     let config = focl::config::parse(&text, &path).expect("every-key.toml is a valid configuration");

@@ -56,7 +56,27 @@ enum Command {
     Rpki(RpkiCmd),
     Source(SourceCmd),
     Completion(CompletionCmd),
+    Bmp(BmpCmd),
 }
+
+/// BMP (RFC 7854): the monitoring stations focld exports to
+#[derive(FromArgs)]
+#[argh(subcommand, name = "bmp")]
+struct BmpCmd {
+    #[argh(subcommand)]
+    action: BmpAction,
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand)]
+enum BmpAction {
+    Status(BmpStatusCmd),
+}
+
+/// every station: state and since when, messages and bytes sent, drops, reconnects, buffer use, last error
+#[derive(FromArgs)]
+#[argh(subcommand, name = "status")]
+struct BmpStatusCmd {}
 
 /// [[sources]]: tables read from MRT files and announced to chosen neighbors
 #[derive(FromArgs)]
@@ -454,6 +474,9 @@ fn query_of(c: &Command) -> Option<Query> {
             SourceAction::Status(st) => (Cmd::SourceStatus { name: st.name.clone() }, render_source_status),
             SourceAction::Reload(r) => (Cmd::SourceReload { name: r.name.clone() }, render_source_reloaded),
         },
+        Command::Bmp(b) => match &b.action {
+            BmpAction::Status(_) => (Cmd::BmpStatus {}, render_bmp_status),
+        },
         Command::Rpki(r) => match &r.action {
             RpkiAction::Status(_) => (Cmd::RpkiStatus {}, render_rpki_status),
             RpkiAction::Lookup(l) => {
@@ -619,6 +642,7 @@ fn command_tree() -> Vec<(&'static str, Vec<&'static str>)> {
                 "archive" => <ArchiveAction as SubCommands>::COMMANDS,
                 "rpki" => <RpkiAction as SubCommands>::COMMANDS,
                 "source" => <SourceAction as SubCommands>::COMMANDS,
+                "bmp" => <BmpAction as SubCommands>::COMMANDS,
                 _ => &[],
             };
             (c.name, subs.iter().map(|s| s.name).collect())
@@ -1706,6 +1730,34 @@ fn render_reload(v: &Value) -> Result<String, String> {
             list(&r.sources_removed),
             list(&r.sources_changed)
         ));
+    }
+    Ok(o)
+}
+
+fn render_bmp_status(v: &Value) -> Result<String, String> {
+    let list: Vec<ctl::BmpStationStatus> = parse(v)?;
+    if list.is_empty() {
+        return Ok("BMP: no [[bmp.stations]] are configured\n".into());
+    }
+    let mut o = String::new();
+    for s in &list {
+        o.push_str(&format!("Station {}: {} since {}\n", s.station, s.state, utc(s.since)));
+        o.push_str(&format!(
+            "  Sent {} ({} bytes), buffered {} of {} bytes\n",
+            count(s.messages_sent, "message", "messages"),
+            s.bytes_sent,
+            s.buffered_bytes,
+            s.buffer_limit_bytes
+        ));
+        o.push_str(&format!(
+            "  Dropped {} for falling behind, {}; {} not queued by the peers\n",
+            count(s.drops, "time", "times"),
+            count(s.reconnects, "reconnect", "reconnects"),
+            count(s.events_dropped, "event", "events")
+        ));
+        if let Some(e) = &s.last_error {
+            o.push_str(&format!("  Last error: {e}\n"));
+        }
     }
     Ok(o)
 }

@@ -22,6 +22,7 @@
 //! ([`Config::effective_toml`]).
 
 mod archive;
+mod bmp;
 mod global;
 mod graceful;
 mod model;
@@ -37,11 +38,13 @@ use std::path::{Path, PathBuf};
 
 use toml::de::DeTable;
 
+pub use bmp::{BmpConfig, BmpStationConfig, BmpView, BMP_CONNECT_RETRY_CEILING_SECS};
 pub use graceful::{GracefulConfig, GracefulMode};
 pub use model::*;
 pub use reader::ConfigError;
 
 use archive::read_archive;
+use bmp::read_bmp;
 use global::read_global;
 use peers::{check_peers_unique, read_peer};
 use prefixes::{check_prefixes_unique, read_prefix};
@@ -167,6 +170,10 @@ fn read_config(cx: &mut Reader, root: &DeTable<'_>, file: &Path) -> Config {
     let rpki = read_rpki(cx, &mut rpki_table);
     rpki_table.finish(cx);
 
+    let mut bmp_table = top.table(cx, "bmp");
+    let bmp = read_bmp(cx, &mut bmp_table, &peer_configs);
+    bmp_table.finish(cx);
+
     top.finish(cx);
 
     // Only returned when no error was recorded, so the placeholders for missing required keys
@@ -190,6 +197,7 @@ fn read_config(cx: &mut Reader, root: &DeTable<'_>, file: &Path) -> Config {
         sources,
         archive,
         rpki,
+        bmp,
         warnings: Vec::new(),
     }
 }
@@ -366,31 +374,31 @@ enabled = false
     #[test]
     fn unknown_top_level_tables_and_keys() {
         assert_eq!(
-            errors(&format!("{MINIMAL}\n[bgp]\nx = 1\n")),
+            errors(&format!("{MINIMAL}\n[bgpd]\nx = 1\n")),
             vec![
-                "focl.toml:9: bgp: unknown table 'bgp'; known tables: global, peers, \
-                 prefixes, sources, archive, rpki"
+                "focl.toml:9: bgpd: unknown table 'bgpd'; known tables: global, peers, \
+                 prefixes, sources, archive, rpki, bmp"
             ]
         );
         assert_eq!(
             errors(&format!("{MINIMAL}\n[[peer]]\nx = 1\n")),
             vec![
                 "focl.toml:9: peer: unknown table 'peer' (did you mean 'peers'?); known \
-                 tables: global, peers, prefixes, sources, archive, rpki"
+                 tables: global, peers, prefixes, sources, archive, rpki, bmp"
             ]
         );
         assert_eq!(
             errors(&format!("extra = [1, 2]\n{MINIMAL}")),
             vec![
                 "focl.toml:1: extra: unknown key 'extra'; known keys: global, peers, prefixes, sources, \
-                 archive, rpki"
+                 archive, rpki, bmp"
             ]
         );
         assert_eq!(
             errors(&format!("log_level = \"debug\"\n{MINIMAL}")),
             vec![
                 "focl.toml:1: log_level: unknown key 'log_level' (it belongs under \
-                 [global]); known keys: global, peers, prefixes, sources, archive, rpki"
+                 [global]); known keys: global, peers, prefixes, sources, archive, rpki, bmp"
             ]
         );
     }
@@ -416,7 +424,7 @@ enabled = false
             vec![
                 "focl.toml:1: global: expected a table ([global]), got an integer",
                 "focl.toml:2: x: unknown table 'x'; known tables: global, peers, prefixes, sources, \
-                 archive, rpki",
+                 archive, rpki, bmp",
             ]
         );
         assert_eq!(
@@ -491,7 +499,7 @@ network = "10.0.0.1/8"
                 "focl.toml:17: prefixes[0].network: host bits are set past the prefix length \
                  (did you mean 10.0.0.0/8?)",
                 "focl.toml:19: bogus: unknown table 'bogus'; known tables: global, peers, \
-                 prefixes, sources, archive, rpki",
+                 prefixes, sources, archive, rpki, bmp",
             ]
         );
     }

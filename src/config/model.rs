@@ -61,6 +61,8 @@ pub struct Config {
     pub archive: ArchiveConfig,
     #[serde(skip_serializing_if = "RpkiConfig::is_empty")]
     pub rpki: RpkiConfig,
+    #[serde(skip_serializing_if = "super::BmpConfig::is_empty")]
+    pub bmp: super::BmpConfig,
     /// Things worth saying that do not stop focld (e.g. secrets in a world-readable file).
     #[serde(skip)]
     pub warnings: Vec<String>,

@@ -71,6 +71,7 @@ pub struct Dispatcher {
     pub mrt: Option<MrtLink>,
     pub monitor: MonitorLink,
     pub rpki: RpkiLink,
+    pub bmp: crate::msg::BmpLink,
 }
 
 fn internal(what: &str) -> CtlError {
@@ -234,6 +235,11 @@ impl Dispatcher {
                 let (tx, rx) = crossbeam_channel::bounded(1);
                 self.rpki.send(RpkiMsg::Status(tx));
                 to_value(rx.recv_timeout(QUERY_TIMEOUT).map_err(|_| internal("the RTR client"))?)
+            }
+            Command::BmpStatus {} => {
+                let (tx, rx) = crossbeam_channel::bounded(1);
+                self.bmp.send_blocking(crate::msg::BmpMsg::Status(tx));
+                to_value(rx.recv_timeout(QUERY_TIMEOUT).map_err(|_| internal("the BMP thread"))?)
             }
             Command::SourceList {} => self.ask_rib(RibQuery::Sources(None)),
             Command::SourceStatus { name } => self.ask_rib(RibQuery::Sources(name.clone())),

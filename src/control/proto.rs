@@ -96,6 +96,8 @@ pub enum Command {
     RpkiStatus {},
     /// -> `RpkiLookup`
     RpkiLookup { prefix: String, origin: u32 },
+    /// Every `[[bmp.stations]]` entry -> `Vec<BmpStationStatus>`
+    BmpStatus {},
     /// Every `[[sources]]` entry -> `Vec<SourceStatus>`
     SourceList {},
     /// One source, or every one without `name` -> `Vec<SourceStatus>`
@@ -898,6 +900,29 @@ pub struct DestinationStatus {
     pub last_error: Option<String>,
     /// Unix time of the next attempt while backing off.
     pub next_retry: Option<u64>,
+}
+
+/// One line of `focl bmp status`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BmpStationStatus {
+    /// `address:port`.
+    pub station: String,
+    /// "connecting", "up", "waiting" (back-off) or "stopped".
+    pub state: String,
+    /// Unix seconds of the last state change.
+    pub since: u64,
+    pub messages_sent: u64,
+    pub bytes_sent: u64,
+    /// Connections dropped because the station fell `buffer_limit_mb` behind.
+    pub drops: u64,
+    /// Connections made after the first.
+    pub reconnects: u64,
+    /// Bytes waiting for the station now, and the limit.
+    pub buffered_bytes: u64,
+    pub buffer_limit_bytes: u64,
+    pub last_error: Option<String>,
+    /// Events the peer threads could not queue for the BMP thread (shared by every station).
+    pub events_dropped: u64,
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@
 mod adj_out;
 mod attrs;
 mod best;
+mod bmp_dump;
 mod graceful;
 mod paths;
 mod query;
@@ -83,6 +84,8 @@ struct PeerState {
     /// Per family: routes marked stale (by a restart or an enhanced refresh) and not yet
     /// announced again, swept or withdrawn.
     stale: [u64; 2],
+    /// UPDATEs of the current session applied (the BMP initial dump says how many it holds).
+    updates_in: u64,
 }
 
 impl PeerState {
@@ -371,6 +374,7 @@ impl Rib {
                     paths_refused_logged: None,
                     gr: None,
                     stale: [0; 2],
+                    updates_in: 0,
                 };
                 self.peers.insert(peer, state);
             }
@@ -389,11 +393,17 @@ impl Rib {
             }
             // AS numbers arrive in 4-octet form from every session (RFC 6793, at ingest).
             RibMsg::Update { peer, update } => {
+                if let Some(p) = self.peers.get_mut(&peer).filter(|p| p.session.is_some()) {
+                    p.updates_in += 1;
+                }
                 let eor = update.end_of_rib;
                 self.apply_update(peer, update, true);
                 if let Some(f) = eor {
                     self.gr_end_of_rib(peer, f);
                 }
+            }
+            RibMsg::BmpDump { peers, reply } => {
+                let _ = reply.send(self.bmp_dump(&peers));
             }
             RibMsg::Refresh { peer, family } => self.resend(peer, Some(family)),
             RibMsg::SetSources(cfgs) => self.set_sources(cfgs),
@@ -774,6 +784,7 @@ impl Rib {
         }
         p.adj_out = adj_rib_out(&p.label, &prefixes, &info);
         p.adj_out_since = Instant::now();
+        p.updates_in = 0;
         p.max_paths = info.max_paths_per_prefix;
         p.paths_refused = 0;
         p.session = Some(info);

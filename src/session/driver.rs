@@ -10,6 +10,7 @@
 //! through `feed` in the order it happened; the driver decides nothing about connections
 //! itself, it only carries out `Action`s (connect, send, close, adopt).
 
+use super::bmp_tap::BmpTap;
 use super::conn::Conn;
 use super::fsm::{Action, ConnId, Event, Fsm, FsmConfig, Outgoing, PeerOpen, Received, State};
 use super::sock::{self, ttl};
@@ -125,6 +126,8 @@ pub(super) struct Peer {
     /// Graceful restart as negotiated on the last Established session (RFC 4724): decides,
     /// when it ends, whether the RIB keeps its routes stale.
     session_gr: Option<crate::wire::graceful::GrNegotiated>,
+    /// What BMP stations are told of this peer (`bmp_tap.rs`).
+    bmp: Option<BmpTap>,
 }
 
 impl Peer {
@@ -161,6 +164,7 @@ impl Peer {
             long_lived: super::graceful::our_llgr_cap(&cfg.graceful),
             ..Capabilities::default()
         };
+        let bmp = local.bmp.clone().map(|l| BmpTap::new(l, id));
         Peer {
             id,
             label: cfg.label(),
@@ -185,6 +189,7 @@ impl Peer {
             max_prefix_down: None,
             max_prefix_restart_at: None,
             session_gr: None,
+            bmp,
         }
     }
 
@@ -249,10 +254,16 @@ impl Peer {
     fn drain_events(&mut self) {
         // Bounded: a pathological action/event loop must not spin forever.
         for _ in 0..1000 {
-            let Some(ev) = self.events.pop_front() else { return };
+            let Some(ev) = self.events.pop_front() else { break };
+            if let (Some(b), Event::TcpFails { .. }) = (&mut self.bmp, &ev) {
+                b.peer_closed();
+            }
             let actions = self.fsm.handle(ev, Instant::now());
             for a in actions {
                 self.carry_out(a);
+            }
+            if let Some(b) = &mut self.bmp {
+                b.settle();
             }
         }
     }
@@ -320,7 +331,11 @@ impl Peer {
                     self.local.router_id,
                     self.our_caps.clone(),
                 );
-                self.send_raw(conn, &open.encode(), MsgType::Open);
+                let raw = open.encode();
+                if let Some(b) = &mut self.bmp {
+                    b.open_sent(conn, &raw);
+                }
+                self.send_raw(conn, &raw, MsgType::Open);
             }
             Action::Send { conn, msg: Outgoing::Keepalive } => {
                 self.send_raw(conn, &frame::keepalive(), MsgType::Keepalive)
@@ -333,6 +348,9 @@ impl Peer {
             }
             Action::SessionUp => self.session_up(),
             Action::SessionDown => {
+                if let Some(b) = &mut self.bmp {
+                    b.session_down();
+                }
                 let end = self.fsm.session_end().cloned().unwrap_or(SessionEnd::TcpFailed);
                 let msg = if graceful::helper_keeps_routes(self.session_gr.as_ref(), &end) {
                     info!(
@@ -389,8 +407,14 @@ impl Peer {
                 warn!("neighbor {}: sending NOTIFICATION {n}", self.label);
                 self.remember_error("sent", &n);
             }
-            c.queue(&n.encode());
+            let raw = n.encode();
+            if let Some(b) = &mut self.bmp {
+                b.closing(id, Some(&raw));
+            }
+            c.queue(&raw);
             count(&mut self.stats.sent, MsgType::Notification);
+        } else if let Some(b) = &mut self.bmp {
+            b.closing(id, None);
         }
         if self.fsm.session_conn().is_none() {
             self.rib_backlog = None; // UPDATEs of a session that is gone
@@ -565,6 +589,7 @@ impl Peer {
                     count(&mut self.stats.received, ty);
                     self.archive_message(id, ty, raw.clone());
                     self.monitor_message(id, ty, &raw);
+                    self.bmp_message(id, ty, &raw);
                     self.on_message(id, ty, &raw);
                     if self.rib_backlog.is_some() || self.stopping {
                         return; // a full RIB: stop reading (backpressure)
@@ -617,6 +642,18 @@ impl Peer {
         let add_path = ty == MsgType::Update && update::carries_path_ids(body, ap);
         let session = self.session_addrs(Some(id));
         mrt.send(MrtMsg::Message { ts: SystemTime::now(), as4, add_path, session, raw });
+    }
+
+    /// Received messages for BMP: OPENs kept for the Peer Up, a NOTIFICATION for the Peer
+    /// Down, and the Established session's messages for Route Monitoring and Mirroring.
+    fn bmp_message(&mut self, id: ConnId, ty: MsgType, raw: &bytes::Bytes) {
+        let Some(b) = &mut self.bmp else { return };
+        match ty {
+            MsgType::Open => b.open_received(id, raw),
+            MsgType::Notification => b.notification_received(id, raw),
+            _ => {}
+        }
+        b.received(id, raw);
     }
 
     /// Received UPDATEs and NOTIFICATIONs for `focl monitor`, only while someone listens.
@@ -687,6 +724,9 @@ impl Peer {
                             self.note_update_problems(&u.problems);
                         }
                         if u.treat_as_withdraw() {
+                            if let Some(b) = &self.bmp {
+                                b.treated_as_withdraw(u.announced.len());
+                            }
                             // RFC 7606 §2: treat-as-withdraw keeps the session up.
                             u.withdraw_announced();
                         }
@@ -826,6 +866,7 @@ impl Peer {
         let Some(c) = self.session_conn() else { return };
         let local = c.local.map(|a| a.ip());
         let remote = c.remote.map(|a| a.ip());
+        let (conn, local_sock, remote_sock) = (c.id, c.local, c.remote);
         let info = SessionInfo {
             session: self.session,
             local_addr: local.unwrap_or(self.cfg.address),
@@ -862,6 +903,10 @@ impl Peer {
             neg.hold_time,
             neg.families.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ")
         );
+        if let (Some(b), Some(l), Some(r)) = (&mut self.bmp, local_sock, remote_sock) {
+            let remote_id = self.fsm.remote_id().unwrap_or(Ipv4Addr::UNSPECIFIED);
+            b.session_up(conn, &self.cfg, l, r, remote_id, neg.four_octet_as);
+        }
         self.send_to_rib_blocking(RibMsg::SessionUp { peer: self.id, info });
     }
 

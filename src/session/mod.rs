@@ -11,6 +11,7 @@
 //! and its buffers), `sock.rs` (connect, TCP-MD5 and other socket options; also used by the
 //! listener for its sockets), `ifaddr.rs` (the RFC 2545 link-local next hop of a session).
 
+mod bmp_tap;
 mod conn;
 mod driver;
 pub mod fsm;
@@ -19,7 +20,7 @@ mod ifaddr;
 pub mod sock;
 
 use crate::config::PeerConfig;
-use crate::msg::{MonitorLink, MrtLink, PeerId, PeerLink, PeerStop, RibMsg, INBOX_CAPACITY};
+use crate::msg::{BmpLink, MonitorLink, MrtLink, PeerId, PeerLink, PeerStop, RibMsg, INBOX_CAPACITY};
 use crate::wire::notify::CeaseSubcode;
 use crossbeam_channel::Sender;
 use mio::{Poll, Waker};
@@ -77,6 +78,8 @@ pub struct LocalInfo {
     /// focld was started after a planned restart (`focld -R`): the first OPEN to each peer
     /// with `graceful_restart = "on"` sets the R and F bits (RFC 4724 §4.1).
     pub restarted: bool,
+    /// The BMP thread (Peer Up/Down always, received messages while a station is configured).
+    pub bmp: Option<BmpLink>,
 }
 
 /// Start the thread of one configured peer. The RIB hears of the peer (`RibMsg::AddPeer`)
@@ -154,7 +157,8 @@ mod tests {
         assert!(!link.send(PeerMsg::Summary(crossbeam_channel::bounded(1).0)), "the inbox refuses more");
         assert!(link.stop(PeerStop(CeaseSubcode::AdministrativeShutdown, None)), "the stop slot takes it");
         let (rib, _rib_rx) = crossbeam_channel::bounded(8);
-        let local = LocalInfo { router_id: Ipv4Addr::new(192, 0, 2, 1), mrt: None, monitor: None, restarted: false };
+        let local =
+            LocalInfo { router_id: Ipv4Addr::new(192, 0, 2, 1), mrt: None, monitor: None, restarted: false, bmp: None };
         let handle = start(1, passive_peer(), local, rib, poll, link, inbox).expect("thread");
         let (done_tx, done_rx) = crossbeam_channel::bounded(1);
         std::thread::spawn(move || {
@@ -168,7 +172,8 @@ mod tests {
     fn dropping_a_handle_stops_a_thread_whose_inbox_is_full() {
         let (poll, link, inbox) = full_inbox();
         let (rib, _rib_rx) = crossbeam_channel::bounded(8);
-        let local = LocalInfo { router_id: Ipv4Addr::new(192, 0, 2, 1), mrt: None, monitor: None, restarted: false };
+        let local =
+            LocalInfo { router_id: Ipv4Addr::new(192, 0, 2, 1), mrt: None, monitor: None, restarted: false, bmp: None };
         let handle = start(1, passive_peer(), local, rib, poll, link, inbox).expect("thread");
         let (done_tx, done_rx) = crossbeam_channel::bounded(1);
         std::thread::spawn(move || {

@@ -10,5 +10,6 @@ pub mod graceful;
 pub mod notify;
 pub mod open;
 pub mod reannounce;
+pub mod rebuild;
 pub mod role;
 pub mod update;

@@ -1,0 +1,249 @@
+#!/usr/bin/env bash
+# Interop: focld exports BMP (RFC 7854) to pmacct's pmbmpd (Debian's pmacct) on loopback while
+# GoBGP (127.0.0.2) announces routes to focld: pmbmpd's JSON log shows the Initiation, a Peer
+# Up with GoBGP's AS and BGP id, every announced route with the prefix, AS path and next hop
+# focl rib in shows, a withdrawal, Statistics; a restarted pmbmpd gets the initial dump of
+# what focl rib in holds; a Peer Down with its reason once gobgpd stops, and the Termination
+# when focld stops. pmbmpd ignores SIGTERM: it is stopped by its PID with
+# SIGKILL. Loopback only. Exits non-zero on failure.
+set -uo pipefail
+# shellcheck source=scripts/interop/lib.sh
+. "$(dirname "$0")/lib.sh"
+interop_setup gobgpd gobgp pmbmpd
+
+gobgpd_pid=""
+focld_pid=""
+pmbmpd_pid=""
+cleanup() {
+    [ -n "$gobgpd_pid" ] && kill "$gobgpd_pid" 2>/dev/null
+    [ -n "$focld_pid" ] && kill "$focld_pid" 2>/dev/null
+    [ -n "$pmbmpd_pid" ] && kill -KILL "$pmbmpd_pid" 2>/dev/null
+    interop_cleanup
+}
+trap cleanup EXIT
+
+api_port=$(free_port 127.0.0.1)
+fport=$(free_port 127.0.0.1)
+gport=$(free_port 127.0.0.1)
+bport=$(free_port 127.0.0.1)
+G=(gobgp -u 127.0.0.1 -p "$api_port")
+F=(-s "$tmp/focld.sock")
+log="$tmp/bmp.json"
+
+# count_msgs TYPE: how many pmbmpd log lines have this bmp_msg_type.
+count_msgs() {
+    [ -f "$log" ] || { echo 0; return; }
+    python3 - "$log" "$1" <<'EOP'
+import json, sys
+n = 0
+for line in open(sys.argv[1]):
+    try:
+        d = json.loads(line)
+    except ValueError:
+        continue
+    if d.get("bmp_msg_type") == sys.argv[2]:
+        n += 1
+print(n)
+EOP
+}
+
+# first_msg TYPE: the first log line of that type, as JSON.
+first_msg() {
+    python3 - "$log" "$1" <<'EOP'
+import json, sys
+for line in open(sys.argv[1]):
+    try:
+        d = json.loads(line)
+    except ValueError:
+        continue
+    if d.get("bmp_msg_type") == sys.argv[2]:
+        print(json.dumps(d))
+        break
+EOP
+}
+
+cat >"$tmp/pmbmpd.conf" <<EOT
+bmp_daemon_ip: 127.0.0.1
+bmp_daemon_port: $bport
+bmp_daemon_msglog_file: $log
+bmp_daemon_msglog_output: json
+EOT
+pmbmpd -f "$tmp/pmbmpd.conf" >"$tmp/pmbmpd.out" 2>&1 &
+pmbmpd_pid=$!
+
+cat >"$tmp/focl.toml" <<EOT
+[global]
+asn = 65001
+router_id = "192.0.2.1"
+listen_addr = "127.0.0.1:$fport"
+control_socket = "$tmp/focld.sock"
+log_level = "debug"
+
+[[peers]]
+address = "127.0.0.2"
+remote_as = 65002
+remote_port = $gport
+hold_time_secs = 30
+connect_retry_secs = 2
+passive = true
+
+[[bmp.stations]]
+address = "127.0.0.1"
+port = $bport
+connect_retry_secs = 1
+stats_interval_secs = 2
+EOT
+cat >"$tmp/gobgpd.toml" <<EOT
+[global.config]
+  as = 65002
+  router-id = "192.0.2.2"
+  port = $gport
+  local-address-list = ["127.0.0.2"]
+
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "127.0.0.1"
+    peer-as = 65001
+  [neighbors.transport.config]
+    local-address = "127.0.0.2"
+    remote-port = $fport
+  [neighbors.timers.config]
+    hold-time = 30
+    connect-retry = 2
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "ipv4-unicast"
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "ipv6-unicast"
+EOT
+
+"$FOCLD" --config "$tmp/focl.toml" 2>>"$tmp/focld.log" &
+focld_pid=$!
+bmp_up() { "$FOCL" "${F[@]}" -j bmp status | jget 'd[0]["state"]'; }
+if wait_until 20 output_is up bmp_up && wait_until 10 output_above 0 count_msgs init; then
+    ok "pmbmpd logs focld's Initiation"
+else
+    fail "no Initiation at pmbmpd (station $(bmp_up)); pmbmpd said: $(tail -3 "$tmp/pmbmpd.out")"
+fi
+
+gobgpd -f "$tmp/gobgpd.toml" -t toml --api-hosts "127.0.0.1:$api_port" --pprof-disable >>"$tmp/gobgpd.log" 2>&1 &
+gobgpd_pid=$!
+wait_until 20 "${G[@]}" global || fail "gobgpd did not start"
+"${G[@]}" global rib add -a ipv4 198.51.100.0/24 nexthop 192.0.2.2 origin igp aspath 65020
+"${G[@]}" global rib add -a ipv4 203.0.113.0/24 nexthop 192.0.2.2 origin igp
+"${G[@]}" global rib add -a ipv6 2001:db8:2000::/48 nexthop 2001:db8::2 origin igp
+
+focld_state() { "$FOCL" "${F[@]}" -j peer show 127.0.0.2 | jget 'd["state"]'; }
+focld_rib_count() { "$FOCL" "${F[@]}" -j rib in 127.0.0.2 | jget 'len(d["routes"])'; }
+if wait_until 60 output_is Established focld_state && wait_until 20 output_is 3 focld_rib_count; then
+    ok "focld and GoBGP Established, 3 routes in focl rib in"
+else
+    fail "session $(focld_state), $(focld_rib_count) routes"
+fi
+
+if wait_until 10 output_above 0 count_msgs peer_up; then
+    if first_msg peer_up | jget 'd["peer_ip"] == "127.0.0.2" and int(d["peer_asn"]) == 65002 and d["bgp_id"] == "192.0.2.2"' | grep -q True; then
+        ok "Peer Up: peer 127.0.0.2, AS 65002, BGP id 192.0.2.2"
+    else
+        fail "Peer Up has the wrong peer: $(first_msg peer_up)"
+    fi
+else
+    fail "no Peer Up at pmbmpd"
+fi
+
+# Every route of focl rib in, as pmbmpd decoded it: prefix, AS path and next hop.
+routes_match() {
+    "$FOCL" "${F[@]}" -j rib in 127.0.0.2 >"$tmp/rib.json" || return 1
+    python3 - "$log" "$tmp/rib.json" "${1:-3}" <<'EOP'
+import json, sys
+seen = {}
+for line in open(sys.argv[1]):
+    try:
+        d = json.loads(line)
+    except ValueError:
+        continue
+    if d.get("bmp_msg_type") == "route_monitor" and d.get("log_type") == "update":
+        seen[d["ip_prefix"]] = (d.get("as_path", ""), d.get("bgp_nexthop", ""))
+rib = json.load(open(sys.argv[2]))["routes"]
+want = {r["prefix"]: (r["as_path"], r["next_hop"]) for r in rib}
+ok = len(want) == int(sys.argv[3]) and all(seen.get(p) == v for p, v in want.items())
+if not ok:
+    print("want", want, "seen", seen, file=sys.stderr)
+sys.exit(0 if ok else 1)
+EOP
+}
+if wait_until 10 routes_match; then
+    ok "pmbmpd saw every route of focl rib in with its prefix, AS path and next hop"
+else
+    fail "routes differ: $(routes_match 2>&1)"
+fi
+
+withdrawn() {
+    python3 - "$log" <<'EOP'
+import json, sys
+for line in open(sys.argv[1]):
+    try:
+        d = json.loads(line)
+    except ValueError:
+        continue
+    if d.get("bmp_msg_type") == "route_monitor" and d.get("log_type") == "withdraw" and d.get("ip_prefix") == "203.0.113.0/24":
+        sys.exit(0)
+sys.exit(1)
+EOP
+}
+"${G[@]}" global rib del -a ipv4 203.0.113.0/24
+if wait_until 10 withdrawn; then
+    ok "pmbmpd saw the withdrawal of 203.0.113.0/24"
+else
+    fail "no withdrawal of 203.0.113.0/24 at pmbmpd"
+fi
+
+if wait_until 10 output_above 0 count_msgs stats; then
+    ok "pmbmpd logs Statistics Reports ($(count_msgs stats))"
+else
+    fail "no Statistics Report at pmbmpd"
+fi
+
+# pmbmpd restarts with an empty log: focld connects again and sends the initial dump, the
+# routes focl rib in holds now (the withdrawn one not among them).
+kill -KILL "$pmbmpd_pid" 2>/dev/null
+wait "$pmbmpd_pid" 2>/dev/null
+mv "$log" "$tmp/bmp-first.json"
+pmbmpd -f "$tmp/pmbmpd.conf" >>"$tmp/pmbmpd.out" 2>&1 &
+pmbmpd_pid=$!
+if wait_until 30 output_above 0 count_msgs peer_up && wait_until 10 routes_match 2; then
+    ok "after pmbmpd restarted: Initiation, Peer Up and the initial dump of the $(focld_rib_count) routes of focl rib in"
+else
+    fail "no initial dump after pmbmpd restarted: $(routes_match 2 2>&1)"
+fi
+
+kill "$gobgpd_pid" 2>/dev/null
+wait "$gobgpd_pid" 2>/dev/null
+gobgpd_pid=""
+if wait_until 20 output_above 0 count_msgs peer_down; then
+    reason=$(first_msg peer_down | jget 'd.get("reason_type")')
+    if [ "$reason" = 3 ] || [ "$reason" = 4 ]; then
+        ok "Peer Down after gobgpd stopped, reason $reason (the remote system closed the session)"
+    else
+        fail "Peer Down with reason $reason: $(first_msg peer_down)"
+    fi
+else
+    fail "no Peer Down at pmbmpd after gobgpd stopped"
+fi
+
+kill -TERM "$focld_pid"
+rc=0
+wait "$focld_pid" || rc=$?
+focld_pid=""
+[ "$rc" = 0 ] || fail "focld exit status $rc"
+if wait_until 10 output_above 0 count_msgs term; then
+    ok "pmbmpd logs the Termination when focld stops"
+else
+    fail "no Termination at pmbmpd"
+fi
+kill -KILL "$pmbmpd_pid" 2>/dev/null
+wait "$pmbmpd_pid" 2>/dev/null
+pmbmpd_pid=""
+
+interop_summary run_bmp

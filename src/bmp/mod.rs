@@ -1,0 +1,1034 @@
+//! The BMP THREAD (RFC 7854): turns what the peer threads see into BMP messages for every
+//! configured monitoring station, and owns one station thread per station (`station.rs`).
+//!
+//! Fed by: peer threads (`BmpMsg::PeerUp` / `PeerDown` always, `Received` only while a station
+//! is configured; through `BmpLink`, never blocking: a full queue drops and counts), station
+//! threads (`StationConnected`), the RIB (route counts for Statistics Reports, asked with
+//! `RibQuery::Counts`), the control thread (`Status`) and the main thread (`Reconfigure`, `Stop`).
+//! Emits: encoded messages to each station thread, tagged with the station connection they
+//! were built for.
+//!
+//! Ordering: this one thread sees every session event and received message in the order each
+//! peer thread sent them, so when a station connects, the Initiation and a Peer Up for every
+//! Established session are queued before anything live, and each later message follows in
+//! order, without a gap or a duplicate (a message built for an older connection is dropped by
+//! the station thread). Pre-policy Route Monitoring is the received UPDATE's own bytes.
+//!
+//! Bounded: each station may have at most `buffer_limit_mb` waiting. Past that its connection
+//! is cut, logged and counted (`drops`); the station thread reconnects after its back-off and
+//! is sent everything again from the current sessions. Nothing here ever waits for a station.
+//!
+//! Files: `encode.rs` (the pure encoder), `station.rs` (the station threads).
+
+pub mod encode;
+mod station;
+
+use crate::config::{BmpStationConfig, BmpView};
+use crate::control::proto::{BmpStationStatus, FamilyCounts};
+use crate::msg::{BmpDump, BmpLink, BmpMsg, BmpSession, PeerId, RibMsg, RibQuery, BMP_CHANNEL_CAPACITY};
+use crate::prefix::Family;
+use bytes::Bytes;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use encode::{flags, Mirrored, PeerHeader, PeerUp, Stat, TerminationReason};
+use log::{info, warn};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+/// How often statistics timers are checked when nothing arrives.
+const TICK: Duration = Duration::from_millis(200);
+/// ... and while a dump is awaited or a backlog is being handed over.
+const BUSY_TICK: Duration = Duration::from_millis(2);
+/// How long a stopping station thread may take to send its Termination before it is told to
+/// give up writing.
+const STOP_GRACE: Duration = Duration::from_secs(2);
+/// BGP message types (RFC 4271 §4.1) the tap looks at.
+const BGP_UPDATE: u8 = 2;
+const BGP_HEADER_LEN: usize = 19;
+
+/// What the BMP thread hands a station thread.
+#[derive(Debug)]
+pub(crate) enum Chunk {
+    /// Encoded messages built for station connection `conn`.
+    Data { conn: u64, messages: u64, bytes: Bytes },
+    /// Send `farewell` (the Termination) if connected, close and end.
+    Stop { farewell: Option<Bytes> },
+}
+
+/// What the BMP thread and a station thread share: the byte budget, the cut signal, the status.
+#[derive(Debug, Default)]
+pub(crate) struct StationShared {
+    /// Bytes queued for the station thread and not yet taken.
+    queued: AtomicUsize,
+    /// The connection the BMP thread cut for falling behind (0: none).
+    cut: AtomicU64,
+    /// Give up writing now (stop after the grace period).
+    stopping: AtomicBool,
+    status: Mutex<BmpStationStatus>,
+}
+
+impl StationShared {
+    fn status(&self) -> std::sync::MutexGuard<'_, BmpStationStatus> {
+        self.status.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn set_state(&self, state: &str, error: Option<String>) {
+        let mut s = self.status();
+        if s.state != state {
+            s.state = state.to_string();
+            s.since = crate::utc::unix_secs(SystemTime::now());
+        }
+        if error.is_some() {
+            s.last_error = error;
+        }
+    }
+
+    fn connected(&self, again: bool) {
+        self.set_state("up", None);
+        if again {
+            self.status().reconnects += 1;
+        }
+    }
+
+    fn taken(&self, n: usize) {
+        self.queued.fetch_sub(n, Ordering::Relaxed);
+    }
+
+    fn sent(&self, messages: u64, bytes: usize) {
+        let mut s = self.status();
+        s.messages_sent += messages;
+        s.bytes_sent += bytes as u64;
+    }
+}
+
+/// Owns the BMP thread (which owns the station threads).
+pub struct BmpHandle {
+    pub link: BmpLink,
+    join: Option<JoinHandle<()>>,
+}
+
+impl BmpHandle {
+    /// Stop: every station gets a Peer Down for what is still up (the peers were stopped
+    /// first) and a Termination.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(j) = self.join.take() {
+            self.link.send_blocking(BmpMsg::Stop);
+            let _ = j.join();
+        }
+    }
+}
+
+impl Drop for BmpHandle {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Who focld is, for the Initiation message (RFC 7854 §4.3).
+#[derive(Clone, Debug)]
+pub struct Identity {
+    pub sys_name: String,
+    pub sys_descr: String,
+}
+
+impl Identity {
+    /// The host name and "focld VERSION, AS N, router id R".
+    pub fn of_this_host(asn: u32, router_id: std::net::Ipv4Addr) -> Identity {
+        let mut buf = [0u8; 256];
+        // SAFETY: the buffer is valid for its length; gethostname writes at most that much.
+        let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+        let host = if rc == 0 { String::from_utf8_lossy(&buf[..end]).into_owned() } else { String::new() };
+        Identity {
+            sys_name: if host.is_empty() { router_id.to_string() } else { host },
+            sys_descr: format!("focld {}, AS {asn}, router id {router_id}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
+/// The BMP thread's link and inbox, made before the thread starts (the control thread gets
+/// the link first).
+pub fn channel() -> (BmpLink, Receiver<BmpMsg>) {
+    let (tx, rx) = crossbeam_channel::bounded(BMP_CHANNEL_CAPACITY);
+    (BmpLink::new(tx), rx)
+}
+
+pub fn spawn(stations: &[BmpStationConfig], id: Identity, rib: Sender<RibMsg>) -> io::Result<BmpHandle> {
+    let (link, rx) = channel();
+    spawn_with(link, rx, stations, id, rib)
+}
+
+pub fn spawn_with(
+    link: BmpLink,
+    rx: Receiver<BmpMsg>,
+    stations: &[BmpStationConfig],
+    id: Identity,
+    rib: Sender<RibMsg>,
+) -> io::Result<BmpHandle> {
+    let (active, dropped) = link.counters();
+    let mut hub = Hub {
+        link: link.clone(),
+        active,
+        dropped,
+        id,
+        rib,
+        sessions: BTreeMap::new(),
+        stations: Vec::new(),
+        next_station: 1,
+        pending_counts: Vec::new(),
+    };
+    hub.reconfigure(stations.to_vec());
+    let join = std::thread::Builder::new().name("bmp".into()).spawn(move || hub.run(rx))?;
+    Ok(BmpHandle { link, join: Some(join) })
+}
+
+/// An Established session as the BMP thread keeps it.
+struct Up {
+    session: Arc<BmpSession>,
+    ts: SystemTime,
+    /// The `seq` of the last UPDATE seen: the next must be one more, or events were lost.
+    last_seq: Option<u64>,
+    /// The last UPDATEs seen (at most `RECENT_BYTES`): the RIB may not have applied them yet
+    /// when it makes a dump, and then they follow it from here.
+    recent: VecDeque<(u64, SystemTime, Bytes)>,
+    recent_bytes: usize,
+}
+
+/// Bytes of recent UPDATEs kept per session for the hand-over from a dump to the live feed.
+const RECENT_BYTES: usize = 256 * 1024;
+
+/// A received message held for a station while its initial dump is being made.
+struct Held {
+    peer: PeerId,
+    seq: u64,
+    ts: SystemTime,
+    raw: Bytes,
+}
+
+/// A station waiting for the RIB's initial dump.
+struct PendingDump {
+    reply: Receiver<BmpDump>,
+    held: Vec<Held>,
+    held_bytes: usize,
+    /// Per peer, the last UPDATE this thread had seen when it asked.
+    asked_at: BTreeMap<PeerId, u64>,
+}
+
+/// Bytes of encoded messages per chunk handed to a station thread from a backlog.
+const BACKLOG_CHUNK: usize = 256 * 1024;
+
+struct Station {
+    id: u64,
+    cfg: BmpStationConfig,
+    tx: Sender<Chunk>,
+    shared: Arc<StationShared>,
+    join: Option<JoinHandle<()>>,
+    /// The station connection messages are built for; None while down or cut.
+    conn: Option<u64>,
+    /// Peers the current connection has had a Peer Up for.
+    up_peers: BTreeSet<PeerId>,
+    next_stats: Instant,
+    dump: Option<PendingDump>,
+    /// Messages (count, bytes, live) waiting to be handed over in order: the dump and what
+    /// was held during it, then live messages that came after. Fed to the station thread as
+    /// it drains (`pump`); the live bytes among them count against the budget.
+    backlog: VecDeque<(u64, Vec<u8>, bool)>,
+    backlog_live: usize,
+}
+
+impl Station {
+    fn live(&self) -> bool {
+        self.conn.is_some()
+    }
+
+    /// Queue live messages for the current connection (behind a backlog, if any); past the
+    /// budget, cut the connection.
+    fn queue(&mut self, messages: u64, bytes: Vec<u8>) {
+        if self.conn.is_none() {
+            return;
+        }
+        let limit = self.cfg.buffer_limit_bytes();
+        if !self.backlog.is_empty() {
+            if self.backlog_live + bytes.len() > limit {
+                return self.cut(&format!("is {} MiB behind", self.cfg.buffer_limit_mb));
+            }
+            self.backlog_live += bytes.len();
+            self.backlog.push_back((messages, bytes, true));
+            return;
+        }
+        let queued = self.shared.queued.load(Ordering::Relaxed);
+        if queued + bytes.len() > limit {
+            return self.cut(&format!("is {} MiB behind", self.cfg.buffer_limit_mb));
+        }
+        self.send_now(messages, bytes);
+    }
+
+    fn send_now(&mut self, messages: u64, bytes: Vec<u8>) {
+        let Some(conn) = self.conn else { return };
+        self.shared.queued.fetch_add(bytes.len(), Ordering::Relaxed);
+        if self.tx.send(Chunk::Data { conn, messages, bytes: Bytes::from(bytes) }).is_err() {
+            self.conn = None;
+        }
+    }
+
+    /// Hand over backlog as the station thread drains: at most half the budget waits there.
+    fn pump(&mut self) {
+        let room = self.cfg.buffer_limit_bytes() / 2;
+        while let Some((_, bytes, _)) = self.backlog.front() {
+            let queued = self.shared.queued.load(Ordering::Relaxed);
+            if queued > 0 && queued + bytes.len() > room {
+                return;
+            }
+            let Some((n, bytes, live)) = self.backlog.pop_front() else { return };
+            if live {
+                self.backlog_live -= bytes.len();
+            }
+            self.send_now(n, bytes);
+        }
+    }
+
+    /// Drop the current connection: the station thread closes it, reconnects after its
+    /// back-off and is sent everything again.
+    fn cut(&mut self, why: &str) {
+        let Some(conn) = self.conn.take() else { return };
+        self.up_peers.clear();
+        self.dump = None;
+        self.backlog.clear();
+        self.backlog_live = 0;
+        self.shared.cut.store(conn, Ordering::Relaxed);
+        let drops = {
+            let mut s = self.shared.status();
+            s.drops += 1;
+            s.drops
+        };
+        warn!(
+            "bmp {}: the station {why}; dropping its connection ({drops} drops so far), it will be sent everything again after reconnecting",
+            self.cfg.label()
+        );
+    }
+
+    fn monitors(&self, s: &BmpSession) -> bool {
+        self.cfg.monitors_peer(&s.peer_address, s.peer_name.as_deref())
+    }
+
+    /// Ask the thread to stop (a Termination first when connected) and wait for it, giving
+    /// up on a station that does not read after `STOP_GRACE`.
+    fn stop(mut self, why: &str) {
+        let farewell =
+            self.live().then(|| Bytes::from(encode::termination(TerminationReason::AdministrativelyClosed, Some(why))));
+        let _ = self.tx.send(Chunk::Stop { farewell });
+        if let Some(j) = self.join.take() {
+            let until = Instant::now() + STOP_GRACE;
+            while !j.is_finished() && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            self.shared.stopping.store(true, Ordering::Relaxed);
+            let _ = j.join();
+        }
+    }
+}
+
+/// The RIB's answer to a `RibQuery::Counts`.
+type CountsAnswer = Receiver<Result<serde_json::Value, crate::control::proto::CtlError>>;
+
+struct Hub {
+    link: BmpLink,
+    active: Arc<AtomicBool>,
+    dropped: Arc<AtomicU64>,
+    id: Identity,
+    rib: Sender<RibMsg>,
+    sessions: BTreeMap<PeerId, Up>,
+    stations: Vec<Station>,
+    next_station: u64,
+    /// Route-count questions to the RIB for Statistics Reports: (station, connection, peer, answer).
+    pending_counts: Vec<(u64, u64, PeerId, CountsAnswer)>,
+}
+
+impl Hub {
+    fn run(mut self, rx: Receiver<BmpMsg>) {
+        loop {
+            let busy = self.stations.iter().any(|s| s.dump.is_some() || !s.backlog.is_empty());
+            match rx.recv_timeout(if busy { BUSY_TICK } else { TICK }) {
+                Ok(BmpMsg::Stop) | Err(RecvTimeoutError::Disconnected) => break,
+                Ok(m) => self.handle(m),
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            // Bursts are drained in one turn; timers are checked between bursts.
+            for _ in 0..10_000 {
+                match rx.try_recv() {
+                    Ok(BmpMsg::Stop) => return self.stop_all(),
+                    Ok(m) => self.handle(m),
+                    Err(_) => break,
+                }
+            }
+            self.dumps_answered();
+            for st in self.stations.iter_mut() {
+                st.pump();
+            }
+            self.statistics_due(Instant::now());
+            self.answer_counts();
+        }
+        self.stop_all();
+    }
+
+    fn stop_all(&mut self) {
+        let ts = SystemTime::now();
+        for mut st in std::mem::take(&mut self.stations) {
+            // Sessions still up when focld stops (the peers are stopped first, so normally none).
+            for peer in std::mem::take(&mut st.up_peers) {
+                if let Some(up) = self.sessions.get(&peer) {
+                    let m =
+                        encode::peer_down(&peer_header(&up.session, 0, ts), &encode::PeerDownReason::LocalFsmEvent(0));
+                    st.queue(1, m);
+                }
+            }
+            st.stop("focld is shutting down");
+        }
+        info!("bmp: stopped");
+    }
+
+    fn handle(&mut self, m: BmpMsg) {
+        match m {
+            BmpMsg::PeerUp { ts, session } => {
+                for st in self.stations.iter_mut().filter(|s| s.live() && s.monitors(&session)) {
+                    if st.dump.is_some() {
+                        // The dump on its way may or may not know this session: start over.
+                        st.cut("saw a session change during its initial dump");
+                        continue;
+                    }
+                    st.queue(1, peer_up_message(&session, ts));
+                    st.up_peers.insert(session.peer);
+                }
+                let up = Up { session, ts, last_seq: None, recent: VecDeque::new(), recent_bytes: 0 };
+                self.sessions.insert(up.session.peer, up);
+            }
+            BmpMsg::Received { ts, peer, raw, seq } => {
+                let Some(up) = self.sessions.get_mut(&peer) else { return };
+                if raw.get(18) == Some(&BGP_UPDATE) {
+                    let lost = up.last_seq.is_some_and(|l| seq != l + 1);
+                    up.last_seq = Some(seq);
+                    up.recent_bytes += raw.len();
+                    up.recent.push_back((seq, ts, raw.clone()));
+                    while up.recent_bytes > RECENT_BYTES {
+                        let Some((_, _, r)) = up.recent.pop_front() else { break };
+                        up.recent_bytes -= r.len();
+                    }
+                    if lost {
+                        // An UPDATE never reached us: what the stations hold is wrong.
+                        for st in self.stations.iter_mut().filter(|st| st.up_peers.contains(&peer)) {
+                            st.cut("missed UPDATEs the peer threads could not queue");
+                        }
+                    }
+                }
+                let session = up.session.clone();
+                self.on_received(session, ts, raw, seq);
+            }
+            BmpMsg::PeerDown { ts, peer, reason } => {
+                let Some(up) = self.sessions.remove(&peer) else { return };
+                for st in self.stations.iter_mut() {
+                    if st.dump.is_some() && st.up_peers.contains(&peer) {
+                        st.cut("saw a session change during its initial dump");
+                        continue;
+                    }
+                    if st.up_peers.remove(&peer) {
+                        st.queue(1, encode::peer_down(&peer_header(&up.session, 0, ts), &reason));
+                    }
+                }
+            }
+            BmpMsg::StationConnected { station, conn } => self.on_station_connected(station, conn),
+            BmpMsg::Reconfigure(cfgs) => self.reconfigure(cfgs),
+            BmpMsg::Status(tx) => {
+                let events_dropped = self.dropped.load(Ordering::Relaxed);
+                let list = self
+                    .stations
+                    .iter()
+                    .map(|s| {
+                        let mut st = s.shared.status().clone();
+                        let backlog: usize = s.backlog.iter().map(|b| b.1.len()).sum();
+                        st.buffered_bytes = (s.shared.queued.load(Ordering::Relaxed) + backlog) as u64;
+                        st.events_dropped = events_dropped;
+                        st
+                    })
+                    .collect();
+                let _ = tx.send(list);
+            }
+            BmpMsg::Stop => {}
+        }
+    }
+
+    /// A received message of an Established session: Route Monitoring for UPDATEs (each
+    /// view), Route Mirroring for every message where asked.
+    fn on_received(&mut self, s: Arc<BmpSession>, ts: SystemTime, raw: Bytes, seq: u64) {
+        for st in self.stations.iter_mut().filter(|st| st.up_peers.contains(&s.peer)) {
+            if let Some(d) = &mut st.dump {
+                d.held_bytes += raw.len();
+                d.held.push(Held { peer: s.peer, seq, ts, raw: raw.clone() });
+                if d.held_bytes > st.cfg.buffer_limit_bytes() {
+                    st.cut(&format!("is {} MiB behind during its initial dump", st.cfg.buffer_limit_mb));
+                }
+                continue;
+            }
+            let (n, out) = received_messages(&st.cfg, &s, ts, &raw, true);
+            if n > 0 {
+                st.queue(n, out);
+            }
+        }
+    }
+
+    /// Stations whose initial dump the RIB has answered: the dump, an End-of-RIB per family,
+    /// then what was held, without the UPDATEs the dump already holds.
+    fn dumps_answered(&mut self) {
+        let ts = SystemTime::now();
+        for st in self.stations.iter_mut() {
+            let Some(d) = &st.dump else { continue };
+            let dump = match d.reply.try_recv() {
+                Ok(dump) => dump,
+                Err(crossbeam_channel::TryRecvError::Empty) => continue,
+                Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                    st.cut("got no initial dump from the RIB");
+                    continue;
+                }
+            };
+            let Some((held, asked_at)) = st.dump.take().map(|d| (d.held, d.asked_at)) else { continue };
+            let mut seqs = BTreeMap::new();
+            let mut gap = false;
+            let mut chunk = Vec::with_capacity(BACKLOG_CHUNK);
+            let mut n = 0;
+            for p in dump.peers {
+                let Some(up) = self.sessions.get(&p.peer).filter(|_| st.up_peers.contains(&p.peer)) else { continue };
+                seqs.insert(p.peer, p.seq);
+                if p.skipped > 0 {
+                    warn!(
+                        "bmp {}: {} routes of {} too long to rebuild, left out of the dump",
+                        st.cfg.label(),
+                        p.skipped,
+                        up.session.remote.ip()
+                    );
+                }
+                // 4-octet AS paths in what the RIB rebuilt, whatever the session: no A flag.
+                let mut s = (*up.session).clone();
+                s.four_octet_as = true;
+                let eors: Vec<(Family, Vec<u8>)> =
+                    p.families.iter().map(|f| (*f, crate::wire::update::end_of_rib(*f))).collect();
+                // Each rebuilt UPDATE is freed once encoded: the dump is not held twice.
+                let headers: Vec<PeerHeader> = st
+                    .cfg
+                    .monitor
+                    .iter()
+                    .map(|v| peer_header(&s, if *v == BmpView::PostPolicy { flags::L } else { 0 }, ts))
+                    .collect();
+                for (family, m) in p.updates.into_iter().chain(eors) {
+                    if !st.cfg.families.is_empty() && !st.cfg.families.contains(&family) {
+                        continue;
+                    }
+                    for ph in &headers {
+                        encode::route_monitoring_into(&mut chunk, ph, &m);
+                        n += 1;
+                    }
+                    if chunk.len() >= BACKLOG_CHUNK {
+                        st.backlog.push_back((std::mem::take(&mut n), std::mem::take(&mut chunk), false));
+                    }
+                }
+                // UPDATEs this thread had seen before it asked, but the RIB had not applied
+                // when it answered: they follow the dump, from the recent ones kept.
+                let asked = asked_at.get(&p.peer).copied().unwrap_or(0);
+                if p.seq < asked {
+                    if up.recent.front().is_none_or(|(first, _, _)| *first > p.seq + 1) {
+                        gap = true;
+                        break;
+                    }
+                    // Mirroring is of what arrived while connected: not these.
+                    let cfg = BmpStationConfig { mirroring: false, ..st.cfg.clone() };
+                    for (_, t, raw) in up.recent.iter().filter(|(q, _, _)| *q > p.seq && *q <= asked) {
+                        let (k, out) = received_messages(&cfg, &up.session, *t, raw, true);
+                        chunk.extend_from_slice(&out);
+                        n += k;
+                    }
+                }
+            }
+            if gap {
+                st.cut("fell behind the RIB during its initial dump");
+                continue;
+            }
+            for h in held {
+                let Some(up) = self.sessions.get(&h.peer) else { continue };
+                // RFC 7854 §5: no UPDATE twice: those the dump holds are left out (mirroring,
+                // a copy of what arrived, keeps them).
+                let in_dump = seqs.get(&h.peer).is_some_and(|&s| h.seq <= s);
+                let (k, out) = received_messages(&st.cfg, &up.session, h.ts, &h.raw, !in_dump);
+                chunk.extend_from_slice(&out);
+                n += k;
+                if chunk.len() >= BACKLOG_CHUNK {
+                    st.backlog.push_back((std::mem::take(&mut n), std::mem::take(&mut chunk), false));
+                }
+            }
+            if !chunk.is_empty() {
+                st.backlog.push_back((n, chunk, false));
+            }
+        }
+    }
+
+    fn on_station_connected(&mut self, station: u64, conn: u64) {
+        let Some(st) = self.stations.iter_mut().find(|s| s.id == station) else { return };
+        // Whatever was built for an earlier connection goes no further.
+        st.conn = Some(conn);
+        st.up_peers.clear();
+        st.dump = None;
+        st.backlog.clear();
+        st.backlog_live = 0;
+        // RFC 7854 §4.3: the Initiation comes first; then a Peer Up for every session (§4.10).
+        let mut out = encode::initiation(&self.id.sys_name, &self.id.sys_descr);
+        let mut n = 1;
+        for up in self.sessions.values() {
+            if st.monitors(&up.session) {
+                out.extend_from_slice(&peer_up_message(&up.session, up.ts));
+                st.up_peers.insert(up.session.peer);
+                n += 1;
+            }
+        }
+        st.queue(n, out);
+        let every = st.cfg.stats_interval_secs;
+        st.next_stats = Instant::now() + Duration::from_secs(every.into());
+        // RFC 7854 §5: then the routes already received, from the RIB.
+        if !st.up_peers.is_empty() {
+            let (tx, rx) = crossbeam_channel::bounded(1);
+            let msg = RibMsg::BmpDump { peers: st.up_peers.iter().copied().collect(), reply: tx };
+            if self.rib.send_timeout(msg, Duration::from_secs(1)).is_ok() {
+                let asked_at = st
+                    .up_peers
+                    .iter()
+                    .map(|p| (*p, self.sessions.get(p).and_then(|u| u.last_seq).unwrap_or(0)))
+                    .collect();
+                st.dump = Some(PendingDump { reply: rx, held: Vec::new(), held_bytes: 0, asked_at });
+            } else {
+                st.cut("could not ask the RIB for its initial dump");
+            }
+        }
+    }
+
+    /// Start added stations, stop removed ones, restart changed ones.
+    fn reconfigure(&mut self, cfgs: Vec<BmpStationConfig>) {
+        let (keep, gone): (Vec<Station>, Vec<Station>) =
+            std::mem::take(&mut self.stations).into_iter().partition(|s| cfgs.contains(&s.cfg));
+        self.stations = keep;
+        for st in gone {
+            info!("bmp {}: station removed from the configuration", st.cfg.label());
+            st.stop("station removed from the configuration");
+        }
+        for cfg in cfgs {
+            if self.stations.iter().any(|s| s.cfg == cfg) {
+                continue;
+            }
+            match self.start_station(cfg.clone()) {
+                Ok(st) => self.stations.push(st),
+                Err(e) => warn!("bmp {}: cannot start the station thread: {e}", cfg.label()),
+            }
+        }
+        self.active.store(!self.stations.is_empty(), Ordering::Relaxed);
+    }
+
+    fn start_station(&mut self, cfg: BmpStationConfig) -> io::Result<Station> {
+        let id = self.next_station;
+        self.next_station += 1;
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let shared = Arc::new(StationShared::default());
+        {
+            let mut s = shared.status();
+            s.station = cfg.label();
+            s.buffer_limit_bytes = cfg.buffer_limit_bytes() as u64;
+        }
+        shared.set_state("connecting", None);
+        let t = station::StationThread { id, cfg: cfg.clone(), rx, shared: shared.clone(), bmp: self.link.clone() };
+        let join = std::thread::Builder::new().name(format!("bmp {}", cfg.label())).spawn(move || t.run())?;
+        Ok(Station {
+            id,
+            cfg,
+            tx,
+            shared,
+            join: Some(join),
+            conn: None,
+            up_peers: BTreeSet::new(),
+            next_stats: Instant::now(),
+            dump: None,
+            backlog: VecDeque::new(),
+            backlog_live: 0,
+        })
+    }
+
+    /// RFC 7854 §4.8: every `stats_interval_secs`, a Statistics Report per monitored session;
+    /// the route counts come from the RIB (asked here, answered in `answer_counts`).
+    fn statistics_due(&mut self, now: Instant) {
+        for st in self.stations.iter_mut() {
+            let (Some(conn), every) = (st.conn, st.cfg.stats_interval_secs) else { continue };
+            if every == 0 || now < st.next_stats {
+                continue;
+            }
+            st.next_stats = now + Duration::from_secs(every.into());
+            for &peer in &st.up_peers {
+                let (tx, rx) = crossbeam_channel::bounded(1);
+                if self.rib.try_send(RibMsg::Query(RibQuery::Counts { peer }, tx)).is_ok() {
+                    self.pending_counts.push((st.id, conn, peer, rx));
+                }
+            }
+        }
+    }
+
+    fn answer_counts(&mut self) {
+        let ts = SystemTime::now();
+        let mut i = 0;
+        while i < self.pending_counts.len() {
+            let answer = match self.pending_counts[i].3.try_recv() {
+                Ok(a) => Some(a),
+                Err(crossbeam_channel::TryRecvError::Empty) => {
+                    i += 1;
+                    continue;
+                }
+                Err(crossbeam_channel::TryRecvError::Disconnected) => None,
+            };
+            let (station, conn, peer, _) = self.pending_counts.swap_remove(i);
+            let Some(Ok(value)) = answer else { continue };
+            let Ok((received, sent)) = serde_json::from_value::<(FamilyCounts, FamilyCounts)>(value) else { continue };
+            let Some(up) = self.sessions.get(&peer) else { continue };
+            let Some(st) = self.stations.iter_mut().find(|s| s.id == station && s.conn == Some(conn)) else { continue };
+            if !st.up_peers.contains(&peer) {
+                continue;
+            }
+            let mut stats = statistics_of(&received, &sent);
+            let treated = &up.session.treated_as_withdraw;
+            let counter = |i: usize| u32::try_from(treated[i].load(Ordering::Relaxed)).unwrap_or(u32::MAX);
+            stats.push(Stat::Counter(encode::stat::TREATED_AS_WITHDRAW, counter(0)));
+            stats.push(Stat::Counter(encode::stat::PREFIXES_TREATED_AS_WITHDRAW, counter(1)));
+            st.queue(1, encode::statistics(&peer_header(&up.session, 0, ts), &stats));
+        }
+    }
+}
+
+/// What a station is sent for one received message: Route Monitoring for an UPDATE (each
+/// view; unless `monitoring` is false), Route Mirroring for any message where asked.
+fn received_messages(
+    cfg: &BmpStationConfig,
+    s: &BmpSession,
+    ts: SystemTime,
+    raw: &[u8],
+    monitoring: bool,
+) -> (u64, Vec<u8>) {
+    let mut out = Vec::new();
+    let mut n = 0;
+    if monitoring && raw.get(18) == Some(&BGP_UPDATE) && update_families(raw).wanted(&cfg.families) {
+        for view in &cfg.monitor {
+            // RFC 7854 §4.2: L for post-policy (no import policy yet: the same routes).
+            let l = if *view == BmpView::PostPolicy { flags::L } else { 0 };
+            out.extend_from_slice(&encode::route_monitoring(&peer_header(s, l, ts), raw));
+            n += 1;
+        }
+    }
+    if cfg.mirroring {
+        out.extend_from_slice(&encode::route_mirroring(&peer_header(s, 0, ts), &Mirrored::Message(raw)));
+        n += 1;
+    }
+    (n, out)
+}
+
+/// RFC 7854 §4.8 (and RFC 8671 §5) statistics from the RIB's route counts.
+fn statistics_of(received: &FamilyCounts, sent: &FamilyCounts) -> Vec<Stat> {
+    use encode::stat;
+    let mut v = vec![Stat::Gauge(stat::ADJ_RIB_IN_ROUTES, received.ipv4_unicast + received.ipv6_unicast)];
+    for (fam, n) in [(Family::Ipv4Unicast, received.ipv4_unicast), (Family::Ipv6Unicast, received.ipv6_unicast)] {
+        v.push(Stat::AfiGauge(stat::ADJ_RIB_IN_ROUTES_PER_AFI, fam.afi(), fam.safi(), n));
+    }
+    v.push(Stat::Gauge(stat::ADJ_RIB_OUT_PRE_ROUTES, sent.ipv4_unicast + sent.ipv6_unicast));
+    v
+}
+
+/// The per-peer header of a session's messages: V from its address, A when its AS_PATHs are
+/// 2-octet (RFC 7854 §4.2), plus `extra`.
+fn peer_header(s: &BmpSession, extra: u8, ts: SystemTime) -> PeerHeader {
+    let a = if s.four_octet_as { 0 } else { flags::A };
+    PeerHeader::global(s.remote.ip(), s.remote_as, s.remote_id, a | extra, ts)
+}
+
+fn peer_up_message(s: &BmpSession, ts: SystemTime) -> Vec<u8> {
+    let up = PeerUp {
+        local_addr: s.local.ip(),
+        local_port: s.local.port(),
+        remote_port: s.remote.port(),
+        sent_open: &s.sent_open,
+        received_open: &s.received_open,
+        table_name: None,
+    };
+    encode::peer_up(&peer_header(s, 0, ts), &up)
+}
+
+/// Which families an UPDATE speaks of: IPv4 NLRI or withdrawals (or an IPv4 End-of-RIB, the
+/// empty UPDATE, RFC 4724 §2), and the AFI of MP_REACH / MP_UNREACH (RFC 4760 §3, §4).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct FamilySet {
+    v4: bool,
+    v6: bool,
+    other: bool,
+}
+
+impl FamilySet {
+    /// Whether a station asking for `families` (empty: all) wants the UPDATE.
+    fn wanted(&self, families: &[Family]) -> bool {
+        if families.is_empty() {
+            return true;
+        }
+        let none = !self.v4 && !self.v6;
+        (self.v4 && families.contains(&Family::Ipv4Unicast))
+            || (self.v6 && families.contains(&Family::Ipv6Unicast))
+            || (none && self.other)
+    }
+}
+
+fn update_families(raw: &[u8]) -> FamilySet {
+    let mut f = FamilySet::default();
+    let body = raw.get(BGP_HEADER_LEN..).unwrap_or_default();
+    let u16_at = |b: &[u8], i: usize| b.get(i..i + 2).map(|x| u16::from_be_bytes([x[0], x[1]]) as usize);
+    let Some(wlen) = u16_at(body, 0) else { return f };
+    let Some(alen) = u16_at(body, 2 + wlen) else { return f };
+    let attrs = body.get(4 + wlen..4 + wlen + alen).unwrap_or_default();
+    let nlri_len = body.len().saturating_sub(4 + wlen + alen);
+    f.v4 = wlen > 0 || nlri_len > 0 || (alen == 0 && body.len() == 4);
+    let mut i = 0;
+    while i + 3 <= attrs.len() {
+        let (flags, ty) = (attrs[i], attrs[i + 1]);
+        let (len, hdr) = if flags & 0x10 != 0 {
+            match u16_at(attrs, i + 2) {
+                Some(l) => (l, 4),
+                None => break,
+            }
+        } else {
+            (attrs[i + 2] as usize, 3)
+        };
+        if ty == 14 || ty == 15 {
+            match u16_at(attrs, i + hdr) {
+                Some(1) => f.v4 = true,
+                Some(2) => f.v6 = true,
+                _ => f.other = true,
+            }
+        }
+        i += hdr + len;
+    }
+    f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn update(withdrawn: &[u8], attrs: &[u8], nlri: &[u8]) -> Vec<u8> {
+        let mut body = Vec::new();
+        body.extend_from_slice(&(withdrawn.len() as u16).to_be_bytes());
+        body.extend_from_slice(withdrawn);
+        body.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
+        body.extend_from_slice(attrs);
+        body.extend_from_slice(nlri);
+        let mut m = vec![0xff; 16];
+        m.extend_from_slice(&((19 + body.len()) as u16).to_be_bytes());
+        m.push(2);
+        m.extend_from_slice(&body);
+        m
+    }
+
+    #[test]
+    fn the_families_of_an_update_come_from_its_nlri_and_mp_attributes() {
+        let v4 = update(&[], &[0x40, 1, 1, 0], &[8, 10]);
+        assert_eq!(update_families(&v4), FamilySet { v4: true, v6: false, other: false });
+        let eor4 = update(&[], &[], &[]);
+        assert_eq!(update_families(&eor4), FamilySet { v4: true, v6: false, other: false });
+        // MP_UNREACH for IPv6 unicast with nothing in it: the IPv6 End-of-RIB.
+        let eor6 = update(&[], &[0x80, 15, 3, 0, 2, 1], &[]);
+        assert_eq!(update_families(&eor6), FamilySet { v4: false, v6: true, other: false });
+        // An extended-length MP_REACH.
+        let mut mp = vec![0x90, 14, 0, 5, 0, 2, 1, 0, 0];
+        mp.extend_from_slice(&[0x40, 1, 1, 0]);
+        let v6 = update(&[], &mp, &[]);
+        assert_eq!(update_families(&v6), FamilySet { v4: false, v6: true, other: false });
+        assert!(!update_families(&v6).wanted(&[Family::Ipv4Unicast]));
+        assert!(update_families(&v6).wanted(&[]));
+        assert!(update_families(&v4).wanted(&[Family::Ipv4Unicast]));
+    }
+
+    /// The BMP thread with one station on a local listener, the test playing the RIB.
+    struct Rig {
+        bmp: BmpHandle,
+        rib: Receiver<RibMsg>,
+        listener: std::net::TcpListener,
+        station: std::net::TcpStream,
+        buf: Vec<u8>,
+    }
+
+    fn rig() -> Rig {
+        // A port nobody listens on yet: the station thread's first attempt fails, and it
+        // connects once the session and its first UPDATEs are known here.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+        let cfg = BmpStationConfig {
+            address: "127.0.0.1".parse().expect("addr"),
+            port,
+            connect_retry_secs: 1,
+            monitor: vec![BmpView::PrePolicy],
+            mirroring: false,
+            stats_interval_secs: 0,
+            peers: vec![],
+            families: vec![],
+            buffer_limit_mb: 1,
+        };
+        let (rib_tx, rib) = crossbeam_channel::bounded(16);
+        let id = Identity { sys_name: "t".into(), sys_descr: "t".into() };
+        let bmp = spawn(&[cfg], id, rib_tx).expect("bmp thread");
+        // A session, and two UPDATEs before the station is there.
+        let open =
+            crate::wire::open::OpenMsg::new(65002, 90, std::net::Ipv4Addr::new(192, 0, 2, 2), Default::default());
+        let session = BmpSession {
+            peer: 7,
+            peer_address: "192.0.2.2".parse().expect("addr"),
+            peer_name: None,
+            local: "192.0.2.1:179".parse().expect("addr"),
+            remote: "192.0.2.2:40000".parse().expect("addr"),
+            remote_as: 65002,
+            remote_id: std::net::Ipv4Addr::new(192, 0, 2, 2),
+            four_octet_as: true,
+            sent_open: Bytes::from(open.encode()),
+            received_open: Bytes::from(open.encode()),
+            treated_as_withdraw: Arc::default(),
+        };
+        bmp.link.event(BmpMsg::PeerUp { ts: SystemTime::now(), session: Arc::new(session) });
+        for seq in 1..=2 {
+            bmp.link.event(BmpMsg::Received { ts: SystemTime::now(), peer: 7, raw: Bytes::from(marked(seq)), seq });
+        }
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("listener");
+        let (station, _) = listener.accept().expect("the station thread connects");
+        station.set_read_timeout(Some(Duration::from_millis(300))).expect("timeout");
+        Rig { bmp, rib, listener, station, buf: Vec::new() }
+    }
+
+    /// UPDATE number `n`: it announces 10.0.n.0/24.
+    fn marked(n: u64) -> Vec<u8> {
+        update(&[], &[0x40, 1, 1, 0, 0x40, 2, 0, 0x40, 3, 4, 192, 0, 2, 2], &[24, 10, 0, n as u8])
+    }
+
+    impl Rig {
+        /// The BGP messages of every Route Monitoring the station got until it went quiet.
+        fn monitored(&mut self) -> Vec<Vec<u8>> {
+            use std::io::Read;
+            let mut chunk = [0u8; 65536];
+            while let Ok(n) = self.station.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                self.buf.extend_from_slice(&chunk[..n]);
+            }
+            let mut out = Vec::new();
+            while let Some(len) = encode::message_len(&self.buf).filter(|l| *l <= self.buf.len()) {
+                let m: Vec<u8> = self.buf.drain(..len).collect();
+                if m[5] == encode::MsgType::RouteMonitoring as u8 {
+                    out.push(m[encode::COMMON_HEADER_LEN + encode::PER_PEER_HEADER_LEN..].to_vec());
+                }
+            }
+            out
+        }
+
+        fn dump_asked(&self) -> Sender<BmpDump> {
+            match self.rib.recv_timeout(Duration::from_secs(10)) {
+                Ok(RibMsg::BmpDump { peers, reply }) => {
+                    assert_eq!(peers, vec![7]);
+                    reply
+                }
+                other => panic!("expected a dump request, got {other:?}"),
+            }
+        }
+
+        fn answer(&self, reply: Sender<BmpDump>, seq: u64, dumped: Vec<u8>) {
+            let p = crate::msg::BmpPeerDump {
+                peer: 7,
+                session: 1,
+                seq,
+                families: vec![Family::Ipv4Unicast],
+                updates: vec![(Family::Ipv4Unicast, dumped)],
+                skipped: 0,
+            };
+            reply.send(BmpDump { peers: vec![p] }).expect("the BMP thread waits");
+        }
+
+        fn live(&self, seq: u64) {
+            self.bmp.link.event(BmpMsg::Received {
+                ts: SystemTime::now(),
+                peer: 7,
+                raw: Bytes::from(marked(seq)),
+                seq,
+            });
+        }
+    }
+
+    #[test]
+    fn updates_the_rib_had_not_applied_when_it_dumped_follow_the_dump_and_those_it_had_do_not() {
+        let mut r = rig();
+        let reply = r.dump_asked();
+        // Seen here before the dump was asked for, but (as the RIB says) not in it: UPDATE 2.
+        // Arrived while the RIB worked: UPDATE 3.
+        r.live(3);
+        std::thread::sleep(Duration::from_millis(100));
+        let dumped = marked(100);
+        r.answer(reply, 1, dumped.clone());
+        let got = r.monitored();
+        let eor = crate::wire::update::end_of_rib(Family::Ipv4Unicast);
+        assert_eq!(got, vec![dumped, eor, marked(2), marked(3)], "the dump, End-of-RIB, then 2 and 3, once each");
+    }
+
+    #[test]
+    fn updates_that_arrived_during_the_dump_but_are_in_it_are_not_sent_again() {
+        let mut r = rig();
+        let reply = r.dump_asked();
+        r.live(3);
+        r.live(4);
+        std::thread::sleep(Duration::from_millis(100));
+        let dumped = marked(100);
+        // The RIB had applied 1 to 3 when it dumped: only 4 follows.
+        r.answer(reply, 3, dumped.clone());
+        r.live(5);
+        let got = r.monitored();
+        let eor = crate::wire::update::end_of_rib(Family::Ipv4Unicast);
+        assert_eq!(got, vec![dumped, eor, marked(4), marked(5)]);
+    }
+
+    #[test]
+    fn a_station_that_reconnects_during_its_dump_starts_again_with_the_initiation() {
+        let mut r = rig();
+        let first = r.dump_asked();
+        r.live(3);
+        // The station goes away before the dump is answered; the thread connects again.
+        let _ = r.station.shutdown(std::net::Shutdown::Both);
+        let (again, _) = r.listener.accept().expect("the station thread connects again");
+        again.set_read_timeout(Some(Duration::from_millis(300))).expect("timeout");
+        r.station = again;
+        r.buf.clear();
+        // Too late, and for the first connection: dropped (or not even read).
+        let _ = first.send(BmpDump::default());
+        let second = r.dump_asked();
+        r.answer(second, 3, marked(101));
+        std::thread::sleep(Duration::from_millis(100));
+        use std::io::Read;
+        let mut head = [0u8; 6];
+        r.station.read_exact(&mut head).expect("a message");
+        assert_eq!(head[5], encode::MsgType::Initiation as u8, "the new connection starts with the Initiation");
+        r.buf.extend_from_slice(&head);
+        let eor = crate::wire::update::end_of_rib(Family::Ipv4Unicast);
+        assert_eq!(r.monitored(), vec![marked(101), eor], "only the second dump");
+    }
+
+    #[test]
+    fn a_truncated_update_names_no_family_and_does_not_panic() {
+        for n in 0..30 {
+            let m = update(&[24, 10, 0, 0], &[0x40, 1, 1, 0, 0x80, 14, 9], &[8, 10]);
+            let _ = update_families(&m[..n.min(m.len())]);
+        }
+    }
+}
