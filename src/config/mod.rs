@@ -25,6 +25,7 @@ mod archive;
 mod global;
 mod model;
 mod peers;
+mod policy;
 mod prefixes;
 mod printer;
 mod reader;
@@ -135,10 +136,14 @@ fn read_config(cx: &mut Reader, root: &DeTable<'_>, file: &Path) -> Config {
     global_table.finish(cx);
 
     let mut peers = Vec::new();
+    let mut chains = Vec::new();
     for (i, mut t) in top.tables(cx, "peers").into_iter().enumerate() {
         let peer = read_peer(cx, &mut t, &global);
+        let chain = policy::read_peer_chains(cx, &mut t);
         t.finish(cx);
-        if let Some(peer) = peer {
+        if let Some(mut peer) = peer {
+            (peer.config.import, peer.config.export) = (chain.import_names(), chain.export_names());
+            chains.push((peer.config.address, chain));
             peers.push((i, peer));
         }
     }
@@ -165,6 +170,8 @@ fn read_config(cx: &mut Reader, root: &DeTable<'_>, file: &Path) -> Config {
     let rpki = read_rpki(cx, &mut rpki_table);
     rpki_table.finish(cx);
 
+    let policy = policy::read_policy(cx, &mut top, &chains);
+
     top.finish(cx);
 
     // Only returned when no error was recorded, so the placeholders for missing required keys
@@ -188,6 +195,9 @@ fn read_config(cx: &mut Reader, root: &DeTable<'_>, file: &Path) -> Config {
         sources,
         archive,
         rpki,
+        sets: policy.sets,
+        policy: policy.policy,
+        policies: std::sync::Arc::new(policy.engine),
         warnings: Vec::new(),
     }
 }
@@ -283,6 +293,8 @@ mod tests {
                 send_hold_time_secs: 0,
                 multihop: 1,
                 ttl_security: false,
+                import: Vec::new(),
+                export: Vec::new(),
             }]
         );
         assert!(c.prefixes.is_empty());
@@ -366,28 +378,28 @@ enabled = false
             errors(&format!("{MINIMAL}\n[bgp]\nx = 1\n")),
             vec![
                 "focl.toml:9: bgp: unknown table 'bgp'; known tables: global, peers, \
-                 prefixes, sources, archive, rpki"
+                 prefixes, sources, archive, rpki, sets, policy"
             ]
         );
         assert_eq!(
             errors(&format!("{MINIMAL}\n[[peer]]\nx = 1\n")),
             vec![
                 "focl.toml:9: peer: unknown table 'peer' (did you mean 'peers'?); known \
-                 tables: global, peers, prefixes, sources, archive, rpki"
+                 tables: global, peers, prefixes, sources, archive, rpki, sets, policy"
             ]
         );
         assert_eq!(
             errors(&format!("extra = [1, 2]\n{MINIMAL}")),
             vec![
                 "focl.toml:1: extra: unknown key 'extra'; known keys: global, peers, prefixes, sources, \
-                 archive, rpki"
+                 archive, rpki, sets, policy"
             ]
         );
         assert_eq!(
             errors(&format!("log_level = \"debug\"\n{MINIMAL}")),
             vec![
                 "focl.toml:1: log_level: unknown key 'log_level' (it belongs under \
-                 [global]); known keys: global, peers, prefixes, sources, archive, rpki"
+                 [global]); known keys: global, peers, prefixes, sources, archive, rpki, sets, policy"
             ]
         );
     }
@@ -413,7 +425,7 @@ enabled = false
             vec![
                 "focl.toml:1: global: expected a table ([global]), got an integer",
                 "focl.toml:2: x: unknown table 'x'; known tables: global, peers, prefixes, sources, \
-                 archive, rpki",
+                 archive, rpki, sets, policy",
             ]
         );
         assert_eq!(
@@ -479,7 +491,7 @@ network = "10.0.0.1/8"
                  'hold_time_secs'?); known keys: name, address, remote_as, local_as, \
                  remote_port, hold_time_secs, connect_retry_secs, passive, password, \
                  route_refresh, enhanced_route_refresh, extended_messages, role, strict_role, add_path, max_paths_per_prefix, local_address, max_prefixes, max_prefixes_restart_secs, \
-                 max_prefixes_warning_only, send_hold_time_secs, multihop, ttl_security",
+                 max_prefixes_warning_only, send_hold_time_secs, multihop, ttl_security, import, export",
                 "focl.toml:12: peers[1].address: peer address 192.0.2.2 is already used by \
                  peers[0] (line 7)",
                 "focl.toml:14: peers[1].password: TCP-MD5 password of peer 192.0.2.2 is empty; \
@@ -487,7 +499,7 @@ network = "10.0.0.1/8"
                 "focl.toml:17: prefixes[0].network: host bits are set past the prefix length \
                  (did you mean 10.0.0.0/8?)",
                 "focl.toml:19: bogus: unknown table 'bogus'; known tables: global, peers, \
-                 prefixes, sources, archive, rpki",
+                 prefixes, sources, archive, rpki, sets, policy",
             ]
         );
     }

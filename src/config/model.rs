@@ -61,6 +61,14 @@ pub struct Config {
     pub archive: ArchiveConfig,
     #[serde(skip_serializing_if = "RpkiConfig::is_empty")]
     pub rpki: RpkiConfig,
+    /// `[sets.*]` and `[policy.*]` as written (printed back by `focld -n -v`).
+    #[serde(skip_serializing_if = "toml::Table::is_empty")]
+    pub sets: toml::Table,
+    #[serde(skip_serializing_if = "toml::Table::is_empty")]
+    pub policy: toml::Table,
+    /// The same, compiled, with every peer's import and export chains (issue 17).
+    #[serde(skip)]
+    pub policies: std::sync::Arc<crate::policy::Engine>,
     /// Things worth saying that do not stop focld (e.g. secrets in a world-readable file).
     #[serde(skip)]
     pub warnings: Vec<String>,
@@ -147,6 +155,11 @@ pub struct PeerConfig {
     pub multihop: u8,
     /// GTSM (RFC 5082): send with TTL 255, drop what arrives with less than 256 - `multihop`.
     pub ttl_security: bool,
+    /// Import and export policy chains (names of `[policy.NAME]`); empty: the defaults.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub import: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub export: Vec<String>,
 }
 
 impl PeerConfig {
