@@ -238,6 +238,8 @@ pub struct RouteMatch {
     pub peer_as: Option<u32>,
     pub best: bool,
     pub rpki: Option<RovState>,
+    /// Only routes the import policy rejected.
+    pub rejected: bool,
 }
 
 /// `focl rib in` / `focl rib lookup`, answered as a stream of routes in prefix order.
@@ -327,6 +329,10 @@ pub enum RibMsg {
     },
     /// `focl source reload NAME`: read the file again (answered once it is read).
     SourceReload(String, Reply<SourceStatus>),
+    /// Start and reload: the import and export policies and every peer's chains (issue 17).
+    /// The routes of peers whose import chain changed are evaluated again from their
+    /// pre-policy attributes; the reply (reload) says what changed, peer by peer.
+    SetPolicy(Arc<crate::policy::Engine>, Option<Reply<Vec<crate::control::proto::PolicyChange>>>),
     Stop,
 }
 

@@ -343,6 +343,9 @@ struct RibIn {
     /// every attribute decoded
     #[argh(switch)]
     detail: bool,
+    /// only routes the import policy rejected (kept in the Adj-RIB-In, never best)
+    #[argh(switch)]
+    rejected: bool,
 }
 
 /// longest-prefix match of ADDRESS or PREFIX across every neighbor: the best route, or every neighbor's with --all
@@ -478,6 +481,7 @@ fn rib_in_query(i: &RibIn) -> Query {
         peer_as: i.peer_as,
         best: i.best,
         rpki: i.rpki.clone(),
+        rejected: i.rejected,
     };
     let cmd = Cmd::RibIn {
         peer: i.peer.clone(),
@@ -500,6 +504,7 @@ fn rib_lookup_query(l: &RibLookup) -> Query {
         peer_as: l.peer_as,
         best: l.best,
         rpki: l.rpki.clone(),
+        rejected: false,
     };
     let cmd = Cmd::RibLookup {
         target: l.target.clone(),
@@ -1126,6 +1131,9 @@ fn render_lookup(end: &Value, routes: &[Value]) -> Result<String, String> {
     if routes.iter().any(|r| r.stale) {
         legend.push("S stale until the peer's EoRR, RFC 7313");
     }
+    if routes.iter().any(|r| r.rejected) {
+        legend.push("R rejected by import policy");
+    }
     o.push_str(&format!("\n{} ({})\n", count(routes.len() as u64, "route", "routes"), legend.join(", ")));
     Ok(o)
 }
@@ -1139,6 +1147,9 @@ fn route_marks(r: &Route) -> String {
     }
     if r.stale {
         m.push('S');
+    }
+    if r.rejected {
+        m.push('R');
     }
     m.trim_end().to_string()
 }
@@ -1634,6 +1645,12 @@ fn render_reload(v: &Value) -> Result<String, String> {
             list(&r.sources_changed)
         ));
     }
+    for c in &r.policy_changed {
+        o.push_str(&format!(
+            "  Policy: {} {} changed: {} routes evaluated again, {} now accepted, {} now rejected, {} with other attributes\n",
+            c.peer, c.direction, c.evaluated, c.now_accepted, c.now_rejected, c.modified
+        ));
+    }
     Ok(o)
 }
 
@@ -1925,6 +1942,7 @@ mod tests {
             rpki: None,
             stale: false,
             path_id: None,
+            rejected: false,
         };
         let l = RouteList { peer: "192.0.2.2".into(), routes: vec![r.clone()], count: 1 };
         let out = render_routes(&serde_json::to_value(l).unwrap()).unwrap();

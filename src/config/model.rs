@@ -171,6 +171,12 @@ impl PeerConfig {
         }
     }
 
+    /// Equal but for the policy chains, which a reload applies without a session reset.
+    pub fn same_session(&self, other: &PeerConfig) -> bool {
+        let strip = |p: &PeerConfig| PeerConfig { import: Vec::new(), export: Vec::new(), ..p.clone() };
+        strip(self) == strip(other)
+    }
+
     /// Internal BGP: both ends in the same AS (RFC 4271 §1.1).
     pub fn is_ibgp(&self) -> bool {
         self.remote_as == self.local_as

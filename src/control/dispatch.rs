@@ -343,6 +343,7 @@ fn parse_filter(f: &RouteFilter) -> Result<RouteMatch, CtlError> {
         peer_as: f.peer_as,
         best: f.best,
         rpki,
+        rejected: f.rejected,
     })
 }
 

@@ -155,6 +155,9 @@ pub struct RouteFilter {
     /// An origin validation state (RFC 6811): "valid", "invalid" or "not-found".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rpki: Option<String>,
+    /// Only routes the import policy rejected (issue 17).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub rejected: bool,
 }
 
 impl RouteFilter {
@@ -458,6 +461,26 @@ pub struct ReloadReport {
     pub sources_removed: Vec<String>,
     #[serde(default)]
     pub sources_changed: Vec<String>,
+    /// Peers whose import or export policy changed, and what evaluating again did.
+    #[serde(default)]
+    pub policy_changed: Vec<PolicyChange>,
+}
+
+/// One peer's policy change on reload (issue 17): its routes evaluated again from the
+/// pre-policy Adj-RIB-In, without a session reset.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyChange {
+    /// The peer's label: "192.0.2.2 (upstream)".
+    pub peer: String,
+    /// "import" or "export".
+    pub direction: String,
+    pub evaluated: u64,
+    /// Rejected before, accepted now.
+    pub now_accepted: u64,
+    /// Accepted before, rejected now.
+    pub now_rejected: u64,
+    /// Accepted before and now, with other post-policy attributes.
+    pub modified: u64,
 }
 
 /// Per-family route counts.
@@ -690,6 +713,9 @@ pub struct Route {
     /// The path identifier of a route from an ADD-PATH session (RFC 7911), else null.
     #[serde(default)]
     pub path_id: Option<u32>,
+    /// The import policy rejected the route: kept in the Adj-RIB-In, never best (issue 17).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub rejected: bool,
 }
 
 /// A neighbor, as routes name it.
@@ -757,6 +783,9 @@ pub struct RouteDetail {
     pub stale: bool,
     #[serde(default)]
     pub path_id: Option<u32>,
+    /// The import policy rejected the route: kept in the Adj-RIB-In, never best (issue 17).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub rejected: bool,
     /// Attributes focld does not decode (and malformed ones), as received.
     pub other_attributes: Vec<RawAttribute>,
 }

@@ -326,6 +326,13 @@ impl Engine {
         })
     }
 
+    /// Does some term of `chain` read the RPKI state (so a VRP change must evaluate again)?
+    pub fn reads_rpki(&self, chain: &[usize]) -> bool {
+        chain.iter().filter_map(|&i| self.policies.get(i)).any(|p| {
+            p.terms.iter().any(|t| t.matches.iter().any(|m| matches!(m, Match::Rpki(_))))
+        })
+    }
+
     /// Run `chain` over `route`; with `trace`, record every term tried (for explain).
     pub fn evaluate(&self, chain: &[usize], dir: Direction, route: &Route, mut trace: Option<&mut Vec<Step>>) -> Verdict {
         let mut v = Verdict::default();

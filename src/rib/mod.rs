@@ -20,6 +20,7 @@
 mod adj_out;
 mod attrs;
 mod best;
+mod import;
 mod paths;
 mod query;
 mod snapshot;
@@ -181,6 +182,10 @@ pub struct Rib {
     sources: Vec<sources::Source>,
     feeds: Vec<sources::Feed>,
     source_progress: HashMap<(PeerId, String), SourceProgress>,
+    /// Import and export policy (issue 17); the defaults until `RibMsg::SetPolicy`.
+    policy: Arc<crate::policy::Engine>,
+    /// Per peer slot: its routes the import policy rejected.
+    rejected: Vec<u64>,
 }
 
 /// What one source sent to one neighbor on its current session.
@@ -203,6 +208,13 @@ fn count_rov(rov: &mut [[u64; 2]], e: &RouteEntry, add: bool) {
     }
 }
 
+/// Count a route in (`add`) or out of its peer's routes rejected by import policy.
+fn count_rejected(rejected: &mut [u64], e: &RouteEntry, add: bool) {
+    if let (true, Some(c)) = (e.is_rejected(), rejected.get_mut(usize::from(e.peer))) {
+        *c = if add { *c + 1 } else { c.saturating_sub(1) };
+    }
+}
+
 /// More changed VRP prefixes than this: validate the whole table again in one walk rather
 /// than prefix by prefix.
 const REVALIDATE_WHOLE_TABLE: usize = 10_000;
@@ -222,8 +234,11 @@ pub const REFRESH_STALE_BOUND: Duration = Duration::from_secs(300);
 /// The decision-process view of a route (its set's summary and its peer's facts).
 fn candidate(slots: &[Option<SlotInfo>], attrs: &AttrSlab, paths: &PathRefs, e: &RouteEntry) -> Candidate {
     let info = slots.get(usize::from(e.peer)).copied().flatten();
+    let post = (e.flags & table::POLICY != 0).then(|| paths.post(e.attrs)).flatten();
     Candidate {
-        path: attrs.summary(set_of(paths, e)),
+        path: attrs.summary(post.unwrap_or_else(|| set_of(paths, e))),
+        rejected: e.is_rejected(),
+        policy_pref: post.is_some(),
         ibgp: info.is_some_and(|i| i.ibgp),
         router_id: info.map(|i| i.router_id).unwrap_or(Ipv4Addr::UNSPECIFIED),
         address: info.map(|i| i.address).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
@@ -232,7 +247,7 @@ fn candidate(slots: &[Option<SlotInfo>], attrs: &AttrSlab, paths: &PathRefs, e: 
 
 /// The attribute set of a route (through its path pair for an ADD-PATH route).
 fn set_of(paths: &PathRefs, e: &RouteEntry) -> AttrId {
-    if e.is_add_path() {
+    if e.is_path_ref() {
         paths.get(e.attrs).map_or(AttrId::MAX, |(a, _)| a)
     } else {
         e.attrs
@@ -250,10 +265,21 @@ fn path_of(paths: &PathRefs, e: &RouteEntry) -> Option<u32> {
 
 /// Give back what a route that left the table held.
 fn release_route(attrs: &mut AttrSlab, paths: &mut PathRefs, e: RouteEntry) {
-    if !e.is_add_path() {
+    if !e.is_path_ref() {
         attrs.release(e.attrs);
-    } else if let Some(set) = paths.release(e.attrs) {
+    } else if let Some((set, post)) = paths.release_post(e.attrs) {
         attrs.release(set);
+        if let Some(post) = post {
+            attrs.release(post);
+        }
+    }
+}
+
+/// The post-policy attribute set of a route: the one best path and the Loc-RIB read.
+fn post_of(paths: &PathRefs, e: &RouteEntry) -> AttrId {
+    match e.flags & table::POLICY {
+        0 => set_of(paths, e),
+        _ => paths.post(e.attrs).unwrap_or_else(|| set_of(paths, e)),
     }
 }
 
@@ -282,6 +308,8 @@ impl Rib {
             sources: Vec::new(),
             feeds: Vec::new(),
             source_progress: HashMap::new(),
+            policy: Arc::default(),
+            rejected: Vec::new(),
         }
     }
 
@@ -345,6 +373,10 @@ impl Rib {
                     self.rov.resize(usize::from(slot) + 1, [0; 2]);
                 }
                 self.rov[usize::from(slot)] = [0; 2];
+                if self.rejected.len() <= usize::from(slot) {
+                    self.rejected.resize(usize::from(slot) + 1, 0);
+                }
+                self.rejected[usize::from(slot)] = 0;
                 let state = PeerState {
                     label,
                     address,
@@ -415,6 +447,12 @@ impl Rib {
                 }
             }
             RibMsg::SetPrefixes(prefixes) => self.set_prefixes(prefixes),
+            RibMsg::SetPolicy(engine, reply) => {
+                let report = self.set_policy(engine);
+                if let Some(r) = reply {
+                    let _ = r.send(Ok(report));
+                }
+            }
             RibMsg::Stop => {}
         }
     }
@@ -471,7 +509,7 @@ impl Rib {
         }
         let slot = p.slot;
         let ap = p.session.as_ref().map(|s| AddPath::of(&s.add_path_rx)).unwrap_or_default();
-        let Rib { table, attrs, slots, paths, decision, vrps, rov, .. } = self;
+        let Rib { table, attrs, slots, paths, decision, vrps, rov, policy, rejected, .. } = self;
         for (i, w) in u.withdrawn.iter().enumerate() {
             // RFC 7911 §3: an ADD-PATH withdrawal names its path.
             let pid = ap.has(w.family()).then(|| u.withdrawn_id(i));
@@ -479,6 +517,7 @@ impl Rib {
             if let Some(old) = old {
                 p.counts[w.family().index()] -= 1;
                 count_rov(rov, &old, false);
+                count_rejected(rejected, &old, false);
                 let gone = (old.is_best(), candidate(slots, attrs, paths, &old));
                 best::mark_best_after_remove(decision, rest, gone, |e| candidate(slots, attrs, paths, e));
                 release_route(attrs, paths, old);
@@ -495,10 +534,35 @@ impl Rib {
             let leak = if u.otc_leak { table::OTC_LEAK } else { 0 };
             let summary = attrs.summary(id);
             let local_as = p.session.as_ref().map_or(0, |s| s.local_as);
+            let local_addr = p.session.as_ref().map(|s| s.local_addr);
+            // Import policy (issue 17): one run per UPDATE, over its one attribute set.
+            let sp = import::slot_policy(p.address, p.remote_as, local_as, local_addr);
+            let mut run = attrs.get(id).and_then(|set| import::ImportRun::new(policy, sp.peer, set, sp.edit));
             for (i, a) in u.announced.iter().enumerate() {
                 let leak = leak | rov_flags(vrps, a, &summary, local_as);
                 let pid = ap.has(a.family()).then(|| u.announced_ids.get(i).copied().unwrap_or(0));
-                let entry = match pid {
+                let verdict = run.as_mut().map(|r| r.decide(*a, leak));
+                let post = match (&mut run, &verdict) {
+                    (Some(r), Some(v)) => r.post_set(attrs, id, v),
+                    _ => None,
+                };
+                let entry = match (pid, verdict) {
+                    (None, Some(v)) => {
+                        let e = RouteEntry { attrs: id, received, peer: slot, flags: leak };
+                        import::entry_after(attrs, paths, id, None, post, v.accept, e)
+                    }
+                    (Some(pid), Some(v)) => {
+                        let routes = table.get(a).unwrap_or_default();
+                        let mine = routes.iter().filter(|e| e.peer == slot);
+                        let known = mine.clone().any(|e| path_of(paths, e) == Some(pid));
+                        if !known && mine.count() >= usize::from(p.max_paths) {
+                            p.paths_refused += 1;
+                            continue;
+                        }
+                        let e = RouteEntry { attrs: id, received, peer: slot, flags: leak | table::ADD_PATH };
+                        import::entry_after(attrs, paths, id, Some(pid), post, v.accept, e)
+                    }
+                    (pid, None) => match pid {
                     None => {
                         attrs.hold(id);
                         RouteEntry { attrs: id, received, peer: slot, flags: leak }
@@ -518,8 +582,10 @@ impl Rib {
                         }
                         RouteEntry { attrs: r, received, peer: slot, flags: leak | table::ADD_PATH }
                     }
+                    },
                 };
                 count_rov(rov, &entry, true);
+                count_rejected(rejected, &entry, true);
                 let (old, routes) = table.insert_as(a, entry, |e| e.peer == slot && path_of(paths, e) == pid);
                 let facts = |e: &RouteEntry| candidate(slots, attrs, paths, e);
                 match old {
@@ -531,10 +597,14 @@ impl Rib {
                 match old {
                     Some(old) => {
                         count_rov(rov, &old, false);
+                        count_rejected(rejected, &old, false);
                         release_route(attrs, paths, old);
                     }
                     None => p.counts[a.family().index()] += 1,
                 }
+            }
+            if let Some(r) = run {
+                r.finish(attrs);
             }
             attrs.release_unused(id);
             if p.paths_refused > 0 && p.paths_refused_logged.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
@@ -568,6 +638,9 @@ impl Rib {
     /// route when most of the table changed (the first table, a cache's reset).
     fn revalidate(&mut self, vrps: Arc<VrpTable>, mut changed: Vec<Prefix>) -> (u64, u64) {
         self.vrps = vrps;
+        // Peers whose import chain reads `rpki`: a route of theirs that flips is imported again.
+        let rpki_slots = self.rpki_policy_slots();
+        let mut reimport_at = Vec::new();
         let Rib { table, attrs, slots, paths, vrps, rov: counts, .. } = self;
         let started = Instant::now();
         let (mut seen, mut flipped) = (0u64, 0u64);
@@ -582,6 +655,9 @@ impl Rib {
                 let rov = RouteEntry::rov_bits(vrp::state_among(cover.iter().copied(), prefix.len(), origin));
                 seen += 1;
                 if e.flags & table::ROV_BITS != rov {
+                    if rpki_slots.contains_key(&e.peer) && reimport_at.last() != Some(&prefix) {
+                        reimport_at.push(prefix);
+                    }
                     flipped += 1;
                     count_rov(counts, e, false);
                     e.flags = e.flags & !table::ROV_BITS | rov;
@@ -605,6 +681,12 @@ impl Rib {
                 table.within_mut(c, &mut check);
             }
         }
+        let reimported = self.reimport(&rpki_slots, Some(&reimport_at));
+        if !reimported.is_empty() {
+            let n: u64 = reimported.values().map(|c| c.now_accepted + c.now_rejected).sum();
+            info!("rpki: import policy evaluated again at {} prefixes; {n} routes changed standing", reimport_at.len());
+        }
+        let vrps = &self.vrps;
         info!(
             "rpki: VRPs in use: {}; VRP prefixes changed: {}; routes validated again: {seen}{}; changed state: {flipped} ({} ms)",
             vrps.len(),
@@ -638,6 +720,9 @@ impl Rib {
         }
         if let Some(c) = self.rov.get_mut(usize::from(slot)) {
             *c = [0; 2];
+        }
+        if let Some(c) = self.rejected.get_mut(usize::from(slot)) {
+            *c = 0;
         }
         n
     }
@@ -673,12 +758,13 @@ impl Rib {
             return;
         }
         let slot = p.slot;
-        let Rib { table, attrs, slots, paths, decision, rov, .. } = self;
+        let Rib { table, attrs, slots, paths, decision, rov, rejected, .. } = self;
         let mut released = Vec::new();
         let on_removed = |old: RouteEntry, rest: &mut [RouteEntry]| {
             let gone = (old.is_best(), candidate(slots, attrs, paths, &old));
             best::mark_best_after_remove(decision, rest, gone, |e| candidate(slots, attrs, paths, e));
             count_rov(rov, &old, false);
+            count_rejected(rejected, &old, false);
             released.push(old);
         };
         match family {
@@ -802,14 +888,14 @@ impl Rib {
 mod tests {
     use super::*;
 
-    fn link() -> PeerLink {
+    pub(super) fn link() -> PeerLink {
         let poll = mio::Poll::new().expect("poll");
         let waker = std::sync::Arc::new(mio::Waker::new(poll.registry(), mio::Token(0)).expect("waker"));
         let (tx, _rx) = crossbeam_channel::bounded(16);
         PeerLink::new(tx, crossbeam_channel::bounded(1).0, waker)
     }
 
-    fn rib_with_peers(n: u8) -> Rib {
+    pub(super) fn rib_with_peers(n: u8) -> Rib {
         let mut rib = Rib::new(
             Vec::new(),
             RibOptions { router_id: Ipv4Addr::new(192, 0, 2, 1), mrt: None, rib_interval_secs: 0, sources: None },
@@ -849,7 +935,7 @@ mod tests {
     }
 
     /// ORIGIN IGP, AS_PATH of `path_len` copies of `asn`, NEXT_HOP 192.0.2.2.
-    fn attrs(asn: u32, path_len: u8) -> Vec<u8> {
+    pub(super) fn attrs(asn: u32, path_len: u8) -> Vec<u8> {
         let mut a = vec![0x40, 1, 1, 0, 0x40, 2, 2 + 4 * path_len, 2, path_len];
         for _ in 0..path_len {
             a.extend_from_slice(&asn.to_be_bytes());
@@ -858,17 +944,17 @@ mod tests {
         a
     }
 
-    fn announce(rib: &mut Rib, peer: PeerId, prefixes: &[&str], attrs: Vec<u8>) {
+    pub(super) fn announce(rib: &mut Rib, peer: PeerId, prefixes: &[&str], attrs: Vec<u8>) {
         let announced = prefixes.iter().map(|p| p.parse().expect("prefix")).collect();
         rib.apply_update(peer, ParsedUpdate { announced, attrs, ..Default::default() }, true);
     }
 
-    fn withdraw(rib: &mut Rib, peer: PeerId, prefixes: &[&str]) {
+    pub(super) fn withdraw(rib: &mut Rib, peer: PeerId, prefixes: &[&str]) {
         let withdrawn = prefixes.iter().map(|p| p.parse().expect("prefix")).collect();
         rib.apply_update(peer, ParsedUpdate { withdrawn, ..Default::default() }, true);
     }
 
-    fn best_peer(rib: &Rib, prefix: &str) -> Option<PeerId> {
+    pub(super) fn best_peer(rib: &Rib, prefix: &str) -> Option<PeerId> {
         let routes = rib.table.get(&prefix.parse().expect("prefix"))?;
         assert!(routes.iter().filter(|r| r.is_best()).count() <= 1, "at most one best");
         let best = routes.iter().find(|r| r.is_best())?;

@@ -10,7 +10,7 @@
 
 use super::attrs::AttrSet;
 use super::table::{PeerSlot, RouteEntry};
-use super::{path_of, set_of, unix_now, PeerState, Rib};
+use super::{path_of, post_of, set_of, unix_now, PeerState, Rib};
 use crate::control::proto::{
     self as ctl, Aggregator, AsPathSegment, CtlError, FamilyCounts, PeerName, RawAttribute, RibPeerSummary, RibSummary,
     Route as CtlRoute, RouteDetail, RouteList, RovCounts, StreamItem,
@@ -131,6 +131,7 @@ impl Rib {
                         rpki: None,
                         stale: false,
                         path_id: None,
+                        rejected: false,
                     })
                     .collect();
                 let count = routes.len() as u64;
@@ -295,7 +296,7 @@ impl Rib {
     /// The route as shown, if it passes the query's filters (`Null` when only counting).
     fn route_value(&self, prefix: &Prefix, r: &RouteEntry, cur: &RouteCursor, now: u32) -> Option<Value> {
         let f = &cur.q.filter;
-        if f.best && !r.is_best() {
+        if (f.best && !r.is_best()) || (f.rejected && !r.is_rejected()) {
             return None;
         }
         if f.rpki.is_some_and(|want| self.vrps.is_empty() || r.rov() != want) {
@@ -305,7 +306,10 @@ impl Rib {
         if f.peer_as.is_some_and(|a| a != peer.remote_as) {
             return None;
         }
-        let set = self.attrs.get(set_of(&self.paths, r))?;
+        // `rib in` shows the Adj-RIB-In as received; `rib lookup` the attributes after import
+        // policy, which best path used.
+        let id = if cur.q.peer.is_some() { set_of(&self.paths, r) } else { post_of(&self.paths, r) };
+        let set = self.attrs.get(id)?;
         let needs_decode =
             f.origin.is_some() || f.path_as.is_some() || f.community.is_some() || f.large_community.is_some();
         let detail =
@@ -409,6 +413,7 @@ fn display_route(p: &Prefix, r: &RouteEntry, a: AttrSet, peer: PeerName, age_sec
         rpki: None,
         stale: r.is_stale(),
         path_id: None,
+        rejected: r.is_rejected(),
     }
 }
 
@@ -439,6 +444,7 @@ fn route_detail(p: &Prefix, r: &RouteEntry, d: display::Detail, peer: PeerName, 
         rpki: None,
         stale: r.is_stale(),
         path_id: None,
+        rejected: r.is_rejected(),
         other_attributes: d
             .other
             .iter()

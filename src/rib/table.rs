@@ -37,6 +37,12 @@ pub const ADD_PATH: u8 = 8;
 pub const ROV_VALID: u8 = 16;
 pub const ROV_INVALID: u8 = 32;
 pub const ROV_BITS: u8 = ROV_VALID | ROV_INVALID;
+/// `RouteEntry::flags`: the import policy rejected the route; it stays in the Adj-RIB-In
+/// (pre-policy) and never becomes best.
+pub const REJECTED: u8 = 64;
+/// `RouteEntry::flags`: the import policy changed the route's attributes; `attrs` is a
+/// `paths::PathRefId` whose pair also holds the post-policy set (as for `ADD_PATH`).
+pub const POLICY: u8 = 128;
 
 /// One peer's route for a prefix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,6 +69,15 @@ impl RouteEntry {
 
     pub fn is_add_path(&self) -> bool {
         self.flags & ADD_PATH != 0
+    }
+
+    pub fn is_rejected(&self) -> bool {
+        self.flags & REJECTED != 0
+    }
+
+    /// `attrs` is a `paths::PathRefId` (an ADD-PATH route, or one the import policy changed).
+    pub fn is_path_ref(&self) -> bool {
+        self.flags & (ADD_PATH | POLICY) != 0
     }
 
     /// The `ROV_*` flags of an origin validation state (RFC 6811).
