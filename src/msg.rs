@@ -212,6 +212,11 @@ pub enum RibQuery {
     Counts {
         peer: PeerId,
     },
+    /// `focl policy explain`: the import decision on the peer's routes for exactly `prefix`.
+    PolicyExplain {
+        peer: PeerId,
+        prefix: Prefix,
+    },
 }
 
 /// Which prefixes a route query walks.

@@ -56,6 +56,52 @@ enum Command {
     Rpki(RpkiCmd),
     Source(SourceCmd),
     Completion(CompletionCmd),
+    Policy(PolicyCmd),
+}
+
+/// import policy: why a route was accepted or rejected, and a policy file tried offline
+#[derive(FromArgs)]
+#[argh(subcommand, name = "policy")]
+struct PolicyCmd {
+    #[argh(subcommand)]
+    action: PolicyAction,
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand)]
+enum PolicyAction {
+    Explain(PolicyExplainCmd),
+    Test(PolicyTestCmd),
+}
+
+/// the neighbor's route(s) for exactly PREFIX through its import chain, term by term: what matched and which action decided
+#[derive(FromArgs)]
+#[argh(subcommand, name = "explain")]
+struct PolicyExplainCmd {
+    /// neighbor address or name
+    #[argh(positional)]
+    peer: String,
+    /// the prefix, as the neighbor announced it
+    #[argh(positional)]
+    prefix: String,
+}
+
+/// run a configuration's import chain offline over an MRT RIB dump or update file: accepted and rejected counts and a sample of each (focld is not asked)
+#[derive(FromArgs)]
+#[argh(subcommand, name = "test")]
+struct PolicyTestCmd {
+    /// the configuration file whose policies and [[peers]] import lists are tried
+    #[argh(option)]
+    config: PathBuf,
+    /// the MRT file (TABLE_DUMP_V2 RIB dump or BGP4MP updates; plain, gzip or bzip2)
+    #[argh(option)]
+    mrt: PathBuf,
+    /// the configured neighbor whose import chain runs (default: the only one with an import list)
+    #[argh(option)]
+    peer: Option<String>,
+    /// only the routes of this peer of the MRT file (a RIB dump without it: the first route of every prefix)
+    #[argh(option)]
+    mrt_peer: Option<String>,
 }
 
 /// [[sources]]: tables read from MRT files and announced to chosen neighbors
@@ -446,6 +492,12 @@ fn query_of(c: &Command) -> Option<Query> {
             RibAction::Lookup(l) => return Some(rib_lookup_query(l)),
         },
         Command::Completion(_) | Command::Monitor(_) => return None,
+        Command::Policy(c) => match &c.action {
+            PolicyAction::Explain(e) => {
+                (Cmd::PolicyExplain { peer: e.peer.clone(), prefix: e.prefix.clone() }, render_policy_explain)
+            }
+            PolicyAction::Test(_) => return None,
+        },
         Command::Source(c) => match &c.action {
             SourceAction::List(_) => (Cmd::SourceList {}, render_source_list),
             SourceAction::Status(st) => (Cmd::SourceStatus { name: st.name.clone() }, render_source_status),
@@ -616,6 +668,7 @@ fn command_tree() -> Vec<(&'static str, Vec<&'static str>)> {
                 "archive" => <ArchiveAction as SubCommands>::COMMANDS,
                 "rpki" => <RpkiAction as SubCommands>::COMMANDS,
                 "source" => <SourceAction as SubCommands>::COMMANDS,
+                "policy" => <PolicyAction as SubCommands>::COMMANDS,
                 _ => &[],
             };
             (c.name, subs.iter().map(|s| s.name).collect())
@@ -623,12 +676,20 @@ fn command_tree() -> Vec<(&'static str, Vec<&'static str>)> {
         .collect()
 }
 
+/// Abbreviations that stay unambiguous by definition: (word, command).
+const KEPT_ABBREVIATIONS: &[(&str, &str)] = &[("p", "peer")];
+
 /// `word` as one of `names`: itself, or the only name it is a prefix of.
 fn expand(word: &str, names: &[&'static str]) -> Result<&'static str, String> {
     if let Some(n) = names.iter().find(|n| **n == word) {
         return Ok(n);
     }
     let matches: Vec<&'static str> = names.iter().copied().filter(|n| n.starts_with(word)).collect();
+    // Abbreviations documented before a newer command shared their first letters keep
+    // their meaning (`focl p l` is `focl peer list`, though `policy` came later).
+    if let Some((_, kept)) = KEPT_ABBREVIATIONS.iter().find(|(w, n)| *w == word && matches.contains(n)) {
+        return Ok(kept);
+    }
     match matches.as_slice() {
         [one] => Ok(one),
         [] => Err(format!("unknown command '{word}'; expected one of: {}", names.join(", "))),
@@ -878,6 +939,9 @@ fn main() -> ExitCode {
         };
     }
     let json = args.json || hoisted_json;
+    if let Command::Policy(PolicyCmd { action: PolicyAction::Test(t) }) = command {
+        return policy_test(t, json);
+    }
     let socket = args
         .socket
         .clone()
@@ -1621,6 +1685,90 @@ fn render_status(v: &Value) -> Result<String, String> {
     Ok(o)
 }
 
+/// `focl policy explain`: one block per route, one line per term tried.
+fn render_policy_explain(v: &Value) -> Result<String, String> {
+    let e: ctl::PolicyExplain = parse(v)?;
+    let chain = if e.import.is_empty() { "none (accept everything)".to_string() } else { e.import.join(", ") };
+    let mut o = format!("{} from {}: import chain {chain}\n", e.prefix, e.peer);
+    for r in &e.routes {
+        if let Some(p) = r.path_id {
+            o.push_str(&format!("path id {p}:\n"));
+        }
+        for st in &r.steps {
+            let what =
+                if st.term == 0 { "default".to_string() } else { format!("term {} (line {})", st.term, st.line) };
+            let result = match (&st.failed, &st.action) {
+                (Some(k), _) => format!("no match ({k} does not hold)"),
+                (None, Some(a)) => format!("matched: {a}"),
+                (None, None) => "matched".into(),
+            };
+            o.push_str(&format!("  {} {what}: {result}\n", st.policy));
+        }
+        o.push_str(&format!(
+            "  => {} by {}{}\n",
+            r.decision.to_uppercase(),
+            r.decided_by,
+            if r.best { " (best path)" } else { "" }
+        ));
+    }
+    Ok(o)
+}
+
+/// `focl policy test`: offline, in focl itself.
+fn policy_test(t: &PolicyTestCmd, json: bool) -> ExitCode {
+    let cfg = match focl::config::load(&t.config) {
+        Ok(c) => c,
+        Err(errs) => {
+            eprintln!("focl: {} has errors:", t.config.display());
+            for e in errs {
+                eprintln!("  {e}");
+            }
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    let addr = |s: &Option<String>, what: &str| -> Result<Option<std::net::IpAddr>, String> {
+        s.as_deref().map(|a| a.parse().map_err(|_| format!("{what} '{a}' is not an IP address"))).transpose()
+    };
+    let (peer, mrt_peer) = match (addr(&t.peer, "--peer"), addr(&t.mrt_peer, "--mrt-peer")) {
+        (Ok(p), Ok(m)) => (p, m),
+        (Err(e), _) | (_, Err(e)) => return usage_error(&e),
+    };
+    let r = match focl::policy::offline::test_file(&cfg, peer, &t.mrt, mrt_peer) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("focl: {e}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    if json {
+        return match serde_json::to_string_pretty(&r) {
+            Ok(t) => emit(&format!("{t}\n")),
+            Err(e) => {
+                eprintln!("focl: {e}");
+                ExitCode::from(EXIT_ERROR)
+            }
+        };
+    }
+    let chain = if r.import.is_empty() { "none (accept everything)".to_string() } else { r.import.join(", ") };
+    let mut o = format!("{}: import chain {chain}\n", r.peer);
+    o.push_str(&format!(
+        "  {} routes: {} accepted ({} with attributes changed), {} rejected\n",
+        r.routes, r.accepted, r.modified, r.rejected
+    ));
+    for (by, n) in &r.decided_by {
+        o.push_str(&format!("  {n} decided by {by}\n"));
+    }
+    for (what, sample) in [("accepted", &r.accepted_sample), ("rejected", &r.rejected_sample)] {
+        if !sample.is_empty() {
+            o.push_str(&format!("  Sample {what}:\n"));
+        }
+        for s in sample {
+            o.push_str(&format!("    {} [{}] by {}\n", s.prefix, s.as_path, s.decided_by));
+        }
+    }
+    emit(&o)
+}
+
 fn render_reload(v: &Value) -> Result<String, String> {
     let r: ctl::ReloadReport = parse(v)?;
     let list = |v: &[String]| if v.is_empty() { "-".to_string() } else { v.join(", ") };
@@ -1861,6 +2009,7 @@ mod tests {
         // Positionals after the command are left alone, even when they look like commands.
         assert_eq!(prepare_args(&argv("peer show rib")), Ok((false, argv("peer show rib"))));
         assert_eq!(prepare_args(&argv("st")), Ok((false, argv("status"))));
+        assert_eq!(prepare_args(&argv("po ex a 10.0.0.0/8")), Ok((false, argv("policy explain a 10.0.0.0/8"))));
     }
 
     #[test]

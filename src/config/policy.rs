@@ -56,7 +56,11 @@ fn string_list<'a, 'i>(cx: &Reader, f: &Field<'a, 'i>) -> Vec<Field<'a, 'i>> {
         DeValue::Array(items) => items
             .iter()
             .enumerate()
-            .map(|(i, v)| Field { key: format!("{}[{i}]", f.key), line: cx.line_of(v.span().start), value: v.get_ref() })
+            .map(|(i, v)| Field {
+                key: format!("{}[{i}]", f.key),
+                line: cx.line_of(v.span().start),
+                value: v.get_ref(),
+            })
             .collect(),
         _ => vec![Field { key: f.key.clone(), line: f.line, value: f.value }],
     }
@@ -93,11 +97,7 @@ pub(super) struct PolicyRead {
 }
 
 /// `[sets]` and `[policy]` from the root, then each peer's chains resolved.
-pub(super) fn read_policy(
-    cx: &mut Reader,
-    top: &mut Table<'_, '_>,
-    peers: &[(IpAddr, PeerChains)],
-) -> PolicyRead {
+pub(super) fn read_policy(cx: &mut Reader, top: &mut Table<'_, '_>, peers: &[(IpAddr, PeerChains)]) -> PolicyRead {
     let mut engine = Engine::default();
     let sets_field = top.get(cx, "sets");
     let sets_toml = sets_field.as_ref().map(|f| to_toml_table(f.value)).unwrap_or_default();
@@ -205,7 +205,8 @@ fn read_one_set(cx: &mut Reader, s: &mut Sets, kind: &str, name: String, f: &Fie
     }
     match kind {
         "prefix" => {
-            let v: Vec<PrefixRange> = each!(|cx: &mut Reader, it: &Field<'_, '_>| str_parse(cx, it, PrefixRange::parse));
+            let v: Vec<PrefixRange> =
+                each!(|cx: &mut Reader, it: &Field<'_, '_>| str_parse(cx, it, PrefixRange::parse));
             if !bad {
                 s.prefix.push((name, PrefixSet::new(&v)));
             }
@@ -266,8 +267,18 @@ fn read_as_path_set(cx: &mut Reader, s: &mut Sets, f: &Field<'_, '_>) -> Option<
     let mut ok = true;
     for (key, kf) in named(cx, &f.key, t) {
         match key.as_str() {
-            "origin_in" => p.origin_in = asn_set_ref(cx, s, &kf).or_else(|| { ok = false; None }),
-            "contains_any" => p.contains_any = asn_set_ref(cx, s, &kf).or_else(|| { ok = false; None }),
+            "origin_in" => {
+                p.origin_in = asn_set_ref(cx, s, &kf).or_else(|| {
+                    ok = false;
+                    None
+                })
+            }
+            "contains_any" => {
+                p.contains_any = asn_set_ref(cx, s, &kf).or_else(|| {
+                    ok = false;
+                    None
+                })
+            }
             "peer_as" => {
                 // An AS number, or the name of an AS set.
                 if let DeValue::Integer(_) = kf.value {
@@ -280,7 +291,10 @@ fn read_as_path_set(cx: &mut Reader, s: &mut Sets, f: &Field<'_, '_>) -> Option<
                         None => ok = false,
                     }
                 } else {
-                    p.peer_as = asn_set_ref(cx, s, &kf).or_else(|| { ok = false; None });
+                    p.peer_as = asn_set_ref(cx, s, &kf).or_else(|| {
+                        ok = false;
+                        None
+                    });
                 }
             }
             "length" => {
@@ -376,7 +390,11 @@ fn read_one_policy(cx: &mut Reader, s: &Sets, name: &str, f: &Field<'_, '_>) -> 
                     continue;
                 };
                 for (i, item) in items.iter().enumerate() {
-                    let tf = Field { key: format!("{}[{i}]", kf.key), line: cx.line_of(item.span().start), value: item.get_ref() };
+                    let tf = Field {
+                        key: format!("{}[{i}]", kf.key),
+                        line: cx.line_of(item.span().start),
+                        value: item.get_ref(),
+                    };
                     if let Some(term) = read_term(cx, s, &tf) {
                         p.terms.push(term);
                     }
@@ -671,7 +689,6 @@ fn to_toml(v: &DeValue<'_>) -> toml::Value {
         }
     }
 }
-
 
 #[cfg(test)]
 mod tests {

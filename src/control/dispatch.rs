@@ -201,6 +201,13 @@ impl Dispatcher {
                 let (q, _) = self.route_query(command)?;
                 self.ask_rib(RibQuery::Routes(q))
             }
+            Command::PolicyExplain { peer, prefix } => {
+                let p = self.find_peer(peer)?;
+                let prefix = prefix.parse().map_err(|e| {
+                    CtlError::new(code::BAD_ARGUMENT, format!("bad prefix '{prefix}': {e}; write ADDRESS/LENGTH"))
+                })?;
+                self.ask_rib(RibQuery::PolicyExplain { peer: p.id, prefix })
+            }
             Command::RibOut { peer } => {
                 let p = self.find_peer(peer)?;
                 self.ask_rib(RibQuery::Out { peer: p.id })

@@ -125,6 +125,9 @@ pub enum Command {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         r#type: Option<String>,
     },
+    /// The import policy's decision on the peer's route(s) for exactly PREFIX, term by term
+    /// -> `PolicyExplain` (issue 17)
+    PolicyExplain { peer: String, prefix: String },
 }
 
 fn is_false(b: &bool) -> bool {
@@ -924,4 +927,46 @@ mod tests {
         assert_eq!(Command::ArchiveRetry {}.name(), "archive_retry");
         assert_eq!(Command::PeerRefresh { peer: "p".into(), family: None }.name(), "peer_refresh");
     }
+}
+
+/// `focl policy explain PEER PREFIX`: how the peer's import chain decided each of its routes
+/// for the prefix (one per path identifier).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyExplain {
+    pub peer: String,
+    pub prefix: String,
+    /// The peer's import chain, policy names in order; empty: the default (accept).
+    pub import: Vec<String>,
+    pub routes: Vec<ExplainedRoute>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExplainedRoute {
+    #[serde(default)]
+    pub path_id: Option<u32>,
+    /// Every term tried, in order.
+    pub steps: Vec<ExplainStep>,
+    /// "accept" or "reject".
+    pub decision: String,
+    /// "policy NAME term N (line L)", "policy NAME default" or "the import default (accept)".
+    pub decided_by: String,
+    /// The route is its prefix's best path now.
+    pub best: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExplainStep {
+    pub policy: String,
+    /// 1-based; 0 for the policy's `default`.
+    pub term: u32,
+    /// Line of the term in the configuration file (0 for a default).
+    pub line: u32,
+    /// Whether every `match` key held.
+    pub matched: bool,
+    /// The first `match` key that did not hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<String>,
+    /// The action taken when it matched: "accept", "reject" or "next".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
 }

@@ -78,7 +78,8 @@ pub fn apply<'a>(
             SetAction::NextHop(super::NextHopSet::SelfAddr) => next_hop = cx.local_addr.or(next_hop),
             SetAction::NextHop(super::NextHopSet::Discard) => {
                 // The family of the route decides: an IPv6 route has its next hop in MP_REACH.
-                next_hop = Some(if mp_next_hop.is_some() { IpAddr::V6(cx.discard_v6) } else { IpAddr::V4(cx.discard_v4) })
+                next_hop =
+                    Some(if mp_next_hop.is_some() { IpAddr::V6(cx.discard_v6) } else { IpAddr::V4(cx.discard_v4) })
             }
             SetAction::Prepend(n) => prepend += usize::from(*n),
         }
@@ -118,10 +119,10 @@ pub fn apply<'a>(
     }
     let mut mp = mp_next_hop.map(<[u8]>::to_vec);
     match next_hop {
-        Some(IpAddr::V4(v4)) if mp_next_hop.is_none() => {
-            if value(&kept, code::NEXT_HOP).as_deref() != Some(&v4.octets()[..]) {
-                put(&mut kept, code::NEXT_HOP, flag::TRANSITIVE, Some(v4.octets().to_vec()));
-            }
+        Some(IpAddr::V4(v4))
+            if mp_next_hop.is_none() && value(&kept, code::NEXT_HOP).as_deref() != Some(&v4.octets()[..]) =>
+        {
+            put(&mut kept, code::NEXT_HOP, flag::TRANSITIVE, Some(v4.octets().to_vec()));
         }
         Some(IpAddr::V6(v6)) if mp_next_hop.is_some() => {
             let new = v6.octets().to_vec();

@@ -20,6 +20,7 @@
 //! (`Engine::reads_only_attributes`).
 
 pub mod edit;
+pub mod offline;
 pub mod sets;
 
 use crate::prefix::{Family, Prefix};
@@ -115,14 +116,7 @@ impl Match {
 
     /// Does the key read more than the attribute set (so its answer differs by prefix)?
     fn reads_route(&self) -> bool {
-        matches!(
-            self,
-            Match::PrefixIn(_)
-                | Match::PrefixLen(..)
-                | Match::Afi(_)
-                | Match::Rpki(_)
-                | Match::OtcLeak(_)
-        )
+        matches!(self, Match::PrefixIn(_) | Match::PrefixLen(..) | Match::Afi(_) | Match::Rpki(_) | Match::OtcLeak(_))
     }
 }
 
@@ -209,7 +203,8 @@ impl RouteAttrs {
         for a in &list {
             match a.type_code {
                 code::AS_PATH => {
-                    r.as_path = crate::wire::aspath::decode(a.value, crate::wire::aspath::AsWidth::Four).unwrap_or_default()
+                    r.as_path =
+                        crate::wire::aspath::decode(a.value, crate::wire::aspath::AsWidth::Four).unwrap_or_default()
                 }
                 code::COMMUNITIES => {
                     r.communities =
@@ -321,20 +316,28 @@ impl Engine {
     /// Do the terms of `chain` read only the attribute set and the peer (so one answer holds
     /// for every prefix of an UPDATE)?
     pub fn reads_only_attributes(&self, chain: &[usize]) -> bool {
-        chain.iter().filter_map(|&i| self.policies.get(i)).all(|p| {
-            p.terms.iter().all(|t| !t.matches.iter().any(Match::reads_route))
-        })
+        chain
+            .iter()
+            .filter_map(|&i| self.policies.get(i))
+            .all(|p| p.terms.iter().all(|t| !t.matches.iter().any(Match::reads_route)))
     }
 
     /// Does some term of `chain` read the RPKI state (so a VRP change must evaluate again)?
     pub fn reads_rpki(&self, chain: &[usize]) -> bool {
-        chain.iter().filter_map(|&i| self.policies.get(i)).any(|p| {
-            p.terms.iter().any(|t| t.matches.iter().any(|m| matches!(m, Match::Rpki(_))))
-        })
+        chain
+            .iter()
+            .filter_map(|&i| self.policies.get(i))
+            .any(|p| p.terms.iter().any(|t| t.matches.iter().any(|m| matches!(m, Match::Rpki(_)))))
     }
 
     /// Run `chain` over `route`; with `trace`, record every term tried (for explain).
-    pub fn evaluate(&self, chain: &[usize], dir: Direction, route: &Route, mut trace: Option<&mut Vec<Step>>) -> Verdict {
+    pub fn evaluate(
+        &self,
+        chain: &[usize],
+        dir: Direction,
+        route: &Route,
+        mut trace: Option<&mut Vec<Step>>,
+    ) -> Verdict {
         let mut v = Verdict::default();
         for &pi in chain {
             let Some(policy) = self.policies.get(pi) else { continue };
@@ -380,7 +383,12 @@ impl Engine {
     /// The `set` actions a verdict collected, in order.
     pub fn set_actions<'a>(&'a self, v: &'a Verdict) -> impl Iterator<Item = &'a SetAction> + 'a {
         v.sets.iter().flat_map(move |&(p, t)| {
-            self.policies.get(usize::from(p)).and_then(|p| p.terms.get(usize::from(t))).map(|t| t.set.iter()).into_iter().flatten()
+            self.policies
+                .get(usize::from(p))
+                .and_then(|p| p.terms.get(usize::from(t)))
+                .map(|t| t.set.iter())
+                .into_iter()
+                .flatten()
         })
     }
 
@@ -417,14 +425,20 @@ impl Engine {
             }
             Match::AsPath(i) => s.as_path.get(*i).is_some_and(|(_, p)| self.as_path_holds(p, r.attrs)),
             Match::Community(q, i) => s.community.get(*i).is_some_and(|(_, set)| {
-                quantify(*q, &r.attrs.communities, |c| set.contains(*c), || {
-                    set.entries.iter().all(|e| r.attrs.communities.iter().any(|c| e.matches(*c)))
-                })
+                quantify(
+                    *q,
+                    &r.attrs.communities,
+                    |c| set.contains(*c),
+                    || set.entries.iter().all(|e| r.attrs.communities.iter().any(|c| e.matches(*c))),
+                )
             }),
             Match::LargeCommunity(q, i) => s.large_community.get(*i).is_some_and(|(_, set)| {
-                quantify(*q, &r.attrs.large, |c| set.contains(c), || {
-                    set.entries.iter().all(|e| r.attrs.large.iter().any(|c| e.matches(c)))
-                })
+                quantify(
+                    *q,
+                    &r.attrs.large,
+                    |c| set.contains(c),
+                    || set.entries.iter().all(|e| r.attrs.large.iter().any(|c| e.matches(c))),
+                )
             }),
             Match::ExtCommunity(q, i) => s.ext_community.get(*i).is_some_and(|(_, set)| {
                 quantify(*q, &r.attrs.ext, |c| set.contains(c), || set.iter().all(|e| r.attrs.ext.contains(e)))

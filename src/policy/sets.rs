@@ -237,7 +237,10 @@ impl CommunityPattern {
             }
             w.parse::<u16>().map(Some).map_err(|_| {
                 let names: Vec<&str> = WELL_KNOWN.iter().map(|(n, _)| *n).collect();
-                format!("'{s}' is not a community: write A:B with A and B from 0 to 65535 (or *), or one of {}", names.join(", "))
+                format!(
+                    "'{s}' is not a community: write A:B with A and B from 0 to 65535 (or *), or one of {}",
+                    names.join(", ")
+                )
             })
         };
         let (a, b) = s.split_once(':').ok_or_else(|| format!("'{s}' is not a community: write A:B"))?;
@@ -270,9 +273,10 @@ impl LargePattern {
         let mut out = [None; 3];
         for (o, p) in out.iter_mut().zip(&parts) {
             if *p != "*" {
-                *o = Some(p.parse::<u32>().map_err(|_| {
-                    format!("'{s}' is not a large community: each part from 0 to 4294967295, or *")
-                })?);
+                *o =
+                    Some(p.parse::<u32>().map_err(|_| {
+                        format!("'{s}' is not a large community: each part from 0 to 4294967295, or *")
+                    })?);
             }
         }
         Ok(LargePattern(out))
@@ -298,9 +302,11 @@ pub fn parse_ext_community(s: &str) -> Result<u64, String> {
         }
         return Err(format!("'{s}': a raw extended community is 0x and 16 hex digits"));
     }
-    let bad = || format!("'{s}' is not an extended community: write rt:ASN:N, soo:ASN:N, rt:IPV4:N or 0x and 16 hex digits");
+    let bad =
+        || format!("'{s}' is not an extended community: write rt:ASN:N, soo:ASN:N, rt:IPV4:N or 0x and 16 hex digits");
     let mut parts = s.splitn(3, ':');
-    let (kind, admin, local) = (parts.next().ok_or_else(bad)?, parts.next().ok_or_else(bad)?, parts.next().ok_or_else(bad)?);
+    let (kind, admin, local) =
+        (parts.next().ok_or_else(bad)?, parts.next().ok_or_else(bad)?, parts.next().ok_or_else(bad)?);
     let sub: u64 = match kind {
         "rt" => 0x02,
         "soo" => 0x03,
@@ -390,7 +396,11 @@ impl LengthTest {
     /// "<=50", "<3", ">=2", ">1", "=4", "4", "2..10".
     pub fn parse(s: &str) -> Result<LengthTest, String> {
         let t = s.trim();
-        let num = |w: &str| w.trim().parse::<u32>().map_err(|_| format!("'{s}' is not a length test: write <=N, <N, >=N, >N, =N or A..B"));
+        let num = |w: &str| {
+            w.trim()
+                .parse::<u32>()
+                .map_err(|_| format!("'{s}' is not a length test: write <=N, <N, >=N, >N, =N or A..B"))
+        };
         let (min, max) = if let Some((a, b)) = t.split_once("..") {
             (num(a)?, num(b)?)
         } else if let Some(w) = t.strip_prefix("<=") {
@@ -533,8 +543,10 @@ mod tests {
 
     #[test]
     fn community_sets_hold_names_values_and_wildcards() {
-        let e: Vec<CommunityPattern> =
-            ["BLACKHOLE", "65535:666", "64496:*", "*:100", "no_export"].iter().map(|s| CommunityPattern::parse(s).unwrap()).collect();
+        let e: Vec<CommunityPattern> = ["BLACKHOLE", "65535:666", "64496:*", "*:100", "no_export"]
+            .iter()
+            .map(|s| CommunityPattern::parse(s).unwrap())
+            .collect();
         let s = CommunitySet::new(e);
         assert!(s.contains(BLACKHOLE) && s.contains(NO_EXPORT));
         assert!(s.contains(64496 << 16 | 7) && s.contains(1 << 16 | 100));
@@ -559,6 +571,8 @@ mod tests {
         assert!(t(">1").matches(2) && !t(">1").matches(1));
         assert!(t(">=2").matches(2) && t("=4").matches(4) && t("4").matches(4) && !t("4").matches(5));
         assert!(t("2..10").matches(10) && !t("2..10").matches(1));
-        assert!(LengthTest::parse("<0").is_err() && LengthTest::parse("5..2").is_err() && LengthTest::parse("~1").is_err());
+        assert!(
+            LengthTest::parse("<0").is_err() && LengthTest::parse("5..2").is_err() && LengthTest::parse("~1").is_err()
+        );
     }
 }

@@ -83,7 +83,13 @@ fn the_first_terminal_action_wins_and_a_policy_without_default_hands_over_to_the
     assert_eq!(e.decider(&v, Direction::Import), "the import default (accept)");
     assert!(!e.reads_only_attributes(&[0]), "prefix_in reads the prefix");
     // Export: the same chain's end rejects.
-    let r = Route { prefix: "192.0.2.0/24".parse().unwrap(), attrs: &plain, rov: RovState::NotFound, otc_leak: false, peer: peer() };
+    let r = Route {
+        prefix: "192.0.2.0/24".parse().unwrap(),
+        attrs: &plain,
+        rov: RovState::NotFound,
+        otc_leak: false,
+        peer: peer(),
+    };
     assert!(!e.evaluate(&[0], Direction::Export, &r, None).accept);
 }
 
@@ -91,12 +97,21 @@ fn the_first_terminal_action_wins_and_a_policy_without_default_hands_over_to_the
 fn a_policy_default_ends_the_chain_and_the_trace_names_every_term_tried() {
     let e = engine(&format!("{STD}[policy.a]\ndefault = \"reject\"\n"));
     let plain = RouteAttrs::decode(&wire(&[65002], &[], &[]), None);
-    let r = Route { prefix: "192.0.2.0/24".parse().unwrap(), attrs: &plain, rov: RovState::NotFound, otc_leak: false, peer: peer() };
+    let r = Route {
+        prefix: "192.0.2.0/24".parse().unwrap(),
+        attrs: &plain,
+        rov: RovState::NotFound,
+        otc_leak: false,
+        peer: peer(),
+    };
     let mut trace = Vec::new();
     let v = e.evaluate(e.chain(&peer().address, Direction::Import), Direction::Import, &r, Some(&mut trace));
     assert!(!v.accept && v.decided_by == Some((0, 0)));
     let got: Vec<(usize, Option<&str>, Option<Action>)> = trace.iter().map(|s| (s.term, s.failed, s.action)).collect();
-    assert_eq!(got, vec![(1, Some("prefix_in"), None), (2, Some("community_any"), None), (0, None, Some(Action::Reject))]);
+    assert_eq!(
+        got,
+        vec![(1, Some("prefix_in"), None), (2, Some("community_any"), None), (0, None, Some(Action::Reject))]
+    );
 }
 
 #[test]
@@ -150,13 +165,15 @@ match = { origin_in = "private" }
 action = "reject"
 "#,
     );
-    let at = |path: &[u32], rov| decide(&e, "192.0.2.0/24", &RouteAttrs::decode(&wire(path, &[], &[]), None), rov).decided_by;
+    let at = |path: &[u32], rov| {
+        decide(&e, "192.0.2.0/24", &RouteAttrs::decode(&wire(path, &[], &[]), None), rov).decided_by
+    };
     assert_eq!(at(&[65002, 64600], RovState::Valid), Some((0, 1)));
     assert_eq!(at(&[65002, 64600], RovState::Invalid), Some((0, 2)), "not valid: the second term");
     assert_eq!(at(&[65002, 1, 2, 64600], RovState::Valid), Some((0, 2)), "four ASes are too long");
     assert_eq!(at(&[65003, 64600], RovState::Valid), Some((0, 2)), "another neighbor AS");
     assert_eq!(at(&[65002, 3], RovState::Valid), None, "a public origin");
-    assert!(e.reads_only_attributes(&[0]) == false, "rpki reads the route");
+    assert!(!e.reads_only_attributes(&[0]), "rpki reads the route");
 }
 
 #[test]
@@ -175,7 +192,12 @@ action = "accept"
     let ra = RouteAttrs::decode(&before, None);
     let v = decide(&e, "192.0.2.0/24", &ra, RovState::NotFound);
     assert!(v.accept && v.sets.len() == 2);
-    let cx = EditContext { local_as: 65001, local_addr: None, discard_v4: DEFAULT_DISCARD_V4, discard_v6: DEFAULT_DISCARD_V6 };
+    let cx = EditContext {
+        local_as: 65001,
+        local_addr: None,
+        discard_v4: DEFAULT_DISCARD_V4,
+        discard_v6: DEFAULT_DISCARD_V6,
+    };
     let (after, mp) = apply(e.set_actions(&v), &before, None, &cx).expect("changed");
     assert!(mp.is_none());
     let d = RouteAttrs::decode(&after, None);
@@ -183,7 +205,8 @@ action = "accept"
     assert_eq!(d.large, vec![[1, 2, 3]]);
     assert_eq!(d.as_path[0].asns, vec![65001, 65001, 65002]);
     assert_eq!(d.next_hop, Some("192.0.2.1".parse().unwrap()));
-    let summary = crate::rib::PathSummary::of(&crate::rib::AttrSet { attrs: &after, mp_next_hop: None, four_octet: true });
+    let summary =
+        crate::rib::PathSummary::of(&crate::rib::AttrSet { attrs: &after, mp_next_hop: None, four_octet: true });
     assert_eq!((summary.local_pref, summary.med, summary.path_len), (Some(300), 0, 3), "MED 10 - 20 stops at 0");
     // ORIGIN is kept as it was, and the attributes stay in type order.
     let codes: Vec<u8> = split_attrs(&after).0.iter().map(|a| a.type_code).collect();

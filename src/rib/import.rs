@@ -19,6 +19,9 @@ use crate::prefix::Prefix;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+/// The (policy, term) pairs whose `set` actions a verdict applies.
+type SetsApplied = Vec<(u16, u16)>;
+
 /// The import of one UPDATE's routes (one attribute set) from one peer.
 pub(super) struct ImportRun<'e> {
     engine: &'e Engine,
@@ -30,7 +33,7 @@ pub(super) struct ImportRun<'e> {
     memo: Option<Verdict>,
     attr_only: bool,
     /// Post-policy sets already built for this set, by the `set` actions that made them.
-    posts: Vec<(Vec<(u16, u16)>, Option<AttrId>)>,
+    posts: Vec<(SetsApplied, Option<AttrId>)>,
 }
 
 impl<'e> ImportRun<'e> {
@@ -82,7 +85,8 @@ impl<'e> ImportRun<'e> {
         let set = attrs.get(pre)?;
         let four = set.four_octet;
         let edited = edit::apply(self.engine.set_actions(v), set.attrs, set.mp_next_hop, &self.edit);
-        let post = edited.map(|(a, mp)| attrs.intern(AttrSet { attrs: &a, mp_next_hop: mp.as_deref(), four_octet: four }));
+        let post =
+            edited.map(|(a, mp)| attrs.intern(AttrSet { attrs: &a, mp_next_hop: mp.as_deref(), four_octet: four }));
         self.posts.push((v.sets.clone(), post));
         post
     }
@@ -175,11 +179,13 @@ pub(super) fn reimport_routes(
         let chain = engine.chain(&sp.peer.address, Direction::Import);
         let v = engine.evaluate(chain, Direction::Import, &route, None);
         let edited = if v.accept && !v.sets.is_empty() {
-            edit::apply(engine.set_actions(&v), set.attrs, set.mp_next_hop, &sp.edit).map(|(a, mp)| (a, mp, set.four_octet))
+            edit::apply(engine.set_actions(&v), set.attrs, set.mp_next_hop, &sp.edit)
+                .map(|(a, mp)| (a, mp, set.four_octet))
         } else {
             None
         };
-        let post = edited.map(|(a, mp, four)| attrs.intern(AttrSet { attrs: &a, mp_next_hop: mp.as_deref(), four_octet: four }));
+        let post = edited
+            .map(|(a, mp, four)| attrs.intern(AttrSet { attrs: &a, mp_next_hop: mp.as_deref(), four_octet: four }));
         let old = *e;
         let old_post = if old.flags & table::POLICY != 0 { paths.post(old.attrs) } else { None };
         let new = entry_after(attrs, paths, pre, pid, post, v.accept, old);
@@ -270,7 +276,11 @@ impl super::Rib {
 
     /// Evaluate again the routes of the slots in `picked` (within the prefixes `only` when
     /// given, else the whole table) and decide the best path again where that changed.
-    pub(super) fn reimport(&mut self, picked: &HashMap<u16, SlotPolicy>, only: Option<&[Prefix]>) -> HashMap<u16, Reimport> {
+    pub(super) fn reimport(
+        &mut self,
+        picked: &HashMap<u16, SlotPolicy>,
+        only: Option<&[Prefix]>,
+    ) -> HashMap<u16, Reimport> {
         let mut out = HashMap::new();
         if picked.is_empty() {
             return out;
@@ -318,6 +328,63 @@ impl super::Rib {
             }
         }
         out
+    }
+}
+
+impl super::Rib {
+    /// `focl policy explain PEER PREFIX`: the peer's routes for exactly `prefix`, each run
+    /// through its import chain with every term recorded.
+    pub(super) fn explain(
+        &self,
+        peer: crate::msg::PeerId,
+        prefix: Prefix,
+    ) -> Result<crate::control::proto::PolicyExplain, crate::control::proto::CtlError> {
+        use crate::control::proto::{self as ctl, CtlError, ExplainStep, ExplainedRoute};
+        let p = self.peer(peer)?;
+        let chain = self.policy.chain(&p.address, Direction::Import);
+        let mut out = ctl::PolicyExplain {
+            peer: p.label.clone(),
+            prefix: prefix.to_string(),
+            import: self.policy.names(chain),
+            routes: Vec::new(),
+        };
+        let local_as = p.session.as_ref().map_or(0, |s| s.local_as);
+        let sp = slot_policy(p.address, p.remote_as, local_as, p.session.as_ref().map(|s| s.local_addr));
+        let routes = self.table.get(&prefix).unwrap_or_default();
+        for e in routes.iter().filter(|e| e.peer == p.slot) {
+            let Some(set) = self.attrs.get(set_of(&self.paths, e)) else { continue };
+            let decoded = RouteAttrs::decode(set.attrs, set.mp_next_hop);
+            let route = Route { prefix, attrs: &decoded, rov: e.rov(), otc_leak: e.is_otc_leak(), peer: sp.peer };
+            let mut trace = Vec::new();
+            let v = self.policy.evaluate(chain, Direction::Import, &route, Some(&mut trace));
+            out.routes.push(ExplainedRoute {
+                path_id: path_of(&self.paths, e),
+                steps: trace
+                    .into_iter()
+                    .map(|s| ExplainStep {
+                        policy: s.policy,
+                        term: s.term as u32,
+                        line: s.line as u32,
+                        matched: s.failed.is_none(),
+                        failed: s.failed.map(String::from),
+                        action: s.action.map(|a| a.name().to_string()),
+                    })
+                    .collect(),
+                decision: if v.accept { "accept" } else { "reject" }.into(),
+                decided_by: self.policy.decider(&v, Direction::Import),
+                best: e.is_best(),
+            });
+        }
+        if out.routes.is_empty() {
+            return Err(CtlError::new(
+                ctl::code::BAD_ARGUMENT,
+                format!(
+                    "neighbor {} has no route for {prefix}; focl rib in {} {prefix} shows what it has",
+                    p.label, p.address
+                ),
+            ));
+        }
+        Ok(out)
     }
 }
 
@@ -412,9 +479,8 @@ action = "accept"
         assert_eq!((c.peer.as_str(), c.evaluated, c.now_accepted, c.now_rejected), ("p1", 51, 50, 0));
         assert_eq!(best_peer(&rib, "10.7.0.0/16"), Some(1));
         // A new LOCAL_PREF: other attributes for the one route with the community.
-        let report = rib.set_policy(policy(
-            &STD.replace("\"10.0.0.0/8 le 32\"", "\"192.168.0.0/16 le 32\"").replace("200", "300"),
-        ));
+        let report = rib
+            .set_policy(policy(&STD.replace("\"10.0.0.0/8 le 32\"", "\"192.168.0.0/16 le 32\"").replace("200", "300")));
         assert_eq!((report[0].modified, report[0].now_rejected), (1, 0));
         let slot1 = rib.peers[&1].slot;
         let e = entry(&rib, "192.0.2.0/24", slot1);
@@ -431,7 +497,10 @@ action = "accept"
     fn a_vrp_change_imports_again_the_routes_whose_rpki_state_a_policy_reads() {
         use crate::rpki::vrp::Vrp;
         let mut rib = rib_with_peers(2);
-        rib.handle(RibMsg::SetPolicy(policy("[[policy.in.term]]\nmatch = { rpki = \"invalid\" }\naction = \"reject\"\n"), None));
+        rib.handle(RibMsg::SetPolicy(
+            policy("[[policy.in.term]]\nmatch = { rpki = \"invalid\" }\naction = \"reject\"\n"),
+            None,
+        ));
         announce(&mut rib, 1, &["192.0.2.0/24"], attrs(65001, 1));
         announce(&mut rib, 2, &["192.0.2.0/24"], attrs(65002, 2));
         assert_eq!(best_peer(&rib, "192.0.2.0/24"), Some(1));

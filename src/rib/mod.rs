@@ -563,25 +563,25 @@ impl Rib {
                         import::entry_after(attrs, paths, id, Some(pid), post, v.accept, e)
                     }
                     (pid, None) => match pid {
-                    None => {
-                        attrs.hold(id);
-                        RouteEntry { attrs: id, received, peer: slot, flags: leak }
-                    }
-                    Some(pid) => {
-                        let routes = table.get(a).unwrap_or_default();
-                        let mine = routes.iter().filter(|e| e.peer == slot);
-                        let known = mine.clone().any(|e| path_of(paths, e) == Some(pid));
-                        if !known && mine.count() >= usize::from(p.max_paths) {
-                            // A peer's paths for one prefix are bounded (max_paths_per_prefix).
-                            p.paths_refused += 1;
-                            continue;
-                        }
-                        let (r, new) = paths.hold(id, pid);
-                        if new {
+                        None => {
                             attrs.hold(id);
+                            RouteEntry { attrs: id, received, peer: slot, flags: leak }
                         }
-                        RouteEntry { attrs: r, received, peer: slot, flags: leak | table::ADD_PATH }
-                    }
+                        Some(pid) => {
+                            let routes = table.get(a).unwrap_or_default();
+                            let mine = routes.iter().filter(|e| e.peer == slot);
+                            let known = mine.clone().any(|e| path_of(paths, e) == Some(pid));
+                            if !known && mine.count() >= usize::from(p.max_paths) {
+                                // A peer's paths for one prefix are bounded (max_paths_per_prefix).
+                                p.paths_refused += 1;
+                                continue;
+                            }
+                            let (r, new) = paths.hold(id, pid);
+                            if new {
+                                attrs.hold(id);
+                            }
+                            RouteEntry { attrs: r, received, peer: slot, flags: leak | table::ADD_PATH }
+                        }
                     },
                 };
                 count_rov(rov, &entry, true);

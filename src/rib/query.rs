@@ -148,6 +148,7 @@ impl Rib {
                 }
                 to_json((p.counts(), sent))
             }
+            RibQuery::PolicyExplain { peer, prefix } => to_json(self.explain(peer, prefix)?),
         }
     }
 
