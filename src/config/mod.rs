@@ -143,6 +143,7 @@ fn read_config(cx: &mut Reader, root: &DeTable<'_>, file: &Path) -> Config {
         t.finish(cx);
         if let Some(mut peer) = peer {
             (peer.config.import, peer.config.export) = (chain.import_names(), chain.export_names());
+            peer.config.route_server = chain.route_server;
             chains.push((peer.config.address, chain));
             peers.push((i, peer));
         }
@@ -295,6 +296,7 @@ mod tests {
                 ttl_security: false,
                 import: Vec::new(),
                 export: Vec::new(),
+                route_server: false,
             }]
         );
         assert!(c.prefixes.is_empty());
@@ -491,7 +493,7 @@ network = "10.0.0.1/8"
                  'hold_time_secs'?); known keys: name, address, remote_as, local_as, \
                  remote_port, hold_time_secs, connect_retry_secs, passive, password, \
                  route_refresh, enhanced_route_refresh, extended_messages, role, strict_role, add_path, max_paths_per_prefix, local_address, max_prefixes, max_prefixes_restart_secs, \
-                 max_prefixes_warning_only, send_hold_time_secs, multihop, ttl_security, import, export",
+                 max_prefixes_warning_only, send_hold_time_secs, multihop, ttl_security, import, export, route_server",
                 "focl.toml:12: peers[1].address: peer address 192.0.2.2 is already used by \
                  peers[0] (line 7)",
                 "focl.toml:14: peers[1].password: TCP-MD5 password of peer 192.0.2.2 is empty; \

@@ -160,6 +160,9 @@ pub struct PeerConfig {
     pub import: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub export: Vec<String>,
+    /// Exported learned routes keep AS_PATH and NEXT_HOP (RFC 7947 route server).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub route_server: bool,
 }
 
 impl PeerConfig {
@@ -173,7 +176,8 @@ impl PeerConfig {
 
     /// Equal but for the policy chains, which a reload applies without a session reset.
     pub fn same_session(&self, other: &PeerConfig) -> bool {
-        let strip = |p: &PeerConfig| PeerConfig { import: Vec::new(), export: Vec::new(), ..p.clone() };
+        let strip =
+            |p: &PeerConfig| PeerConfig { import: Vec::new(), export: Vec::new(), route_server: false, ..p.clone() };
         strip(self) == strip(other)
     }
 

@@ -126,6 +126,7 @@ pub(super) fn read_peer(cx: &mut Reader, t: &mut Table<'_, '_>, global: &GlobalR
         ttl_security: ttl_security.unwrap_or(false),
         import: Vec::new(),
         export: Vec::new(),
+        route_server: false,
     };
     if let (Some(f), true) = (&role_field, config.role.is_some() && config.is_ibgp()) {
         // RFC 9234 §4: roles are for eBGP sessions.

@@ -23,6 +23,7 @@ use toml::de::{DeTable, DeValue};
 pub(super) struct PeerChains {
     import: Vec<(String, usize, String)>,
     export: Vec<(String, usize, String)>,
+    pub(super) route_server: bool,
 }
 
 impl PeerChains {
@@ -47,6 +48,7 @@ pub(super) fn read_peer_chains(cx: &mut Reader, t: &mut Table<'_, '_>) -> PeerCh
             }
         }
     }
+    out.route_server = t.get(cx, "route_server").and_then(|f| cx.bool(&f)).unwrap_or(false);
     out
 }
 
@@ -119,7 +121,7 @@ pub(super) fn read_policy(cx: &mut Reader, top: &mut Table<'_, '_>, peers: &[(Ip
     }
     let policy_names: Vec<String> = engine.policies.iter().map(|p| p.name.clone()).collect();
     for (addr, chains) in peers {
-        let mut pp = PeerPolicy::default();
+        let mut pp = PeerPolicy { route_server: chains.route_server, ..Default::default() };
         for (names, out) in [(&chains.import, &mut pp.import), (&chains.export, &mut pp.export)] {
             for (name, line, key) in names {
                 match policy_names.iter().position(|n| n == name) {

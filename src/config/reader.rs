@@ -395,7 +395,7 @@ mod tests {
                  'hold_time_secs'?); known keys: name, address, remote_as, local_as, \
                  remote_port, hold_time_secs, connect_retry_secs, passive, password, \
                  route_refresh, enhanced_route_refresh, extended_messages, role, strict_role, add_path, max_paths_per_prefix, local_address, max_prefixes, max_prefixes_restart_secs, \
-                 max_prefixes_warning_only, send_hold_time_secs, multihop, ttl_security, import, export"
+                 max_prefixes_warning_only, send_hold_time_secs, multihop, ttl_security, import, export, route_server"
             ]
         );
         assert_eq!(

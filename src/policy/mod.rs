@@ -167,6 +167,8 @@ pub struct Policy {
 pub struct PeerPolicy {
     pub import: Vec<usize>,
     pub export: Vec<usize>,
+    /// `route_server = true`: exported routes keep AS_PATH and NEXT_HOP (RFC 7947).
+    pub route_server: bool,
 }
 
 /// Everything policy knows: the sets, the policies, and each peer's chains.

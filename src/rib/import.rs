@@ -245,6 +245,9 @@ impl super::Rib {
         }
         let started = std::time::Instant::now();
         let out = self.reimport(&picked, None);
+        if out.values().any(|c| c.now_accepted + c.now_rejected + c.modified > 0) {
+            self.export_rewalk();
+        }
         let mut report: Vec<crate::control::proto::PolicyChange> = labels
             .iter()
             .map(|(slot, label)| {

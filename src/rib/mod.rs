@@ -20,6 +20,7 @@
 mod adj_out;
 mod attrs;
 mod best;
+mod export;
 mod import;
 mod paths;
 mod query;
@@ -186,6 +187,8 @@ pub struct Rib {
     policy: Arc<crate::policy::Engine>,
     /// Per peer slot: its routes the import policy rejected.
     rejected: Vec<u64>,
+    /// Sessions whose export chain sends them learned routes (`export.rs`).
+    exports: Vec<export::Export>,
 }
 
 /// What one source sent to one neighbor on its current session.
@@ -310,21 +313,24 @@ impl Rib {
             source_progress: HashMap::new(),
             policy: Arc::default(),
             rejected: Vec::new(),
+            exports: Vec::new(),
         }
     }
 
     fn run(&mut self, rx: Receiver<RibMsg>) {
         loop {
             // While a snapshot or a route stream is being written, wake up often for the next chunk.
-            let timeout = if self.snapshot.is_some() || !self.streams.is_empty() || !self.feeds.is_empty() {
-                Duration::from_millis(1)
-            } else {
-                let refresh = self.next_refresh_deadline().map(|d| d.saturating_duration_since(Instant::now()));
-                self.next_snapshot
-                    .map(|t| t.duration_since(SystemTime::now()).unwrap_or_default())
-                    .unwrap_or(Duration::from_secs(3600))
-                    .min(refresh.unwrap_or(Duration::MAX))
-            };
+            let timeout =
+                if self.snapshot.is_some() || !self.streams.is_empty() || !self.feeds.is_empty() || self.exports_busy()
+                {
+                    Duration::from_millis(1)
+                } else {
+                    let refresh = self.next_refresh_deadline().map(|d| d.saturating_duration_since(Instant::now()));
+                    self.next_snapshot
+                        .map(|t| t.duration_since(SystemTime::now()).unwrap_or_default())
+                        .unwrap_or(Duration::from_secs(3600))
+                        .min(refresh.unwrap_or(Duration::MAX))
+                };
             match rx.recv_timeout(timeout) {
                 Ok(RibMsg::Stop) | Err(RecvTimeoutError::Disconnected) => break,
                 Ok(msg) => {
@@ -349,6 +355,7 @@ impl Rib {
             self.snapshot_step();
             self.streams_step();
             self.feeds_step();
+            self.exports_step();
         }
         self.stop_snapshot();
         debug!("rib: stopped");
@@ -449,6 +456,7 @@ impl Rib {
             RibMsg::SetPrefixes(prefixes) => self.set_prefixes(prefixes),
             RibMsg::SetPolicy(engine, reply) => {
                 let report = self.set_policy(engine);
+                self.export_policy_changed();
                 if let Some(r) = reply {
                     let _ = r.send(Ok(report));
                 }
@@ -503,6 +511,11 @@ impl Rib {
     /// Apply one UPDATE: withdrawals, then announcements sharing one attribute set; the best
     /// path of every prefix touched is chosen again (RFC 4271 §9.1.2).
     pub fn apply_update(&mut self, peer: PeerId, u: ParsedUpdate, four_octet: bool) {
+        if !self.exports.is_empty() && self.peers.get(&peer).is_some_and(|p| p.session.is_some()) {
+            for x in u.withdrawn.iter().chain(u.announced.iter()) {
+                self.export_touch(x);
+            }
+        }
         let Some(p) = self.peers.get_mut(&peer) else { return };
         if p.session.is_none() {
             return; // the session went down meanwhile
@@ -724,6 +737,7 @@ impl Rib {
         if let Some(c) = self.rejected.get_mut(usize::from(slot)) {
             *c = 0;
         }
+        self.export_rewalk();
         n
     }
 
@@ -776,6 +790,10 @@ impl Rib {
             release_route(attrs, paths, old);
         }
         p.counts[family.index()] -= n;
+        if n > 0 {
+            self.export_rewalk();
+        }
+        let Some(p) = self.peers.get(&peer) else { return };
         info!("neighbor {}: {why} for {family}: {n} stale routes removed, {} kept", p.label, p.counts[family.index()]);
     }
 
@@ -828,6 +846,7 @@ impl Rib {
         p.paths_refused = 0;
         p.session = Some(info);
         self.resend(peer, None);
+        self.export_session_up(peer);
     }
 
     /// Send the Adj-RIB-Out of one family (or of all negotiated ones), then End-of-RIB.

@@ -134,6 +134,9 @@ impl Rib {
                         rejected: false,
                     })
                     .collect();
+                // Learned routes its export chain accepted (issue 17), after the static ones.
+                let mut routes = routes;
+                routes.extend(self.exported_routes(peer, super::MAX_ROUTES_SHOWN.saturating_sub(routes.len())));
                 let count = routes.len() as u64;
                 to_json(RouteList { peer: p.label.clone(), routes, count })
             }
