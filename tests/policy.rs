@@ -184,3 +184,101 @@ fn a_configuration_naming_an_undefined_set_or_aspa_does_not_start() {
     );
     assert!(err.contains("policy.in.term[0].match.aspa: ASPA is not available yet"), "{err}");
 }
+
+/// A (AS 65001) announces two prefixes to B (AS 65002), which exports them to C (AS 65003)
+/// through an export chain and to D (AS 65004) as a route server.
+fn export_configs(dir: &Path, ports: [u16; 4], c_accepts_doc: bool) -> [String; 4] {
+    let g = |name: &str, asn: u32, ip: &str, port: u16| {
+        format!(
+            "[global]\nasn = {asn}\nrouter_id = \"{ip}\"\nlisten_addr = \"{ip}:{port}\"\ncontrol_socket = \"{}/{name}.sock\"\nlog_level = \"debug\"\n",
+            dir.display()
+        )
+    };
+    let peer = |name: &str, ip: &str, asn: u32, port: u16, extra: &str| {
+        format!("\n[[peers]]\nname = \"{name}\"\naddress = \"{ip}\"\nremote_as = {asn}\nremote_port = {port}\nconnect_retry_secs = 1\n{extra}")
+    };
+    let a = format!(
+        "{}{}\n[[prefixes]]\nnetwork = \"203.0.113.0/24\"\nnext_hop = \"192.0.2.1\"\n[[prefixes]]\nnetwork = \"198.51.100.0/24\"\nnext_hop = \"192.0.2.1\"\n",
+        g("a", 65001, "127.0.0.1", ports[0]),
+        peer("b", "127.0.0.2", 65002, ports[1], "")
+    );
+    let doc = if c_accepts_doc { ", \"198.51.100.0/24\"" } else { "" };
+    let b = format!(
+        "{}{}{}{}\n[sets.prefix]\nout = [\"203.0.113.0/24\"{doc}]\n[[policy.out.term]]\nmatch = {{ prefix_in = \"out\" }}\naction = \"accept\"\n",
+        g("b", 65002, "127.0.0.2", ports[1]),
+        peer("a", "127.0.0.1", 65001, ports[0], "passive = true\n"),
+        peer("c", "127.0.0.3", 65003, ports[2], "export = [\"out\"]\n"),
+        peer("d", "127.0.0.4", 65004, ports[3], "export = [\"out\"]\nroute_server = true\n"),
+    );
+    let c = format!(
+        "{}{}",
+        g("c", 65003, "127.0.0.3", ports[2]),
+        peer("b", "127.0.0.2", 65002, ports[1], "passive = true\n")
+    );
+    let d = format!(
+        "{}{}",
+        g("d", 65004, "127.0.0.4", ports[3]),
+        peer("b", "127.0.0.2", 65002, ports[1], "passive = true\n")
+    );
+    [a, b, c, d]
+}
+
+fn routes_of(f: &Focld, peer: &str) -> Vec<(String, String, String)> {
+    let mut v: Vec<(String, String, String)> = f
+        .rib_in(peer)
+        .iter()
+        .map(|r| {
+            let s = |k: &str| r[k].as_str().unwrap_or("-").to_string();
+            (s("prefix"), s("as_path"), s("next_hop"))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn an_export_chain_propagates_learned_routes_with_prepend_and_next_hop_self_or_unchanged_as_a_route_server() {
+    let dir = TempDir::new("policy-export");
+    let ports = [free_port("127.0.0.1"), free_port("127.0.0.2"), free_port("127.0.0.3"), free_port("127.0.0.4")];
+    let [ta, tb, tc, td] = export_configs(dir.path(), ports, true);
+    let all = Focld::start_together(dir.path(), &[("a", &ta), ("b", &tb), ("c", &tc), ("d", &td)]);
+    let (a, b, c, d) = (&all[0], &all[1], &all[2], &all[3]);
+    for (f, p) in [(b, "a"), (b, "c"), (b, "d")] {
+        f.wait_established(p, Duration::from_secs(30));
+    }
+    let both = |f: &Focld| routes_of(f, "b").len() == 2;
+    assert!(
+        wait_for(Duration::from_secs(20), || both(c) && both(d)),
+        "C {:?} D {:?}\n{}",
+        routes_of(c, "b"),
+        routes_of(d, "b"),
+        b.log_text()
+    );
+    let want_c = vec![
+        ("198.51.100.0/24".to_string(), "65002 65001".to_string(), "127.0.0.2".to_string()),
+        ("203.0.113.0/24".to_string(), "65002 65001".to_string(), "127.0.0.2".to_string()),
+    ];
+    assert_eq!(routes_of(c, "b"), want_c, "eBGP: B's AS prepended, next hop B's address");
+    let want_d = vec![
+        ("198.51.100.0/24".to_string(), "65001".to_string(), "192.0.2.1".to_string()),
+        ("203.0.113.0/24".to_string(), "65001".to_string(), "192.0.2.1".to_string()),
+    ];
+    assert_eq!(routes_of(d, "b"), want_d, "route server: AS_PATH and NEXT_HOP unchanged");
+    let out = b.focl(&["rib", "out", "c"]).expect("rib out");
+    assert_eq!(out["count"], 2, "{out}");
+    assert!(routes_of(a, "b").is_empty(), "nothing goes back to A (no export chain towards it)");
+
+    // B's export chain loses 198.51.100.0/24 on reload: C and D get a withdrawal, no reset.
+    let [_, tb, _, _] = export_configs(dir.path(), ports, false);
+    std::fs::write(dir.path().join("b.toml"), tb).unwrap();
+    let r = b.focl(&["reload"]).expect("reload");
+    assert_eq!(r["reset"], serde_json::json!([]), "{r}");
+    let one = |f: &Focld| routes_of(f, "b").len() == 1;
+    assert!(wait_for(Duration::from_secs(10), || one(c) && one(d)), "C {:?}", routes_of(c, "b"));
+    // A withdraws 203.0.113.0/24 (a reload without it): it leaves C too.
+    std::fs::write(dir.path().join("a.toml"), ta.replace("network = \"203.0.113.0/24\"", "network = \"192.0.2.0/24\""))
+        .unwrap();
+    a.focl(&["reload"]).expect("reload a");
+    assert!(wait_for(Duration::from_secs(10), || routes_of(c, "b").is_empty()), "C {:?}", routes_of(c, "b"));
+    assert_eq!(c.focl(&["peer", "show", "b"]).unwrap()["flaps"], 0, "C's session was never reset");
+}
