@@ -264,6 +264,14 @@ pub struct RouteQuery {
 /// room, so a slow reader pauses its own stream and never the RIB.
 pub const ROUTE_STREAM_CHUNKS: usize = 4;
 
+/// `focl blackhole`: announce (to every neighbor, or one) or withdraw a blackhole route, or list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BlackholeOp {
+    Add(Prefix, Option<PeerId>),
+    Del(Prefix, Option<PeerId>),
+    List,
+}
+
 /// Messages to the RIB thread.
 #[derive(Debug)]
 pub enum RibMsg {
@@ -338,6 +346,8 @@ pub enum RibMsg {
     /// The routes of peers whose import chain changed are evaluated again from their
     /// pre-policy attributes; the reply (reload) says what changed, peer by peer.
     SetPolicy(Arc<crate::policy::Engine>, Option<Reply<Vec<crate::control::proto::PolicyChange>>>),
+    /// `focl blackhole add|del|list` (RFC 7999): answered with the list of blackhole routes.
+    Blackhole(BlackholeOp, Reply<serde_json::Value>),
     Stop,
 }
 

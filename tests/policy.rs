@@ -282,3 +282,62 @@ fn an_export_chain_propagates_learned_routes_with_prepend_and_next_hop_self_or_u
     assert!(wait_for(Duration::from_secs(10), || routes_of(c, "b").is_empty()), "C {:?}", routes_of(c, "b"));
     assert_eq!(c.focl(&["peer", "show", "b"]).unwrap()["flaps"], 0, "C's session was never reset");
 }
+
+#[test]
+fn blackhole_routes_are_accepted_only_covered_from_allowed_neighbors_and_focl_blackhole_add_announces_them() {
+    let dir = TempDir::new("policy-blackhole");
+    let (pa, pb) = (free_port("127.0.0.1"), free_port("127.0.0.2"));
+    let a = format!(
+        "[global]\nasn = 65001\nrouter_id = \"192.0.2.1\"\nlisten_addr = \"127.0.0.1:{pa}\"\ncontrol_socket = \"{d}/a.sock\"\n\
+         [[peers]]\nname = \"b\"\naddress = \"127.0.0.2\"\nremote_as = 65002\nremote_port = {pb}\nconnect_retry_secs = 1\n\
+         [[prefixes]]\nnetwork = \"203.0.113.0/24\"\nnext_hop = \"192.0.2.1\"\n\
+         [[prefixes]]\nnetwork = \"203.0.113.7/32\"\nblackhole = true\n\
+         [[prefixes]]\nnetwork = \"198.51.100.9/32\"\nblackhole = true\n",
+        d = dir.path().display()
+    );
+    let b = format!(
+        "[global]\nasn = 65002\nrouter_id = \"192.0.2.2\"\nlisten_addr = \"127.0.0.2:{pb}\"\ncontrol_socket = \"{d}/b.sock\"\n\
+         [[peers]]\nname = \"a\"\naddress = \"127.0.0.1\"\nremote_as = 65001\npassive = true\n\
+         [blackhole]\naccept_from = [\"a\"]\ndiscard_next_hop_v4 = \"192.0.2.66\"\n",
+        d = dir.path().display()
+    );
+    let all = Focld::start_together(dir.path(), &[("a", &a), ("b", &b)]);
+    let (a, b) = (&all[0], &all[1]);
+    b.wait_established("a", Duration::from_secs(30));
+    assert!(wait_for(Duration::from_secs(10), || count(b, &["rib", "in", "a", "--count"]) == 3));
+    // A's own blackhole routes carry BLACKHOLE and NO_EXPORT and the discard next hop.
+    let r = b.focl(&["rib", "in", "a", "203.0.113.7/32"]).expect("rib in");
+    let route = &r["routes"][0];
+    assert_eq!(route["communities"], serde_json::json!(["65535:666", "no-export"]), "{r}");
+    assert_eq!(route["next_hop"], "192.0.2.1", "{r}");
+    // B accepts the covered one only.
+    let rejected = b.focl(&["rib", "in", "a", "--rejected"]).expect("rib in");
+    let names: Vec<&str> = rejected["routes"].as_array().unwrap().iter().filter_map(|r| r["prefix"].as_str()).collect();
+    assert_eq!(names, ["198.51.100.9/32"], "not covered by a shorter prefix of A");
+    let why = b.focl(&["policy", "explain", "a", "198.51.100.9/32"]).expect("explain");
+    assert!(why["routes"][0]["decided_by"].as_str().unwrap().contains("require_covering"), "{why}");
+    let summary = b.focl(&["rib", "summary"]).expect("summary");
+    assert_eq!(
+        (&summary["peers"][0]["blackholes"], &summary["peers"][0]["rejected"]),
+        (&serde_json::json!(1), &serde_json::json!(1))
+    );
+
+    // focl blackhole add on B: A receives it with 65535:666, NO_EXPORT and B's discard next hop.
+    b.focl(&["blackhole", "add", "192.0.2.99/32"]).expect("blackhole add");
+    let got = || a.focl(&["rib", "in", "b", "192.0.2.99/32"]).ok().and_then(|v| v["routes"].get(0).cloned());
+    assert!(wait_for(Duration::from_secs(10), || got().is_some()));
+    let r = got().unwrap();
+    assert_eq!(
+        (&r["communities"], &r["next_hop"]),
+        (&serde_json::json!(["65535:666", "no-export"]), &serde_json::json!("192.0.2.66")),
+        "{r}"
+    );
+    let out = b.focl(&["rib", "out", "a"]).expect("rib out");
+    assert!(out["routes"].as_array().unwrap().iter().any(|x| x["prefix"] == "192.0.2.99/32"), "{out}");
+    // It survives a reload, and focl blackhole del withdraws it.
+    b.focl(&["reload"]).expect("reload");
+    assert_eq!(b.focl(&["blackhole", "list"]).unwrap()[0]["prefix"], "192.0.2.99/32");
+    b.focl(&["blackhole", "del", "192.0.2.99/32"]).expect("blackhole del");
+    assert!(wait_for(Duration::from_secs(10), || got().is_none()));
+    assert!(b.focl(&["blackhole", "del", "192.0.2.99/32"]).unwrap_err().contains("not a blackhole route"));
+}

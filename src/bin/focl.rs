@@ -57,7 +57,53 @@ enum Command {
     Source(SourceCmd),
     Completion(CompletionCmd),
     Policy(PolicyCmd),
+    Blackhole(BlackholeCmd),
 }
+
+/// blackhole routes (RFC 7999): announce a prefix with BLACKHOLE and NO_EXPORT to the discard next hop
+#[derive(FromArgs)]
+#[argh(subcommand, name = "blackhole")]
+struct BlackholeCmd {
+    #[argh(subcommand)]
+    action: BlackholeAction,
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand)]
+enum BlackholeAction {
+    Add(BlackholeAddCmd),
+    Del(BlackholeDelCmd),
+    List(BlackholeListCmd),
+}
+
+/// announce PREFIX as a blackhole route to every neighbor (or --peer only), at once and across reloads
+#[derive(FromArgs)]
+#[argh(subcommand, name = "add")]
+struct BlackholeAddCmd {
+    /// the prefix (a host route for an attacked address)
+    #[argh(positional)]
+    prefix: String,
+    /// only to this neighbor (address or name)
+    #[argh(option)]
+    peer: Option<String>,
+}
+
+/// withdraw a blackhole route added with focl blackhole add
+#[derive(FromArgs)]
+#[argh(subcommand, name = "del")]
+struct BlackholeDelCmd {
+    /// the prefix
+    #[argh(positional)]
+    prefix: String,
+    /// the neighbor it was added for
+    #[argh(option)]
+    peer: Option<String>,
+}
+
+/// every blackhole route focld announces: from [[prefixes]] and from focl blackhole add
+#[derive(FromArgs)]
+#[argh(subcommand, name = "list")]
+struct BlackholeListCmd {}
 
 /// import policy: why a route was accepted or rejected, and a policy file tried offline
 #[derive(FromArgs)]
@@ -498,6 +544,15 @@ fn query_of(c: &Command) -> Option<Query> {
             }
             PolicyAction::Test(_) => return None,
         },
+        Command::Blackhole(c) => match &c.action {
+            BlackholeAction::Add(a) => {
+                (Cmd::BlackholeAdd { prefix: a.prefix.clone(), peer: a.peer.clone() }, render_blackholes)
+            }
+            BlackholeAction::Del(d) => {
+                (Cmd::BlackholeDel { prefix: d.prefix.clone(), peer: d.peer.clone() }, render_blackholes)
+            }
+            BlackholeAction::List(_) => (Cmd::BlackholeList {}, render_blackholes),
+        },
         Command::Source(c) => match &c.action {
             SourceAction::List(_) => (Cmd::SourceList {}, render_source_list),
             SourceAction::Status(st) => (Cmd::SourceStatus { name: st.name.clone() }, render_source_status),
@@ -669,6 +724,7 @@ fn command_tree() -> Vec<(&'static str, Vec<&'static str>)> {
                 "rpki" => <RpkiAction as SubCommands>::COMMANDS,
                 "source" => <SourceAction as SubCommands>::COMMANDS,
                 "policy" => <PolicyAction as SubCommands>::COMMANDS,
+                "blackhole" => <BlackholeAction as SubCommands>::COMMANDS,
                 _ => &[],
             };
             (c.name, subs.iter().map(|s| s.name).collect())
@@ -1682,6 +1738,28 @@ fn render_status(v: &Value) -> Result<String, String> {
         m.dropped,
         m.cut_off
     ));
+    Ok(o)
+}
+
+/// `focl blackhole`: the blackhole routes announced.
+fn render_blackholes(v: &Value) -> Result<String, String> {
+    let list: Vec<ctl::BlackholeRoute> = parse(v)?;
+    if list.is_empty() {
+        return Ok("no blackhole routes are announced\n".into());
+    }
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|b| {
+            vec![
+                b.prefix.clone(),
+                b.peer.clone().unwrap_or_else(|| "every neighbor".into()),
+                b.next_hop.clone(),
+                b.source.clone(),
+            ]
+        })
+        .collect();
+    let mut o = table(&["Prefix", "To", "Next hop", "From"], &rows);
+    o.push_str("(announced with BLACKHOLE 65535:666 and NO_EXPORT, RFC 7999)\n");
     Ok(o)
 }
 

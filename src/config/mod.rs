@@ -144,6 +144,8 @@ fn read_config(cx: &mut Reader, root: &DeTable<'_>, file: &Path) -> Config {
         if let Some(mut peer) = peer {
             (peer.config.import, peer.config.export) = (chain.import_names(), chain.export_names());
             peer.config.route_server = chain.route_server;
+            let mut chain = chain;
+            chain.name = peer.config.name.clone();
             chains.push((peer.config.address, chain));
             peers.push((i, peer));
         }
@@ -172,6 +174,13 @@ fn read_config(cx: &mut Reader, root: &DeTable<'_>, file: &Path) -> Config {
     rpki_table.finish(cx);
 
     let policy = policy::read_policy(cx, &mut top, &chains);
+    // RFC 7999: a blackhole prefix without a next hop goes to the discard address.
+    for (_, p) in prefixes.iter_mut().filter(|(_, p)| p.config.blackhole && p.config.next_hop.is_none()) {
+        p.config.next_hop = Some(match p.config.network.family() {
+            crate::prefix::Family::Ipv4Unicast => std::net::IpAddr::V4(policy.engine.blackhole.discard_v4),
+            crate::prefix::Family::Ipv6Unicast => std::net::IpAddr::V6(policy.engine.blackhole.discard_v6),
+        });
+    }
 
     top.finish(cx);
 
@@ -198,6 +207,7 @@ fn read_config(cx: &mut Reader, root: &DeTable<'_>, file: &Path) -> Config {
         rpki,
         sets: policy.sets,
         policy: policy.policy,
+        blackhole: policy.blackhole,
         policies: std::sync::Arc::new(policy.engine),
         warnings: Vec::new(),
     }
@@ -348,6 +358,7 @@ enabled = false
             vec![PrefixConfig {
                 network: "203.0.113.0/24".parse().unwrap(),
                 next_hop: Some("192.0.2.1".parse().unwrap()),
+                blackhole: false,
             }]
         );
         assert!(!c.archive.enabled);
@@ -380,28 +391,28 @@ enabled = false
             errors(&format!("{MINIMAL}\n[bgp]\nx = 1\n")),
             vec![
                 "focl.toml:9: bgp: unknown table 'bgp'; known tables: global, peers, \
-                 prefixes, sources, archive, rpki, sets, policy"
+                 prefixes, sources, archive, rpki, sets, policy, blackhole"
             ]
         );
         assert_eq!(
             errors(&format!("{MINIMAL}\n[[peer]]\nx = 1\n")),
             vec![
                 "focl.toml:9: peer: unknown table 'peer' (did you mean 'peers'?); known \
-                 tables: global, peers, prefixes, sources, archive, rpki, sets, policy"
+                 tables: global, peers, prefixes, sources, archive, rpki, sets, policy, blackhole"
             ]
         );
         assert_eq!(
             errors(&format!("extra = [1, 2]\n{MINIMAL}")),
             vec![
                 "focl.toml:1: extra: unknown key 'extra'; known keys: global, peers, prefixes, sources, \
-                 archive, rpki, sets, policy"
+                 archive, rpki, sets, policy, blackhole"
             ]
         );
         assert_eq!(
             errors(&format!("log_level = \"debug\"\n{MINIMAL}")),
             vec![
                 "focl.toml:1: log_level: unknown key 'log_level' (it belongs under \
-                 [global]); known keys: global, peers, prefixes, sources, archive, rpki, sets, policy"
+                 [global]); known keys: global, peers, prefixes, sources, archive, rpki, sets, policy, blackhole"
             ]
         );
     }
@@ -427,7 +438,7 @@ enabled = false
             vec![
                 "focl.toml:1: global: expected a table ([global]), got an integer",
                 "focl.toml:2: x: unknown table 'x'; known tables: global, peers, prefixes, sources, \
-                 archive, rpki, sets, policy",
+                 archive, rpki, sets, policy, blackhole",
             ]
         );
         assert_eq!(
@@ -501,7 +512,7 @@ network = "10.0.0.1/8"
                 "focl.toml:17: prefixes[0].network: host bits are set past the prefix length \
                  (did you mean 10.0.0.0/8?)",
                 "focl.toml:19: bogus: unknown table 'bogus'; known tables: global, peers, \
-                 prefixes, sources, archive, rpki, sets, policy",
+                 prefixes, sources, archive, rpki, sets, policy, blackhole",
             ]
         );
     }

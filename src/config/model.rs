@@ -66,6 +66,9 @@ pub struct Config {
     pub sets: toml::Table,
     #[serde(skip_serializing_if = "toml::Table::is_empty")]
     pub policy: toml::Table,
+    /// `[blackhole]` as written (RFC 7999; compiled into `policies`).
+    #[serde(skip_serializing_if = "toml::Table::is_empty")]
+    pub blackhole: toml::Table,
     /// The same, compiled, with every peer's import and export chains (issue 17).
     #[serde(skip)]
     pub policies: std::sync::Arc<crate::policy::Engine>,
@@ -202,6 +205,10 @@ pub struct PrefixConfig {
     pub network: Prefix,
     /// Same family as `network`; `None` lets the session pick (its local address).
     pub next_hop: Option<IpAddr>,
+    /// RFC 7999: announced with BLACKHOLE and NO_EXPORT, the next hop defaulting to the
+    /// `[blackhole]` discard address of its family.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub blackhole: bool,
 }
 
 /// `[archive]`: MRT archiving. The table is optional.

@@ -21,6 +21,7 @@ use toml::de::{DeTable, DeValue};
 /// A peer's `import` and `export` as read: names with the field they came from.
 #[derive(Default)]
 pub(super) struct PeerChains {
+    pub(super) name: Option<String>,
     import: Vec<(String, usize, String)>,
     export: Vec<(String, usize, String)>,
     pub(super) route_server: bool,
@@ -96,6 +97,7 @@ pub(super) struct PolicyRead {
     pub(super) engine: Engine,
     pub(super) sets: toml::Table,
     pub(super) policy: toml::Table,
+    pub(super) blackhole: toml::Table,
 }
 
 /// `[sets]` and `[policy]` from the root, then each peer's chains resolved.
@@ -134,7 +136,60 @@ pub(super) fn read_policy(cx: &mut Reader, top: &mut Table<'_, '_>, peers: &[(Ip
             engine.peers.insert(*addr, pp);
         }
     }
-    PolicyRead { engine, sets: sets_toml, policy: policy_toml }
+    let mut bt = top.table(cx, "blackhole");
+    let blackhole = bt.entries.map(|t| to_toml_table(&DeValue::Table(t.clone()))).unwrap_or_default();
+    engine.blackhole = read_blackhole(cx, &mut bt, &engine.sets, peers);
+    bt.finish(cx);
+    PolicyRead { engine, sets: sets_toml, policy: policy_toml, blackhole }
+}
+
+/// `[blackhole]` (RFC 7999).
+fn read_blackhole(
+    cx: &mut Reader,
+    t: &mut Table<'_, '_>,
+    s: &Sets,
+    peers: &[(IpAddr, PeerChains)],
+) -> crate::policy::Blackhole {
+    let mut b = crate::policy::Blackhole::default();
+    if let Some(f) = t.get(cx, "accept_from") {
+        match f.value {
+            // A string that names no neighbor: an AS set.
+            DeValue::String(name)
+                if !peers.iter().any(|(a, c)| c.name.as_deref() == Some(name) || a.to_string() == **name) =>
+            {
+                b.accept_from_asns = asn_set_ref(cx, s, &f);
+            }
+            _ => {
+                for it in string_list(cx, &f) {
+                    let Some(w) = cx.str(&it) else { continue };
+                    match peers.iter().find(|(a, c)| c.name.as_deref() == Some(w) || a.to_string() == w) {
+                        Some((a, _)) => b.accept_from.push(*a),
+                        None => cx.at(&it, format!("no [[peers]] entry is named or has address '{w}'")),
+                    }
+                }
+            }
+        }
+    }
+    if let Some(v) = t.get(cx, "max_prefix_len_v4").and_then(|f| cx.int_in(&f, 0u8, 32, "max_prefix_len_v4", "")) {
+        b.min_len_v4 = v;
+    }
+    if let Some(v) = t.get(cx, "max_prefix_len_v6").and_then(|f| cx.int_in(&f, 0u8, 128, "max_prefix_len_v6", "")) {
+        b.min_len_v6 = v;
+    }
+    if let Some(v) = t.get(cx, "require_covering").and_then(|f| cx.bool(&f)) {
+        b.require_covering = v;
+    }
+    if let Some(f) = t.get(cx, "discard_next_hop_v4") {
+        if let Some(a) = cx.parsed::<std::net::Ipv4Addr>(&f, |s| format!("'{s}' is not an IPv4 address")) {
+            b.discard_v4 = a;
+        }
+    }
+    if let Some(f) = t.get(cx, "discard_next_hop_v6") {
+        if let Some(a) = cx.parsed::<std::net::Ipv6Addr>(&f, |s| format!("'{s}' is not an IPv6 address")) {
+            b.discard_v6 = a;
+        }
+    }
+    b
 }
 
 fn no_such(what: &str, name: &str, known: &[String]) -> String {

@@ -128,6 +128,32 @@ pub enum Command {
     /// The import policy's decision on the peer's route(s) for exactly PREFIX, term by term
     /// -> `PolicyExplain` (issue 17)
     PolicyExplain { peer: String, prefix: String },
+    /// Announce PREFIX as a blackhole route (RFC 7999) to every neighbor, or `peer` only
+    /// -> `Vec<BlackholeRoute>`
+    BlackholeAdd {
+        prefix: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        peer: Option<String>,
+    },
+    /// Withdraw a blackhole route added with `blackhole_add` -> `Vec<BlackholeRoute>`
+    BlackholeDel {
+        prefix: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        peer: Option<String>,
+    },
+    /// -> `Vec<BlackholeRoute>`
+    BlackholeList {},
+}
+
+/// A blackhole route focld announces (RFC 7999).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlackholeRoute {
+    pub prefix: String,
+    /// The neighbor it goes to; null: every neighbor.
+    pub peer: Option<String>,
+    pub next_hop: String,
+    /// "config" (`[[prefixes]] blackhole = true`) or "focl" (`focl blackhole add`).
+    pub source: String,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -652,6 +678,12 @@ pub struct RibPeerSummary {
     /// Its routes by origin validation state (RFC 6811); absent while focld has no VRPs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rov: Option<RovCounts>,
+    /// Its routes the import policy rejected (kept in the Adj-RIB-In), issue 17.
+    #[serde(default)]
+    pub rejected: u64,
+    /// Its blackhole routes accepted by `[blackhole]` (RFC 7999).
+    #[serde(default)]
+    pub blackholes: u64,
 }
 
 /// Routes by RFC 6811 origin validation state.

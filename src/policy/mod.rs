@@ -171,12 +171,44 @@ pub struct PeerPolicy {
     pub route_server: bool,
 }
 
+/// `[blackhole]` (RFC 7999): which neighbors may send BLACKHOLE routes, and what they must be.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Blackhole {
+    /// Neighbors (by address) allowed to send blackhole routes...
+    pub accept_from: Vec<IpAddr>,
+    /// ... or neighbors whose AS is in this AS set.
+    pub accept_from_asns: Option<usize>,
+    /// The shortest blackhole route accepted, per family (`max_prefix_len_v4`/`_v6`).
+    pub min_len_v4: u8,
+    pub min_len_v6: u8,
+    /// The neighbor must announce a shorter prefix covering the blackhole route.
+    pub require_covering: bool,
+    /// The discard next hops of the blackhole routes focld announces.
+    pub discard_v4: std::net::Ipv4Addr,
+    pub discard_v6: std::net::Ipv6Addr,
+}
+
+impl Default for Blackhole {
+    fn default() -> Self {
+        Blackhole {
+            accept_from: Vec::new(),
+            accept_from_asns: None,
+            min_len_v4: 32,
+            min_len_v6: 128,
+            require_covering: true,
+            discard_v4: edit::DEFAULT_DISCARD_V4,
+            discard_v6: edit::DEFAULT_DISCARD_V6,
+        }
+    }
+}
+
 /// Everything policy knows: the sets, the policies, and each peer's chains.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Engine {
     pub sets: Sets,
     pub policies: Vec<Policy>,
     pub peers: HashMap<IpAddr, PeerPolicy>,
+    pub blackhole: Blackhole,
 }
 
 /// The peer a route came from (import) or goes to (export).
@@ -303,6 +335,9 @@ pub struct Verdict {
     /// Who decided: (policy, term number (0 for its default)), or `None` for the direction's
     /// default at the end of the chain.
     pub decided_by: Option<(u16, u16)>,
+    /// RFC 7999: `Some(Ok)` an accepted blackhole route (NO_EXPORT is added), `Some(Err)`
+    /// one refused before any term, and why.
+    pub blackhole: Option<Result<(), &'static str>>,
 }
 
 impl Engine {
@@ -322,6 +357,35 @@ impl Engine {
             .iter()
             .filter_map(|&i| self.policies.get(i))
             .all(|p| p.terms.iter().all(|t| !t.matches.iter().any(Match::reads_route)))
+    }
+
+    /// RFC 7999 acceptance of a route carrying BLACKHOLE from `peer`: `Ok` or why not.
+    /// `covered` says whether the neighbor announces a shorter prefix covering it.
+    pub fn blackhole_check(
+        &self,
+        prefix: &Prefix,
+        peer: &PeerFacts,
+        covered: impl FnOnce() -> bool,
+    ) -> Result<(), &'static str> {
+        let b = &self.blackhole;
+        let allowed = b.accept_from.contains(&peer.address)
+            || b.accept_from_asns.and_then(|i| self.sets.asn.get(i)).is_some_and(|(_, s)| s.contains(peer.asn));
+        if !allowed {
+            return Err("a blackhole route from a neighbor not in [blackhole] accept_from");
+        }
+        let min = match prefix.family() {
+            Family::Ipv4Unicast => b.min_len_v4,
+            Family::Ipv6Unicast => b.min_len_v6,
+        };
+        if prefix.len() < min {
+            return Err("a blackhole route shorter than [blackhole] max_prefix_len allows");
+        }
+        if b.require_covering && !covered() {
+            return Err(
+                "a blackhole route the neighbor does not cover with a shorter prefix ([blackhole] require_covering)",
+            );
+        }
+        Ok(())
     }
 
     /// Does some term of `chain` read the RPKI state (so a VRP change must evaluate again)?
@@ -396,6 +460,9 @@ impl Engine {
 
     /// Words for who decided a verdict: "policy import_std term 2 (line 14)".
     pub fn decider(&self, v: &Verdict, dir: Direction) -> String {
+        if let Some(Err(why)) = v.blackhole {
+            return format!("[blackhole]: {why}");
+        }
         match v.decided_by {
             Some((p, t)) => {
                 let pol = self.policies.get(usize::from(p));
@@ -489,12 +556,20 @@ impl Engine {
     /// contents, not only their names): what a reload must evaluate again.
     pub fn changed_peers(&self, new: &Engine, dir: Direction) -> HashSet<IpAddr> {
         let mut out = HashSet::new();
-        let addrs: HashSet<&IpAddr> = self.peers.keys().chain(new.peers.keys()).collect();
+        let addrs: HashSet<&IpAddr> = self
+            .peers
+            .keys()
+            .chain(new.peers.keys())
+            .chain(self.blackhole.accept_from.iter())
+            .chain(new.blackhole.accept_from.iter())
+            .collect();
         for a in addrs {
             let old: Vec<&Policy> = self.chain(a, dir).iter().filter_map(|&i| self.policies.get(i)).collect();
             let now: Vec<&Policy> = new.chain(a, dir).iter().filter_map(|&i| new.policies.get(i)).collect();
             // Sets are compared whole: a policy's set indices mean the same only if they do.
-            if old != now || (!old.is_empty() && self.sets != new.sets) {
+            // `[blackhole]` decides on import before any chain: a change there concerns all.
+            let blackhole = dir == Direction::Import && self.blackhole != new.blackhole;
+            if old != now || (!old.is_empty() && self.sets != new.sets) || blackhole {
                 out.insert(*a);
             }
         }

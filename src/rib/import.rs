@@ -19,8 +19,35 @@ use crate::prefix::Prefix;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-/// The (policy, term) pairs whose `set` actions a verdict applies.
-type SetsApplied = Vec<(u16, u16)>;
+/// The (policy, term) pairs whose `set` actions a verdict applies, and whether NO_EXPORT is
+/// added to a blackhole route.
+type SetsApplied = (Vec<(u16, u16)>, bool);
+
+/// Does the route carry BLACKHOLE (RFC 7999) and stand accepted? (Its post-policy set.)
+pub(super) fn is_blackhole(attrs: &AttrSlab, paths: &PathRefs, e: &RouteEntry) -> bool {
+    !e.is_rejected() && attrs.get(super::post_of(paths, e)).is_some_and(|s| has_blackhole(s.attrs))
+}
+
+/// Whether wire attributes hold the BLACKHOLE community.
+fn has_blackhole(attrs: &[u8]) -> bool {
+    crate::wire::attr::split_attrs(attrs).0.iter().any(|a| {
+        a.type_code == crate::wire::attr::code::COMMUNITIES
+            && a.value
+                .chunks_exact(4)
+                .any(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) == crate::policy::sets::BLACKHOLE)
+    })
+}
+
+/// Does `slot` hold an accepted route for a prefix strictly covering `prefix` (RFC 7999
+/// `require_covering`)?
+pub(super) fn covered(table: &super::Table, prefix: &Prefix, slot: u16) -> bool {
+    table.covering(prefix).iter().any(|(_, rs)| rs.iter().any(|e| e.peer == slot && !e.is_rejected()))
+}
+
+/// The implicit `set` of an accepted blackhole route: NO_EXPORT (RFC 7999 §3.2).
+fn no_export() -> crate::policy::SetAction {
+    crate::policy::SetAction::CommunityAdd(vec![crate::policy::sets::NO_EXPORT])
+}
 
 /// The import of one UPDATE's routes (one attribute set) from one peer.
 pub(super) struct ImportRun<'e> {
@@ -32,6 +59,8 @@ pub(super) struct ImportRun<'e> {
     /// The chain reads only attributes: one verdict holds for every prefix.
     memo: Option<Verdict>,
     attr_only: bool,
+    /// The set carries BLACKHOLE: `[blackhole]` decides first, prefix by prefix.
+    blackhole: bool,
     /// Post-policy sets already built for this set, by the `set` actions that made them.
     posts: Vec<(SetsApplied, Option<AttrId>)>,
 }
@@ -40,7 +69,8 @@ impl<'e> ImportRun<'e> {
     /// `None` when the peer has no import chain (the default: accept, unchanged).
     pub(super) fn new(engine: &'e Engine, peer: PeerFacts, set: AttrSet, edit: EditContext) -> Option<ImportRun<'e>> {
         let chain = engine.chain(&peer.address, Direction::Import);
-        if chain.is_empty() {
+        let blackhole = has_blackhole(set.attrs);
+        if chain.is_empty() && !blackhole {
             return None;
         }
         Some(ImportRun {
@@ -50,14 +80,20 @@ impl<'e> ImportRun<'e> {
             peer,
             edit,
             memo: None,
-            attr_only: engine.reads_only_attributes(chain),
+            attr_only: engine.reads_only_attributes(chain) && !blackhole,
+            blackhole,
             posts: Vec::new(),
         })
     }
 
-    pub(super) fn decide(&mut self, prefix: Prefix, flags: u8) -> Verdict {
+    /// The verdict on `prefix`; `covered` answers RFC 7999's `require_covering` when asked.
+    pub(super) fn decide(&mut self, prefix: Prefix, flags: u8, covered: impl FnOnce() -> bool) -> Verdict {
         if let Some(v) = self.memo.as_ref().filter(|_| self.attr_only) {
             return v.clone();
+        }
+        let bh = self.blackhole.then(|| self.engine.blackhole_check(&prefix, &self.peer, covered));
+        if let Some(Err(why)) = bh {
+            return Verdict { accept: false, blackhole: Some(Err(why)), ..Default::default() };
         }
         let route = Route {
             prefix,
@@ -66,7 +102,8 @@ impl<'e> ImportRun<'e> {
             otc_leak: flags & table::OTC_LEAK != 0,
             peer: self.peer,
         };
-        let v = self.engine.evaluate(self.chain, Direction::Import, &route, None);
+        let mut v = self.engine.evaluate(self.chain, Direction::Import, &route, None);
+        v.blackhole = bh;
         if self.attr_only {
             self.memo = Some(v.clone());
         }
@@ -76,18 +113,22 @@ impl<'e> ImportRun<'e> {
     /// The post-policy set of an accepted route (interned, not yet held), or `None` when the
     /// actions change nothing.
     pub(super) fn post_set(&mut self, attrs: &mut AttrSlab, pre: AttrId, v: &Verdict) -> Option<AttrId> {
-        if v.sets.is_empty() || !v.accept {
+        let bh = v.blackhole == Some(Ok(()));
+        if (v.sets.is_empty() && !bh) || !v.accept {
             return None;
         }
-        if let Some((_, p)) = self.posts.iter().find(|(k, _)| *k == v.sets) {
+        let key = (v.sets.clone(), bh);
+        if let Some((_, p)) = self.posts.iter().find(|(k, _)| *k == key) {
             return *p;
         }
         let set = attrs.get(pre)?;
         let four = set.four_octet;
-        let edited = edit::apply(self.engine.set_actions(v), set.attrs, set.mp_next_hop, &self.edit);
+        let extra = bh.then(no_export);
+        let edited =
+            edit::apply(self.engine.set_actions(v).chain(extra.iter()), set.attrs, set.mp_next_hop, &self.edit);
         let post =
             edited.map(|(a, mp)| attrs.intern(AttrSet { attrs: &a, mp_next_hop: mp.as_deref(), four_octet: four }));
-        self.posts.push((v.sets.clone(), post));
+        self.posts.push((key, post));
         post
     }
 
@@ -166,7 +207,8 @@ pub(super) fn reimport_routes(
     prefix: Prefix,
     routes: &mut [RouteEntry],
     out: &mut HashMap<u16, Reimport>,
-    mut on_change: impl FnMut(&RouteEntry, &RouteEntry),
+    covers: &[u16],
+    mut on_change: impl FnMut(&RouteEntry, bool, &RouteEntry, bool),
 ) -> bool {
     let mut any = false;
     for e in routes.iter_mut() {
@@ -177,9 +219,16 @@ pub(super) fn reimport_routes(
         let d = decoded.entry(pre).or_insert_with(|| RouteAttrs::decode(set.attrs, set.mp_next_hop));
         let route = Route { prefix, attrs: d, rov: e.rov(), otc_leak: e.is_otc_leak(), peer: sp.peer };
         let chain = engine.chain(&sp.peer.address, Direction::Import);
-        let v = engine.evaluate(chain, Direction::Import, &route, None);
-        let edited = if v.accept && !v.sets.is_empty() {
-            edit::apply(engine.set_actions(&v), set.attrs, set.mp_next_hop, &sp.edit)
+        let bh =
+            has_blackhole(set.attrs).then(|| engine.blackhole_check(&prefix, &sp.peer, || covers.contains(&e.peer)));
+        let mut v = match bh {
+            Some(Err(why)) => Verdict { accept: false, blackhole: Some(Err(why)), ..Default::default() },
+            _ => engine.evaluate(chain, Direction::Import, &route, None),
+        };
+        v.blackhole = bh;
+        let extra = (bh == Some(Ok(()))).then(no_export);
+        let edited = if v.accept && (!v.sets.is_empty() || extra.is_some()) {
+            edit::apply(engine.set_actions(&v).chain(extra.iter()), set.attrs, set.mp_next_hop, &sp.edit)
                 .map(|(a, mp)| (a, mp, set.four_octet))
         } else {
             None
@@ -188,12 +237,17 @@ pub(super) fn reimport_routes(
             .map(|(a, mp, four)| attrs.intern(AttrSet { attrs: &a, mp_next_hop: mp.as_deref(), four_octet: four }));
         let old = *e;
         let old_post = if old.flags & table::POLICY != 0 { paths.post(old.attrs) } else { None };
+        let old_bh = is_blackhole(attrs, paths, &old);
         let new = entry_after(attrs, paths, pre, pid, post, v.accept, old);
         if let Some(p) = post {
             attrs.release_unused(p);
         }
         release_route(attrs, paths, old);
         *e = RouteEntry { flags: new.flags & !table::BEST | old.flags & table::BEST, ..new };
+        let new_bh = is_blackhole(attrs, paths, e);
+        if old_bh != new_bh || old.is_rejected() != e.is_rejected() {
+            on_change(&old, old_bh, e, new_bh);
+        }
         let c = out.entry(e.peer).or_default();
         c.evaluated += 1;
         let was_rejected = old.is_rejected();
@@ -204,7 +258,6 @@ pub(super) fn reimport_routes(
             } else {
                 c.now_rejected += 1;
             }
-            on_change(&old, e);
         } else if !e.is_rejected() && old_post != post {
             // Interning gives equal sets one id: another id is other attributes.
             any = true;
@@ -234,10 +287,12 @@ impl super::Rib {
     /// where a route's standing changed. What changed, peer by peer, for `focl reload`.
     pub(super) fn set_policy(&mut self, engine: std::sync::Arc<Engine>) -> Vec<crate::control::proto::PolicyChange> {
         let changed = self.policy.changed_peers(&engine, Direction::Import);
+        // `[blackhole]` decides before any chain: a change there concerns every neighbor.
+        let all = self.policy.blackhole != engine.blackhole;
         self.policy = engine;
         let mut picked = HashMap::new();
         let mut labels = HashMap::new();
-        for p in self.peers.values().filter(|p| changed.contains(&p.address)) {
+        for p in self.peers.values().filter(|p| all || changed.contains(&p.address)) {
             labels.insert(p.slot, p.label.clone());
             if let Some(s) = &p.session {
                 picked.insert(p.slot, slot_policy(p.address, p.remote_as, s.local_as, Some(s.local_addr)));
@@ -290,28 +345,62 @@ impl super::Rib {
         }
         let super::Rib { table, attrs, paths, slots, decision, rejected, policy, .. } = self;
         let mut decoded = HashMap::new();
-        let mut each = |prefix: Prefix, routes: &mut [RouteEntry]| {
-            if !routes.iter().any(|e| picked.contains_key(&e.peer)) {
-                return;
+        // RFC 7999 require_covering: the slots with an accepted route on a shorter prefix
+        // covering the current one. A walk in table order meets a covering prefix before the
+        // prefixes inside it, so a stack of the prefixes walked that may cover what follows
+        // answers it without another lookup.
+        let mut stack: Vec<(Prefix, Vec<u16>)> = Vec::new();
+        let mut each = |prefix: Prefix, routes: &mut [RouteEntry], covers: Option<Vec<u16>>| {
+            let covers = covers.unwrap_or_else(|| {
+                while stack.last().is_some_and(|(p, _)| !p.contains(&prefix)) {
+                    stack.pop();
+                }
+                stack.iter().flat_map(|(_, s)| s.iter().copied()).collect()
+            });
+            if routes.iter().any(|e| picked.contains_key(&e.peer)) {
+                if decoded.len() > 100_000 {
+                    decoded.clear(); // bounded: a full table has more sets than worth keeping decoded
+                }
+                let count = |old: &RouteEntry, old_bh: bool, new: &RouteEntry, new_bh: bool| {
+                    if let Some(c) = rejected.get_mut(usize::from(old.peer)) {
+                        let bump = |v: &mut u64, was: bool, now: bool| match (was, now) {
+                            (true, false) => *v = v.saturating_sub(1),
+                            (false, true) => *v += 1,
+                            _ => {}
+                        };
+                        bump(&mut c[0], old.is_rejected(), new.is_rejected());
+                        bump(&mut c[1], old_bh, new_bh);
+                    }
+                };
+                let changed = reimport_routes(
+                    policy,
+                    picked,
+                    attrs,
+                    paths,
+                    &mut decoded,
+                    prefix,
+                    routes,
+                    &mut out,
+                    &covers,
+                    count,
+                );
+                if changed {
+                    super::best::mark_best(decision, routes, |e| super::candidate(slots, attrs, paths, e));
+                }
             }
-            if decoded.len() > 100_000 {
-                decoded.clear(); // bounded: a full table has more sets than worth keeping decoded
-            }
-            let count = |old: &RouteEntry, new: &RouteEntry| {
-                super::count_rejected(rejected, old, false);
-                super::count_rejected(rejected, new, true);
-            };
-            let changed = reimport_routes(policy, picked, attrs, paths, &mut decoded, prefix, routes, &mut out, count);
-            if changed {
-                super::best::mark_best(decision, routes, |e| super::candidate(slots, attrs, paths, e));
-            }
+            stack.push((prefix, routes.iter().filter(|e| !e.is_rejected()).map(|e| e.peer).collect()));
         };
         match only {
-            None => table.all_mut(&mut each),
+            None => table.all_mut(|p, r| each(p, r, None)),
             Some(prefixes) => {
                 for p in prefixes {
+                    let covers: Vec<u16> = table
+                        .covering(p)
+                        .iter()
+                        .flat_map(|(_, rs)| rs.iter().filter(|e| !e.is_rejected()).map(|e| e.peer))
+                        .collect();
                     if let Some(routes) = table.get_mut(p) {
-                        each(*p, routes);
+                        each(*p, routes, Some(covers));
                     }
                 }
             }
@@ -359,7 +448,13 @@ impl super::Rib {
             let decoded = RouteAttrs::decode(set.attrs, set.mp_next_hop);
             let route = Route { prefix, attrs: &decoded, rov: e.rov(), otc_leak: e.is_otc_leak(), peer: sp.peer };
             let mut trace = Vec::new();
-            let v = self.policy.evaluate(chain, Direction::Import, &route, Some(&mut trace));
+            let bh = has_blackhole(set.attrs)
+                .then(|| self.policy.blackhole_check(&prefix, &sp.peer, || covered(&self.table, &prefix, p.slot)));
+            let mut v = match bh {
+                Some(Err(why)) => Verdict { accept: false, blackhole: Some(Err(why)), ..Default::default() },
+                _ => self.policy.evaluate(chain, Direction::Import, &route, Some(&mut trace)),
+            };
+            v.blackhole = bh;
             out.routes.push(ExplainedRoute {
                 path_id: path_of(&self.paths, e),
                 steps: trace
@@ -403,7 +498,7 @@ mod tests {
     /// Peers 127.0.0.1 and 127.0.0.2 (as `rib_with_peers` makes them), 127.0.0.1 with `import`.
     fn policy(body: &str) -> Arc<crate::policy::Engine> {
         let text = format!(
-            "[global]\nasn = 65000\nrouter_id = \"192.0.2.1\"\n[[peers]]\naddress = \"127.0.0.1\"\nremote_as = 65001\nimport = [\"in\"]\n[[peers]]\naddress = \"127.0.0.2\"\nremote_as = 65002\n{body}"
+            "[global]\nasn = 65000\nrouter_id = \"192.0.2.1\"\n[[peers]]\naddress = \"127.0.0.1\"\nremote_as = 65001\nimport = [\"in\"]\n[[peers]]\nname = \"b\"\naddress = \"127.0.0.2\"\nremote_as = 65002\n{body}"
         );
         crate::config::parse(&text, Path::new("t.toml")).expect("valid").policies
     }
@@ -421,6 +516,9 @@ match = { community_any = "preferred" }
 set = { local_pref = 200 }
 action = "accept"
 "#;
+
+    /// An import chain that accepts everything.
+    const ALL_IN: &str = "[[policy.in.term]]\naction = \"accept\"\n";
 
     /// `attrs` with COMMUNITIES `c` added.
     fn with_community(mut a: Vec<u8>, c: u32) -> Vec<u8> {
@@ -444,7 +542,7 @@ action = "accept"
         assert!(entry(&rib, "10.1.0.0/16", slot1).is_rejected(), "a bogon from peer 1");
         assert_eq!(best_peer(&rib, "10.1.0.0/16"), Some(2));
         assert_eq!(rib.peers[&1].counts, [2, 0], "the rejected route is still in the Adj-RIB-In");
-        assert_eq!(rib.rejected[usize::from(slot1)], 1);
+        assert_eq!(rib.rejected[usize::from(slot1)], [1, 0]);
         withdraw(&mut rib, 2, &["10.1.0.0/16"]);
         assert_eq!(best_peer(&rib, "10.1.0.0/16"), None, "a rejected route alone is never best");
         // Peer 1's longer path with the community gets LOCAL_PREF 200 and beats peer 2's.
@@ -459,7 +557,7 @@ action = "accept"
         assert_eq!((pre.local_pref, post.local_pref), (None, Some(200)), "the pre-policy set is kept as received");
         // Everything is given back when the routes go.
         withdraw(&mut rib, 1, &["10.1.0.0/16"]);
-        assert_eq!(rib.rejected[usize::from(slot1)], 0);
+        assert_eq!(rib.rejected[usize::from(slot1)], [0, 0]);
         rib.handle(RibMsg::SessionDown { peer: 1 });
         rib.handle(RibMsg::SessionDown { peer: 2 });
         assert_eq!((rib.attrs.len(), rib.paths.len(), rib.table.routes()), (0, 0, 0));
@@ -518,5 +616,49 @@ action = "accept"
         rib.revalidate(Arc::new(VrpTable::default()), vec!["192.0.2.0/24".parse().expect("prefix")]);
         assert!(!entry(&rib, "192.0.2.0/24", slot1).is_rejected(), "NotFound again: accepted");
         assert_eq!(best_peer(&rib, "192.0.2.0/24"), Some(1));
+    }
+
+    #[test]
+    fn a_blackhole_route_is_accepted_only_from_an_allowed_neighbor_long_enough_and_covered_and_gets_no_export() {
+        let mut rib = rib_with_peers(2);
+        rib.handle(RibMsg::SetPolicy(
+            policy(&format!("{ALL_IN}[blackhole]\naccept_from = [\"127.0.0.1\"]\nmax_prefix_len_v4 = 32\n")),
+            None,
+        ));
+        let (slot1, slot2) = (rib.peers[&1].slot, rib.peers[&2].slot);
+        let bh = |a| with_community(a, crate::policy::sets::BLACKHOLE);
+        // Not covered yet: refused; covered by the neighbor's /24: accepted.
+        announce(&mut rib, 1, &["192.0.2.1/32"], bh(attrs(65001, 1)));
+        assert!(entry(&rib, "192.0.2.1/32", slot1).is_rejected());
+        let why = rib.explain(1, "192.0.2.1/32".parse().unwrap()).expect("explain");
+        assert!(why.routes[0].decided_by.contains("require_covering"), "{:?}", why.routes[0]);
+        announce(&mut rib, 1, &["192.0.2.0/24"], attrs(65001, 1));
+        announce(&mut rib, 1, &["192.0.2.1/32"], bh(attrs(65001, 1)));
+        let e = entry(&rib, "192.0.2.1/32", slot1);
+        assert!(!e.is_rejected() && e.is_best());
+        let post = rib.attrs.get(super::super::post_of(&rib.paths, &e)).expect("set");
+        let d = crate::policy::RouteAttrs::decode(post.attrs, None);
+        assert_eq!(
+            d.communities,
+            vec![crate::policy::sets::BLACKHOLE, crate::policy::sets::NO_EXPORT],
+            "NO_EXPORT added"
+        );
+        assert_eq!(rib.rejected[usize::from(slot1)], [0, 1], "one blackhole counted");
+        // Too short a prefix, and a neighbor not in accept_from: refused.
+        announce(&mut rib, 1, &["192.0.2.0/25"], bh(attrs(65001, 1)));
+        assert!(entry(&rib, "192.0.2.0/25", slot1).is_rejected());
+        announce(&mut rib, 2, &["192.0.2.0/24"], attrs(65002, 1));
+        announce(&mut rib, 2, &["192.0.2.2/32"], bh(attrs(65002, 1)));
+        assert!(entry(&rib, "192.0.2.2/32", slot2).is_rejected());
+        assert_eq!(rib.summary().peers[1].rejected, 1);
+        // A reload allowing peer 2: evaluated again, accepted (its /24 covers it), counted.
+        rib.set_policy(policy(&format!("{ALL_IN}[blackhole]\naccept_from = [\"127.0.0.1\", \"b\"]\n")));
+        assert!(!entry(&rib, "192.0.2.2/32", slot2).is_rejected());
+        assert_eq!(rib.rejected[usize::from(slot2)], [0, 1]);
+        withdraw(&mut rib, 1, &["192.0.2.1/32"]);
+        assert_eq!(rib.rejected[usize::from(slot1)], [1, 0], "the /25 stays refused, the /32 went");
+        rib.handle(RibMsg::SessionDown { peer: 1 });
+        rib.handle(RibMsg::SessionDown { peer: 2 });
+        assert_eq!((rib.attrs.len(), rib.paths.len()), (0, 0));
     }
 }

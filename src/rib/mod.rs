@@ -185,10 +185,14 @@ pub struct Rib {
     source_progress: HashMap<(PeerId, String), SourceProgress>,
     /// Import and export policy (issue 17); the defaults until `RibMsg::SetPolicy`.
     policy: Arc<crate::policy::Engine>,
-    /// Per peer slot: its routes the import policy rejected.
-    rejected: Vec<u64>,
+    /// Per peer slot: its routes the import policy rejected, and its accepted blackhole routes
+    /// (RFC 7999).
+    rejected: Vec<[u64; 2]>,
     /// Sessions whose export chain sends them learned routes (`export.rs`).
     exports: Vec<export::Export>,
+    /// `focl blackhole add`: prefixes announced as blackhole routes (RFC 7999), to every
+    /// neighbor or one; kept across reloads.
+    blackholes: Vec<(Prefix, Option<PeerId>)>,
 }
 
 /// What one source sent to one neighbor on its current session.
@@ -211,10 +215,18 @@ fn count_rov(rov: &mut [[u64; 2]], e: &RouteEntry, add: bool) {
     }
 }
 
-/// Count a route in (`add`) or out of its peer's routes rejected by import policy.
-fn count_rejected(rejected: &mut [u64], e: &RouteEntry, add: bool) {
-    if let (true, Some(c)) = (e.is_rejected(), rejected.get_mut(usize::from(e.peer))) {
-        *c = if add { *c + 1 } else { c.saturating_sub(1) };
+/// Count a route in (`add`) or out of its peer's routes rejected by import policy, or of its
+/// accepted blackhole routes.
+fn count_rejected(rejected: &mut [[u64; 2]], attrs: &AttrSlab, paths: &PathRefs, e: &RouteEntry, add: bool) {
+    let i = if e.is_rejected() {
+        0
+    } else if import::is_blackhole(attrs, paths, e) {
+        1
+    } else {
+        return;
+    };
+    if let Some(c) = rejected.get_mut(usize::from(e.peer)) {
+        c[i] = if add { c[i] + 1 } else { c[i].saturating_sub(1) };
     }
 }
 
@@ -314,6 +326,7 @@ impl Rib {
             policy: Arc::default(),
             rejected: Vec::new(),
             exports: Vec::new(),
+            blackholes: Vec::new(),
         }
     }
 
@@ -381,9 +394,9 @@ impl Rib {
                 }
                 self.rov[usize::from(slot)] = [0; 2];
                 if self.rejected.len() <= usize::from(slot) {
-                    self.rejected.resize(usize::from(slot) + 1, 0);
+                    self.rejected.resize(usize::from(slot) + 1, [0; 2]);
                 }
-                self.rejected[usize::from(slot)] = 0;
+                self.rejected[usize::from(slot)] = [0; 2];
                 let state = PeerState {
                     label,
                     address,
@@ -454,6 +467,9 @@ impl Rib {
                 }
             }
             RibMsg::SetPrefixes(prefixes) => self.set_prefixes(prefixes),
+            RibMsg::Blackhole(op, reply) => {
+                let _ = reply.send(self.blackhole_op(op));
+            }
             RibMsg::SetPolicy(engine, reply) => {
                 let report = self.set_policy(engine);
                 self.export_policy_changed();
@@ -470,9 +486,10 @@ impl Rib {
         self.prefixes = prefixes;
         let ids: Vec<PeerId> = self.peers.keys().copied().collect();
         for id in ids {
+            let mine = self.prefixes_for(id);
             let Some(p) = self.peers.get_mut(&id) else { continue };
             let Some(info) = p.session.as_ref() else { continue };
-            let new_out = adj_rib_out(&p.label, &self.prefixes, info);
+            let new_out = adj_rib_out(&p.label, &mine, info);
             let mut msgs = Vec::new();
             let mut sent = FamilyCounts::default();
             for family in info.families.iter().copied() {
@@ -530,7 +547,7 @@ impl Rib {
             if let Some(old) = old {
                 p.counts[w.family().index()] -= 1;
                 count_rov(rov, &old, false);
-                count_rejected(rejected, &old, false);
+                count_rejected(rejected, attrs, paths, &old, false);
                 let gone = (old.is_best(), candidate(slots, attrs, paths, &old));
                 best::mark_best_after_remove(decision, rest, gone, |e| candidate(slots, attrs, paths, e));
                 release_route(attrs, paths, old);
@@ -554,7 +571,7 @@ impl Rib {
             for (i, a) in u.announced.iter().enumerate() {
                 let leak = leak | rov_flags(vrps, a, &summary, local_as);
                 let pid = ap.has(a.family()).then(|| u.announced_ids.get(i).copied().unwrap_or(0));
-                let verdict = run.as_mut().map(|r| r.decide(*a, leak));
+                let verdict = run.as_mut().map(|r| r.decide(*a, leak, || import::covered(table, a, slot)));
                 let post = match (&mut run, &verdict) {
                     (Some(r), Some(v)) => r.post_set(attrs, id, v),
                     _ => None,
@@ -598,7 +615,7 @@ impl Rib {
                     },
                 };
                 count_rov(rov, &entry, true);
-                count_rejected(rejected, &entry, true);
+                count_rejected(rejected, attrs, paths, &entry, true);
                 let (old, routes) = table.insert_as(a, entry, |e| e.peer == slot && path_of(paths, e) == pid);
                 let facts = |e: &RouteEntry| candidate(slots, attrs, paths, e);
                 match old {
@@ -610,7 +627,7 @@ impl Rib {
                 match old {
                     Some(old) => {
                         count_rov(rov, &old, false);
-                        count_rejected(rejected, &old, false);
+                        count_rejected(rejected, attrs, paths, &old, false);
                         release_route(attrs, paths, old);
                     }
                     None => p.counts[a.family().index()] += 1,
@@ -735,7 +752,7 @@ impl Rib {
             *c = [0; 2];
         }
         if let Some(c) = self.rejected.get_mut(usize::from(slot)) {
-            *c = 0;
+            *c = [0; 2];
         }
         self.export_rewalk();
         n
@@ -778,7 +795,7 @@ impl Rib {
             let gone = (old.is_best(), candidate(slots, attrs, paths, &old));
             best::mark_best_after_remove(decision, rest, gone, |e| candidate(slots, attrs, paths, e));
             count_rov(rov, &old, false);
-            count_rejected(rejected, &old, false);
+            count_rejected(rejected, attrs, paths, &old, false);
             released.push(old);
         };
         match family {
@@ -831,7 +848,7 @@ impl Rib {
     }
 
     fn session_up(&mut self, peer: PeerId, info: SessionInfo) {
-        let prefixes = self.prefixes.clone();
+        let prefixes = self.prefixes_for(peer);
         // Routes of an earlier session are gone (SessionDown); make sure of it.
         self.clear_routes(peer);
         let Some(p) = self.peers.get_mut(&peer) else { return };

@@ -365,7 +365,15 @@ impl Rib {
                 rov_total.invalid += invalid;
                 rov_total.not_found += not_found;
                 let rov = with_rov.then_some(rov);
-                RibPeerSummary { address: p.address.to_string(), name: p.name.clone(), routes: c, rov }
+                let [rejected, blackholes] = self.rejected.get(usize::from(p.slot)).copied().unwrap_or_default();
+                RibPeerSummary {
+                    address: p.address.to_string(),
+                    name: p.name.clone(),
+                    routes: c,
+                    rov,
+                    rejected,
+                    blackholes,
+                }
             })
             .collect();
         let mut announced = FamilyCounts::default();
