@@ -6,25 +6,34 @@
 # term; a reload that rejects one more prefix changes the Loc-RIB at once without a session
 # reset (GoBGP's session and focld's flap count unchanged) and says so; a file naming an
 # undefined set is refused by `focld -n` and by a reload, which then changes nothing.
-# Export of learned routes and blackhole routes (the rest of issue 17) are not done yet and
-# not tested here.
-# Loopback only (127.0.0.1 focld, 127.0.0.2 GoBGP). Exits non-zero on failure.
+# A second GoBGP gets the learned routes through focld's export chain (our AS prepended, the
+# next hop the chain sets) and loses them when the Loc-RIB does. Blackhole (RFC 7999): GoBGP's
+# /32 with 65535:666 is accepted only when its /24 covers it; `focl blackhole add` makes GoBGP
+# receive the route with 65535:666 and NO_EXPORT at the discard next hop.
+# (GoBGP refuses a loopback next hop, so next hop self and the route-server case are shown
+# between focld processes in tests/policy.rs.)
+# Loopback only (127.0.0.1 focld, 127.0.0.2 and 127.0.0.3 GoBGP). Exits non-zero on failure.
 set -uo pipefail
 # shellcheck source=scripts/interop/lib.sh
 . "$(dirname "$0")/lib.sh"
 interop_setup gobgpd gobgp
 
 gobgpd_pid=""
+gobgpd2_pid=""
 cleanup() {
     [ -n "$gobgpd_pid" ] && kill "$gobgpd_pid" 2>/dev/null
+    [ -n "$gobgpd2_pid" ] && kill "$gobgpd2_pid" 2>/dev/null
     interop_cleanup
 }
 trap cleanup EXIT
 
 api_port=$(free_port 127.0.0.1)
+api_port2=$(free_port 127.0.0.1)
 fport=$(free_port 127.0.0.1)
 gport=$(free_port 127.0.0.2)
+gport2=$(free_port 127.0.0.3)
 G=(gobgp -u 127.0.0.1 -p "$api_port")
+G2=(gobgp -u 127.0.0.1 -p "$api_port2")
 F=(-s "$tmp/focld.sock")
 focl_json() { "$FOCL" "${F[@]}" -j "$@"; }
 
@@ -46,6 +55,22 @@ remote_port = $gport
 hold_time_secs = 30
 connect_retry_secs = 2
 import = ["import_std"]
+
+[[peers]]
+name = "gobgp2"
+address = "127.0.0.3"
+remote_as = 65003
+remote_port = $gport2
+hold_time_secs = 30
+connect_retry_secs = 2
+export = ["out"]
+
+[blackhole]
+accept_from = ["gobgp"]
+
+[[policy.out.term]]
+set = { next_hop = "192.0.2.1" }
+action = "accept"
 
 [sets.prefix]
 bogons = ["198.18.0.0/15 orlonger", "10.0.0.0/8 le 32"$1]
@@ -85,6 +110,10 @@ cat >"$tmp/gobgpd.toml" <<EOT
       afi-safi-name = "ipv4-unicast"
 EOT
 
+sed -e "s/65002/65003/; s/192.0.2.2/192.0.2.3/; s/127.0.0.2/127.0.0.3/g; s/port = $gport/port = $gport2/" \
+    "$tmp/gobgpd.toml" >"$tmp/gobgpd2.toml"
+gobgpd -f "$tmp/gobgpd2.toml" -t toml --api-hosts "127.0.0.1:$api_port2" --pprof-disable >>"$tmp/gobgpd2.log" 2>&1 &
+gobgpd2_pid=$!
 gobgpd -f "$tmp/gobgpd.toml" -t toml --api-hosts "127.0.0.1:$api_port" --pprof-disable >>"$tmp/gobgpd.log" 2>&1 &
 gobgpd_pid=$!
 wait_until 20 "${G[@]}" global || { fail "gobgpd did not start"; exit 1; }
@@ -129,14 +158,16 @@ fi
 
 # Explain names the deciding term.
 ex=$(focl_json policy explain gobgp 198.18.5.0/24 | jget 'd["routes"][0]["decision"] + " / " + d["routes"][0]["decided_by"]')
-if [ "$ex" = "reject / policy import_std term 1 (line 22)" ]; then
+t1=$(grep -n '^\[\[policy.import_std.term\]\]' "$tmp/focl.toml" | sed -n 1p | cut -d: -f1)
+t2=$(grep -n '^\[\[policy.import_std.term\]\]' "$tmp/focl.toml" | sed -n 2p | cut -d: -f1)
+if [ "$ex" = "reject / policy import_std term 1 (line $t1)" ]; then
     ok "focl policy explain: 198.18.5.0/24 $ex"
 else
     fail "explain of the bogon: $ex"
 fi
 ex=$("$FOCL" "${F[@]}" policy explain gobgp 203.0.113.0/24)
-if echo "$ex" | grep -q "import_std term 1 (line 22): no match (prefix_in does not hold)" &&
-    echo "$ex" | grep -q "=> ACCEPT by policy import_std term 2 (line 25) (best path)"; then
+if echo "$ex" | grep -q "import_std term 1 (line $t1): no match (prefix_in does not hold)" &&
+    echo "$ex" | grep -q "=> ACCEPT by policy import_std term 2 (line $t2) (best path)"; then
     ok "focl policy explain: 203.0.113.0/24 skips term 1 on prefix_in and is accepted by term 2"
 else
     fail "explain of the community route: $ex"
@@ -172,7 +203,8 @@ fi
 # A file naming an undefined set is refused whole; the running policy stays.
 sed -i 's/prefix_in = "bogons"/prefix_in = "martians"/' "$tmp/focl.toml"
 err=$("$FOCLD" -n -c "$tmp/focl.toml" 2>&1)
-if echo "$err" | grep -q "focl.toml:23: policy.import_std.term\[0\].match.prefix_in: no prefix set is called 'martians'; defined: bogons"; then
+mline=$(grep -n 'prefix_in = "martians"' "$tmp/focl.toml" | cut -d: -f1)
+if echo "$err" | grep -q "focl.toml:$mline: policy.import_std.term\[0\].match.prefix_in: no prefix set is called 'martians'; defined: bogons"; then
     ok "focld -n names the file, line and key of an undefined set"
 else
     fail "focld -n: $err"
@@ -182,5 +214,48 @@ if ! "$FOCL" "${F[@]}" reload >/dev/null 2>&1 && [ "$(rejected_count)" = 1 ]; th
 else
     fail "reload of a broken file: rejected $(rejected_count)"
 fi
+
+# Export: GoBGP 2 holds the routes focld accepted, our AS prepended and the chain's next hop.
+g2_routes() {
+    "${G2[@]}" neighbor 127.0.0.1 adj-in -a ipv4 -j | jget 'sorted((p, [a.get("nexthop") for a in x[0]["attrs"] if a["type"] == 3][0], [s["asns"] for a in x[0]["attrs"] if a["type"] == 2 for s in a["as_paths"]]) for p, x in d.items() if x)'
+}
+want2="[('192.0.2.0/24', '192.0.2.1', [[65001, 65002]]), ('203.0.113.0/24', '192.0.2.1', [[65001, 65002]])]"
+if wait_until 20 output_is "$want2" g2_routes; then
+    ok "GoBGP 2 gets the learned routes through the export chain: AS path 65001 65002, next hop 192.0.2.1; not the rejected bogon"
+else
+    fail "GoBGP 2 adj-in: $(g2_routes)"
+fi
+
+# Blackhole: a covered /32 with 65535:666 is accepted (NO_EXPORT added), an uncovered one not.
+"${G[@]}" global rib add -a ipv4 203.0.113.9/32 nexthop 192.0.2.2 origin igp community 65535:666
+"${G[@]}" global rib add -a ipv4 198.51.100.5/32 nexthop 192.0.2.2 origin igp community 65535:666
+bh_count() { focl_json rib summary | jget 'd["peers"][0]["blackholes"]'; }
+if wait_until 20 output_is 5 rib_count && [ "$(bh_count)" = 1 ] &&
+    [ "$(focl_json rib in gobgp --rejected | jget 'sorted(r["prefix"] for r in d["routes"])')" = "['198.18.5.0/24', '198.51.100.5/32']" ] &&
+    [ "$(focl_json rib lookup 203.0.113.9/32 | jget 'd["routes"][0]["communities"]')" = "['65535:666', 'no-export']" ]; then
+    ok "blackhole: 203.0.113.9/32 (covered) accepted with NO_EXPORT added, 198.51.100.5/32 (not covered) rejected"
+else
+    fail "blackhole: $(rib_count) routes, $(bh_count) blackholes, rejected $(focl_json rib in gobgp --rejected | jget '[r["prefix"] for r in d["routes"]]')"
+fi
+if focl_json policy explain gobgp 198.51.100.5/32 | jget 'd["routes"][0]["decided_by"]' | grep -q require_covering; then
+    ok "focl policy explain says the uncovered blackhole route failed require_covering"
+else
+    fail "explain of 198.51.100.5/32: $(focl_json policy explain gobgp 198.51.100.5/32)"
+fi
+# ... and it never reached GoBGP 2 (NO_EXPORT: not to eBGP).
+if ! g2_routes | grep -q 203.0.113.9; then ok "the accepted blackhole route is not exported (NO_EXPORT)"; else fail "GoBGP 2 got the blackhole route: $(g2_routes)"; fi
+
+# focl blackhole add: GoBGP receives 65535:666 and NO_EXPORT at the discard next hop.
+"$FOCL" "${F[@]}" blackhole add 192.0.2.77/32 --peer gobgp >/dev/null
+g_bh() {
+    "${G[@]}" neighbor 127.0.0.1 adj-in 192.0.2.77/32 -a ipv4 -j | jget '[([a.get("nexthop") for a in x[0]["attrs"] if a["type"] == 3][0], sorted(c for a in x[0]["attrs"] if a["type"] == 8 for c in a["communities"])) for p, x in d.items() if x]'
+}
+if wait_until 20 output_is "[('192.0.2.1', [4294902426, 4294967041])]" g_bh; then
+    ok "focl blackhole add: GoBGP holds 192.0.2.77/32 with 65535:666 and NO_EXPORT, next hop 192.0.2.1"
+else
+    fail "GoBGP's view of the blackhole route: $(g_bh)"
+fi
+"$FOCL" "${F[@]}" blackhole del 192.0.2.77/32 --peer gobgp >/dev/null
+if wait_until 20 output_is "[]" g_bh; then ok "focl blackhole del withdraws it"; else fail "after del: $(g_bh)"; fi
 
 interop_summary run_policy
