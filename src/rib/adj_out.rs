@@ -94,6 +94,7 @@ impl super::Rib {
                     self.blackholes.push((prefix, to));
                 }
                 self.set_prefixes(self.prefixes.clone());
+                self.export_touch(&prefix);
             }
             BlackholeOp::Del(prefix, to) => {
                 let before = self.blackholes.len();
@@ -107,6 +108,7 @@ impl super::Rib {
                     ));
                 }
                 self.set_prefixes(self.prefixes.clone());
+                self.export_touch(&prefix);
             }
             BlackholeOp::List => {}
         }

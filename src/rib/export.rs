@@ -227,8 +227,10 @@ impl Rib {
     fn export_wanted(&self, peer: PeerId, prefix: &Prefix) -> Wanted {
         let p = self.peers.get(&peer)?;
         let info = p.session.as_ref()?;
-        if !info.families.contains(&prefix.family()) || self.prefixes.iter().any(|s| s.network == *prefix) {
-            return None;
+        let own = self.prefixes.iter().any(|s| s.network == *prefix)
+            || self.blackholes.iter().any(|(b, to)| b == prefix && to.is_none_or(|t| t == peer));
+        if !info.families.contains(&prefix.family()) || own {
+            return None; // a static or blackhole route of ours goes instead
         }
         let best: &RouteEntry = self.table.get(prefix)?.iter().find(|e| e.is_best())?;
         if best.peer == p.slot {

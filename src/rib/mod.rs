@@ -466,7 +466,11 @@ impl Rib {
                     info!("neighbor {}: removed, {n} routes dropped", p.label);
                 }
             }
-            RibMsg::SetPrefixes(prefixes) => self.set_prefixes(prefixes),
+            RibMsg::SetPrefixes(prefixes) => {
+                self.set_prefixes(prefixes);
+                // Learned routes of prefixes that stopped or started being ours (issue 17).
+                self.export_rewalk();
+            }
             RibMsg::Blackhole(op, reply) => {
                 let _ = reply.send(self.blackhole_op(op));
             }
