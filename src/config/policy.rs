@@ -14,7 +14,6 @@ use crate::policy::sets::{
 use crate::policy::{Action, Engine, Match, NextHopSet, PeerPolicy, Policy, Quantifier, SetAction, Term};
 use crate::prefix::Family;
 use crate::rpki::vrp::RovState;
-use std::collections::HashSet;
 use std::net::IpAddr;
 use toml::de::{DeTable, DeValue};
 
@@ -292,7 +291,7 @@ fn read_one_set(cx: &mut Reader, s: &mut Sets, kind: &str, name: String, f: &Fie
         _ => {
             let v: Vec<u64> = each!(|cx: &mut Reader, it: &Field<'_, '_>| str_parse(cx, it, parse_ext_community));
             if !bad {
-                s.ext_community.push((name, v.into_iter().collect::<HashSet<u64>>()));
+                s.ext_community.push((name, v.into_iter().collect::<sets::FastSet<u64>>()));
             }
         }
     }
