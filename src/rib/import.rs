@@ -25,17 +25,7 @@ type SetsApplied = (Vec<(u16, u16)>, bool);
 
 /// Does the route carry BLACKHOLE (RFC 7999) and stand accepted? (Its post-policy set.)
 pub(super) fn is_blackhole(attrs: &AttrSlab, paths: &PathRefs, e: &RouteEntry) -> bool {
-    !e.is_rejected() && attrs.get(super::post_of(paths, e)).is_some_and(|s| has_blackhole(s.attrs))
-}
-
-/// Whether wire attributes hold the BLACKHOLE community.
-fn has_blackhole(attrs: &[u8]) -> bool {
-    crate::wire::attr::split_attrs(attrs).0.iter().any(|a| {
-        a.type_code == crate::wire::attr::code::COMMUNITIES
-            && a.value
-                .chunks_exact(4)
-                .any(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) == crate::policy::sets::BLACKHOLE)
-    })
+    !e.is_rejected() && attrs.summary(super::post_of(paths, e)).blackhole
 }
 
 /// Does `slot` hold an accepted route for a prefix strictly covering `prefix` (RFC 7999
@@ -67,9 +57,15 @@ pub(super) struct ImportRun<'e> {
 
 impl<'e> ImportRun<'e> {
     /// `None` when the peer has no import chain (the default: accept, unchanged).
-    pub(super) fn new(engine: &'e Engine, peer: PeerFacts, set: AttrSet, edit: EditContext) -> Option<ImportRun<'e>> {
+    /// `blackhole`: the set carries BLACKHOLE (its `PathSummary`).
+    pub(super) fn new(
+        engine: &'e Engine,
+        peer: PeerFacts,
+        set: AttrSet,
+        edit: EditContext,
+        blackhole: bool,
+    ) -> Option<ImportRun<'e>> {
         let chain = engine.chain(&peer.address, Direction::Import);
-        let blackhole = has_blackhole(set.attrs);
         if chain.is_empty() && !blackhole {
             return None;
         }
@@ -219,8 +215,10 @@ pub(super) fn reimport_routes(
         let d = decoded.entry(pre).or_insert_with(|| RouteAttrs::decode(set.attrs, set.mp_next_hop));
         let route = Route { prefix, attrs: d, rov: e.rov(), otc_leak: e.is_otc_leak(), peer: sp.peer };
         let chain = engine.chain(&sp.peer.address, Direction::Import);
-        let bh =
-            has_blackhole(set.attrs).then(|| engine.blackhole_check(&prefix, &sp.peer, || covers.contains(&e.peer)));
+        let bh = attrs
+            .summary(pre)
+            .blackhole
+            .then(|| engine.blackhole_check(&prefix, &sp.peer, || covers.contains(&e.peer)));
         let mut v = match bh {
             Some(Err(why)) => Verdict { accept: false, blackhole: Some(Err(why)), ..Default::default() },
             _ => engine.evaluate(chain, Direction::Import, &route, None),
@@ -448,7 +446,10 @@ impl super::Rib {
             let decoded = RouteAttrs::decode(set.attrs, set.mp_next_hop);
             let route = Route { prefix, attrs: &decoded, rov: e.rov(), otc_leak: e.is_otc_leak(), peer: sp.peer };
             let mut trace = Vec::new();
-            let bh = has_blackhole(set.attrs)
+            let bh = self
+                .attrs
+                .summary(set_of(&self.paths, e))
+                .blackhole
                 .then(|| self.policy.blackhole_check(&prefix, &sp.peer, || covered(&self.table, &prefix, p.slot)));
             let mut v = match bh {
                 Some(Err(why)) => Verdict { accept: false, blackhole: Some(Err(why)), ..Default::default() },

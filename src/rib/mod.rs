@@ -571,7 +571,8 @@ impl Rib {
             let local_addr = p.session.as_ref().map(|s| s.local_addr);
             // Import policy (issue 17): one run per UPDATE, over its one attribute set.
             let sp = import::slot_policy(p.address, p.remote_as, local_as, local_addr);
-            let mut run = attrs.get(id).and_then(|set| import::ImportRun::new(policy, sp.peer, set, sp.edit));
+            let mut run =
+                attrs.get(id).and_then(|set| import::ImportRun::new(policy, sp.peer, set, sp.edit, summary.blackhole));
             for (i, a) in u.announced.iter().enumerate() {
                 let leak = leak | rov_flags(vrps, a, &summary, local_as);
                 let pid = ap.has(a.family()).then(|| u.announced_ids.get(i).copied().unwrap_or(0));
