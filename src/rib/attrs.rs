@@ -384,7 +384,8 @@ mod tests {
                 path_len: 1,
                 origin: 0,
                 origin_as: Some(65002),
-                origin_local: false
+                origin_local: false,
+                blackhole: false
             }
         );
     }
