@@ -127,6 +127,8 @@ impl Daemon {
             sources: Some(source.link.clone()),
         };
         let rib = rib::spawn_with(cfg.prefixes.clone(), rib_opts, rib_tx, rib_rx)?;
+        // Before any peer: the first routes already meet their import policy.
+        let _ = rib.tx.send(RibMsg::SetPolicy(cfg.policies.clone(), None));
         let identity = bmp::Identity::of_this_host(cfg.global.asn, cfg.global.router_id);
         let bmp = bmp::spawn_with(bmp_link, bmp_rx, &cfg.bmp.stations, identity, rib.tx.clone())?;
         let local = LocalInfo {
@@ -271,8 +273,11 @@ impl Daemon {
         let mut reset_addrs = Vec::new();
         for h in std::mem::take(&mut self.peers) {
             match new.peers.iter().find(|p| p.address == h.cfg.address) {
-                Some(p) if *p == *h.cfg => {
+                // A changed import or export list applies without a reset (issue 17).
+                Some(p) if p.same_session(&h.cfg) => {
                     report.unchanged += 1;
+                    let mut h = h;
+                    h.cfg = Arc::new(p.clone());
                     kept.push(h);
                 }
                 Some(_) => {
@@ -312,6 +317,20 @@ impl Daemon {
         if self.cfg.prefixes != new.prefixes {
             if let Some(rib) = &self.rib {
                 let _ = rib.tx.send(RibMsg::SetPrefixes(new.prefixes.clone()));
+            }
+        }
+
+        // Policy: the RIB evaluates again the routes of peers whose chain changed, from the
+        // pre-policy Adj-RIB-In, and says by how much (issue 17).
+        if *self.cfg.policies != *new.policies {
+            if let Some(rib) = &self.rib {
+                let (tx, rx) = crossbeam_channel::bounded(1);
+                if rib.tx.send(RibMsg::SetPolicy(new.policies.clone(), Some(tx))).is_ok() {
+                    match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+                        Ok(Ok(changes)) => report.policy_changed = changes,
+                        _ => errors.push("policy: the RIB did not report its evaluation within 60 s".into()),
+                    }
+                }
             }
         }
 

@@ -63,6 +63,7 @@ pub mod mem;
 pub mod monitor;
 pub mod mrt;
 pub mod msg;
+pub mod policy;
 pub mod prefix;
 pub mod privs;
 pub mod rib;

@@ -225,6 +225,11 @@ pub enum RibQuery {
     Graceful {
         peer: PeerId,
     },
+    /// `focl policy explain`: the import decision on the peer's routes for exactly `prefix`.
+    PolicyExplain {
+        peer: PeerId,
+        prefix: Prefix,
+    },
 }
 
 /// Which prefixes a route query walks.
@@ -253,6 +258,8 @@ pub struct RouteMatch {
     pub rpki: Option<RovState>,
     /// The route's effective ASPA verdict (`AspaVerdict::state`).
     pub aspa: Option<AspaState>,
+    /// Only routes the import policy rejected.
+    pub rejected: bool,
 }
 
 /// `focl rib in` / `focl rib lookup`, answered as a stream of routes in prefix order.
@@ -271,6 +278,14 @@ pub struct RouteQuery {
 /// Capacity of a route stream's channel, in chunks: the RIB writes a chunk only when there is
 /// room, so a slow reader pauses its own stream and never the RIB.
 pub const ROUTE_STREAM_CHUNKS: usize = 4;
+
+/// `focl blackhole`: announce (to every neighbor, or one) or withdraw a blackhole route, or list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BlackholeOp {
+    Add(Prefix, Option<PeerId>),
+    Del(Prefix, Option<PeerId>),
+    List,
+}
 
 /// Messages to the RIB thread.
 #[derive(Debug)]
@@ -342,6 +357,12 @@ pub enum RibMsg {
     },
     /// `focl source reload NAME`: read the file again (answered once it is read).
     SourceReload(String, Reply<SourceStatus>),
+    /// Start and reload: the import and export policies and every peer's chains (issue 17).
+    /// The routes of peers whose import chain changed are evaluated again from their
+    /// pre-policy attributes; the reply (reload) says what changed, peer by peer.
+    SetPolicy(Arc<crate::policy::Engine>, Option<Reply<Vec<crate::control::proto::PolicyChange>>>),
+    /// `focl blackhole add|del|list` (RFC 7999): answered with the list of blackhole routes.
+    Blackhole(BlackholeOp, Reply<serde_json::Value>),
     Stop,
     /// The session left Established as a graceful restart (RFC 4724 §4.2, RFC 8538): keep
     /// the peer's routes of the families it negotiated as stale instead of removing them.

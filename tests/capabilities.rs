@@ -105,6 +105,7 @@ fn a_real_36950_byte_update_is_taken_and_archived_unchanged_once_extended_messag
         local_pref: None,
         link_local_next_hop: None,
         otc: None,
+        communities: Vec::new(),
     };
     for m in update::build_announcements(Family::Ipv6Unicast, &withdrawn, &route, true, 4096).unwrap() {
         s.send(&m);
@@ -164,6 +165,7 @@ fn routes_not_sent_again_between_borr_and_eorr_are_removed_and_our_answer_is_bra
         local_pref: None,
         link_local_next_hop: None,
         otc: None,
+        communities: Vec::new(),
     };
     let p = |s: &str| s.parse::<Prefix>().unwrap();
     let all = [p("192.0.2.0/24"), p("198.51.100.0/24"), p("198.51.100.128/25")];

@@ -57,6 +57,98 @@ enum Command {
     Source(SourceCmd),
     Completion(CompletionCmd),
     Bmp(BmpCmd),
+    Policy(PolicyCmd),
+    Blackhole(BlackholeCmd),
+}
+
+/// blackhole routes (RFC 7999): announce a prefix with BLACKHOLE and NO_EXPORT to the discard next hop
+#[derive(FromArgs)]
+#[argh(subcommand, name = "blackhole")]
+struct BlackholeCmd {
+    #[argh(subcommand)]
+    action: BlackholeAction,
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand)]
+enum BlackholeAction {
+    Add(BlackholeAddCmd),
+    Del(BlackholeDelCmd),
+    List(BlackholeListCmd),
+}
+
+/// announce PREFIX as a blackhole route to every neighbor (or --peer only), at once and across reloads
+#[derive(FromArgs)]
+#[argh(subcommand, name = "add")]
+struct BlackholeAddCmd {
+    /// the prefix (a host route for an attacked address)
+    #[argh(positional)]
+    prefix: String,
+    /// only to this neighbor (address or name)
+    #[argh(option)]
+    peer: Option<String>,
+}
+
+/// withdraw a blackhole route added with focl blackhole add
+#[derive(FromArgs)]
+#[argh(subcommand, name = "del")]
+struct BlackholeDelCmd {
+    /// the prefix
+    #[argh(positional)]
+    prefix: String,
+    /// the neighbor it was added for
+    #[argh(option)]
+    peer: Option<String>,
+}
+
+/// every blackhole route focld announces: from [[prefixes]] and from focl blackhole add
+#[derive(FromArgs)]
+#[argh(subcommand, name = "list")]
+struct BlackholeListCmd {}
+
+/// import policy: why a route was accepted or rejected, and a policy file tried offline
+#[derive(FromArgs)]
+#[argh(subcommand, name = "policy")]
+struct PolicyCmd {
+    #[argh(subcommand)]
+    action: PolicyAction,
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand)]
+enum PolicyAction {
+    Explain(PolicyExplainCmd),
+    Test(PolicyTestCmd),
+}
+
+/// the neighbor's route(s) for exactly PREFIX through its import chain, term by term: what matched and which action decided
+#[derive(FromArgs)]
+#[argh(subcommand, name = "explain")]
+struct PolicyExplainCmd {
+    /// neighbor address or name
+    #[argh(positional)]
+    peer: String,
+    /// the prefix, as the neighbor announced it
+    #[argh(positional)]
+    prefix: String,
+}
+
+/// run a configuration's import chain offline over an MRT RIB dump or update file: accepted and rejected counts and a sample of each (focld is not asked)
+#[derive(FromArgs)]
+#[argh(subcommand, name = "test")]
+struct PolicyTestCmd {
+    /// the configuration file whose policies and [[peers]] import lists are tried
+    #[argh(option)]
+    config: PathBuf,
+    /// the MRT file (TABLE_DUMP_V2 RIB dump or BGP4MP updates; plain, gzip or bzip2)
+    #[argh(option)]
+    mrt: PathBuf,
+    /// the configured neighbor whose import chain runs (default: the only one with an import list)
+    #[argh(option)]
+    peer: Option<String>,
+    /// only the routes of this peer of the MRT file (a RIB dump without it: the first route of every prefix)
+    #[argh(option)]
+    mrt_peer: Option<String>,
 }
 
 /// BMP (RFC 7854): the monitoring stations focld exports to
@@ -366,6 +458,9 @@ struct RibIn {
     /// every attribute decoded
     #[argh(switch)]
     detail: bool,
+    /// only routes the import policy rejected (kept in the Adj-RIB-In, never best)
+    #[argh(switch)]
+    rejected: bool,
 }
 
 /// longest-prefix match of ADDRESS or PREFIX across every neighbor: the best route, or every neighbor's with --all
@@ -469,6 +564,21 @@ fn query_of(c: &Command) -> Option<Query> {
             RibAction::Lookup(l) => return Some(rib_lookup_query(l)),
         },
         Command::Completion(_) | Command::Monitor(_) => return None,
+        Command::Policy(c) => match &c.action {
+            PolicyAction::Explain(e) => {
+                (Cmd::PolicyExplain { peer: e.peer.clone(), prefix: e.prefix.clone() }, render_policy_explain)
+            }
+            PolicyAction::Test(_) => return None,
+        },
+        Command::Blackhole(c) => match &c.action {
+            BlackholeAction::Add(a) => {
+                (Cmd::BlackholeAdd { prefix: a.prefix.clone(), peer: a.peer.clone() }, render_blackholes)
+            }
+            BlackholeAction::Del(d) => {
+                (Cmd::BlackholeDel { prefix: d.prefix.clone(), peer: d.peer.clone() }, render_blackholes)
+            }
+            BlackholeAction::List(_) => (Cmd::BlackholeList {}, render_blackholes),
+        },
         Command::Source(c) => match &c.action {
             SourceAction::List(_) => (Cmd::SourceList {}, render_source_list),
             SourceAction::Status(st) => (Cmd::SourceStatus { name: st.name.clone() }, render_source_status),
@@ -508,6 +618,7 @@ fn rib_in_query(i: &RibIn) -> Query {
         best: i.best,
         rpki: i.rpki.clone(),
         aspa: i.aspa.clone(),
+        rejected: i.rejected,
     };
     let cmd = Cmd::RibIn {
         peer: i.peer.clone(),
@@ -531,6 +642,7 @@ fn rib_lookup_query(l: &RibLookup) -> Query {
         best: l.best,
         rpki: l.rpki.clone(),
         aspa: l.aspa.clone(),
+        rejected: false,
     };
     let cmd = Cmd::RibLookup {
         target: l.target.clone(),
@@ -643,6 +755,8 @@ fn command_tree() -> Vec<(&'static str, Vec<&'static str>)> {
                 "rpki" => <RpkiAction as SubCommands>::COMMANDS,
                 "source" => <SourceAction as SubCommands>::COMMANDS,
                 "bmp" => <BmpAction as SubCommands>::COMMANDS,
+                "policy" => <PolicyAction as SubCommands>::COMMANDS,
+                "blackhole" => <BlackholeAction as SubCommands>::COMMANDS,
                 _ => &[],
             };
             (c.name, subs.iter().map(|s| s.name).collect())
@@ -650,12 +764,20 @@ fn command_tree() -> Vec<(&'static str, Vec<&'static str>)> {
         .collect()
 }
 
+/// Abbreviations that stay unambiguous by definition: (word, command).
+const KEPT_ABBREVIATIONS: &[(&str, &str)] = &[("p", "peer")];
+
 /// `word` as one of `names`: itself, or the only name it is a prefix of.
 fn expand(word: &str, names: &[&'static str]) -> Result<&'static str, String> {
     if let Some(n) = names.iter().find(|n| **n == word) {
         return Ok(n);
     }
     let matches: Vec<&'static str> = names.iter().copied().filter(|n| n.starts_with(word)).collect();
+    // Abbreviations documented before a newer command shared their first letters keep
+    // their meaning (`focl p l` is `focl peer list`, though `policy` came later).
+    if let Some((_, kept)) = KEPT_ABBREVIATIONS.iter().find(|(w, n)| *w == word && matches.contains(n)) {
+        return Ok(kept);
+    }
     match matches.as_slice() {
         [one] => Ok(one),
         [] => Err(format!("unknown command '{word}'; expected one of: {}", names.join(", "))),
@@ -905,6 +1027,9 @@ fn main() -> ExitCode {
         };
     }
     let json = args.json || hoisted_json;
+    if let Command::Policy(PolicyCmd { action: PolicyAction::Test(t) }) = command {
+        return policy_test(t, json);
+    }
     let socket = args
         .socket
         .clone()
@@ -1172,6 +1297,9 @@ fn render_lookup(end: &Value, routes: &[Value]) -> Result<String, String> {
     if routes.iter().any(|r| r.stale) {
         legend.push("S stale until the peer's End-of-RIB or EoRR, RFC 4724 / RFC 7313");
     }
+    if routes.iter().any(|r| r.rejected) {
+        legend.push("R rejected by import policy");
+    }
     o.push_str(&format!("\n{} ({})\n", count(routes.len() as u64, "route", "routes"), legend.join(", ")));
     Ok(o)
 }
@@ -1185,6 +1313,9 @@ fn route_marks(r: &Route) -> String {
     }
     if r.stale {
         m.push('S');
+    }
+    if r.rejected {
+        m.push('R');
     }
     m.trim_end().to_string()
 }
@@ -1707,6 +1838,112 @@ fn render_status(v: &Value) -> Result<String, String> {
     Ok(o)
 }
 
+/// `focl blackhole`: the blackhole routes announced.
+fn render_blackholes(v: &Value) -> Result<String, String> {
+    let list: Vec<ctl::BlackholeRoute> = parse(v)?;
+    if list.is_empty() {
+        return Ok("no blackhole routes are announced\n".into());
+    }
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|b| {
+            vec![
+                b.prefix.clone(),
+                b.peer.clone().unwrap_or_else(|| "every neighbor".into()),
+                b.next_hop.clone(),
+                b.source.clone(),
+            ]
+        })
+        .collect();
+    let mut o = table(&["Prefix", "To", "Next hop", "From"], &rows);
+    o.push_str("(announced with BLACKHOLE 65535:666 and NO_EXPORT, RFC 7999)\n");
+    Ok(o)
+}
+
+/// `focl policy explain`: one block per route, one line per term tried.
+fn render_policy_explain(v: &Value) -> Result<String, String> {
+    let e: ctl::PolicyExplain = parse(v)?;
+    let chain = if e.import.is_empty() { "none (accept everything)".to_string() } else { e.import.join(", ") };
+    let mut o = format!("{} from {}: import chain {chain}\n", e.prefix, e.peer);
+    for r in &e.routes {
+        if let Some(p) = r.path_id {
+            o.push_str(&format!("path id {p}:\n"));
+        }
+        for st in &r.steps {
+            let what =
+                if st.term == 0 { "default".to_string() } else { format!("term {} (line {})", st.term, st.line) };
+            let result = match (&st.failed, &st.action) {
+                (Some(k), _) => format!("no match ({k} does not hold)"),
+                (None, Some(a)) => format!("matched: {a}"),
+                (None, None) => "matched".into(),
+            };
+            o.push_str(&format!("  {} {what}: {result}\n", st.policy));
+        }
+        o.push_str(&format!(
+            "  => {} by {}{}\n",
+            r.decision.to_uppercase(),
+            r.decided_by,
+            if r.best { " (best path)" } else { "" }
+        ));
+    }
+    Ok(o)
+}
+
+/// `focl policy test`: offline, in focl itself.
+fn policy_test(t: &PolicyTestCmd, json: bool) -> ExitCode {
+    let cfg = match focl::config::load(&t.config) {
+        Ok(c) => c,
+        Err(errs) => {
+            eprintln!("focl: {} has errors:", t.config.display());
+            for e in errs {
+                eprintln!("  {e}");
+            }
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    let addr = |s: &Option<String>, what: &str| -> Result<Option<std::net::IpAddr>, String> {
+        s.as_deref().map(|a| a.parse().map_err(|_| format!("{what} '{a}' is not an IP address"))).transpose()
+    };
+    let (peer, mrt_peer) = match (addr(&t.peer, "--peer"), addr(&t.mrt_peer, "--mrt-peer")) {
+        (Ok(p), Ok(m)) => (p, m),
+        (Err(e), _) | (_, Err(e)) => return usage_error(&e),
+    };
+    let r = match focl::policy::offline::test_file(&cfg, peer, &t.mrt, mrt_peer) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("focl: {e}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    if json {
+        return match serde_json::to_string_pretty(&r) {
+            Ok(t) => emit(&format!("{t}\n")),
+            Err(e) => {
+                eprintln!("focl: {e}");
+                ExitCode::from(EXIT_ERROR)
+            }
+        };
+    }
+    let chain = if r.import.is_empty() { "none (accept everything)".to_string() } else { r.import.join(", ") };
+    let mut o = format!("{}: import chain {chain}\n", r.peer);
+    o.push_str(&format!(
+        "  {} routes: {} accepted ({} with attributes changed), {} rejected\n",
+        r.routes, r.accepted, r.modified, r.rejected
+    ));
+    for (by, n) in &r.decided_by {
+        o.push_str(&format!("  {n} decided by {by}\n"));
+    }
+    for (what, sample) in [("accepted", &r.accepted_sample), ("rejected", &r.rejected_sample)] {
+        if !sample.is_empty() {
+            o.push_str(&format!("  Sample {what}:\n"));
+        }
+        for s in sample {
+            o.push_str(&format!("    {} [{}] by {}\n", s.prefix, s.as_path, s.decided_by));
+        }
+    }
+    emit(&o)
+}
+
 fn render_reload(v: &Value) -> Result<String, String> {
     let r: ctl::ReloadReport = parse(v)?;
     let list = |v: &[String]| if v.is_empty() { "-".to_string() } else { v.join(", ") };
@@ -1729,6 +1966,12 @@ fn render_reload(v: &Value) -> Result<String, String> {
             list(&r.sources_added),
             list(&r.sources_removed),
             list(&r.sources_changed)
+        ));
+    }
+    for c in &r.policy_changed {
+        o.push_str(&format!(
+            "  Policy: {} {} changed: {} routes evaluated again, {} now accepted, {} now rejected, {} with other attributes\n",
+            c.peer, c.direction, c.evaluated, c.now_accepted, c.now_rejected, c.modified
         ));
     }
     Ok(o)
@@ -1975,6 +2218,7 @@ mod tests {
         // Positionals after the command are left alone, even when they look like commands.
         assert_eq!(prepare_args(&argv("peer show rib")), Ok((false, argv("peer show rib"))));
         assert_eq!(prepare_args(&argv("st")), Ok((false, argv("status"))));
+        assert_eq!(prepare_args(&argv("po ex a 10.0.0.0/8")), Ok((false, argv("policy explain a 10.0.0.0/8"))));
     }
 
     #[test]
@@ -2058,6 +2302,7 @@ mod tests {
             stale: false,
             llgr_stale: false,
             path_id: None,
+            rejected: false,
         };
         let l = RouteList { peer: "192.0.2.2".into(), routes: vec![r.clone()], count: 1 };
         let out = render_routes(&serde_json::to_value(l).unwrap()).unwrap();

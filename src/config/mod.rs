@@ -27,6 +27,7 @@ mod global;
 mod graceful;
 mod model;
 mod peers;
+mod policy;
 mod prefixes;
 mod printer;
 mod reader;
@@ -140,10 +141,17 @@ fn read_config(cx: &mut Reader, root: &DeTable<'_>, file: &Path) -> Config {
     global_table.finish(cx);
 
     let mut peers = Vec::new();
+    let mut chains = Vec::new();
     for (i, mut t) in top.tables(cx, "peers").into_iter().enumerate() {
         let peer = read_peer(cx, &mut t, &global);
+        let chain = policy::read_peer_chains(cx, &mut t);
         t.finish(cx);
-        if let Some(peer) = peer {
+        if let Some(mut peer) = peer {
+            (peer.config.import, peer.config.export) = (chain.import_names(), chain.export_names());
+            peer.config.route_server = chain.route_server;
+            let mut chain = chain;
+            chain.name = peer.config.name.clone();
+            chains.push((peer.config.address, chain));
             peers.push((i, peer));
         }
     }
@@ -173,6 +181,14 @@ fn read_config(cx: &mut Reader, root: &DeTable<'_>, file: &Path) -> Config {
     let mut bmp_table = top.table(cx, "bmp");
     let bmp = read_bmp(cx, &mut bmp_table, &peer_configs);
     bmp_table.finish(cx);
+    let policy = policy::read_policy(cx, &mut top, &chains);
+    // RFC 7999: a blackhole prefix without a next hop goes to the discard address.
+    for (_, p) in prefixes.iter_mut().filter(|(_, p)| p.config.blackhole && p.config.next_hop.is_none()) {
+        p.config.next_hop = Some(match p.config.network.family() {
+            crate::prefix::Family::Ipv4Unicast => std::net::IpAddr::V4(policy.engine.blackhole.discard_v4),
+            crate::prefix::Family::Ipv6Unicast => std::net::IpAddr::V6(policy.engine.blackhole.discard_v6),
+        });
+    }
 
     top.finish(cx);
 
@@ -198,6 +214,10 @@ fn read_config(cx: &mut Reader, root: &DeTable<'_>, file: &Path) -> Config {
         archive,
         rpki,
         bmp,
+        sets: policy.sets,
+        policy: policy.policy,
+        blackhole: policy.blackhole,
+        policies: std::sync::Arc::new(policy.engine),
         warnings: Vec::new(),
     }
 }
@@ -294,6 +314,9 @@ mod tests {
                 multihop: 1,
                 ttl_security: false,
                 graceful: GracefulConfig::default(),
+                import: Vec::new(),
+                export: Vec::new(),
+                route_server: false,
             }]
         );
         assert!(c.prefixes.is_empty());
@@ -345,6 +368,7 @@ enabled = false
             vec![PrefixConfig {
                 network: "203.0.113.0/24".parse().unwrap(),
                 next_hop: Some("192.0.2.1".parse().unwrap()),
+                blackhole: false,
             }]
         );
         assert!(!c.archive.enabled);
@@ -377,28 +401,28 @@ enabled = false
             errors(&format!("{MINIMAL}\n[bgpd]\nx = 1\n")),
             vec![
                 "focl.toml:9: bgpd: unknown table 'bgpd'; known tables: global, peers, \
-                 prefixes, sources, archive, rpki, bmp"
+                 prefixes, sources, archive, rpki, bmp, sets, policy, blackhole"
             ]
         );
         assert_eq!(
             errors(&format!("{MINIMAL}\n[[peer]]\nx = 1\n")),
             vec![
                 "focl.toml:9: peer: unknown table 'peer' (did you mean 'peers'?); known \
-                 tables: global, peers, prefixes, sources, archive, rpki, bmp"
+                 tables: global, peers, prefixes, sources, archive, rpki, bmp, sets, policy, blackhole"
             ]
         );
         assert_eq!(
             errors(&format!("extra = [1, 2]\n{MINIMAL}")),
             vec![
                 "focl.toml:1: extra: unknown key 'extra'; known keys: global, peers, prefixes, sources, \
-                 archive, rpki, bmp"
+                 archive, rpki, bmp, sets, policy, blackhole"
             ]
         );
         assert_eq!(
             errors(&format!("log_level = \"debug\"\n{MINIMAL}")),
             vec![
                 "focl.toml:1: log_level: unknown key 'log_level' (it belongs under \
-                 [global]); known keys: global, peers, prefixes, sources, archive, rpki, bmp"
+                 [global]); known keys: global, peers, prefixes, sources, archive, rpki, bmp, sets, policy, blackhole"
             ]
         );
     }
@@ -424,7 +448,7 @@ enabled = false
             vec![
                 "focl.toml:1: global: expected a table ([global]), got an integer",
                 "focl.toml:2: x: unknown table 'x'; known tables: global, peers, prefixes, sources, \
-                 archive, rpki, bmp",
+                 archive, rpki, bmp, sets, policy, blackhole",
             ]
         );
         assert_eq!(
@@ -491,7 +515,7 @@ network = "10.0.0.1/8"
                  remote_port, hold_time_secs, connect_retry_secs, passive, password, \
                  route_refresh, enhanced_route_refresh, extended_messages, role, strict_role, add_path, max_paths_per_prefix, local_address, max_prefixes, max_prefixes_restart_secs, \
                  max_prefixes_warning_only, send_hold_time_secs, multihop, ttl_security, graceful_restart, \
-                 restart_time_secs, graceful_notification, long_lived_stale_secs, max_restart_time_secs, max_stale_secs",
+                 restart_time_secs, graceful_notification, long_lived_stale_secs, max_restart_time_secs, max_stale_secs, import, export, route_server",
                 "focl.toml:12: peers[1].address: peer address 192.0.2.2 is already used by \
                  peers[0] (line 7)",
                 "focl.toml:14: peers[1].password: TCP-MD5 password of peer 192.0.2.2 is empty; \
@@ -499,7 +523,7 @@ network = "10.0.0.1/8"
                 "focl.toml:17: prefixes[0].network: host bits are set past the prefix length \
                  (did you mean 10.0.0.0/8?)",
                 "focl.toml:19: bogus: unknown table 'bogus'; known tables: global, peers, \
-                 prefixes, sources, archive, rpki, bmp",
+                 prefixes, sources, archive, rpki, bmp, sets, policy, blackhole",
             ]
         );
     }

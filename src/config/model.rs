@@ -63,6 +63,17 @@ pub struct Config {
     pub rpki: RpkiConfig,
     #[serde(skip_serializing_if = "super::BmpConfig::is_empty")]
     pub bmp: super::BmpConfig,
+    /// `[sets.*]` and `[policy.*]` as written (printed back by `focld -n -v`).
+    #[serde(skip_serializing_if = "toml::Table::is_empty")]
+    pub sets: toml::Table,
+    #[serde(skip_serializing_if = "toml::Table::is_empty")]
+    pub policy: toml::Table,
+    /// `[blackhole]` as written (RFC 7999; compiled into `policies`).
+    #[serde(skip_serializing_if = "toml::Table::is_empty")]
+    pub blackhole: toml::Table,
+    /// The same, compiled, with every peer's import and export chains (issue 17).
+    #[serde(skip)]
+    pub policies: std::sync::Arc<crate::policy::Engine>,
     /// Things worth saying that do not stop focld (e.g. secrets in a world-readable file).
     #[serde(skip)]
     pub warnings: Vec<String>,
@@ -152,6 +163,14 @@ pub struct PeerConfig {
     /// Graceful restart (RFC 4724, 8538, 9494): `graceful_restart` and its timers.
     #[serde(flatten)]
     pub graceful: super::graceful::GracefulConfig,
+    /// Import and export policy chains (names of `[policy.NAME]`); empty: the defaults.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub import: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub export: Vec<String>,
+    /// Exported learned routes keep AS_PATH and NEXT_HOP (RFC 7947 route server).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub route_server: bool,
 }
 
 impl PeerConfig {
@@ -161,6 +180,13 @@ impl PeerConfig {
             Some(name) => format!("{} ({})", self.address, name),
             None => self.address.to_string(),
         }
+    }
+
+    /// Equal but for the policy chains, which a reload applies without a session reset.
+    pub fn same_session(&self, other: &PeerConfig) -> bool {
+        let strip =
+            |p: &PeerConfig| PeerConfig { import: Vec::new(), export: Vec::new(), route_server: false, ..p.clone() };
+        strip(self) == strip(other)
     }
 
     /// Internal BGP: both ends in the same AS (RFC 4271 §1.1).
@@ -184,6 +210,10 @@ pub struct PrefixConfig {
     pub network: Prefix,
     /// Same family as `network`; `None` lets the session pick (its local address).
     pub next_hop: Option<IpAddr>,
+    /// RFC 7999: announced with BLACKHOLE and NO_EXPORT, the next hop defaulting to the
+    /// `[blackhole]` discard address of its family.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub blackhole: bool,
 }
 
 /// `[archive]`: MRT archiving. The table is optional.

@@ -126,6 +126,9 @@ pub(super) fn read_peer(cx: &mut Reader, t: &mut Table<'_, '_>, global: &GlobalR
         multihop: multihop.unwrap_or(default_multihop),
         ttl_security: ttl_security.unwrap_or(false),
         graceful,
+        import: Vec::new(),
+        export: Vec::new(),
+        route_server: false,
     };
     if let (Some(f), true) = (&role_field, config.role.is_some() && config.is_ibgp()) {
         // RFC 9234 §4: roles are for eBGP sessions.

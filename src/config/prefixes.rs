@@ -41,8 +41,9 @@ pub(super) fn read_prefix(cx: &mut Reader, t: &mut Table<'_, '_>) -> Option<Pref
             }
         })
     });
+    let blackhole = t.get(cx, "blackhole").and_then(|f| cx.bool(&f)).unwrap_or(false);
     Some(PrefixRead {
-        config: PrefixConfig { network: network?, next_hop },
+        config: PrefixConfig { network: network?, next_hop, blackhole },
         network_line: network_field.map_or(0, |f| f.line),
     })
 }

@@ -396,7 +396,7 @@ mod tests {
                  remote_port, hold_time_secs, connect_retry_secs, passive, password, \
                  route_refresh, enhanced_route_refresh, extended_messages, role, strict_role, add_path, max_paths_per_prefix, local_address, max_prefixes, max_prefixes_restart_secs, \
                  max_prefixes_warning_only, send_hold_time_secs, multihop, ttl_security, graceful_restart, \
-                 restart_time_secs, graceful_notification, long_lived_stale_secs, max_restart_time_secs, max_stale_secs"
+                 restart_time_secs, graceful_notification, long_lived_stale_secs, max_restart_time_secs, max_stale_secs, import, export, route_server"
             ]
         );
         assert_eq!(

@@ -163,6 +163,12 @@ impl Dispatcher {
         rx.recv_timeout(QUERY_TIMEOUT).map_err(|_| internal("the RIB"))?
     }
 
+    fn ask_rib_blackhole(&self, op: crate::msg::BlackholeOp) -> Result<Value, CtlError> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.rib.send_timeout(RibMsg::Blackhole(op, tx), QUERY_TIMEOUT).map_err(|_| internal("the RIB"))?;
+        rx.recv_timeout(QUERY_TIMEOUT).map_err(|_| internal("the RIB"))?
+    }
+
     fn rib_counts(&self, id: PeerId) -> Result<(FamilyCounts, FamilyCounts), CtlError> {
         let v = self.ask_rib(RibQuery::Counts { peer: id })?;
         serde_json::from_value(v).map_err(|e| CtlError::new(code::INTERNAL, e.to_string()))
@@ -204,6 +210,26 @@ impl Dispatcher {
             Command::RibIn { .. } | Command::RibLookup { .. } => {
                 let (q, _) = self.route_query(command)?;
                 self.ask_rib(RibQuery::Routes(q))
+            }
+            Command::BlackholeAdd { prefix, peer } | Command::BlackholeDel { prefix, peer } => {
+                let prefix: crate::prefix::Prefix = prefix.parse().map_err(|e| {
+                    CtlError::new(code::BAD_ARGUMENT, format!("bad prefix '{prefix}': {e}; write ADDRESS/LENGTH"))
+                })?;
+                let peer = peer.as_deref().map(|p| self.find_peer(p).map(|r| r.id)).transpose()?;
+                let op = if matches!(command, Command::BlackholeAdd { .. }) {
+                    crate::msg::BlackholeOp::Add(prefix, peer)
+                } else {
+                    crate::msg::BlackholeOp::Del(prefix, peer)
+                };
+                self.ask_rib_blackhole(op)
+            }
+            Command::BlackholeList {} => self.ask_rib_blackhole(crate::msg::BlackholeOp::List),
+            Command::PolicyExplain { peer, prefix } => {
+                let p = self.find_peer(peer)?;
+                let prefix = prefix.parse().map_err(|e| {
+                    CtlError::new(code::BAD_ARGUMENT, format!("bad prefix '{prefix}': {e}; write ADDRESS/LENGTH"))
+                })?;
+                self.ask_rib(RibQuery::PolicyExplain { peer: p.id, prefix })
             }
             Command::RibOut { peer } => {
                 let p = self.find_peer(peer)?;
@@ -362,6 +388,7 @@ fn parse_filter(f: &RouteFilter) -> Result<RouteMatch, CtlError> {
         best: f.best,
         rpki,
         aspa,
+        rejected: f.rejected,
     })
 }
 

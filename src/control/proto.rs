@@ -127,6 +127,35 @@ pub enum Command {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         r#type: Option<String>,
     },
+    /// The import policy's decision on the peer's route(s) for exactly PREFIX, term by term
+    /// -> `PolicyExplain` (issue 17)
+    PolicyExplain { peer: String, prefix: String },
+    /// Announce PREFIX as a blackhole route (RFC 7999) to every neighbor, or `peer` only
+    /// -> `Vec<BlackholeRoute>`
+    BlackholeAdd {
+        prefix: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        peer: Option<String>,
+    },
+    /// Withdraw a blackhole route added with `blackhole_add` -> `Vec<BlackholeRoute>`
+    BlackholeDel {
+        prefix: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        peer: Option<String>,
+    },
+    /// -> `Vec<BlackholeRoute>`
+    BlackholeList {},
+}
+
+/// A blackhole route focld announces (RFC 7999).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlackholeRoute {
+    pub prefix: String,
+    /// The neighbor it goes to; null: every neighbor.
+    pub peer: Option<String>,
+    pub next_hop: String,
+    /// "config" (`[[prefixes]] blackhole = true`) or "focl" (`focl blackhole add`).
+    pub source: String,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -160,6 +189,9 @@ pub struct RouteFilter {
     /// An ASPA verdict, "valid", "invalid" or "unknown": the route's `aspa.state`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aspa: Option<String>,
+    /// Only routes the import policy rejected (issue 17).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub rejected: bool,
 }
 
 impl RouteFilter {
@@ -485,6 +517,26 @@ pub struct ReloadReport {
     pub sources_removed: Vec<String>,
     #[serde(default)]
     pub sources_changed: Vec<String>,
+    /// Peers whose import or export policy changed, and what evaluating again did.
+    #[serde(default)]
+    pub policy_changed: Vec<PolicyChange>,
+}
+
+/// One peer's policy change on reload (issue 17): its routes evaluated again from the
+/// pre-policy Adj-RIB-In, without a session reset.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyChange {
+    /// The peer's label: "192.0.2.2 (upstream)".
+    pub peer: String,
+    /// "import" or "export".
+    pub direction: String,
+    pub evaluated: u64,
+    /// Rejected before, accepted now.
+    pub now_accepted: u64,
+    /// Accepted before, rejected now.
+    pub now_rejected: u64,
+    /// Accepted before and now, with other post-policy attributes.
+    pub modified: u64,
 }
 
 /// Per-family route counts.
@@ -687,6 +739,12 @@ pub struct RibPeerSummary {
     /// Of `routes`, those stale (a graceful restart, RFC 4724, or an enhanced refresh, RFC 7313).
     #[serde(default)]
     pub stale: FamilyCounts,
+    /// Its routes the import policy rejected (kept in the Adj-RIB-In), issue 17.
+    #[serde(default)]
+    pub rejected: u64,
+    /// Its blackhole routes accepted by `[blackhole]` (RFC 7999).
+    #[serde(default)]
+    pub blackholes: u64,
 }
 
 /// Routes by RFC 6811 origin validation state.
@@ -760,6 +818,9 @@ pub struct Route {
     /// LLGR_STALE community, least preferred. Only present when true.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub llgr_stale: bool,
+    /// The import policy rejected the route: kept in the Adj-RIB-In, never best (issue 17).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub rejected: bool,
 }
 
 /// A neighbor, as routes name it.
@@ -832,6 +893,9 @@ pub struct RouteDetail {
     pub path_id: Option<u32>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub llgr_stale: bool,
+    /// The import policy rejected the route: kept in the Adj-RIB-In, never best (issue 17).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub rejected: bool,
     /// Attributes focld does not decode (and malformed ones), as received.
     pub other_attributes: Vec<RawAttribute>,
 }
@@ -993,4 +1057,46 @@ mod tests {
         assert_eq!(Command::ArchiveRetry {}.name(), "archive_retry");
         assert_eq!(Command::PeerRefresh { peer: "p".into(), family: None }.name(), "peer_refresh");
     }
+}
+
+/// `focl policy explain PEER PREFIX`: how the peer's import chain decided each of its routes
+/// for the prefix (one per path identifier).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyExplain {
+    pub peer: String,
+    pub prefix: String,
+    /// The peer's import chain, policy names in order; empty: the default (accept).
+    pub import: Vec<String>,
+    pub routes: Vec<ExplainedRoute>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExplainedRoute {
+    #[serde(default)]
+    pub path_id: Option<u32>,
+    /// Every term tried, in order.
+    pub steps: Vec<ExplainStep>,
+    /// "accept" or "reject".
+    pub decision: String,
+    /// "policy NAME term N (line L)", "policy NAME default" or "the import default (accept)".
+    pub decided_by: String,
+    /// The route is its prefix's best path now.
+    pub best: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExplainStep {
+    pub policy: String,
+    /// 1-based; 0 for the policy's `default`.
+    pub term: u32,
+    /// Line of the term in the configuration file (0 for a default).
+    pub line: u32,
+    /// Whether every `match` key held.
+    pub matched: bool,
+    /// The first `match` key that did not hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<String>,
+    /// The action taken when it matched: "accept", "reject" or "next".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
 }

@@ -75,6 +75,8 @@ pub struct PathSummary {
     /// An empty AS_PATH or one ending in a confederation segment: the origin is the
     /// receiving speaker's own AS (RFC 6811 §2).
     pub origin_local: bool,
+    /// COMMUNITIES holds BLACKHOLE (RFC 7999), so counting blackhole routes reads no bytes.
+    pub blackhole: bool,
 }
 
 impl PathSummary {
@@ -87,6 +89,11 @@ impl PathSummary {
                 (code::ORIGIN, [o]) => s.origin = (*o).min(2),
                 (code::MULTI_EXIT_DISC, [a, b, c, d]) => s.med = u32::from_be_bytes([*a, *b, *c, *d]),
                 (code::LOCAL_PREF, [a, b, c, d]) => s.local_pref = Some(u32::from_be_bytes([*a, *b, *c, *d])),
+                (code::COMMUNITIES, v) => {
+                    s.blackhole = v
+                        .chunks_exact(4)
+                        .any(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) == crate::policy::sets::BLACKHOLE)
+                }
                 _ => {}
             }
         }
@@ -377,7 +384,8 @@ mod tests {
                 path_len: 1,
                 origin: 0,
                 origin_as: Some(65002),
-                origin_local: false
+                origin_local: false,
+                blackhole: false
             }
         );
     }

@@ -2,8 +2,10 @@
 //! of one prefix every time one of them changes. The winner carries `table::BEST`; it is the
 //! Loc-RIB entry that later export, BMP Loc-RIB (RFC 9069) and RPKI work reads.
 //!
-//! No import policy yet, so the degree of preference (§9.1.1) is LOCAL_PREF on iBGP routes and
-//! the default 100 on eBGP ones (§5.1.5: LOCAL_PREF from an external peer is ignored).
+//! The degree of preference (§9.1.1) is LOCAL_PREF on iBGP routes and the default 100 on eBGP
+//! ones (§5.1.5: LOCAL_PREF from an external peer is ignored), unless the import policy
+//! rewrote the route (issue 17): then the post-policy LOCAL_PREF counts on every session.
+//! Routes the import policy rejected are not candidates (§9.1.2: only feasible routes).
 
 use super::attrs::PathSummary;
 use super::table::{RouteEntry, BEST};
@@ -23,11 +25,15 @@ pub struct Candidate {
     pub address: IpAddr,
     /// Long-lived stale (RFC 9494 §4.3): ranks below every route that is not.
     pub llgr_stale: bool,
+    /// The import policy rejected the route: it is never chosen.
+    pub rejected: bool,
+    /// `path` is post-policy: its LOCAL_PREF is the degree of preference on eBGP too.
+    pub policy_pref: bool,
 }
 
 impl Candidate {
     fn preference(&self) -> u32 {
-        match (self.ibgp, self.path.local_pref) {
+        match (self.ibgp || self.policy_pref, self.path.local_pref) {
             (true, Some(lp)) => lp,
             _ => DEFAULT_LOCAL_PREF,
         }
@@ -43,7 +49,7 @@ pub fn choose(c: &[Candidate]) -> Option<usize> {
 /// speed allocates nothing).
 fn choose_with(c: &[Candidate], alive: &mut Vec<usize>, next: &mut Vec<usize>) -> Option<usize> {
     alive.clear();
-    alive.extend(0..c.len());
+    alive.extend((0..c.len()).filter(|&i| !c[i].rejected));
     let keep_min = |alive: &mut Vec<usize>, key: &dyn Fn(&Candidate) -> u64| {
         if let Some(m) = alive.iter().map(|&i| key(&c[i])).min() {
             alive.retain(|&i| key(&c[i]) == m);
@@ -75,9 +81,10 @@ impl Candidate {
         (self.ibgp, self.router_id, self.address)
     }
 
-    /// §9.1.2 / §9.1.1 degree of preference, (a) AS_PATH length, (b) ORIGIN: lower is better.
-    fn rank(&self) -> (bool, u32, u32, u8) {
-        (self.llgr_stale, u32::MAX - self.preference(), self.path.path_len, self.path.origin)
+    /// Rejected last, then long-lived stale (RFC 9494 §4.3), then §9.1.2 / §9.1.1 degree of
+    /// preference, (a) AS_PATH length, (b) ORIGIN: lower is better.
+    fn rank(&self) -> (bool, bool, u32, u32, u8) {
+        (self.rejected, self.llgr_stale, u32::MAX - self.preference(), self.path.path_len, self.path.origin)
     }
 }
 
@@ -98,6 +105,10 @@ pub fn mark_best(
 ) -> Option<usize> {
     // The common case at full-table speed: one route, nothing to compare.
     if let [only] = routes {
+        if only.is_rejected() {
+            only.flags &= !BEST;
+            return None;
+        }
         only.flags |= BEST;
         return Some(0);
     }
@@ -199,6 +210,20 @@ pub fn mark_best_after_remove(
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_route_the_import_policy_rejected_is_never_best_and_a_policy_local_pref_counts_on_ebgp() {
+        let mut a = cand(1);
+        a.path.path_len = 1;
+        a.rejected = true;
+        assert_eq!(choose(&[a, cand(2)]), Some(1), "the shorter path is rejected");
+        assert_eq!(choose(&[a]), None);
+        let mut lp = cand(3);
+        lp.path.local_pref = Some(200);
+        assert_eq!(choose(&[cand(2), lp]), Some(0), "eBGP LOCAL_PREF is ignored as received");
+        lp.policy_pref = true;
+        assert_eq!(choose(&[cand(2), lp]), Some(1), "set by the import policy it counts");
+    }
+
     fn cand(n: u8) -> Candidate {
         Candidate {
             path: PathSummary { neighbor_as: 65000 + u32::from(n), path_len: 3, ..Default::default() },
@@ -206,6 +231,8 @@ mod tests {
             router_id: Ipv4Addr::new(10, 0, 0, n),
             address: IpAddr::from([127, 0, 0, n]),
             llgr_stale: false,
+            rejected: false,
+            policy_pref: false,
         }
     }
 

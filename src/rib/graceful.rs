@@ -14,7 +14,7 @@
 //! keep stale routes past it.
 
 use super::table::{self, RouteEntry};
-use super::{best, candidate, count_rov, release_route, set_of, PeerState, Rib};
+use super::{best, candidate, count_rejected, count_rov, release_route, set_of, PeerState, Rib};
 use crate::control::proto::{GracefulFamily, GracefulStatus};
 use crate::msg::{GracefulEvent, MrtMsg, PeerId};
 use crate::prefix::Family;
@@ -363,6 +363,9 @@ impl Rib {
             Family::Ipv4Unicast => table.v4.all_mut(|_, r| mark(r)),
             Family::Ipv6Unicast => table.v6.all_mut(|_, r| mark(r)),
         }
+        if n > 0 {
+            self.export_rewalk();
+        }
         n
     }
 
@@ -377,12 +380,13 @@ impl Rib {
     ) -> u64 {
         let Some(p) = self.peers.get_mut(&peer) else { return 0 };
         let slot = p.slot;
-        let Rib { table, attrs, slots, paths, decision, rov, .. } = self;
+        let Rib { table, attrs, slots, paths, decision, rov, rejected, .. } = self;
         let mut released = Vec::new();
         let on_removed = |old: RouteEntry, rest: &mut [RouteEntry]| {
             let gone = (old.is_best(), candidate(slots, attrs, paths, &old));
             best::mark_best_after_remove(decision, rest, gone, |e| candidate(slots, attrs, paths, e));
             count_rov(rov, &old, false);
+            count_rejected(rejected, attrs, paths, &old, false);
             released.push(old);
         };
         let picked = |e: &RouteEntry| pred(e, attrs.get(set_of(paths, e)));
@@ -398,6 +402,10 @@ impl Rib {
         let i = family.index();
         p.counts[i] = p.counts[i].saturating_sub(n);
         p.stale[i] = p.stale[i].saturating_sub(stale);
+        // Best paths changed: what learned routes go out follows (export policy, issue 17).
+        if n > 0 {
+            self.export_rewalk();
+        }
         n
     }
 }

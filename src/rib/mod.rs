@@ -21,7 +21,9 @@ mod adj_out;
 mod attrs;
 mod best;
 mod bmp_dump;
+mod export;
 mod graceful;
+mod import;
 mod paths;
 mod query;
 mod snapshot;
@@ -190,6 +192,16 @@ pub struct Rib {
     sources: Vec<sources::Source>,
     feeds: Vec<sources::Feed>,
     source_progress: HashMap<(PeerId, String), SourceProgress>,
+    /// Import and export policy (issue 17); the defaults until `RibMsg::SetPolicy`.
+    policy: Arc<crate::policy::Engine>,
+    /// Per peer slot: its routes the import policy rejected, and its accepted blackhole routes
+    /// (RFC 7999).
+    rejected: Vec<[u64; 2]>,
+    /// Sessions whose export chain sends them learned routes (`export.rs`).
+    exports: Vec<export::Export>,
+    /// `focl blackhole add`: prefixes announced as blackhole routes (RFC 7999), to every
+    /// neighbor or one; kept across reloads.
+    blackholes: Vec<(Prefix, Option<PeerId>)>,
 }
 
 /// What one source sent to one neighbor on its current session.
@@ -212,12 +224,27 @@ fn count_rov(rov: &mut [[u64; 2]], e: &RouteEntry, add: bool) {
     }
 }
 
+/// Count a route in (`add`) or out of its peer's routes rejected by import policy, or of its
+/// accepted blackhole routes.
+fn count_rejected(rejected: &mut [[u64; 2]], attrs: &AttrSlab, paths: &PathRefs, e: &RouteEntry, add: bool) {
+    let i = if e.is_rejected() {
+        0
+    } else if import::is_blackhole(attrs, paths, e) {
+        1
+    } else {
+        return;
+    };
+    if let Some(c) = rejected.get_mut(usize::from(e.peer)) {
+        c[i] = if add { c[i] + 1 } else { c[i].saturating_sub(1) };
+    }
+}
+
 /// More changed VRP prefixes than this: validate the whole table again in one walk rather
 /// than prefix by prefix.
 const REVALIDATE_WHOLE_TABLE: usize = 10_000;
 
 /// The `table::ROV_*` flags of a route for `prefix` whose set has `summary`.
-fn rov_flags(vrps: &VrpTable, prefix: &Prefix, summary: &PathSummary, local_as: u32) -> u8 {
+fn rov_flags(vrps: &VrpTable, prefix: &Prefix, summary: &PathSummary, local_as: u32) -> u16 {
     if vrps.is_empty() {
         return 0;
     }
@@ -231,8 +258,11 @@ pub const REFRESH_STALE_BOUND: Duration = Duration::from_secs(300);
 /// The decision-process view of a route (its set's summary and its peer's facts).
 fn candidate(slots: &[Option<SlotInfo>], attrs: &AttrSlab, paths: &PathRefs, e: &RouteEntry) -> Candidate {
     let info = slots.get(usize::from(e.peer)).copied().flatten();
+    let post = (e.flags & table::POLICY != 0).then(|| paths.post(e.attrs)).flatten();
     Candidate {
-        path: attrs.summary(set_of(paths, e)),
+        path: attrs.summary(post.unwrap_or_else(|| set_of(paths, e))),
+        rejected: e.is_rejected(),
+        policy_pref: post.is_some(),
         ibgp: info.is_some_and(|i| i.ibgp),
         router_id: info.map(|i| i.router_id).unwrap_or(Ipv4Addr::UNSPECIFIED),
         address: info.map(|i| i.address).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
@@ -242,7 +272,7 @@ fn candidate(slots: &[Option<SlotInfo>], attrs: &AttrSlab, paths: &PathRefs, e: 
 
 /// The attribute set of a route (through its path pair for an ADD-PATH route).
 fn set_of(paths: &PathRefs, e: &RouteEntry) -> AttrId {
-    if e.is_add_path() {
+    if e.is_path_ref() {
         paths.get(e.attrs).map_or(AttrId::MAX, |(a, _)| a)
     } else {
         e.attrs
@@ -260,10 +290,21 @@ fn path_of(paths: &PathRefs, e: &RouteEntry) -> Option<u32> {
 
 /// Give back what a route that left the table held.
 fn release_route(attrs: &mut AttrSlab, paths: &mut PathRefs, e: RouteEntry) {
-    if !e.is_add_path() {
+    if !e.is_path_ref() {
         attrs.release(e.attrs);
-    } else if let Some(set) = paths.release(e.attrs) {
+    } else if let Some((set, post)) = paths.release_post(e.attrs) {
         attrs.release(set);
+        if let Some(post) = post {
+            attrs.release(post);
+        }
+    }
+}
+
+/// The post-policy attribute set of a route: the one best path and the Loc-RIB read.
+fn post_of(paths: &PathRefs, e: &RouteEntry) -> AttrId {
+    match e.flags & table::POLICY {
+        0 => set_of(paths, e),
+        _ => paths.post(e.attrs).unwrap_or_else(|| set_of(paths, e)),
     }
 }
 
@@ -292,21 +333,27 @@ impl Rib {
             sources: Vec::new(),
             feeds: Vec::new(),
             source_progress: HashMap::new(),
+            policy: Arc::default(),
+            rejected: Vec::new(),
+            exports: Vec::new(),
+            blackholes: Vec::new(),
         }
     }
 
     fn run(&mut self, rx: Receiver<RibMsg>) {
         loop {
             // While a snapshot or a route stream is being written, wake up often for the next chunk.
-            let timeout = if self.snapshot.is_some() || !self.streams.is_empty() || !self.feeds.is_empty() {
-                Duration::from_millis(1)
-            } else {
-                let refresh = self.next_refresh_deadline().map(|d| d.saturating_duration_since(Instant::now()));
-                self.next_snapshot
-                    .map(|t| t.duration_since(SystemTime::now()).unwrap_or_default())
-                    .unwrap_or(Duration::from_secs(3600))
-                    .min(refresh.unwrap_or(Duration::MAX))
-            };
+            let timeout =
+                if self.snapshot.is_some() || !self.streams.is_empty() || !self.feeds.is_empty() || self.exports_busy()
+                {
+                    Duration::from_millis(1)
+                } else {
+                    let refresh = self.next_refresh_deadline().map(|d| d.saturating_duration_since(Instant::now()));
+                    self.next_snapshot
+                        .map(|t| t.duration_since(SystemTime::now()).unwrap_or_default())
+                        .unwrap_or(Duration::from_secs(3600))
+                        .min(refresh.unwrap_or(Duration::MAX))
+                };
             match rx.recv_timeout(timeout) {
                 Ok(RibMsg::Stop) | Err(RecvTimeoutError::Disconnected) => break,
                 Ok(msg) => {
@@ -331,6 +378,7 @@ impl Rib {
             self.snapshot_step();
             self.streams_step();
             self.feeds_step();
+            self.exports_step();
         }
         self.stop_snapshot();
         debug!("rib: stopped");
@@ -355,6 +403,10 @@ impl Rib {
                     self.rov.resize(usize::from(slot) + 1, [0; 2]);
                 }
                 self.rov[usize::from(slot)] = [0; 2];
+                if self.rejected.len() <= usize::from(slot) {
+                    self.rejected.resize(usize::from(slot) + 1, [0; 2]);
+                }
+                self.rejected[usize::from(slot)] = [0; 2];
                 let state = PeerState {
                     label,
                     address,
@@ -439,7 +491,21 @@ impl Rib {
                     info!("neighbor {}: removed, {n} routes dropped", p.label);
                 }
             }
-            RibMsg::SetPrefixes(prefixes) => self.set_prefixes(prefixes),
+            RibMsg::SetPrefixes(prefixes) => {
+                self.set_prefixes(prefixes);
+                // Learned routes of prefixes that stopped or started being ours (issue 17).
+                self.export_rewalk();
+            }
+            RibMsg::Blackhole(op, reply) => {
+                let _ = reply.send(self.blackhole_op(op));
+            }
+            RibMsg::SetPolicy(engine, reply) => {
+                let report = self.set_policy(engine);
+                self.export_policy_changed();
+                if let Some(r) = reply {
+                    let _ = r.send(Ok(report));
+                }
+            }
             RibMsg::Stop => {}
             RibMsg::SessionStale { peer } => self.gr_session_stale(peer, Instant::now()),
         }
@@ -450,9 +516,10 @@ impl Rib {
         self.prefixes = prefixes;
         let ids: Vec<PeerId> = self.peers.keys().copied().collect();
         for id in ids {
+            let mine = self.prefixes_for(id);
             let Some(p) = self.peers.get_mut(&id) else { continue };
             let Some(info) = p.session.as_ref() else { continue };
-            let new_out = adj_rib_out(&p.label, &self.prefixes, info);
+            let new_out = adj_rib_out(&p.label, &mine, info);
             let mut msgs = Vec::new();
             let mut sent = FamilyCounts::default();
             for family in info.families.iter().copied() {
@@ -491,13 +558,18 @@ impl Rib {
     /// Apply one UPDATE: withdrawals, then announcements sharing one attribute set; the best
     /// path of every prefix touched is chosen again (RFC 4271 §9.1.2).
     pub fn apply_update(&mut self, peer: PeerId, u: ParsedUpdate, four_octet: bool) {
+        if !self.exports.is_empty() && self.peers.get(&peer).is_some_and(|p| p.session.is_some()) {
+            for x in u.withdrawn.iter().chain(u.announced.iter()) {
+                self.export_touch(x);
+            }
+        }
         let Some(p) = self.peers.get_mut(&peer) else { return };
         if p.session.is_none() {
             return; // the session went down meanwhile
         }
         let slot = p.slot;
         let ap = p.session.as_ref().map(|s| AddPath::of(&s.add_path_rx)).unwrap_or_default();
-        let Rib { table, attrs, slots, paths, decision, vrps, rov, .. } = self;
+        let Rib { table, attrs, slots, paths, decision, vrps, rov, policy, rejected, .. } = self;
         for (i, w) in u.withdrawn.iter().enumerate() {
             // RFC 7911 §3: an ADD-PATH withdrawal names its path.
             let pid = ap.has(w.family()).then(|| u.withdrawn_id(i));
@@ -508,6 +580,7 @@ impl Rib {
                     p.stale[w.family().index()] = p.stale[w.family().index()].saturating_sub(1);
                 }
                 count_rov(rov, &old, false);
+                count_rejected(rejected, attrs, paths, &old, false);
                 let gone = (old.is_best(), candidate(slots, attrs, paths, &old));
                 best::mark_best_after_remove(decision, rest, gone, |e| candidate(slots, attrs, paths, e));
                 release_route(attrs, paths, old);
@@ -524,31 +597,59 @@ impl Rib {
             let leak = if u.otc_leak { table::OTC_LEAK } else { 0 };
             let summary = attrs.summary(id);
             let local_as = p.session.as_ref().map_or(0, |s| s.local_as);
+            let local_addr = p.session.as_ref().map(|s| s.local_addr);
+            // Import policy (issue 17): one run per UPDATE, over its one attribute set.
+            let sp = import::slot_policy(p.address, p.remote_as, local_as, local_addr);
+            let mut run =
+                attrs.get(id).and_then(|set| import::ImportRun::new(policy, sp.peer, set, sp.edit, summary.blackhole));
             for (i, a) in u.announced.iter().enumerate() {
                 let leak = leak | rov_flags(vrps, a, &summary, local_as);
                 let pid = ap.has(a.family()).then(|| u.announced_ids.get(i).copied().unwrap_or(0));
-                let entry = match pid {
-                    None => {
-                        attrs.hold(id);
-                        RouteEntry { attrs: id, received, peer: slot, flags: leak }
+                let verdict = run.as_mut().map(|r| r.decide(*a, leak, || import::covered(table, a, slot)));
+                let post = match (&mut run, &verdict) {
+                    (Some(r), Some(v)) => r.post_set(attrs, id, v),
+                    _ => None,
+                };
+                let entry = match (pid, verdict) {
+                    (None, Some(v)) => {
+                        let e = RouteEntry { attrs: id, received, peer: slot, flags: leak };
+                        import::entry_after(attrs, paths, id, None, post, v.accept, e)
                     }
-                    Some(pid) => {
+                    (Some(pid), Some(v)) => {
                         let routes = table.get(a).unwrap_or_default();
                         let mine = routes.iter().filter(|e| e.peer == slot);
                         let known = mine.clone().any(|e| path_of(paths, e) == Some(pid));
                         if !known && mine.count() >= usize::from(p.max_paths) {
-                            // A peer's paths for one prefix are bounded (max_paths_per_prefix).
                             p.paths_refused += 1;
                             continue;
                         }
-                        let (r, new) = paths.hold(id, pid);
-                        if new {
-                            attrs.hold(id);
-                        }
-                        RouteEntry { attrs: r, received, peer: slot, flags: leak | table::ADD_PATH }
+                        let e = RouteEntry { attrs: id, received, peer: slot, flags: leak | table::ADD_PATH };
+                        import::entry_after(attrs, paths, id, Some(pid), post, v.accept, e)
                     }
+                    (pid, None) => match pid {
+                        None => {
+                            attrs.hold(id);
+                            RouteEntry { attrs: id, received, peer: slot, flags: leak }
+                        }
+                        Some(pid) => {
+                            let routes = table.get(a).unwrap_or_default();
+                            let mine = routes.iter().filter(|e| e.peer == slot);
+                            let known = mine.clone().any(|e| path_of(paths, e) == Some(pid));
+                            if !known && mine.count() >= usize::from(p.max_paths) {
+                                // A peer's paths for one prefix are bounded (max_paths_per_prefix).
+                                p.paths_refused += 1;
+                                continue;
+                            }
+                            let (r, new) = paths.hold(id, pid);
+                            if new {
+                                attrs.hold(id);
+                            }
+                            RouteEntry { attrs: r, received, peer: slot, flags: leak | table::ADD_PATH }
+                        }
+                    },
                 };
                 count_rov(rov, &entry, true);
+                count_rejected(rejected, attrs, paths, &entry, true);
                 let (old, routes) = table.insert_as(a, entry, |e| e.peer == slot && path_of(paths, e) == pid);
                 let facts = |e: &RouteEntry| candidate(slots, attrs, paths, e);
                 match old {
@@ -564,10 +665,14 @@ impl Rib {
                             p.stale[a.family().index()] = p.stale[a.family().index()].saturating_sub(1);
                         }
                         count_rov(rov, &old, false);
+                        count_rejected(rejected, attrs, paths, &old, false);
                         release_route(attrs, paths, old);
                     }
                     None => p.counts[a.family().index()] += 1,
                 }
+            }
+            if let Some(r) = run {
+                r.finish(attrs);
             }
             attrs.release_unused(id);
             if p.paths_refused > 0 && p.paths_refused_logged.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
@@ -601,6 +706,9 @@ impl Rib {
     /// route when most of the table changed (the first table, a cache's reset).
     fn revalidate(&mut self, vrps: Arc<VrpTable>, mut changed: Vec<Prefix>) -> (u64, u64) {
         self.vrps = vrps;
+        // Peers whose import chain reads `rpki`: a route of theirs that flips is imported again.
+        let rpki_slots = self.rpki_policy_slots();
+        let mut reimport_at = Vec::new();
         let Rib { table, attrs, slots, paths, vrps, rov: counts, .. } = self;
         let started = Instant::now();
         let (mut seen, mut flipped) = (0u64, 0u64);
@@ -615,6 +723,9 @@ impl Rib {
                 let rov = RouteEntry::rov_bits(vrp::state_among(cover.iter().copied(), prefix.len(), origin));
                 seen += 1;
                 if e.flags & table::ROV_BITS != rov {
+                    if rpki_slots.contains_key(&e.peer) && reimport_at.last() != Some(&prefix) {
+                        reimport_at.push(prefix);
+                    }
                     flipped += 1;
                     count_rov(counts, e, false);
                     e.flags = e.flags & !table::ROV_BITS | rov;
@@ -638,6 +749,12 @@ impl Rib {
                 table.within_mut(c, &mut check);
             }
         }
+        let reimported = self.reimport(&rpki_slots, Some(&reimport_at));
+        if !reimported.is_empty() {
+            let n: u64 = reimported.values().map(|c| c.now_accepted + c.now_rejected).sum();
+            info!("rpki: import policy evaluated again at {} prefixes; {n} routes changed standing", reimport_at.len());
+        }
+        let vrps = &self.vrps;
         // A new serial or source time without a VRP change is no news.
         let level = if changed.is_empty() { log::Level::Debug } else { log::Level::Info };
         log::log!(
@@ -677,6 +794,10 @@ impl Rib {
         if let Some(c) = self.rov.get_mut(usize::from(slot)) {
             *c = [0; 2];
         }
+        if let Some(c) = self.rejected.get_mut(usize::from(slot)) {
+            *c = [0; 2];
+        }
+        self.export_rewalk();
         n
     }
 
@@ -712,12 +833,13 @@ impl Rib {
             return;
         }
         let slot = p.slot;
-        let Rib { table, attrs, slots, paths, decision, rov, .. } = self;
+        let Rib { table, attrs, slots, paths, decision, rov, rejected, .. } = self;
         let mut released = Vec::new();
         let on_removed = |old: RouteEntry, rest: &mut [RouteEntry]| {
             let gone = (old.is_best(), candidate(slots, attrs, paths, &old));
             best::mark_best_after_remove(decision, rest, gone, |e| candidate(slots, attrs, paths, e));
             count_rov(rov, &old, false);
+            count_rejected(rejected, attrs, paths, &old, false);
             released.push(old);
         };
         match family {
@@ -730,6 +852,10 @@ impl Rib {
         }
         p.counts[family.index()] -= n;
         p.stale[family.index()] = p.stale[family.index()].saturating_sub(n);
+        if n > 0 {
+            self.export_rewalk();
+        }
+        let Some(p) = self.peers.get(&peer) else { return };
         info!("neighbor {}: {why} for {family}: {n} stale routes removed, {} kept", p.label, p.counts[family.index()]);
     }
 
@@ -770,7 +896,7 @@ impl Rib {
     }
 
     fn session_up(&mut self, peer: PeerId, info: SessionInfo) {
-        let prefixes = self.prefixes.clone();
+        let prefixes = self.prefixes_for(peer);
         // Routes of an earlier session are gone (SessionDown), unless it ended in a graceful
         // restart (RFC 4724 §4.2: kept stale until End-of-RIB); make sure of it.
         if !self.gr_session_up(peer, &info, Instant::now()) {
@@ -789,6 +915,7 @@ impl Rib {
         p.paths_refused = 0;
         p.session = Some(info);
         self.resend(peer, None);
+        self.export_session_up(peer);
     }
 
     /// Send the Adj-RIB-Out of one family (or of all negotiated ones), then End-of-RIB.
@@ -911,7 +1038,7 @@ mod tests {
         rib.apply_update(peer, ParsedUpdate { announced, attrs, ..Default::default() }, true);
     }
 
-    fn withdraw(rib: &mut Rib, peer: PeerId, prefixes: &[&str]) {
+    pub(super) fn withdraw(rib: &mut Rib, peer: PeerId, prefixes: &[&str]) {
         let withdrawn = prefixes.iter().map(|p| p.parse().expect("prefix")).collect();
         rib.apply_update(peer, ParsedUpdate { withdrawn, ..Default::default() }, true);
     }

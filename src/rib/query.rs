@@ -10,7 +10,7 @@
 
 use super::attrs::{effective_as_path, AttrSet};
 use super::table::{PeerSlot, RouteEntry};
-use super::{path_of, set_of, unix_now, PeerState, Rib};
+use super::{path_of, post_of, set_of, unix_now, PeerState, Rib};
 use crate::control::proto::{
     self as ctl, Aggregator, AsPathSegment, AspaVerdict, CtlError, FamilyCounts, PeerName, RawAttribute,
     RibPeerSummary, RibSummary, Route as CtlRoute, RouteDetail, RouteList, RovCounts, StreamItem,
@@ -135,8 +135,12 @@ impl Rib {
                         stale: false,
                         path_id: None,
                         llgr_stale: false,
+                        rejected: false,
                     })
                     .collect();
+                // Learned routes its export chain accepted (issue 17), after the static ones.
+                let mut routes = routes;
+                routes.extend(self.exported_routes(peer, super::MAX_ROUTES_SHOWN.saturating_sub(routes.len())));
                 let count = routes.len() as u64;
                 to_json(RouteList { peer: p.label.clone(), routes, count })
             }
@@ -156,6 +160,7 @@ impl Rib {
                 let stale = FamilyCounts { ipv4_unicast: p.stale[0], ipv6_unicast: p.stale[1] };
                 to_json((stale, super::graceful::describe(p, std::time::Instant::now())))
             }
+            RibQuery::PolicyExplain { peer, prefix } => to_json(self.explain(peer, prefix)?),
         }
     }
 
@@ -304,7 +309,7 @@ impl Rib {
     /// The route as shown, if it passes the query's filters (`Null` when only counting).
     fn route_value(&self, prefix: &Prefix, r: &RouteEntry, cur: &RouteCursor, now: u32) -> Option<Value> {
         let f = &cur.q.filter;
-        if f.best && !r.is_best() {
+        if (f.best && !r.is_best()) || (f.rejected && !r.is_rejected()) {
             return None;
         }
         if f.rpki.is_some_and(|want| !self.vrps.in_use() || r.rov() != want) {
@@ -314,7 +319,10 @@ impl Rib {
         if f.peer_as.is_some_and(|a| a != peer.remote_as) {
             return None;
         }
-        let set = self.attrs.get(set_of(&self.paths, r))?;
+        // `rib in` shows the Adj-RIB-In as received; `rib lookup` the attributes after import
+        // policy, which best path used.
+        let id = if cur.q.peer.is_some() { set_of(&self.paths, r) } else { post_of(&self.paths, r) };
+        let set = self.attrs.get(id)?;
         let aspa = self.aspa_verdict(&set, peer);
         if f.aspa.is_some_and(|want| aspa.as_ref().is_none_or(|(state, _)| *state != want)) {
             return None;
@@ -408,8 +416,17 @@ impl Rib {
                 rov_total.invalid += invalid;
                 rov_total.not_found += not_found;
                 let rov = with_rov.then_some(rov);
+                let [rejected, blackholes] = self.rejected.get(usize::from(p.slot)).copied().unwrap_or_default();
                 let stale = FamilyCounts { ipv4_unicast: p.stale[0], ipv6_unicast: p.stale[1] };
-                RibPeerSummary { address: p.address.to_string(), name: p.name.clone(), routes: c, rov, stale }
+                RibPeerSummary {
+                    address: p.address.to_string(),
+                    name: p.name.clone(),
+                    routes: c,
+                    rov,
+                    stale,
+                    rejected,
+                    blackholes,
+                }
             })
             .collect();
         let mut announced = FamilyCounts::default();
@@ -463,6 +480,7 @@ fn display_route(p: &Prefix, r: &RouteEntry, a: AttrSet, peer: PeerName, age_sec
         stale: r.is_stale(),
         path_id: None,
         llgr_stale: r.is_llgr_stale(),
+        rejected: r.is_rejected(),
     }
 }
 
@@ -503,6 +521,7 @@ fn route_detail(p: &Prefix, r: &RouteEntry, d: display::Detail, peer: PeerName, 
         stale: r.is_stale(),
         path_id: None,
         llgr_stale: r.is_llgr_stale(),
+        rejected: r.is_rejected(),
         other_attributes: d
             .other
             .iter()

@@ -24,22 +24,28 @@ pub type AttrId = u32;
 pub type PeerSlot = u16;
 
 /// `RouteEntry::flags`: the route is the best path of its prefix (RFC 4271 §9.1.2).
-pub const BEST: u8 = 1;
+pub const BEST: u16 = 1;
 /// `RouteEntry::flags`: stale since the peer's BoRR (RFC 7313 §4), removed at its EoRR unless
 /// announced again meanwhile (an announcement replaces the entry, flags and all).
-pub const STALE: u8 = 2;
+pub const STALE: u16 = 2;
 /// `RouteEntry::flags`: a route leak by its Only-to-Customer attribute (RFC 9234 §5).
-pub const OTC_LEAK: u8 = 4;
+pub const OTC_LEAK: u16 = 4;
 /// `RouteEntry::flags`: an ADD-PATH route (RFC 7911); `attrs` is a `paths::PathRefId`.
-pub const ADD_PATH: u8 = 8;
+pub const ADD_PATH: u16 = 8;
 /// `RouteEntry::flags`: route origin validation (RFC 6811) found the route Valid, or Invalid;
 /// neither bit: NotFound.
-pub const ROV_VALID: u8 = 16;
-pub const ROV_INVALID: u8 = 32;
-pub const ROV_BITS: u8 = ROV_VALID | ROV_INVALID;
+pub const ROV_VALID: u16 = 16;
+pub const ROV_INVALID: u16 = 32;
+pub const ROV_BITS: u16 = ROV_VALID | ROV_INVALID;
+/// `RouteEntry::flags`: the import policy rejected the route; it stays in the Adj-RIB-In
+/// (pre-policy) and never becomes best.
+pub const REJECTED: u16 = 64;
+/// `RouteEntry::flags`: the import policy changed the route's attributes; `attrs` is a
+/// `paths::PathRefId` whose pair also holds the post-policy set (as for `ADD_PATH`).
+pub const POLICY: u16 = 128;
 /// `RouteEntry::flags`: long-lived stale (RFC 9494 §4.2): kept past the peer's restart time,
 /// taken to carry LLGR_STALE (65535:6), least preferred; cleared when announced again.
-pub const LLGR_STALE: u8 = 64;
+pub const LLGR_STALE: u16 = 256;
 
 /// One peer's route for a prefix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,7 +54,7 @@ pub struct RouteEntry {
     /// Unix time the route was received (seconds).
     pub received: u32,
     pub peer: PeerSlot,
-    pub flags: u8,
+    pub flags: u16,
 }
 
 impl RouteEntry {
@@ -72,8 +78,17 @@ impl RouteEntry {
         self.flags & ADD_PATH != 0
     }
 
+    pub fn is_rejected(&self) -> bool {
+        self.flags & REJECTED != 0
+    }
+
+    /// `attrs` is a `paths::PathRefId` (an ADD-PATH route, or one the import policy changed).
+    pub fn is_path_ref(&self) -> bool {
+        self.flags & (ADD_PATH | POLICY) != 0
+    }
+
     /// The `ROV_*` flags of an origin validation state (RFC 6811).
-    pub fn rov_bits(state: RovState) -> u8 {
+    pub fn rov_bits(state: RovState) -> u16 {
         match state {
             RovState::Valid => ROV_VALID,
             RovState::Invalid => ROV_INVALID,
@@ -315,7 +330,7 @@ impl<K: Key> FamilyTable<K> {
     }
 
     /// Set `flag` on every route of `peer` (all its paths); the number of routes marked.
-    pub fn mark_peer(&mut self, peer: PeerSlot, flag: u8) -> u64 {
+    pub fn mark_peer(&mut self, peer: PeerSlot, flag: u16) -> u64 {
         let mut n = 0;
         for routes in self.map.values_mut() {
             for e in routes.iter_mut().filter(|e| e.peer == peer) {

@@ -401,6 +401,8 @@ pub struct OutRoute {
     pub link_local_next_hop: Option<Ipv6Addr>,
     /// Only-to-Customer (RFC 9234 §5), added on sessions to customers, peers and RS clients.
     pub otc: Option<u32>,
+    /// COMMUNITIES (RFC 1997): BLACKHOLE and NO_EXPORT on a blackhole route (RFC 7999).
+    pub communities: Vec<u32>,
 }
 
 /// One AS_SEQUENCE holding `path` (split at 255), 2 or 4 octets per AS.
@@ -424,6 +426,10 @@ fn common_attrs(family: Family, route: &OutRoute, four_octet: bool) -> Vec<u8> {
     }
     if let Some(lp) = route.local_pref {
         push_attr(&mut a, flag::TRANSITIVE, attr::LOCAL_PREF, &lp.to_be_bytes());
+    }
+    if !route.communities.is_empty() {
+        let v: Vec<u8> = route.communities.iter().flat_map(|c| c.to_be_bytes()).collect();
+        push_attr(&mut a, flag::OPTIONAL | flag::TRANSITIVE, attr::COMMUNITIES, &v);
     }
     if let Some(otc) = route.otc {
         push_attr(&mut a, flag::OPTIONAL | flag::TRANSITIVE, attr::OTC, &otc.to_be_bytes());
@@ -894,6 +900,7 @@ mod tests {
             local_pref: None,
             link_local_next_hop: None,
             otc: None,
+            communities: Vec::new(),
         }
     }
 

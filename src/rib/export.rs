@@ -1,0 +1,501 @@
+//! Export of learned routes (issue 17): a neighbor whose `export` chain accepts Loc-RIB routes
+//! gets them; without a chain it gets only focld's own `[[prefixes]]` and `[[sources]]`
+//! (`adj_out.rs`, `sources.rs`), as a collector should.
+//!
+//! Fed by the RIB thread: `export_session_up` (a full walk of the Loc-RIB for the new
+//! session), `export_touch` (each prefix an UPDATE changed), `export_rewalk` (bulk changes:
+//! a session down, an EoRR sweep, a policy reload) and `exports_step` from the run loop, which
+//! compares each prefix's best route, after the export chain and the session's rewrite, with
+//! what the neighbor was sent and hands the differences to its peer thread as packed UPDATEs
+//! (routes with the same attributes share UPDATEs), a bounded batch at a time and only while
+//! the neighbor's inbox and socket have room, so a full table goes out at the speed the
+//! neighbor reads without holding up the RIB or other sessions.
+//!
+//! Rules, per route and neighbor: the best path only (RFC 4271 §9.1.3); not back to the
+//! neighbor it came from; routes from iBGP not to iBGP (§9.2); NO_ADVERTISE to nobody and
+//! NO_EXPORT / NO_EXPORT_SUBCONFED not to eBGP (RFC 1997); a prefix of `[[prefixes]]` is
+//! focld's own and never replaced. Towards eBGP our AS is prepended, NEXT_HOP is our address
+//! unless the chain sets one (§5.1.3), LOCAL_PREF is dropped (§5.1.5) and MULTI_EXIT_DISC too
+//! unless the chain sets it (§5.1.4; a route server keeps it); towards iBGP the route goes as it is (LOCAL_PREF 100
+//! when it has none). `route_server = true` on the neighbor leaves AS_PATH and NEXT_HOP as
+//! they are (RFC 7947 §2.2.2).
+//!
+//! Memory: per exporting session, a map of what was sent (prefix -> digest of the attributes
+//! and next hop), only for neighbors with an export chain.
+
+use super::attrs::AttrSet;
+use super::table::RouteEntry;
+use super::{post_of, Rib};
+use crate::control::proto::FamilyCounts;
+use crate::msg::{PeerId, PeerMsg, SessionId};
+use crate::policy::edit::{self, EditContext};
+use crate::policy::sets::NO_EXPORT;
+use crate::policy::{Direction, PeerFacts, Route, RouteAttrs, SetAction};
+use crate::prefix::{Family, Prefix};
+use crate::wire::attr::{code, split_attrs};
+use crate::wire::reannounce::{rewrite_dump_attrs, ExportSession};
+use crate::wire::update;
+use log::warn;
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeSet, HashMap};
+use std::hash::{Hash, Hasher};
+use std::net::IpAddr;
+
+/// RFC 1997 NO_ADVERTISE and NO_EXPORT_SUBCONFED.
+const NO_ADVERTISE: u32 = 0xFFFF_FF02;
+const NO_EXPORT_SUBCONFED: u32 = 0xFFFF_FF03;
+/// Prefixes looked at per exporting session in one step.
+const PREFIXES_PER_STEP: usize = 4096;
+/// As for `[[sources]]`: the next batch goes while fewer messages than this wait in the
+/// neighbor's inbox and fewer bytes than `MAX_UNWRITTEN` wait for its socket.
+const MAX_INBOX_BATCHES: usize = 4;
+const MAX_UNWRITTEN: usize = 2 << 20;
+
+/// One Established session with an export chain.
+pub(super) struct Export {
+    pub(super) peer: PeerId,
+    session: SessionId,
+    /// What the neighbor holds from us: prefix -> digest of (attributes, next hop).
+    sent: HashMap<Prefix, u64>,
+    /// Prefixes to look at again.
+    dirty: BTreeSet<Prefix>,
+    /// A walk of the whole Loc-RIB in progress: the last prefix done (`None`: from the start).
+    walk: Option<Option<Prefix>>,
+    /// UPDATEs built but not yet taken by the peer thread.
+    pending: Option<(Vec<Vec<u8>>, FamilyCounts)>,
+}
+
+/// What one prefix should be on one session: nothing, or its attributes and next hop.
+type Wanted = Option<(Vec<u8>, IpAddr)>;
+
+fn digest(w: &(Vec<u8>, IpAddr)) -> u64 {
+    let mut h = DefaultHasher::new();
+    w.hash(&mut h);
+    h.finish()
+}
+
+impl Rib {
+    /// Start exporting to `peer` if its export chain is not empty: every Loc-RIB prefix is
+    /// looked at.
+    pub(super) fn export_session_up(&mut self, peer: PeerId) {
+        self.exports.retain(|e| e.peer != peer);
+        let Some(p) = self.peers.get(&peer) else { return };
+        let Some(info) = &p.session else { return };
+        if self.policy.chain(&p.address, Direction::Export).is_empty() {
+            return;
+        }
+        self.exports.push(Export {
+            peer,
+            session: info.session,
+            sent: HashMap::new(),
+            dirty: BTreeSet::new(),
+            walk: Some(None),
+            pending: None,
+        });
+    }
+
+    /// The best route of `prefix` may have changed.
+    pub(super) fn export_touch(&mut self, prefix: &Prefix) {
+        for e in &mut self.exports {
+            e.dirty.insert(*prefix);
+        }
+    }
+
+    /// Many best routes may have changed: walk the whole Loc-RIB again for every session
+    /// (what was sent and is gone is withdrawn at the end of the walk).
+    pub(super) fn export_rewalk(&mut self) {
+        for e in &mut self.exports {
+            e.walk = Some(None);
+        }
+    }
+
+    /// After a policy change: sessions whose export chain appeared start, those whose chain
+    /// is gone withdraw what they were sent, the others walk again.
+    pub(super) fn export_policy_changed(&mut self) {
+        let ids: Vec<PeerId> = self.peers.iter().filter(|(_, p)| p.session.is_some()).map(|(id, _)| *id).collect();
+        for id in ids {
+            let has_chain =
+                self.peers.get(&id).is_some_and(|p| !self.policy.chain(&p.address, Direction::Export).is_empty());
+            match self.exports.iter_mut().find(|e| e.peer == id) {
+                Some(e) => e.walk = Some(None),
+                None if has_chain => self.export_session_up(id),
+                None => {}
+            }
+        }
+    }
+
+    /// Whether some export has work (the run loop then wakes up often).
+    pub(super) fn exports_busy(&self) -> bool {
+        self.exports.iter().any(|e| e.pending.is_some() || e.walk.is_some() || !e.dirty.is_empty())
+    }
+
+    /// One bounded step of every export.
+    pub(super) fn exports_step(&mut self) {
+        let mut i = 0;
+        while i < self.exports.len() {
+            let keep = self.export_step(i);
+            if keep {
+                i += 1;
+            } else {
+                self.exports.remove(i);
+            }
+        }
+    }
+
+    /// False when the session is gone.
+    fn export_step(&mut self, i: usize) -> bool {
+        let peer = self.exports[i].peer;
+        let Some(p) = self.peers.get(&peer) else { return false };
+        let Some(info) = p.session.as_ref().filter(|s| s.session == self.exports[i].session) else { return false };
+        if !p.link.has_room_for_bulk(MAX_INBOX_BATCHES, MAX_UNWRITTEN) {
+            return true;
+        }
+        if let Some((msgs, sent)) = self.exports[i].pending.take() {
+            if !p.link.send(PeerMsg::Send { session: info.session, msgs: msgs.clone(), sent }) {
+                self.exports[i].pending = Some((msgs, sent));
+            }
+            return true;
+        }
+        // The prefixes of this step: dirty ones first, then the walk's next ones.
+        let mut todo: Vec<Prefix> = Vec::new();
+        while todo.len() < PREFIXES_PER_STEP {
+            let Some(x) = self.exports[i].dirty.pop_first() else { break };
+            todo.push(x);
+        }
+        let mut walk_done = false;
+        if let Some(after) = self.exports[i].walk {
+            let room = PREFIXES_PER_STEP.saturating_sub(todo.len()).max(1);
+            let next: Vec<Prefix> = self.table.walk(after).take(room).map(|(p, _)| p).collect();
+            walk_done = next.len() < room;
+            self.exports[i].walk = if walk_done { None } else { next.last().copied().map(Some) };
+            todo.extend(next);
+        }
+        if walk_done {
+            // What was sent and is no longer in the table is looked at too (withdrawn).
+            let gone: Vec<Prefix> =
+                self.exports[i].sent.keys().filter(|p| self.table.get(p).is_none()).copied().collect();
+            todo.extend(gone);
+        }
+        if todo.is_empty() {
+            return true;
+        }
+        let wanted: Vec<(Prefix, Wanted)> = todo.iter().map(|x| (*x, self.export_wanted(peer, x))).collect();
+        let e = &mut self.exports[i];
+        let mut groups: HashMap<(Family, Vec<u8>, IpAddr), Vec<Prefix>> = HashMap::new();
+        let mut withdraw: [Vec<Prefix>; 2] = [Vec::new(), Vec::new()];
+        for (prefix, w) in wanted {
+            match w {
+                Some(w) => {
+                    let d = digest(&w);
+                    if e.sent.insert(prefix, d) != Some(d) {
+                        groups.entry((prefix.family(), w.0, w.1)).or_default().push(prefix);
+                    }
+                }
+                None => {
+                    if e.sent.remove(&prefix).is_some() {
+                        withdraw[prefix.family().index()].push(prefix);
+                    }
+                }
+            }
+        }
+        let mut msgs = Vec::new();
+        let mut sent = FamilyCounts::default();
+        for family in Family::ALL {
+            if !withdraw[family.index()].is_empty() {
+                msgs.extend(update::build_withdrawals(family, &withdraw[family.index()], info.max_message_len));
+            }
+        }
+        for ((family, attrs, nh), prefixes) in groups {
+            let ll = if family == Family::Ipv6Unicast { info.link_local } else { None };
+            match update::announce_with_attrs(family, &prefixes, &attrs, nh, ll, info.max_message_len) {
+                Ok(m) => msgs.extend(m),
+                Err(err) => warn!("neighbor {}: cannot export {} {family} routes: {err}", p.label, prefixes.len()),
+            }
+            match family {
+                Family::Ipv4Unicast => sent.ipv4_unicast += prefixes.len() as u64,
+                Family::Ipv6Unicast => sent.ipv6_unicast += prefixes.len() as u64,
+            }
+        }
+        if !msgs.is_empty() && !p.link.send(PeerMsg::Send { session: info.session, msgs: msgs.clone(), sent }) {
+            e.pending = Some((msgs, sent));
+        }
+        true
+    }
+
+    /// The route `peer` should hold for `prefix`, after its export chain and the session's
+    /// rewrite; `None` for none.
+    fn export_wanted(&self, peer: PeerId, prefix: &Prefix) -> Wanted {
+        let p = self.peers.get(&peer)?;
+        let info = p.session.as_ref()?;
+        let own = self.prefixes.iter().any(|s| s.network == *prefix)
+            || self.blackholes.iter().any(|(b, to)| b == prefix && to.is_none_or(|t| t == peer));
+        if !info.families.contains(&prefix.family()) || own {
+            return None; // a static or blackhole route of ours goes instead
+        }
+        let best: &RouteEntry = self.table.get(prefix)?.iter().find(|e| e.is_best())?;
+        if best.peer == p.slot {
+            return None; // not back to the neighbor it came from
+        }
+        let from = self.slots.get(usize::from(best.peer)).copied().flatten()?;
+        let ibgp = info.is_ibgp();
+        if from.ibgp && ibgp {
+            return None; // RFC 4271 §9.2: iBGP routes are not passed to iBGP
+        }
+        let set: AttrSet = self.attrs.get(post_of(&self.paths, best))?;
+        let decoded = RouteAttrs::decode(set.attrs, set.mp_next_hop);
+        let c = &decoded.communities;
+        if c.contains(&NO_ADVERTISE) || (!ibgp && (c.contains(&NO_EXPORT) || c.contains(&NO_EXPORT_SUBCONFED))) {
+            return None; // RFC 1997
+        }
+        let chain = self.policy.chain(&p.address, Direction::Export);
+        let facts = PeerFacts { address: p.address, asn: info.remote_as };
+        let route =
+            Route { prefix: *prefix, attrs: &decoded, rov: best.rov(), otc_leak: best.is_otc_leak(), peer: facts };
+        let v = self.policy.evaluate(chain, Direction::Export, &route, None);
+        if !v.accept {
+            return None;
+        }
+        let cx = EditContext {
+            local_as: info.local_as,
+            local_addr: Some(info.local_addr),
+            discard_v4: edit::DEFAULT_DISCARD_V4,
+            discard_v6: edit::DEFAULT_DISCARD_V6,
+        };
+        let actions: Vec<&SetAction> = self.policy.set_actions(&v).collect();
+        let (attrs, mp) = edit::apply(actions.iter().copied(), set.attrs, set.mp_next_hop, &cx)
+            .unwrap_or_else(|| (set.attrs.to_vec(), set.mp_next_hop.map(<[u8]>::to_vec)));
+        let nh_set = actions.iter().any(|a| matches!(a, SetAction::NextHop(_)));
+        let med_set = actions.iter().any(|a| matches!(a, SetAction::Med(_) | SetAction::MedAdd(_)));
+        let route_server = self.policy.peers.get(&p.address).is_some_and(|pp| pp.route_server);
+        // The route's own next hop, after the chain.
+        let own_nh: Option<IpAddr> = match prefix.family() {
+            Family::Ipv4Unicast => RouteAttrs::decode(&attrs, None).next_hop,
+            Family::Ipv6Unicast => {
+                mp.as_deref().and_then(|b| b.get(..16)).and_then(|b| <[u8; 16]>::try_from(b).ok()).map(IpAddr::from)
+            }
+        };
+        let keep_nh = nh_set || ibgp || route_server;
+        let next_hop = if keep_nh { own_nh? } else { info.local_addr };
+        if Family::of_addr(&next_hop) != prefix.family() {
+            return None; // no next hop of the route's family on this session
+        }
+        // RFC 4271 §5.1.4: a MED received from a neighboring AS is not passed to another.
+        // A route server passes it on as it came (RFC 7947 §2.2).
+        let attrs = if !ibgp && !med_set && !route_server { without(&attrs, code::MULTI_EXIT_DISC) } else { attrs };
+        let es = ExportSession {
+            local_as: info.local_as,
+            // A route server passes AS_PATH on as it is (RFC 7947 §2.2.2).
+            ibgp: ibgp || route_server,
+            four_octet_as: info.four_octet_as,
+            next_hop,
+            otc: crate::wire::role::otc_egress(info.role, info.local_as),
+        };
+        let mut out = rewrite_dump_attrs(&attrs, prefix.family() == Family::Ipv4Unicast, &es).ok()?;
+        if route_server && !ibgp {
+            out = without(&out, code::LOCAL_PREF); // §5.1.5: not sent to eBGP
+        }
+        Some((out, next_hop))
+    }
+
+    /// `focl rib out`: the learned routes exported to `peer`, as sent (at most `limit`).
+    pub(super) fn exported_routes(&self, peer: PeerId, limit: usize) -> Vec<crate::control::proto::Route> {
+        let mut prefixes: Vec<Prefix> =
+            self.exports.iter().filter(|e| e.peer == peer).flat_map(|e| e.sent.keys().copied()).collect();
+        prefixes.sort_unstable();
+        prefixes.truncate(limit);
+        prefixes
+            .into_iter()
+            .filter_map(|x| {
+                let (attrs, nh) = self.export_wanted(peer, &x)?;
+                let v = update::decode_attrs_for_display(&attrs, None, true);
+                Some(crate::control::proto::Route {
+                    prefix: x.to_string(),
+                    next_hop: Some(nh.to_string()),
+                    as_path: v.as_path,
+                    origin: v.origin,
+                    med: v.med,
+                    local_pref: v.local_pref,
+                    communities: v.communities,
+                    large_communities: v.large_communities,
+                    age_secs: 0,
+                    best: None,
+                    peer: None,
+                    otc: crate::wire::role::otc_of(&attrs),
+                    otc_leak: false,
+                    rpki: None,
+                    aspa: None,
+                    stale: false,
+                    llgr_stale: false,
+                    path_id: None,
+                    rejected: false,
+                })
+            })
+            .collect()
+    }
+}
+
+/// `attrs` without the attribute of type `c`.
+fn without(attrs: &[u8], c: u8) -> Vec<u8> {
+    let (list, _) = split_attrs(attrs);
+    let mut out = Vec::with_capacity(attrs.len());
+    for a in list.iter().filter(|a| a.type_code != c) {
+        out.extend_from_slice(a.whole);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{announce, attrs, withdraw};
+    use super::super::{Rib, RibOptions};
+    use crate::msg::{PeerLink, PeerMsg, RibMsg, SessionInfo};
+    use crate::prefix::{Family, Prefix};
+    use crate::wire::update::{self, Session};
+    use crossbeam_channel::Receiver;
+    use std::net::{IpAddr, Ipv4Addr};
+    use std::path::Path;
+
+    /// Peers 1..=3 at 127.0.0.N, AS 65000 + N, eBGP from our AS 65000 (as `rib_with_peers`),
+    /// with `extra` peer keys for peer 3 and the policies of `body`; the inboxes of the peers.
+    fn rib(extra: &str, body: &str) -> (Rib, Vec<Receiver<PeerMsg>>) {
+        let text = format!(
+            "[global]\nasn = 65000\nrouter_id = \"192.0.2.1\"\n[[peers]]\naddress = \"127.0.0.3\"\nremote_as = 65003\n{extra}\n{body}"
+        );
+        let engine = crate::config::parse(&text, Path::new("t.toml")).expect("valid").policies;
+        let mut rib = Rib::new(
+            Vec::new(),
+            RibOptions { router_id: Ipv4Addr::new(192, 0, 2, 1), mrt: None, rib_interval_secs: 0, sources: None },
+        );
+        rib.handle(RibMsg::SetPolicy(engine, None));
+        let mut inboxes = Vec::new();
+        for i in 1..=3u8 {
+            let poll = mio::Poll::new().expect("poll");
+            let waker = std::sync::Arc::new(mio::Waker::new(poll.registry(), mio::Token(0)).expect("waker"));
+            let (tx, rx) = crossbeam_channel::bounded(64);
+            let address = IpAddr::from([127, 0, 0, i]);
+            let link = PeerLink::new(tx, crossbeam_channel::bounded(1).0, waker);
+            rib.handle(RibMsg::AddPeer {
+                peer: u32::from(i),
+                label: format!("p{i}"),
+                address,
+                name: None,
+                remote_as: 65000 + u32::from(i),
+                link,
+                max_prefixes: None,
+            });
+            let info = SessionInfo {
+                session: 1,
+                local_addr: IpAddr::from([127, 0, 0, 100]),
+                remote_addr: address,
+                local_as: 65000,
+                remote_as: 65000 + u32::from(i),
+                four_octet_as: true,
+                families: Family::ALL.to_vec(),
+                remote_id: Ipv4Addr::new(10, 0, 0, i),
+                enhanced_route_refresh: false,
+                max_message_len: 4096,
+                role: None,
+                add_path_rx: vec![],
+                max_paths_per_prefix: 8,
+                link_local: None,
+                graceful: None,
+            };
+            rib.handle(RibMsg::SessionUp { peer: u32::from(i), info });
+            inboxes.push(rx);
+        }
+        (rib, inboxes)
+    }
+
+    /// What the RIB sent to a peer since the last call, after letting the exports run:
+    /// (announced prefix, AS path, next hop, MED) and withdrawn prefixes.
+    #[allow(clippy::type_complexity)]
+    fn sent(
+        rib: &mut Rib,
+        rx: &Receiver<PeerMsg>,
+    ) -> (Vec<(Prefix, String, Option<String>, Option<u32>)>, Vec<Prefix>) {
+        for _ in 0..10 {
+            rib.exports_step();
+        }
+        let (mut ann, mut wd) = (Vec::new(), Vec::new());
+        while let Ok(m) = rx.try_recv() {
+            let PeerMsg::Send { msgs, .. } = m else { continue };
+            for raw in msgs {
+                let Ok(u) = update::parse_update(&raw[19..], Session { four_octet_as: true, ibgp: false }) else {
+                    continue;
+                };
+                let v = update::decode_attrs_for_display(&u.attrs, u.mp_next_hop.as_deref(), true);
+                for p in &u.announced {
+                    ann.push((*p, v.as_path.clone(), v.next_hop.clone(), v.med));
+                }
+                wd.extend(u.withdrawn.iter().copied());
+            }
+        }
+        (ann, wd)
+    }
+
+    const ALL: &str = "[[policy.out.term]]\naction = \"accept\"\n";
+
+    /// `attrs` with MULTI_EXIT_DISC 50 and, if given, one community.
+    fn with(mut a: Vec<u8>, community: Option<u32>) -> Vec<u8> {
+        a.extend_from_slice(&[0x80, 4, 4, 0, 0, 0, 50]);
+        if let Some(c) = community {
+            a.extend_from_slice(&[0xc0, 8, 4]);
+            a.extend_from_slice(&c.to_be_bytes());
+        }
+        a
+    }
+
+    #[test]
+    fn a_learned_route_goes_to_a_neighbor_whose_export_chain_accepts_it_and_withdrawals_follow() {
+        let (mut rib, rx) = rib("export = [\"out\"]", ALL);
+        let p: Prefix = "192.0.2.0/24".parse().unwrap();
+        sent(&mut rib, &rx[2]);
+        announce(&mut rib, 1, &["192.0.2.0/24"], with(attrs(65001, 1), None));
+        let (ann, _) = sent(&mut rib, &rx[2]);
+        assert_eq!(
+            ann,
+            vec![(p, "65000 65001".to_string(), Some("127.0.0.100".to_string()), None)],
+            "eBGP: our AS prepended, next hop self, no MED"
+        );
+        assert!(sent(&mut rib, &rx[1]).0.is_empty(), "peer 2 has no export chain: learned routes never go to it");
+        // A better path from peer 2 replaces it; the same again sends nothing.
+        announce(&mut rib, 2, &["192.0.2.0/24"], attrs(65002, 0));
+        announce(&mut rib, 2, &["192.0.2.0/24"], attrs(65002, 0));
+        let (ann, _) = sent(&mut rib, &rx[2]);
+        assert_eq!(ann.iter().map(|a| a.1.as_str()).collect::<Vec<_>>(), ["65000"]);
+        // Peer 3's own route is best now: it is withdrawn from peer 3, not sent back.
+        announce(&mut rib, 3, &["192.0.2.0/24"], attrs(65003, 0));
+        withdraw(&mut rib, 2, &["192.0.2.0/24"]);
+        let (ann, wd) = sent(&mut rib, &rx[2]);
+        assert!(ann.is_empty() && wd == vec![p], "{ann:?} {wd:?}");
+        // Peer 3 withdraws; peer 1's path is best again and goes out; session down of 1: gone.
+        withdraw(&mut rib, 3, &["192.0.2.0/24"]);
+        assert_eq!(sent(&mut rib, &rx[2]).0.len(), 1);
+        rib.handle(RibMsg::SessionDown { peer: 1 });
+        assert_eq!(sent(&mut rib, &rx[2]).1, vec![p]);
+    }
+
+    #[test]
+    fn no_export_routes_stay_in_the_as_and_the_export_chain_decides() {
+        let body = "[sets.prefix]\nmine = [\"198.51.100.0/24\"]\n[[policy.out.term]]\nmatch = { prefix_in = \"mine\" }\naction = \"accept\"\n";
+        let (mut rib, rx) = rib("export = [\"out\"]", body);
+        announce(&mut rib, 1, &["198.51.100.0/24"], with(attrs(65001, 1), Some(crate::policy::sets::NO_EXPORT)));
+        announce(&mut rib, 1, &["203.0.113.0/24"], attrs(65001, 1));
+        assert!(sent(&mut rib, &rx[2]).0.is_empty(), "NO_EXPORT: not to eBGP; the other: the export default rejects");
+        announce(&mut rib, 1, &["198.51.100.0/24"], attrs(65001, 1));
+        assert_eq!(sent(&mut rib, &rx[2]).0.len(), 1);
+    }
+
+    #[test]
+    fn a_route_server_passes_as_path_next_hop_and_med_on_unchanged() {
+        let (mut rib, rx) = rib("export = [\"out\"]\nroute_server = true", ALL);
+        announce(&mut rib, 1, &["192.0.2.0/24"], with(attrs(65001, 2), None));
+        let (ann, _) = sent(&mut rib, &rx[2]);
+        assert_eq!(ann.len(), 1);
+        assert_eq!(
+            (ann[0].1.as_str(), ann[0].2.as_deref(), ann[0].3),
+            ("65001 65001", Some("192.0.2.2"), Some(50)),
+            "RFC 7947: AS_PATH, NEXT_HOP and MED as received"
+        );
+    }
+}

@@ -1,0 +1,665 @@
+//! Import policy on the RIB thread (issue 17): between the pre-policy Adj-RIB-In, which keeps
+//! every route as received (the archive and BMP pre-policy read it), and the Loc-RIB (the
+//! routes marked best).
+//!
+//! Fed by `apply_update` (each UPDATE's routes, through an `ImportRun`), by
+//! `RibMsg::SetPolicy` (start and reload: the routes of peers whose chain changed are
+//! evaluated again from the stored pre-policy set, no session reset) and by `revalidate` (a
+//! route whose RPKI state flipped under a chain that reads `rpki`). Emits the route's flags
+//! (`REJECTED`) and, only when a `set` action changed something, its post-policy attribute set
+//! held in a `paths` pair (`POLICY`): a route no policy touched costs nothing more.
+
+use super::attrs::{AttrSet, AttrSlab};
+use super::paths::{PathRefs, NO_POST};
+use super::table::{self, AttrId, RouteEntry};
+use super::{path_of, release_route, set_of};
+use crate::policy::edit::{self, EditContext};
+use crate::policy::{Direction, Engine, PeerFacts, Route, RouteAttrs, Verdict};
+use crate::prefix::Prefix;
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+/// The (policy, term) pairs whose `set` actions a verdict applies, and whether NO_EXPORT is
+/// added to a blackhole route.
+type SetsApplied = (Vec<(u16, u16)>, bool);
+
+/// Does the route carry BLACKHOLE (RFC 7999) and stand accepted? (Its post-policy set.)
+pub(super) fn is_blackhole(attrs: &AttrSlab, paths: &PathRefs, e: &RouteEntry) -> bool {
+    !e.is_rejected() && attrs.summary(super::post_of(paths, e)).blackhole
+}
+
+/// Does `slot` hold an accepted route for a prefix strictly covering `prefix` (RFC 7999
+/// `require_covering`)?
+pub(super) fn covered(table: &super::Table, prefix: &Prefix, slot: u16) -> bool {
+    table.covering(prefix).iter().any(|(_, rs)| rs.iter().any(|e| e.peer == slot && !e.is_rejected()))
+}
+
+/// The implicit `set` of an accepted blackhole route: NO_EXPORT (RFC 7999 §3.2).
+fn no_export() -> crate::policy::SetAction {
+    crate::policy::SetAction::CommunityAdd(vec![crate::policy::sets::NO_EXPORT])
+}
+
+/// The import of one UPDATE's routes (one attribute set) from one peer.
+pub(super) struct ImportRun<'e> {
+    engine: &'e Engine,
+    chain: &'e [usize],
+    decoded: RouteAttrs,
+    peer: PeerFacts,
+    edit: EditContext,
+    /// The chain reads only attributes: one verdict holds for every prefix.
+    memo: Option<Verdict>,
+    attr_only: bool,
+    /// The set carries BLACKHOLE: `[blackhole]` decides first, prefix by prefix.
+    blackhole: bool,
+    /// Post-policy sets already built for this set, by the `set` actions that made them.
+    posts: Vec<(SetsApplied, Option<AttrId>)>,
+}
+
+impl<'e> ImportRun<'e> {
+    /// `None` when the peer has no import chain (the default: accept, unchanged).
+    /// `blackhole`: the set carries BLACKHOLE (its `PathSummary`).
+    pub(super) fn new(
+        engine: &'e Engine,
+        peer: PeerFacts,
+        set: AttrSet,
+        edit: EditContext,
+        blackhole: bool,
+    ) -> Option<ImportRun<'e>> {
+        let chain = engine.chain(&peer.address, Direction::Import);
+        if chain.is_empty() && !blackhole {
+            return None;
+        }
+        Some(ImportRun {
+            engine,
+            chain,
+            decoded: RouteAttrs::decode(set.attrs, set.mp_next_hop),
+            peer,
+            edit,
+            memo: None,
+            attr_only: engine.reads_only_attributes(chain) && !blackhole,
+            blackhole,
+            posts: Vec::new(),
+        })
+    }
+
+    /// The verdict on `prefix`; `covered` answers RFC 7999's `require_covering` when asked.
+    pub(super) fn decide(&mut self, prefix: Prefix, flags: u16, covered: impl FnOnce() -> bool) -> Verdict {
+        if let Some(v) = self.memo.as_ref().filter(|_| self.attr_only) {
+            return v.clone();
+        }
+        let bh = self.blackhole.then(|| self.engine.blackhole_check(&prefix, &self.peer, covered));
+        if let Some(Err(why)) = bh {
+            return Verdict { accept: false, blackhole: Some(Err(why)), ..Default::default() };
+        }
+        let route = Route {
+            prefix,
+            attrs: &self.decoded,
+            rov: RouteEntry { attrs: 0, received: 0, peer: 0, flags }.rov(),
+            otc_leak: flags & table::OTC_LEAK != 0,
+            peer: self.peer,
+        };
+        let mut v = self.engine.evaluate(self.chain, Direction::Import, &route, None);
+        v.blackhole = bh;
+        if self.attr_only {
+            self.memo = Some(v.clone());
+        }
+        v
+    }
+
+    /// The post-policy set of an accepted route (interned, not yet held), or `None` when the
+    /// actions change nothing.
+    pub(super) fn post_set(&mut self, attrs: &mut AttrSlab, pre: AttrId, v: &Verdict) -> Option<AttrId> {
+        let bh = v.blackhole == Some(Ok(()));
+        if (v.sets.is_empty() && !bh) || !v.accept {
+            return None;
+        }
+        let key = (v.sets.clone(), bh);
+        if let Some((_, p)) = self.posts.iter().find(|(k, _)| *k == key) {
+            return *p;
+        }
+        let set = attrs.get(pre)?;
+        let four = set.four_octet;
+        let extra = bh.then(no_export);
+        let edited =
+            edit::apply(self.engine.set_actions(v).chain(extra.iter()), set.attrs, set.mp_next_hop, &self.edit);
+        let post =
+            edited.map(|(a, mp)| attrs.intern(AttrSet { attrs: &a, mp_next_hop: mp.as_deref(), four_octet: four }));
+        self.posts.push((key, post));
+        post
+    }
+
+    /// Give back the post-policy sets no route took.
+    pub(super) fn finish(self, attrs: &mut AttrSlab) {
+        for (_, p) in self.posts {
+            if let Some(p) = p {
+                attrs.release_unused(p);
+            }
+        }
+    }
+}
+
+/// Build the route entry of `pre` (and path identifier `pid`) after a verdict: the flags and
+/// the `attrs` field, holding what it needs in the slab and the pairs.
+pub(super) fn entry_after(
+    attrs: &mut AttrSlab,
+    paths: &mut PathRefs,
+    pre: AttrId,
+    pid: Option<u32>,
+    post: Option<AttrId>,
+    accept: bool,
+    mut e: RouteEntry,
+) -> RouteEntry {
+    e.flags &= !(table::REJECTED | table::POLICY);
+    if !accept {
+        e.flags |= table::REJECTED;
+    }
+    if post.is_none() && pid.is_none() {
+        attrs.hold(pre);
+        e.attrs = pre;
+        return e;
+    }
+    let (r, new) = paths.hold_post(pre, pid.unwrap_or(0), post.unwrap_or(NO_POST));
+    if new {
+        attrs.hold(pre);
+        if let Some(p) = post {
+            attrs.hold(p);
+        }
+    }
+    e.attrs = r;
+    if post.is_some() {
+        e.flags |= table::POLICY;
+    }
+    e
+}
+
+/// What evaluating routes again changed, for `focl reload`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reimport {
+    pub evaluated: u64,
+    /// Rejected before, accepted now.
+    pub now_accepted: u64,
+    /// Accepted before, rejected now.
+    pub now_rejected: u64,
+    /// Accepted before and now, with other post-policy attributes.
+    pub modified: u64,
+}
+
+/// Per peer slot: what evaluating its routes needs.
+pub(super) struct SlotPolicy {
+    pub(super) peer: PeerFacts,
+    pub(super) edit: EditContext,
+}
+
+/// Evaluate again the routes of one prefix that `pick` chooses, from their pre-policy sets;
+/// returns whether any route's standing (rejected or post-policy set) changed, so the caller
+/// decides the best path again. Counts go to `out[slot]`.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn reimport_routes(
+    engine: &Engine,
+    slots: &HashMap<u16, SlotPolicy>,
+    attrs: &mut AttrSlab,
+    paths: &mut PathRefs,
+    decoded: &mut HashMap<AttrId, RouteAttrs>,
+    prefix: Prefix,
+    routes: &mut [RouteEntry],
+    out: &mut HashMap<u16, Reimport>,
+    covers: &[u16],
+    mut on_change: impl FnMut(&RouteEntry, bool, &RouteEntry, bool),
+) -> bool {
+    let mut any = false;
+    for e in routes.iter_mut() {
+        let Some(sp) = slots.get(&e.peer) else { continue };
+        let pre = set_of(paths, e);
+        let pid = path_of(paths, e);
+        let Some(set) = attrs.get(pre) else { continue };
+        let d = decoded.entry(pre).or_insert_with(|| RouteAttrs::decode(set.attrs, set.mp_next_hop));
+        let route = Route { prefix, attrs: d, rov: e.rov(), otc_leak: e.is_otc_leak(), peer: sp.peer };
+        let chain = engine.chain(&sp.peer.address, Direction::Import);
+        let bh = attrs
+            .summary(pre)
+            .blackhole
+            .then(|| engine.blackhole_check(&prefix, &sp.peer, || covers.contains(&e.peer)));
+        let mut v = match bh {
+            Some(Err(why)) => Verdict { accept: false, blackhole: Some(Err(why)), ..Default::default() },
+            _ => engine.evaluate(chain, Direction::Import, &route, None),
+        };
+        v.blackhole = bh;
+        let extra = (bh == Some(Ok(()))).then(no_export);
+        let edited = if v.accept && (!v.sets.is_empty() || extra.is_some()) {
+            edit::apply(engine.set_actions(&v).chain(extra.iter()), set.attrs, set.mp_next_hop, &sp.edit)
+                .map(|(a, mp)| (a, mp, set.four_octet))
+        } else {
+            None
+        };
+        let post = edited
+            .map(|(a, mp, four)| attrs.intern(AttrSet { attrs: &a, mp_next_hop: mp.as_deref(), four_octet: four }));
+        let old = *e;
+        let old_post = if old.flags & table::POLICY != 0 { paths.post(old.attrs) } else { None };
+        let old_bh = is_blackhole(attrs, paths, &old);
+        let new = entry_after(attrs, paths, pre, pid, post, v.accept, old);
+        if let Some(p) = post {
+            attrs.release_unused(p);
+        }
+        release_route(attrs, paths, old);
+        *e = RouteEntry { flags: new.flags & !table::BEST | old.flags & table::BEST, ..new };
+        let new_bh = is_blackhole(attrs, paths, e);
+        if old_bh != new_bh || old.is_rejected() != e.is_rejected() {
+            on_change(&old, old_bh, e, new_bh);
+        }
+        let c = out.entry(e.peer).or_default();
+        c.evaluated += 1;
+        let was_rejected = old.is_rejected();
+        if was_rejected != e.is_rejected() {
+            any = true;
+            if was_rejected {
+                c.now_accepted += 1;
+            } else {
+                c.now_rejected += 1;
+            }
+        } else if !e.is_rejected() && old_post != post {
+            // Interning gives equal sets one id: another id is other attributes.
+            any = true;
+            c.modified += 1;
+        }
+    }
+    any
+}
+
+/// The peer facts and edit context of a session.
+pub(super) fn slot_policy(address: IpAddr, remote_as: u32, local_as: u32, local_addr: Option<IpAddr>) -> SlotPolicy {
+    SlotPolicy {
+        peer: PeerFacts { address, asn: remote_as },
+        edit: EditContext {
+            local_as,
+            local_addr,
+            discard_v4: edit::DEFAULT_DISCARD_V4,
+            discard_v6: edit::DEFAULT_DISCARD_V6,
+        },
+    }
+}
+
+impl super::Rib {
+    /// `RibMsg::SetPolicy`: take the new policies; evaluate again, from the pre-policy sets,
+    /// the routes of every peer whose import chain changed (no session reset, no route
+    /// refresh: the Adj-RIB-In holds every route as received), deciding best paths again
+    /// where a route's standing changed. What changed, peer by peer, for `focl reload`.
+    pub(super) fn set_policy(&mut self, engine: std::sync::Arc<Engine>) -> Vec<crate::control::proto::PolicyChange> {
+        let changed = self.policy.changed_peers(&engine, Direction::Import);
+        // `[blackhole]` decides before any chain: a change there concerns every neighbor.
+        let all = self.policy.blackhole != engine.blackhole;
+        self.policy = engine;
+        let mut picked = HashMap::new();
+        let mut labels = HashMap::new();
+        for p in self.peers.values().filter(|p| all || changed.contains(&p.address)) {
+            labels.insert(p.slot, p.label.clone());
+            if let Some(s) = &p.session {
+                picked.insert(p.slot, slot_policy(p.address, p.remote_as, s.local_as, Some(s.local_addr)));
+            }
+        }
+        let started = std::time::Instant::now();
+        let out = self.reimport(&picked, None);
+        if out.values().any(|c| c.now_accepted + c.now_rejected + c.modified > 0) {
+            self.export_rewalk();
+        }
+        let mut report: Vec<crate::control::proto::PolicyChange> = labels
+            .iter()
+            .map(|(slot, label)| {
+                let c = out.get(slot).copied().unwrap_or_default();
+                crate::control::proto::PolicyChange {
+                    peer: label.clone(),
+                    direction: "import".into(),
+                    evaluated: c.evaluated,
+                    now_accepted: c.now_accepted,
+                    now_rejected: c.now_rejected,
+                    modified: c.modified,
+                }
+            })
+            .collect();
+        report.sort_by(|a, b| a.peer.cmp(&b.peer));
+        for c in &report {
+            log::info!(
+                "neighbor {}: import policy changed: {} routes evaluated again, {} now accepted, {} now rejected, {} with other attributes ({} ms)",
+                c.peer,
+                c.evaluated,
+                c.now_accepted,
+                c.now_rejected,
+                c.modified,
+                started.elapsed().as_millis()
+            );
+        }
+        report
+    }
+
+    /// Evaluate again the routes of the slots in `picked` (within the prefixes `only` when
+    /// given, else the whole table) and decide the best path again where that changed.
+    pub(super) fn reimport(
+        &mut self,
+        picked: &HashMap<u16, SlotPolicy>,
+        only: Option<&[Prefix]>,
+    ) -> HashMap<u16, Reimport> {
+        let mut out = HashMap::new();
+        if picked.is_empty() {
+            return out;
+        }
+        let super::Rib { table, attrs, paths, slots, decision, rejected, policy, .. } = self;
+        let mut decoded = HashMap::new();
+        // RFC 7999 require_covering: the slots with an accepted route on a shorter prefix
+        // covering the current one. A walk in table order meets a covering prefix before the
+        // prefixes inside it, so a stack of the prefixes walked that may cover what follows
+        // answers it without another lookup.
+        let mut stack: Vec<(Prefix, Vec<u16>)> = Vec::new();
+        let mut each = |prefix: Prefix, routes: &mut [RouteEntry], covers: Option<Vec<u16>>| {
+            let covers = covers.unwrap_or_else(|| {
+                while stack.last().is_some_and(|(p, _)| !p.contains(&prefix)) {
+                    stack.pop();
+                }
+                stack.iter().flat_map(|(_, s)| s.iter().copied()).collect()
+            });
+            if routes.iter().any(|e| picked.contains_key(&e.peer)) {
+                if decoded.len() > 100_000 {
+                    decoded.clear(); // bounded: a full table has more sets than worth keeping decoded
+                }
+                let count = |old: &RouteEntry, old_bh: bool, new: &RouteEntry, new_bh: bool| {
+                    if let Some(c) = rejected.get_mut(usize::from(old.peer)) {
+                        let bump = |v: &mut u64, was: bool, now: bool| match (was, now) {
+                            (true, false) => *v = v.saturating_sub(1),
+                            (false, true) => *v += 1,
+                            _ => {}
+                        };
+                        bump(&mut c[0], old.is_rejected(), new.is_rejected());
+                        bump(&mut c[1], old_bh, new_bh);
+                    }
+                };
+                let changed = reimport_routes(
+                    policy,
+                    picked,
+                    attrs,
+                    paths,
+                    &mut decoded,
+                    prefix,
+                    routes,
+                    &mut out,
+                    &covers,
+                    count,
+                );
+                if changed {
+                    super::best::mark_best(decision, routes, |e| super::candidate(slots, attrs, paths, e));
+                }
+            }
+            stack.push((prefix, routes.iter().filter(|e| !e.is_rejected()).map(|e| e.peer).collect()));
+        };
+        match only {
+            None => table.all_mut(|p, r| each(p, r, None)),
+            Some(prefixes) => {
+                for p in prefixes {
+                    let covers: Vec<u16> = table
+                        .covering(p)
+                        .iter()
+                        .flat_map(|(_, rs)| rs.iter().filter(|e| !e.is_rejected()).map(|e| e.peer))
+                        .collect();
+                    if let Some(routes) = table.get_mut(p) {
+                        each(*p, routes, Some(covers));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+impl super::Rib {
+    /// The slots of Established peers whose import chain reads `rpki`.
+    pub(super) fn rpki_policy_slots(&self) -> HashMap<u16, SlotPolicy> {
+        let mut out = HashMap::new();
+        for p in self.peers.values() {
+            let Some(s) = &p.session else { continue };
+            if self.policy.reads_rpki(self.policy.chain(&p.address, Direction::Import)) {
+                out.insert(p.slot, slot_policy(p.address, p.remote_as, s.local_as, Some(s.local_addr)));
+            }
+        }
+        out
+    }
+}
+
+impl super::Rib {
+    /// `focl policy explain PEER PREFIX`: the peer's routes for exactly `prefix`, each run
+    /// through its import chain with every term recorded.
+    pub(super) fn explain(
+        &self,
+        peer: crate::msg::PeerId,
+        prefix: Prefix,
+    ) -> Result<crate::control::proto::PolicyExplain, crate::control::proto::CtlError> {
+        use crate::control::proto::{self as ctl, CtlError, ExplainStep, ExplainedRoute};
+        let p = self.peer(peer)?;
+        let chain = self.policy.chain(&p.address, Direction::Import);
+        let mut out = ctl::PolicyExplain {
+            peer: p.label.clone(),
+            prefix: prefix.to_string(),
+            import: self.policy.names(chain),
+            routes: Vec::new(),
+        };
+        let local_as = p.session.as_ref().map_or(0, |s| s.local_as);
+        let sp = slot_policy(p.address, p.remote_as, local_as, p.session.as_ref().map(|s| s.local_addr));
+        let routes = self.table.get(&prefix).unwrap_or_default();
+        for e in routes.iter().filter(|e| e.peer == p.slot) {
+            let Some(set) = self.attrs.get(set_of(&self.paths, e)) else { continue };
+            let decoded = RouteAttrs::decode(set.attrs, set.mp_next_hop);
+            let route = Route { prefix, attrs: &decoded, rov: e.rov(), otc_leak: e.is_otc_leak(), peer: sp.peer };
+            let mut trace = Vec::new();
+            let bh = self
+                .attrs
+                .summary(set_of(&self.paths, e))
+                .blackhole
+                .then(|| self.policy.blackhole_check(&prefix, &sp.peer, || covered(&self.table, &prefix, p.slot)));
+            let mut v = match bh {
+                Some(Err(why)) => Verdict { accept: false, blackhole: Some(Err(why)), ..Default::default() },
+                _ => self.policy.evaluate(chain, Direction::Import, &route, Some(&mut trace)),
+            };
+            v.blackhole = bh;
+            out.routes.push(ExplainedRoute {
+                path_id: path_of(&self.paths, e),
+                steps: trace
+                    .into_iter()
+                    .map(|s| ExplainStep {
+                        policy: s.policy,
+                        term: s.term as u32,
+                        line: s.line as u32,
+                        matched: s.failed.is_none(),
+                        failed: s.failed.map(String::from),
+                        action: s.action.map(|a| a.name().to_string()),
+                    })
+                    .collect(),
+                decision: if v.accept { "accept" } else { "reject" }.into(),
+                decided_by: self.policy.decider(&v, Direction::Import),
+                best: e.is_best(),
+            });
+        }
+        if out.routes.is_empty() {
+            return Err(CtlError::new(
+                ctl::code::BAD_ARGUMENT,
+                format!(
+                    "neighbor {} has no route for {prefix}; focl rib in {} {prefix} shows what it has",
+                    p.label, p.address
+                ),
+            ));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{announce, attrs, best_peer, rib_with_peers, withdraw};
+    use super::super::Rib;
+    use crate::msg::{RibMsg, VrpTable};
+    use crate::prefix::Prefix;
+    use std::path::Path;
+    use std::sync::Arc;
+
+    /// Peers 127.0.0.1 and 127.0.0.2 (as `rib_with_peers` makes them), 127.0.0.1 with `import`.
+    fn policy(body: &str) -> Arc<crate::policy::Engine> {
+        let text = format!(
+            "[global]\nasn = 65000\nrouter_id = \"192.0.2.1\"\n[[peers]]\naddress = \"127.0.0.1\"\nremote_as = 65001\nimport = [\"in\"]\n[[peers]]\nname = \"b\"\naddress = \"127.0.0.2\"\nremote_as = 65002\n{body}"
+        );
+        crate::config::parse(&text, Path::new("t.toml")).expect("valid").policies
+    }
+
+    const STD: &str = r#"
+[sets.prefix]
+bogons = ["198.18.0.0/15 orlonger", "10.0.0.0/8 le 32"]
+[sets.community]
+preferred = ["65001:100"]
+[[policy.in.term]]
+match = { prefix_in = "bogons" }
+action = "reject"
+[[policy.in.term]]
+match = { community_any = "preferred" }
+set = { local_pref = 200 }
+action = "accept"
+"#;
+
+    /// An import chain that accepts everything.
+    const ALL_IN: &str = "[[policy.in.term]]\naction = \"accept\"\n";
+
+    /// `attrs` with COMMUNITIES `c` added.
+    fn with_community(mut a: Vec<u8>, c: u32) -> Vec<u8> {
+        a.extend_from_slice(&[0xc0, 8, 4]);
+        a.extend_from_slice(&c.to_be_bytes());
+        a
+    }
+
+    fn entry(rib: &Rib, p: &str, peer_slot: u16) -> super::RouteEntry {
+        let p: Prefix = p.parse().expect("prefix");
+        *rib.table.get(&p).expect("routes").iter().find(|e| e.peer == peer_slot).expect("route")
+    }
+
+    #[test]
+    fn rejected_routes_stay_in_the_adj_rib_in_and_a_set_local_pref_wins_the_best_path() {
+        let mut rib = rib_with_peers(2);
+        rib.handle(RibMsg::SetPolicy(policy(STD), None));
+        let slot1 = rib.peers[&1].slot;
+        announce(&mut rib, 1, &["10.1.0.0/16", "192.0.2.0/24"], attrs(65001, 3));
+        announce(&mut rib, 2, &["10.1.0.0/16"], attrs(65002, 1));
+        assert!(entry(&rib, "10.1.0.0/16", slot1).is_rejected(), "a bogon from peer 1");
+        assert_eq!(best_peer(&rib, "10.1.0.0/16"), Some(2));
+        assert_eq!(rib.peers[&1].counts, [2, 0], "the rejected route is still in the Adj-RIB-In");
+        assert_eq!(rib.rejected[usize::from(slot1)], [1, 0]);
+        withdraw(&mut rib, 2, &["10.1.0.0/16"]);
+        assert_eq!(best_peer(&rib, "10.1.0.0/16"), None, "a rejected route alone is never best");
+        // Peer 1's longer path with the community gets LOCAL_PREF 200 and beats peer 2's.
+        announce(&mut rib, 2, &["192.0.2.0/24"], attrs(65002, 1));
+        assert_eq!(best_peer(&rib, "192.0.2.0/24"), Some(2));
+        announce(&mut rib, 1, &["192.0.2.0/24"], with_community(attrs(65001, 3), 65001 << 16 | 100));
+        assert_eq!(best_peer(&rib, "192.0.2.0/24"), Some(1));
+        let e = entry(&rib, "192.0.2.0/24", slot1);
+        assert!(e.flags & super::table::POLICY != 0);
+        let post = rib.attrs.summary(super::super::post_of(&rib.paths, &e));
+        let pre = rib.attrs.summary(super::super::set_of(&rib.paths, &e));
+        assert_eq!((pre.local_pref, post.local_pref), (None, Some(200)), "the pre-policy set is kept as received");
+        // Everything is given back when the routes go.
+        withdraw(&mut rib, 1, &["10.1.0.0/16"]);
+        assert_eq!(rib.rejected[usize::from(slot1)], [0, 0]);
+        rib.handle(RibMsg::SessionDown { peer: 1 });
+        rib.handle(RibMsg::SessionDown { peer: 2 });
+        assert_eq!((rib.attrs.len(), rib.paths.len(), rib.table.routes()), (0, 0, 0));
+    }
+
+    #[test]
+    fn a_changed_policy_is_applied_from_the_adj_rib_in_and_reported_peer_by_peer() {
+        let mut rib = rib_with_peers(2);
+        rib.handle(RibMsg::SetPolicy(policy(STD), None));
+        let prefixes: Vec<String> = (0..50).map(|i| format!("10.{i}.0.0/16")).collect();
+        let refs: Vec<&str> = prefixes.iter().map(String::as_str).collect();
+        announce(&mut rib, 1, &refs, attrs(65001, 1));
+        announce(&mut rib, 1, &["192.0.2.0/24"], with_community(attrs(65001, 1), 65001 << 16 | 100));
+        announce(&mut rib, 2, &refs, attrs(65002, 2));
+        assert_eq!(best_peer(&rib, "10.7.0.0/16"), Some(2));
+        // The bogon term goes; 10/8 is accepted now and peer 1's shorter paths win.
+        let report = rib.set_policy(policy(&STD.replace("\"10.0.0.0/8 le 32\"", "\"192.168.0.0/16 le 32\"")));
+        assert_eq!(report.len(), 1);
+        let c = &report[0];
+        assert_eq!((c.peer.as_str(), c.evaluated, c.now_accepted, c.now_rejected), ("p1", 51, 50, 0));
+        assert_eq!(best_peer(&rib, "10.7.0.0/16"), Some(1));
+        // A new LOCAL_PREF: other attributes for the one route with the community.
+        let report = rib
+            .set_policy(policy(&STD.replace("\"10.0.0.0/8 le 32\"", "\"192.168.0.0/16 le 32\"").replace("200", "300")));
+        assert_eq!((report[0].modified, report[0].now_rejected), (1, 0));
+        let slot1 = rib.peers[&1].slot;
+        let e = entry(&rib, "192.0.2.0/24", slot1);
+        assert_eq!(rib.attrs.summary(super::super::post_of(&rib.paths, &e)).local_pref, Some(300));
+        // The same policy again changes nothing and reports nothing.
+        let same = policy(&STD.replace("\"10.0.0.0/8 le 32\"", "\"192.168.0.0/16 le 32\"").replace("200", "300"));
+        assert!(rib.set_policy(same).is_empty());
+        rib.handle(RibMsg::SessionDown { peer: 1 });
+        rib.handle(RibMsg::SessionDown { peer: 2 });
+        assert_eq!((rib.attrs.len(), rib.paths.len()), (0, 0), "no set leaked across re-evaluations");
+    }
+
+    #[test]
+    fn a_vrp_change_imports_again_the_routes_whose_rpki_state_a_policy_reads() {
+        use crate::rpki::vrp::Vrp;
+        let mut rib = rib_with_peers(2);
+        rib.handle(RibMsg::SetPolicy(
+            policy("[[policy.in.term]]\nmatch = { rpki = \"invalid\" }\naction = \"reject\"\n"),
+            None,
+        ));
+        announce(&mut rib, 1, &["192.0.2.0/24"], attrs(65001, 1));
+        announce(&mut rib, 2, &["192.0.2.0/24"], attrs(65002, 2));
+        assert_eq!(best_peer(&rib, "192.0.2.0/24"), Some(1));
+        let set: crate::rpki::vrp::VrpSet =
+            [Vrp { prefix: "192.0.2.0/24".parse().expect("prefix"), max_len: 24, asn: 65002 }].into_iter().collect();
+        let table = Arc::new(VrpTable::from_sets([&set]));
+        let changed = table.changed_prefixes(&VrpTable::default());
+        rib.revalidate(table, changed);
+        let slot1 = rib.peers[&1].slot;
+        assert!(entry(&rib, "192.0.2.0/24", slot1).is_rejected(), "now Invalid: rejected");
+        assert_eq!(best_peer(&rib, "192.0.2.0/24"), Some(2));
+        rib.revalidate(Arc::new(VrpTable::default()), vec!["192.0.2.0/24".parse().expect("prefix")]);
+        assert!(!entry(&rib, "192.0.2.0/24", slot1).is_rejected(), "NotFound again: accepted");
+        assert_eq!(best_peer(&rib, "192.0.2.0/24"), Some(1));
+    }
+
+    #[test]
+    fn a_blackhole_route_is_accepted_only_from_an_allowed_neighbor_long_enough_and_covered_and_gets_no_export() {
+        let mut rib = rib_with_peers(2);
+        rib.handle(RibMsg::SetPolicy(
+            policy(&format!("{ALL_IN}[blackhole]\naccept_from = [\"127.0.0.1\"]\nmax_prefix_len_v4 = 32\n")),
+            None,
+        ));
+        let (slot1, slot2) = (rib.peers[&1].slot, rib.peers[&2].slot);
+        let bh = |a| with_community(a, crate::policy::sets::BLACKHOLE);
+        // Not covered yet: refused; covered by the neighbor's /24: accepted.
+        announce(&mut rib, 1, &["192.0.2.1/32"], bh(attrs(65001, 1)));
+        assert!(entry(&rib, "192.0.2.1/32", slot1).is_rejected());
+        let why = rib.explain(1, "192.0.2.1/32".parse().unwrap()).expect("explain");
+        assert!(why.routes[0].decided_by.contains("require_covering"), "{:?}", why.routes[0]);
+        announce(&mut rib, 1, &["192.0.2.0/24"], attrs(65001, 1));
+        announce(&mut rib, 1, &["192.0.2.1/32"], bh(attrs(65001, 1)));
+        let e = entry(&rib, "192.0.2.1/32", slot1);
+        assert!(!e.is_rejected() && e.is_best());
+        let post = rib.attrs.get(super::super::post_of(&rib.paths, &e)).expect("set");
+        let d = crate::policy::RouteAttrs::decode(post.attrs, None);
+        assert_eq!(
+            d.communities,
+            vec![crate::policy::sets::BLACKHOLE, crate::policy::sets::NO_EXPORT],
+            "NO_EXPORT added"
+        );
+        assert_eq!(rib.rejected[usize::from(slot1)], [0, 1], "one blackhole counted");
+        // Too short a prefix, and a neighbor not in accept_from: refused.
+        announce(&mut rib, 1, &["192.0.2.0/25"], bh(attrs(65001, 1)));
+        assert!(entry(&rib, "192.0.2.0/25", slot1).is_rejected());
+        announce(&mut rib, 2, &["192.0.2.0/24"], attrs(65002, 1));
+        announce(&mut rib, 2, &["192.0.2.2/32"], bh(attrs(65002, 1)));
+        assert!(entry(&rib, "192.0.2.2/32", slot2).is_rejected());
+        assert_eq!(rib.summary().peers[1].rejected, 1);
+        // A reload allowing peer 2: evaluated again, accepted (its /24 covers it), counted.
+        rib.set_policy(policy(&format!("{ALL_IN}[blackhole]\naccept_from = [\"127.0.0.1\", \"b\"]\n")));
+        assert!(!entry(&rib, "192.0.2.2/32", slot2).is_rejected());
+        assert_eq!(rib.rejected[usize::from(slot2)], [0, 1]);
+        withdraw(&mut rib, 1, &["192.0.2.1/32"]);
+        assert_eq!(rib.rejected[usize::from(slot1)], [1, 0], "the /25 stays refused, the /32 went");
+        rib.handle(RibMsg::SessionDown { peer: 1 });
+        rib.handle(RibMsg::SessionDown { peer: 2 });
+        assert_eq!((rib.attrs.len(), rib.paths.len()), (0, 0));
+    }
+}
