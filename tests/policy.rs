@@ -182,7 +182,7 @@ fn a_configuration_naming_an_undefined_set_or_aspa_does_not_start() {
         ),
         "{err}"
     );
-    assert!(err.contains("policy.in.term[0].match.aspa: ASPA is not available yet"), "{err}");
+    assert!(err.contains("policy.in.term[0].match.aspa: the aspa match key is not available yet"), "{err}");
 }
 
 /// A (AS 65001) announces two prefixes to B (AS 65002), which exports them to C (AS 65003)

@@ -603,7 +603,10 @@ fn read_match(cx: &mut Reader, s: &Sets, key: &str, f: &Field<'_, '_>) -> Option
             Match::Rpki(states)
         }
         "aspa" => {
-            cx.at(f, "ASPA is not available yet: focld does not validate AS paths with ASPA records; remove this key");
+            cx.at(
+                f,
+                "the aspa match key is not available yet: focl rib shows each route's ASPA verdict, but policy cannot match it; remove this key",
+            );
             return None;
         }
         "otc_leak" => Match::OtcLeak(cx.bool(f)?),
@@ -800,7 +803,7 @@ default = "accept"
         let want = [
             "focl.toml:8: peers[0].import[0]: no policy is called 'nope'; defined: import_std, x",
             "focl.toml:30: policy.x.term[0].match.prefix_in: no prefix set is called 'martians'; defined: bogons",
-            "focl.toml:30: policy.x.term[0].match.aspa: ASPA is not available yet",
+            "focl.toml:30: policy.x.term[0].match.aspa: the aspa match key is not available yet",
             "focl.toml:30: policy.x.term[0].match.colour: unknown key 'colour'",
             "focl.toml:31: policy.x.term[0].set.local_pref: local_pref must be from 0 to 4294967295, got -1",
             "focl.toml:32: policy.x.term[0].action: action must be \"accept\", \"reject\" or \"next\", got \"drop\"",
