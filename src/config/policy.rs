@@ -618,6 +618,20 @@ fn read_match(cx: &mut Reader, s: &Sets, key: &str, f: &Field<'_, '_>) -> Option
     })
 }
 
+/// The values of an `*_add` key: every pattern must be a literal value (`None`: a wildcard).
+fn literal_values<T>(
+    cx: &mut Reader,
+    f: &Field<'_, '_>,
+    key: &str,
+    values: impl IntoIterator<Item = Option<T>>,
+) -> Option<Vec<T>> {
+    let v: Option<Vec<T>> = values.into_iter().collect();
+    if v.is_none() {
+        cx.at(f, format!("{key} takes values, not wildcards (*)"));
+    }
+    v
+}
+
 fn read_set(cx: &mut Reader, s: &Sets, key: &str, f: &Field<'_, '_>) -> Option<SetAction> {
     // Communities to add: literal values (or a set without wildcards); to remove: patterns
     // (or a set's entries).
@@ -675,17 +689,7 @@ fn read_set(cx: &mut Reader, s: &Sets, key: &str, f: &Field<'_, '_>) -> Option<S
             if key == "community_remove" {
                 SetAction::CommunityRemove(pats)
             } else {
-                let mut vals = Vec::new();
-                for p in pats {
-                    match p.value() {
-                        Some(v) => vals.push(v),
-                        None => {
-                            cx.at(f, "community_add takes values, not wildcards (*)");
-                            return None;
-                        }
-                    }
-                }
-                SetAction::CommunityAdd(vals)
+                SetAction::CommunityAdd(literal_values(cx, f, key, pats.iter().map(|p| p.value()))?)
             }
         }
         "large_community_add" | "large_community_remove" => {
@@ -693,17 +697,7 @@ fn read_set(cx: &mut Reader, s: &Sets, key: &str, f: &Field<'_, '_>) -> Option<S
             if key == "large_community_remove" {
                 SetAction::LargeCommunityRemove(pats)
             } else {
-                let mut vals = Vec::new();
-                for p in pats {
-                    match p.value() {
-                        Some(v) => vals.push(v),
-                        None => {
-                            cx.at(f, "large_community_add takes values, not wildcards (*)");
-                            return None;
-                        }
-                    }
-                }
-                SetAction::LargeCommunityAdd(vals)
+                SetAction::LargeCommunityAdd(literal_values(cx, f, key, pats.iter().map(|p| p.value()))?)
             }
         }
         "next_hop" => match cx.str(f)? {
@@ -813,6 +807,18 @@ default = "accept"
             assert!(errs.iter().any(|e| e.starts_with(w)), "missing {w} in {errs:#?}");
         }
         assert_eq!(errs.len(), want.len(), "{errs:#?}");
+    }
+
+    #[test]
+    fn add_actions_refuse_wildcards_and_name_their_key() {
+        let errs = errors(&format!(
+            "{MINIMAL}[[policy.w.term]]\nset = {{ community_add = [\"65000:*\"], large_community_add = [\"1:2:*\"] }}\naction = \"accept\"\n"
+        ));
+        for key in ["community_add", "large_community_add"] {
+            let w = format!("policy.w.term[0].set.{key}: {key} takes values, not wildcards (*)");
+            assert!(errs.iter().any(|e| e.contains(&w)), "missing {w} in {errs:#?}");
+        }
+        assert_eq!(errs.len(), 2, "{errs:#?}");
     }
 
     #[test]

@@ -323,7 +323,8 @@ impl Rib {
         // policy, which best path used.
         let id = if cur.q.peer.is_some() { set_of(&self.paths, r) } else { post_of(&self.paths, r) };
         let set = self.attrs.get(id)?;
-        let aspa = self.aspa_verdict(&set, peer);
+        // Only when filtered on or shown: a count skips the AS_PATH walk.
+        let aspa = (f.aspa.is_some() || !cur.q.count_only).then(|| self.aspa_verdict(&set, peer)).flatten();
         if f.aspa.is_some_and(|want| aspa.as_ref().is_none_or(|(state, _)| *state != want)) {
             return None;
         }
