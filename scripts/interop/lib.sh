@@ -95,3 +95,34 @@ wait_until() {
     done
     return 1
 }
+
+# gobgpd_conf PORT FOCLD_PORT PASSIVE FAMILY...: on stdout, the GoBGP configuration the scripts
+# share: AS65002, router id 192.0.2.2, on 127.0.0.2:PORT, one neighbor, focld (AS65001) at
+# 127.0.0.1:FOCLD_PORT, passive-mode PASSIVE, hold time 30 s, connect retry 2 s, and the
+# FAMILY afi-safis ("ipv4-unicast", "ipv6-unicast").
+gobgpd_conf() {
+    local port=$1 fport=$2 passive=$3 f
+    shift 3
+    cat <<EOT
+[global.config]
+  as = 65002
+  router-id = "192.0.2.2"
+  port = $port
+  local-address-list = ["127.0.0.2"]
+
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "127.0.0.1"
+    peer-as = 65001
+  [neighbors.transport.config]
+    passive-mode = $passive
+    local-address = "127.0.0.2"
+    remote-port = $fport
+  [neighbors.timers.config]
+    hold-time = 30
+    connect-retry = 2
+EOT
+    for f in "$@"; do
+        printf '  [[neighbors.afi-safis]]\n    [neighbors.afi-safis.config]\n      afi-safi-name = "%s"\n' "$f"
+    done
+}

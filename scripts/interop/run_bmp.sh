@@ -93,30 +93,7 @@ port = $bport
 connect_retry_secs = 1
 stats_interval_secs = 2
 EOT
-cat >"$tmp/gobgpd.toml" <<EOT
-[global.config]
-  as = 65002
-  router-id = "192.0.2.2"
-  port = $gport
-  local-address-list = ["127.0.0.2"]
-
-[[neighbors]]
-  [neighbors.config]
-    neighbor-address = "127.0.0.1"
-    peer-as = 65001
-  [neighbors.transport.config]
-    local-address = "127.0.0.2"
-    remote-port = $fport
-  [neighbors.timers.config]
-    hold-time = 30
-    connect-retry = 2
-  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = "ipv4-unicast"
-  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = "ipv6-unicast"
-EOT
+gobgpd_conf "$gport" "$fport" false ipv4-unicast ipv6-unicast >"$tmp/gobgpd.toml"
 
 "$FOCLD" --config "$tmp/focl.toml" 2>>"$tmp/focld.log" &
 focld_pid=$!

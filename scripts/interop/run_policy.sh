@@ -87,28 +87,7 @@ action = "accept"
 EOT
 }
 
-cat >"$tmp/gobgpd.toml" <<EOT
-[global.config]
-  as = 65002
-  router-id = "192.0.2.2"
-  port = $gport
-  local-address-list = ["127.0.0.2"]
-
-[[neighbors]]
-  [neighbors.config]
-    neighbor-address = "127.0.0.1"
-    peer-as = 65001
-  [neighbors.transport.config]
-    passive-mode = true
-    local-address = "127.0.0.2"
-    remote-port = $fport
-  [neighbors.timers.config]
-    hold-time = 30
-    connect-retry = 2
-  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = "ipv4-unicast"
-EOT
+gobgpd_conf "$gport" "$fport" true ipv4-unicast >"$tmp/gobgpd.toml"
 
 sed -e "s/65002/65003/; s/192.0.2.2/192.0.2.3/; s/127.0.0.2/127.0.0.3/g; s/port = $gport/port = $gport2/" \
     "$tmp/gobgpd.toml" >"$tmp/gobgpd2.toml"
