@@ -224,25 +224,31 @@ else
     fail "GoBGP restart: rib summary dropped to '$low'"
 fi
 
+# graceful_focld_restart NAME ADDRESS HAS WANT: focld stops with SIGUSR2 and starts again with
+# -R; the peer NAME at ADDRESS must keep focld's prefix (HAS prints WANT) the whole time.
+graceful_focld_restart() {
+    local name=$1 addr=$2 has=$3 want=$4 kept=1
+    stop_focld USR2
+    for _ in 1 2 3 4 5 6; do
+        [ "$("$has")" = "$want" ] || kept=0
+        sleep 0.5
+    done
+    start_focld "$tmp/focl.toml" "$tmp/focld.log" -R
+    for _ in $(seq 1 40); do
+        [ "$("$has")" = "$want" ] || kept=0
+        established "$addr" && break
+        sleep 0.5
+    done
+    if [ "$kept" = 1 ] && wait_until 30 established "$addr" && [ "$("$has")" = "$want" ]; then
+        ok "focld SIGUSR2 then focld -R: $name kept focld's prefix the whole time"
+    else
+        fail "focld graceful restart: $name kept=$kept, state $(state_of "$addr"), has prefix $("$has")"
+    fi
+}
+
 # 2. focld restarts gracefully: GoBGP keeps focld's prefix throughout.
 if wait_until 10 output_is True gobgp_has_ours; then ok "GoBGP holds focld's prefix"; else fail "GoBGP lacks focld's prefix"; fi
-stop_focld USR2
-kept=1
-for _ in 1 2 3 4 5 6; do
-    [ "$(gobgp_has_ours)" = True ] || kept=0
-    sleep 0.5
-done
-start_focld "$tmp/focl.toml" "$tmp/focld.log" -R
-for _ in $(seq 1 40); do
-    [ "$(gobgp_has_ours)" = True ] || kept=0
-    established 127.0.0.2 && break
-    sleep 0.5
-done
-if [ "$kept" = 1 ] && wait_until 30 established 127.0.0.2 && [ "$(gobgp_has_ours)" = True ]; then
-    ok "focld SIGUSR2 then focld -R: GoBGP kept focld's prefix the whole time"
-else
-    fail "focld graceful restart: GoBGP kept=$kept, state $(state_of 127.0.0.2), has prefix $(gobgp_has_ours)"
-fi
+graceful_focld_restart GoBGP 127.0.0.2 gobgp_has_ours True
 if focl_json peer show 127.0.0.2 | jq_ 'd["capabilities_sent"]' | grep -q "graceful_restart(20s, N, ipv4_unicast, ipv6_unicast)"; then
     ok "focld's later OPENs no longer claim a restart"
 else
@@ -383,23 +389,7 @@ fi
 
 # focld restarts gracefully: BIRD keeps focld's prefix; a plain stop: BIRD drops it.
 if wait_until 10 output_is yes bird_has_ours; then ok "BIRD holds focld's prefix"; else fail "BIRD lacks focld's prefix"; fi
-stop_focld USR2
-kept=1
-for _ in 1 2 3 4 5 6; do
-    [ "$(bird_has_ours)" = yes ] || kept=0
-    sleep 0.5
-done
-start_focld "$tmp/focl.toml" "$tmp/focld.log" -R
-for _ in $(seq 1 40); do
-    [ "$(bird_has_ours)" = yes ] || kept=0
-    established 127.0.0.3 && break
-    sleep 0.5
-done
-if [ "$kept" = 1 ] && wait_until 30 established 127.0.0.3 && [ "$(bird_has_ours)" = yes ]; then
-    ok "focld SIGUSR2 then focld -R: BIRD kept focld's prefix the whole time"
-else
-    fail "focld graceful restart: BIRD kept=$kept, state $(state_of 127.0.0.3), has prefix $(bird_has_ours)"
-fi
+graceful_focld_restart BIRD 127.0.0.3 bird_has_ours yes
 stop_focld TERM
 if wait_until 10 output_is no bird_has_ours; then
     ok "focld SIGTERM: BIRD dropped focld's prefix"
