@@ -18,7 +18,7 @@ use crate::control::proto::{
 };
 use crate::prefix::{Family, Prefix};
 /// ASPA verdicts (the RIB computes them from the table the RTR thread hands over).
-pub use crate::rpki::aspa::{AspaState, Direction as AspaDirection};
+pub use crate::rpki::aspa::{AspaState, AspaTable, Direction as AspaDirection};
 /// The VRP table and validation states travel from the RTR thread to the RIB.
 pub use crate::rpki::vrp::{self, RovState, VrpSource, VrpTable};
 use crate::wire::notify::CeaseSubcode;

@@ -165,10 +165,10 @@ fn policy_test_counts_what_a_live_load_accepts_and_rejects_and_a_reload_applies_
 }
 
 #[test]
-fn a_configuration_naming_an_undefined_set_or_aspa_does_not_start() {
+fn a_configuration_naming_an_undefined_set_or_an_unknown_aspa_state_does_not_start() {
     let dir = TempDir::new("policy-bad");
     let text = format!(
-        "{}[[peers]]\naddress = \"127.0.0.9\"\nremote_as = 65009\nimport = [\"in\"]\n[[policy.in.term]]\nmatch = {{ prefix_in = \"nope\", aspa = \"valid\" }}\naction = \"reject\"\n",
+        "{}[[peers]]\naddress = \"127.0.0.9\"\nremote_as = 65009\nimport = [\"in\"]\n[[policy.in.term]]\nmatch = {{ prefix_in = \"nope\", aspa = \"leaky\" }}\naction = \"reject\"\n",
         global_section(dir.path(), free_port("127.0.0.1"))
     );
     let path = dir.path().join("bad.toml");
@@ -182,7 +182,12 @@ fn a_configuration_naming_an_undefined_set_or_aspa_does_not_start() {
         ),
         "{err}"
     );
-    assert!(err.contains("policy.in.term[0].match.aspa: the aspa match key is not available yet"), "{err}");
+    assert!(
+        err.contains(
+            "policy.in.term[0].match.aspa: aspa states are \"valid\", \"invalid\" and \"unknown\", got \"leaky\""
+        ),
+        "{err}"
+    );
 }
 
 /// A (AS 65001) announces two prefixes to B (AS 65002), which exports them to C (AS 65003)

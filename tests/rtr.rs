@@ -366,7 +366,8 @@ fn aspa_records_from_a_file_verify_every_path_both_ways_from_a_neighbor_without_
     let cfg = format!(
         "[global]\nasn = 65001\nrouter_id = \"192.0.2.1\"\nlisten_addr = \"127.0.0.1:{port}\"\n\
          control_socket = \"{d}/f.sock\"\n\n\
-         [[peers]]\naddress = \"127.0.0.173\"\nremote_as = 65041\npassive = true\n\n\
+         [[peers]]\naddress = \"127.0.0.173\"\nremote_as = 65041\npassive = true\nimport = [\"aspa_guard\"]\n\n\
+         [[policy.aspa_guard.term]]\nmatch = {{ aspa = \"invalid\" }}\naction = \"reject\"\n\n\
          [[rpki.files]]\npath = \"{f}\"\n",
         d = dir.path().display(),
         f = file.display()
@@ -386,9 +387,11 @@ fn aspa_records_from_a_file_verify_every_path_both_ways_from_a_neighbor_without_
     s.send(&update_msg(&[], &path_attrs(&[65041], &[64500, 64502]), &[24, 203, 0, 113]));
     s.send(&update_msg(&[], &path_attrs(&[64999, 64500], &[]), &[16, 10, 1]));
     assert!(wait_for(Duration::from_secs(5), || f.rib_in_prefixes("127.0.0.173").len() == 4));
+    // From the Adj-RIB-In: the routes the policy below rejects are shown there too.
     let aspa = |prefix: &str| {
-        let v = f.focl(&["rib", "lookup", prefix]).expect("rib lookup");
-        let a = &v["routes"][0]["aspa"];
+        let v = f.focl(&["rib", "in", "127.0.0.173"]).expect("rib in");
+        let routes = v["routes"].as_array().cloned().unwrap_or_default();
+        let a = routes.iter().find(|r| r["prefix"] == prefix).map(|r| r["aspa"].clone()).unwrap_or_default();
         format!("{} {} {}", a["state"], a["upstream"], a["downstream"]).replace('"', "")
     };
     assert_eq!(aspa("192.0.2.0/24"), "valid valid valid");
@@ -400,6 +403,22 @@ fn aspa_records_from_a_file_verify_every_path_both_ways_from_a_neighbor_without_
         invalid["routes"].as_array().expect("routes").iter().filter_map(|r| r["prefix"].as_str()).collect();
     names.sort();
     assert_eq!(names, ["10.1.0.0/16", "203.0.113.0/24"]);
+    // The import policy matches the same verdicts: those two are rejected, and kept.
+    let rejected = |f: &Focld| {
+        let v = f.focl(&["rib", "in", "127.0.0.173", "--rejected"]).expect("rib in --rejected");
+        let mut names: Vec<String> = v["routes"]
+            .as_array()
+            .expect("routes")
+            .iter()
+            .filter_map(|r| r["prefix"].as_str().map(String::from))
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(rejected(&f), ["10.1.0.0/16", "203.0.113.0/24"]);
+    let why = f.focl(&["policy", "explain", "127.0.0.173", "203.0.113.0/24"]).expect("explain");
+    assert_eq!(why["routes"][0]["decision"], "reject", "{why}");
+    assert!(why["routes"][0]["decided_by"].as_str().is_some_and(|d| d.contains("aspa_guard term 1")), "{why}");
     let bad = f.focl(&["rib", "in", "127.0.0.173", "--aspa", "maybe"]);
     assert!(bad.as_ref().is_err_and(|e| e.contains("valid, invalid or unknown")), "{bad:?}");
     let text = Command::new(focl_bin()).arg("-s").arg(&f.socket).args(["rib", "lookup", "198.51.100.1"]).output();
@@ -414,6 +433,18 @@ fn aspa_records_from_a_file_verify_every_path_both_ways_from_a_neighbor_without_
         wait_for(Duration::from_secs(5), || aspa("198.51.100.0/24") == "valid unknown valid"),
         "{}",
         aspa("198.51.100.0/24")
+    );
+    // With no ASPA record at all no route has a verdict and the policy rejects none; the
+    // records back, the same two are rejected again (evaluated again, no session reset).
+    write_atomically(&file, r#"{"roas":[],"aspas":[]}"#);
+    f.focl(&["reload"]).expect("reload");
+    assert!(wait_for(Duration::from_secs(5), || rejected(&f).is_empty()), "{:?}", rejected(&f));
+    write_atomically(&file, json);
+    f.focl(&["reload"]).expect("reload");
+    assert!(
+        wait_for(Duration::from_secs(5), || rejected(&f) == ["10.1.0.0/16", "203.0.113.0/24"]),
+        "{:?}",
+        rejected(&f)
     );
     drop(s);
 }

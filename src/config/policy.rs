@@ -1,7 +1,7 @@
 //! `[sets.*]`, `[[policy.NAME.term]]`, `[policy.NAME] default` and the peers' `import` /
 //! `export` lists (issue 17): read with every error naming the file, line and key, and
 //! compiled into a `policy::Engine`. A name that refers to no set or policy, an unknown key
-//! and a key focld cannot honour yet (`aspa`, `regex`) are load errors, never "true".
+//! and a key focld cannot honour yet (`regex`) are load errors, never "true".
 //!
 //! The tables are also kept as TOML values (`Config::sets`, `Config::policy`) so `focld -n -v`
 //! prints them back as written.
@@ -13,6 +13,7 @@ use crate::policy::sets::{
 };
 use crate::policy::{Action, Engine, Match, NextHopSet, PeerPolicy, Policy, Quantifier, SetAction, Term};
 use crate::prefix::Family;
+use crate::rpki::aspa::AspaState;
 use crate::rpki::vrp::RovState;
 use std::net::IpAddr;
 use toml::de::{DeTable, DeValue};
@@ -603,11 +604,18 @@ fn read_match(cx: &mut Reader, s: &Sets, key: &str, f: &Field<'_, '_>) -> Option
             Match::Rpki(states)
         }
         "aspa" => {
-            cx.at(
-                f,
-                "the aspa match key is not available yet: focl rib shows each route's ASPA verdict, but policy cannot match it; remove this key",
-            );
-            return None;
+            let mut states = Vec::new();
+            for it in string_list(cx, f) {
+                let name = cx.str(&it)?;
+                match AspaState::parse(name) {
+                    Some(a) => states.push(a),
+                    None => {
+                        cx.at(&it, format!("aspa states are \"valid\", \"invalid\" and \"unknown\", got \"{name}\""));
+                        return None;
+                    }
+                }
+            }
+            Match::Aspa(states)
         }
         "otc_leak" => Match::OtcLeak(cx.bool(f)?),
         "blackhole" => Match::Blackhole(cx.bool(f)?),
@@ -788,16 +796,16 @@ default = "accept"
     }
 
     #[test]
-    fn undefined_names_unknown_keys_and_aspa_are_load_errors_with_file_line_and_key() {
+    fn undefined_names_unknown_keys_and_bad_aspa_states_are_load_errors_with_file_line_and_key() {
         let text = format!(
-            "{}import = [\"nope\"]\n{POLICY}[[policy.x.term]]\nmatch = {{ prefix_in = \"martians\", aspa = \"valid\", colour = 1 }}\nset = {{ local_pref = -1 }}\naction = \"drop\"\n[sets.as_path.re]\nregex = \"_65000$\"\n",
+            "{}import = [\"nope\"]\n{POLICY}[[policy.x.term]]\nmatch = {{ prefix_in = \"martians\", aspa = \"fine\", colour = 1 }}\nset = {{ local_pref = -1 }}\naction = \"drop\"\n[sets.as_path.re]\nregex = \"_65000$\"\n",
             MINIMAL
         );
         let errs = errors(&text);
         let want = [
             "focl.toml:8: peers[0].import[0]: no policy is called 'nope'; defined: import_std, x",
             "focl.toml:30: policy.x.term[0].match.prefix_in: no prefix set is called 'martians'; defined: bogons",
-            "focl.toml:30: policy.x.term[0].match.aspa: the aspa match key is not available yet",
+            "focl.toml:30: policy.x.term[0].match.aspa: aspa states are \"valid\", \"invalid\" and \"unknown\", got \"fine\"",
             "focl.toml:30: policy.x.term[0].match.colour: unknown key 'colour'",
             "focl.toml:31: policy.x.term[0].set.local_pref: local_pref must be from 0 to 4294967295, got -1",
             "focl.toml:32: policy.x.term[0].action: action must be \"accept\", \"reject\" or \"next\", got \"drop\"",
@@ -852,13 +860,16 @@ peer_as = 65002
 contains_any = "a"
 length = "1..10"
 [[policy.all.term]]
-match = {{ prefix_in = "p", prefix_len = "8..24", afi = "ipv4", neighbor_in = "a", origin_in = "a", as_path = "ap", community_all = "c", community_none = "c", large_community_any = "l", ext_community_none = "e", next_hop_in = "p", rpki = ["valid", "not_found"], otc_leak = false, blackhole = true }}
+match = {{ prefix_in = "p", prefix_len = "8..24", afi = "ipv4", neighbor_in = "a", origin_in = "a", as_path = "ap", community_all = "c", community_none = "c", large_community_any = "l", ext_community_none = "e", next_hop_in = "p", rpki = ["valid", "not_found"], aspa = ["valid", "unknown"], otc_leak = false, blackhole = true }}
 set = {{ local_pref = 1, med = 2, med_add = -3, community_add = "NO_EXPORT", community_remove = ["1:*"], large_community_add = ["1:2:3"], large_community_remove = "l", next_hop = "discard", prepend = 2 }}
 action = "next"
 "#
         ));
         let t = &c.policies.policies[0].terms[0];
-        assert_eq!((t.matches.len(), t.set.len(), t.action), (14, 9, Action::Next));
+        assert_eq!((t.matches.len(), t.set.len(), t.action), (15, 9, Action::Next));
+        assert!(t
+            .matches
+            .contains(&Match::Aspa(vec![crate::rpki::aspa::AspaState::Valid, crate::rpki::aspa::AspaState::Unknown])));
         assert_eq!(c.peers[0].export, vec!["all".to_string()]);
     }
 }

@@ -24,6 +24,7 @@ pub mod offline;
 pub mod sets;
 
 use crate::prefix::{Family, Prefix};
+use crate::rpki::aspa::AspaState;
 use crate::rpki::vrp::RovState;
 use crate::wire::aspath::{Segment, AS_SEQUENCE, AS_SET};
 use crate::wire::attr::{code, split_attrs};
@@ -82,6 +83,9 @@ pub enum Match {
     NextHopIn(usize),
     /// RFC 6811 states accepted.
     Rpki(Vec<RovState>),
+    /// ASPA verification states accepted (draft-ietf-sidrops-aspa-verification-22 §6); a
+    /// route without a verdict (iBGP, no ASPA records in use) matches none.
+    Aspa(Vec<AspaState>),
     /// RFC 9234 §5 route leak by OTC, as the RIB marked it.
     OtcLeak(bool),
     /// RFC 7999: the route carries BLACKHOLE.
@@ -109,6 +113,7 @@ impl Match {
             Match::ExtCommunity(Quantifier::None, _) => "ext_community_none",
             Match::NextHopIn(_) => "next_hop_in",
             Match::Rpki(_) => "rpki",
+            Match::Aspa(_) => "aspa",
             Match::OtcLeak(_) => "otc_leak",
             Match::Blackhole(_) => "blackhole",
         }
@@ -309,6 +314,8 @@ pub struct Route<'a> {
     pub prefix: Prefix,
     pub attrs: &'a RouteAttrs,
     pub rov: RovState,
+    /// The route's ASPA verdict, when it has one (filled only for chains that read it).
+    pub aspa: Option<AspaState>,
     pub otc_leak: bool,
     pub peer: PeerFacts,
 }
@@ -390,10 +397,17 @@ impl Engine {
 
     /// Does some term of `chain` read the RPKI state (so a VRP change must evaluate again)?
     pub fn reads_rpki(&self, chain: &[usize]) -> bool {
-        chain
-            .iter()
-            .filter_map(|&i| self.policies.get(i))
-            .any(|p| p.terms.iter().any(|t| t.matches.iter().any(|m| matches!(m, Match::Rpki(_)))))
+        self.chain_reads(chain, |m| matches!(m, Match::Rpki(_)))
+    }
+
+    /// Does some term of `chain` read the ASPA verdict (so the route's verdict must be
+    /// computed for it, and an ASPA change must evaluate again)?
+    pub fn reads_aspa(&self, chain: &[usize]) -> bool {
+        self.chain_reads(chain, |m| matches!(m, Match::Aspa(_)))
+    }
+
+    fn chain_reads(&self, chain: &[usize], key: impl Fn(&Match) -> bool) -> bool {
+        chain.iter().filter_map(|&i| self.policies.get(i)).any(|p| p.terms.iter().any(|t| t.matches.iter().any(&key)))
     }
 
     /// Run `chain` over `route`; with `trace`, record every term tried (for explain).
@@ -516,6 +530,7 @@ impl Engine {
                 r.attrs.next_hop.is_some_and(|nh| s.prefix.get(*i).is_some_and(|(_, p)| p.matches_addr(&nh)))
             }
             Match::Rpki(states) => states.contains(&r.rov),
+            Match::Aspa(states) => r.aspa.is_some_and(|a| states.contains(&a)),
             Match::OtcLeak(b) => r.otc_leak == *b,
             Match::Blackhole(b) => r.attrs.communities.contains(&sets::BLACKHOLE) == *b,
         }

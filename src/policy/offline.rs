@@ -83,7 +83,7 @@ pub fn test_file(
         discard_v6: edit::DEFAULT_DISCARD_V6,
     };
     let mut one = |prefix: Prefix, attrs: &RouteAttrs, raw: Option<(&[u8], Option<&[u8]>)>| {
-        let route = Route { prefix, attrs, rov: RovState::NotFound, otc_leak: false, peer: facts };
+        let route = Route { prefix, attrs, rov: RovState::NotFound, aspa: None, otc_leak: false, peer: facts };
         let v = engine.evaluate(chain, Direction::Import, &route, None);
         let by = engine.decider(&v, Direction::Import);
         r.routes += 1;

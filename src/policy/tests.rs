@@ -42,7 +42,7 @@ fn peer() -> PeerFacts {
 }
 
 fn decide(e: &Engine, prefix: &str, attrs: &RouteAttrs, rov: RovState) -> Verdict {
-    let r = Route { prefix: prefix.parse().unwrap(), attrs, rov, otc_leak: false, peer: peer() };
+    let r = Route { prefix: prefix.parse().unwrap(), attrs, rov, aspa: None, otc_leak: false, peer: peer() };
     e.evaluate(e.chain(&peer().address, Direction::Import), Direction::Import, &r, None)
 }
 
@@ -87,6 +87,7 @@ fn the_first_terminal_action_wins_and_a_policy_without_default_hands_over_to_the
         prefix: "192.0.2.0/24".parse().unwrap(),
         attrs: &plain,
         rov: RovState::NotFound,
+        aspa: None,
         otc_leak: false,
         peer: peer(),
     };
@@ -101,6 +102,7 @@ fn a_policy_default_ends_the_chain_and_the_trace_names_every_term_tried() {
         prefix: "192.0.2.0/24".parse().unwrap(),
         attrs: &plain,
         rov: RovState::NotFound,
+        aspa: None,
         otc_leak: false,
         peer: peer(),
     };
@@ -227,4 +229,28 @@ fn a_reload_finds_the_peers_whose_chain_changed_by_content_not_by_name() {
     let b = engine(&STD.replace("local_pref = 200", "local_pref = 250"));
     let changed = a.changed_peers(&b, Direction::Import);
     assert!(changed.contains(&peer().address));
+}
+
+#[test]
+fn the_aspa_key_matches_the_listed_verdicts_and_never_a_route_without_one() {
+    use crate::rpki::aspa::AspaState;
+    let e = engine("[[policy.a.term]]\nmatch = { aspa = [\"invalid\", \"unknown\"] }\naction = \"reject\"\n");
+    let plain = RouteAttrs::decode(&wire(&[65002], &[], &[]), None);
+    let run = |aspa| {
+        let r = Route {
+            prefix: "192.0.2.0/24".parse().unwrap(),
+            attrs: &plain,
+            rov: RovState::NotFound,
+            aspa,
+            otc_leak: false,
+            peer: peer(),
+        };
+        e.evaluate(&[0], Direction::Import, &r, None).accept
+    };
+    assert!(!run(Some(AspaState::Invalid)));
+    assert!(!run(Some(AspaState::Unknown)));
+    assert!(run(Some(AspaState::Valid)));
+    assert!(run(None), "no verdict (iBGP, no records): no aspa value matches");
+    assert!(e.reads_aspa(&[0]) && !e.reads_rpki(&[0]));
+    assert!(e.reads_only_attributes(&[0]), "the verdict is one per attribute set and neighbor");
 }

@@ -23,9 +23,10 @@
 //! Memory: per exporting session, a map of what was sent (prefix -> digest of the attributes
 //! and next hop), only for neighbors with an export chain.
 
+use super::aspa::AspaCtx;
 use super::attrs::AttrSet;
 use super::table::RouteEntry;
-use super::{post_of, Rib};
+use super::{post_of, set_of, Rib};
 use crate::control::proto::FamilyCounts;
 use crate::msg::{PeerId, PeerMsg, SessionId};
 use crate::policy::edit::{self, EditContext};
@@ -249,8 +250,23 @@ impl Rib {
         }
         let chain = self.policy.chain(&p.address, Direction::Export);
         let facts = PeerFacts { address: p.address, asn: info.remote_as };
-        let route =
-            Route { prefix: *prefix, attrs: &decoded, rov: best.rov(), otc_leak: best.is_otc_leak(), peer: facts };
+        // The route's ASPA verdict as received from the neighbor it came from, when the
+        // chain reads it.
+        let aspa = if self.policy.reads_aspa(chain) {
+            let source = self.peers.values().find(|s| s.slot == best.peer);
+            let pre = self.attrs.get(set_of(&self.paths, best));
+            source.and_then(AspaCtx::of).zip(pre).and_then(|(c, pre)| c.state(&self.vrps.aspas, &pre))
+        } else {
+            None
+        };
+        let route = Route {
+            prefix: *prefix,
+            attrs: &decoded,
+            rov: best.rov(),
+            aspa,
+            otc_leak: best.is_otc_leak(),
+            peer: facts,
+        };
         let v = self.policy.evaluate(chain, Direction::Export, &route, None);
         if !v.accept {
             return None;

@@ -9,15 +9,16 @@
 //! (`REJECTED`) and, only when a `set` action changed something, its post-policy attribute set
 //! held in a `paths` pair (`POLICY`): a route no policy touched costs nothing more.
 
+use super::aspa::AspaCtx;
 use super::attrs::{AttrSet, AttrSlab};
 use super::paths::{PathRefs, NO_POST};
 use super::table::{self, AttrId, RouteEntry};
 use super::{path_of, release_route, set_of};
+use crate::msg::{AspaState, AspaTable};
 use crate::policy::edit::{self, EditContext};
 use crate::policy::{Direction, Engine, PeerFacts, Route, RouteAttrs, Verdict};
 use crate::prefix::Prefix;
 use std::collections::HashMap;
-use std::net::IpAddr;
 
 /// The (policy, term) pairs whose `set` actions a verdict applies, and whether NO_EXPORT is
 /// added to a blackhole route.
@@ -46,6 +47,8 @@ pub(super) struct ImportRun<'e> {
     decoded: RouteAttrs,
     peer: PeerFacts,
     edit: EditContext,
+    /// The set's ASPA verdict from this peer, when the chain reads it.
+    aspa: Option<AspaState>,
     /// The chain reads only attributes: one verdict holds for every prefix.
     memo: Option<Verdict>,
     attr_only: bool,
@@ -58,14 +61,15 @@ pub(super) struct ImportRun<'e> {
 impl<'e> ImportRun<'e> {
     /// `None` when the peer has no import chain (the default: accept, unchanged).
     /// `blackhole`: the set carries BLACKHOLE (its `PathSummary`).
+    /// `aspas`: the ASPA records in use, read only when the chain matches `aspa`.
     pub(super) fn new(
         engine: &'e Engine,
-        peer: PeerFacts,
+        sp: &SlotPolicy,
         set: AttrSet,
-        edit: EditContext,
+        aspas: &AspaTable,
         blackhole: bool,
     ) -> Option<ImportRun<'e>> {
-        let chain = engine.chain(&peer.address, Direction::Import);
+        let chain = engine.chain(&sp.peer.address, Direction::Import);
         if chain.is_empty() && !blackhole {
             return None;
         }
@@ -73,8 +77,9 @@ impl<'e> ImportRun<'e> {
             engine,
             chain,
             decoded: RouteAttrs::decode(set.attrs, set.mp_next_hop),
-            peer,
-            edit,
+            peer: sp.peer,
+            edit: sp.edit,
+            aspa: sp.aspa_state(aspas, &set),
             memo: None,
             attr_only: engine.reads_only_attributes(chain) && !blackhole,
             blackhole,
@@ -95,6 +100,7 @@ impl<'e> ImportRun<'e> {
             prefix,
             attrs: &self.decoded,
             rov: RouteEntry { attrs: 0, received: 0, peer: 0, flags }.rov(),
+            aspa: self.aspa,
             otc_leak: flags & table::OTC_LEAK != 0,
             peer: self.peer,
         };
@@ -188,6 +194,15 @@ pub struct Reimport {
 pub(super) struct SlotPolicy {
     pub(super) peer: PeerFacts,
     pub(super) edit: EditContext,
+    /// How its routes are verified against ASPA records, when its import chain reads `aspa`
+    /// (the verdict costs a walk of the path: computed only then).
+    aspa: Option<AspaCtx>,
+}
+
+impl SlotPolicy {
+    fn aspa_state(&self, aspas: &AspaTable, set: &AttrSet) -> Option<AspaState> {
+        self.aspa.and_then(|c| c.state(aspas, set))
+    }
 }
 
 /// Evaluate again the routes of one prefix that `pick` chooses, from their pre-policy sets;
@@ -200,6 +215,7 @@ pub(super) fn reimport_routes(
     attrs: &mut AttrSlab,
     paths: &mut PathRefs,
     decoded: &mut HashMap<AttrId, RouteAttrs>,
+    aspas: &AspaTable,
     prefix: Prefix,
     routes: &mut [RouteEntry],
     out: &mut HashMap<u16, Reimport>,
@@ -213,7 +229,8 @@ pub(super) fn reimport_routes(
         let pid = path_of(paths, e);
         let Some(set) = attrs.get(pre) else { continue };
         let d = decoded.entry(pre).or_insert_with(|| RouteAttrs::decode(set.attrs, set.mp_next_hop));
-        let route = Route { prefix, attrs: d, rov: e.rov(), otc_leak: e.is_otc_leak(), peer: sp.peer };
+        let aspa = sp.aspa_state(aspas, &set);
+        let route = Route { prefix, attrs: d, rov: e.rov(), aspa, otc_leak: e.is_otc_leak(), peer: sp.peer };
         let chain = engine.chain(&sp.peer.address, Direction::Import);
         let bh = attrs
             .summary(pre)
@@ -265,16 +282,18 @@ pub(super) fn reimport_routes(
     any
 }
 
-/// The peer facts and edit context of a session.
-pub(super) fn slot_policy(address: IpAddr, remote_as: u32, local_as: u32, local_addr: Option<IpAddr>) -> SlotPolicy {
+/// The peer facts and edit context of a peer's session (none yet: local AS 0, no address).
+pub(super) fn slot_policy(p: &super::PeerState, engine: &Engine) -> SlotPolicy {
+    let reads_aspa = engine.reads_aspa(engine.chain(&p.address, Direction::Import));
     SlotPolicy {
-        peer: PeerFacts { address, asn: remote_as },
+        peer: PeerFacts { address: p.address, asn: p.remote_as },
         edit: EditContext {
-            local_as,
-            local_addr,
+            local_as: p.session.as_ref().map_or(0, |s| s.local_as),
+            local_addr: p.session.as_ref().map(|s| s.local_addr),
             discard_v4: edit::DEFAULT_DISCARD_V4,
             discard_v6: edit::DEFAULT_DISCARD_V6,
         },
+        aspa: AspaCtx::of(p).filter(|_| reads_aspa),
     }
 }
 
@@ -292,8 +311,8 @@ impl super::Rib {
         let mut labels = HashMap::new();
         for p in self.peers.values().filter(|p| all || changed.contains(&p.address)) {
             labels.insert(p.slot, p.label.clone());
-            if let Some(s) = &p.session {
-                picked.insert(p.slot, slot_policy(p.address, p.remote_as, s.local_as, Some(s.local_addr)));
+            if p.session.is_some() {
+                picked.insert(p.slot, slot_policy(p, &self.policy));
             }
         }
         let started = std::time::Instant::now();
@@ -341,7 +360,7 @@ impl super::Rib {
         if picked.is_empty() {
             return out;
         }
-        let super::Rib { table, attrs, paths, slots, decision, rejected, policy, .. } = self;
+        let super::Rib { table, attrs, paths, slots, decision, rejected, policy, vrps, .. } = self;
         let mut decoded = HashMap::new();
         // RFC 7999 require_covering: the slots with an accepted route on a shorter prefix
         // covering the current one. A walk in table order meets a covering prefix before the
@@ -376,6 +395,7 @@ impl super::Rib {
                     attrs,
                     paths,
                     &mut decoded,
+                    &vrps.aspas,
                     prefix,
                     routes,
                     &mut out,
@@ -410,11 +430,19 @@ impl super::Rib {
 impl super::Rib {
     /// The slots of Established peers whose import chain reads `rpki`.
     pub(super) fn rpki_policy_slots(&self) -> HashMap<u16, SlotPolicy> {
+        self.policy_slots_reading(Engine::reads_rpki)
+    }
+
+    /// The slots of Established peers whose import chain reads `aspa`.
+    pub(super) fn aspa_policy_slots(&self) -> HashMap<u16, SlotPolicy> {
+        self.policy_slots_reading(Engine::reads_aspa)
+    }
+
+    fn policy_slots_reading(&self, reads: impl Fn(&Engine, &[usize]) -> bool) -> HashMap<u16, SlotPolicy> {
         let mut out = HashMap::new();
-        for p in self.peers.values() {
-            let Some(s) = &p.session else { continue };
-            if self.policy.reads_rpki(self.policy.chain(&p.address, Direction::Import)) {
-                out.insert(p.slot, slot_policy(p.address, p.remote_as, s.local_as, Some(s.local_addr)));
+        for p in self.peers.values().filter(|p| p.session.is_some()) {
+            if reads(&self.policy, self.policy.chain(&p.address, Direction::Import)) {
+                out.insert(p.slot, slot_policy(p, &self.policy));
             }
         }
         out
@@ -438,13 +466,13 @@ impl super::Rib {
             import: self.policy.names(chain),
             routes: Vec::new(),
         };
-        let local_as = p.session.as_ref().map_or(0, |s| s.local_as);
-        let sp = slot_policy(p.address, p.remote_as, local_as, p.session.as_ref().map(|s| s.local_addr));
+        let sp = slot_policy(p, &self.policy);
         let routes = self.table.get(&prefix).unwrap_or_default();
         for e in routes.iter().filter(|e| e.peer == p.slot) {
             let Some(set) = self.attrs.get(set_of(&self.paths, e)) else { continue };
             let decoded = RouteAttrs::decode(set.attrs, set.mp_next_hop);
-            let route = Route { prefix, attrs: &decoded, rov: e.rov(), otc_leak: e.is_otc_leak(), peer: sp.peer };
+            let aspa = sp.aspa_state(&self.vrps.aspas, &set);
+            let route = Route { prefix, attrs: &decoded, rov: e.rov(), aspa, otc_leak: e.is_otc_leak(), peer: sp.peer };
             let mut trace = Vec::new();
             let bh = self
                 .attrs
@@ -617,6 +645,79 @@ action = "accept"
         rib.revalidate(Arc::new(VrpTable::default()), vec!["192.0.2.0/24".parse().expect("prefix")]);
         assert!(!entry(&rib, "192.0.2.0/24", slot1).is_rejected(), "NotFound again: accepted");
         assert_eq!(best_peer(&rib, "192.0.2.0/24"), Some(1));
+    }
+
+    /// ORIGIN IGP, one AS_SEQUENCE of `path`, NEXT_HOP 192.0.2.2.
+    fn path_attrs(path: &[u32]) -> Vec<u8> {
+        let mut a = vec![0x40, 1, 1, 0, 0x40, 2, 2 + 4 * path.len() as u8, 2, path.len() as u8];
+        for asn in path {
+            a.extend_from_slice(&asn.to_be_bytes());
+        }
+        a.extend_from_slice(&[0x40, 3, 4, 192, 0, 2, 2]);
+        a
+    }
+
+    fn aspa_table(records: &[(u32, &[u32])]) -> Arc<VrpTable> {
+        let set: crate::rpki::aspa::AspaRecords = records.iter().map(|(c, p)| (*c, p.to_vec())).collect();
+        let mut t = VrpTable::default();
+        t.aspas = crate::rpki::aspa::AspaTable::from_sets([&set]);
+        Arc::new(t)
+    }
+
+    #[test]
+    fn an_aspa_change_imports_again_the_routes_whose_verdict_a_policy_reads() {
+        let mut rib = rib_with_peers(2);
+        rib.handle(RibMsg::SetPolicy(
+            policy("[[policy.in.term]]\nmatch = { aspa = \"invalid\" }\naction = \"reject\"\n"),
+            None,
+        ));
+        // Up from 64500 to 64501, across to 64502, down to 64503, then up again to its other
+        // provider, peer 1 (AS 65001), which sends it down to us: a leak (draft §6.3, the
+        // downstream procedure that decides without a BGP Role).
+        let leaked = path_attrs(&[65001, 64503, 64502, 64501, 64500]);
+        announce(&mut rib, 1, &["192.0.2.0/24"], leaked.clone());
+        announce(&mut rib, 1, &["198.51.100.0/24"], path_attrs(&[65001, 64500]));
+        let slot1 = rib.peers[&1].slot;
+        assert!(!entry(&rib, "192.0.2.0/24", slot1).is_rejected(), "no ASPA records: no verdict, no match");
+        let records: [(u32, &[u32]); 5] =
+            [(64500, &[64501]), (64503, &[64502, 65001]), (64501, &[64600]), (64502, &[64601]), (65001, &[64700])];
+        rib.revalidate(aspa_table(&records), Vec::new());
+        assert!(entry(&rib, "192.0.2.0/24", slot1).is_rejected(), "Invalid now: rejected");
+        assert!(!entry(&rib, "198.51.100.0/24", slot1).is_rejected(), "a two-AS path from a provider is Valid");
+        assert_eq!(rib.rejected[usize::from(slot1)], [1, 0]);
+        let why = rib.explain(1, "192.0.2.0/24".parse().expect("prefix")).expect("explain");
+        assert_eq!(why.routes[0].decision, "reject");
+        assert!(why.routes[0].steps[0].matched, "the aspa term matched: {:?}", why.routes[0]);
+        // A new route with that path is refused on arrival, under the records in use.
+        announce(&mut rib, 1, &["203.0.113.0/24"], leaked);
+        assert!(entry(&rib, "203.0.113.0/24", slot1).is_rejected());
+        // Without 65001's record the leak cannot be seen: Unknown, accepted again.
+        rib.revalidate(aspa_table(&records[..4]), Vec::new());
+        assert!(!entry(&rib, "192.0.2.0/24", slot1).is_rejected());
+        assert!(!entry(&rib, "203.0.113.0/24", slot1).is_rejected());
+        assert_eq!(rib.rejected[usize::from(slot1)], [0, 0]);
+    }
+
+    #[test]
+    fn an_ibgp_route_has_no_aspa_verdict_and_matches_no_aspa_value() {
+        let mut rib = rib_with_peers(1);
+        rib.handle(RibMsg::SetPolicy(
+            policy(
+                "[[policy.in.term]]\nmatch = { aspa = [\"valid\", \"invalid\", \"unknown\"] }\naction = \"reject\"\n",
+            ),
+            None,
+        ));
+        rib.revalidate(aspa_table(&[(64500, &[64501])]), Vec::new());
+        let slot1 = rib.peers[&1].slot;
+        announce(&mut rib, 1, &["192.0.2.0/24"], path_attrs(&[65001, 64500]));
+        assert!(entry(&rib, "192.0.2.0/24", slot1).is_rejected(), "eBGP: some verdict, so matched");
+        // The same peer as iBGP (local AS = its AS): draft §7.2 verifies eBGP routes only.
+        rib.handle(RibMsg::SessionDown { peer: 1 });
+        let mut info = super::super::tests::session_info(1);
+        info.local_as = 65001;
+        rib.handle(RibMsg::SessionUp { peer: 1, info });
+        announce(&mut rib, 1, &["192.0.2.0/24"], path_attrs(&[64500]));
+        assert!(!entry(&rib, "192.0.2.0/24", slot1).is_rejected());
     }
 
     #[test]

@@ -18,6 +18,7 @@
 //! walk), `query.rs` (answers to focl, streamed in chunks).
 
 mod adj_out;
+mod aspa;
 mod attrs;
 mod best;
 mod bmp_dump;
@@ -597,11 +598,10 @@ impl Rib {
             let leak = if u.otc_leak { table::OTC_LEAK } else { 0 };
             let summary = attrs.summary(id);
             let local_as = p.session.as_ref().map_or(0, |s| s.local_as);
-            let local_addr = p.session.as_ref().map(|s| s.local_addr);
             // Import policy (issue 17): one run per UPDATE, over its one attribute set.
-            let sp = import::slot_policy(p.address, p.remote_as, local_as, local_addr);
+            let sp = import::slot_policy(p, policy);
             let mut run =
-                attrs.get(id).and_then(|set| import::ImportRun::new(policy, sp.peer, set, sp.edit, summary.blackhole));
+                attrs.get(id).and_then(|set| import::ImportRun::new(policy, &sp, set, &vrps.aspas, summary.blackhole));
             for (i, a) in u.announced.iter().enumerate() {
                 let leak = leak | rov_flags(vrps, a, &summary, local_as);
                 let pid = ap.has(a.family()).then(|| u.announced_ids.get(i).copied().unwrap_or(0));
@@ -705,7 +705,11 @@ impl Rib {
     /// changed (RFC 6811 §2: a route's state depends only on the VRPs covering it), or every
     /// route when most of the table changed (the first table, a cache's reset).
     fn revalidate(&mut self, vrps: Arc<VrpTable>, mut changed: Vec<Prefix>) -> (u64, u64) {
+        let aspas_changed = self.vrps.aspas != vrps.aspas;
         self.vrps = vrps;
+        if aspas_changed {
+            self.reverify_aspa();
+        }
         // Peers whose import chain reads `rpki`: a route of theirs that flips is imported again.
         let rpki_slots = self.rpki_policy_slots();
         let mut reimport_at = Vec::new();
@@ -766,6 +770,30 @@ impl Rib {
             started.elapsed().as_millis()
         );
         (seen, flipped)
+    }
+
+    /// The ASPA records changed: any route's verdict may have (a record speaks for every
+    /// path through its customer), so the routes of peers whose import chain reads `aspa`
+    /// are evaluated again, and exports whose chain reads it walk the Loc-RIB again.
+    fn reverify_aspa(&mut self) {
+        let slots = self.aspa_policy_slots();
+        if !slots.is_empty() {
+            let started = Instant::now();
+            let out = self.reimport(&slots, None);
+            let n: u64 = out.values().map(|c| c.now_accepted + c.now_rejected + c.modified).sum();
+            info!(
+                "rpki: ASPA records changed: import policy evaluated again for {} peers; {n} routes changed standing ({} ms)",
+                slots.len(),
+                started.elapsed().as_millis()
+            );
+        }
+        let exports_read = self.peers.values().any(|p| {
+            p.session.is_some()
+                && self.policy.reads_aspa(self.policy.chain(&p.address, crate::policy::Direction::Export))
+        });
+        if exports_read {
+            self.export_rewalk();
+        }
     }
 
     /// Take every route of a peer out of the table (session down, removal); the number taken.
@@ -999,28 +1027,32 @@ mod tests {
                 link: link(),
                 max_prefixes: None,
             });
-            rib.handle(RibMsg::SessionUp {
-                peer: u32::from(i),
-                info: SessionInfo {
-                    session: 1,
-                    local_addr: IpAddr::from([127, 0, 0, 100]),
-                    remote_addr: address,
-                    local_as: 65000,
-                    remote_as: 65000 + u32::from(i),
-                    four_octet_as: true,
-                    families: Family::ALL.to_vec(),
-                    remote_id: Ipv4Addr::new(10, 0, 0, i),
-                    enhanced_route_refresh: true,
-                    max_message_len: 4096,
-                    role: None,
-                    add_path_rx: vec![],
-                    max_paths_per_prefix: 8,
-                    link_local: None,
-                    graceful: None,
-                },
-            });
+            rib.handle(RibMsg::SessionUp { peer: u32::from(i), info: session_info(i) });
         }
         rib
+    }
+
+    /// Session 1 of peer `i` (127.0.0.i, AS 65000 + i) with us at AS 65000: eBGP, both
+    /// families, 4-octet AS numbers.
+    pub(super) fn session_info(i: u8) -> SessionInfo {
+        let address = IpAddr::from([127, 0, 0, i]);
+        SessionInfo {
+            session: 1,
+            local_addr: IpAddr::from([127, 0, 0, 100]),
+            remote_addr: address,
+            local_as: 65000,
+            remote_as: 65000 + u32::from(i),
+            four_octet_as: true,
+            families: Family::ALL.to_vec(),
+            remote_id: Ipv4Addr::new(10, 0, 0, i),
+            enhanced_route_refresh: true,
+            max_message_len: 4096,
+            role: None,
+            add_path_rx: vec![],
+            max_paths_per_prefix: 8,
+            link_local: None,
+            graceful: None,
+        }
     }
 
     /// ORIGIN IGP, AS_PATH of `path_len` copies of `asn`, NEXT_HOP 192.0.2.2.

@@ -8,17 +8,16 @@
 //! piece (`RibQuery::Routes`), it runs to the end at once and is refused past
 //! `MAX_ROUTES_SHOWN` routes.
 
-use super::attrs::{effective_as_path, AttrSet};
+use super::attrs::AttrSet;
 use super::table::{PeerSlot, RouteEntry};
 use super::{path_of, post_of, set_of, unix_now, PeerState, Rib};
 use crate::control::proto::{
     self as ctl, Aggregator, AsPathSegment, AspaVerdict, CtlError, FamilyCounts, PeerName, RawAttribute,
     RibPeerSummary, RibSummary, Route as CtlRoute, RouteDetail, RouteList, RovCounts, StreamItem,
 };
-use crate::msg::{AspaDirection as Direction, AspaState};
+use crate::msg::AspaState;
 use crate::msg::{PeerId, RibQuery, RouteQuery, RouteTarget};
 use crate::prefix::{Family, Prefix};
-use crate::wire::role::Role;
 use crate::wire::{display, role, update};
 use crossbeam_channel::{Sender, TrySendError};
 use serde_json::{json, Value};
@@ -359,39 +358,10 @@ impl Rib {
         }
     }
 
-    /// ASPA verification of a route from `peer` (draft-ietf-sidrops-aspa-verification-22 §6),
-    /// while ASPA records are in use; none for iBGP peers (§7.2). The procedure follows our
-    /// BGP Role on the session (RFC 9234); without one both run and the downstream one
-    /// decides (§7.5). The path must start with the peer's AS (§6.2/§6.3 step 2) except from
-    /// a route server, which need not appear in it.
+    /// ASPA verification of a route from `peer` (`aspa.rs`), while ASPA records are in use;
+    /// none for iBGP peers.
     fn aspa_verdict(&self, set: &AttrSet, peer: &PeerState) -> Option<(AspaState, AspaVerdict)> {
-        let table = &self.vrps.aspas;
-        let session = peer.session.as_ref();
-        if table.is_empty() || session.is_some_and(|s| s.is_ibgp()) {
-            return None;
-        }
-        let role = session.and_then(|s| s.role);
-        let neighbor = (role != Some(Role::RsClient)).then_some(peer.remote_as);
-        let segments = effective_as_path(set);
-        let run = |d| table.verify(&segments, neighbor, d);
-        Some(match role {
-            Some(r) => {
-                let d = Direction::of_local_role(r);
-                let state = run(d);
-                let name = Some(state.name().to_string());
-                let (upstream, downstream) = if d == Direction::Upstream { (name, None) } else { (None, name) };
-                (state, AspaVerdict { state: state.name().to_string(), upstream, downstream })
-            }
-            None => {
-                let (up, down) = (run(Direction::Upstream), run(Direction::Downstream));
-                let v = AspaVerdict {
-                    state: down.name().to_string(),
-                    upstream: Some(up.name().to_string()),
-                    downstream: Some(down.name().to_string()),
-                };
-                (down, v)
-            }
-        })
+        super::aspa::AspaCtx::of(peer)?.verdict(&self.vrps.aspas, set)
     }
 
     pub(super) fn peer(&self, id: PeerId) -> Result<&PeerState, CtlError> {
