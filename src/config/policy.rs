@@ -1,7 +1,7 @@
 //! `[sets.*]`, `[[policy.NAME.term]]`, `[policy.NAME] default` and the peers' `import` /
 //! `export` lists (issue 17): read with every error naming the file, line and key, and
-//! compiled into a `policy::Engine`. A name that refers to no set or policy, an unknown key
-//! and a key focld cannot honour yet (`regex`) are load errors, never "true".
+//! compiled into a `policy::Engine`. A name that refers to no set or policy, and an unknown
+//! key are load errors, never "true".
 //!
 //! The tables are also kept as TOML values (`Config::sets`, `Config::policy`) so `focld -n -v`
 //! prints them back as written.
@@ -368,12 +368,19 @@ fn read_as_path_set(cx: &mut Reader, s: &mut Sets, f: &Field<'_, '_>) -> Option<
                     None => ok = false,
                 }
             }
-            "regex" => {
-                cx.at(&kf, "regex is unsupported: focld matches AS paths with origin_in, peer_as, contains_any and length only");
-                ok = false;
-            }
+            "regex" => match cx.str(&kf).map(crate::policy::path_regex::PathRegex::new) {
+                Some(Ok(re)) => p.regex = Some(re),
+                Some(Err(e)) => {
+                    cx.at(&kf, e);
+                    ok = false;
+                }
+                None => ok = false,
+            },
             other => {
-                cx.at(&kf, format!("unknown key '{other}'; known keys: origin_in, peer_as, contains_any, length"));
+                cx.at(
+                    &kf,
+                    format!("unknown key '{other}'; known keys: origin_in, peer_as, contains_any, length, regex"),
+                );
                 ok = false;
             }
         }
@@ -798,7 +805,7 @@ default = "accept"
     #[test]
     fn undefined_names_unknown_keys_and_bad_aspa_states_are_load_errors_with_file_line_and_key() {
         let text = format!(
-            "{}import = [\"nope\"]\n{POLICY}[[policy.x.term]]\nmatch = {{ prefix_in = \"martians\", aspa = \"fine\", colour = 1 }}\nset = {{ local_pref = -1 }}\naction = \"drop\"\n[sets.as_path.re]\nregex = \"_65000$\"\n",
+            "{}import = [\"nope\"]\n{POLICY}[[policy.x.term]]\nmatch = {{ prefix_in = \"martians\", aspa = \"fine\", colour = 1 }}\nset = {{ local_pref = -1 }}\naction = \"drop\"\n[sets.as_path.re]\nregex = \"_(65000$\"\n",
             MINIMAL
         );
         let errs = errors(&text);
@@ -809,7 +816,7 @@ default = "accept"
             "focl.toml:30: policy.x.term[0].match.colour: unknown key 'colour'",
             "focl.toml:31: policy.x.term[0].set.local_pref: local_pref must be from 0 to 4294967295, got -1",
             "focl.toml:32: policy.x.term[0].action: action must be \"accept\", \"reject\" or \"next\", got \"drop\"",
-            "focl.toml:34: sets.as_path.re.regex: regex is unsupported",
+            "focl.toml:34: sets.as_path.re.regex: the regex \"_(65000$\" does not compile:",
         ];
         for w in want {
             assert!(errs.iter().any(|e| e.starts_with(w)), "missing {w} in {errs:#?}");

@@ -21,6 +21,7 @@
 
 pub mod edit;
 pub mod offline;
+pub mod path_regex;
 pub mod sets;
 
 use crate::prefix::{Family, Prefix};
@@ -556,6 +557,12 @@ impl Engine {
         if let Some(i) = p.contains_any {
             let Some(s) = asn(i) else { return false };
             if !a.as_path.iter().flat_map(|g| g.asns.iter()).any(|x| s.contains(*x)) {
+                return false;
+            }
+        }
+        // Last, and only when written: the expression over the path as text.
+        if let Some(re) = &p.regex {
+            if !re.is_match(&path_regex::path_text(&a.as_path)) {
                 return false;
             }
         }

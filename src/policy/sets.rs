@@ -477,6 +477,8 @@ pub struct AsPathSet {
     /// Some AS anywhere in the path is in this AS set.
     pub contains_any: Option<usize>,
     pub length: Option<LengthTest>,
+    /// `regex`: tried after the structural tests (`path_regex`).
+    pub regex: Option<super::path_regex::PathRegex>,
 }
 
 /// Every named set of a configuration, by index; names are resolved when policies compile.

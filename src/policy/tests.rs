@@ -254,3 +254,15 @@ fn the_aspa_key_matches_the_listed_verdicts_and_never_a_route_without_one() {
     assert!(e.reads_aspa(&[0]) && !e.reads_rpki(&[0]));
     assert!(e.reads_only_attributes(&[0]), "the verdict is one per attribute set and neighbor");
 }
+
+#[test]
+fn an_as_path_regex_runs_after_the_structural_tests_and_matches_whole_as_numbers() {
+    let e = engine(
+        "[sets.as_path.via_3356]\nlength = \"<=3\"\nregex = \"_3356_\"\n[[policy.a.term]]\nmatch = { as_path = \"via_3356\" }\naction = \"reject\"\n",
+    );
+    let path = |asns: &[u32]| RouteAttrs::decode(&wire(asns, &[], &[]), None);
+    assert!(!accepted(&e, "192.0.2.0/24", &path(&[65002, 3356, 64500])));
+    assert!(accepted(&e, "192.0.2.0/24", &path(&[65002, 33560, 64500])), "not a part of another AS number");
+    assert!(accepted(&e, "192.0.2.0/24", &path(&[65002, 3356, 64501, 64500])), "length > 3: the regex is not reached");
+    assert!(accepted(&e, "192.0.2.0/24", &path(&[65002, 64500])));
+}
