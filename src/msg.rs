@@ -221,6 +221,9 @@ pub enum RibQuery {
     Counts {
         peer: PeerId,
     },
+    /// Every peer's received route counts, `[[id, counts], ...]`: one turn of the RIB for
+    /// `focl peer list` and `focl status`, however many peers.
+    ReceivedCounts,
     /// (stale route counts, graceful restart in progress) of a peer (RFC 4724).
     Graceful {
         peer: PeerId,

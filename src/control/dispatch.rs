@@ -5,8 +5,8 @@
 //! thread keeps up to date (the peers, replication status, archive settings, run facts).
 
 use super::proto::{
-    code, ActionResult, ArchiveStatus, Command, CtlError, DaemonStatus, FamilyCounts, MonitorStatus, PeerDetail,
-    PeerSummary, Reply, Request, RibSummary, RouteFilter,
+    code, ActionResult, ArchiveStatus, Command, CtlError, DaemonStatus, FamilyCounts, PeerDetail, PeerSummary, Reply,
+    Request, RibSummary, RouteFilter,
 };
 use super::server::{Answer, Handler};
 use crate::config::ArchiveConfig;
@@ -19,6 +19,7 @@ use crate::prefix::{Family, Prefix};
 use crate::wire::display;
 use crossbeam_channel::Sender;
 use serde_json::Value;
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
@@ -94,22 +95,53 @@ impl Dispatcher {
             })
     }
 
+    /// Every peer's summary: the peer threads are all asked at once and the RIB once for
+    /// all counts, so the answer takes one turn of the slowest thread, not one turn of each
+    /// (a RIB busy with a snapshot's chunks answers between two chunks).
     fn peer_summaries(&self) -> Result<Vec<PeerSummary>, CtlError> {
         let peers = read(&self.view.peers).clone();
-        let mut out = Vec::new();
+        let deadline = Instant::now() + QUERY_TIMEOUT;
+        let mut asked = Vec::with_capacity(peers.len());
         for p in &peers {
-            let mut s: PeerSummary = self.ask_peer(p, PeerMsg::Summary)?;
-            s.prefixes_received = self.rib_counts(p.id)?.0;
+            let (tx, rx) = crossbeam_channel::bounded(1);
+            if !p.link.send(PeerMsg::Summary(tx)) {
+                return Err(internal(&format!("neighbor {}", p.address)));
+            }
+            asked.push((p, rx));
+        }
+        let counts: HashMap<PeerId, FamilyCounts> =
+            serde_json::from_value::<Vec<(PeerId, FamilyCounts)>>(self.ask_rib(RibQuery::ReceivedCounts)?)
+                .map_err(|e| CtlError::new(code::INTERNAL, e.to_string()))?
+                .into_iter()
+                .collect();
+        let mut out = Vec::with_capacity(asked.len());
+        for (p, rx) in asked {
+            let mut s: PeerSummary =
+                rx.recv_deadline(deadline).map_err(|_| internal(&format!("neighbor {}", p.address)))?;
+            s.prefixes_received = counts.get(&p.id).cloned().unwrap_or_default();
             out.push(s);
         }
         Ok(out)
     }
 
     fn archive_status(&self) -> Result<ArchiveStatus, CtlError> {
-        match &self.mrt {
-            Some(m) => {
-                let (tx, rx) = crossbeam_channel::bounded(1);
-                m.send_blocking(MrtMsg::Status(tx));
+        self.archive_status_asked(self.ask_archive())
+    }
+
+    /// Ask the MRT writer for its status; `archive_status_asked` takes the answer.
+    fn ask_archive(&self) -> Option<crossbeam_channel::Receiver<ArchiveStatus>> {
+        let m = self.mrt.as_ref()?;
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        m.send_blocking(MrtMsg::Status(tx));
+        Some(rx)
+    }
+
+    fn archive_status_asked(
+        &self,
+        asked: Option<crossbeam_channel::Receiver<ArchiveStatus>>,
+    ) -> Result<ArchiveStatus, CtlError> {
+        match asked {
+            Some(rx) => {
                 let mut status: ArchiveStatus =
                     rx.recv_timeout(QUERY_TIMEOUT).map_err(|_| internal("the MRT writer"))?;
                 status.destinations = read(&self.view.repl).as_ref().map(|(_, s)| s.get()).unwrap_or_default();
@@ -123,14 +155,24 @@ impl Dispatcher {
         }
     }
 
+    /// Every thread it reads is asked before any answer is awaited (the MRT writer and the
+    /// monitor first, then the peers and the RIB): the reply takes the slowest one's turn.
     fn status(&self) -> Result<DaemonStatus, CtlError> {
+        let archive = self.ask_archive();
+        let (monitor_tx, monitor) = crossbeam_channel::bounded(1);
+        self.monitor.send_blocking(MonitorMsg::Status(monitor_tx));
+        let (rib_tx, rib) = crossbeam_channel::bounded(1);
+        self.rib
+            .send_timeout(RibMsg::Query(RibQuery::Summary, rib_tx), QUERY_TIMEOUT)
+            .map_err(|_| internal("the RIB"))?;
         let peers = self.peer_summaries()?;
         let mut by_state = std::collections::BTreeMap::new();
         for p in &peers {
             *by_state.entry(p.state.clone()).or_insert(0) += 1;
         }
-        let summary: RibSummary = serde_json::from_value(self.ask_rib(RibQuery::Summary)?)
-            .map_err(|e| CtlError::new(code::INTERNAL, e.to_string()))?;
+        let summary: Result<Value, CtlError> = rib.recv_timeout(QUERY_TIMEOUT).map_err(|_| internal("the RIB"))?;
+        let summary: RibSummary =
+            serde_json::from_value(summary?).map_err(|e| CtlError::new(code::INTERNAL, e.to_string()))?;
         let run = read(&self.view.run);
         Ok(DaemonStatus {
             version: env!("CARGO_PKG_VERSION").to_string(),
@@ -144,8 +186,8 @@ impl Dispatcher {
             peers_by_state: by_state,
             peers_disabled: peers.iter().filter(|p| p.disabled).count() as u64,
             routes: summary.routes,
-            archive: self.archive_status()?,
-            monitor: self.monitor_status()?,
+            archive: self.archive_status_asked(archive)?,
+            monitor: monitor.recv_timeout(QUERY_TIMEOUT).map_err(|_| internal("the monitor"))?,
         })
     }
 
@@ -430,12 +472,6 @@ impl Dispatcher {
             }
         };
         Ok(MonitorFilter { peer, prefix, origin: *origin, updates, states, notifications })
-    }
-
-    fn monitor_status(&self) -> Result<MonitorStatus, CtlError> {
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        self.monitor.send_blocking(MonitorMsg::Status(tx));
-        rx.recv_timeout(QUERY_TIMEOUT).map_err(|_| internal("the monitor"))
     }
 }
 

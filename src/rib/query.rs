@@ -154,6 +154,10 @@ impl Rib {
                 }
                 to_json((p.counts(), sent))
             }
+            RibQuery::ReceivedCounts => {
+                let counts: Vec<(PeerId, FamilyCounts)> = self.peers.iter().map(|(id, p)| (*id, p.counts())).collect();
+                to_json(counts)
+            }
             RibQuery::Graceful { peer } => {
                 let p = self.peer(peer)?;
                 let stale = FamilyCounts { ipv4_unicast: p.stale[0], ipv6_unicast: p.stale[1] };
