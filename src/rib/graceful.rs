@@ -593,30 +593,12 @@ mod tests {
 
     // ---- The same rules carried out on a RIB ----
 
-    use super::super::tests::{announce, attrs, best_peer, prefixes_of, rib_with_peers};
+    use super::super::tests::{announce, attrs, best_peer, prefixes_of, rib_with_peers, session_info};
     use crate::msg::{RibMsg, SessionInfo};
     use crate::wire::update::ParsedUpdate;
-    use std::net::{IpAddr, Ipv4Addr};
 
     fn gr_session(rib: &mut Rib, peer: PeerId, times: Option<HelperTimes>) {
-        let address = IpAddr::from([127, 0, 0, peer as u8]);
-        let info = SessionInfo {
-            session: 2,
-            local_addr: IpAddr::from([127, 0, 0, 100]),
-            remote_addr: address,
-            local_as: 65000,
-            remote_as: 65000 + peer,
-            four_octet_as: true,
-            families: Family::ALL.to_vec(),
-            remote_id: Ipv4Addr::new(10, 0, 0, peer as u8),
-            enhanced_route_refresh: true,
-            max_message_len: 4096,
-            role: None,
-            add_path_rx: vec![],
-            max_paths_per_prefix: 8,
-            link_local: None,
-            graceful: times,
-        };
+        let info = SessionInfo { session: 2, graceful: times, ..session_info(peer as u8) };
         rib.handle(RibMsg::SessionUp { peer, info });
     }
 
