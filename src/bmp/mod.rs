@@ -1,8 +1,9 @@
 //! The BMP THREAD (RFC 7854): turns what the peer threads see into BMP messages for every
 //! configured monitoring station, and owns one station thread per station (`station.rs`).
 //!
-//! Fed by: peer threads (`BmpMsg::PeerUp` / `PeerDown` always, `Received` only while a station
-//! is configured; through `BmpLink`, never blocking: a full queue drops and counts), station
+//! Fed by: peer threads (`BmpMsg::PeerUp` / `PeerDown` always, `Received` and `Sent` only while
+//! a station is configured; through `BmpLink`, never blocking: a full queue drops and counts),
+//! the RIB (`PostPolicy`, `PostPolicyReset`, `LocRib`), station
 //! threads (`StationConnected`), the RIB (route counts for Statistics Reports, asked with
 //! `RibQuery::Counts`), the control thread (`Status`) and the main thread (`Reconfigure`, `Stop`).
 //! Emits: encoded messages to each station thread, tagged with the station connection they
@@ -12,7 +13,12 @@
 //! peer thread sent them, so when a station connects, the Initiation and a Peer Up for every
 //! Established session are queued before anything live, and each later message follows in
 //! order, without a gap or a duplicate (a message built for an older connection is dropped by
-//! the station thread). Pre-policy Route Monitoring is the received UPDATE's own bytes.
+//! the station thread). Pre-policy Route Monitoring is the received UPDATE's own bytes; the
+//! Adj-RIB-Out (RFC 8671, O flag) is the bytes the peer threads write (`BmpMsg::Sent`); the
+//! post-policy Adj-RIB-In (L flag) comes from the RIB after import policy
+//! (`BmpMsg::PostPolicy`); each joins the initial dump by its own count. The Loc-RIB (RFC 9069,
+//! peer type 3) is a feed the RIB runs per station connection (`BmpMsg::LocRib`): its walk is
+//! the initial dump and its changes follow.
 //!
 //! Bounded: each station may have at most `buffer_limit_mb` waiting. Past that its connection
 //! is cut, logged and counted (`drops`); the station thread reconnects after its back-off and
@@ -25,7 +31,9 @@ mod station;
 
 use crate::config::{BmpStationConfig, BmpView};
 use crate::control::proto::{BmpStationStatus, FamilyCounts};
-use crate::msg::{BmpDump, BmpLink, BmpMsg, BmpSession, PeerId, RibMsg, RibQuery, BMP_CHANNEL_CAPACITY};
+use crate::msg::{
+    BmpDump, BmpDumpViews, BmpLink, BmpLocRibFeed, BmpMsg, BmpSession, PeerId, RibMsg, RibQuery, BMP_CHANNEL_CAPACITY,
+};
 use crate::prefix::Family;
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
@@ -136,6 +144,9 @@ impl Drop for BmpHandle {
 pub struct Identity {
     pub sys_name: String,
     pub sys_descr: String,
+    /// The Loc-RIB pseudo-peer's AS and BGP id (RFC 9069 §4.1).
+    pub asn: u32,
+    pub router_id: std::net::Ipv4Addr,
 }
 
 impl Identity {
@@ -149,6 +160,8 @@ impl Identity {
         Identity {
             sys_name: if host.is_empty() { router_id.to_string() } else { host },
             sys_descr: format!("focld {}, AS {asn}, router id {router_id}", env!("CARGO_PKG_VERSION")),
+            asn,
+            router_id,
         }
     }
 }
@@ -183,6 +196,7 @@ pub fn spawn_with(
         stations: Vec::new(),
         next_station: 1,
         pending_counts: Vec::new(),
+        post_wanted: false,
     };
     hub.reconfigure(stations.to_vec());
     let join = std::thread::Builder::new().name("bmp".into()).spawn(move || hub.run(rx))?;
@@ -199,17 +213,37 @@ struct Up {
     /// when it makes a dump, and then they follow it from here.
     recent: VecDeque<(u64, SystemTime, Bytes)>,
     recent_bytes: usize,
+    /// The `seq` of the last post-policy change from the RIB: the next must be one more.
+    last_post: Option<u64>,
 }
 
 /// Bytes of recent UPDATEs kept per session for the hand-over from a dump to the live feed.
 const RECENT_BYTES: usize = 256 * 1024;
 
-/// A received message held for a station while its initial dump is being made.
+/// A message held for a station while its initial dump is being made.
 struct Held {
     peer: PeerId,
     seq: u64,
     ts: SystemTime,
-    raw: Bytes,
+    what: HeldKind,
+}
+
+enum HeldKind {
+    /// Received from the peer (pre-policy, mirroring).
+    Received(Bytes),
+    /// Sent to the peer (Adj-RIB-Out).
+    Sent(Bytes),
+    /// Post-policy changes from the RIB.
+    PostPolicy(Vec<Vec<u8>>),
+}
+
+impl HeldKind {
+    fn len(&self) -> usize {
+        match self {
+            HeldKind::Received(b) | HeldKind::Sent(b) => b.len(),
+            HeldKind::PostPolicy(m) => m.iter().map(Vec::len).sum(),
+        }
+    }
 }
 
 /// A station waiting for the RIB's initial dump.
@@ -219,6 +253,13 @@ struct PendingDump {
     held_bytes: usize,
     /// Per peer, the last UPDATE this thread had seen when it asked.
     asked_at: BTreeMap<PeerId, u64>,
+}
+
+impl PendingDump {
+    fn hold(&mut self, h: Held) {
+        self.held_bytes += h.what.len();
+        self.held.push(h);
+    }
 }
 
 /// Bytes of encoded messages per chunk handed to a station thread from a backlog.
@@ -241,9 +282,18 @@ struct Station {
     /// it drains (`pump`); the live bytes among them count against the budget.
     backlog: VecDeque<(u64, Vec<u8>, bool)>,
     backlog_live: usize,
+    /// The current connection for the RIB's Loc-RIB feed (0: none), and the bytes waiting
+    /// for the station (its thread's queue and the backlog) the feed paces its walk by.
+    live_conn: Arc<AtomicU64>,
+    waiting: Arc<AtomicUsize>,
 }
 
 impl Station {
+    fn set_conn(&mut self, conn: Option<u64>) {
+        self.conn = conn;
+        self.live_conn.store(conn.unwrap_or(0), Ordering::Relaxed);
+    }
+
     fn live(&self) -> bool {
         self.conn.is_some()
     }
@@ -274,7 +324,7 @@ impl Station {
         let Some(conn) = self.conn else { return };
         self.shared.queued.fetch_add(bytes.len(), Ordering::Relaxed);
         if self.tx.send(Chunk::Data { conn, messages, bytes: Bytes::from(bytes) }).is_err() {
-            self.conn = None;
+            self.set_conn(None);
         }
     }
 
@@ -297,7 +347,8 @@ impl Station {
     /// Drop the current connection: the station thread closes it, reconnects after its
     /// back-off and is sent everything again.
     fn cut(&mut self, why: &str) {
-        let Some(conn) = self.conn.take() else { return };
+        let Some(conn) = self.conn else { return };
+        self.set_conn(None);
         self.up_peers.clear();
         self.dump = None;
         self.backlog.clear();
@@ -349,6 +400,8 @@ struct Hub {
     next_station: u64,
     /// Route-count questions to the RIB for Statistics Reports: (station, connection, peer, answer).
     pending_counts: Vec<(u64, u64, PeerId, CountsAnswer)>,
+    /// Some station monitors post-policy: the RIB has been told to send its changes.
+    post_wanted: bool,
 }
 
 impl Hub {
@@ -371,6 +424,8 @@ impl Hub {
             self.dumps_answered();
             for st in self.stations.iter_mut() {
                 st.pump();
+                let backlog: usize = st.backlog.iter().map(|b| b.1.len()).sum();
+                st.waiting.store(st.shared.queued.load(Ordering::Relaxed) + backlog, Ordering::Relaxed);
             }
             self.statistics_due(Instant::now());
             self.answer_counts();
@@ -406,7 +461,7 @@ impl Hub {
                     st.queue(1, peer_up_message(&session, ts));
                     st.up_peers.insert(session.peer);
                 }
-                let up = Up { session, ts, last_seq: None, recent: VecDeque::new(), recent_bytes: 0 };
+                let up = Up { session, ts, last_seq: None, recent: VecDeque::new(), recent_bytes: 0, last_post: None };
                 self.sessions.insert(up.session.peer, up);
             }
             BmpMsg::Received { ts, peer, raw, seq } => {
@@ -429,6 +484,69 @@ impl Hub {
                 }
                 let session = up.session.clone();
                 self.on_received(session, ts, raw, seq);
+            }
+            BmpMsg::Sent { ts, peer, raw, seq } => {
+                let Some(up) = self.sessions.get(&peer) else { return };
+                let session = up.session.clone();
+                for st in self.stations.iter_mut().filter(|st| st.up_peers.contains(&peer)) {
+                    if !st.cfg.wants(BmpView::AdjRibOut) || !update_families(&raw).wanted(&st.cfg.families) {
+                        continue;
+                    }
+                    if let Some(d) = &mut st.dump {
+                        d.hold(Held { peer, seq, ts, what: HeldKind::Sent(raw.clone()) });
+                        if d.held_bytes > st.cfg.buffer_limit_bytes() {
+                            st.cut(&format!("is {} MiB behind during its initial dump", st.cfg.buffer_limit_mb));
+                        }
+                        continue;
+                    }
+                    st.queue(1, encode::route_monitoring(&out_header(&session, ts), &raw));
+                }
+            }
+            BmpMsg::PostPolicy { ts, peer, seq, msgs } => {
+                let Some(up) = self.sessions.get_mut(&peer) else { return };
+                let lost = up.last_post.is_some_and(|l| seq != l + 1);
+                up.last_post = Some(seq);
+                let session = up.session.clone();
+                for st in self.stations.iter_mut().filter(|st| st.up_peers.contains(&peer)) {
+                    if !st.cfg.wants(BmpView::PostPolicy) {
+                        continue;
+                    }
+                    if lost {
+                        st.cut("missed post-policy changes the RIB could not queue");
+                        continue;
+                    }
+                    if let Some(d) = &mut st.dump {
+                        d.hold(Held { peer, seq, ts, what: HeldKind::PostPolicy(msgs.clone()) });
+                        if d.held_bytes > st.cfg.buffer_limit_bytes() {
+                            st.cut(&format!("is {} MiB behind during its initial dump", st.cfg.buffer_limit_mb));
+                        }
+                        continue;
+                    }
+                    let (n, out) = post_policy_messages(&st.cfg, &session, ts, &msgs);
+                    if n > 0 {
+                        st.queue(n, out);
+                    }
+                }
+            }
+            BmpMsg::PostPolicyReset { why } => {
+                for st in self.stations.iter_mut().filter(|st| st.cfg.wants(BmpView::PostPolicy)) {
+                    st.cut(&format!("needs its post-policy routes again ({why})"));
+                }
+            }
+            BmpMsg::LocRib { station, conn, msgs, end_of_rib } => {
+                let ts = SystemTime::now();
+                let Some(st) = self.stations.iter_mut().find(|s| s.id == station && s.conn == Some(conn)) else {
+                    return;
+                };
+                let ph = loc_rib_header(&self.id, &st.cfg, ts);
+                let mut out = Vec::new();
+                let eors = end_of_rib.iter().map(|f| crate::wire::update::end_of_rib(*f));
+                let mut n = 0;
+                for m in msgs.iter().cloned().chain(eors) {
+                    encode::route_monitoring_into(&mut out, &ph, &m);
+                    n += 1;
+                }
+                st.queue(n, out);
             }
             BmpMsg::PeerDown { ts, peer, reason } => {
                 let Some(up) = self.sessions.remove(&peer) else { return };
@@ -468,8 +586,7 @@ impl Hub {
     fn on_received(&mut self, s: Arc<BmpSession>, ts: SystemTime, raw: Bytes, seq: u64) {
         for st in self.stations.iter_mut().filter(|st| st.up_peers.contains(&s.peer)) {
             if let Some(d) = &mut st.dump {
-                d.held_bytes += raw.len();
-                d.held.push(Held { peer: s.peer, seq, ts, raw: raw.clone() });
+                d.hold(Held { peer: s.peer, seq, ts, what: HeldKind::Received(raw.clone()) });
                 if d.held_bytes > st.cfg.buffer_limit_bytes() {
                     st.cut(&format!("is {} MiB behind during its initial dump", st.cfg.buffer_limit_mb));
                 }
@@ -482,8 +599,8 @@ impl Hub {
         }
     }
 
-    /// Stations whose initial dump the RIB has answered: the dump, an End-of-RIB per family,
-    /// then what was held, without the UPDATEs the dump already holds.
+    /// Stations whose initial dump the RIB has answered: per peer and view the dump and an
+    /// End-of-RIB per family, then what was held, without the UPDATEs the dump already holds.
     fn dumps_answered(&mut self) {
         let ts = SystemTime::now();
         for st in self.stations.iter_mut() {
@@ -497,13 +614,15 @@ impl Hub {
                 }
             };
             let Some((held, asked_at)) = st.dump.take().map(|d| (d.held, d.asked_at)) else { continue };
+            // Per peer: UPDATEs applied, and UPDATEs queued to be sent, when the dump was made.
             let mut seqs = BTreeMap::new();
             let mut gap = false;
             let mut chunk = Vec::with_capacity(BACKLOG_CHUNK);
             let mut n = 0;
+            let wanted = |f: &Family| st.cfg.families.is_empty() || st.cfg.families.contains(f);
             for p in dump.peers {
                 let Some(up) = self.sessions.get(&p.peer).filter(|_| st.up_peers.contains(&p.peer)) else { continue };
-                seqs.insert(p.peer, p.seq);
+                seqs.insert(p.peer, (p.seq, p.out_seq));
                 if p.skipped > 0 {
                     warn!(
                         "bmp {}: {} routes of {} too long to rebuild, left out of the dump",
@@ -512,34 +631,36 @@ impl Hub {
                         up.session.remote.ip()
                     );
                 }
-                // 4-octet AS paths in what the RIB rebuilt, whatever the session: no A flag.
+                // 4-octet AS paths in what the RIB rebuilt of the Adj-RIB-In: no A flag. The
+                // Adj-RIB-Out is encoded as for the session, as sent.
                 let mut s = (*up.session).clone();
                 s.four_octet_as = true;
-                let eors: Vec<(Family, Vec<u8>)> =
-                    p.families.iter().map(|f| (*f, crate::wire::update::end_of_rib(*f))).collect();
-                // Each rebuilt UPDATE is freed once encoded: the dump is not held twice.
-                let headers: Vec<PeerHeader> = st
-                    .cfg
-                    .monitor
-                    .iter()
-                    .map(|v| peer_header(&s, if *v == BmpView::PostPolicy { flags::L } else { 0 }, ts))
-                    .collect();
-                for (family, m) in p.updates.into_iter().chain(eors) {
-                    if !st.cfg.families.is_empty() && !st.cfg.families.contains(&family) {
+                let views = [
+                    (BmpView::PrePolicy, peer_header(&s, 0, ts), p.updates),
+                    (BmpView::PostPolicy, peer_header(&s, flags::L, ts), p.post_policy),
+                    (BmpView::AdjRibOut, out_header(&up.session, ts), p.adj_rib_out),
+                ];
+                for (view, ph, updates) in views {
+                    if !st.cfg.wants(view) {
                         continue;
                     }
-                    for ph in &headers {
-                        encode::route_monitoring_into(&mut chunk, ph, &m);
+                    let eors = p.families.iter().map(|f| (*f, crate::wire::update::end_of_rib(*f)));
+                    // Each rebuilt UPDATE is freed once encoded: the dump is not held twice.
+                    for (family, m) in updates.into_iter().chain(eors) {
+                        if !wanted(&family) {
+                            continue;
+                        }
+                        encode::route_monitoring_into(&mut chunk, &ph, &m);
                         n += 1;
-                    }
-                    if chunk.len() >= BACKLOG_CHUNK {
-                        st.backlog.push_back((std::mem::take(&mut n), std::mem::take(&mut chunk), false));
+                        if chunk.len() >= BACKLOG_CHUNK {
+                            st.backlog.push_back((std::mem::take(&mut n), std::mem::take(&mut chunk), false));
+                        }
                     }
                 }
                 // UPDATEs this thread had seen before it asked, but the RIB had not applied
                 // when it answered: they follow the dump, from the recent ones kept.
                 let asked = asked_at.get(&p.peer).copied().unwrap_or(0);
-                if p.seq < asked {
+                if p.seq < asked && st.cfg.wants(BmpView::PrePolicy) {
                     if up.recent.front().is_none_or(|(first, _, _)| *first > p.seq + 1) {
                         gap = true;
                         break;
@@ -559,10 +680,17 @@ impl Hub {
             }
             for h in held {
                 let Some(up) = self.sessions.get(&h.peer) else { continue };
+                let (seq, out_seq) = seqs.get(&h.peer).copied().unwrap_or((0, 0));
                 // RFC 7854 §5: no UPDATE twice: those the dump holds are left out (mirroring,
                 // a copy of what arrived, keeps them).
-                let in_dump = seqs.get(&h.peer).is_some_and(|&s| h.seq <= s);
-                let (k, out) = received_messages(&st.cfg, &up.session, h.ts, &h.raw, !in_dump);
+                let (k, out) = match &h.what {
+                    HeldKind::Received(raw) => received_messages(&st.cfg, &up.session, h.ts, raw, h.seq > seq),
+                    HeldKind::PostPolicy(msgs) if h.seq > seq => post_policy_messages(&st.cfg, &up.session, h.ts, msgs),
+                    HeldKind::Sent(raw) if h.seq > out_seq => {
+                        (1, encode::route_monitoring(&out_header(&up.session, h.ts), raw))
+                    }
+                    _ => (0, Vec::new()),
+                };
                 chunk.extend_from_slice(&out);
                 n += k;
                 if chunk.len() >= BACKLOG_CHUNK {
@@ -578,7 +706,7 @@ impl Hub {
     fn on_station_connected(&mut self, station: u64, conn: u64) {
         let Some(st) = self.stations.iter_mut().find(|s| s.id == station) else { return };
         // Whatever was built for an earlier connection goes no further.
-        st.conn = Some(conn);
+        st.set_conn(Some(conn));
         st.up_peers.clear();
         st.dump = None;
         st.backlog.clear();
@@ -593,13 +721,38 @@ impl Hub {
                 n += 1;
             }
         }
+        // RFC 9069 §5: the Loc-RIB pseudo-peer's Peer Up, then its routes from the RIB's feed.
+        if st.cfg.wants(BmpView::LocRib) {
+            out.extend_from_slice(&loc_rib_peer_up(&self.id, &st.cfg, SystemTime::now()));
+            n += 1;
+        }
         st.queue(n, out);
         let every = st.cfg.stats_interval_secs;
         st.next_stats = Instant::now() + Duration::from_secs(every.into());
-        // RFC 7854 §5: then the routes already received, from the RIB.
-        if !st.up_peers.is_empty() {
+        if st.cfg.wants(BmpView::LocRib) {
+            let feed = BmpLocRibFeed {
+                station: st.id,
+                conn,
+                families: st.cfg.families.clone(),
+                link: self.link.clone(),
+                waiting: st.waiting.clone(),
+                room: st.cfg.buffer_limit_bytes() / 4,
+                live: st.live_conn.clone(),
+            };
+            if self.rib.send_timeout(RibMsg::BmpLocRib(feed), Duration::from_secs(1)).is_err() {
+                st.cut("could not ask the RIB for its Loc-RIB");
+                return;
+            }
+        }
+        let views = BmpDumpViews {
+            pre_policy: st.cfg.wants(BmpView::PrePolicy),
+            post_policy: st.cfg.wants(BmpView::PostPolicy),
+            adj_rib_out: st.cfg.wants(BmpView::AdjRibOut),
+        };
+        // RFC 7854 §5: then the routes already received (and sent), from the RIB.
+        if !st.up_peers.is_empty() && views != BmpDumpViews::default() {
             let (tx, rx) = crossbeam_channel::bounded(1);
-            let msg = RibMsg::BmpDump { peers: st.up_peers.iter().copied().collect(), reply: tx };
+            let msg = RibMsg::BmpDump { peers: st.up_peers.iter().copied().collect(), views, reply: tx };
             if self.rib.send_timeout(msg, Duration::from_secs(1)).is_ok() {
                 let asked_at = st
                     .up_peers
@@ -632,6 +785,14 @@ impl Hub {
             }
         }
         self.active.store(!self.stations.is_empty(), Ordering::Relaxed);
+        // The RIB sends post-policy changes only while some station monitors them.
+        let post = self.stations.iter().any(|s| s.cfg.wants(BmpView::PostPolicy));
+        if post != self.post_wanted {
+            let link = post.then(|| self.link.clone());
+            if self.rib.send_timeout(RibMsg::BmpPostPolicy(link), Duration::from_secs(1)).is_ok() {
+                self.post_wanted = post;
+            }
+        }
     }
 
     fn start_station(&mut self, cfg: BmpStationConfig) -> io::Result<Station> {
@@ -659,6 +820,8 @@ impl Hub {
             dump: None,
             backlog: VecDeque::new(),
             backlog_live: 0,
+            live_conn: Arc::new(AtomicU64::new(0)),
+            waiting: Arc::new(AtomicUsize::new(0)),
         })
     }
 
@@ -710,8 +873,8 @@ impl Hub {
     }
 }
 
-/// What a station is sent for one received message: Route Monitoring for an UPDATE (each
-/// view; unless `monitoring` is false), Route Mirroring for any message where asked.
+/// What a station is sent for one received message: pre-policy Route Monitoring for an UPDATE
+/// (unless `monitoring` is false), Route Mirroring for any message where asked.
 fn received_messages(
     cfg: &BmpStationConfig,
     s: &BmpSession,
@@ -721,13 +884,10 @@ fn received_messages(
 ) -> (u64, Vec<u8>) {
     let mut out = Vec::new();
     let mut n = 0;
-    if monitoring && raw.get(18) == Some(&BGP_UPDATE) && update_families(raw).wanted(&cfg.families) {
-        for view in &cfg.monitor {
-            // RFC 7854 §4.2: L for post-policy (no import policy yet: the same routes).
-            let l = if *view == BmpView::PostPolicy { flags::L } else { 0 };
-            out.extend_from_slice(&encode::route_monitoring(&peer_header(s, l, ts), raw));
-            n += 1;
-        }
+    let pre = cfg.wants(BmpView::PrePolicy);
+    if pre && monitoring && raw.get(18) == Some(&BGP_UPDATE) && update_families(raw).wanted(&cfg.families) {
+        out.extend_from_slice(&encode::route_monitoring(&peer_header(s, 0, ts), raw));
+        n += 1;
     }
     if cfg.mirroring {
         out.extend_from_slice(&encode::route_mirroring(&peer_header(s, 0, ts), &Mirrored::Message(raw)));
@@ -752,6 +912,55 @@ fn statistics_of(received: &FamilyCounts, sent: &FamilyCounts) -> Vec<Stat> {
 fn peer_header(s: &BmpSession, extra: u8, ts: SystemTime) -> PeerHeader {
     let a = if s.four_octet_as { 0 } else { flags::A };
     PeerHeader::global(s.remote.ip(), s.remote_as, s.remote_id, a | extra, ts)
+}
+
+/// Post-policy Route Monitoring (RFC 7854 §4.2: L flag; 4-octet AS numbers, as the RIB keeps
+/// them) of the RIB's UPDATEs of the families the station wants.
+fn post_policy_messages(cfg: &BmpStationConfig, s: &BmpSession, ts: SystemTime, msgs: &[Vec<u8>]) -> (u64, Vec<u8>) {
+    let ph = PeerHeader::global(s.remote.ip(), s.remote_as, s.remote_id, flags::L, ts);
+    let mut out = Vec::new();
+    let mut n = 0;
+    for m in msgs.iter().filter(|m| update_families(m).wanted(&cfg.families)) {
+        encode::route_monitoring_into(&mut out, &ph, m);
+        n += 1;
+    }
+    (n, out)
+}
+
+/// The per-peer header of what focld sent a peer: RFC 8671 §4 O (Adj-RIB-Out) and L
+/// (post-policy: after export policy, as written), A when the session's AS_PATHs are 2-octet.
+fn out_header(s: &BmpSession, ts: SystemTime) -> PeerHeader {
+    peer_header(s, flags::O | flags::L, ts)
+}
+
+/// RFC 9069 §4.2: F when the station's Loc-RIB is filtered (only some families).
+fn loc_rib_filtered(cfg: &BmpStationConfig) -> bool {
+    !cfg.families.is_empty() && !Family::ALL.iter().all(|f| cfg.families.contains(f))
+}
+
+fn loc_rib_header(id: &Identity, cfg: &BmpStationConfig, ts: SystemTime) -> PeerHeader {
+    PeerHeader::loc_rib(id.asn, id.router_id, loc_rib_filtered(cfg), ts)
+}
+
+/// The name of focld's one Loc-RIB in the Peer Up's table name TLV (RFC 9069 §5.1).
+pub const LOC_RIB_TABLE_NAME: &str = "global";
+
+/// RFC 9069 §5.1: the Loc-RIB Peer Up, with the table name and an OPEN (as sent and as
+/// received) that says how its routes are encoded: 4-octet AS numbers (RFC 6793) and the
+/// families, no ADD-PATH (one best path per prefix), so a station decodes them right.
+fn loc_rib_peer_up(id: &Identity, cfg: &BmpStationConfig, ts: SystemTime) -> Vec<u8> {
+    let families = if cfg.families.is_empty() { Family::ALL.to_vec() } else { cfg.families.clone() };
+    let caps = crate::wire::open::Capabilities { families, four_octet_as: Some(id.asn), ..Default::default() };
+    let open = crate::wire::open::OpenMsg::new(id.asn, 0, id.router_id, caps).encode();
+    let up = PeerUp {
+        local_addr: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        local_port: 0,
+        remote_port: 0,
+        sent_open: &open,
+        received_open: &open,
+        table_name: Some(LOC_RIB_TABLE_NAME),
+    };
+    encode::peer_up(&loc_rib_header(id, cfg, ts), &up)
 }
 
 fn peer_up_message(s: &BmpSession, ts: SystemTime) -> Vec<u8> {
@@ -882,7 +1091,12 @@ mod tests {
             buffer_limit_mb: 1,
         };
         let (rib_tx, rib) = crossbeam_channel::bounded(16);
-        let id = Identity { sys_name: "t".into(), sys_descr: "t".into() };
+        let id = Identity {
+            sys_name: "t".into(),
+            sys_descr: "t".into(),
+            asn: 65001,
+            router_id: std::net::Ipv4Addr::new(192, 0, 2, 1),
+        };
         let bmp = spawn(&[cfg], id, rib_tx).expect("bmp thread");
         // A session, and two UPDATEs before the station is there.
         let open =
@@ -938,7 +1152,7 @@ mod tests {
 
         fn dump_asked(&self) -> Sender<BmpDump> {
             match self.rib.recv_timeout(Duration::from_secs(10)) {
-                Ok(RibMsg::BmpDump { peers, reply }) => {
+                Ok(RibMsg::BmpDump { peers, reply, .. }) => {
                     assert_eq!(peers, vec![7]);
                     reply
                 }
@@ -953,7 +1167,7 @@ mod tests {
                 seq,
                 families: vec![Family::Ipv4Unicast],
                 updates: vec![(Family::Ipv4Unicast, dumped)],
-                skipped: 0,
+                ..Default::default()
             };
             reply.send(BmpDump { peers: vec![p] }).expect("the BMP thread waits");
         }
