@@ -3,13 +3,16 @@
 //! Monitoring carrying the received UPDATE byte for byte, Statistics, Peer Down with the
 //! reason and the NOTIFICATION, Termination at shutdown; a station that connects late gets a
 //! Peer Up for the session already up; a station that reads nothing is cut off and counted
-//! while the session keeps its KEEPALIVEs on time.
+//! while the session keeps its KEEPALIVEs on time; post-policy after the import policy,
+//! focld's Adj-RIB-Out (RFC 8671, O flag) and its Loc-RIB (RFC 9069, peer type 3), each
+//! dumped then live.
 
 mod common;
 
 use bgpkit_parser::models::BgpMessage;
 use bgpkit_parser::parser::bmp::messages::{
-    BmpMessage, BmpMessageBody, BmpMsgType, PeerDownReason, PeerFlags, PerPeerFlags, StatType, StatsData,
+    BmpMessage, BmpMessageBody, BmpMsgType, BmpPeerType, LocalRibPeerFlags, PeerDownReason, PeerFlags, PeerUpTlvType,
+    PerPeerFlags, StatType, StatsData,
 };
 use common::*;
 use focl::prefix::Family;
@@ -533,4 +536,165 @@ fn a_reload_adds_and_removes_a_station_without_touching_the_session() {
     assert_eq!(f.focl(&["bmp", "status"]).expect("status"), serde_json::json!([]));
     let show = f.focl(&["peer", "show", PEER]).expect("peer show");
     assert_eq!((show["state"].as_str(), show["flaps"].as_u64()), (Some("Established"), Some(0)), "{show}");
+}
+
+/// Which view a Route Monitoring message is of, from its per-peer header (RFC 7854 §4.2,
+/// RFC 8671 §4, RFC 9069 §4.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum View {
+    Pre,
+    Post,
+    Out,
+    Loc,
+}
+
+fn view_of(m: &BmpMessage) -> View {
+    let ph = m.per_peer_header.expect("per-peer header");
+    match ph.peer_flags {
+        PerPeerFlags::LocalRibPeerFlags(_) => {
+            assert_eq!(ph.peer_type, BmpPeerType::LocalRib, "Loc-RIB flags only with peer type 3");
+            View::Loc
+        }
+        PerPeerFlags::PeerFlags(f) if f.is_adj_rib_out() => {
+            assert!(f.is_post_policy(), "focld's Adj-RIB-Out is what it sent: post-policy");
+            View::Out
+        }
+        PerPeerFlags::PeerFlags(f) if f.is_post_policy() => View::Post,
+        PerPeerFlags::PeerFlags(_) => View::Pre,
+    }
+}
+
+/// What a station holds, view by view: prefix -> LOCAL_PREF; End-of-RIBs seen; every prefix
+/// ever announced.
+#[derive(Default)]
+struct Views {
+    routes: std::collections::BTreeMap<View, std::collections::BTreeMap<String, Option<u32>>>,
+    eors: std::collections::BTreeMap<View, usize>,
+    announced: std::collections::BTreeMap<View, std::collections::BTreeSet<String>>,
+    loc_rib_peer_up: Option<BmpMessage>,
+}
+
+impl Views {
+    fn apply(&mut self, m: BmpMessage) {
+        if m.common_header.msg_type == BmpMsgType::PeerUpNotification
+            && m.per_peer_header.is_some_and(|h| h.peer_type == BmpPeerType::LocalRib)
+        {
+            self.loc_rib_peer_up = Some(m);
+            return;
+        }
+        if m.common_header.msg_type != BmpMsgType::RouteMonitoring {
+            return;
+        }
+        let view = view_of(&m);
+        let BmpMessageBody::RouteMonitoring(r) = m.message_body else { return };
+        let BgpMessage::Update(u) = r.bgp_message else { return };
+        if u.is_end_of_rib() {
+            *self.eors.entry(view).or_default() += 1;
+            return;
+        }
+        let lp = u.attributes.iter().find_map(|a| match a {
+            bgpkit_parser::models::AttributeValue::LocalPreference(x) => Some(*x),
+            _ => None,
+        });
+        let (ann, wd) = nlri_of(&u);
+        let routes = self.routes.entry(view).or_default();
+        for w in wd {
+            routes.remove(&w);
+        }
+        for a in ann {
+            routes.insert(a.clone(), lp);
+            self.announced.entry(view).or_default().insert(a);
+        }
+    }
+
+    /// Take what the station got until it has been quiet for a second.
+    fn gather(&mut self, station: &Station) {
+        while let Ok((_, m)) = station.rx.recv_timeout(Duration::from_secs(1)) {
+            self.apply(m);
+        }
+    }
+
+    fn prefixes(&self, v: View) -> Vec<&str> {
+        self.routes.get(&v).map(|r| r.keys().map(String::as_str).collect()).unwrap_or_default()
+    }
+
+    fn local_pref(&self, v: View, prefix: &str) -> Option<u32> {
+        self.routes.get(&v).and_then(|r| r.get(prefix).copied().flatten())
+    }
+}
+
+#[test]
+fn post_policy_follows_the_import_policy_adj_rib_out_has_the_o_flag_and_loc_rib_peer_type_3() {
+    let dir = TempDir::new("bmp-views");
+    let port = free_port("127.0.0.1");
+    let station_port = free_port("127.0.0.1");
+    let extra = "monitor = [\"pre-policy\", \"post-policy\", \"adj-rib-out\", \"loc-rib\"]\nstats_interval_secs = 0\n\n\
+                 [[prefixes]]\nnetwork = \"192.0.2.0/24\"\n\n\
+                 [sets.prefix]\nrefused = [\"203.0.113.0/24 orlonger\"]\n\
+                 [[policy.in.term]]\nmatch = { prefix_in = \"refused\" }\naction = \"reject\"\n\
+                 [[policy.in.term]]\nset = { local_pref = 200 }\naction = \"accept\"\n";
+    let text =
+        config(dir.path(), port, station_port, extra).replace("hold_time_secs = 30", "hold_time_secs = 30\nimport = [\"in\"]");
+    let f = Focld::start(dir.path(), "f", &text);
+    let target = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = RawSpeaker::establish_with(PEER, target, &our_open());
+    f.wait_established(PEER, Duration::from_secs(10));
+    // One route the import policy accepts (and gives LOCAL_PREF 200), one it rejects.
+    s.send(&update_msg(&[], &attrs(), &[24, 198, 51, 100]));
+    s.send(&update_msg(&[], &attrs(), &[24, 203, 0, 113]));
+    assert!(wait_for(Duration::from_secs(5), || f.rib_in(PEER).len() == 2), "both routes are in the Adj-RIB-In");
+
+    // A station that connects now gets each view's initial dump.
+    let station = Station::listen(TcpListener::bind(("127.0.0.1", station_port)).expect("station"));
+    assert!(station.until(BmpMsgType::InitiationMessage, Duration::from_secs(20)).is_some(), "Initiation");
+    let mut v = Views::default();
+    v.gather(&station);
+
+    let up = v.loc_rib_peer_up.take().expect("a Peer Up for the Loc-RIB");
+    let ph = up.per_peer_header.expect("header");
+    assert_eq!((ph.peer_asn.to_u32(), ph.peer_bgp_id), (65001, Ipv4Addr::new(192, 0, 2, 1)), "focld itself");
+    assert_eq!(ph.peer_flags, PerPeerFlags::LocalRibPeerFlags(LocalRibPeerFlags::empty()), "no F: not filtered");
+    let BmpMessageBody::PeerUpNotification(u) = up.message_body else { panic!() };
+    assert!(
+        u.tlvs.iter().any(|t| t.info_type == PeerUpTlvType::VrTableName && t.info_value == "global"),
+        "the table name TLV: {:?}",
+        u.tlvs
+    );
+    let BgpMessage::Open(open) = &u.sent_open else { panic!("a synthesized OPEN") };
+    assert_eq!(open.bgp_identifier, Ipv4Addr::new(192, 0, 2, 1));
+
+    assert_eq!(v.prefixes(View::Pre), ["198.51.100.0/24", "203.0.113.0/24"], "pre-policy: as received");
+    assert_eq!(v.prefixes(View::Post), ["198.51.100.0/24"], "post-policy: the rejected route is not there");
+    assert_eq!(v.local_pref(View::Pre, "198.51.100.0/24"), None);
+    assert_eq!(v.local_pref(View::Post, "198.51.100.0/24"), Some(200), "post-policy: the policy's set applied");
+    assert_eq!(v.prefixes(View::Loc), ["198.51.100.0/24"], "Loc-RIB: the best paths");
+    assert_eq!(v.local_pref(View::Loc, "198.51.100.0/24"), Some(200));
+    assert_eq!(v.prefixes(View::Out), ["192.0.2.0/24"], "Adj-RIB-Out: what focld sent the peer");
+    for view in [View::Pre, View::Post, View::Out, View::Loc] {
+        assert_eq!(v.eors.get(&view), Some(&2), "{view:?}: an End-of-RIB per family after the dump");
+    }
+    // The dump equals the RIB: every route of `focl rib in`, and the Loc-RIB its accepted ones.
+    let rib: Vec<String> = f.rib_in_prefixes(PEER);
+    assert_eq!(v.prefixes(View::Pre), rib);
+
+    // Live: one more of each, a withdrawal, and a new prefix of our own after a reload.
+    s.send(&update_msg(&[], &attrs(), &[25, 198, 51, 100, 128]));
+    s.send(&update_msg(&[], &attrs(), &[25, 203, 0, 113, 128]));
+    s.send(&update_msg(&[24, 198, 51, 100], &[], &[]));
+    let reloaded = std::fs::read_to_string(&f.config)
+        .expect("config")
+        .replace("[[prefixes]]\n", "[[prefixes]]\nnetwork = \"192.0.2.128/25\"\n\n[[prefixes]]\n");
+    std::fs::write(&f.config, reloaded).expect("config");
+    f.focl(&["reload"]).expect("reload");
+    v.gather(&station);
+    assert_eq!(v.prefixes(View::Pre), ["198.51.100.128/25", "203.0.113.0/24", "203.0.113.128/25"]);
+    assert_eq!(v.prefixes(View::Post), ["198.51.100.128/25"]);
+    assert_eq!(v.local_pref(View::Post, "198.51.100.128/25"), Some(200));
+    assert_eq!(v.prefixes(View::Loc), ["198.51.100.128/25"], "the withdrawn best path left the Loc-RIB");
+    assert_eq!(v.prefixes(View::Out), ["192.0.2.0/24", "192.0.2.128/25"], "the reload's announcement, as sent");
+    let post = v.announced.get(&View::Post).cloned().unwrap_or_default();
+    assert!(!post.iter().any(|p| p.starts_with("203.0.113.")), "a rejected route never shows post-policy: {post:?}");
+    assert_eq!(v.prefixes(View::Pre), f.rib_in_prefixes(PEER), "pre-policy equals the RIB");
+    let show = f.focl(&["peer", "show", PEER]).expect("peer show");
+    assert_eq!(show["flaps"].as_u64(), Some(0), "{show}");
 }
