@@ -139,7 +139,8 @@ fn a_station_sees_initiation_peer_up_route_monitoring_statistics_peer_down_and_t
     let BgpMessage::Open(theirs) = &u.sent_open else { panic!() };
     assert_eq!(theirs.bgp_identifier, Ipv4Addr::new(192, 0, 2, 1), "focld's own OPEN comes first");
 
-    // An UPDATE: pre-policy and post-policy Route Monitoring, each the received bytes.
+    // An UPDATE: pre-policy Route Monitoring, the received bytes; post-policy, rebuilt by the
+    // RIB after import policy (none here: the same bytes).
     let update = update_msg(&[], &attrs(), &[24, 198, 51, 100]);
     s.send(&update);
     let (raw_pre, pre) = station.until(BmpMsgType::RouteMonitoring, Duration::from_secs(5)).expect("pre-policy");
@@ -368,12 +369,13 @@ fn med_of(u: &bgpkit_parser::models::BgpUpdateMessage) -> Option<u32> {
     })
 }
 
-#[test]
-fn the_initial_dump_hands_over_to_live_updates_under_churn_without_a_gap_or_a_duplicate() {
-    let dir = TempDir::new("bmp-churn");
+/// A table of 22,000 routes, then churn while a station (monitoring `extra`'s views)
+/// connects and takes its dump; focld and what the station got, in order.
+fn churned(tag: &str, extra: &str) -> (TempDir, Focld, RawSpeaker, Vec<BmpMessage>) {
+    let dir = TempDir::new(tag);
     let port = free_port("127.0.0.1");
     let station_port = free_port("127.0.0.1");
-    let f = Focld::start(dir.path(), "f", &config(dir.path(), port, station_port, ""));
+    let f = Focld::start(dir.path(), "f", &config(dir.path(), port, station_port, extra));
     let target = SocketAddr::from(([127, 0, 0, 1], port));
     let mut s = RawSpeaker::establish_with(PEER, target, &our_open());
     f.wait_established(PEER, Duration::from_secs(10));
@@ -433,8 +435,17 @@ fn the_initial_dump_hands_over_to_live_updates_under_churn_without_a_gap_or_a_du
     std::thread::sleep(Duration::from_secs(2));
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     assert!(up, "the station connected");
-    let _s = churn.join().expect("churn");
+    let s = churn.join().expect("churn");
+    let mut got = Vec::new();
+    while let Ok((_, m)) = station.rx.recv_timeout(Duration::from_secs(3)) {
+        got.push(m);
+    }
+    (dir, f, s, got)
+}
 
+#[test]
+fn the_initial_dump_hands_over_to_live_updates_under_churn_without_a_gap_or_a_duplicate() {
+    let (_dir, f, _s, got) = churned("bmp-churn", "");
     // Apply what the station got, in order; after the last End-of-RIB everything is live.
     let mut state: std::collections::BTreeMap<String, Option<u32>> = std::collections::BTreeMap::new();
     let mut eors = 0;
@@ -442,7 +453,7 @@ fn the_initial_dump_hands_over_to_live_updates_under_churn_without_a_gap_or_a_du
     let mut live_meds = std::collections::HashSet::new();
     let mut dump_updates = 0;
     let mut duplicates = Vec::new();
-    while let Ok((_, m)) = station.rx.recv_timeout(Duration::from_secs(3)) {
+    for m in got {
         let BmpMessageBody::RouteMonitoring(r) = m.message_body else { continue };
         let BgpMessage::Update(u) = r.bgp_message else { continue };
         if u.is_end_of_rib() {
@@ -504,6 +515,56 @@ fn nlri_of(u: &bgpkit_parser::models::BgpUpdateMessage) -> (Vec<String>, Vec<Str
 }
 
 #[test]
+fn post_policy_and_loc_rib_dumps_hand_over_to_live_changes_under_churn_without_a_gap_or_a_duplicate() {
+    let (_dir, f, _s, got) = churned("bmp-churn-views", "monitor = [\"post-policy\", \"loc-rib\"]\n");
+    let mut state: std::collections::BTreeMap<View, std::collections::BTreeMap<String, Option<u32>>> =
+        std::collections::BTreeMap::new();
+    let mut eors: std::collections::BTreeMap<View, usize> = std::collections::BTreeMap::new();
+    // Each churn UPDATE has its own MED: a (prefix, MED) announced twice in a view was sent twice.
+    let mut seen = std::collections::HashSet::new();
+    let mut duplicates = Vec::new();
+    for m in got {
+        if m.common_header.msg_type != BmpMsgType::RouteMonitoring {
+            continue;
+        }
+        let view = view_of(&m);
+        let BmpMessageBody::RouteMonitoring(r) = m.message_body else { continue };
+        let BgpMessage::Update(u) = r.bgp_message else { continue };
+        if u.is_end_of_rib() {
+            *eors.entry(view).or_default() += 1;
+            continue;
+        }
+        let med = med_of(&u);
+        let (announced, withdrawn) = nlri_of(&u);
+        let routes = state.entry(view).or_default();
+        for w in withdrawn {
+            routes.remove(&w);
+        }
+        for a in announced {
+            if !seen.insert((view, a.clone(), med)) {
+                duplicates.push((view, a.clone(), med));
+            }
+            routes.insert(a, med);
+        }
+    }
+    assert_eq!(eors.get(&View::Post), Some(&2), "post-policy: an End-of-RIB per family");
+    assert_eq!(eors.get(&View::Loc), Some(&2), "Loc-RIB: an End-of-RIB per family");
+    assert!(!state.contains_key(&View::Pre), "no pre-policy asked for");
+    assert!(duplicates.is_empty(), "sent twice: {:?}", &duplicates[..duplicates.len().min(5)]);
+    let rib: std::collections::BTreeMap<String, Option<u32>> = f
+        .rib_in(PEER)
+        .iter()
+        .map(|r| (r["prefix"].as_str().unwrap_or_default().to_string(), r["med"].as_u64().map(|m| m as u32)))
+        .collect();
+    for view in [View::Post, View::Loc] {
+        let got = state.remove(&view).unwrap_or_default();
+        assert_eq!(got.len(), rib.len(), "{view:?}");
+        let differ: Vec<_> = rib.iter().filter(|(p, m)| got.get(*p) != Some(m)).take(5).collect();
+        assert!(differ.is_empty(), "{view:?}: the station's routes differ from focl rib in: {differ:?}");
+    }
+}
+
+#[test]
 fn a_reload_adds_and_removes_a_station_without_touching_the_session() {
     let dir = TempDir::new("bmp-reload");
     let port = free_port("127.0.0.1");
@@ -540,7 +601,7 @@ fn a_reload_adds_and_removes_a_station_without_touching_the_session() {
 
 /// Which view a Route Monitoring message is of, from its per-peer header (RFC 7854 §4.2,
 /// RFC 8671 §4, RFC 9069 §4.1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 enum View {
     Pre,
     Post,
@@ -628,13 +689,14 @@ fn post_policy_follows_the_import_policy_adj_rib_out_has_the_o_flag_and_loc_rib_
     let dir = TempDir::new("bmp-views");
     let port = free_port("127.0.0.1");
     let station_port = free_port("127.0.0.1");
-    let extra = "monitor = [\"pre-policy\", \"post-policy\", \"adj-rib-out\", \"loc-rib\"]\nstats_interval_secs = 0\n\n\
+    let extra =
+        "monitor = [\"pre-policy\", \"post-policy\", \"adj-rib-out\", \"loc-rib\"]\nstats_interval_secs = 0\n\n\
                  [[prefixes]]\nnetwork = \"192.0.2.0/24\"\n\n\
                  [sets.prefix]\nrefused = [\"203.0.113.0/24 orlonger\"]\n\
                  [[policy.in.term]]\nmatch = { prefix_in = \"refused\" }\naction = \"reject\"\n\
                  [[policy.in.term]]\nset = { local_pref = 200 }\naction = \"accept\"\n";
-    let text =
-        config(dir.path(), port, station_port, extra).replace("hold_time_secs = 30", "hold_time_secs = 30\nimport = [\"in\"]");
+    let text = config(dir.path(), port, station_port, extra)
+        .replace("hold_time_secs = 30", "hold_time_secs = 30\nimport = [\"in\"]");
     let f = Focld::start(dir.path(), "f", &text);
     let target = SocketAddr::from(([127, 0, 0, 1], port));
     let mut s = RawSpeaker::establish_with(PEER, target, &our_open());
