@@ -632,6 +632,8 @@ struct Views {
     routes: std::collections::BTreeMap<View, std::collections::BTreeMap<String, Option<u32>>>,
     eors: std::collections::BTreeMap<View, usize>,
     announced: std::collections::BTreeMap<View, std::collections::BTreeSet<String>>,
+    /// How often each (view, prefix) was announced.
+    times: std::collections::BTreeMap<(View, String), usize>,
     loc_rib_peer_up: Option<BmpMessage>,
 }
 
@@ -664,6 +666,7 @@ impl Views {
         }
         for a in ann {
             routes.insert(a.clone(), lp);
+            *self.times.entry((view, a.clone())).or_default() += 1;
             self.announced.entry(view).or_default().insert(a);
         }
     }
@@ -738,6 +741,9 @@ fn post_policy_follows_the_import_policy_adj_rib_out_has_the_o_flag_and_loc_rib_
     // The dump equals the RIB: every route of `focl rib in`, and the Loc-RIB its accepted ones.
     let rib: Vec<String> = f.rib_in_prefixes(PEER);
     assert_eq!(v.prefixes(View::Pre), rib);
+    // Each once: what was sent or received before the station connected is in the dump only.
+    let twice: Vec<_> = v.times.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "announced more than once: {twice:?}");
 
     // Live: one more of each, a withdrawal, and a new prefix of our own after a reload.
     s.send(&update_msg(&[], &attrs(), &[25, 198, 51, 100, 128]));

@@ -374,6 +374,8 @@ impl Station {
     fn stop(mut self, why: &str) {
         let farewell =
             self.live().then(|| Bytes::from(encode::termination(TerminationReason::AdministrativelyClosed, Some(why))));
+        // The RIB's Loc-RIB feed for this station ends with it.
+        self.live_conn.store(0, Ordering::Relaxed);
         let _ = self.tx.send(Chunk::Stop { farewell });
         if let Some(j) = self.join.take() {
             let until = Instant::now() + STOP_GRACE;
@@ -791,6 +793,10 @@ impl Hub {
             let link = post.then(|| self.link.clone());
             if self.rib.send_timeout(RibMsg::BmpPostPolicy(link), Duration::from_secs(1)).is_ok() {
                 self.post_wanted = post;
+                // The RIB numbers its changes from wherever its sessions are now.
+                for up in self.sessions.values_mut() {
+                    up.last_post = None;
+                }
             }
         }
     }
@@ -1076,6 +1082,10 @@ mod tests {
     }
 
     fn rig() -> Rig {
+        rig_with(vec![BmpView::PrePolicy])
+    }
+
+    fn rig_with(monitor: Vec<BmpView>) -> Rig {
         // A port nobody listens on yet: the station thread's first attempt fails, and it
         // connects once the session and its first UPDATEs are known here.
         let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
@@ -1083,7 +1093,7 @@ mod tests {
             address: "127.0.0.1".parse().expect("addr"),
             port,
             connect_retry_secs: 1,
-            monitor: vec![BmpView::PrePolicy],
+            monitor,
             mirroring: false,
             stats_interval_secs: 0,
             peers: vec![],
@@ -1151,12 +1161,16 @@ mod tests {
         }
 
         fn dump_asked(&self) -> Sender<BmpDump> {
-            match self.rib.recv_timeout(Duration::from_secs(10)) {
-                Ok(RibMsg::BmpDump { peers, reply, .. }) => {
-                    assert_eq!(peers, vec![7]);
-                    reply
+            loop {
+                match self.rib.recv_timeout(Duration::from_secs(10)) {
+                    Ok(RibMsg::BmpDump { peers, reply, .. }) => {
+                        assert_eq!(peers, vec![7]);
+                        return reply;
+                    }
+                    // Told where post-policy changes go (a station monitors them).
+                    Ok(RibMsg::BmpPostPolicy(Some(_))) => {}
+                    other => panic!("expected a dump request, got {other:?}"),
                 }
-                other => panic!("expected a dump request, got {other:?}"),
             }
         }
 
@@ -1236,6 +1250,81 @@ mod tests {
         r.buf.extend_from_slice(&head);
         let eor = crate::wire::update::end_of_rib(Family::Ipv4Unicast);
         assert_eq!(r.monitored(), vec![marked(101), eor], "only the second dump");
+    }
+
+    #[test]
+    fn post_policy_changes_and_sent_updates_the_dump_holds_are_not_sent_again_and_later_ones_follow_it() {
+        let mut r = rig_with(vec![BmpView::PostPolicy, BmpView::AdjRibOut]);
+        let reply = r.dump_asked();
+        // While the RIB works: post-policy changes 1 to 3 of the session, UPDATEs 1 to 3 sent.
+        for seq in 1..=3 {
+            let msgs = vec![marked(10 + seq)];
+            r.bmp.link.event(BmpMsg::PostPolicy { ts: SystemTime::now(), peer: 7, seq, msgs });
+            let raw = Bytes::from(marked(20 + seq));
+            r.bmp.link.event(BmpMsg::Sent { ts: SystemTime::now(), peer: 7, raw, seq });
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        // The dump holds post-policy changes 1 and 2, and the first 2 UPDATEs sent.
+        let p = crate::msg::BmpPeerDump {
+            peer: 7,
+            session: 1,
+            seq: 2,
+            out_seq: 2,
+            families: vec![Family::Ipv4Unicast],
+            post_policy: vec![(Family::Ipv4Unicast, marked(101))],
+            adj_rib_out: vec![(Family::Ipv4Unicast, marked(102))],
+            ..Default::default()
+        };
+        reply.send(BmpDump { peers: vec![p] }).expect("the BMP thread waits");
+        let raw = Bytes::from(marked(24));
+        r.bmp.link.event(BmpMsg::Sent { ts: SystemTime::now(), peer: 7, raw, seq: 4 });
+        let got = r.monitored();
+        let eor = crate::wire::update::end_of_rib(Family::Ipv4Unicast);
+        let want = [marked(101), eor.clone(), marked(102), eor, marked(13), marked(23), marked(24)];
+        assert_eq!(got, want, "each view's dump and End-of-RIB, then only what came after it");
+    }
+
+    #[test]
+    fn a_loc_rib_peer_up_says_4_octet_as_and_sets_f_only_when_families_are_left_out() {
+        let id = Identity {
+            sys_name: "t".into(),
+            sys_descr: "t".into(),
+            asn: 4_200_000_001,
+            router_id: std::net::Ipv4Addr::new(192, 0, 2, 1),
+        };
+        let mut cfg = BmpStationConfig {
+            address: "127.0.0.1".parse().expect("addr"),
+            port: 1,
+            connect_retry_secs: 1,
+            monitor: vec![BmpView::LocRib],
+            mirroring: false,
+            stats_interval_secs: 0,
+            peers: vec![],
+            families: vec![],
+            buffer_limit_mb: 1,
+        };
+        for (families, filtered) in [(vec![], false), (Family::ALL.to_vec(), false), (vec![Family::Ipv6Unicast], true)]
+        {
+            cfg.families = families;
+            let m = loc_rib_peer_up(&id, &cfg, SystemTime::now());
+            let mut b = Bytes::from(m);
+            let parsed = bgpkit_parser::parse_bmp_msg(&mut b).expect("parses");
+            let ph = parsed.per_peer_header.expect("header");
+            assert_eq!(ph.peer_type, bgpkit_parser::parser::bmp::messages::BmpPeerType::LocalRib);
+            assert_eq!(ph.peer_asn.to_u32(), 4_200_000_001);
+            let bgpkit_parser::parser::bmp::messages::PerPeerFlags::LocalRibPeerFlags(f) = ph.peer_flags else {
+                panic!("Loc-RIB flags")
+            };
+            assert_eq!(f.is_filtered(), filtered, "{:?}", cfg.families);
+            let bgpkit_parser::parser::bmp::messages::BmpMessageBody::PeerUpNotification(u) = parsed.message_body
+            else {
+                panic!("a Peer Up")
+            };
+            let bgpkit_parser::models::BgpMessage::Open(open) = u.sent_open else { panic!("an OPEN") };
+            let caps = format!("{:?}", open.opt_params);
+            assert!(caps.contains("FourOctetAs") || caps.contains("4200000001"), "{caps}");
+            assert!(!caps.contains("AddPath"), "one path per prefix: no ADD-PATH: {caps}");
+        }
     }
 
     #[test]
