@@ -766,3 +766,127 @@ fn post_policy_follows_the_import_policy_adj_rib_out_has_the_o_flag_and_loc_rib_
     let show = f.focl(&["peer", "show", PEER]).expect("peer show");
     assert_eq!(show["flaps"].as_u64(), Some(0), "{show}");
 }
+
+const SECOND: &str = "127.0.0.172";
+
+/// What a station holds per (view, peer address): prefix -> AS path.
+#[derive(Default)]
+struct Paths {
+    routes: std::collections::BTreeMap<(View, String), std::collections::BTreeMap<String, String>>,
+    peer_downs: usize,
+}
+
+impl Paths {
+    fn gather(&mut self, station: &Station) {
+        while let Ok((_, m)) = station.rx.recv_timeout(Duration::from_secs(1)) {
+            match m.common_header.msg_type {
+                BmpMsgType::PeerDownNotification => self.peer_downs += 1,
+                BmpMsgType::InitiationMessage => {
+                    // A new connection: the station starts from nothing.
+                    self.routes.clear();
+                }
+                BmpMsgType::RouteMonitoring => {
+                    let view = view_of(&m);
+                    let peer = m.per_peer_header.expect("header").peer_ip.to_string();
+                    let BmpMessageBody::RouteMonitoring(r) = m.message_body else { continue };
+                    let BgpMessage::Update(u) = r.bgp_message else { continue };
+                    let path = u.attributes.as_path().map(|p| p.to_string()).unwrap_or_default();
+                    let (ann, wd) = nlri_of(&u);
+                    let routes = self.routes.entry((view, peer)).or_default();
+                    for w in wd {
+                        routes.remove(&w);
+                    }
+                    for a in ann {
+                        routes.insert(a, path.clone());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn get(&self, view: View, peer: &str, prefix: &str) -> Option<&str> {
+        self.routes.get(&(view, peer.to_string())).and_then(|r| r.get(prefix)).map(String::as_str)
+    }
+}
+
+#[test]
+fn loc_rib_and_adj_rib_out_follow_best_path_changes_and_a_policy_reload_sends_post_policy_again() {
+    let dir = TempDir::new("bmp-best");
+    let port = free_port("127.0.0.1");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("station");
+    let station_port = listener.local_addr().expect("addr").port();
+    let station = Station::listen(listener);
+    let extra = format!(
+        "monitor = [\"post-policy\", \"adj-rib-out\", \"loc-rib\"]\nstats_interval_secs = 0\n\n\
+         [[peers]]\nname = \"second\"\naddress = \"{SECOND}\"\nremote_as = 65020\npassive = true\n\
+         import = [\"in\"]\nexport = [\"out\"]\n\n\
+         [[policy.in.term]]\naction = \"accept\"\n[[policy.out.term]]\naction = \"accept\"\n"
+    );
+    let text = config(dir.path(), port, station_port, &extra)
+        .replace("hold_time_secs = 30", "hold_time_secs = 30\nimport = [\"in\"]\nexport = [\"out\"]");
+    let f = Focld::start(dir.path(), "f", &text);
+    let target = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut a = RawSpeaker::establish_with(PEER, target, &our_open());
+    let caps = Capabilities {
+        families: Family::ALL.to_vec(),
+        route_refresh: true,
+        four_octet_as: Some(65020),
+        ..Default::default()
+    };
+    let mut b =
+        RawSpeaker::establish_with(SECOND, target, &OpenMsg::new(65020, 90, Ipv4Addr::new(10, 0, 0, 172), caps));
+    f.wait_established(PEER, Duration::from_secs(10));
+    f.wait_established(SECOND, Duration::from_secs(10));
+    // Both drain what focld sends them (the exports).
+    let drain = |mut s: RawSpeaker| std::thread::spawn(move || while s.recv().is_some() {});
+    let a_reader = RawSpeaker::from_stream(a.stream.try_clone().expect("clone"));
+    let b_reader = RawSpeaker::from_stream(b.stream.try_clone().expect("clone"));
+    drain(a_reader);
+    drain(b_reader);
+
+    // The same prefix from both: the first with a longer AS path, the second shorter (best).
+    let mut long = vec![0x40, 1, 1, 0];
+    long.extend_from_slice(&[0x40, 2, 14, 2, 3, 0, 0, 0xfd, 0xf2, 0, 0, 0xfd, 0xfc, 0, 0, 0xfe, 0x06]);
+    long.extend_from_slice(&[0x40, 3, 4, 192, 0, 2, 10]);
+    a.send(&update_msg(&[], &long, &[24, 198, 51, 100, 24, 203, 0, 113]));
+    let short = [0x40, 1, 1, 0, 0x40, 2, 6, 2, 1, 0, 0, 0xfd, 0xfc, 0x40, 3, 4, 192, 0, 2, 20];
+    b.send(&update_msg(&[], &short, &[24, 198, 51, 100]));
+    let mut p = Paths::default();
+    p.gather(&station);
+    let x = "198.51.100.0/24";
+    assert_eq!(p.get(View::Loc, "0.0.0.0", x), Some("65020"), "Loc-RIB: the shorter path is best");
+    assert_eq!(p.get(View::Post, PEER, x), Some("65010 65020 65030"));
+    assert_eq!(p.get(View::Post, SECOND, x), Some("65020"));
+    assert_eq!(p.get(View::Out, PEER, x), Some("65001 65020"), "exported to the first, our AS prepended");
+    assert_eq!(p.get(View::Out, SECOND, x), None, "not back to the neighbor it came from");
+    let y = "203.0.113.0/24";
+    assert_eq!(p.get(View::Out, SECOND, y), Some("65001 65010 65020 65030"), "the first's other route, exported");
+
+    // The second session ends: its routes go (a walk of the Loc-RIB, not one UPDATE).
+    drop(b);
+    assert!(wait_for(Duration::from_secs(10), || f.peer_state(SECOND) != "Established"));
+    p.gather(&station);
+    assert!(p.peer_downs >= 1, "the second's Peer Down");
+    assert_eq!(p.get(View::Loc, "0.0.0.0", x), Some("65010 65020 65030"), "Loc-RIB: the first's path now");
+    assert_eq!(p.get(View::Out, PEER, x), None, "no longer sent to the first: its own route is best");
+
+    // A reload whose import policy now rejects the prefix: post-policy changes for routes
+    // already in, so the station is sent everything again, and the route is nowhere.
+    let reloaded = std::fs::read_to_string(&f.config).expect("config").replace(
+        "[[policy.in.term]]\naction = \"accept\"\n",
+        "[[policy.in.term]]\nmatch = { prefix_len = 24 }\naction = \"reject\"\n",
+    );
+    std::fs::write(&f.config, reloaded).expect("config");
+    f.focl(&["reload"]).expect("reload");
+    let again = station.until(BmpMsgType::InitiationMessage, Duration::from_secs(15));
+    assert!(again.is_some(), "a new connection after the reload: {}", f.log_text());
+    p.routes.clear();
+    p.gather(&station);
+    assert_eq!(p.get(View::Post, PEER, x), None, "post-policy: rejected now");
+    assert_eq!(p.get(View::Loc, "0.0.0.0", x), None, "Loc-RIB: no best path left");
+    assert_eq!(p.get(View::Post, PEER, y), None, "post-policy: rejected now");
+    assert_eq!(f.rib_in_prefixes(PEER), [x, y], "still in the Adj-RIB-In");
+    let show = f.focl(&["peer", "show", PEER]).expect("peer show");
+    assert_eq!((show["state"].as_str(), show["flaps"].as_u64()), (Some("Established"), Some(0)), "{show}");
+}
