@@ -409,7 +409,8 @@ pub enum RibMsg {
     },
     /// From the BMP thread: the Adj-RIB-In of these peers as UPDATEs, for a station that
     /// connected (RFC 7854 §5: the initial dump), each with how many UPDATEs of its session
-    /// are in it, so the live feed takes over without a gap or a duplicate.
+    /// are in it, so the live feed takes over without a gap or a duplicate. Answered in
+    /// chunks, each sent when `reply` (bounded) has room.
     BmpDump {
         peers: Vec<PeerId>,
         /// Which views to rebuild besides the pre-policy Adj-RIB-In.
@@ -1031,10 +1032,12 @@ impl BmpLink {
     }
 }
 
-/// The RIB's answer to `RibMsg::BmpDump`.
+/// The RIB's answer to `RibMsg::BmpDump`, one chunk of it: every dumped peer's routes at
+/// some prefixes; `last` on the final one.
 #[derive(Debug, Default)]
 pub struct BmpDump {
     pub peers: Vec<BmpPeerDump>,
+    pub last: bool,
 }
 
 /// One peer's Adj-RIB-In as UPDATEs (4-octet AS paths, path ids where ADD-PATH is on).
@@ -1044,7 +1047,7 @@ pub struct BmpPeerDump {
     pub session: SessionId,
     /// UPDATEs of the session applied when the dump was taken (`BmpMsg::Received::seq`).
     pub seq: u64,
-    /// The session's families, each to end with an End-of-RIB.
+    /// The session's families, each to end with an End-of-RIB (in the last chunk).
     pub families: Vec<Family>,
     pub updates: Vec<(Family, Vec<u8>)>,
     /// The post-policy Adj-RIB-In (when asked): accepted routes with their attributes after

@@ -410,7 +410,8 @@ fn churned(tag: &str, extra: &str) -> (TempDir, Focld, RawSpeaker, Vec<BmpMessag
             let mut out = Vec::new();
             for k in 0..20u32 {
                 tag += 1;
-                let i = (round * 20 + k) % 500;
+                // Spread over the table, so the walk of the dump meets them ahead of it and behind it.
+                let i = ((round * 20 + k) * 97) % 20_000;
                 let b = (0x0a00_0000u32 + (i << 8)).to_be_bytes();
                 if (round + k) % 3 == 0 {
                     out.extend_from_slice(&update_msg(&[24, b[0], b[1], b[2]], &[], &[]));
@@ -436,6 +437,9 @@ fn churned(tag: &str, extra: &str) -> (TempDir, Focld, RawSpeaker, Vec<BmpMessag
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     assert!(up, "the station connected");
     let s = churn.join().expect("churn");
+    for l in f.log_text().lines().filter(|l| l.contains("initial dump of")) {
+        eprintln!("{l}");
+    }
     let mut got = Vec::new();
     while let Ok((_, m)) = station.rx.recv_timeout(Duration::from_secs(3)) {
         got.push(m);

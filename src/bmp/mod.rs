@@ -20,6 +20,9 @@
 //! peer type 3) is a feed the RIB runs per station connection (`BmpMsg::LocRib`): its walk is
 //! the initial dump and its changes follow.
 //!
+//! The initial dump comes from the RIB in chunks (`RibMsg::BmpDump`), each taken only while
+//! the station has read the last down to half its budget.
+//!
 //! Bounded: each station may have at most `buffer_limit_mb` waiting. Past that its connection
 //! is cut, logged and counted (`drops`); the station thread reconnects after its back-off and
 //! is sent everything again from the current sessions. Nothing here ever waits for a station.
@@ -253,6 +256,10 @@ struct PendingDump {
     held_bytes: usize,
     /// Per peer, the last UPDATE this thread had seen when it asked.
     asked_at: BTreeMap<PeerId, u64>,
+    /// Per peer, from the RIB's chunks: UPDATEs applied and UPDATEs queued to be sent when the
+    /// dump began, and routes too long to rebuild.
+    seqs: BTreeMap<PeerId, (u64, u64)>,
+    skipped: BTreeMap<PeerId, usize>,
 }
 
 impl PendingDump {
@@ -601,107 +608,132 @@ impl Hub {
         }
     }
 
-    /// Stations whose initial dump the RIB has answered: per peer and view the dump and an
-    /// End-of-RIB per family, then what was held, without the UPDATEs the dump already holds.
+    /// Stations whose initial dump the RIB is answering, a chunk at a time, taken while the
+    /// station keeps up: per peer and view its routes; after the last chunk an End-of-RIB per
+    /// view and family, then what was held, without the UPDATEs the dump already holds.
     fn dumps_answered(&mut self) {
         let ts = SystemTime::now();
         for st in self.stations.iter_mut() {
-            let Some(d) = &st.dump else { continue };
-            let dump = match d.reply.try_recv() {
-                Ok(dump) => dump,
-                Err(crossbeam_channel::TryRecvError::Empty) => continue,
-                Err(crossbeam_channel::TryRecvError::Disconnected) => {
-                    st.cut("got no initial dump from the RIB");
-                    continue;
+            loop {
+                let room = st.cfg.buffer_limit_bytes() / 2;
+                let backlog: usize = st.backlog.iter().map(|b| b.1.len()).sum();
+                if st.shared.queued.load(Ordering::Relaxed) + backlog > room {
+                    break;
                 }
-            };
-            let Some((held, asked_at)) = st.dump.take().map(|d| (d.held, d.asked_at)) else { continue };
-            // Per peer: UPDATEs applied, and UPDATEs queued to be sent, when the dump was made.
-            let mut seqs = BTreeMap::new();
-            let mut gap = false;
-            let mut chunk = Vec::with_capacity(BACKLOG_CHUNK);
-            let mut n = 0;
-            let wanted = |f: &Family| st.cfg.families.is_empty() || st.cfg.families.contains(f);
-            for p in dump.peers {
-                let Some(up) = self.sessions.get(&p.peer).filter(|_| st.up_peers.contains(&p.peer)) else { continue };
-                seqs.insert(p.peer, (p.seq, p.out_seq));
-                if p.skipped > 0 {
-                    warn!(
-                        "bmp {}: {} routes of {} too long to rebuild, left out of the dump",
-                        st.cfg.label(),
-                        p.skipped,
-                        up.session.remote.ip()
-                    );
-                }
-                // 4-octet AS paths in what the RIB rebuilt of the Adj-RIB-In: no A flag. The
-                // Adj-RIB-Out is encoded as for the session, as sent.
-                let mut s = (*up.session).clone();
-                s.four_octet_as = true;
-                let views = [
-                    (BmpView::PrePolicy, peer_header(&s, 0, ts), p.updates),
-                    (BmpView::PostPolicy, peer_header(&s, flags::L, ts), p.post_policy),
-                    (BmpView::AdjRibOut, out_header(&up.session, ts), p.adj_rib_out),
-                ];
-                for (view, ph, updates) in views {
-                    if !st.cfg.wants(view) {
-                        continue;
-                    }
-                    let eors = p.families.iter().map(|f| (*f, crate::wire::update::end_of_rib(*f)));
-                    // Each rebuilt UPDATE is freed once encoded: the dump is not held twice.
-                    for (family, m) in updates.into_iter().chain(eors) {
-                        if !wanted(&family) {
-                            continue;
-                        }
-                        encode::route_monitoring_into(&mut chunk, &ph, &m);
-                        n += 1;
-                        if chunk.len() >= BACKLOG_CHUNK {
-                            st.backlog.push_back((std::mem::take(&mut n), std::mem::take(&mut chunk), false));
-                        }
-                    }
-                }
-                // UPDATEs this thread had seen before it asked, but the RIB had not applied
-                // when it answered: they follow the dump, from the recent ones kept.
-                let asked = asked_at.get(&p.peer).copied().unwrap_or(0);
-                if p.seq < asked && st.cfg.wants(BmpView::PrePolicy) {
-                    if up.recent.front().is_none_or(|(first, _, _)| *first > p.seq + 1) {
-                        gap = true;
+                let Some(d) = &mut st.dump else { break };
+                let chunk = match d.reply.try_recv() {
+                    Ok(chunk) => chunk,
+                    Err(crossbeam_channel::TryRecvError::Empty) => break,
+                    Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                        st.cut("got no initial dump from the RIB");
                         break;
                     }
-                    // Mirroring is of what arrived while connected: not these.
-                    let cfg = BmpStationConfig { mirroring: false, ..st.cfg.clone() };
-                    for (_, t, raw) in up.recent.iter().filter(|(q, _, _)| *q > p.seq && *q <= asked) {
-                        let (k, out) = received_messages(&cfg, &up.session, *t, raw, true);
-                        chunk.extend_from_slice(&out);
-                        n += k;
-                    }
-                }
-            }
-            if gap {
-                st.cut("fell behind the RIB during its initial dump");
-                continue;
-            }
-            for h in held {
-                let Some(up) = self.sessions.get(&h.peer) else { continue };
-                let (seq, out_seq) = seqs.get(&h.peer).copied().unwrap_or((0, 0));
-                // RFC 7854 §5: no UPDATE twice: those the dump holds are left out (mirroring,
-                // a copy of what arrived, keeps them).
-                let (k, out) = match &h.what {
-                    HeldKind::Received(raw) => received_messages(&st.cfg, &up.session, h.ts, raw, h.seq > seq),
-                    HeldKind::PostPolicy(msgs) if h.seq > seq => post_policy_messages(&st.cfg, &up.session, h.ts, msgs),
-                    HeldKind::Sent(raw) if h.seq > out_seq => {
-                        (1, encode::route_monitoring(&out_header(&up.session, h.ts), raw))
-                    }
-                    _ => (0, Vec::new()),
                 };
-                chunk.extend_from_slice(&out);
-                n += k;
-                if chunk.len() >= BACKLOG_CHUNK {
-                    st.backlog.push_back((std::mem::take(&mut n), std::mem::take(&mut chunk), false));
+                let last = chunk.last;
+                let mut chunk_out = Vec::with_capacity(BACKLOG_CHUNK);
+                let mut n = 0;
+                let wanted = |f: &Family| st.cfg.families.is_empty() || st.cfg.families.contains(f);
+                for p in chunk.peers {
+                    let Some(up) = self.sessions.get(&p.peer).filter(|_| st.up_peers.contains(&p.peer)) else {
+                        continue;
+                    };
+                    d.seqs.insert(p.peer, (p.seq, p.out_seq));
+                    *d.skipped.entry(p.peer).or_default() += p.skipped;
+                    // 4-octet AS paths in what the RIB rebuilt of the Adj-RIB-In: no A flag.
+                    // The Adj-RIB-Out is encoded as for the session, as sent.
+                    let mut s = (*up.session).clone();
+                    s.four_octet_as = true;
+                    let views = [
+                        (BmpView::PrePolicy, peer_header(&s, 0, ts), p.updates),
+                        (BmpView::PostPolicy, peer_header(&s, flags::L, ts), p.post_policy),
+                        (BmpView::AdjRibOut, out_header(&up.session, ts), p.adj_rib_out),
+                    ];
+                    for (view, ph, updates) in views {
+                        if !st.cfg.wants(view) {
+                            continue;
+                        }
+                        let eors: Vec<(Family, Vec<u8>)> = if last {
+                            p.families.iter().map(|f| (*f, crate::wire::update::end_of_rib(*f))).collect()
+                        } else {
+                            Vec::new()
+                        };
+                        // Each rebuilt UPDATE is freed once encoded: the chunk is not held twice.
+                        for (family, m) in updates.into_iter().chain(eors) {
+                            if !wanted(&family) {
+                                continue;
+                            }
+                            encode::route_monitoring_into(&mut chunk_out, &ph, &m);
+                            n += 1;
+                            if chunk_out.len() >= BACKLOG_CHUNK {
+                                st.backlog.push_back((std::mem::take(&mut n), std::mem::take(&mut chunk_out), false));
+                            }
+                        }
+                    }
+                }
+                if !chunk_out.is_empty() {
+                    st.backlog.push_back((n, chunk_out, false));
+                }
+                if last {
+                    if let Some(d) = st.dump.take() {
+                        Self::dump_done(&self.sessions, st, d);
+                    }
+                    break;
                 }
             }
-            if !chunk.is_empty() {
-                st.backlog.push_back((n, chunk, false));
+        }
+    }
+
+    /// After the last chunk of a station's dump: the UPDATEs this thread had seen before it
+    /// asked but the RIB had not applied, then what was held, without what the dump holds.
+    fn dump_done(sessions: &BTreeMap<PeerId, Up>, st: &mut Station, d: PendingDump) {
+        let mut chunk = Vec::with_capacity(BACKLOG_CHUNK);
+        let mut n = 0;
+        for (peer, &(seq, _)) in &d.seqs {
+            let Some(up) = sessions.get(peer) else { continue };
+            let skipped = d.skipped.get(peer).copied().unwrap_or(0);
+            if skipped > 0 {
+                warn!(
+                    "bmp {}: {skipped} routes of {} too long to rebuild, left out of the dump",
+                    st.cfg.label(),
+                    up.session.remote.ip()
+                );
             }
+            let asked = d.asked_at.get(peer).copied().unwrap_or(0);
+            if seq < asked && st.cfg.wants(BmpView::PrePolicy) {
+                if up.recent.front().is_none_or(|(first, _, _)| *first > seq + 1) {
+                    st.cut("fell behind the RIB during its initial dump");
+                    return;
+                }
+                // Mirroring is of what arrived while connected: not these.
+                let cfg = BmpStationConfig { mirroring: false, ..st.cfg.clone() };
+                for (_, t, raw) in up.recent.iter().filter(|(q, _, _)| *q > seq && *q <= asked) {
+                    let (k, out) = received_messages(&cfg, &up.session, *t, raw, true);
+                    chunk.extend_from_slice(&out);
+                    n += k;
+                }
+            }
+        }
+        for h in d.held {
+            let Some(up) = sessions.get(&h.peer) else { continue };
+            let (seq, out_seq) = d.seqs.get(&h.peer).copied().unwrap_or((0, 0));
+            // RFC 7854 §5: no UPDATE twice: those the dump holds are left out (mirroring,
+            // a copy of what arrived, keeps them).
+            let (k, out) = match &h.what {
+                HeldKind::Received(raw) => received_messages(&st.cfg, &up.session, h.ts, raw, h.seq > seq),
+                HeldKind::PostPolicy(msgs) if h.seq > seq => post_policy_messages(&st.cfg, &up.session, h.ts, msgs),
+                HeldKind::Sent(raw) if h.seq > out_seq => {
+                    (1, encode::route_monitoring(&out_header(&up.session, h.ts), raw))
+                }
+                _ => (0, Vec::new()),
+            };
+            chunk.extend_from_slice(&out);
+            n += k;
+            if chunk.len() >= BACKLOG_CHUNK {
+                st.backlog.push_back((std::mem::take(&mut n), std::mem::take(&mut chunk), false));
+            }
+        }
+        if !chunk.is_empty() {
+            st.backlog.push_back((n, chunk, false));
         }
     }
 
@@ -753,7 +785,7 @@ impl Hub {
         };
         // RFC 7854 §5: then the routes already received (and sent), from the RIB.
         if !st.up_peers.is_empty() && views != BmpDumpViews::default() {
-            let (tx, rx) = crossbeam_channel::bounded(1);
+            let (tx, rx) = crossbeam_channel::bounded(2);
             let msg = RibMsg::BmpDump { peers: st.up_peers.iter().copied().collect(), views, reply: tx };
             if self.rib.send_timeout(msg, Duration::from_secs(1)).is_ok() {
                 let asked_at = st
@@ -761,7 +793,14 @@ impl Hub {
                     .iter()
                     .map(|p| (*p, self.sessions.get(p).and_then(|u| u.last_seq).unwrap_or(0)))
                     .collect();
-                st.dump = Some(PendingDump { reply: rx, held: Vec::new(), held_bytes: 0, asked_at });
+                st.dump = Some(PendingDump {
+                    reply: rx,
+                    held: Vec::new(),
+                    held_bytes: 0,
+                    asked_at,
+                    seqs: BTreeMap::new(),
+                    skipped: BTreeMap::new(),
+                });
             } else {
                 st.cut("could not ask the RIB for its initial dump");
             }
@@ -1183,7 +1222,7 @@ mod tests {
                 updates: vec![(Family::Ipv4Unicast, dumped)],
                 ..Default::default()
             };
-            reply.send(BmpDump { peers: vec![p] }).expect("the BMP thread waits");
+            reply.send(BmpDump { peers: vec![p], last: true }).expect("the BMP thread waits");
         }
 
         fn live(&self, seq: u64) {
@@ -1239,7 +1278,7 @@ mod tests {
         r.station = again;
         r.buf.clear();
         // Too late, and for the first connection: dropped (or not even read).
-        let _ = first.send(BmpDump::default());
+        let _ = first.send(BmpDump { last: true, ..Default::default() });
         let second = r.dump_asked();
         r.answer(second, 3, marked(101));
         std::thread::sleep(Duration::from_millis(100));
@@ -1275,7 +1314,7 @@ mod tests {
             adj_rib_out: vec![(Family::Ipv4Unicast, marked(102))],
             ..Default::default()
         };
-        reply.send(BmpDump { peers: vec![p] }).expect("the BMP thread waits");
+        reply.send(BmpDump { peers: vec![p], last: true }).expect("the BMP thread waits");
         let raw = Bytes::from(marked(24));
         r.bmp.link.event(BmpMsg::Sent { ts: SystemTime::now(), peer: 7, raw, seq: 4 });
         let got = r.monitored();

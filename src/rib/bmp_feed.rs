@@ -46,7 +46,7 @@ pub(super) struct LocRibFeed {
 }
 
 /// A route's attributes in the 4-octet form the views use, and its IPv6 next hop.
-type Wire = (Vec<u8>, Option<Vec<u8>>);
+pub(super) type Wire = (Vec<u8>, Option<Vec<u8>>);
 
 fn digest(w: &Wire) -> u64 {
     let mut h = DefaultHasher::new();
@@ -57,7 +57,7 @@ fn digest(w: &Wire) -> u64 {
 impl Rib {
     /// The attributes of set `id`, 4-octet AS numbers (RFC 6793 §4.2.3, as the Loc-RIB Peer Up
     /// says) and its IPv6 next hop.
-    fn wire_of(&self, id: super::AttrId) -> Option<Wire> {
+    pub(super) fn wire_of(&self, id: super::AttrId) -> Option<Wire> {
         let a = self.attrs.get(id)?;
         let attrs = if a.four_octet {
             a.attrs.to_vec()

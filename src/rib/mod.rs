@@ -207,6 +207,8 @@ pub struct Rib {
     /// the Loc-RIB feed of each station connection that monitors the Loc-RIB.
     bmp_post: Option<crate::msg::BmpLink>,
     loc_feeds: Vec<bmp_feed::LocRibFeed>,
+    /// Initial dumps for BMP stations being made, a chunk a turn (`bmp_dump.rs`).
+    bmp_dumps: Vec<bmp_dump::AdjRibDump>,
 }
 
 /// What one source sent to one neighbor on its current session.
@@ -344,6 +346,7 @@ impl Rib {
             blackholes: Vec::new(),
             bmp_post: None,
             loc_feeds: Vec::new(),
+            bmp_dumps: Vec::new(),
         }
     }
 
@@ -355,6 +358,7 @@ impl Rib {
                 || !self.feeds.is_empty()
                 || self.exports_busy()
                 || self.loc_feeds_busy()
+                || self.bmp_dumps_busy()
             {
                 Duration::from_millis(1)
             } else {
@@ -390,6 +394,7 @@ impl Rib {
             self.feeds_step();
             self.exports_step();
             self.loc_feeds_step();
+            self.bmp_dumps_step();
         }
         self.stop_snapshot();
         debug!("rib: stopped");
@@ -469,9 +474,7 @@ impl Rib {
                     self.gr_end_of_rib(peer, f);
                 }
             }
-            RibMsg::BmpDump { peers, views, reply } => {
-                let _ = reply.send(self.bmp_dump(&peers, views));
-            }
+            RibMsg::BmpDump { peers, views, reply } => self.bmp_dump_start(&peers, views, reply),
             RibMsg::BmpPostPolicy(link) => self.bmp_post_set(link),
             RibMsg::BmpLocRib(feed) => self.loc_feed_start(feed),
             RibMsg::Refresh { peer, family } => self.resend(peer, Some(family)),
@@ -579,6 +582,14 @@ impl Rib {
     /// Apply one UPDATE: withdrawals, then announcements sharing one attribute set; the best
     /// path of every prefix touched is chosen again (RFC 4271 §9.1.2).
     pub fn apply_update(&mut self, peer: PeerId, u: ParsedUpdate, four_octet: bool) {
+        if !self.bmp_dumps.is_empty() {
+            // A BMP dump in progress keeps what it has not walked yet (`bmp_dump.rs`).
+            if let Some(slot) = self.peers.get(&peer).filter(|p| p.session.is_some()).map(|p| p.slot) {
+                for x in u.withdrawn.iter().chain(u.announced.iter()) {
+                    self.bmp_dump_keep(slot, x);
+                }
+            }
+        }
         if (!self.exports.is_empty() || !self.loc_feeds.is_empty())
             && self.peers.get(&peer).is_some_and(|p| p.session.is_some())
         {
