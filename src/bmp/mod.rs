@@ -218,6 +218,8 @@ struct Up {
     recent_bytes: usize,
     /// The `seq` of the last post-policy change from the RIB: the next must be one more.
     last_post: Option<u64>,
+    /// The `seq` of the last UPDATE sent to the peer seen: the next must be one more.
+    last_out: Option<u64>,
 }
 
 /// Bytes of recent UPDATEs kept per session for the hand-over from a dump to the live feed.
@@ -470,7 +472,15 @@ impl Hub {
                     st.queue(1, peer_up_message(&session, ts));
                     st.up_peers.insert(session.peer);
                 }
-                let up = Up { session, ts, last_seq: None, recent: VecDeque::new(), recent_bytes: 0, last_post: None };
+                let up = Up {
+                    session,
+                    ts,
+                    last_seq: None,
+                    recent: VecDeque::new(),
+                    recent_bytes: 0,
+                    last_post: None,
+                    last_out: None,
+                };
                 self.sessions.insert(up.session.peer, up);
             }
             BmpMsg::Received { ts, peer, raw, seq } => {
@@ -495,10 +505,20 @@ impl Hub {
                 self.on_received(session, ts, raw, seq);
             }
             BmpMsg::Sent { ts, peer, raw, seq } => {
-                let Some(up) = self.sessions.get(&peer) else { return };
+                let Some(up) = self.sessions.get_mut(&peer) else { return };
+                let lost = up.last_out.is_some_and(|l| seq != l + 1);
+                up.last_out = Some(seq);
                 let session = up.session.clone();
                 for st in self.stations.iter_mut().filter(|st| st.up_peers.contains(&peer)) {
-                    if !st.cfg.wants(BmpView::AdjRibOut) || !update_families(&raw).wanted(&st.cfg.families) {
+                    if !st.cfg.wants(BmpView::AdjRibOut) {
+                        continue;
+                    }
+                    if lost {
+                        // An UPDATE sent never reached us: what the station holds is wrong.
+                        st.cut("missed UPDATEs sent that the peer threads could not queue");
+                        continue;
+                    }
+                    if !update_families(&raw).wanted(&st.cfg.families) {
                         continue;
                     }
                     if let Some(d) = &mut st.dump {
