@@ -307,6 +307,16 @@ impl Station {
         self.conn.is_some()
     }
 
+    /// Hold a message for after the initial dump being made (cutting a station that falls
+    /// its budget behind meanwhile).
+    fn hold(&mut self, h: Held) {
+        let Some(d) = &mut self.dump else { return };
+        d.hold(h);
+        if d.held_bytes > self.cfg.buffer_limit_bytes() {
+            self.cut(&format!("is {} MiB behind during its initial dump", self.cfg.buffer_limit_mb));
+        }
+    }
+
     /// Queue live messages for the current connection (behind a backlog, if any); past the
     /// budget, cut the connection.
     fn queue(&mut self, messages: u64, bytes: Vec<u8>) {
@@ -521,11 +531,8 @@ impl Hub {
                     if !update_families(&raw).wanted(&st.cfg.families) {
                         continue;
                     }
-                    if let Some(d) = &mut st.dump {
-                        d.hold(Held { peer, seq, ts, what: HeldKind::Sent(raw.clone()) });
-                        if d.held_bytes > st.cfg.buffer_limit_bytes() {
-                            st.cut(&format!("is {} MiB behind during its initial dump", st.cfg.buffer_limit_mb));
-                        }
+                    if st.dump.is_some() {
+                        st.hold(Held { peer, seq, ts, what: HeldKind::Sent(raw.clone()) });
                         continue;
                     }
                     st.queue(1, encode::route_monitoring(&out_header(&session, ts), &raw));
@@ -544,11 +551,8 @@ impl Hub {
                         st.cut("missed post-policy changes the RIB could not queue");
                         continue;
                     }
-                    if let Some(d) = &mut st.dump {
-                        d.hold(Held { peer, seq, ts, what: HeldKind::PostPolicy(msgs.clone()) });
-                        if d.held_bytes > st.cfg.buffer_limit_bytes() {
-                            st.cut(&format!("is {} MiB behind during its initial dump", st.cfg.buffer_limit_mb));
-                        }
+                    if st.dump.is_some() {
+                        st.hold(Held { peer, seq, ts, what: HeldKind::PostPolicy(msgs.clone()) });
                         continue;
                     }
                     let (n, out) = post_policy_messages(&st.cfg, &session, ts, &msgs);
@@ -614,11 +618,8 @@ impl Hub {
     /// view), Route Mirroring for every message where asked.
     fn on_received(&mut self, s: Arc<BmpSession>, ts: SystemTime, raw: Bytes, seq: u64) {
         for st in self.stations.iter_mut().filter(|st| st.up_peers.contains(&s.peer)) {
-            if let Some(d) = &mut st.dump {
-                d.hold(Held { peer: s.peer, seq, ts, what: HeldKind::Received(raw.clone()) });
-                if d.held_bytes > st.cfg.buffer_limit_bytes() {
-                    st.cut(&format!("is {} MiB behind during its initial dump", st.cfg.buffer_limit_mb));
-                }
+            if st.dump.is_some() {
+                st.hold(Held { peer: s.peer, seq, ts, what: HeldKind::Received(raw.clone()) });
                 continue;
             }
             let (n, out) = received_messages(&st.cfg, &s, ts, &raw, true);
