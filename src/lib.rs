@@ -35,7 +35,7 @@
 //! | `MonitorMsg` (`MonitorLink`) | peer threads, control, main | monitor | received UPDATEs/NOTIFICATIONs and state changes (only while someone listens), subscriptions, status, stop |
 //! | `ReloadRequest` | control | main | `focl reload`, answered with a `ReloadReport` |
 //! | `SourceMsg` (`SourceLink`) | rib | source thread | files of `[[sources]]` to read (start, reload, `focl source reload`) |
-//! | `BmpMsg` (`BmpLink`) | peer threads, station threads, control, main | bmp thread | Peer Up/Down, received messages (while a station is configured), station connected, status, reload, stop; it asks the rib for initial dumps (`RibMsg::BmpDump`) |
+//! | `BmpMsg` (`BmpLink`) | peer threads, rib, station threads, control, main | bmp thread | Peer Up/Down, received and sent UPDATEs (while a station is configured), the rib's post-policy changes and Loc-RIB feeds, station connected, status, reload, stop; it asks the rib for initial dumps (`RibMsg::BmpDump`), post-policy changes (`BmpPostPolicy`) and Loc-RIB feeds (`BmpLocRib`) |
 //!
 //! Modules by thread: `session/` (peer threads), `listener.rs`, `rib/`, `monitor/` (live
 //! stream), `rpki/` (RTR client thread; pure PDU, session and ROV cores), `source/` (source
@@ -51,7 +51,8 @@
 //! RFC 9003 (shutdown communication), RFC 7606 (revised error handling), RFC 9687 (send hold
 //! timer), RFC 2385 (TCP-MD5), RFC 5082 (GTSM), RFC 6396 (MRT), RFC 7313 §5 (ROUTE-REFRESH
 //! errors), RFC 8210 and RFC 6810 (RTR client), RFC 6811 (route origin validation), RFC 7854
-//! (BMP export, `bmp/`: one thread plus one per station).
+//! (BMP export, `bmp/`: one thread plus one per station), RFC 8671 (BMP Adj-RIB-Out), RFC 9069
+//! (BMP Loc-RIB).
 
 pub mod archive;
 pub mod bmp;

@@ -112,11 +112,37 @@ pub struct PeerLink {
     /// saw them: a bulk sender (a source's table) hands over the next batch only when this
     /// and the inbox are low, so memory stays bounded whatever the neighbor's pace.
     out_queued: Arc<AtomicUsize>,
+    /// UPDATEs handed to the peer thread in `PeerMsg::Send` so far; the peer thread counts
+    /// the UPDATEs it takes the same way, which is how a BMP Adj-RIB-Out dump and the live
+    /// feed of what was sent meet (RFC 8671).
+    updates_queued: Arc<AtomicU64>,
+}
+
+/// The UPDATEs among the messages of a `PeerMsg::Send` (RFC 4271 §4.1 type 2).
+pub fn updates_in(msgs: &[Vec<u8>]) -> u64 {
+    msgs.iter().filter(|m| m.get(18) == Some(&2)).count() as u64
 }
 
 impl PeerLink {
     pub fn new(tx: Sender<PeerMsg>, stop_tx: Sender<PeerStop>, waker: Arc<Waker>) -> PeerLink {
-        PeerLink { tx, stop_tx, waker, out_queued: Arc::new(AtomicUsize::new(0)) }
+        PeerLink {
+            tx,
+            stop_tx,
+            waker,
+            out_queued: Arc::new(AtomicUsize::new(0)),
+            updates_queued: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// UPDATEs queued for the peer thread so far (`updates_in` of every `PeerMsg::Send`).
+    pub fn updates_queued(&self) -> u64 {
+        self.updates_queued.load(Ordering::Relaxed)
+    }
+
+    fn count_updates(&self, n: u64) {
+        if n > 0 {
+            self.updates_queued.fetch_add(n, Ordering::Relaxed);
+        }
     }
 
     /// The counter the peer thread keeps `out_queued` in.
@@ -133,8 +159,13 @@ impl PeerLink {
     /// Queue a message without blocking; false when the inbox is full or the thread is gone.
     /// For questions and requests whose asker hears about a refusal.
     pub fn send(&self, msg: PeerMsg) -> bool {
+        let n = match &msg {
+            PeerMsg::Send { msgs, .. } => updates_in(msgs),
+            _ => 0,
+        };
         match self.tx.try_send(msg) {
             Ok(()) => {
+                self.count_updates(n);
                 let _ = self.waker.wake();
                 true
             }
@@ -146,7 +177,14 @@ impl PeerLink {
     /// room, at most `within`; false only when the thread is gone or stuck that long.
     pub fn send_blocking(&self, msg: PeerMsg, within: Duration) -> bool {
         let _ = self.waker.wake(); // a thread that is asleep makes room sooner
+        let n = match &msg {
+            PeerMsg::Send { msgs, .. } => updates_in(msgs),
+            _ => 0,
+        };
         let ok = self.tx.send_timeout(msg, within).is_ok();
+        if ok {
+            self.count_updates(n);
+        }
         let _ = self.waker.wake();
         ok
     }
@@ -374,11 +412,49 @@ pub enum RibMsg {
     },
     /// From the BMP thread: the Adj-RIB-In of these peers as UPDATEs, for a station that
     /// connected (RFC 7854 §5: the initial dump), each with how many UPDATEs of its session
-    /// are in it, so the live feed takes over without a gap or a duplicate.
+    /// are in it, so the live feed takes over without a gap or a duplicate. Answered in
+    /// chunks, each sent when `reply` (bounded) has room.
     BmpDump {
         peers: Vec<PeerId>,
+        /// Which views to rebuild besides the pre-policy Adj-RIB-In.
+        views: BmpDumpViews,
         reply: Sender<BmpDump>,
     },
+    /// From the BMP thread: where the post-policy Adj-RIB-In changes go (RFC 7854 §2, the L
+    /// flag); `None` while no station monitors post-policy.
+    BmpPostPolicy(Option<BmpLink>),
+    /// From the BMP thread: start (or start again) the Loc-RIB feed of a station connection
+    /// (RFC 9069): every best path, then every change of one.
+    BmpLocRib(BmpLocRibFeed),
+}
+
+/// The views `RibMsg::BmpDump` rebuilds besides the pre-policy Adj-RIB-In.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BmpDumpViews {
+    /// The Adj-RIB-In as received (RFC 7854 §2).
+    pub pre_policy: bool,
+    /// The Adj-RIB-In after import policy (RFC 7854 §2).
+    pub post_policy: bool,
+    /// What focld sent the peer (RFC 8671 post-policy Adj-RIB-Out).
+    pub adj_rib_out: bool,
+}
+
+/// A Loc-RIB feed for one station connection (RFC 9069), run by the RIB.
+#[derive(Clone, Debug)]
+pub struct BmpLocRibFeed {
+    pub station: u64,
+    pub conn: u64,
+    /// The families the station wants (empty: all).
+    pub families: Vec<Family>,
+    pub link: BmpLink,
+    /// Bytes waiting for the station (kept by the BMP thread): the walk of the whole Loc-RIB
+    /// goes on only while fewer than `room` wait, so a slow station does not make the dump
+    /// pile up.
+    pub waiting: Arc<AtomicUsize>,
+    pub room: usize,
+    /// The station's current connection (kept by the BMP thread; 0: none): the feed ends
+    /// when it is no longer `conn`.
+    pub live: Arc<AtomicU64>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -860,6 +936,37 @@ pub enum BmpMsg {
         raw: Bytes,
         seq: u64,
     },
+    /// From a peer thread: an UPDATE it wrote on the Established session (what focld sends
+    /// the peer, RFC 8671 Adj-RIB-Out), with the number of UPDATEs the peer thread has taken
+    /// from the RIB so far (`PeerLink::updates_queued` counts the same).
+    Sent {
+        ts: SystemTime,
+        peer: PeerId,
+        raw: Bytes,
+        seq: u64,
+    },
+    /// From the RIB: the post-policy view (RFC 7854 §2, after import policy) of the routes
+    /// the `seq`th UPDATE of the peer's session changed, as UPDATEs (4-octet AS numbers):
+    /// announced with their attributes after policy, or withdrawn when gone or rejected.
+    PostPolicy {
+        ts: SystemTime,
+        peer: PeerId,
+        seq: u64,
+        msgs: Vec<Vec<u8>>,
+    },
+    /// From the RIB: many post-policy routes changed at once (a policy reload, a VRP change
+    /// an import chain reads): stations monitoring post-policy are sent everything again.
+    PostPolicyReset {
+        why: String,
+    },
+    /// From the RIB: Loc-RIB changes (RFC 9069) for station connection `conn`, as UPDATEs
+    /// (4-octet AS numbers); `end_of_rib` once the first walk of the Loc-RIB is done.
+    LocRib {
+        station: u64,
+        conn: u64,
+        msgs: Vec<Vec<u8>>,
+        end_of_rib: Vec<Family>,
+    },
     /// From a peer thread: the session left Established.
     PeerDown {
         ts: SystemTime,
@@ -912,6 +1019,15 @@ impl BmpLink {
         }
     }
 
+    /// From the RIB: queue the message if there is room, else hand it back (to try again).
+    pub fn try_event(&self, msg: BmpMsg) -> Result<(), Option<BmpMsg>> {
+        match self.tx.try_send(msg) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(m)) => Err(Some(m)),
+            Err(TrySendError::Disconnected(_)) => Err(None),
+        }
+    }
+
     /// From the control, main and station threads: requests that must arrive (the queue is
     /// bounded; this waits for room).
     pub fn send_blocking(&self, msg: BmpMsg) -> bool {
@@ -919,10 +1035,12 @@ impl BmpLink {
     }
 }
 
-/// The RIB's answer to `RibMsg::BmpDump`.
+/// The RIB's answer to `RibMsg::BmpDump`, one chunk of it: every dumped peer's routes at
+/// some prefixes; `last` on the final one.
 #[derive(Debug, Default)]
 pub struct BmpDump {
     pub peers: Vec<BmpPeerDump>,
+    pub last: bool,
 }
 
 /// One peer's Adj-RIB-In as UPDATEs (4-octet AS paths, path ids where ADD-PATH is on).
@@ -932,9 +1050,16 @@ pub struct BmpPeerDump {
     pub session: SessionId,
     /// UPDATEs of the session applied when the dump was taken (`BmpMsg::Received::seq`).
     pub seq: u64,
-    /// The session's families, each to end with an End-of-RIB.
+    /// The session's families, each to end with an End-of-RIB (in the last chunk).
     pub families: Vec<Family>,
     pub updates: Vec<(Family, Vec<u8>)>,
+    /// The post-policy Adj-RIB-In (when asked): accepted routes with their attributes after
+    /// import policy.
+    pub post_policy: Vec<(Family, Vec<u8>)>,
+    /// The Adj-RIB-Out (when asked), encoded as for the session (`four_octet_as`), and the
+    /// UPDATEs queued for the peer when it was taken (`BmpMsg::Sent::seq`).
+    pub adj_rib_out: Vec<(Family, Vec<u8>)>,
+    pub out_seq: u64,
     /// Routes whose attributes were too long to rebuild into one UPDATE.
     pub skipped: usize,
 }

@@ -3,13 +3,16 @@
 //! Monitoring carrying the received UPDATE byte for byte, Statistics, Peer Down with the
 //! reason and the NOTIFICATION, Termination at shutdown; a station that connects late gets a
 //! Peer Up for the session already up; a station that reads nothing is cut off and counted
-//! while the session keeps its KEEPALIVEs on time.
+//! while the session keeps its KEEPALIVEs on time; post-policy after the import policy,
+//! focld's Adj-RIB-Out (RFC 8671, O flag) and its Loc-RIB (RFC 9069, peer type 3), each
+//! dumped then live.
 
 mod common;
 
 use bgpkit_parser::models::BgpMessage;
 use bgpkit_parser::parser::bmp::messages::{
-    BmpMessage, BmpMessageBody, BmpMsgType, PeerDownReason, PeerFlags, PerPeerFlags, StatType, StatsData,
+    BmpMessage, BmpMessageBody, BmpMsgType, BmpPeerType, LocalRibPeerFlags, PeerDownReason, PeerFlags, PeerUpTlvType,
+    PerPeerFlags, StatType, StatsData,
 };
 use common::*;
 use focl::prefix::Family;
@@ -136,7 +139,8 @@ fn a_station_sees_initiation_peer_up_route_monitoring_statistics_peer_down_and_t
     let BgpMessage::Open(theirs) = &u.sent_open else { panic!() };
     assert_eq!(theirs.bgp_identifier, Ipv4Addr::new(192, 0, 2, 1), "focld's own OPEN comes first");
 
-    // An UPDATE: pre-policy and post-policy Route Monitoring, each the received bytes.
+    // An UPDATE: pre-policy Route Monitoring, the received bytes; post-policy, rebuilt by the
+    // RIB after import policy (none here: the same bytes).
     let update = update_msg(&[], &attrs(), &[24, 198, 51, 100]);
     s.send(&update);
     let (raw_pre, pre) = station.until(BmpMsgType::RouteMonitoring, Duration::from_secs(5)).expect("pre-policy");
@@ -365,12 +369,13 @@ fn med_of(u: &bgpkit_parser::models::BgpUpdateMessage) -> Option<u32> {
     })
 }
 
-#[test]
-fn the_initial_dump_hands_over_to_live_updates_under_churn_without_a_gap_or_a_duplicate() {
-    let dir = TempDir::new("bmp-churn");
+/// A table of 22,000 routes, then churn while a station (monitoring `extra`'s views)
+/// connects and takes its dump; focld and what the station got, in order.
+fn churned(tag: &str, extra: &str) -> (TempDir, Focld, RawSpeaker, Vec<BmpMessage>) {
+    let dir = TempDir::new(tag);
     let port = free_port("127.0.0.1");
     let station_port = free_port("127.0.0.1");
-    let f = Focld::start(dir.path(), "f", &config(dir.path(), port, station_port, ""));
+    let f = Focld::start(dir.path(), "f", &config(dir.path(), port, station_port, extra));
     let target = SocketAddr::from(([127, 0, 0, 1], port));
     let mut s = RawSpeaker::establish_with(PEER, target, &our_open());
     f.wait_established(PEER, Duration::from_secs(10));
@@ -405,7 +410,8 @@ fn the_initial_dump_hands_over_to_live_updates_under_churn_without_a_gap_or_a_du
             let mut out = Vec::new();
             for k in 0..20u32 {
                 tag += 1;
-                let i = (round * 20 + k) % 500;
+                // Spread over the table, so the walk of the dump meets them ahead of it and behind it.
+                let i = ((round * 20 + k) * 97) % 20_000;
                 let b = (0x0a00_0000u32 + (i << 8)).to_be_bytes();
                 if (round + k) % 3 == 0 {
                     out.extend_from_slice(&update_msg(&[24, b[0], b[1], b[2]], &[], &[]));
@@ -430,8 +436,20 @@ fn the_initial_dump_hands_over_to_live_updates_under_churn_without_a_gap_or_a_du
     std::thread::sleep(Duration::from_secs(2));
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     assert!(up, "the station connected");
-    let _s = churn.join().expect("churn");
+    let s = churn.join().expect("churn");
+    for l in f.log_text().lines().filter(|l| l.contains("initial dump of")) {
+        eprintln!("{l}");
+    }
+    let mut got = Vec::new();
+    while let Ok((_, m)) = station.rx.recv_timeout(Duration::from_secs(3)) {
+        got.push(m);
+    }
+    (dir, f, s, got)
+}
 
+#[test]
+fn the_initial_dump_hands_over_to_live_updates_under_churn_without_a_gap_or_a_duplicate() {
+    let (_dir, f, _s, got) = churned("bmp-churn", "");
     // Apply what the station got, in order; after the last End-of-RIB everything is live.
     let mut state: std::collections::BTreeMap<String, Option<u32>> = std::collections::BTreeMap::new();
     let mut eors = 0;
@@ -439,7 +457,7 @@ fn the_initial_dump_hands_over_to_live_updates_under_churn_without_a_gap_or_a_du
     let mut live_meds = std::collections::HashSet::new();
     let mut dump_updates = 0;
     let mut duplicates = Vec::new();
-    while let Ok((_, m)) = station.rx.recv_timeout(Duration::from_secs(3)) {
+    for m in got {
         let BmpMessageBody::RouteMonitoring(r) = m.message_body else { continue };
         let BgpMessage::Update(u) = r.bgp_message else { continue };
         if u.is_end_of_rib() {
@@ -501,6 +519,56 @@ fn nlri_of(u: &bgpkit_parser::models::BgpUpdateMessage) -> (Vec<String>, Vec<Str
 }
 
 #[test]
+fn post_policy_and_loc_rib_dumps_hand_over_to_live_changes_under_churn_without_a_gap_or_a_duplicate() {
+    let (_dir, f, _s, got) = churned("bmp-churn-views", "monitor = [\"post-policy\", \"loc-rib\"]\n");
+    let mut state: std::collections::BTreeMap<View, std::collections::BTreeMap<String, Option<u32>>> =
+        std::collections::BTreeMap::new();
+    let mut eors: std::collections::BTreeMap<View, usize> = std::collections::BTreeMap::new();
+    // Each churn UPDATE has its own MED: a (prefix, MED) announced twice in a view was sent twice.
+    let mut seen = std::collections::HashSet::new();
+    let mut duplicates = Vec::new();
+    for m in got {
+        if m.common_header.msg_type != BmpMsgType::RouteMonitoring {
+            continue;
+        }
+        let view = view_of(&m);
+        let BmpMessageBody::RouteMonitoring(r) = m.message_body else { continue };
+        let BgpMessage::Update(u) = r.bgp_message else { continue };
+        if u.is_end_of_rib() {
+            *eors.entry(view).or_default() += 1;
+            continue;
+        }
+        let med = med_of(&u);
+        let (announced, withdrawn) = nlri_of(&u);
+        let routes = state.entry(view).or_default();
+        for w in withdrawn {
+            routes.remove(&w);
+        }
+        for a in announced {
+            if !seen.insert((view, a.clone(), med)) {
+                duplicates.push((view, a.clone(), med));
+            }
+            routes.insert(a, med);
+        }
+    }
+    assert_eq!(eors.get(&View::Post), Some(&2), "post-policy: an End-of-RIB per family");
+    assert_eq!(eors.get(&View::Loc), Some(&2), "Loc-RIB: an End-of-RIB per family");
+    assert!(!state.contains_key(&View::Pre), "no pre-policy asked for");
+    assert!(duplicates.is_empty(), "sent twice: {:?}", &duplicates[..duplicates.len().min(5)]);
+    let rib: std::collections::BTreeMap<String, Option<u32>> = f
+        .rib_in(PEER)
+        .iter()
+        .map(|r| (r["prefix"].as_str().unwrap_or_default().to_string(), r["med"].as_u64().map(|m| m as u32)))
+        .collect();
+    for view in [View::Post, View::Loc] {
+        let got = state.remove(&view).unwrap_or_default();
+        assert_eq!(got.len(), rib.len(), "{view:?}");
+        let differ: Vec<_> = rib.iter().filter(|(p, m)| got.get(*p) != Some(m)).take(5).collect();
+        assert!(differ.is_empty(), "{view:?}: the station's routes differ from focl rib in: {differ:?}");
+    }
+}
+
+#[test]
 fn a_reload_adds_and_removes_a_station_without_touching_the_session() {
     let dir = TempDir::new("bmp-reload");
     let port = free_port("127.0.0.1");
@@ -531,6 +599,298 @@ fn a_reload_adds_and_removes_a_station_without_touching_the_session() {
     f.focl(&["reload"]).expect("reload");
     assert!(station.until(BmpMsgType::TerminationMessage, Duration::from_secs(10)).is_some(), "Termination");
     assert_eq!(f.focl(&["bmp", "status"]).expect("status"), serde_json::json!([]));
+    let show = f.focl(&["peer", "show", PEER]).expect("peer show");
+    assert_eq!((show["state"].as_str(), show["flaps"].as_u64()), (Some("Established"), Some(0)), "{show}");
+}
+
+/// Which view a Route Monitoring message is of, from its per-peer header (RFC 7854 §4.2,
+/// RFC 8671 §4, RFC 9069 §4.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum View {
+    Pre,
+    Post,
+    Out,
+    Loc,
+}
+
+fn view_of(m: &BmpMessage) -> View {
+    let ph = m.per_peer_header.expect("per-peer header");
+    match ph.peer_flags {
+        PerPeerFlags::LocalRibPeerFlags(_) => {
+            assert_eq!(ph.peer_type, BmpPeerType::LocalRib, "Loc-RIB flags only with peer type 3");
+            View::Loc
+        }
+        PerPeerFlags::PeerFlags(f) if f.is_adj_rib_out() => {
+            assert!(f.is_post_policy(), "focld's Adj-RIB-Out is what it sent: post-policy");
+            View::Out
+        }
+        PerPeerFlags::PeerFlags(f) if f.is_post_policy() => View::Post,
+        PerPeerFlags::PeerFlags(_) => View::Pre,
+    }
+}
+
+/// What a station holds, view by view: prefix -> LOCAL_PREF; End-of-RIBs seen; every prefix
+/// ever announced.
+#[derive(Default)]
+struct Views {
+    routes: std::collections::BTreeMap<View, std::collections::BTreeMap<String, Option<u32>>>,
+    eors: std::collections::BTreeMap<View, usize>,
+    announced: std::collections::BTreeMap<View, std::collections::BTreeSet<String>>,
+    /// How often each (view, prefix) was announced.
+    times: std::collections::BTreeMap<(View, String), usize>,
+    loc_rib_peer_up: Option<BmpMessage>,
+}
+
+impl Views {
+    fn apply(&mut self, m: BmpMessage) {
+        if m.common_header.msg_type == BmpMsgType::PeerUpNotification
+            && m.per_peer_header.is_some_and(|h| h.peer_type == BmpPeerType::LocalRib)
+        {
+            self.loc_rib_peer_up = Some(m);
+            return;
+        }
+        if m.common_header.msg_type != BmpMsgType::RouteMonitoring {
+            return;
+        }
+        let view = view_of(&m);
+        let BmpMessageBody::RouteMonitoring(r) = m.message_body else { return };
+        let BgpMessage::Update(u) = r.bgp_message else { return };
+        if u.is_end_of_rib() {
+            *self.eors.entry(view).or_default() += 1;
+            return;
+        }
+        let lp = u.attributes.iter().find_map(|a| match a {
+            bgpkit_parser::models::AttributeValue::LocalPreference(x) => Some(*x),
+            _ => None,
+        });
+        let (ann, wd) = nlri_of(&u);
+        let routes = self.routes.entry(view).or_default();
+        for w in wd {
+            routes.remove(&w);
+        }
+        for a in ann {
+            routes.insert(a.clone(), lp);
+            *self.times.entry((view, a.clone())).or_default() += 1;
+            self.announced.entry(view).or_default().insert(a);
+        }
+    }
+
+    /// Take what the station got until it has been quiet for a second.
+    fn gather(&mut self, station: &Station) {
+        while let Ok((_, m)) = station.rx.recv_timeout(Duration::from_secs(1)) {
+            self.apply(m);
+        }
+    }
+
+    fn prefixes(&self, v: View) -> Vec<&str> {
+        self.routes.get(&v).map(|r| r.keys().map(String::as_str).collect()).unwrap_or_default()
+    }
+
+    fn local_pref(&self, v: View, prefix: &str) -> Option<u32> {
+        self.routes.get(&v).and_then(|r| r.get(prefix).copied().flatten())
+    }
+}
+
+#[test]
+fn post_policy_follows_the_import_policy_adj_rib_out_has_the_o_flag_and_loc_rib_peer_type_3() {
+    let dir = TempDir::new("bmp-views");
+    let port = free_port("127.0.0.1");
+    let station_port = free_port("127.0.0.1");
+    let extra =
+        "monitor = [\"pre-policy\", \"post-policy\", \"adj-rib-out\", \"loc-rib\"]\nstats_interval_secs = 0\n\n\
+                 [[prefixes]]\nnetwork = \"192.0.2.0/24\"\n\n\
+                 [sets.prefix]\nrefused = [\"203.0.113.0/24 orlonger\"]\n\
+                 [[policy.in.term]]\nmatch = { prefix_in = \"refused\" }\naction = \"reject\"\n\
+                 [[policy.in.term]]\nset = { local_pref = 200 }\naction = \"accept\"\n";
+    let text = config(dir.path(), port, station_port, extra)
+        .replace("hold_time_secs = 30", "hold_time_secs = 30\nimport = [\"in\"]");
+    let f = Focld::start(dir.path(), "f", &text);
+    let target = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = RawSpeaker::establish_with(PEER, target, &our_open());
+    f.wait_established(PEER, Duration::from_secs(10));
+    // One route the import policy accepts (and gives LOCAL_PREF 200), one it rejects.
+    s.send(&update_msg(&[], &attrs(), &[24, 198, 51, 100]));
+    s.send(&update_msg(&[], &attrs(), &[24, 203, 0, 113]));
+    assert!(wait_for(Duration::from_secs(5), || f.rib_in(PEER).len() == 2), "both routes are in the Adj-RIB-In");
+
+    // A station that connects now gets each view's initial dump.
+    let station = Station::listen(TcpListener::bind(("127.0.0.1", station_port)).expect("station"));
+    assert!(station.until(BmpMsgType::InitiationMessage, Duration::from_secs(20)).is_some(), "Initiation");
+    let mut v = Views::default();
+    v.gather(&station);
+
+    let up = v.loc_rib_peer_up.take().expect("a Peer Up for the Loc-RIB");
+    let ph = up.per_peer_header.expect("header");
+    assert_eq!((ph.peer_asn.to_u32(), ph.peer_bgp_id), (65001, Ipv4Addr::new(192, 0, 2, 1)), "focld itself");
+    assert_eq!(ph.peer_flags, PerPeerFlags::LocalRibPeerFlags(LocalRibPeerFlags::empty()), "no F: not filtered");
+    let BmpMessageBody::PeerUpNotification(u) = up.message_body else { panic!() };
+    assert!(
+        u.tlvs.iter().any(|t| t.info_type == PeerUpTlvType::VrTableName && t.info_value == "global"),
+        "the table name TLV: {:?}",
+        u.tlvs
+    );
+    let BgpMessage::Open(open) = &u.sent_open else { panic!("a synthesized OPEN") };
+    assert_eq!(open.bgp_identifier, Ipv4Addr::new(192, 0, 2, 1));
+
+    assert_eq!(v.prefixes(View::Pre), ["198.51.100.0/24", "203.0.113.0/24"], "pre-policy: as received");
+    assert_eq!(v.prefixes(View::Post), ["198.51.100.0/24"], "post-policy: the rejected route is not there");
+    assert_eq!(v.local_pref(View::Pre, "198.51.100.0/24"), None);
+    assert_eq!(v.local_pref(View::Post, "198.51.100.0/24"), Some(200), "post-policy: the policy's set applied");
+    assert_eq!(v.prefixes(View::Loc), ["198.51.100.0/24"], "Loc-RIB: the best paths");
+    assert_eq!(v.local_pref(View::Loc, "198.51.100.0/24"), Some(200));
+    assert_eq!(v.prefixes(View::Out), ["192.0.2.0/24"], "Adj-RIB-Out: what focld sent the peer");
+    for view in [View::Pre, View::Post, View::Out, View::Loc] {
+        assert_eq!(v.eors.get(&view), Some(&2), "{view:?}: an End-of-RIB per family after the dump");
+    }
+    // The dump equals the RIB: every route of `focl rib in`, and the Loc-RIB its accepted ones.
+    let rib: Vec<String> = f.rib_in_prefixes(PEER);
+    assert_eq!(v.prefixes(View::Pre), rib);
+    // Each once: what was sent or received before the station connected is in the dump only.
+    let twice: Vec<_> = v.times.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "announced more than once: {twice:?}");
+
+    // Live: one more of each, a withdrawal, and a new prefix of our own after a reload.
+    s.send(&update_msg(&[], &attrs(), &[25, 198, 51, 100, 128]));
+    s.send(&update_msg(&[], &attrs(), &[25, 203, 0, 113, 128]));
+    s.send(&update_msg(&[24, 198, 51, 100], &[], &[]));
+    let reloaded = std::fs::read_to_string(&f.config)
+        .expect("config")
+        .replace("[[prefixes]]\n", "[[prefixes]]\nnetwork = \"192.0.2.128/25\"\n\n[[prefixes]]\n");
+    std::fs::write(&f.config, reloaded).expect("config");
+    f.focl(&["reload"]).expect("reload");
+    v.gather(&station);
+    assert_eq!(v.prefixes(View::Pre), ["198.51.100.128/25", "203.0.113.0/24", "203.0.113.128/25"]);
+    assert_eq!(v.prefixes(View::Post), ["198.51.100.128/25"]);
+    assert_eq!(v.local_pref(View::Post, "198.51.100.128/25"), Some(200));
+    assert_eq!(v.prefixes(View::Loc), ["198.51.100.128/25"], "the withdrawn best path left the Loc-RIB");
+    assert_eq!(v.prefixes(View::Out), ["192.0.2.0/24", "192.0.2.128/25"], "the reload's announcement, as sent");
+    let post = v.announced.get(&View::Post).cloned().unwrap_or_default();
+    assert!(!post.iter().any(|p| p.starts_with("203.0.113.")), "a rejected route never shows post-policy: {post:?}");
+    assert_eq!(v.prefixes(View::Pre), f.rib_in_prefixes(PEER), "pre-policy equals the RIB");
+    let show = f.focl(&["peer", "show", PEER]).expect("peer show");
+    assert_eq!(show["flaps"].as_u64(), Some(0), "{show}");
+}
+
+const SECOND: &str = "127.0.0.172";
+
+/// What a station holds per (view, peer address): prefix -> AS path.
+#[derive(Default)]
+struct Paths {
+    routes: std::collections::BTreeMap<(View, String), std::collections::BTreeMap<String, String>>,
+    peer_downs: usize,
+}
+
+impl Paths {
+    fn gather(&mut self, station: &Station) {
+        while let Ok((_, m)) = station.rx.recv_timeout(Duration::from_secs(1)) {
+            match m.common_header.msg_type {
+                BmpMsgType::PeerDownNotification => self.peer_downs += 1,
+                BmpMsgType::InitiationMessage => {
+                    // A new connection: the station starts from nothing.
+                    self.routes.clear();
+                }
+                BmpMsgType::RouteMonitoring => {
+                    let view = view_of(&m);
+                    let peer = m.per_peer_header.expect("header").peer_ip.to_string();
+                    let BmpMessageBody::RouteMonitoring(r) = m.message_body else { continue };
+                    let BgpMessage::Update(u) = r.bgp_message else { continue };
+                    let path = u.attributes.as_path().map(|p| p.to_string()).unwrap_or_default();
+                    let (ann, wd) = nlri_of(&u);
+                    let routes = self.routes.entry((view, peer)).or_default();
+                    for w in wd {
+                        routes.remove(&w);
+                    }
+                    for a in ann {
+                        routes.insert(a, path.clone());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn get(&self, view: View, peer: &str, prefix: &str) -> Option<&str> {
+        self.routes.get(&(view, peer.to_string())).and_then(|r| r.get(prefix)).map(String::as_str)
+    }
+}
+
+#[test]
+fn loc_rib_and_adj_rib_out_follow_best_path_changes_and_a_policy_reload_sends_post_policy_again() {
+    let dir = TempDir::new("bmp-best");
+    let port = free_port("127.0.0.1");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("station");
+    let station_port = listener.local_addr().expect("addr").port();
+    let station = Station::listen(listener);
+    let extra = format!(
+        "monitor = [\"post-policy\", \"adj-rib-out\", \"loc-rib\"]\nstats_interval_secs = 0\n\n\
+         [[peers]]\nname = \"second\"\naddress = \"{SECOND}\"\nremote_as = 65020\npassive = true\n\
+         import = [\"in\"]\nexport = [\"out\"]\n\n\
+         [[policy.in.term]]\naction = \"accept\"\n[[policy.out.term]]\naction = \"accept\"\n"
+    );
+    let text = config(dir.path(), port, station_port, &extra)
+        .replace("hold_time_secs = 30", "hold_time_secs = 30\nimport = [\"in\"]\nexport = [\"out\"]");
+    let f = Focld::start(dir.path(), "f", &text);
+    let target = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut a = RawSpeaker::establish_with(PEER, target, &our_open());
+    let caps = Capabilities {
+        families: Family::ALL.to_vec(),
+        route_refresh: true,
+        four_octet_as: Some(65020),
+        ..Default::default()
+    };
+    let mut b =
+        RawSpeaker::establish_with(SECOND, target, &OpenMsg::new(65020, 90, Ipv4Addr::new(10, 0, 0, 172), caps));
+    f.wait_established(PEER, Duration::from_secs(10));
+    f.wait_established(SECOND, Duration::from_secs(10));
+    // Both drain what focld sends them (the exports).
+    let drain = |mut s: RawSpeaker| std::thread::spawn(move || while s.recv().is_some() {});
+    let a_reader = RawSpeaker::from_stream(a.stream.try_clone().expect("clone"));
+    let b_reader = RawSpeaker::from_stream(b.stream.try_clone().expect("clone"));
+    drain(a_reader);
+    drain(b_reader);
+
+    // The same prefix from both: the first with a longer AS path, the second shorter (best).
+    let mut long = vec![0x40, 1, 1, 0];
+    long.extend_from_slice(&[0x40, 2, 14, 2, 3, 0, 0, 0xfd, 0xf2, 0, 0, 0xfd, 0xfc, 0, 0, 0xfe, 0x06]);
+    long.extend_from_slice(&[0x40, 3, 4, 192, 0, 2, 10]);
+    a.send(&update_msg(&[], &long, &[24, 198, 51, 100, 24, 203, 0, 113]));
+    let short = [0x40, 1, 1, 0, 0x40, 2, 6, 2, 1, 0, 0, 0xfd, 0xfc, 0x40, 3, 4, 192, 0, 2, 20];
+    b.send(&update_msg(&[], &short, &[24, 198, 51, 100]));
+    let mut p = Paths::default();
+    p.gather(&station);
+    let x = "198.51.100.0/24";
+    assert_eq!(p.get(View::Loc, "0.0.0.0", x), Some("65020"), "Loc-RIB: the shorter path is best");
+    assert_eq!(p.get(View::Post, PEER, x), Some("65010 65020 65030"));
+    assert_eq!(p.get(View::Post, SECOND, x), Some("65020"));
+    assert_eq!(p.get(View::Out, PEER, x), Some("65001 65020"), "exported to the first, our AS prepended");
+    assert_eq!(p.get(View::Out, SECOND, x), None, "not back to the neighbor it came from");
+    let y = "203.0.113.0/24";
+    assert_eq!(p.get(View::Out, SECOND, y), Some("65001 65010 65020 65030"), "the first's other route, exported");
+
+    // The second session ends: its routes go (a walk of the Loc-RIB, not one UPDATE).
+    drop(b);
+    assert!(wait_for(Duration::from_secs(10), || f.peer_state(SECOND) != "Established"));
+    p.gather(&station);
+    assert!(p.peer_downs >= 1, "the second's Peer Down");
+    assert_eq!(p.get(View::Loc, "0.0.0.0", x), Some("65010 65020 65030"), "Loc-RIB: the first's path now");
+    assert_eq!(p.get(View::Out, PEER, x), None, "no longer sent to the first: its own route is best");
+
+    // A reload whose import policy now rejects the prefix: post-policy changes for routes
+    // already in, so the station is sent everything again, and the route is nowhere.
+    let reloaded = std::fs::read_to_string(&f.config).expect("config").replace(
+        "[[policy.in.term]]\naction = \"accept\"\n",
+        "[[policy.in.term]]\nmatch = { prefix_len = 24 }\naction = \"reject\"\n",
+    );
+    std::fs::write(&f.config, reloaded).expect("config");
+    f.focl(&["reload"]).expect("reload");
+    let again = station.until(BmpMsgType::InitiationMessage, Duration::from_secs(15));
+    assert!(again.is_some(), "a new connection after the reload: {}", f.log_text());
+    p.routes.clear();
+    p.gather(&station);
+    assert_eq!(p.get(View::Post, PEER, x), None, "post-policy: rejected now");
+    assert_eq!(p.get(View::Loc, "0.0.0.0", x), None, "Loc-RIB: no best path left");
+    assert_eq!(p.get(View::Post, PEER, y), None, "post-policy: rejected now");
+    assert_eq!(f.rib_in_prefixes(PEER), [x, y], "still in the Adj-RIB-In");
     let show = f.focl(&["peer", "show", PEER]).expect("peer show");
     assert_eq!((show["state"].as_str(), show["flaps"].as_u64()), (Some("Established"), Some(0)), "{show}");
 }

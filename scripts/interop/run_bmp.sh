@@ -2,9 +2,11 @@
 # Interop: focld exports BMP (RFC 7854) to pmacct's pmbmpd (Debian's pmacct) on loopback while
 # GoBGP (127.0.0.2) announces routes to focld: pmbmpd's JSON log shows the Initiation, a Peer
 # Up with GoBGP's AS and BGP id, every announced route with the prefix, AS path and next hop
-# focl rib in shows, a withdrawal, Statistics; a restarted pmbmpd gets the initial dump of
-# what focl rib in holds; a Peer Down with its reason once gobgpd stops, and the Termination
-# when focld stops. pmbmpd ignores SIGTERM: it is stopped by its PID with
+# focl rib in shows, a withdrawal, Statistics; the Loc-RIB (RFC 9069: a Peer Up of peer type
+# 3 with focld's AS, router id and table name, the best paths as pmbmpd's is_loc lines, a
+# withdrawal) and the Adj-RIB-Out (RFC 8671: focld's [[prefixes]] route as sent, pmbmpd's
+# is_out lines); a restarted pmbmpd gets the initial dump of each view; a Peer Down with its
+# reason once gobgpd stops, and the Termination when focld stops. pmbmpd ignores SIGTERM: it is stopped by its PID with
 # SIGKILL. Loopback only. Exits non-zero on failure.
 set -uo pipefail
 # shellcheck source=scripts/interop/lib.sh
@@ -47,16 +49,17 @@ print(n)
 EOP
 }
 
-# first_msg TYPE: the first log line of that type, as JSON.
+# first_msg TYPE [PEER_TYPE]: the first log line of that type (and BMP peer type, 0 unless
+# given: 3 is the Loc-RIB), as JSON.
 first_msg() {
-    python3 - "$log" "$1" <<'EOP'
+    python3 - "$log" "$1" "${2:-0}" <<'EOP'
 import json, sys
 for line in open(sys.argv[1]):
     try:
         d = json.loads(line)
     except ValueError:
         continue
-    if d.get("bmp_msg_type") == sys.argv[2]:
+    if d.get("bmp_msg_type") == sys.argv[2] and int(d.get("peer_type", 0)) == int(sys.argv[3]):
         print(json.dumps(d))
         break
 EOP
@@ -87,11 +90,15 @@ hold_time_secs = 30
 connect_retry_secs = 2
 passive = true
 
+[[prefixes]]
+network = "192.0.2.0/24"
+
 [[bmp.stations]]
 address = "127.0.0.1"
 port = $bport
 connect_retry_secs = 1
 stats_interval_secs = 2
+monitor = ["pre-policy", "adj-rib-out", "loc-rib"]
 EOT
 gobgpd_conf "$gport" "$fport" false ipv4-unicast ipv6-unicast >"$tmp/gobgpd.toml"
 
@@ -119,7 +126,15 @@ else
     fail "session $(focld_state), $(focld_rib_count) routes"
 fi
 
-if wait_until 10 output_above 0 count_msgs peer_up; then
+# RFC 9069: the Loc-RIB pseudo-peer is up as soon as the station is; the table name TLV
+# (type 3) says "global", which pmbmpd logs as hex.
+if first_msg peer_up 3 | jget 'd["is_loc"] == 1 and int(d["peer_asn"]) == 65001 and d["bgp_id"] == "192.0.2.1" and d["bmp_peer_up_info_3"] == "67-6C-6F-62-61-6C"' | grep -q True; then
+    ok "Loc-RIB Peer Up: peer type 3, AS 65001, BGP id 192.0.2.1, table name global"
+else
+    fail "no Loc-RIB Peer Up as expected: $(first_msg peer_up 3)"
+fi
+
+if wait_until 10 output_above 1 count_msgs peer_up; then
     if first_msg peer_up | jget 'd["peer_ip"] == "127.0.0.2" and int(d["peer_asn"]) == 65002 and d["bgp_id"] == "192.0.2.2"' | grep -q True; then
         ok "Peer Up: peer 127.0.0.2, AS 65002, BGP id 192.0.2.2"
     else
@@ -129,10 +144,13 @@ else
     fail "no Peer Up at pmbmpd"
 fi
 
-# Every route of focl rib in, as pmbmpd decoded it: prefix, AS path and next hop.
+# routes_match VIEW N [WHAT]: pmbmpd's routes of one view (its is_in, is_loc or is_out lines)
+# equal the N routes of focl rib in 127.0.0.2 (WHAT: "in", the default) or of focl rib out
+# 127.0.0.2 ("out", whose AS path is focld's AS, prepended on the wire): prefix, AS path and
+# next hop; withdrawn ones gone.
 routes_match() {
-    "$FOCL" "${F[@]}" -j rib in 127.0.0.2 >"$tmp/rib.json" || return 1
-    python3 - "$log" "$tmp/rib.json" "${1:-3}" <<'EOP'
+    "$FOCL" "${F[@]}" -j rib "${3:-in}" 127.0.0.2 >"$tmp/rib.json" || return 1
+    python3 - "$log" "$tmp/rib.json" "$1" "$2" "${3:-in}" <<'EOP'
 import json, sys
 seen = {}
 for line in open(sys.argv[1]):
@@ -140,40 +158,57 @@ for line in open(sys.argv[1]):
         d = json.loads(line)
     except ValueError:
         continue
-    if d.get("bmp_msg_type") == "route_monitor" and d.get("log_type") == "update":
+    if d.get("bmp_msg_type") != "route_monitor" or d.get(sys.argv[3]) != 1:
+        continue
+    if d.get("log_type") == "update":
         seen[d["ip_prefix"]] = (d.get("as_path", ""), d.get("bgp_nexthop", ""))
+    elif d.get("log_type") == "withdraw":
+        seen.pop(d["ip_prefix"], None)
 rib = json.load(open(sys.argv[2]))["routes"]
-want = {r["prefix"]: (r["as_path"], r["next_hop"]) for r in rib}
-ok = len(want) == int(sys.argv[3]) and all(seen.get(p) == v for p, v in want.items())
+if sys.argv[5] == "out":
+    want = {r["prefix"]: ("65001", r["next_hop"]) for r in rib}
+else:
+    want = {r["prefix"]: (r["as_path"], r["next_hop"]) for r in rib}
+ok = len(want) == int(sys.argv[4]) and seen == want
 if not ok:
-    print("want", want, "seen", seen, file=sys.stderr)
+    print(sys.argv[3], "want", want, "seen", seen, file=sys.stderr)
 sys.exit(0 if ok else 1)
 EOP
 }
-if wait_until 10 routes_match; then
+if wait_until 10 routes_match is_in 3; then
     ok "pmbmpd saw every route of focl rib in with its prefix, AS path and next hop"
 else
-    fail "routes differ: $(routes_match 2>&1)"
+    fail "routes differ: $(routes_match is_in 3 2>&1)"
+fi
+if wait_until 10 routes_match is_loc 3; then
+    ok "Loc-RIB: pmbmpd's is_loc routes are the best paths, those of focl rib in"
+else
+    fail "Loc-RIB routes differ: $(routes_match is_loc 3 2>&1)"
+fi
+if wait_until 10 routes_match is_out 1 out; then
+    ok "Adj-RIB-Out: pmbmpd's is_out route is focl rib out's 192.0.2.0/24 as sent (AS path 65001)"
+else
+    fail "Adj-RIB-Out routes differ: $(routes_match is_out 1 out 2>&1)"
 fi
 
 withdrawn() {
-    python3 - "$log" <<'EOP'
+    python3 - "$log" "$1" <<'EOP'
 import json, sys
 for line in open(sys.argv[1]):
     try:
         d = json.loads(line)
     except ValueError:
         continue
-    if d.get("bmp_msg_type") == "route_monitor" and d.get("log_type") == "withdraw" and d.get("ip_prefix") == "203.0.113.0/24":
+    if d.get("bmp_msg_type") == "route_monitor" and d.get("log_type") == "withdraw" and d.get("ip_prefix") == "203.0.113.0/24" and d.get(sys.argv[2]) == 1:
         sys.exit(0)
 sys.exit(1)
 EOP
 }
 "${G[@]}" global rib del -a ipv4 203.0.113.0/24
-if wait_until 10 withdrawn; then
-    ok "pmbmpd saw the withdrawal of 203.0.113.0/24"
+if wait_until 10 withdrawn is_in && wait_until 10 withdrawn is_loc; then
+    ok "pmbmpd saw the withdrawal of 203.0.113.0/24, from the peer and from the Loc-RIB"
 else
-    fail "no withdrawal of 203.0.113.0/24 at pmbmpd"
+    fail "no withdrawal of 203.0.113.0/24 at pmbmpd (is_in and is_loc)"
 fi
 
 if wait_until 10 output_above 0 count_msgs stats; then
@@ -189,10 +224,10 @@ wait "$pmbmpd_pid" 2>/dev/null
 mv "$log" "$tmp/bmp-first.json"
 pmbmpd -f "$tmp/pmbmpd.conf" >>"$tmp/pmbmpd.out" 2>&1 &
 pmbmpd_pid=$!
-if wait_until 30 output_above 0 count_msgs peer_up && wait_until 10 routes_match 2; then
-    ok "after pmbmpd restarted: Initiation, Peer Up and the initial dump of the $(focld_rib_count) routes of focl rib in"
+if wait_until 30 output_above 1 count_msgs peer_up && wait_until 10 routes_match is_in 2 && wait_until 10 routes_match is_loc 2 && wait_until 10 routes_match is_out 1 out; then
+    ok "after pmbmpd restarted: Initiation, Peer Ups and the initial dump of the $(focld_rib_count) routes of focl rib in, the Loc-RIB and the Adj-RIB-Out"
 else
-    fail "no initial dump after pmbmpd restarted: $(routes_match 2 2>&1)"
+    fail "no initial dump after pmbmpd restarted: $(routes_match is_in 2 2>&1) $(routes_match is_loc 2 2>&1) $(routes_match is_out 1 out 2>&1)"
 fi
 
 kill "$gobgpd_pid" 2>/dev/null

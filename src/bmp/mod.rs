@@ -1,8 +1,9 @@
 //! The BMP THREAD (RFC 7854): turns what the peer threads see into BMP messages for every
 //! configured monitoring station, and owns one station thread per station (`station.rs`).
 //!
-//! Fed by: peer threads (`BmpMsg::PeerUp` / `PeerDown` always, `Received` only while a station
-//! is configured; through `BmpLink`, never blocking: a full queue drops and counts), station
+//! Fed by: peer threads (`BmpMsg::PeerUp` / `PeerDown` always, `Received` and `Sent` only while
+//! a station is configured; through `BmpLink`, never blocking: a full queue drops and counts),
+//! the RIB (`PostPolicy`, `PostPolicyReset`, `LocRib`), station
 //! threads (`StationConnected`), the RIB (route counts for Statistics Reports, asked with
 //! `RibQuery::Counts`), the control thread (`Status`) and the main thread (`Reconfigure`, `Stop`).
 //! Emits: encoded messages to each station thread, tagged with the station connection they
@@ -12,7 +13,15 @@
 //! peer thread sent them, so when a station connects, the Initiation and a Peer Up for every
 //! Established session are queued before anything live, and each later message follows in
 //! order, without a gap or a duplicate (a message built for an older connection is dropped by
-//! the station thread). Pre-policy Route Monitoring is the received UPDATE's own bytes.
+//! the station thread). Pre-policy Route Monitoring is the received UPDATE's own bytes; the
+//! Adj-RIB-Out (RFC 8671, O flag) is the bytes the peer threads write (`BmpMsg::Sent`); the
+//! post-policy Adj-RIB-In (L flag) comes from the RIB after import policy
+//! (`BmpMsg::PostPolicy`); each joins the initial dump by its own count. The Loc-RIB (RFC 9069,
+//! peer type 3) is a feed the RIB runs per station connection (`BmpMsg::LocRib`): its walk is
+//! the initial dump and its changes follow.
+//!
+//! The initial dump comes from the RIB in chunks (`RibMsg::BmpDump`), each taken only while
+//! the station has read the last down to half its budget.
 //!
 //! Bounded: each station may have at most `buffer_limit_mb` waiting. Past that its connection
 //! is cut, logged and counted (`drops`); the station thread reconnects after its back-off and
@@ -25,7 +34,9 @@ mod station;
 
 use crate::config::{BmpStationConfig, BmpView};
 use crate::control::proto::{BmpStationStatus, FamilyCounts};
-use crate::msg::{BmpDump, BmpLink, BmpMsg, BmpSession, PeerId, RibMsg, RibQuery, BMP_CHANNEL_CAPACITY};
+use crate::msg::{
+    BmpDump, BmpDumpViews, BmpLink, BmpLocRibFeed, BmpMsg, BmpSession, PeerId, RibMsg, RibQuery, BMP_CHANNEL_CAPACITY,
+};
 use crate::prefix::Family;
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
@@ -136,6 +147,9 @@ impl Drop for BmpHandle {
 pub struct Identity {
     pub sys_name: String,
     pub sys_descr: String,
+    /// The Loc-RIB pseudo-peer's AS and BGP id (RFC 9069 §4.1).
+    pub asn: u32,
+    pub router_id: std::net::Ipv4Addr,
 }
 
 impl Identity {
@@ -149,6 +163,8 @@ impl Identity {
         Identity {
             sys_name: if host.is_empty() { router_id.to_string() } else { host },
             sys_descr: format!("focld {}, AS {asn}, router id {router_id}", env!("CARGO_PKG_VERSION")),
+            asn,
+            router_id,
         }
     }
 }
@@ -183,6 +199,7 @@ pub fn spawn_with(
         stations: Vec::new(),
         next_station: 1,
         pending_counts: Vec::new(),
+        post_wanted: false,
     };
     hub.reconfigure(stations.to_vec());
     let join = std::thread::Builder::new().name("bmp".into()).spawn(move || hub.run(rx))?;
@@ -199,17 +216,39 @@ struct Up {
     /// when it makes a dump, and then they follow it from here.
     recent: VecDeque<(u64, SystemTime, Bytes)>,
     recent_bytes: usize,
+    /// The `seq` of the last post-policy change from the RIB: the next must be one more.
+    last_post: Option<u64>,
+    /// The `seq` of the last UPDATE sent to the peer seen: the next must be one more.
+    last_out: Option<u64>,
 }
 
 /// Bytes of recent UPDATEs kept per session for the hand-over from a dump to the live feed.
 const RECENT_BYTES: usize = 256 * 1024;
 
-/// A received message held for a station while its initial dump is being made.
+/// A message held for a station while its initial dump is being made.
 struct Held {
     peer: PeerId,
     seq: u64,
     ts: SystemTime,
-    raw: Bytes,
+    what: HeldKind,
+}
+
+enum HeldKind {
+    /// Received from the peer (pre-policy, mirroring).
+    Received(Bytes),
+    /// Sent to the peer (Adj-RIB-Out).
+    Sent(Bytes),
+    /// Post-policy changes from the RIB.
+    PostPolicy(Vec<Vec<u8>>),
+}
+
+impl HeldKind {
+    fn len(&self) -> usize {
+        match self {
+            HeldKind::Received(b) | HeldKind::Sent(b) => b.len(),
+            HeldKind::PostPolicy(m) => m.iter().map(Vec::len).sum(),
+        }
+    }
 }
 
 /// A station waiting for the RIB's initial dump.
@@ -219,6 +258,17 @@ struct PendingDump {
     held_bytes: usize,
     /// Per peer, the last UPDATE this thread had seen when it asked.
     asked_at: BTreeMap<PeerId, u64>,
+    /// Per peer, from the RIB's chunks: UPDATEs applied and UPDATEs queued to be sent when the
+    /// dump began, and routes too long to rebuild.
+    seqs: BTreeMap<PeerId, (u64, u64)>,
+    skipped: BTreeMap<PeerId, usize>,
+}
+
+impl PendingDump {
+    fn hold(&mut self, h: Held) {
+        self.held_bytes += h.what.len();
+        self.held.push(h);
+    }
 }
 
 /// Bytes of encoded messages per chunk handed to a station thread from a backlog.
@@ -241,11 +291,30 @@ struct Station {
     /// it drains (`pump`); the live bytes among them count against the budget.
     backlog: VecDeque<(u64, Vec<u8>, bool)>,
     backlog_live: usize,
+    /// The current connection for the RIB's Loc-RIB feed (0: none), and the bytes waiting
+    /// for the station (its thread's queue and the backlog) the feed paces its walk by.
+    live_conn: Arc<AtomicU64>,
+    waiting: Arc<AtomicUsize>,
 }
 
 impl Station {
+    fn set_conn(&mut self, conn: Option<u64>) {
+        self.conn = conn;
+        self.live_conn.store(conn.unwrap_or(0), Ordering::Relaxed);
+    }
+
     fn live(&self) -> bool {
         self.conn.is_some()
+    }
+
+    /// Hold a message for after the initial dump being made (cutting a station that falls
+    /// its budget behind meanwhile).
+    fn hold(&mut self, h: Held) {
+        let Some(d) = &mut self.dump else { return };
+        d.hold(h);
+        if d.held_bytes > self.cfg.buffer_limit_bytes() {
+            self.cut(&format!("is {} MiB behind during its initial dump", self.cfg.buffer_limit_mb));
+        }
     }
 
     /// Queue live messages for the current connection (behind a backlog, if any); past the
@@ -274,7 +343,7 @@ impl Station {
         let Some(conn) = self.conn else { return };
         self.shared.queued.fetch_add(bytes.len(), Ordering::Relaxed);
         if self.tx.send(Chunk::Data { conn, messages, bytes: Bytes::from(bytes) }).is_err() {
-            self.conn = None;
+            self.set_conn(None);
         }
     }
 
@@ -297,7 +366,8 @@ impl Station {
     /// Drop the current connection: the station thread closes it, reconnects after its
     /// back-off and is sent everything again.
     fn cut(&mut self, why: &str) {
-        let Some(conn) = self.conn.take() else { return };
+        let Some(conn) = self.conn else { return };
+        self.set_conn(None);
         self.up_peers.clear();
         self.dump = None;
         self.backlog.clear();
@@ -323,6 +393,8 @@ impl Station {
     fn stop(mut self, why: &str) {
         let farewell =
             self.live().then(|| Bytes::from(encode::termination(TerminationReason::AdministrativelyClosed, Some(why))));
+        // The RIB's Loc-RIB feed for this station ends with it.
+        self.live_conn.store(0, Ordering::Relaxed);
         let _ = self.tx.send(Chunk::Stop { farewell });
         if let Some(j) = self.join.take() {
             let until = Instant::now() + STOP_GRACE;
@@ -349,6 +421,8 @@ struct Hub {
     next_station: u64,
     /// Route-count questions to the RIB for Statistics Reports: (station, connection, peer, answer).
     pending_counts: Vec<(u64, u64, PeerId, CountsAnswer)>,
+    /// Some station monitors post-policy: the RIB has been told to send its changes.
+    post_wanted: bool,
 }
 
 impl Hub {
@@ -371,6 +445,8 @@ impl Hub {
             self.dumps_answered();
             for st in self.stations.iter_mut() {
                 st.pump();
+                let backlog: usize = st.backlog.iter().map(|b| b.1.len()).sum();
+                st.waiting.store(st.shared.queued.load(Ordering::Relaxed) + backlog, Ordering::Relaxed);
             }
             self.statistics_due(Instant::now());
             self.answer_counts();
@@ -406,7 +482,15 @@ impl Hub {
                     st.queue(1, peer_up_message(&session, ts));
                     st.up_peers.insert(session.peer);
                 }
-                let up = Up { session, ts, last_seq: None, recent: VecDeque::new(), recent_bytes: 0 };
+                let up = Up {
+                    session,
+                    ts,
+                    last_seq: None,
+                    recent: VecDeque::new(),
+                    recent_bytes: 0,
+                    last_post: None,
+                    last_out: None,
+                };
                 self.sessions.insert(up.session.peer, up);
             }
             BmpMsg::Received { ts, peer, raw, seq } => {
@@ -429,6 +513,73 @@ impl Hub {
                 }
                 let session = up.session.clone();
                 self.on_received(session, ts, raw, seq);
+            }
+            BmpMsg::Sent { ts, peer, raw, seq } => {
+                let Some(up) = self.sessions.get_mut(&peer) else { return };
+                let lost = up.last_out.is_some_and(|l| seq != l + 1);
+                up.last_out = Some(seq);
+                let session = up.session.clone();
+                for st in self.stations.iter_mut().filter(|st| st.up_peers.contains(&peer)) {
+                    if !st.cfg.wants(BmpView::AdjRibOut) {
+                        continue;
+                    }
+                    if lost {
+                        // An UPDATE sent never reached us: what the station holds is wrong.
+                        st.cut("missed UPDATEs sent that the peer threads could not queue");
+                        continue;
+                    }
+                    if !update_families(&raw).wanted(&st.cfg.families) {
+                        continue;
+                    }
+                    if st.dump.is_some() {
+                        st.hold(Held { peer, seq, ts, what: HeldKind::Sent(raw.clone()) });
+                        continue;
+                    }
+                    st.queue(1, encode::route_monitoring(&out_header(&session, ts), &raw));
+                }
+            }
+            BmpMsg::PostPolicy { ts, peer, seq, msgs } => {
+                let Some(up) = self.sessions.get_mut(&peer) else { return };
+                let lost = up.last_post.is_some_and(|l| seq != l + 1);
+                up.last_post = Some(seq);
+                let session = up.session.clone();
+                for st in self.stations.iter_mut().filter(|st| st.up_peers.contains(&peer)) {
+                    if !st.cfg.wants(BmpView::PostPolicy) {
+                        continue;
+                    }
+                    if lost {
+                        st.cut("missed post-policy changes the RIB could not queue");
+                        continue;
+                    }
+                    if st.dump.is_some() {
+                        st.hold(Held { peer, seq, ts, what: HeldKind::PostPolicy(msgs.clone()) });
+                        continue;
+                    }
+                    let (n, out) = post_policy_messages(&st.cfg, &session, ts, &msgs);
+                    if n > 0 {
+                        st.queue(n, out);
+                    }
+                }
+            }
+            BmpMsg::PostPolicyReset { why } => {
+                for st in self.stations.iter_mut().filter(|st| st.cfg.wants(BmpView::PostPolicy)) {
+                    st.cut(&format!("needs its post-policy routes again ({why})"));
+                }
+            }
+            BmpMsg::LocRib { station, conn, msgs, end_of_rib } => {
+                let ts = SystemTime::now();
+                let Some(st) = self.stations.iter_mut().find(|s| s.id == station && s.conn == Some(conn)) else {
+                    return;
+                };
+                let ph = loc_rib_header(&self.id, &st.cfg, ts);
+                let mut out = Vec::new();
+                let eors = end_of_rib.iter().map(|f| crate::wire::update::end_of_rib(*f));
+                let mut n = 0;
+                for m in msgs.iter().cloned().chain(eors) {
+                    encode::route_monitoring_into(&mut out, &ph, &m);
+                    n += 1;
+                }
+                st.queue(n, out);
             }
             BmpMsg::PeerDown { ts, peer, reason } => {
                 let Some(up) = self.sessions.remove(&peer) else { return };
@@ -467,12 +618,8 @@ impl Hub {
     /// view), Route Mirroring for every message where asked.
     fn on_received(&mut self, s: Arc<BmpSession>, ts: SystemTime, raw: Bytes, seq: u64) {
         for st in self.stations.iter_mut().filter(|st| st.up_peers.contains(&s.peer)) {
-            if let Some(d) = &mut st.dump {
-                d.held_bytes += raw.len();
-                d.held.push(Held { peer: s.peer, seq, ts, raw: raw.clone() });
-                if d.held_bytes > st.cfg.buffer_limit_bytes() {
-                    st.cut(&format!("is {} MiB behind during its initial dump", st.cfg.buffer_limit_mb));
-                }
+            if st.dump.is_some() {
+                st.hold(Held { peer: s.peer, seq, ts, what: HeldKind::Received(raw.clone()) });
                 continue;
             }
             let (n, out) = received_messages(&st.cfg, &s, ts, &raw, true);
@@ -482,103 +629,139 @@ impl Hub {
         }
     }
 
-    /// Stations whose initial dump the RIB has answered: the dump, an End-of-RIB per family,
-    /// then what was held, without the UPDATEs the dump already holds.
+    /// Stations whose initial dump the RIB is answering, a chunk at a time, taken while the
+    /// station keeps up: per peer and view its routes; after the last chunk an End-of-RIB per
+    /// view and family, then what was held, without the UPDATEs the dump already holds.
     fn dumps_answered(&mut self) {
         let ts = SystemTime::now();
         for st in self.stations.iter_mut() {
-            let Some(d) = &st.dump else { continue };
-            let dump = match d.reply.try_recv() {
-                Ok(dump) => dump,
-                Err(crossbeam_channel::TryRecvError::Empty) => continue,
-                Err(crossbeam_channel::TryRecvError::Disconnected) => {
-                    st.cut("got no initial dump from the RIB");
-                    continue;
+            loop {
+                let room = st.cfg.buffer_limit_bytes() / 2;
+                let backlog: usize = st.backlog.iter().map(|b| b.1.len()).sum();
+                if st.shared.queued.load(Ordering::Relaxed) + backlog > room {
+                    break;
                 }
-            };
-            let Some((held, asked_at)) = st.dump.take().map(|d| (d.held, d.asked_at)) else { continue };
-            let mut seqs = BTreeMap::new();
-            let mut gap = false;
-            let mut chunk = Vec::with_capacity(BACKLOG_CHUNK);
-            let mut n = 0;
-            for p in dump.peers {
-                let Some(up) = self.sessions.get(&p.peer).filter(|_| st.up_peers.contains(&p.peer)) else { continue };
-                seqs.insert(p.peer, p.seq);
-                if p.skipped > 0 {
-                    warn!(
-                        "bmp {}: {} routes of {} too long to rebuild, left out of the dump",
-                        st.cfg.label(),
-                        p.skipped,
-                        up.session.remote.ip()
-                    );
-                }
-                // 4-octet AS paths in what the RIB rebuilt, whatever the session: no A flag.
-                let mut s = (*up.session).clone();
-                s.four_octet_as = true;
-                let eors: Vec<(Family, Vec<u8>)> =
-                    p.families.iter().map(|f| (*f, crate::wire::update::end_of_rib(*f))).collect();
-                // Each rebuilt UPDATE is freed once encoded: the dump is not held twice.
-                let headers: Vec<PeerHeader> = st
-                    .cfg
-                    .monitor
-                    .iter()
-                    .map(|v| peer_header(&s, if *v == BmpView::PostPolicy { flags::L } else { 0 }, ts))
-                    .collect();
-                for (family, m) in p.updates.into_iter().chain(eors) {
-                    if !st.cfg.families.is_empty() && !st.cfg.families.contains(&family) {
-                        continue;
-                    }
-                    for ph in &headers {
-                        encode::route_monitoring_into(&mut chunk, ph, &m);
-                        n += 1;
-                    }
-                    if chunk.len() >= BACKLOG_CHUNK {
-                        st.backlog.push_back((std::mem::take(&mut n), std::mem::take(&mut chunk), false));
-                    }
-                }
-                // UPDATEs this thread had seen before it asked, but the RIB had not applied
-                // when it answered: they follow the dump, from the recent ones kept.
-                let asked = asked_at.get(&p.peer).copied().unwrap_or(0);
-                if p.seq < asked {
-                    if up.recent.front().is_none_or(|(first, _, _)| *first > p.seq + 1) {
-                        gap = true;
+                let Some(d) = &mut st.dump else { break };
+                let chunk = match d.reply.try_recv() {
+                    Ok(chunk) => chunk,
+                    Err(crossbeam_channel::TryRecvError::Empty) => break,
+                    Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                        st.cut("got no initial dump from the RIB");
                         break;
                     }
-                    // Mirroring is of what arrived while connected: not these.
-                    let cfg = BmpStationConfig { mirroring: false, ..st.cfg.clone() };
-                    for (_, t, raw) in up.recent.iter().filter(|(q, _, _)| *q > p.seq && *q <= asked) {
-                        let (k, out) = received_messages(&cfg, &up.session, *t, raw, true);
-                        chunk.extend_from_slice(&out);
-                        n += k;
+                };
+                let last = chunk.last;
+                let mut chunk_out = Vec::with_capacity(BACKLOG_CHUNK);
+                let mut n = 0;
+                let wanted = |f: &Family| st.cfg.families.is_empty() || st.cfg.families.contains(f);
+                for p in chunk.peers {
+                    let Some(up) = self.sessions.get(&p.peer).filter(|_| st.up_peers.contains(&p.peer)) else {
+                        continue;
+                    };
+                    d.seqs.insert(p.peer, (p.seq, p.out_seq));
+                    *d.skipped.entry(p.peer).or_default() += p.skipped;
+                    // 4-octet AS paths in what the RIB rebuilt of the Adj-RIB-In: no A flag.
+                    // The Adj-RIB-Out is encoded as for the session, as sent.
+                    let mut s = (*up.session).clone();
+                    s.four_octet_as = true;
+                    let views = [
+                        (BmpView::PrePolicy, peer_header(&s, 0, ts), p.updates),
+                        (BmpView::PostPolicy, peer_header(&s, flags::L, ts), p.post_policy),
+                        (BmpView::AdjRibOut, out_header(&up.session, ts), p.adj_rib_out),
+                    ];
+                    for (view, ph, updates) in views {
+                        if !st.cfg.wants(view) {
+                            continue;
+                        }
+                        let eors: Vec<(Family, Vec<u8>)> = if last {
+                            p.families.iter().map(|f| (*f, crate::wire::update::end_of_rib(*f))).collect()
+                        } else {
+                            Vec::new()
+                        };
+                        // Each rebuilt UPDATE is freed once encoded: the chunk is not held twice.
+                        for (family, m) in updates.into_iter().chain(eors) {
+                            if !wanted(&family) {
+                                continue;
+                            }
+                            encode::route_monitoring_into(&mut chunk_out, &ph, &m);
+                            n += 1;
+                            if chunk_out.len() >= BACKLOG_CHUNK {
+                                st.backlog.push_back((std::mem::take(&mut n), std::mem::take(&mut chunk_out), false));
+                            }
+                        }
                     }
                 }
-            }
-            if gap {
-                st.cut("fell behind the RIB during its initial dump");
-                continue;
-            }
-            for h in held {
-                let Some(up) = self.sessions.get(&h.peer) else { continue };
-                // RFC 7854 §5: no UPDATE twice: those the dump holds are left out (mirroring,
-                // a copy of what arrived, keeps them).
-                let in_dump = seqs.get(&h.peer).is_some_and(|&s| h.seq <= s);
-                let (k, out) = received_messages(&st.cfg, &up.session, h.ts, &h.raw, !in_dump);
-                chunk.extend_from_slice(&out);
-                n += k;
-                if chunk.len() >= BACKLOG_CHUNK {
-                    st.backlog.push_back((std::mem::take(&mut n), std::mem::take(&mut chunk), false));
+                if !chunk_out.is_empty() {
+                    st.backlog.push_back((n, chunk_out, false));
+                }
+                if last {
+                    if let Some(d) = st.dump.take() {
+                        Self::dump_done(&self.sessions, st, d);
+                    }
+                    break;
                 }
             }
-            if !chunk.is_empty() {
-                st.backlog.push_back((n, chunk, false));
+        }
+    }
+
+    /// After the last chunk of a station's dump: the UPDATEs this thread had seen before it
+    /// asked but the RIB had not applied, then what was held, without what the dump holds.
+    fn dump_done(sessions: &BTreeMap<PeerId, Up>, st: &mut Station, d: PendingDump) {
+        let mut chunk = Vec::with_capacity(BACKLOG_CHUNK);
+        let mut n = 0;
+        for (peer, &(seq, _)) in &d.seqs {
+            let Some(up) = sessions.get(peer) else { continue };
+            let skipped = d.skipped.get(peer).copied().unwrap_or(0);
+            if skipped > 0 {
+                warn!(
+                    "bmp {}: {skipped} routes of {} too long to rebuild, left out of the dump",
+                    st.cfg.label(),
+                    up.session.remote.ip()
+                );
             }
+            let asked = d.asked_at.get(peer).copied().unwrap_or(0);
+            if seq < asked && st.cfg.wants(BmpView::PrePolicy) {
+                if up.recent.front().is_none_or(|(first, _, _)| *first > seq + 1) {
+                    st.cut("fell behind the RIB during its initial dump");
+                    return;
+                }
+                // Mirroring is of what arrived while connected: not these.
+                let cfg = BmpStationConfig { mirroring: false, ..st.cfg.clone() };
+                for (_, t, raw) in up.recent.iter().filter(|(q, _, _)| *q > seq && *q <= asked) {
+                    let (k, out) = received_messages(&cfg, &up.session, *t, raw, true);
+                    chunk.extend_from_slice(&out);
+                    n += k;
+                }
+            }
+        }
+        for h in d.held {
+            let Some(up) = sessions.get(&h.peer) else { continue };
+            let (seq, out_seq) = d.seqs.get(&h.peer).copied().unwrap_or((0, 0));
+            // RFC 7854 §5: no UPDATE twice: those the dump holds are left out (mirroring,
+            // a copy of what arrived, keeps them).
+            let (k, out) = match &h.what {
+                HeldKind::Received(raw) => received_messages(&st.cfg, &up.session, h.ts, raw, h.seq > seq),
+                HeldKind::PostPolicy(msgs) if h.seq > seq => post_policy_messages(&st.cfg, &up.session, h.ts, msgs),
+                HeldKind::Sent(raw) if h.seq > out_seq => {
+                    (1, encode::route_monitoring(&out_header(&up.session, h.ts), raw))
+                }
+                _ => (0, Vec::new()),
+            };
+            chunk.extend_from_slice(&out);
+            n += k;
+            if chunk.len() >= BACKLOG_CHUNK {
+                st.backlog.push_back((std::mem::take(&mut n), std::mem::take(&mut chunk), false));
+            }
+        }
+        if !chunk.is_empty() {
+            st.backlog.push_back((n, chunk, false));
         }
     }
 
     fn on_station_connected(&mut self, station: u64, conn: u64) {
         let Some(st) = self.stations.iter_mut().find(|s| s.id == station) else { return };
         // Whatever was built for an earlier connection goes no further.
-        st.conn = Some(conn);
+        st.set_conn(Some(conn));
         st.up_peers.clear();
         st.dump = None;
         st.backlog.clear();
@@ -593,20 +776,52 @@ impl Hub {
                 n += 1;
             }
         }
+        // RFC 9069 §5: the Loc-RIB pseudo-peer's Peer Up, then its routes from the RIB's feed.
+        if st.cfg.wants(BmpView::LocRib) {
+            out.extend_from_slice(&loc_rib_peer_up(&self.id, &st.cfg, SystemTime::now()));
+            n += 1;
+        }
         st.queue(n, out);
         let every = st.cfg.stats_interval_secs;
         st.next_stats = Instant::now() + Duration::from_secs(every.into());
-        // RFC 7854 §5: then the routes already received, from the RIB.
-        if !st.up_peers.is_empty() {
-            let (tx, rx) = crossbeam_channel::bounded(1);
-            let msg = RibMsg::BmpDump { peers: st.up_peers.iter().copied().collect(), reply: tx };
+        if st.cfg.wants(BmpView::LocRib) {
+            let feed = BmpLocRibFeed {
+                station: st.id,
+                conn,
+                families: st.cfg.families.clone(),
+                link: self.link.clone(),
+                waiting: st.waiting.clone(),
+                room: st.cfg.buffer_limit_bytes() / 4,
+                live: st.live_conn.clone(),
+            };
+            if self.rib.send_timeout(RibMsg::BmpLocRib(feed), Duration::from_secs(1)).is_err() {
+                st.cut("could not ask the RIB for its Loc-RIB");
+                return;
+            }
+        }
+        let views = BmpDumpViews {
+            pre_policy: st.cfg.wants(BmpView::PrePolicy),
+            post_policy: st.cfg.wants(BmpView::PostPolicy),
+            adj_rib_out: st.cfg.wants(BmpView::AdjRibOut),
+        };
+        // RFC 7854 §5: then the routes already received (and sent), from the RIB.
+        if !st.up_peers.is_empty() && views != BmpDumpViews::default() {
+            let (tx, rx) = crossbeam_channel::bounded(2);
+            let msg = RibMsg::BmpDump { peers: st.up_peers.iter().copied().collect(), views, reply: tx };
             if self.rib.send_timeout(msg, Duration::from_secs(1)).is_ok() {
                 let asked_at = st
                     .up_peers
                     .iter()
                     .map(|p| (*p, self.sessions.get(p).and_then(|u| u.last_seq).unwrap_or(0)))
                     .collect();
-                st.dump = Some(PendingDump { reply: rx, held: Vec::new(), held_bytes: 0, asked_at });
+                st.dump = Some(PendingDump {
+                    reply: rx,
+                    held: Vec::new(),
+                    held_bytes: 0,
+                    asked_at,
+                    seqs: BTreeMap::new(),
+                    skipped: BTreeMap::new(),
+                });
             } else {
                 st.cut("could not ask the RIB for its initial dump");
             }
@@ -632,6 +847,18 @@ impl Hub {
             }
         }
         self.active.store(!self.stations.is_empty(), Ordering::Relaxed);
+        // The RIB sends post-policy changes only while some station monitors them.
+        let post = self.stations.iter().any(|s| s.cfg.wants(BmpView::PostPolicy));
+        if post != self.post_wanted {
+            let link = post.then(|| self.link.clone());
+            if self.rib.send_timeout(RibMsg::BmpPostPolicy(link), Duration::from_secs(1)).is_ok() {
+                self.post_wanted = post;
+                // The RIB numbers its changes from wherever its sessions are now.
+                for up in self.sessions.values_mut() {
+                    up.last_post = None;
+                }
+            }
+        }
     }
 
     fn start_station(&mut self, cfg: BmpStationConfig) -> io::Result<Station> {
@@ -659,6 +886,8 @@ impl Hub {
             dump: None,
             backlog: VecDeque::new(),
             backlog_live: 0,
+            live_conn: Arc::new(AtomicU64::new(0)),
+            waiting: Arc::new(AtomicUsize::new(0)),
         })
     }
 
@@ -710,8 +939,8 @@ impl Hub {
     }
 }
 
-/// What a station is sent for one received message: Route Monitoring for an UPDATE (each
-/// view; unless `monitoring` is false), Route Mirroring for any message where asked.
+/// What a station is sent for one received message: pre-policy Route Monitoring for an UPDATE
+/// (unless `monitoring` is false), Route Mirroring for any message where asked.
 fn received_messages(
     cfg: &BmpStationConfig,
     s: &BmpSession,
@@ -721,13 +950,10 @@ fn received_messages(
 ) -> (u64, Vec<u8>) {
     let mut out = Vec::new();
     let mut n = 0;
-    if monitoring && raw.get(18) == Some(&BGP_UPDATE) && update_families(raw).wanted(&cfg.families) {
-        for view in &cfg.monitor {
-            // RFC 7854 §4.2: L for post-policy (no import policy yet: the same routes).
-            let l = if *view == BmpView::PostPolicy { flags::L } else { 0 };
-            out.extend_from_slice(&encode::route_monitoring(&peer_header(s, l, ts), raw));
-            n += 1;
-        }
+    let pre = cfg.wants(BmpView::PrePolicy);
+    if pre && monitoring && raw.get(18) == Some(&BGP_UPDATE) && update_families(raw).wanted(&cfg.families) {
+        out.extend_from_slice(&encode::route_monitoring(&peer_header(s, 0, ts), raw));
+        n += 1;
     }
     if cfg.mirroring {
         out.extend_from_slice(&encode::route_mirroring(&peer_header(s, 0, ts), &Mirrored::Message(raw)));
@@ -752,6 +978,55 @@ fn statistics_of(received: &FamilyCounts, sent: &FamilyCounts) -> Vec<Stat> {
 fn peer_header(s: &BmpSession, extra: u8, ts: SystemTime) -> PeerHeader {
     let a = if s.four_octet_as { 0 } else { flags::A };
     PeerHeader::global(s.remote.ip(), s.remote_as, s.remote_id, a | extra, ts)
+}
+
+/// Post-policy Route Monitoring (RFC 7854 §4.2: L flag; 4-octet AS numbers, as the RIB keeps
+/// them) of the RIB's UPDATEs of the families the station wants.
+fn post_policy_messages(cfg: &BmpStationConfig, s: &BmpSession, ts: SystemTime, msgs: &[Vec<u8>]) -> (u64, Vec<u8>) {
+    let ph = PeerHeader::global(s.remote.ip(), s.remote_as, s.remote_id, flags::L, ts);
+    let mut out = Vec::new();
+    let mut n = 0;
+    for m in msgs.iter().filter(|m| update_families(m).wanted(&cfg.families)) {
+        encode::route_monitoring_into(&mut out, &ph, m);
+        n += 1;
+    }
+    (n, out)
+}
+
+/// The per-peer header of what focld sent a peer: RFC 8671 §4 O (Adj-RIB-Out) and L
+/// (post-policy: after export policy, as written), A when the session's AS_PATHs are 2-octet.
+fn out_header(s: &BmpSession, ts: SystemTime) -> PeerHeader {
+    peer_header(s, flags::O | flags::L, ts)
+}
+
+/// RFC 9069 §4.2: F when the station's Loc-RIB is filtered (only some families).
+fn loc_rib_filtered(cfg: &BmpStationConfig) -> bool {
+    !cfg.families.is_empty() && !Family::ALL.iter().all(|f| cfg.families.contains(f))
+}
+
+fn loc_rib_header(id: &Identity, cfg: &BmpStationConfig, ts: SystemTime) -> PeerHeader {
+    PeerHeader::loc_rib(id.asn, id.router_id, loc_rib_filtered(cfg), ts)
+}
+
+/// The name of focld's one Loc-RIB in the Peer Up's table name TLV (RFC 9069 §5.1).
+pub const LOC_RIB_TABLE_NAME: &str = "global";
+
+/// RFC 9069 §5.1: the Loc-RIB Peer Up, with the table name and an OPEN (as sent and as
+/// received) that says how its routes are encoded: 4-octet AS numbers (RFC 6793) and the
+/// families, no ADD-PATH (one best path per prefix), so a station decodes them right.
+fn loc_rib_peer_up(id: &Identity, cfg: &BmpStationConfig, ts: SystemTime) -> Vec<u8> {
+    let families = if cfg.families.is_empty() { Family::ALL.to_vec() } else { cfg.families.clone() };
+    let caps = crate::wire::open::Capabilities { families, four_octet_as: Some(id.asn), ..Default::default() };
+    let open = crate::wire::open::OpenMsg::new(id.asn, 0, id.router_id, caps).encode();
+    let up = PeerUp {
+        local_addr: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        local_port: 0,
+        remote_port: 0,
+        sent_open: &open,
+        received_open: &open,
+        table_name: Some(LOC_RIB_TABLE_NAME),
+    };
+    encode::peer_up(&loc_rib_header(id, cfg, ts), &up)
 }
 
 fn peer_up_message(s: &BmpSession, ts: SystemTime) -> Vec<u8> {
@@ -867,6 +1142,10 @@ mod tests {
     }
 
     fn rig() -> Rig {
+        rig_with(vec![BmpView::PrePolicy])
+    }
+
+    fn rig_with(monitor: Vec<BmpView>) -> Rig {
         // A port nobody listens on yet: the station thread's first attempt fails, and it
         // connects once the session and its first UPDATEs are known here.
         let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
@@ -874,7 +1153,7 @@ mod tests {
             address: "127.0.0.1".parse().expect("addr"),
             port,
             connect_retry_secs: 1,
-            monitor: vec![BmpView::PrePolicy],
+            monitor,
             mirroring: false,
             stats_interval_secs: 0,
             peers: vec![],
@@ -882,7 +1161,12 @@ mod tests {
             buffer_limit_mb: 1,
         };
         let (rib_tx, rib) = crossbeam_channel::bounded(16);
-        let id = Identity { sys_name: "t".into(), sys_descr: "t".into() };
+        let id = Identity {
+            sys_name: "t".into(),
+            sys_descr: "t".into(),
+            asn: 65001,
+            router_id: std::net::Ipv4Addr::new(192, 0, 2, 1),
+        };
         let bmp = spawn(&[cfg], id, rib_tx).expect("bmp thread");
         // A session, and two UPDATEs before the station is there.
         let open =
@@ -937,12 +1221,16 @@ mod tests {
         }
 
         fn dump_asked(&self) -> Sender<BmpDump> {
-            match self.rib.recv_timeout(Duration::from_secs(10)) {
-                Ok(RibMsg::BmpDump { peers, reply }) => {
-                    assert_eq!(peers, vec![7]);
-                    reply
+            loop {
+                match self.rib.recv_timeout(Duration::from_secs(10)) {
+                    Ok(RibMsg::BmpDump { peers, reply, .. }) => {
+                        assert_eq!(peers, vec![7]);
+                        return reply;
+                    }
+                    // Told where post-policy changes go (a station monitors them).
+                    Ok(RibMsg::BmpPostPolicy(Some(_))) => {}
+                    other => panic!("expected a dump request, got {other:?}"),
                 }
-                other => panic!("expected a dump request, got {other:?}"),
             }
         }
 
@@ -953,9 +1241,9 @@ mod tests {
                 seq,
                 families: vec![Family::Ipv4Unicast],
                 updates: vec![(Family::Ipv4Unicast, dumped)],
-                skipped: 0,
+                ..Default::default()
             };
-            reply.send(BmpDump { peers: vec![p] }).expect("the BMP thread waits");
+            reply.send(BmpDump { peers: vec![p], last: true }).expect("the BMP thread waits");
         }
 
         fn live(&self, seq: u64) {
@@ -1011,7 +1299,7 @@ mod tests {
         r.station = again;
         r.buf.clear();
         // Too late, and for the first connection: dropped (or not even read).
-        let _ = first.send(BmpDump::default());
+        let _ = first.send(BmpDump { last: true, ..Default::default() });
         let second = r.dump_asked();
         r.answer(second, 3, marked(101));
         std::thread::sleep(Duration::from_millis(100));
@@ -1022,6 +1310,81 @@ mod tests {
         r.buf.extend_from_slice(&head);
         let eor = crate::wire::update::end_of_rib(Family::Ipv4Unicast);
         assert_eq!(r.monitored(), vec![marked(101), eor], "only the second dump");
+    }
+
+    #[test]
+    fn post_policy_changes_and_sent_updates_the_dump_holds_are_not_sent_again_and_later_ones_follow_it() {
+        let mut r = rig_with(vec![BmpView::PostPolicy, BmpView::AdjRibOut]);
+        let reply = r.dump_asked();
+        // While the RIB works: post-policy changes 1 to 3 of the session, UPDATEs 1 to 3 sent.
+        for seq in 1..=3 {
+            let msgs = vec![marked(10 + seq)];
+            r.bmp.link.event(BmpMsg::PostPolicy { ts: SystemTime::now(), peer: 7, seq, msgs });
+            let raw = Bytes::from(marked(20 + seq));
+            r.bmp.link.event(BmpMsg::Sent { ts: SystemTime::now(), peer: 7, raw, seq });
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        // The dump holds post-policy changes 1 and 2, and the first 2 UPDATEs sent.
+        let p = crate::msg::BmpPeerDump {
+            peer: 7,
+            session: 1,
+            seq: 2,
+            out_seq: 2,
+            families: vec![Family::Ipv4Unicast],
+            post_policy: vec![(Family::Ipv4Unicast, marked(101))],
+            adj_rib_out: vec![(Family::Ipv4Unicast, marked(102))],
+            ..Default::default()
+        };
+        reply.send(BmpDump { peers: vec![p], last: true }).expect("the BMP thread waits");
+        let raw = Bytes::from(marked(24));
+        r.bmp.link.event(BmpMsg::Sent { ts: SystemTime::now(), peer: 7, raw, seq: 4 });
+        let got = r.monitored();
+        let eor = crate::wire::update::end_of_rib(Family::Ipv4Unicast);
+        let want = [marked(101), eor.clone(), marked(102), eor, marked(13), marked(23), marked(24)];
+        assert_eq!(got, want, "each view's dump and End-of-RIB, then only what came after it");
+    }
+
+    #[test]
+    fn a_loc_rib_peer_up_says_4_octet_as_and_sets_f_only_when_families_are_left_out() {
+        let id = Identity {
+            sys_name: "t".into(),
+            sys_descr: "t".into(),
+            asn: 4_200_000_001,
+            router_id: std::net::Ipv4Addr::new(192, 0, 2, 1),
+        };
+        let mut cfg = BmpStationConfig {
+            address: "127.0.0.1".parse().expect("addr"),
+            port: 1,
+            connect_retry_secs: 1,
+            monitor: vec![BmpView::LocRib],
+            mirroring: false,
+            stats_interval_secs: 0,
+            peers: vec![],
+            families: vec![],
+            buffer_limit_mb: 1,
+        };
+        for (families, filtered) in [(vec![], false), (Family::ALL.to_vec(), false), (vec![Family::Ipv6Unicast], true)]
+        {
+            cfg.families = families;
+            let m = loc_rib_peer_up(&id, &cfg, SystemTime::now());
+            let mut b = Bytes::from(m);
+            let parsed = bgpkit_parser::parse_bmp_msg(&mut b).expect("parses");
+            let ph = parsed.per_peer_header.expect("header");
+            assert_eq!(ph.peer_type, bgpkit_parser::parser::bmp::messages::BmpPeerType::LocalRib);
+            assert_eq!(ph.peer_asn.to_u32(), 4_200_000_001);
+            let bgpkit_parser::parser::bmp::messages::PerPeerFlags::LocalRibPeerFlags(f) = ph.peer_flags else {
+                panic!("Loc-RIB flags")
+            };
+            assert_eq!(f.is_filtered(), filtered, "{:?}", cfg.families);
+            let bgpkit_parser::parser::bmp::messages::BmpMessageBody::PeerUpNotification(u) = parsed.message_body
+            else {
+                panic!("a Peer Up")
+            };
+            let bgpkit_parser::models::BgpMessage::Open(open) = u.sent_open else { panic!("an OPEN") };
+            let caps = format!("{:?}", open.opt_params);
+            assert!(caps.contains("FourOctetAs") || caps.contains("4200000001"), "{caps}");
+            assert!(!caps.contains("AddPath"), "one path per prefix: no ADD-PATH: {caps}");
+        }
     }
 
     #[test]

@@ -23,10 +23,15 @@ pub enum BmpView {
     /// Adj-RIB-In as received: the UPDATEs' own bytes.
     #[serde(rename = "pre-policy")]
     PrePolicy,
-    /// Adj-RIB-In after import policy (L flag). focld has no import policy yet, so this is
-    /// the pre-policy stream with the L flag.
+    /// Adj-RIB-In after import policy (L flag): rejected routes left out, `set` edits applied.
     #[serde(rename = "post-policy")]
     PostPolicy,
+    /// What focld sends each peer (RFC 8671 post-policy Adj-RIB-Out: O and L flags).
+    #[serde(rename = "adj-rib-out")]
+    AdjRibOut,
+    /// The best paths (RFC 9069: peer type 3, the Loc-RIB pseudo-peer).
+    #[serde(rename = "loc-rib")]
+    LocRib,
 }
 
 impl BmpView {
@@ -34,6 +39,8 @@ impl BmpView {
         match self {
             BmpView::PrePolicy => "pre-policy",
             BmpView::PostPolicy => "post-policy",
+            BmpView::AdjRibOut => "adj-rib-out",
+            BmpView::LocRib => "loc-rib",
         }
     }
 }
@@ -78,6 +85,11 @@ impl BmpStationConfig {
     /// `address:port`, for logs and focl.
     pub fn label(&self) -> String {
         std::net::SocketAddr::new(self.address, self.port).to_string()
+    }
+
+    /// Whether the station monitors `view`.
+    pub fn wants(&self, view: BmpView) -> bool {
+        self.monitor.contains(&view)
     }
 
     /// Whether the peer with this address and name is monitored.
@@ -189,10 +201,9 @@ fn read_views(cx: &mut Reader, f: &Field<'_, '_>) -> Option<Vec<BmpView>> {
     let views = read_list(cx, f, "views", |s| match s {
         "pre-policy" => Ok(BmpView::PrePolicy),
         "post-policy" => Ok(BmpView::PostPolicy),
-        "adj-rib-out" | "loc-rib" => {
-            Err(format!("'{s}' monitoring is not supported yet; use \"pre-policy\" or \"post-policy\""))
-        }
-        _ => Err(format!("unknown view '{s}'; known: \"pre-policy\", \"post-policy\"")),
+        "adj-rib-out" => Ok(BmpView::AdjRibOut),
+        "loc-rib" => Ok(BmpView::LocRib),
+        _ => Err(format!("unknown view '{s}'; known: \"pre-policy\", \"post-policy\", \"adj-rib-out\", \"loc-rib\"")),
     })?;
     if views.is_empty() {
         cx.at(f, "a station needs at least one view to monitor");
@@ -251,13 +262,13 @@ mod tests {
     fn a_station_with_every_key_is_read() {
         let c = ok(&format!(
             "{MINIMAL}name = \"up\"\n\n[[bmp.stations]]\naddress = \"::1\"\nport = 11019\nconnect_retry_secs = 5\n\
-             monitor = [\"pre-policy\", \"post-policy\"]\nmirroring = true\nstats_interval_secs = 0\n\
+             monitor = [\"pre-policy\", \"post-policy\", \"adj-rib-out\", \"loc-rib\"]\nmirroring = true\nstats_interval_secs = 0\n\
              peers = [\"up\"]\nfamilies = [\"ipv6_unicast\"]\nbuffer_limit_mb = 1\n"
         ));
         let s = &c.bmp.stations[0];
         assert_eq!(s.label(), "[::1]:11019");
         assert_eq!((s.connect_retry_secs, s.mirroring, s.stats_interval_secs), (5, true, 0));
-        assert_eq!(s.monitor, vec![BmpView::PrePolicy, BmpView::PostPolicy]);
+        assert_eq!(s.monitor, vec![BmpView::PrePolicy, BmpView::PostPolicy, BmpView::AdjRibOut, BmpView::LocRib]);
         assert_eq!((s.families.clone(), s.buffer_limit_bytes()), (vec![Family::Ipv6Unicast], 1 << 20));
         assert!(s.monitors_peer(&"192.0.2.2".parse().unwrap(), Some("up")));
         assert!(!s.monitors_peer(&"192.0.2.3".parse().unwrap(), None));
@@ -274,7 +285,6 @@ mod tests {
         ));
         let want = [
             "focl.toml:9: bmp.stations[0].port: missing required key",
-            "focl.toml:15: bmp.stations[1].monitor[0]: 'loc-rib' monitoring is not supported yet",
             "focl.toml:15: bmp.stations[1].monitor[1]: unknown view 'everything'",
             "focl.toml:16: bmp.stations[1].connect_retry_secs: connect_retry_secs must be from 1 to 600 seconds, got 0",
             "focl.toml:17: bmp.stations[1].peers[0]: 'nobody' is not the name or address of a [[peers]] entry",

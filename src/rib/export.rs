@@ -108,6 +108,8 @@ impl Rib {
         for e in &mut self.exports {
             e.walk = Some(None);
         }
+        // The BMP Loc-RIB feeds (RFC 9069) follow the same best paths.
+        self.loc_feed_rewalk();
     }
 
     /// After a policy change: sessions whose export chain appeared start, those whose chain
@@ -221,6 +223,29 @@ impl Rib {
             e.pending = Some((msgs, sent));
         }
         true
+    }
+
+    /// The learned routes `peer` holds from us (those its export has sent), as UPDATEs encoded
+    /// for its session: the BMP Adj-RIB-Out dump (RFC 8671).
+    pub(super) fn exported_updates(&self, peer: PeerId) -> Vec<(Family, Vec<u8>)> {
+        let Some(e) = self.exports.iter().find(|e| e.peer == peer) else { return Vec::new() };
+        let Some(info) = self.peers.get(&peer).and_then(|p| p.session.as_ref()) else { return Vec::new() };
+        let mut groups: HashMap<(Family, Vec<u8>, IpAddr), Vec<Prefix>> = HashMap::new();
+        let mut keys: Vec<&Prefix> = e.sent.keys().collect();
+        keys.sort_unstable();
+        for prefix in keys {
+            if let Some((attrs, nh)) = self.export_wanted(peer, prefix) {
+                groups.entry((prefix.family(), attrs, nh)).or_default().push(*prefix);
+            }
+        }
+        let mut out = Vec::new();
+        for ((family, attrs, nh), prefixes) in groups {
+            let ll = if family == Family::Ipv6Unicast { info.link_local } else { None };
+            if let Ok(m) = update::announce_with_attrs(family, &prefixes, &attrs, nh, ll, info.max_message_len) {
+                out.extend(m.into_iter().map(|m| (family, m)));
+            }
+        }
+        out
     }
 
     /// The route `peer` should hold for `prefix`, after its export chain and the session's

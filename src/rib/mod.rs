@@ -22,6 +22,7 @@ mod aspa;
 mod attrs;
 mod best;
 mod bmp_dump;
+mod bmp_feed;
 mod export;
 mod graceful;
 mod import;
@@ -203,6 +204,12 @@ pub struct Rib {
     /// `focl blackhole add`: prefixes announced as blackhole routes (RFC 7999), to every
     /// neighbor or one; kept across reloads.
     blackholes: Vec<(Prefix, Option<PeerId>)>,
+    /// BMP (`bmp_feed.rs`): where post-policy changes go while a station monitors them, and
+    /// the Loc-RIB feed of each station connection that monitors the Loc-RIB.
+    bmp_post: Option<crate::msg::BmpLink>,
+    loc_feeds: Vec<bmp_feed::LocRibFeed>,
+    /// Initial dumps for BMP stations being made, a chunk a turn (`bmp_dump.rs`).
+    bmp_dumps: Vec<bmp_dump::AdjRibDump>,
 }
 
 /// What one source sent to one neighbor on its current session.
@@ -338,23 +345,30 @@ impl Rib {
             rejected: Vec::new(),
             exports: Vec::new(),
             blackholes: Vec::new(),
+            bmp_post: None,
+            loc_feeds: Vec::new(),
+            bmp_dumps: Vec::new(),
         }
     }
 
     fn run(&mut self, rx: Receiver<RibMsg>) {
         loop {
             // While a snapshot or a route stream is being written, wake up often for the next chunk.
-            let timeout =
-                if self.snapshot.is_some() || !self.streams.is_empty() || !self.feeds.is_empty() || self.exports_busy()
-                {
-                    Duration::from_millis(1)
-                } else {
-                    let refresh = self.next_refresh_deadline().map(|d| d.saturating_duration_since(Instant::now()));
-                    self.next_snapshot
-                        .map(|t| t.duration_since(SystemTime::now()).unwrap_or_default())
-                        .unwrap_or(Duration::from_secs(3600))
-                        .min(refresh.unwrap_or(Duration::MAX))
-                };
+            let timeout = if self.snapshot.is_some()
+                || !self.streams.is_empty()
+                || !self.feeds.is_empty()
+                || self.exports_busy()
+                || self.loc_feeds_busy()
+                || self.bmp_dumps_busy()
+            {
+                Duration::from_millis(1)
+            } else {
+                let refresh = self.next_refresh_deadline().map(|d| d.saturating_duration_since(Instant::now()));
+                self.next_snapshot
+                    .map(|t| t.duration_since(SystemTime::now()).unwrap_or_default())
+                    .unwrap_or(Duration::from_secs(3600))
+                    .min(refresh.unwrap_or(Duration::MAX))
+            };
             match rx.recv_timeout(timeout) {
                 Ok(RibMsg::Stop) | Err(RecvTimeoutError::Disconnected) => break,
                 Ok(msg) => {
@@ -380,6 +394,8 @@ impl Rib {
             self.streams_step();
             self.feeds_step();
             self.exports_step();
+            self.loc_feeds_step();
+            self.bmp_dumps_step();
         }
         self.stop_snapshot();
         debug!("rib: stopped");
@@ -450,14 +466,18 @@ impl Rib {
                     p.updates_in += 1;
                 }
                 let eor = update.end_of_rib;
+                let touched = self.bmp_post.as_ref().map(|_| self.bmp_touched(peer, &update));
                 self.apply_update(peer, update, true);
+                if let Some(t) = touched {
+                    self.bmp_post_policy(peer, &t, eor);
+                }
                 if let Some(f) = eor {
                     self.gr_end_of_rib(peer, f);
                 }
             }
-            RibMsg::BmpDump { peers, reply } => {
-                let _ = reply.send(self.bmp_dump(&peers));
-            }
+            RibMsg::BmpDump { peers, views, reply } => self.bmp_dump_start(&peers, views, reply),
+            RibMsg::BmpPostPolicy(link) => self.bmp_post_set(link),
+            RibMsg::BmpLocRib(feed) => self.loc_feed_start(feed),
             RibMsg::Refresh { peer, family } => self.resend(peer, Some(family)),
             RibMsg::SetSources(cfgs) => self.set_sources(cfgs),
             RibMsg::SourceLoaded { cfg, result, reply } => self.source_loaded(cfg, result, reply),
@@ -503,6 +523,10 @@ impl Rib {
             RibMsg::SetPolicy(engine, reply) => {
                 let report = self.set_policy(engine);
                 self.export_policy_changed();
+                let changed = |c: &ctl::PolicyChange| c.now_accepted + c.now_rejected + c.modified > 0;
+                if report.iter().any(|c| c.direction == "import" && changed(c)) {
+                    self.bmp_post_reset("the import policy changed");
+                }
                 if let Some(r) = reply {
                     let _ = r.send(Ok(report));
                 }
@@ -559,9 +583,20 @@ impl Rib {
     /// Apply one UPDATE: withdrawals, then announcements sharing one attribute set; the best
     /// path of every prefix touched is chosen again (RFC 4271 §9.1.2).
     pub fn apply_update(&mut self, peer: PeerId, u: ParsedUpdate, four_octet: bool) {
-        if !self.exports.is_empty() && self.peers.get(&peer).is_some_and(|p| p.session.is_some()) {
+        if !self.bmp_dumps.is_empty() {
+            // A BMP dump in progress keeps what it has not walked yet (`bmp_dump.rs`).
+            if let Some(slot) = self.peers.get(&peer).filter(|p| p.session.is_some()).map(|p| p.slot) {
+                for x in u.withdrawn.iter().chain(u.announced.iter()) {
+                    self.bmp_dump_keep(slot, x);
+                }
+            }
+        }
+        if (!self.exports.is_empty() || !self.loc_feeds.is_empty())
+            && self.peers.get(&peer).is_some_and(|p| p.session.is_some())
+        {
             for x in u.withdrawn.iter().chain(u.announced.iter()) {
                 self.export_touch(x);
+                self.loc_feed_touch(x);
             }
         }
         let Some(p) = self.peers.get_mut(&peer) else { return };
@@ -757,6 +792,9 @@ impl Rib {
         if !reimported.is_empty() {
             let n: u64 = reimported.values().map(|c| c.now_accepted + c.now_rejected).sum();
             info!("rpki: import policy evaluated again at {} prefixes; {n} routes changed standing", reimport_at.len());
+            if n > 0 {
+                self.bmp_post_reset("a VRP change moved routes across the import policy");
+            }
         }
         let vrps = &self.vrps;
         // A new serial or source time without a VRP change is no news.
@@ -786,6 +824,9 @@ impl Rib {
                 slots.len(),
                 started.elapsed().as_millis()
             );
+            if n > 0 {
+                self.bmp_post_reset("an ASPA change moved routes across the import policy");
+            }
         }
         let exports_read = self.peers.values().any(|p| {
             p.session.is_some()

@@ -41,6 +41,9 @@ pub(super) struct BmpTap {
     /// UPDATEs received on the session so far; the RIB counts the UPDATEs it applies the
     /// same way (`RibMsg::BmpDump`).
     seq: u64,
+    /// UPDATEs taken from the RIB (`PeerMsg::Send`) so far, written or not; the RIB's link
+    /// counts the same (`PeerLink::updates_queued`).
+    out_seq: u64,
     /// RFC 7606 treat-as-withdraw counts of the session (UPDATEs, prefixes), shared with the
     /// BMP thread.
     treated: Arc<[AtomicU64; 2]>,
@@ -56,6 +59,7 @@ impl BmpTap {
             down_pending: false,
             cause: Cause::default(),
             seq: 0,
+            out_seq: 0,
             treated: Arc::default(),
         }
     }
@@ -96,6 +100,20 @@ impl BmpTap {
                 raw: raw.clone(),
                 seq: self.seq,
             });
+        }
+    }
+
+    /// UPDATEs from the RIB, about to be written on `conn` (None: for a session that is
+    /// gone, not written). Each is counted; those of the Established session go to BMP as
+    /// what focld sent the peer (RFC 8671), while a station is configured.
+    pub(super) fn sent(&mut self, conn: Option<ConnId>, msgs: &[Vec<u8>]) {
+        let to_bmp = conn.is_some() && self.up_on == conn && !self.down_pending && self.link.active();
+        for m in msgs.iter().filter(|m| m.get(18) == Some(&UPDATE)) {
+            self.out_seq += 1;
+            if to_bmp {
+                let raw = Bytes::copy_from_slice(m);
+                self.link.event(BmpMsg::Sent { ts: SystemTime::now(), peer: self.peer, raw, seq: self.out_seq });
+            }
         }
     }
 

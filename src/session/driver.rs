@@ -920,10 +920,15 @@ impl Peer {
             match msg {
                 PeerMsg::Incoming(s) => self.on_incoming(s),
                 PeerMsg::Send { session, msgs, sent } => {
-                    if session != self.session || self.fsm.state() != State::Established {
-                        continue; // for a session that is gone
+                    let live = session == self.session && self.fsm.state() == State::Established;
+                    let conn = self.fsm.session_conn().filter(|_| live);
+                    if let Some(b) = &mut self.bmp {
+                        // Counts every UPDATE taken, written or not (RFC 8671 Adj-RIB-Out).
+                        b.sent(conn, &msgs);
                     }
-                    let Some(conn) = self.fsm.session_conn() else { continue };
+                    let Some(conn) = conn else {
+                        continue; // for a session that is gone
+                    };
                     for m in &msgs {
                         // UPDATEs, and the BoRR/EoRR around a refresh (RFC 7313).
                         let ty = m.get(18).copied().and_then(MsgType::from_u8).unwrap_or(MsgType::Update);

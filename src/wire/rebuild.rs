@@ -99,6 +99,47 @@ pub fn announcements(
     }
 }
 
+/// UPDATEs of at most 4,096 bytes withdrawing `routes` (all of `family`): IPv4 in the
+/// Withdrawn Routes field (RFC 4271 §4.3), IPv6 in an MP_UNREACH_NLRI (RFC 4760 §4); with
+/// their path identifiers where ADD-PATH is on (RFC 7911 §3). Appended to `out`.
+pub fn withdrawals(family: Family, routes: &[Nlri], out: &mut Vec<Vec<u8>>) {
+    // Withdrawn Routes Length and Total Path Attribute Length (IPv4); for IPv6 the
+    // extended-length MP_UNREACH header and its AFI/SAFI too.
+    let room = match family {
+        Family::Ipv4Unicast => MAX_MESSAGE_LEN - HEADER_LEN - 4,
+        Family::Ipv6Unicast => MAX_MESSAGE_LEN - HEADER_LEN - 4 - 4 - 3,
+    };
+    let emit = |nlri: &[u8], out: &mut Vec<Vec<u8>>| match family {
+        Family::Ipv4Unicast => {
+            let len = HEADER_LEN + 4 + nlri.len();
+            let mut m = Vec::with_capacity(len);
+            write_header(&mut m, len, MsgType::Update);
+            m.extend_from_slice(&(nlri.len() as u16).to_be_bytes());
+            m.extend_from_slice(nlri);
+            m.extend_from_slice(&[0, 0]);
+            out.push(m);
+        }
+        Family::Ipv6Unicast => {
+            let mut value = vec![0, 2, 1];
+            value.extend_from_slice(nlri);
+            let mut attrs = Vec::with_capacity(4 + value.len());
+            push_attr(&mut attrs, flag::OPTIONAL, code::MP_UNREACH_NLRI, &value);
+            out.push(update(&attrs, &[]));
+        }
+    };
+    let mut nlri = Vec::new();
+    for r in routes {
+        if nlri.len() + nlri_len(r) > room {
+            emit(&nlri, out);
+            nlri.clear();
+        }
+        write_nlri(&mut nlri, r);
+    }
+    if !nlri.is_empty() {
+        emit(&nlri, out);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
