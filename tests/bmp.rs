@@ -163,9 +163,16 @@ fn a_station_sees_initiation_peer_up_route_monitoring_statistics_peer_down_and_t
         let has = |ty: StatType, v: StatsData| r.counters.iter().any(|c| c.stat_type == ty && c.stat_data == v);
         seen = has(StatType::RoutesInAdjRibsIn, StatsData::Gauge(1))
             && has(StatType::UpdatesSubjectedToTreatAsWithdraw, StatsData::Counter(1))
-            && has(StatType::PrefixesSubjectedToTreatAsWithdraw, StatsData::Counter(1));
+            && has(StatType::PrefixesSubjectedToTreatAsWithdraw, StatsData::Counter(1))
+            // RFC 8671 §5: what focld sent the peer is its post-policy Adj-RIB-Out.
+            && r.counters.iter().any(|c| c.stat_type == StatType::RoutesInPostPolicyAdjRibOut)
+            && r.counters.iter().any(|c| c.stat_type == StatType::RoutesInPerAfiSafiPostPolicyAdjRibOut)
+            && !r.counters.iter().any(|c| c.stat_type == StatType::RoutesInPrePolicyAdjRibOut);
     }
-    assert!(seen, "a Statistics Report: 1 route in the Adj-RIB-In, 1 UPDATE and 1 prefix treated as withdraw");
+    assert!(
+        seen,
+        "a Statistics Report: 1 route in the Adj-RIB-In, 1 UPDATE and 1 prefix treated as withdraw, the post-policy Adj-RIB-Out"
+    );
 
     // The peer ends the session with a NOTIFICATION: reason 3 and that NOTIFICATION.
     let bye =

@@ -325,8 +325,11 @@ pub mod stat {
     pub const TREATED_AS_WITHDRAW: u16 = 11;
     /// 12: prefixes treated as withdraw (RFC 7606) (32-bit counter).
     pub const PREFIXES_TREATED_AS_WITHDRAW: u16 = 12;
-    /// 14 (RFC 8671 §5): routes in the pre-policy Adj-RIB-Out (64-bit gauge).
-    pub const ADJ_RIB_OUT_PRE_ROUTES: u16 = 14;
+    /// 15 (RFC 8671 §5): routes in the post-policy Adj-RIB-Out, what focld sent the peer
+    /// (64-bit gauge).
+    pub const ADJ_RIB_OUT_POST_ROUTES: u16 = 15;
+    /// 17 (RFC 8671 §5): the same per AFI/SAFI.
+    pub const ADJ_RIB_OUT_POST_ROUTES_PER_AFI: u16 = 17;
 }
 
 /// One statistic of a Statistics Report (RFC 7854 §4.8).

@@ -969,7 +969,10 @@ fn statistics_of(received: &FamilyCounts, sent: &FamilyCounts) -> Vec<Stat> {
     for (fam, n) in [(Family::Ipv4Unicast, received.ipv4_unicast), (Family::Ipv6Unicast, received.ipv6_unicast)] {
         v.push(Stat::AfiGauge(stat::ADJ_RIB_IN_ROUTES_PER_AFI, fam.afi(), fam.safi(), n));
     }
-    v.push(Stat::Gauge(stat::ADJ_RIB_OUT_PRE_ROUTES, sent.ipv4_unicast + sent.ipv6_unicast));
+    v.push(Stat::Gauge(stat::ADJ_RIB_OUT_POST_ROUTES, sent.ipv4_unicast + sent.ipv6_unicast));
+    for (fam, n) in [(Family::Ipv4Unicast, sent.ipv4_unicast), (Family::Ipv6Unicast, sent.ipv6_unicast)] {
+        v.push(Stat::AfiGauge(stat::ADJ_RIB_OUT_POST_ROUTES_PER_AFI, fam.afi(), fam.safi(), n));
+    }
     v
 }
 
