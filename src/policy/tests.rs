@@ -43,7 +43,30 @@ fn peer() -> PeerFacts {
 
 fn decide(e: &Engine, prefix: &str, attrs: &RouteAttrs, rov: RovState) -> Verdict {
     let r = Route { prefix: prefix.parse().unwrap(), attrs, rov, otc_leak: false, peer: peer() };
-    e.evaluate(e.chain(&peer().address, Direction::Import), Direction::Import, &r, None)
+    let chain = e.chain(&peer().address, Direction::Import);
+    let v = e.evaluate(chain, Direction::Import, &r, None);
+    // The RIB's split (attribute keys once per set, then the route's keys) decides alike.
+    let mut pass = Vec::new();
+    e.attr_pass(chain, attrs, &r.peer, &mut pass);
+    assert_eq!(e.evaluate_pass(chain, Direction::Import, &pass, &r), v, "split evaluation of {prefix}");
+    v
+}
+
+#[test]
+fn a_view_decoded_into_again_equals_a_fresh_decode_of_the_new_set() {
+    let long = wire(&[65002, 3356, 174, 64500], &[1, 2, 3, 4], &[[1, 2, 3]]);
+    let short = wire(&[65002], &[9], &[]);
+    let mut view = RouteAttrs::decode(&long, None);
+    view.decode_into(&short, None);
+    assert_eq!(view, RouteAttrs::decode(&short, None));
+    let mp = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+    view.decode_into(&long, Some(&mp));
+    assert_eq!(view, RouteAttrs::decode(&long, Some(&mp)));
+    // A malformed AS_PATH decodes to no path, as before.
+    let mut bad = Vec::new();
+    push_attr(&mut bad, 0x40, code::AS_PATH, &[2, 3, 0, 0]);
+    view.decode_into(&bad, None);
+    assert!(view.as_path.is_empty() && view.communities.is_empty() && view.next_hop.is_none());
 }
 
 fn accepted(e: &Engine, prefix: &str, attrs: &RouteAttrs) -> bool {

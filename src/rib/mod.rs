@@ -202,6 +202,8 @@ pub struct Rib {
     /// `focl blackhole add`: prefixes announced as blackhole routes (RFC 7999), to every
     /// neighbor or one; kept across reloads.
     blackholes: Vec<(Prefix, Option<PeerId>)>,
+    /// Reused by the import policy of every UPDATE (`import.rs`).
+    import_scratch: import::Scratch,
 }
 
 /// What one source sent to one neighbor on its current session.
@@ -336,6 +338,7 @@ impl Rib {
             policy: Arc::default(),
             rejected: Vec::new(),
             exports: Vec::new(),
+            import_scratch: import::Scratch::default(),
             blackholes: Vec::new(),
         }
     }
@@ -569,7 +572,7 @@ impl Rib {
         }
         let slot = p.slot;
         let ap = p.session.as_ref().map(|s| AddPath::of(&s.add_path_rx)).unwrap_or_default();
-        let Rib { table, attrs, slots, paths, decision, vrps, rov, policy, rejected, .. } = self;
+        let Rib { table, attrs, slots, paths, decision, vrps, rov, policy, rejected, import_scratch, .. } = self;
         for (i, w) in u.withdrawn.iter().enumerate() {
             // RFC 7911 §3: an ADD-PATH withdrawal names its path.
             let pid = ap.has(w.family()).then(|| u.withdrawn_id(i));
@@ -600,13 +603,14 @@ impl Rib {
             let local_addr = p.session.as_ref().map(|s| s.local_addr);
             // Import policy (issue 17): one run per UPDATE, over its one attribute set.
             let sp = import::slot_policy(p.address, p.remote_as, local_as, local_addr);
-            let mut run =
-                attrs.get(id).and_then(|set| import::ImportRun::new(policy, sp.peer, set, sp.edit, summary.blackhole));
+            let mut run = attrs.get(id).and_then(|set| {
+                import::ImportRun::new(policy, import_scratch, sp.peer, set, sp.edit, summary.blackhole)
+            });
             for (i, a) in u.announced.iter().enumerate() {
                 let leak = leak | rov_flags(vrps, a, &summary, local_as);
                 let pid = ap.has(a.family()).then(|| u.announced_ids.get(i).copied().unwrap_or(0));
                 let verdict = run.as_mut().map(|r| r.decide(*a, leak, || import::covered(table, a, slot)));
-                let post = match (&mut run, &verdict) {
+                let post = match (&mut run, verdict) {
                     (Some(r), Some(v)) => r.post_set(attrs, id, v),
                     _ => None,
                 };
