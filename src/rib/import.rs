@@ -337,10 +337,8 @@ impl super::Rib {
             }
         }
         let started = std::time::Instant::now();
+        // Exports follow in `export_policy_changed`, told whether any route's standing moved.
         let out = self.reimport(&picked, None);
-        if out.values().any(|c| c.now_accepted + c.now_rejected + c.modified > 0) {
-            self.export_rewalk();
-        }
         let mut report: Vec<crate::control::proto::PolicyChange> = labels
             .iter()
             .map(|(slot, label)| {

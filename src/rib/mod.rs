@@ -503,8 +503,10 @@ impl Rib {
                 let _ = reply.send(self.blackhole_op(op));
             }
             RibMsg::SetPolicy(engine, reply) => {
-                let report = self.set_policy(engine);
-                self.export_policy_changed();
+                let export_changed = self.policy.changed_peers(&engine, crate::policy::Direction::Export);
+                let mut report = self.set_policy(engine);
+                let import_moved = report.iter().any(|c| c.now_accepted + c.now_rejected + c.modified > 0);
+                report.extend(self.export_policy_changed(&export_changed, import_moved));
                 if let Some(r) = reply {
                     let _ = r.send(Ok(report));
                 }
@@ -918,14 +920,16 @@ impl Rib {
         p.max_paths = info.max_paths_per_prefix;
         p.paths_refused = 0;
         p.session = Some(info);
-        self.resend(peer, None);
+        // The export first: End-of-RIB waits for its walk of the Loc-RIB (RFC 4724 §2).
         self.export_session_up(peer);
+        self.resend(peer, None);
     }
 
     /// Send the Adj-RIB-Out of one family (or of all negotiated ones), then End-of-RIB.
     fn resend(&mut self, peer: PeerId, only: Option<Family>) {
         // The closing End-of-RIB / EoRR goes after the routes of `[[sources]]`, if any.
         let sources_follow = !self.sources_for(peer).is_empty();
+        let export_follows = only.is_none() && self.exports.iter().any(|e| e.peer == peer);
         let mut close = Vec::new();
         let Some(p) = self.peers.get(&peer) else { return };
         let Some(info) = p.session.as_ref() else { return };
@@ -963,12 +967,17 @@ impl Rib {
                 close.push(frame::route_refresh_of(family, RefreshKind::End));
             }
         }
-        if !sources_follow {
+        // RFC 4724 §2: End-of-RIB ends the initial update: after the exported learned routes
+        // (`export.rs`) when the session has an export, else after the sources' routes.
+        if !sources_follow && !export_follows {
             msgs.append(&mut close);
         }
         debug!("neighbor {}: sending {} UPDATE messages", p.label, msgs.len());
         if !p.link.send_blocking(PeerMsg::Send { session: info.session, msgs, sent }, PEER_SEND_BOUND) {
             warn!("neighbor {}: peer thread gone or stuck, announcements not queued", p.label);
+        }
+        if export_follows {
+            self.export_takes_closing(peer, &mut close);
         }
         if sources_follow {
             self.announce_sources(peer, only, close);
