@@ -214,7 +214,8 @@ impl Default for Blackhole {
 pub struct Engine {
     pub sets: Sets,
     pub policies: Vec<Policy>,
-    pub peers: HashMap<IpAddr, PeerPolicy>,
+    /// By address; looked up once per UPDATE, so hashed as the sets are (`sets::FastBuild`).
+    pub peers: HashMap<IpAddr, PeerPolicy, sets::FastBuild>,
     pub blackhole: Blackhole,
 }
 
@@ -352,6 +353,15 @@ pub struct Step {
     pub action: Option<Action>,
 }
 
+/// A chain's decision in short (`Engine::outcome_pass`): who decided, and as bit `i` each
+/// term of the chain (numbered through its policies) that matched and has `set` actions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub accept: bool,
+    pub decided_by: Option<(u16, u16)>,
+    pub sets: u64,
+}
+
 /// What a chain decided about one route.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Verdict {
@@ -444,6 +454,9 @@ impl Engine {
     /// set; only the keys that read the route (prefix, family, RPKI, OTC) are tried. The same
     /// verdict as `evaluate`.
     pub fn evaluate_pass(&self, chain: &[usize], dir: Direction, pass: &[bool], route: &Route) -> Verdict {
+        if let Some(o) = self.outcome_pass(chain, dir, pass, route) {
+            return self.verdict_of(chain, o);
+        }
         let term_holds = |i: usize, t: &Term| {
             if !pass.get(i).copied().unwrap_or(false) {
                 return Some("");
@@ -451,6 +464,57 @@ impl Engine {
             t.matches.iter().filter(|m| m.reads_route()).find(|m| !self.holds_route(m, route)).map(Match::key)
         };
         self.run(chain, dir, term_holds, None)
+    }
+
+    /// `evaluate_pass` without building a `Verdict`: what the RIB compares route by route.
+    /// `None` for a chain of more than 64 terms (then `evaluate_pass` is the way).
+    #[inline]
+    pub fn outcome_pass(&self, chain: &[usize], dir: Direction, pass: &[bool], route: &Route) -> Option<Outcome> {
+        let mut o = Outcome { accept: dir == Direction::Import, decided_by: None, sets: 0 };
+        let mut i = 0usize;
+        for &pi in chain {
+            let Some(policy) = self.policies.get(pi) else { continue };
+            for (ti, term) in policy.terms.iter().enumerate() {
+                if i >= 64 {
+                    return None;
+                }
+                let holds = pass.get(i).copied().unwrap_or(false)
+                    && term.matches.iter().all(|m| !m.reads_route() || self.holds_route(m, route));
+                if holds {
+                    if !term.set.is_empty() {
+                        o.sets |= 1 << i;
+                    }
+                    if term.action != Action::Next {
+                        o.accept = term.action == Action::Accept;
+                        o.decided_by = Some((pi as u16, (ti + 1) as u16));
+                        return Some(o);
+                    }
+                }
+                i += 1;
+            }
+            if let Some(a) = policy.default {
+                o.accept = a == Action::Accept;
+                o.decided_by = Some((pi as u16, 0));
+                return Some(o);
+            }
+        }
+        Some(o)
+    }
+
+    /// The `Verdict` an `Outcome` of `chain` stands for.
+    pub fn verdict_of(&self, chain: &[usize], o: Outcome) -> Verdict {
+        let mut v = Verdict { accept: o.accept, decided_by: o.decided_by, ..Default::default() };
+        let mut i = 0usize;
+        for &pi in chain {
+            let Some(policy) = self.policies.get(pi) else { continue };
+            for ti in 0..policy.terms.len() {
+                if i < 64 && o.sets & 1 << i != 0 {
+                    v.sets.push((pi as u16, ti as u16));
+                }
+                i += 1;
+            }
+        }
+        v
     }
 
     /// The chain's semantics (see the module header), with `failed(i, term)` naming the first

@@ -143,6 +143,10 @@ struct Trie {
     /// The length masks of the nodes that end an entry: bit `l` of word `l / 64` for a route
     /// of length `l` (0..=128).
     masks: Vec<[u64; 3]>,
+    /// A first stride of 8 bits, by the address's first octet: the node at depth 8 (or
+    /// `NONE`) and the union of the masks of the entries shorter than 8 on the way, so a route
+    /// of length 8 or more starts its walk there (most routes end at this one lookup).
+    top: Vec<(u32, [u64; 3])>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -183,12 +187,49 @@ impl Trie {
         }
     }
 
+    /// Build `top` once every entry is in.
+    fn finish(&mut self) {
+        if self.nodes.is_empty() {
+            return;
+        }
+        self.top = (0..=255u8)
+            .map(|octet| {
+                let mut masks = [0u64; 3];
+                let mut at = 0u32;
+                for depth in 0..8 {
+                    let n = &self.nodes[at as usize];
+                    if n.mask != NONE {
+                        for (m, w) in masks.iter_mut().zip(self.masks[n.mask as usize]) {
+                            *m |= w;
+                        }
+                    }
+                    at = n.child[usize::from(octet >> (7 - depth) & 1)];
+                    if at == NONE {
+                        break;
+                    }
+                }
+                (at, masks)
+            })
+            .collect();
+    }
+
     /// Does an entry cover `addr`/`len` (address left-aligned) with `len` in its range?
     #[inline]
     fn matches(&self, addr: u128, len: u8) -> bool {
         let Some(mut node) = self.nodes.first() else { return false };
         let (word, bit) = (usize::from(len / 64), 1u64 << (len % 64));
         let mut depth = 0u8;
+        if len >= 8 {
+            let Some((at, masks)) = self.top.get((addr >> 120) as usize) else { return false };
+            if masks[word] & bit != 0 {
+                return true;
+            }
+            if *at == NONE {
+                return false;
+            }
+            node = &self.nodes[*at as usize];
+            depth = 8;
+        }
         loop {
             if node.mask != NONE && self.masks[node.mask as usize][word] & bit != 0 {
                 return true;
@@ -215,6 +256,8 @@ impl PrefixSet {
                 Prefix::V6 { addr, len } => s.v6.insert(addr, len, e.ge, e.le),
             }
         }
+        s.v4.finish();
+        s.v6.finish();
         let mut sorted = entries.to_vec();
         sorted.sort_unstable_by_key(|e| (e.prefix, e.ge, e.le));
         sorted.dedup();

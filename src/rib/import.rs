@@ -14,7 +14,7 @@ use super::paths::{PathRefs, NO_POST};
 use super::table::{self, AttrId, RouteEntry};
 use super::{path_of, release_route, set_of};
 use crate::policy::edit::{self, EditContext};
-use crate::policy::{Direction, Engine, PeerFacts, Route, RouteAttrs, Verdict};
+use crate::policy::{Direction, Engine, Outcome, PeerFacts, Route, RouteAttrs, Verdict};
 use crate::prefix::Prefix;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -41,6 +41,7 @@ fn no_export() -> crate::policy::SetAction {
 pub(super) struct Scratch {
     decoded: RouteAttrs,
     pass: Vec<bool>,
+    outcomes: Vec<(Verdict, Option<Outcome>, Option<Option<AttrId>>)>,
 }
 
 /// The import of one UPDATE's routes (one attribute set) from one peer: the chain's keys that
@@ -57,9 +58,10 @@ pub(super) struct ImportRun<'e> {
     attr_only: bool,
     /// The set carries BLACKHOLE: `[blackhole]` decides first, prefix by prefix.
     blackhole: bool,
-    /// The distinct verdicts of this UPDATE's routes, each with its post-policy set once built
-    /// (`None` not yet, `Some(None)` the actions change nothing).
-    outcomes: Vec<(Verdict, Option<Option<AttrId>>)>,
+    /// The distinct verdicts of this UPDATE's routes (found by their short form when the
+    /// chain has one), each with its post-policy set once built (`None` not yet, `Some(None)`
+    /// the actions change nothing); the vector is the scratch's, reused.
+    outcomes: Vec<(Verdict, Option<Outcome>, Option<Option<AttrId>>)>,
 }
 
 /// A route's verdict within its `ImportRun`.
@@ -86,6 +88,8 @@ impl<'e> ImportRun<'e> {
         }
         scratch.decoded.decode_into(set.attrs, set.mp_next_hop);
         engine.attr_pass(chain, &scratch.decoded, &peer, &mut scratch.pass);
+        let mut outcomes = std::mem::take(&mut scratch.outcomes);
+        outcomes.clear();
         Some(ImportRun {
             engine,
             chain,
@@ -95,7 +99,7 @@ impl<'e> ImportRun<'e> {
             memo: None,
             attr_only: engine.reads_only_attributes(chain) && !blackhole,
             blackhole,
-            outcomes: Vec::new(),
+            outcomes,
         })
     }
 
@@ -105,25 +109,42 @@ impl<'e> ImportRun<'e> {
             return d;
         }
         let bh = self.blackhole.then(|| self.engine.blackhole_check(&prefix, &self.peer, covered));
+        let route = Route {
+            prefix,
+            attrs: &self.scratch.decoded,
+            rov: RouteEntry { attrs: 0, received: 0, peer: 0, flags }.rov(),
+            otc_leak: flags & table::OTC_LEAK != 0,
+            peer: self.peer,
+        };
+        // The common case, without a `Verdict` built per route: the short form, compared.
+        if bh.is_none() {
+            if let Some(o) = self.engine.outcome_pass(self.chain, Direction::Import, &self.scratch.pass, &route) {
+                let outcome = match self.outcomes.iter().position(|(_, s, _)| *s == Some(o)) {
+                    Some(i) => i,
+                    None => {
+                        self.outcomes.push((self.engine.verdict_of(self.chain, o), Some(o), None));
+                        self.outcomes.len() - 1
+                    }
+                };
+                let d = Decided { accept: o.accept, outcome };
+                if self.attr_only {
+                    self.memo = Some(d);
+                }
+                return d;
+            }
+        }
         let v = match bh {
             Some(Err(why)) => Verdict { accept: false, blackhole: Some(Err(why)), ..Default::default() },
             _ => {
-                let route = Route {
-                    prefix,
-                    attrs: &self.scratch.decoded,
-                    rov: RouteEntry { attrs: 0, received: 0, peer: 0, flags }.rov(),
-                    otc_leak: flags & table::OTC_LEAK != 0,
-                    peer: self.peer,
-                };
                 let mut v = self.engine.evaluate_pass(self.chain, Direction::Import, &self.scratch.pass, &route);
                 v.blackhole = bh;
                 v
             }
         };
-        let outcome = match self.outcomes.iter().position(|(o, _)| *o == v) {
+        let outcome = match self.outcomes.iter().position(|(o, _, _)| *o == v) {
             Some(i) => i,
             None => {
-                self.outcomes.push((v, None));
+                self.outcomes.push((v, None, None));
                 self.outcomes.len() - 1
             }
         };
@@ -137,7 +158,7 @@ impl<'e> ImportRun<'e> {
     /// The post-policy set of an accepted route (interned, not yet held), or `None` when the
     /// actions change nothing.
     pub(super) fn post_set(&mut self, attrs: &mut AttrSlab, pre: AttrId, d: Decided) -> Option<AttrId> {
-        let (v, built) = self.outcomes.get(d.outcome)?;
+        let (v, _, built) = self.outcomes.get(d.outcome)?;
         let bh = v.blackhole == Some(Ok(()));
         if (v.sets.is_empty() && !bh) || !v.accept {
             return None;
@@ -146,7 +167,7 @@ impl<'e> ImportRun<'e> {
             return *p;
         }
         // Another verdict with the same actions (decided by another term) built it already.
-        let same = |(o, b): &(Verdict, Option<Option<AttrId>>)| {
+        let same = |(o, _, b): &(Verdict, Option<Outcome>, Option<Option<AttrId>>)| {
             (o.accept && o.sets == v.sets && (o.blackhole == Some(Ok(()))) == bh).then_some(*b).flatten()
         };
         let post = match self.outcomes.iter().find_map(same) {
@@ -160,21 +181,22 @@ impl<'e> ImportRun<'e> {
                 edited.map(|(a, mp)| attrs.intern(AttrSet { attrs: &a, mp_next_hop: mp.as_deref(), four_octet: four }))
             }
         };
-        self.outcomes[d.outcome].1 = Some(post);
+        self.outcomes[d.outcome].2 = Some(post);
         post
     }
 
     /// Give back the post-policy sets no route took.
     pub(super) fn finish(self, attrs: &mut AttrSlab) {
         let mut released = Vec::new();
-        for (_, p) in self.outcomes {
+        for (_, _, p) in &self.outcomes {
             if let Some(Some(p)) = p {
-                if !released.contains(&p) {
-                    attrs.release_unused(p);
-                    released.push(p);
+                if !released.contains(p) {
+                    attrs.release_unused(*p);
+                    released.push(*p);
                 }
             }
         }
+        self.scratch.outcomes = self.outcomes;
     }
 }
 
