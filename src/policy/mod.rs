@@ -30,7 +30,7 @@ pub mod sets;
 use crate::prefix::{Family, Prefix};
 use crate::rpki::vrp::RovState;
 use crate::wire::aspath::{Segment, AS_SEQUENCE, AS_SET};
-use crate::wire::attr::{code, split_attrs};
+use crate::wire::attr::code;
 use sets::{AsPathSet, CommunityPattern, LargePattern, Sets};
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -253,8 +253,15 @@ impl RouteAttrs {
         self.ext.clear();
         self.next_hop = None;
         let mut segments = 0;
-        let (list, _) = split_attrs(attrs);
-        for a in &list {
+        // The attributes as `split_attrs` walks them (up to one cut short), without its vector.
+        let mut data = attrs;
+        while let Some((type_code, value, rest)) = next_attr(data) {
+            data = rest;
+            struct Attr<'a> {
+                type_code: u8,
+                value: &'a [u8],
+            }
+            let a = Attr { type_code, value };
             match a.type_code {
                 code::AS_PATH => segments = self.path_into(a.value),
                 code::COMMUNITIES => self
@@ -716,6 +723,20 @@ impl Engine {
         }
         out
     }
+}
+
+/// The first attribute of `data` (type code and value) and what follows it; `None` at the
+/// end or when the header or value is cut short.
+fn next_attr(data: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (t, len, hdr) = match data {
+        [f, t, l0, l1, ..] if f & crate::wire::attr::flag::EXTENDED_LENGTH != 0 => {
+            (*t, usize::from(u16::from_be_bytes([*l0, *l1])), 4)
+        }
+        [f, t, l, ..] if f & crate::wire::attr::flag::EXTENDED_LENGTH == 0 => (*t, usize::from(*l), 3),
+        _ => return None,
+    };
+    let value = data.get(hdr..hdr + len)?;
+    Some((t, value, &data[hdr + len..]))
 }
 
 /// `any`: some item is in the set; `none`: no item is; `all`: every entry of the set is
