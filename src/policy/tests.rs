@@ -4,7 +4,7 @@
 use super::edit::{apply, EditContext, DEFAULT_DISCARD_V4, DEFAULT_DISCARD_V6};
 use super::*;
 use crate::wire::aspath::encode_segment;
-use crate::wire::attr::push_attr;
+use crate::wire::attr::{push_attr, split_attrs};
 use std::path::Path;
 
 const HEAD: &str = "[global]\nasn = 65001\nrouter_id = \"192.0.2.1\"\n[[peers]]\naddress = \"192.0.2.2\"\nremote_as = 65002\nimport = [\"a\", \"b\"]\nexport = [\"a\"]\n";

@@ -61,11 +61,7 @@ fn main() {
 }
 
 /// One load into a new RIB: routes, UPDATEs, microseconds.
-fn load(
-    table: &focl::msg::SourceTable,
-    engine: Arc<focl::policy::Engine>,
-    address: IpAddr,
-) -> (u64, u64, u128) {
+fn load(table: &focl::msg::SourceTable, engine: Arc<focl::policy::Engine>, address: IpAddr) -> (u64, u64, u128) {
     let mut rib = Rib::new(
         Vec::new(),
         RibOptions { router_id: Ipv4Addr::new(10, 0, 0, 1), mrt: None, rib_interval_secs: 0, sources: None },
