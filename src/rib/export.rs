@@ -305,10 +305,11 @@ impl Rib {
     }
 
     /// RFC 4724 §2: End-of-RIB once the initial update is out: the first walk done, its last
-    /// UPDATEs taken and no `[[sources]]` feed of the session still announcing.
+    /// UPDATEs taken and no `[[sources]]` feed of the session still announcing. (Prefixes
+    /// changed meanwhile are not part of it: a steady churn does not hold End-of-RIB back.)
     fn export_close(&mut self, i: usize) {
         let e = &self.exports[i];
-        if e.closing.is_empty() || e.walk.is_some() || e.pending.is_some() || !e.dirty.is_empty() {
+        if e.closing.is_empty() || e.walk.is_some() || e.pending.is_some() {
             return;
         }
         if self.feeds.iter().any(|f| f.peer == e.peer) {
