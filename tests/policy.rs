@@ -278,6 +278,22 @@ fn an_export_chain_propagates_learned_routes_with_prepend_and_next_hop_self_or_u
     std::fs::write(dir.path().join("b.toml"), tb).unwrap();
     let r = b.focl(&["reload"]).expect("reload");
     assert_eq!(r["reset"], serde_json::json!([]), "{r}");
+    // The reload says whose Adj-RIB-Out changed and by how much: one route withdrawn each.
+    let mut exports: Vec<(String, u64, u64, u64)> = r["policy_changed"]
+        .as_array()
+        .expect("policy_changed")
+        .iter()
+        .filter(|c| c["direction"] == "export")
+        .map(|c| {
+            let n = |k: &str| c[k].as_u64().unwrap_or(u64::MAX);
+            (c["peer"].as_str().unwrap_or("").to_string(), n("now_accepted"), n("now_rejected"), n("modified"))
+        })
+        .collect();
+    exports.sort();
+    assert_eq!(exports.len(), 2, "{r}");
+    for (peer, announced, withdrawn, modified) in &exports {
+        assert_eq!((*announced, *withdrawn, *modified), (0, 1, 0), "{peer}: {r}");
+    }
     let one = |f: &Focld| routes_of(f, "b").len() == 1;
     assert!(wait_for(Duration::from_secs(10), || one(c) && one(d)), "C {:?}", routes_of(c, "b"));
     // A withdraws 203.0.113.0/24 (a reload without it): it leaves C too.

@@ -1969,10 +1969,22 @@ fn render_reload(v: &Value) -> Result<String, String> {
         ));
     }
     for c in &r.policy_changed {
-        o.push_str(&format!(
-            "  Policy: {} {} changed: {} routes evaluated again, {} now accepted, {} now rejected, {} with other attributes\n",
-            c.peer, c.direction, c.evaluated, c.now_accepted, c.now_rejected, c.modified
-        ));
+        if c.direction == "export" {
+            o.push_str(&format!(
+                "  Policy: {} export changed: {} routes in its Adj-RIB-Out changed ({} announced, {} withdrawn, {} announced again with other attributes; {} prefixes evaluated again)\n",
+                c.peer,
+                c.now_accepted + c.now_rejected + c.modified,
+                c.now_accepted,
+                c.now_rejected,
+                c.modified,
+                c.evaluated
+            ));
+        } else {
+            o.push_str(&format!(
+                "  Policy: {} {} changed: {} routes evaluated again, {} now accepted, {} now rejected, {} with other attributes\n",
+                c.peer, c.direction, c.evaluated, c.now_accepted, c.now_rejected, c.modified
+            ));
+        }
     }
     Ok(o)
 }

@@ -522,8 +522,10 @@ pub struct ReloadReport {
     pub policy_changed: Vec<PolicyChange>,
 }
 
-/// One peer's policy change on reload (issue 17): its routes evaluated again from the
-/// pre-policy Adj-RIB-In, without a session reset.
+/// One peer's policy change on reload (issue 17), without a session reset. Import: its routes
+/// evaluated again from the pre-policy Adj-RIB-In. Export: the Loc-RIB's prefixes evaluated
+/// again for it, and its Adj-RIB-Out's changes: `now_accepted` routes announced,
+/// `now_rejected` withdrawn, `modified` announced again with other attributes.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PolicyChange {
     /// The peer's label: "192.0.2.2 (upstream)".

@@ -15,9 +15,13 @@
 //! accepts (a collector keeps what it is sent), export rejects. `match` keys read the route as
 //! received; `set` actions never change what a later term sees.
 //!
-//! Speed: a chain whose terms read only attributes (no prefix, family, RPKI, OTC or blackhole
-//! key) decides every prefix of an UPDATE alike, so the RIB evaluates it once per UPDATE
-//! (`Engine::reads_only_attributes`).
+//! Speed: the RIB splits evaluation in two (`Engine::attr_pass`, `Engine::evaluate_pass`):
+//! the keys that read only the attribute set and the peer (AS_PATH, communities, next hop,
+//! neighbor) are tried once per UPDATE, for all of its prefixes; per route only the keys that
+//! read the route (prefix set, prefix length, family, RPKI, OTC) are. A chain with no such key
+//! decides every prefix of an UPDATE alike, so the RIB evaluates it once per UPDATE
+//! (`Engine::reads_only_attributes`). Sets are compiled at load (`sets.rs`: prefix sets as
+//! tries, community sets hashed).
 
 pub mod edit;
 pub mod offline;
@@ -28,7 +32,7 @@ use crate::prefix::{Family, Prefix};
 use crate::rpki::aspa::AspaState;
 use crate::rpki::vrp::RovState;
 use crate::wire::aspath::{Segment, AS_SEQUENCE, AS_SET};
-use crate::wire::attr::{code, split_attrs};
+use crate::wire::attr::code;
 use sets::{AsPathSet, CommunityPattern, LargePattern, Sets};
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -120,9 +124,20 @@ impl Match {
         }
     }
 
-    /// Does the key read more than the attribute set (so its answer differs by prefix)?
-    fn reads_route(&self) -> bool {
-        matches!(self, Match::PrefixIn(_) | Match::PrefixLen(..) | Match::Afi(_) | Match::Rpki(_) | Match::OtcLeak(_))
+    /// Does the key read more than the attribute set and the peer (so its answer differs by
+    /// prefix, or by the route's RPKI or OTC state)? The others are tried once per attribute
+    /// set (`Engine::attr_pass`); a new per-route key (one reading the RIB's state of the
+    /// route) belongs here and in `Engine::holds_route`.
+    pub fn reads_route(&self) -> bool {
+        matches!(
+            self,
+            Match::PrefixIn(_)
+                | Match::PrefixLen(..)
+                | Match::Afi(_)
+                | Match::Rpki(_)
+                | Match::Aspa(_)
+                | Match::OtcLeak(_)
+        )
     }
 }
 
@@ -213,7 +228,8 @@ impl Default for Blackhole {
 pub struct Engine {
     pub sets: Sets,
     pub policies: Vec<Policy>,
-    pub peers: HashMap<IpAddr, PeerPolicy>,
+    /// By address; looked up once per UPDATE, so hashed as the sets are (`sets::FastBuild`).
+    pub peers: HashMap<IpAddr, PeerPolicy, sets::FastBuild>,
     pub blackhole: Blackhole,
 }
 
@@ -239,48 +255,74 @@ impl RouteAttrs {
     /// IPv6 next hop of MP_REACH_NLRI.
     pub fn decode(attrs: &[u8], mp_next_hop: Option<&[u8]>) -> RouteAttrs {
         let mut r = RouteAttrs::default();
-        let (list, _) = split_attrs(attrs);
-        for a in &list {
+        r.decode_into(attrs, mp_next_hop);
+        r
+    }
+
+    /// `decode` into `self`, reusing its vectors (the RIB decodes every UPDATE's set into one
+    /// view and allocates only when a set is larger than any before).
+    pub fn decode_into(&mut self, attrs: &[u8], mp_next_hop: Option<&[u8]>) {
+        self.communities.clear();
+        self.large.clear();
+        self.ext.clear();
+        self.next_hop = None;
+        let mut segments = 0;
+        // The attributes as `split_attrs` walks them (up to one cut short), without its vector.
+        let mut data = attrs;
+        while let Some((type_code, value, rest)) = next_attr(data) {
+            data = rest;
+            struct Attr<'a> {
+                type_code: u8,
+                value: &'a [u8],
+            }
+            let a = Attr { type_code, value };
             match a.type_code {
-                code::AS_PATH => {
-                    r.as_path =
-                        crate::wire::aspath::decode(a.value, crate::wire::aspath::AsWidth::Four).unwrap_or_default()
-                }
-                code::COMMUNITIES => {
-                    r.communities =
-                        a.value.chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]])).collect()
-                }
-                code::LARGE_COMMUNITY => {
-                    r.large = a
-                        .value
-                        .chunks_exact(12)
-                        .map(|c| {
-                            let w = |i: usize| u32::from_be_bytes([c[i], c[i + 1], c[i + 2], c[i + 3]]);
-                            [w(0), w(4), w(8)]
-                        })
-                        .collect()
-                }
-                code::EXTENDED_COMMUNITIES => {
-                    r.ext = a
-                        .value
+                code::AS_PATH => segments = self.path_into(a.value),
+                code::COMMUNITIES => self
+                    .communities
+                    .extend(a.value.chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))),
+                code::LARGE_COMMUNITY => self.large.extend(a.value.chunks_exact(12).map(|c| {
+                    let w = |i: usize| u32::from_be_bytes([c[i], c[i + 1], c[i + 2], c[i + 3]]);
+                    [w(0), w(4), w(8)]
+                })),
+                code::EXTENDED_COMMUNITIES => self.ext.extend(
+                    a.value
                         .chunks_exact(8)
-                        .map(|c| u64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
-                        .collect()
-                }
+                        .map(|c| u64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])),
+                ),
                 code::NEXT_HOP => {
                     if let [a, b, c, d] = a.value {
-                        r.next_hop = Some(IpAddr::from([*a, *b, *c, *d]));
+                        self.next_hop = Some(IpAddr::from([*a, *b, *c, *d]));
                     }
                 }
                 _ => {}
             }
         }
+        self.as_path.truncate(segments);
         if let Some(nh) = mp_next_hop {
             if let Some(b) = nh.get(..16).and_then(|b| <[u8; 16]>::try_from(b).ok()) {
-                r.next_hop = Some(IpAddr::from(b));
+                self.next_hop = Some(IpAddr::from(b));
             }
         }
-        r
+    }
+
+    /// The segments of an AS_PATH value into `self.as_path` (reusing its segments' vectors);
+    /// how many there are: none when the value is malformed, as `aspath::decode` has it.
+    fn path_into(&mut self, value: &[u8]) -> usize {
+        use crate::wire::aspath::{walk, AsWidth};
+        let mut n = 0;
+        for seg in walk(value, AsWidth::Four) {
+            let Ok(seg) = seg else { return 0 };
+            if n == self.as_path.len() {
+                self.as_path.push(Segment { kind: seg.kind, asns: Vec::new() });
+            }
+            let s = &mut self.as_path[n];
+            s.kind = seg.kind;
+            s.asns.clear();
+            s.asns.extend(seg.asns());
+            n += 1;
+        }
+        n
     }
 
     /// The first AS of the path (the neighbor AS), 0 when there is none.
@@ -332,6 +374,15 @@ pub struct Step {
     pub failed: Option<&'static str>,
     /// The action taken, when the term matched (or the default applied).
     pub action: Option<Action>,
+}
+
+/// A chain's decision in short (`Engine::outcome_pass`): who decided, and as bit `i` each
+/// term of the chain (numbered through its policies) that matched and has `set` actions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub accept: bool,
+    pub decided_by: Option<(u16, u16)>,
+    pub sets: u64,
 }
 
 /// What a chain decided about one route.
@@ -412,18 +463,106 @@ impl Engine {
     }
 
     /// Run `chain` over `route`; with `trace`, record every term tried (for explain).
-    pub fn evaluate(
-        &self,
-        chain: &[usize],
-        dir: Direction,
-        route: &Route,
-        mut trace: Option<&mut Vec<Step>>,
-    ) -> Verdict {
-        let mut v = Verdict::default();
+    pub fn evaluate(&self, chain: &[usize], dir: Direction, route: &Route, trace: Option<&mut Vec<Step>>) -> Verdict {
+        self.run(chain, dir, |_, t| t.matches.iter().find(|m| !self.holds(m, route)).map(Match::key), trace)
+    }
+
+    /// The first half of `evaluate` split for the RIB: the keys of every term of `chain` that
+    /// read only the attribute set and the peer, tried once for all routes with these
+    /// attributes from this peer. `out[i]`: every such key of the chain's `i`-th term holds
+    /// (terms numbered through the chain's policies in order).
+    pub fn attr_pass(&self, chain: &[usize], attrs: &RouteAttrs, peer: &PeerFacts, out: &mut Vec<bool>) {
+        out.clear();
+        for p in chain.iter().filter_map(|&i| self.policies.get(i)) {
+            for t in &p.terms {
+                out.push(t.matches.iter().filter(|m| !m.reads_route()).all(|m| self.holds_attrs(m, attrs, peer)));
+            }
+        }
+    }
+
+    /// The second half: the verdict on one route given `attr_pass`'s answers for its attribute
+    /// set; only the keys that read the route (prefix, family, RPKI, OTC) are tried. The same
+    /// verdict as `evaluate`.
+    pub fn evaluate_pass(&self, chain: &[usize], dir: Direction, pass: &[bool], route: &Route) -> Verdict {
+        if let Some(o) = self.outcome_pass(chain, dir, pass, route) {
+            return self.verdict_of(chain, o);
+        }
+        let term_holds = |i: usize, t: &Term| {
+            if !pass.get(i).copied().unwrap_or(false) {
+                return Some("");
+            }
+            t.matches.iter().filter(|m| m.reads_route()).find(|m| !self.holds_route(m, route)).map(Match::key)
+        };
+        self.run(chain, dir, term_holds, None)
+    }
+
+    /// `evaluate_pass` without building a `Verdict`: what the RIB compares route by route.
+    /// `None` for a chain of more than 64 terms (then `evaluate_pass` is the way).
+    #[inline]
+    pub fn outcome_pass(&self, chain: &[usize], dir: Direction, pass: &[bool], route: &Route) -> Option<Outcome> {
+        let mut o = Outcome { accept: dir == Direction::Import, decided_by: None, sets: 0 };
+        let mut i = 0usize;
         for &pi in chain {
             let Some(policy) = self.policies.get(pi) else { continue };
             for (ti, term) in policy.terms.iter().enumerate() {
-                let failed = term.matches.iter().find(|m| !self.holds(m, route)).map(Match::key);
+                if i >= 64 {
+                    return None;
+                }
+                let holds = pass.get(i).copied().unwrap_or(false)
+                    && term.matches.iter().all(|m| !m.reads_route() || self.holds_route(m, route));
+                if holds {
+                    if !term.set.is_empty() {
+                        o.sets |= 1 << i;
+                    }
+                    if term.action != Action::Next {
+                        o.accept = term.action == Action::Accept;
+                        o.decided_by = Some((pi as u16, (ti + 1) as u16));
+                        return Some(o);
+                    }
+                }
+                i += 1;
+            }
+            if let Some(a) = policy.default {
+                o.accept = a == Action::Accept;
+                o.decided_by = Some((pi as u16, 0));
+                return Some(o);
+            }
+        }
+        Some(o)
+    }
+
+    /// The `Verdict` an `Outcome` of `chain` stands for.
+    pub fn verdict_of(&self, chain: &[usize], o: Outcome) -> Verdict {
+        let mut v = Verdict { accept: o.accept, decided_by: o.decided_by, ..Default::default() };
+        let mut i = 0usize;
+        for &pi in chain {
+            let Some(policy) = self.policies.get(pi) else { continue };
+            for ti in 0..policy.terms.len() {
+                if i < 64 && o.sets & 1 << i != 0 {
+                    v.sets.push((pi as u16, ti as u16));
+                }
+                i += 1;
+            }
+        }
+        v
+    }
+
+    /// The chain's semantics (see the module header), with `failed(i, term)` naming the first
+    /// key of the chain's `i`-th term that does not hold, `None` when all do.
+    fn run(
+        &self,
+        chain: &[usize],
+        dir: Direction,
+        mut failed_key: impl FnMut(usize, &Term) -> Option<&'static str>,
+        mut trace: Option<&mut Vec<Step>>,
+    ) -> Verdict {
+        let mut v = Verdict::default();
+        let mut i = 0;
+        for &pi in chain {
+            let Some(policy) = self.policies.get(pi) else { continue };
+            for (ti, term) in policy.terms.iter().enumerate() {
+                let failed = failed_key(i, term);
+                i += 1;
                 if let Some(t) = trace.as_deref_mut() {
                     t.push(Step {
                         policy: policy.name.clone(),
@@ -497,43 +636,67 @@ impl Engine {
     }
 
     fn holds(&self, m: &Match, r: &Route) -> bool {
-        let s = &self.sets;
+        if m.reads_route() {
+            self.holds_route(m, r)
+        } else {
+            self.holds_attrs(m, r.attrs, &r.peer)
+        }
+    }
+
+    /// A key that reads more than the attribute set and the peer (`Match::reads_route`).
+    #[inline]
+    fn holds_route(&self, m: &Match, r: &Route) -> bool {
         match m {
-            Match::PrefixIn(i) => s.prefix.get(*i).is_some_and(|(_, p)| p.matches(&r.prefix)),
+            Match::PrefixIn(i) => self.sets.prefix.get(*i).is_some_and(|(_, p)| p.matches(&r.prefix)),
             Match::PrefixLen(lo, hi) => (*lo..=*hi).contains(&r.prefix.len()),
             Match::Afi(f) => r.prefix.family() == *f,
-            Match::NeighborAsIn(i) => s.asn.get(*i).is_some_and(|(_, a)| a.contains(r.peer.asn)),
-            Match::NeighborAddrIn(i) => s.prefix.get(*i).is_some_and(|(_, p)| p.matches_addr(&r.peer.address)),
-            Match::OriginIn(i) => {
-                r.attrs.origin_as().is_some_and(|o| s.asn.get(*i).is_some_and(|(_, a)| a.contains(o)))
-            }
-            Match::AsPath(i) => s.as_path.get(*i).is_some_and(|(_, p)| self.as_path_holds(p, r.attrs)),
+            Match::Rpki(states) => states.contains(&r.rov),
+            // The verdict is one per attribute set and neighbor, but computed by the RIB from
+            // the ASPA records in use and handed in with the route, as the RPKI state is.
+            Match::Aspa(states) => r.aspa.is_some_and(|a| states.contains(&a)),
+            Match::OtcLeak(b) => r.otc_leak == *b,
+            m => self.holds_attrs(m, r.attrs, &r.peer),
+        }
+    }
+
+    /// A key that reads only the attribute set and the peer.
+    fn holds_attrs(&self, m: &Match, a: &RouteAttrs, peer: &PeerFacts) -> bool {
+        let s = &self.sets;
+        match m {
+            Match::NeighborAsIn(i) => s.asn.get(*i).is_some_and(|(_, x)| x.contains(peer.asn)),
+            Match::NeighborAddrIn(i) => s.prefix.get(*i).is_some_and(|(_, p)| p.matches_addr(&peer.address)),
+            Match::OriginIn(i) => a.origin_as().is_some_and(|o| s.asn.get(*i).is_some_and(|(_, x)| x.contains(o))),
+            Match::AsPath(i) => s.as_path.get(*i).is_some_and(|(_, p)| self.as_path_holds(p, a)),
             Match::Community(q, i) => s.community.get(*i).is_some_and(|(_, set)| {
                 quantify(
                     *q,
-                    &r.attrs.communities,
+                    &a.communities,
                     |c| set.contains(*c),
-                    || set.entries.iter().all(|e| r.attrs.communities.iter().any(|c| e.matches(*c))),
+                    || set.entries.iter().all(|e| a.communities.iter().any(|c| e.matches(*c))),
                 )
             }),
             Match::LargeCommunity(q, i) => s.large_community.get(*i).is_some_and(|(_, set)| {
                 quantify(
                     *q,
-                    &r.attrs.large,
+                    &a.large,
                     |c| set.contains(c),
-                    || set.entries.iter().all(|e| r.attrs.large.iter().any(|c| e.matches(c))),
+                    || set.entries.iter().all(|e| a.large.iter().any(|c| e.matches(c))),
                 )
             }),
             Match::ExtCommunity(q, i) => s.ext_community.get(*i).is_some_and(|(_, set)| {
-                quantify(*q, &r.attrs.ext, |c| set.contains(c), || set.iter().all(|e| r.attrs.ext.contains(e)))
+                quantify(*q, &a.ext, |c| set.contains(c), || set.iter().all(|e| a.ext.contains(e)))
             }),
             Match::NextHopIn(i) => {
-                r.attrs.next_hop.is_some_and(|nh| s.prefix.get(*i).is_some_and(|(_, p)| p.matches_addr(&nh)))
+                a.next_hop.is_some_and(|nh| s.prefix.get(*i).is_some_and(|(_, p)| p.matches_addr(&nh)))
             }
-            Match::Rpki(states) => states.contains(&r.rov),
-            Match::Aspa(states) => r.aspa.is_some_and(|a| states.contains(&a)),
-            Match::OtcLeak(b) => r.otc_leak == *b,
-            Match::Blackhole(b) => r.attrs.communities.contains(&sets::BLACKHOLE) == *b,
+            Match::Blackhole(b) => a.communities.contains(&sets::BLACKHOLE) == *b,
+            // Keys that read the route: never asked here (`reads_route`).
+            Match::PrefixIn(_)
+            | Match::PrefixLen(..)
+            | Match::Afi(_)
+            | Match::Rpki(_)
+            | Match::Aspa(_)
+            | Match::OtcLeak(_) => false,
         }
     }
 
@@ -597,6 +760,20 @@ impl Engine {
         }
         out
     }
+}
+
+/// The first attribute of `data` (type code and value) and what follows it; `None` at the
+/// end or when the header or value is cut short.
+fn next_attr(data: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (t, len, hdr) = match data {
+        [f, t, l0, l1, ..] if f & crate::wire::attr::flag::EXTENDED_LENGTH != 0 => {
+            (*t, usize::from(u16::from_be_bytes([*l0, *l1])), 4)
+        }
+        [f, t, l, ..] if f & crate::wire::attr::flag::EXTENDED_LENGTH == 0 => (*t, usize::from(*l), 3),
+        _ => return None,
+    };
+    let value = data.get(hdr..hdr + len)?;
+    Some((t, value, &data[hdr + len..]))
 }
 
 /// `any`: some item is in the set; `none`: no item is; `all`: every entry of the set is

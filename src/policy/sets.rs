@@ -7,7 +7,7 @@
 //! messages the reader puts beside the file, line and key) and read by `policy::eval`.
 
 use crate::prefix::Prefix;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
 
@@ -117,46 +117,133 @@ impl PrefixRange {
     }
 }
 
-/// A compiled prefix set: per family, per length, the set's prefixes of that length with
-/// their ranges, and a bit per length that has any, so a lookup tries only those lengths.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// A compiled prefix set: per family a binary trie of the entries' prefixes; a node that ends
+/// an entry holds the route lengths its ranges accept (all of its entries' `ge..=le` merged
+/// into one bit mask). A lookup walks the route's address bits from the top, as far as the
+/// route's length and the trie go, and tests one bit at each node that ends an entry: a few
+/// dependent loads, no hashing, for any number of entries.
+#[derive(Clone, Debug, Default)]
 pub struct PrefixSet {
-    v4: LengthMaps,
-    v6: LengthMaps,
+    v4: Trie,
+    v6: Trie,
+    /// The entries, sorted and without repeats: what two sets are compared by.
+    entries: Vec<PrefixRange>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq)]
-struct LengthMaps {
-    /// Bit `l` set: some entry has prefix length `l` (0..=128).
-    lengths: [u64; 3],
-    /// (masked address, length) -> the (ge, le) ranges of the entries with that prefix.
-    entries: HashMap<(u128, u8), Vec<(u8, u8)>, FastBuild>,
+impl PartialEq for PrefixSet {
+    fn eq(&self, other: &PrefixSet) -> bool {
+        self.entries == other.entries
+    }
 }
 
-impl LengthMaps {
+/// Node 0 is the root (length 0); children by the next address bit; `NONE` for none.
+#[derive(Clone, Debug, Default)]
+struct Trie {
+    nodes: Vec<Node>,
+    /// The length masks of the nodes that end an entry: bit `l` of word `l / 64` for a route
+    /// of length `l` (0..=128).
+    masks: Vec<[u64; 3]>,
+    /// A first stride of 8 bits, by the address's first octet: the node at depth 8 (or
+    /// `NONE`) and the union of the masks of the entries shorter than 8 on the way, so a route
+    /// of length 8 or more starts its walk there (most routes end at this one lookup).
+    top: Vec<(u32, [u64; 3])>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Node {
+    child: [u32; 2],
+    /// Index into `Trie::masks`, or `NONE` when no entry ends here.
+    mask: u32,
+}
+
+const NONE: u32 = u32::MAX;
+
+impl Trie {
+    /// Add the entry `addr`/`len` (address left-aligned in 128 bits) accepting `ge..=le`.
     fn insert(&mut self, addr: u128, len: u8, ge: u8, le: u8) {
-        self.lengths[usize::from(len / 64)] |= 1 << (len % 64);
-        let r = self.entries.entry((addr, len)).or_default();
-        if !r.contains(&(ge, le)) {
-            r.push((ge, le));
+        if self.nodes.is_empty() {
+            self.nodes.push(Node { child: [NONE; 2], mask: NONE });
+        }
+        let mut at = 0usize;
+        for depth in 0..len {
+            let bit = (addr >> (127 - u32::from(depth))) as usize & 1;
+            let next = self.nodes[at].child[bit];
+            at = if next == NONE {
+                self.nodes.push(Node { child: [NONE; 2], mask: NONE });
+                let n = self.nodes.len() - 1;
+                self.nodes[at].child[bit] = n as u32;
+                n
+            } else {
+                next as usize
+            };
+        }
+        if self.nodes[at].mask == NONE {
+            self.masks.push([0; 3]);
+            self.nodes[at].mask = (self.masks.len() - 1) as u32;
+        }
+        let m = &mut self.masks[self.nodes[at].mask as usize];
+        for l in ge..=le {
+            m[usize::from(l / 64)] |= 1 << (l % 64);
         }
     }
 
-    /// Does an entry cover `addr`/`len` with `len` in its range? `bits` is the family's width.
-    fn matches(&self, addr: u128, len: u8, bits: u8) -> bool {
-        for l in 0..=len {
-            if self.lengths[usize::from(l / 64)] & (1 << (l % 64)) == 0 {
-                continue;
-            }
-            let masked = if l == 0 { 0 } else { addr & (u128::MAX << (u32::from(bits) - u32::from(l))) };
-            let masked = if bits == 32 { masked & 0xffff_ffff } else { masked };
-            if let Some(ranges) = self.entries.get(&(masked, l)) {
-                if ranges.iter().any(|&(ge, le)| ge <= len && len <= le) {
-                    return true;
-                }
-            }
+    /// Build `top` once every entry is in.
+    fn finish(&mut self) {
+        if self.nodes.is_empty() {
+            return;
         }
-        false
+        self.top = (0..=255u8)
+            .map(|octet| {
+                let mut masks = [0u64; 3];
+                let mut at = 0u32;
+                for depth in 0..8 {
+                    let n = &self.nodes[at as usize];
+                    if n.mask != NONE {
+                        for (m, w) in masks.iter_mut().zip(self.masks[n.mask as usize]) {
+                            *m |= w;
+                        }
+                    }
+                    at = n.child[usize::from(octet >> (7 - depth) & 1)];
+                    if at == NONE {
+                        break;
+                    }
+                }
+                (at, masks)
+            })
+            .collect();
+    }
+
+    /// Does an entry cover `addr`/`len` (address left-aligned) with `len` in its range?
+    #[inline]
+    fn matches(&self, addr: u128, len: u8) -> bool {
+        let Some(mut node) = self.nodes.first() else { return false };
+        let (word, bit) = (usize::from(len / 64), 1u64 << (len % 64));
+        let mut depth = 0u8;
+        if len >= 8 {
+            let Some((at, masks)) = self.top.get((addr >> 120) as usize) else { return false };
+            if masks[word] & bit != 0 {
+                return true;
+            }
+            if *at == NONE {
+                return false;
+            }
+            node = &self.nodes[*at as usize];
+            depth = 8;
+        }
+        loop {
+            if node.mask != NONE && self.masks[node.mask as usize][word] & bit != 0 {
+                return true;
+            }
+            if depth == len {
+                return false;
+            }
+            let next = node.child[(addr >> (127 - u32::from(depth))) as usize & 1];
+            if next == NONE {
+                return false;
+            }
+            node = &self.nodes[next as usize];
+            depth += 1;
+        }
     }
 }
 
@@ -165,25 +252,32 @@ impl PrefixSet {
         let mut s = PrefixSet::default();
         for e in entries {
             match e.prefix {
-                Prefix::V4 { addr, len } => s.v4.insert(u128::from(addr), len, e.ge, e.le),
+                Prefix::V4 { addr, len } => s.v4.insert(u128::from(addr) << 96, len, e.ge, e.le),
                 Prefix::V6 { addr, len } => s.v6.insert(addr, len, e.ge, e.le),
             }
         }
+        s.v4.finish();
+        s.v6.finish();
+        let mut sorted = entries.to_vec();
+        sorted.sort_unstable_by_key(|e| (e.prefix, e.ge, e.le));
+        sorted.dedup();
+        s.entries = sorted;
         s
     }
 
+    #[inline]
     pub fn matches(&self, p: &Prefix) -> bool {
         match *p {
-            Prefix::V4 { addr, len } => self.v4.matches(u128::from(addr), len, 32),
-            Prefix::V6 { addr, len } => self.v6.matches(addr, len, 128),
+            Prefix::V4 { addr, len } => self.v4.matches(u128::from(addr) << 96, len),
+            Prefix::V6 { addr, len } => self.v6.matches(addr, len),
         }
     }
 
     /// An address is matched as a host route (/32, /128).
     pub fn matches_addr(&self, a: &IpAddr) -> bool {
         match a {
-            IpAddr::V4(v4) => self.v4.matches(u128::from(u32::from(*v4)), 32, 32),
-            IpAddr::V6(v6) => self.v6.matches(u128::from(*v6), 128, 128),
+            IpAddr::V4(v4) => self.v4.matches(u128::from(u32::from(*v4)) << 96, 32),
+            IpAddr::V6(v6) => self.v6.matches(u128::from(*v6), 128),
         }
     }
 }
@@ -552,6 +646,54 @@ mod tests {
         assert!(s.matches_addr(&"192.0.2.1".parse().unwrap()) && !s.matches_addr(&"192.0.2.2".parse().unwrap()));
         assert!(PrefixRange::parse("192.0.2.1/32 longer").is_err());
         assert!(PrefixRange::parse("192.0.2.1/32 orlonger").is_ok());
+    }
+
+    #[test]
+    fn a_prefix_set_answers_as_a_walk_over_its_entries_would() {
+        // Entries and routes from a fixed pseudo-random sequence, concentrated in a few /8s
+        // (and /16s of 2001:db8::/32) so that they nest and overlap.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut entries = Vec::new();
+        for _ in 0..60 {
+            let r = next();
+            let len = (r % 33) as u8;
+            let addr = (10 + (r >> 8) % 3) << 24 | (r >> 16) as u32 as u64 & 0xff_ffff;
+            let prefix = Prefix::new_truncated(std::net::Ipv4Addr::from(addr as u32).into(), len).unwrap();
+            let ge = len + ((r >> 40) % u64::from(33 - len)) as u8;
+            let le = ge + ((r >> 48) % u64::from(33 - ge)) as u8;
+            entries.push(PrefixRange { prefix, ge, le });
+            let len6 = 16 + (r % 113) as u8;
+            let a6 = 0x2001_0db8u128 << 96 | u128::from((r >> 20) % 4) << 80 | u128::from(next()) << 16;
+            let p6 = Prefix::new_truncated(std::net::Ipv6Addr::from(a6).into(), len6).unwrap();
+            entries.push(PrefixRange { prefix: p6, ge: len6, le: len6 + ((r >> 50) % u64::from(129 - len6)) as u8 });
+        }
+        let s = PrefixSet::new(&entries);
+        let brute = |p: &Prefix| entries.iter().any(|e| e.prefix.contains(p) && (e.ge..=e.le).contains(&p.len()));
+        let (mut yes, mut total) = (0, 0);
+        for _ in 0..20_000 {
+            let r = next();
+            let addr = (10 + (r >> 8) % 3) << 24 | (r >> 16) as u32 as u64 & 0xff_ffff;
+            let p = Prefix::new_truncated(std::net::Ipv4Addr::from(addr as u32).into(), (r % 33) as u8).unwrap();
+            let a6 = 0x2001_0db8u128 << 96 | u128::from((r >> 20) % 4) << 80 | u128::from(next()) << 16;
+            let p6 = Prefix::new_truncated(std::net::Ipv6Addr::from(a6).into(), (r % 129) as u8).unwrap();
+            for p in [p, p6] {
+                assert_eq!(s.matches(&p), brute(&p), "{p}");
+                yes += usize::from(brute(&p));
+                total += 1;
+            }
+        }
+        assert!(yes > total / 20 && yes < total * 19 / 20, "both answers are tried: {yes} of {total}");
+        // Sets are equal by their entries, whatever the order they were written in.
+        let mut rev = entries.clone();
+        rev.reverse();
+        assert_eq!(PrefixSet::new(&rev), s);
+        assert_ne!(PrefixSet::new(&entries[1..]), s);
     }
 
     #[test]

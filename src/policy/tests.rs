@@ -4,7 +4,7 @@
 use super::edit::{apply, EditContext, DEFAULT_DISCARD_V4, DEFAULT_DISCARD_V6};
 use super::*;
 use crate::wire::aspath::encode_segment;
-use crate::wire::attr::push_attr;
+use crate::wire::attr::{push_attr, split_attrs};
 use std::path::Path;
 
 const HEAD: &str = "[global]\nasn = 65001\nrouter_id = \"192.0.2.1\"\n[[peers]]\naddress = \"192.0.2.2\"\nremote_as = 65002\nimport = [\"a\", \"b\"]\nexport = [\"a\"]\n";
@@ -43,7 +43,30 @@ fn peer() -> PeerFacts {
 
 fn decide(e: &Engine, prefix: &str, attrs: &RouteAttrs, rov: RovState) -> Verdict {
     let r = Route { prefix: prefix.parse().unwrap(), attrs, rov, aspa: None, otc_leak: false, peer: peer() };
-    e.evaluate(e.chain(&peer().address, Direction::Import), Direction::Import, &r, None)
+    let chain = e.chain(&peer().address, Direction::Import);
+    let v = e.evaluate(chain, Direction::Import, &r, None);
+    // The RIB's split (attribute keys once per set, then the route's keys) decides alike.
+    let mut pass = Vec::new();
+    e.attr_pass(chain, attrs, &r.peer, &mut pass);
+    assert_eq!(e.evaluate_pass(chain, Direction::Import, &pass, &r), v, "split evaluation of {prefix}");
+    v
+}
+
+#[test]
+fn a_view_decoded_into_again_equals_a_fresh_decode_of_the_new_set() {
+    let long = wire(&[65002, 3356, 174, 64500], &[1, 2, 3, 4], &[[1, 2, 3]]);
+    let short = wire(&[65002], &[9], &[]);
+    let mut view = RouteAttrs::decode(&long, None);
+    view.decode_into(&short, None);
+    assert_eq!(view, RouteAttrs::decode(&short, None));
+    let mp = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+    view.decode_into(&long, Some(&mp));
+    assert_eq!(view, RouteAttrs::decode(&long, Some(&mp)));
+    // A malformed AS_PATH decodes to no path, as before.
+    let mut bad = Vec::new();
+    push_attr(&mut bad, 0x40, code::AS_PATH, &[2, 3, 0, 0]);
+    view.decode_into(&bad, None);
+    assert!(view.as_path.is_empty() && view.communities.is_empty() && view.next_hop.is_none());
 }
 
 fn accepted(e: &Engine, prefix: &str, attrs: &RouteAttrs) -> bool {
@@ -252,7 +275,19 @@ fn the_aspa_key_matches_the_listed_verdicts_and_never_a_route_without_one() {
     assert!(run(Some(AspaState::Valid)));
     assert!(run(None), "no verdict (iBGP, no records): no aspa value matches");
     assert!(e.reads_aspa(&[0]) && !e.reads_rpki(&[0]));
-    assert!(e.reads_only_attributes(&[0]), "the verdict is one per attribute set and neighbor");
+    // Handed in with the route by the RIB (computed once per UPDATE), so tried per route.
+    assert!(!e.reads_only_attributes(&[0]));
+    let r = Route {
+        prefix: "192.0.2.0/24".parse().unwrap(),
+        attrs: &plain,
+        rov: RovState::NotFound,
+        aspa: Some(AspaState::Invalid),
+        otc_leak: false,
+        peer: peer(),
+    };
+    let mut pass = Vec::new();
+    e.attr_pass(&[0], &plain, &r.peer, &mut pass);
+    assert!(!e.evaluate_pass(&[0], Direction::Import, &pass, &r).accept, "the RIB's split evaluation alike");
 }
 
 #[test]

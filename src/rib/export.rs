@@ -64,6 +64,10 @@ pub(super) struct Export {
     walk: Option<Option<Prefix>>,
     /// UPDATEs built but not yet taken by the peer thread.
     pending: Option<(Vec<Vec<u8>>, FamilyCounts)>,
+    /// The End-of-RIB markers of the session's initial update (RFC 4724 §2): sent once the
+    /// first walk and every `[[sources]]` feed of the session are done, so they follow every
+    /// route of the initial Adj-RIB-Out.
+    closing: Vec<Vec<u8>>,
 }
 
 /// What one prefix should be on one session: nothing, or its attributes and next hop.
@@ -92,7 +96,16 @@ impl Rib {
             dirty: BTreeSet::new(),
             walk: Some(None),
             pending: None,
+            closing: Vec::new(),
         });
+    }
+
+    /// The session's End-of-RIB markers wait for its export's first walk (and its sources'
+    /// feeds, `export_close`).
+    pub(super) fn export_takes_closing(&mut self, peer: PeerId, close: &mut Vec<Vec<u8>>) {
+        if let Some(e) = self.exports.iter_mut().find(|e| e.peer == peer) {
+            e.closing.append(close);
+        }
     }
 
     /// The best route of `prefix` may have changed.
@@ -112,24 +125,91 @@ impl Rib {
         self.loc_feed_rewalk();
     }
 
-    /// After a policy change: sessions whose export chain appeared start, those whose chain
-    /// is gone withdraw what they were sent, the others walk again.
-    pub(super) fn export_policy_changed(&mut self) {
+    /// After a policy change (`changed`: the peers whose export chain changed, by content;
+    /// `import_moved`: the import changed some route's standing, so best routes may have):
+    /// sessions whose export chain appeared start, the Adj-RIB-Out of every session concerned
+    /// is compared with what it should hold now, and exactly the prefixes that differ are sent
+    /// again (withdrawn, announced, or announced with their new attributes), paced as any
+    /// export. What changed, session by session, for `focl reload`.
+    pub(super) fn export_policy_changed(
+        &mut self,
+        changed: &std::collections::HashSet<IpAddr>,
+        import_moved: bool,
+    ) -> Vec<crate::control::proto::PolicyChange> {
         let ids: Vec<PeerId> = self.peers.iter().filter(|(_, p)| p.session.is_some()).map(|(id, _)| *id).collect();
+        let mut report = Vec::new();
         for id in ids {
-            let has_chain =
-                self.peers.get(&id).is_some_and(|p| !self.policy.chain(&p.address, Direction::Export).is_empty());
-            match self.exports.iter_mut().find(|e| e.peer == id) {
-                Some(e) => e.walk = Some(None),
-                None if has_chain => self.export_session_up(id),
-                None => {}
+            let Some(p) = self.peers.get(&id) else { continue };
+            let has_chain = !self.policy.chain(&p.address, Direction::Export).is_empty();
+            let concerned = import_moved || changed.contains(&p.address);
+            let i = match self.exports.iter().position(|e| e.peer == id) {
+                Some(i) if concerned => i,
+                None if has_chain => {
+                    self.export_session_up(id);
+                    self.exports.len() - 1
+                }
+                _ => continue,
+            };
+            let started = std::time::Instant::now();
+            let c = self.export_diff(i);
+            let Some(p) = self.peers.get(&id) else { continue };
+            log::info!(
+                "neighbor {}: export changed: {} prefixes evaluated again; Adj-RIB-Out: {} announced, {} withdrawn, {} announced again with other attributes ({} ms)",
+                p.label,
+                c.evaluated,
+                c.now_accepted,
+                c.now_rejected,
+                c.modified,
+                started.elapsed().as_millis()
+            );
+            if changed.contains(&p.address) || c.now_accepted + c.now_rejected + c.modified > 0 {
+                report.push(crate::control::proto::PolicyChange {
+                    peer: p.label.clone(),
+                    direction: "export".into(),
+                    evaluated: c.evaluated,
+                    now_accepted: c.now_accepted,
+                    now_rejected: c.now_rejected,
+                    modified: c.modified,
+                });
             }
         }
+        report.sort_by(|a, b| a.peer.cmp(&b.peer));
+        report
+    }
+
+    /// Compare, prefix by prefix, what export `i`'s session should hold with what it was sent;
+    /// the prefixes that differ are looked at again by the next steps (and sent). Counts: the
+    /// prefixes looked at, and those to announce, withdraw, and announce with other attributes.
+    fn export_diff(&mut self, i: usize) -> super::import::Reimport {
+        let e = &self.exports[i];
+        let mut c = super::import::Reimport::default();
+        let mut differ = Vec::new();
+        for (prefix, _) in self.table.walk(None) {
+            c.evaluated += 1;
+            let now = self.export_wanted(e.peer, &prefix).map(|w| digest(&w));
+            match (e.sent.get(&prefix), now) {
+                (None, None) => continue,
+                (Some(a), Some(b)) if *a == b => continue,
+                (None, Some(_)) => c.now_accepted += 1,
+                (Some(_), None) => c.now_rejected += 1,
+                (Some(_), Some(_)) => c.modified += 1,
+            }
+            differ.push(prefix);
+        }
+        // Sent and no longer in the table: withdrawn.
+        for prefix in e.sent.keys().filter(|p| self.table.get(p).is_none()) {
+            c.now_rejected += 1;
+            differ.push(*prefix);
+        }
+        self.exports[i].dirty.extend(differ);
+        c
     }
 
     /// Whether some export has work (the run loop then wakes up often).
     pub(super) fn exports_busy(&self) -> bool {
-        self.exports.iter().any(|e| e.pending.is_some() || e.walk.is_some() || !e.dirty.is_empty())
+        self.exports
+            .iter()
+            .any(|e| e.pending.is_some() || e.walk.is_some() || !e.dirty.is_empty() || !e.closing.is_empty())
     }
 
     /// One bounded step of every export.
@@ -180,6 +260,7 @@ impl Rib {
             todo.extend(gone);
         }
         if todo.is_empty() {
+            self.export_close(i);
             return true;
         }
         let wanted: Vec<(Prefix, Wanted)> = todo.iter().map(|x| (*x, self.export_wanted(peer, x))).collect();
@@ -222,6 +303,7 @@ impl Rib {
         if !msgs.is_empty() && !p.link.send(PeerMsg::Send { session: info.session, msgs: msgs.clone(), sent }) {
             e.pending = Some((msgs, sent));
         }
+        self.export_close(i);
         true
     }
 
@@ -246,6 +328,25 @@ impl Rib {
             }
         }
         out
+    }
+
+    /// RFC 4724 §2: End-of-RIB once the initial update is out: the first walk done, its last
+    /// UPDATEs taken and no `[[sources]]` feed of the session still announcing. (Prefixes
+    /// changed meanwhile are not part of it: a steady churn does not hold End-of-RIB back.)
+    fn export_close(&mut self, i: usize) {
+        let e = &self.exports[i];
+        if e.closing.is_empty() || e.walk.is_some() || e.pending.is_some() {
+            return;
+        }
+        if self.feeds.iter().any(|f| f.peer == e.peer) {
+            return;
+        }
+        let Some(p) = self.peers.get(&e.peer) else { return };
+        let Some(info) = p.session.as_ref().filter(|s| s.session == e.session) else { return };
+        let msgs = std::mem::take(&mut self.exports[i].closing);
+        if !p.link.send(PeerMsg::Send { session: info.session, msgs: msgs.clone(), sent: FamilyCounts::default() }) {
+            self.exports[i].closing = msgs;
+        }
     }
 
     /// The route `peer` should hold for `prefix`, after its export chain and the session's
@@ -396,13 +497,18 @@ mod tests {
     use std::net::{IpAddr, Ipv4Addr};
     use std::path::Path;
 
-    /// Peers 1..=3 at 127.0.0.N, AS 65000 + N, eBGP from our AS 65000 (as `rib_with_peers`),
-    /// with `extra` peer keys for peer 3 and the policies of `body`; the inboxes of the peers.
-    fn rib(extra: &str, body: &str) -> (Rib, Vec<Receiver<PeerMsg>>) {
+    /// The policies of a configuration with peer 127.0.0.3 (keys `extra`) and `body`.
+    fn engine(extra: &str, body: &str) -> std::sync::Arc<crate::policy::Engine> {
         let text = format!(
             "[global]\nasn = 65000\nrouter_id = \"192.0.2.1\"\n[[peers]]\naddress = \"127.0.0.3\"\nremote_as = 65003\n{extra}\n{body}"
         );
-        let engine = crate::config::parse(&text, Path::new("t.toml")).expect("valid").policies;
+        crate::config::parse(&text, Path::new("t.toml")).expect("valid").policies
+    }
+
+    /// Peers 1..=3 at 127.0.0.N, AS 65000 + N, eBGP from our AS 65000 (as `rib_with_peers`),
+    /// with `extra` peer keys for peer 3 and the policies of `body`; the inboxes of the peers.
+    fn rib(extra: &str, body: &str) -> (Rib, Vec<Receiver<PeerMsg>>) {
+        let engine = engine(extra, body);
         let mut rib = Rib::new(
             Vec::new(),
             RibOptions { router_id: Ipv4Addr::new(192, 0, 2, 1), mrt: None, rib_interval_secs: 0, sources: None },
@@ -424,27 +530,31 @@ mod tests {
                 link,
                 max_prefixes: None,
             });
-            let info = SessionInfo {
-                session: 1,
-                local_addr: IpAddr::from([127, 0, 0, 100]),
-                remote_addr: address,
-                local_as: 65000,
-                remote_as: 65000 + u32::from(i),
-                four_octet_as: true,
-                families: Family::ALL.to_vec(),
-                remote_id: Ipv4Addr::new(10, 0, 0, i),
-                enhanced_route_refresh: false,
-                max_message_len: 4096,
-                role: None,
-                add_path_rx: vec![],
-                max_paths_per_prefix: 8,
-                link_local: None,
-                graceful: None,
-            };
-            rib.handle(RibMsg::SessionUp { peer: u32::from(i), info });
+            rib.handle(RibMsg::SessionUp { peer: u32::from(i), info: session(i, 1) });
             inboxes.push(rx);
         }
         (rib, inboxes)
+    }
+
+    /// Session `id` of peer `i` (eBGP, both families, 4-octet AS numbers).
+    fn session(i: u8, id: u64) -> SessionInfo {
+        SessionInfo {
+            session: id,
+            local_addr: IpAddr::from([127, 0, 0, 100]),
+            remote_addr: IpAddr::from([127, 0, 0, i]),
+            local_as: 65000,
+            remote_as: 65000 + u32::from(i),
+            four_octet_as: true,
+            families: Family::ALL.to_vec(),
+            remote_id: Ipv4Addr::new(10, 0, 0, i),
+            enhanced_route_refresh: false,
+            max_message_len: 4096,
+            role: None,
+            add_path_rx: vec![],
+            max_paths_per_prefix: 8,
+            link_local: None,
+            graceful: None,
+        }
     }
 
     /// What the RIB sent to a peer since the last call, after letting the exports run:
@@ -525,6 +635,76 @@ mod tests {
         assert!(sent(&mut rib, &rx[2]).0.is_empty(), "NO_EXPORT: not to eBGP; the other: the export default rejects");
         announce(&mut rib, 1, &["198.51.100.0/24"], attrs(65001, 1));
         assert_eq!(sent(&mut rib, &rx[2]).0.len(), 1);
+    }
+
+    #[test]
+    fn end_of_rib_follows_every_static_and_exported_route_of_the_initial_update() {
+        let (mut rib, rx) = rib("export = [\"out\"]", ALL);
+        let own: Prefix = "198.51.100.0/24".parse().unwrap();
+        rib.handle(RibMsg::SetPrefixes(vec![crate::config::PrefixConfig {
+            network: own,
+            next_hop: None,
+            blackhole: false,
+        }]));
+        // More learned routes than one export step takes.
+        let learned: Vec<String> = (0..5000).map(|i| format!("10.{}.{}.0/24", i / 256, i % 256)).collect();
+        let refs: Vec<&str> = learned.iter().map(String::as_str).collect();
+        announce(&mut rib, 1, &refs, attrs(65001, 1));
+        rib.handle(RibMsg::SessionDown { peer: 3 });
+        while rx[2].try_recv().is_ok() {}
+        rib.handle(RibMsg::SessionUp { peer: 3, info: session(3, 2) });
+        // The UPDATE stream of the new session, in order: announced prefixes and End-of-RIBs.
+        let (mut announced, mut eor) = (Vec::new(), Vec::new());
+        for _ in 0..20 {
+            while let Ok(m) = rx[2].try_recv() {
+                let PeerMsg::Send { msgs, .. } = m else { continue };
+                for raw in msgs {
+                    let u = update::parse_update(&raw[19..], Session { four_octet_as: true, ibgp: false })
+                        .expect("an UPDATE");
+                    if let Some(f) = u.end_of_rib {
+                        eor.push((f, announced.len()));
+                    }
+                    announced.extend(u.announced.iter().copied());
+                }
+            }
+            rib.exports_step();
+        }
+        assert_eq!(announced.len(), 5001, "the static prefix and every learned route");
+        assert_eq!(announced[0], own, "the static prefix first");
+        // RFC 4724 §2: End-of-RIB of each family after the last route of the initial update.
+        assert_eq!(eor, vec![(Family::Ipv4Unicast, 5001), (Family::Ipv6Unicast, 5001)]);
+    }
+
+    #[test]
+    fn a_reload_of_a_changed_export_policy_sends_and_reports_only_the_routes_whose_adj_rib_out_changed() {
+        let v1 = "[sets.prefix]\nout = [\"192.0.2.0/24\", \"203.0.113.0/24\"]\n[[policy.out.term]]\nmatch = { prefix_in = \"out\" }\naction = \"accept\"\n";
+        let (mut rib, rx) = rib("export = [\"out\"]", v1);
+        announce(&mut rib, 1, &["192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"], attrs(65001, 1));
+        assert_eq!(sent(&mut rib, &rx[2]).0.len(), 2);
+        // 192.0.2.0/24 leaves the chain, 198.51.100.0/24 joins it, 203.0.113.0/24 gets a MED.
+        let v2 = "[sets.prefix]\nnew = [\"198.51.100.0/24\"]\nmed = [\"203.0.113.0/24\"]\n[[policy.out.term]]\nmatch = { prefix_in = \"new\" }\naction = \"accept\"\n[[policy.out.term]]\nmatch = { prefix_in = \"med\" }\nset = { med = 7 }\naction = \"accept\"\n";
+        let (tx, reply) = crossbeam_channel::bounded(1);
+        rib.handle(RibMsg::SetPolicy(engine("export = [\"out\"]", v2), Some(tx)));
+        let report = reply.recv().expect("reply").expect("report");
+        let c: Vec<_> = report
+            .iter()
+            .map(|c| (c.peer.as_str(), c.direction.as_str(), c.now_accepted, c.now_rejected, c.modified))
+            .collect();
+        assert_eq!(c, vec![("p3", "export", 1, 1, 1)], "one announced, one withdrawn, one with other attributes");
+        let (mut ann, wd) = sent(&mut rib, &rx[2]);
+        ann.sort();
+        let p = |s: &str| s.parse::<Prefix>().unwrap();
+        assert_eq!(wd, vec![p("192.0.2.0/24")]);
+        assert_eq!(
+            ann.iter().map(|a| (a.0, a.3)).collect::<Vec<_>>(),
+            vec![(p("198.51.100.0/24"), None), (p("203.0.113.0/24"), Some(7))],
+            "exactly the changed routes go again"
+        );
+        // The same policy again: nothing changes, nothing is sent or reported.
+        let (tx, reply) = crossbeam_channel::bounded(1);
+        rib.handle(RibMsg::SetPolicy(engine("export = [\"out\"]", v2), Some(tx)));
+        assert!(reply.recv().expect("reply").expect("report").is_empty());
+        assert_eq!(sent(&mut rib, &rx[2]), (vec![], vec![]));
     }
 
     #[test]

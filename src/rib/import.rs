@@ -16,13 +16,9 @@ use super::table::{self, AttrId, RouteEntry};
 use super::{path_of, release_route, set_of};
 use crate::msg::{AspaState, AspaTable};
 use crate::policy::edit::{self, EditContext};
-use crate::policy::{Direction, Engine, PeerFacts, Route, RouteAttrs, Verdict};
+use crate::policy::{Direction, Engine, Outcome, PeerFacts, Route, RouteAttrs, Verdict};
 use crate::prefix::Prefix;
 use std::collections::HashMap;
-
-/// The (policy, term) pairs whose `set` actions a verdict applies, and whether NO_EXPORT is
-/// added to a blackhole route.
-type SetsApplied = (Vec<(u16, u16)>, bool);
 
 /// Does the route carry BLACKHOLE (RFC 7999) and stand accepted? (Its post-policy set.)
 pub(super) fn is_blackhole(attrs: &AttrSlab, paths: &PathRefs, e: &RouteEntry) -> bool {
@@ -40,22 +36,42 @@ fn no_export() -> crate::policy::SetAction {
     crate::policy::SetAction::CommunityAdd(vec![crate::policy::sets::NO_EXPORT])
 }
 
-/// The import of one UPDATE's routes (one attribute set) from one peer.
+/// Reused by the import of every UPDATE: the decoded view of its attribute set and the answers
+/// of the chain's attribute keys, so an UPDATE allocates nothing once they have grown.
+#[derive(Default)]
+pub(super) struct Scratch {
+    decoded: RouteAttrs,
+    pass: Vec<bool>,
+    outcomes: Vec<(Verdict, Option<Outcome>, Option<Option<AttrId>>)>,
+}
+
+/// The import of one UPDATE's routes (one attribute set) from one peer: the chain's keys that
+/// read only the attribute set and the peer are tried once, here; per route only those that
+/// read the route (`Engine::evaluate_pass`).
 pub(super) struct ImportRun<'e> {
     engine: &'e Engine,
     chain: &'e [usize],
-    decoded: RouteAttrs,
+    scratch: &'e mut Scratch,
     peer: PeerFacts,
     edit: EditContext,
     /// The set's ASPA verdict from this peer, when the chain reads it.
     aspa: Option<AspaState>,
     /// The chain reads only attributes: one verdict holds for every prefix.
-    memo: Option<Verdict>,
+    memo: Option<Decided>,
     attr_only: bool,
     /// The set carries BLACKHOLE: `[blackhole]` decides first, prefix by prefix.
     blackhole: bool,
-    /// Post-policy sets already built for this set, by the `set` actions that made them.
-    posts: Vec<(SetsApplied, Option<AttrId>)>,
+    /// The distinct verdicts of this UPDATE's routes (found by their short form when the
+    /// chain has one), each with its post-policy set once built (`None` not yet, `Some(None)`
+    /// the actions change nothing); the vector is the scratch's, reused.
+    outcomes: Vec<(Verdict, Option<Outcome>, Option<Option<AttrId>>)>,
+}
+
+/// A route's verdict within its `ImportRun`.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Decided {
+    pub(super) accept: bool,
+    outcome: usize,
 }
 
 impl<'e> ImportRun<'e> {
@@ -64,6 +80,7 @@ impl<'e> ImportRun<'e> {
     /// `aspas`: the ASPA records in use, read only when the chain matches `aspa`.
     pub(super) fn new(
         engine: &'e Engine,
+        scratch: &'e mut Scratch,
         sp: &SlotPolicy,
         set: AttrSet,
         aspas: &AspaTable,
@@ -73,74 +90,119 @@ impl<'e> ImportRun<'e> {
         if chain.is_empty() && !blackhole {
             return None;
         }
+        scratch.decoded.decode_into(set.attrs, set.mp_next_hop);
+        engine.attr_pass(chain, &scratch.decoded, &sp.peer, &mut scratch.pass);
+        let mut outcomes = std::mem::take(&mut scratch.outcomes);
+        outcomes.clear();
         Some(ImportRun {
             engine,
             chain,
-            decoded: RouteAttrs::decode(set.attrs, set.mp_next_hop),
+            scratch,
             peer: sp.peer,
             edit: sp.edit,
             aspa: sp.aspa_state(aspas, &set),
             memo: None,
             attr_only: engine.reads_only_attributes(chain) && !blackhole,
             blackhole,
-            posts: Vec::new(),
+            outcomes,
         })
     }
 
     /// The verdict on `prefix`; `covered` answers RFC 7999's `require_covering` when asked.
-    pub(super) fn decide(&mut self, prefix: Prefix, flags: u16, covered: impl FnOnce() -> bool) -> Verdict {
-        if let Some(v) = self.memo.as_ref().filter(|_| self.attr_only) {
-            return v.clone();
+    pub(super) fn decide(&mut self, prefix: Prefix, flags: u16, covered: impl FnOnce() -> bool) -> Decided {
+        if let Some(d) = self.memo {
+            return d;
         }
         let bh = self.blackhole.then(|| self.engine.blackhole_check(&prefix, &self.peer, covered));
-        if let Some(Err(why)) = bh {
-            return Verdict { accept: false, blackhole: Some(Err(why)), ..Default::default() };
-        }
         let route = Route {
             prefix,
-            attrs: &self.decoded,
+            attrs: &self.scratch.decoded,
             rov: RouteEntry { attrs: 0, received: 0, peer: 0, flags }.rov(),
             aspa: self.aspa,
             otc_leak: flags & table::OTC_LEAK != 0,
             peer: self.peer,
         };
-        let mut v = self.engine.evaluate(self.chain, Direction::Import, &route, None);
-        v.blackhole = bh;
-        if self.attr_only {
-            self.memo = Some(v.clone());
+        // The common case, without a `Verdict` built per route: the short form, compared.
+        if bh.is_none() {
+            if let Some(o) = self.engine.outcome_pass(self.chain, Direction::Import, &self.scratch.pass, &route) {
+                let outcome = match self.outcomes.iter().position(|(_, s, _)| *s == Some(o)) {
+                    Some(i) => i,
+                    None => {
+                        self.outcomes.push((self.engine.verdict_of(self.chain, o), Some(o), None));
+                        self.outcomes.len() - 1
+                    }
+                };
+                let d = Decided { accept: o.accept, outcome };
+                if self.attr_only {
+                    self.memo = Some(d);
+                }
+                return d;
+            }
         }
-        v
+        let v = match bh {
+            Some(Err(why)) => Verdict { accept: false, blackhole: Some(Err(why)), ..Default::default() },
+            _ => {
+                let mut v = self.engine.evaluate_pass(self.chain, Direction::Import, &self.scratch.pass, &route);
+                v.blackhole = bh;
+                v
+            }
+        };
+        let outcome = match self.outcomes.iter().position(|(o, _, _)| *o == v) {
+            Some(i) => i,
+            None => {
+                self.outcomes.push((v, None, None));
+                self.outcomes.len() - 1
+            }
+        };
+        let d = Decided { accept: self.outcomes[outcome].0.accept, outcome };
+        if self.attr_only {
+            self.memo = Some(d);
+        }
+        d
     }
 
     /// The post-policy set of an accepted route (interned, not yet held), or `None` when the
     /// actions change nothing.
-    pub(super) fn post_set(&mut self, attrs: &mut AttrSlab, pre: AttrId, v: &Verdict) -> Option<AttrId> {
+    pub(super) fn post_set(&mut self, attrs: &mut AttrSlab, pre: AttrId, d: Decided) -> Option<AttrId> {
+        let (v, _, built) = self.outcomes.get(d.outcome)?;
         let bh = v.blackhole == Some(Ok(()));
         if (v.sets.is_empty() && !bh) || !v.accept {
             return None;
         }
-        let key = (v.sets.clone(), bh);
-        if let Some((_, p)) = self.posts.iter().find(|(k, _)| *k == key) {
+        if let Some(p) = built {
             return *p;
         }
-        let set = attrs.get(pre)?;
-        let four = set.four_octet;
-        let extra = bh.then(no_export);
-        let edited =
-            edit::apply(self.engine.set_actions(v).chain(extra.iter()), set.attrs, set.mp_next_hop, &self.edit);
-        let post =
-            edited.map(|(a, mp)| attrs.intern(AttrSet { attrs: &a, mp_next_hop: mp.as_deref(), four_octet: four }));
-        self.posts.push((key, post));
+        // Another verdict with the same actions (decided by another term) built it already.
+        let same = |(o, _, b): &(Verdict, Option<Outcome>, Option<Option<AttrId>>)| {
+            (o.accept && o.sets == v.sets && (o.blackhole == Some(Ok(()))) == bh).then_some(*b).flatten()
+        };
+        let post = match self.outcomes.iter().find_map(same) {
+            Some(p) => p,
+            None => {
+                let set = attrs.get(pre)?;
+                let four = set.four_octet;
+                let extra = bh.then(no_export);
+                let edited =
+                    edit::apply(self.engine.set_actions(v).chain(extra.iter()), set.attrs, set.mp_next_hop, &self.edit);
+                edited.map(|(a, mp)| attrs.intern(AttrSet { attrs: &a, mp_next_hop: mp.as_deref(), four_octet: four }))
+            }
+        };
+        self.outcomes[d.outcome].2 = Some(post);
         post
     }
 
     /// Give back the post-policy sets no route took.
     pub(super) fn finish(self, attrs: &mut AttrSlab) {
-        for (_, p) in self.posts {
-            if let Some(p) = p {
-                attrs.release_unused(p);
+        let mut released = Vec::new();
+        for (_, _, p) in &self.outcomes {
+            if let Some(Some(p)) = p {
+                if !released.contains(p) {
+                    attrs.release_unused(*p);
+                    released.push(*p);
+                }
             }
         }
+        self.scratch.outcomes = self.outcomes;
     }
 }
 
@@ -316,10 +378,8 @@ impl super::Rib {
             }
         }
         let started = std::time::Instant::now();
+        // Exports follow in `export_policy_changed`, told whether any route's standing moved.
         let out = self.reimport(&picked, None);
-        if out.values().any(|c| c.now_accepted + c.now_rejected + c.modified > 0) {
-            self.export_rewalk();
-        }
         let mut report: Vec<crate::control::proto::PolicyChange> = labels
             .iter()
             .map(|(slot, label)| {

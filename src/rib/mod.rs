@@ -210,6 +210,8 @@ pub struct Rib {
     loc_feeds: Vec<bmp_feed::LocRibFeed>,
     /// Initial dumps for BMP stations being made, a chunk a turn (`bmp_dump.rs`).
     bmp_dumps: Vec<bmp_dump::AdjRibDump>,
+    /// Reused by the import policy of every UPDATE (`import.rs`).
+    import_scratch: import::Scratch,
 }
 
 /// What one source sent to one neighbor on its current session.
@@ -344,6 +346,7 @@ impl Rib {
             policy: Arc::default(),
             rejected: Vec::new(),
             exports: Vec::new(),
+            import_scratch: import::Scratch::default(),
             blackholes: Vec::new(),
             bmp_post: None,
             loc_feeds: Vec::new(),
@@ -521,12 +524,13 @@ impl Rib {
                 let _ = reply.send(self.blackhole_op(op));
             }
             RibMsg::SetPolicy(engine, reply) => {
-                let report = self.set_policy(engine);
-                self.export_policy_changed();
-                let changed = |c: &ctl::PolicyChange| c.now_accepted + c.now_rejected + c.modified > 0;
-                if report.iter().any(|c| c.direction == "import" && changed(c)) {
+                let export_changed = self.policy.changed_peers(&engine, crate::policy::Direction::Export);
+                let mut report = self.set_policy(engine);
+                let import_moved = report.iter().any(|c| c.now_accepted + c.now_rejected + c.modified > 0);
+                if import_moved {
                     self.bmp_post_reset("the import policy changed");
                 }
+                report.extend(self.export_policy_changed(&export_changed, import_moved));
                 if let Some(r) = reply {
                     let _ = r.send(Ok(report));
                 }
@@ -605,7 +609,7 @@ impl Rib {
         }
         let slot = p.slot;
         let ap = p.session.as_ref().map(|s| AddPath::of(&s.add_path_rx)).unwrap_or_default();
-        let Rib { table, attrs, slots, paths, decision, vrps, rov, policy, rejected, .. } = self;
+        let Rib { table, attrs, slots, paths, decision, vrps, rov, policy, rejected, import_scratch, .. } = self;
         for (i, w) in u.withdrawn.iter().enumerate() {
             // RFC 7911 §3: an ADD-PATH withdrawal names its path.
             let pid = ap.has(w.family()).then(|| u.withdrawn_id(i));
@@ -635,13 +639,14 @@ impl Rib {
             let local_as = p.session.as_ref().map_or(0, |s| s.local_as);
             // Import policy (issue 17): one run per UPDATE, over its one attribute set.
             let sp = import::slot_policy(p, policy);
-            let mut run =
-                attrs.get(id).and_then(|set| import::ImportRun::new(policy, &sp, set, &vrps.aspas, summary.blackhole));
+            let mut run = attrs.get(id).and_then(|set| {
+                import::ImportRun::new(policy, import_scratch, &sp, set, &vrps.aspas, summary.blackhole)
+            });
             for (i, a) in u.announced.iter().enumerate() {
                 let leak = leak | rov_flags(vrps, a, &summary, local_as);
                 let pid = ap.has(a.family()).then(|| u.announced_ids.get(i).copied().unwrap_or(0));
                 let verdict = run.as_mut().map(|r| r.decide(*a, leak, || import::covered(table, a, slot)));
-                let post = match (&mut run, &verdict) {
+                let post = match (&mut run, verdict) {
                     (Some(r), Some(v)) => r.post_set(attrs, id, v),
                     _ => None,
                 };
@@ -983,14 +988,16 @@ impl Rib {
         p.max_paths = info.max_paths_per_prefix;
         p.paths_refused = 0;
         p.session = Some(info);
-        self.resend(peer, None);
+        // The export first: End-of-RIB waits for its walk of the Loc-RIB (RFC 4724 §2).
         self.export_session_up(peer);
+        self.resend(peer, None);
     }
 
     /// Send the Adj-RIB-Out of one family (or of all negotiated ones), then End-of-RIB.
     fn resend(&mut self, peer: PeerId, only: Option<Family>) {
         // The closing End-of-RIB / EoRR goes after the routes of `[[sources]]`, if any.
         let sources_follow = !self.sources_for(peer).is_empty();
+        let export_follows = only.is_none() && self.exports.iter().any(|e| e.peer == peer);
         let mut close = Vec::new();
         let Some(p) = self.peers.get(&peer) else { return };
         let Some(info) = p.session.as_ref() else { return };
@@ -1028,12 +1035,17 @@ impl Rib {
                 close.push(frame::route_refresh_of(family, RefreshKind::End));
             }
         }
-        if !sources_follow {
+        // RFC 4724 §2: End-of-RIB ends the initial update: after the exported learned routes
+        // (`export.rs`) when the session has an export, else after the sources' routes.
+        if !sources_follow && !export_follows {
             msgs.append(&mut close);
         }
         debug!("neighbor {}: sending {} UPDATE messages", p.label, msgs.len());
         if !p.link.send_blocking(PeerMsg::Send { session: info.session, msgs, sent }, PEER_SEND_BOUND) {
             warn!("neighbor {}: peer thread gone or stuck, announcements not queued", p.label);
+        }
+        if export_follows {
+            self.export_takes_closing(peer, &mut close);
         }
         if sources_follow {
             self.announce_sources(peer, only, close);
