@@ -273,6 +273,8 @@ impl PendingDump {
 
 /// Bytes of encoded messages per chunk handed to a station thread from a backlog.
 const BACKLOG_CHUNK: usize = 256 * 1024;
+/// A station's live messages gathered in one turn go to its thread at most this large.
+const PENDING_BYTES: usize = 256 * 1024;
 
 struct Station {
     id: u64,
@@ -295,10 +297,15 @@ struct Station {
     /// for the station (its thread's queue and the backlog) the feed paces its walk by.
     live_conn: Arc<AtomicU64>,
     waiting: Arc<AtomicUsize>,
+    /// Live messages of this turn (count, bytes), handed to the station thread as one chunk
+    /// at the end of the turn or once `PENDING_BYTES` gather: one channel message and one
+    /// write for a burst, not one per Route Monitoring message.
+    pending: (u64, Vec<u8>),
 }
 
 impl Station {
     fn set_conn(&mut self, conn: Option<u64>) {
+        self.pending = (0, Vec::new());
         self.conn = conn;
         self.live_conn.store(conn.unwrap_or(0), Ordering::Relaxed);
     }
@@ -329,17 +336,36 @@ impl Station {
                 return self.cut(&format!("is {} MiB behind", self.cfg.buffer_limit_mb));
             }
             self.backlog_live += bytes.len();
+            self.flush();
             self.backlog.push_back((messages, bytes, true));
             return;
         }
-        let queued = self.shared.queued.load(Ordering::Relaxed);
+        let queued = self.shared.queued.load(Ordering::Relaxed) + self.pending.1.len();
         if queued + bytes.len() > limit {
             return self.cut(&format!("is {} MiB behind", self.cfg.buffer_limit_mb));
         }
-        self.send_now(messages, bytes);
+        self.pending.0 += messages;
+        self.pending.1.extend_from_slice(&bytes);
+        if self.pending.1.len() >= PENDING_BYTES {
+            self.flush();
+        }
     }
 
+    /// Hand this turn's live messages to the station thread.
+    fn flush(&mut self) {
+        if !self.pending.1.is_empty() {
+            let (n, bytes) = std::mem::take(&mut self.pending);
+            self.send_chunk(n, bytes);
+        }
+    }
+
+    /// Send `bytes` after whatever this turn gathered.
     fn send_now(&mut self, messages: u64, bytes: Vec<u8>) {
+        self.flush();
+        self.send_chunk(messages, bytes);
+    }
+
+    fn send_chunk(&mut self, messages: u64, bytes: Vec<u8>) {
         let Some(conn) = self.conn else { return };
         self.shared.queued.fetch_add(bytes.len(), Ordering::Relaxed);
         if self.tx.send(Chunk::Data { conn, messages, bytes: Bytes::from(bytes) }).is_err() {
@@ -393,6 +419,7 @@ impl Station {
     fn stop(mut self, why: &str) {
         let farewell =
             self.live().then(|| Bytes::from(encode::termination(TerminationReason::AdministrativelyClosed, Some(why))));
+        self.flush();
         // The RIB's Loc-RIB feed for this station ends with it.
         self.live_conn.store(0, Ordering::Relaxed);
         let _ = self.tx.send(Chunk::Stop { farewell });
@@ -444,6 +471,7 @@ impl Hub {
             }
             self.dumps_answered();
             for st in self.stations.iter_mut() {
+                st.flush();
                 st.pump();
                 let backlog: usize = st.backlog.iter().map(|b| b.1.len()).sum();
                 st.waiting.store(st.shared.queued.load(Ordering::Relaxed) + backlog, Ordering::Relaxed);
@@ -641,6 +669,8 @@ impl Hub {
                 if st.shared.queued.load(Ordering::Relaxed) + backlog > room {
                     break;
                 }
+                // What this turn gathered goes before the dump's chunks.
+                st.flush();
                 let Some(d) = &mut st.dump else { break };
                 let chunk = match d.reply.try_recv() {
                     Ok(chunk) => chunk,
@@ -750,10 +780,12 @@ impl Hub {
             chunk.extend_from_slice(&out);
             n += k;
             if chunk.len() >= BACKLOG_CHUNK {
+                st.flush();
                 st.backlog.push_back((std::mem::take(&mut n), std::mem::take(&mut chunk), false));
             }
         }
         if !chunk.is_empty() {
+            st.flush();
             st.backlog.push_back((n, chunk, false));
         }
     }
@@ -888,6 +920,7 @@ impl Hub {
             backlog_live: 0,
             live_conn: Arc::new(AtomicU64::new(0)),
             waiting: Arc::new(AtomicUsize::new(0)),
+            pending: (0, Vec::new()),
         })
     }
 

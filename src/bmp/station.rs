@@ -25,6 +25,8 @@ use std::time::{Duration, Instant};
 const POLL: Duration = Duration::from_millis(100);
 /// A connection attempt gives up after this.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Queued chunks are gathered into one write up to about this many bytes.
+const COALESCE_BYTES: usize = 256 * 1024;
 /// The Termination message gets this long to leave on stop.
 const FAREWELL_WITHIN: Duration = Duration::from_secs(2);
 
@@ -124,19 +126,35 @@ impl StationThread {
                     if c != conn {
                         continue; // built for an earlier connection
                     }
-                    if let Err(end) = self.write_all(&mut s, &bytes, conn) {
+                    // What else is already queued goes out in the same write (one system
+                    // call for a burst of small Route Monitoring messages, not one each).
+                    let (mut out, mut count, mut stop) = (None::<Vec<u8>>, messages, None);
+                    while out.as_ref().map_or(bytes.len(), Vec::len) < COALESCE_BYTES {
+                        match self.rx.try_recv() {
+                            Ok(Chunk::Data { conn: c2, messages: m2, bytes: b2 }) => {
+                                self.shared.taken(b2.len());
+                                if c2 == conn {
+                                    out.get_or_insert_with(|| bytes.to_vec()).extend_from_slice(&b2);
+                                    count += m2;
+                                }
+                            }
+                            Ok(Chunk::Stop { farewell }) => {
+                                stop = Some(farewell);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    let all: &[u8] = out.as_deref().unwrap_or(&bytes);
+                    if let Err(end) = self.write_all(&mut s, all, conn) {
                         return end;
                     }
-                    self.shared.sent(messages, bytes.len());
-                }
-                Ok(Chunk::Stop { farewell }) => {
-                    if let Some(f) = farewell {
-                        let _ = s.set_write_timeout(Some(FAREWELL_WITHIN));
-                        let _ = s.write_all(&f);
+                    self.shared.sent(count, all.len());
+                    if let Some(farewell) = stop {
+                        return farewell_and_close(&mut s, farewell);
                     }
-                    let _ = s.shutdown(std::net::Shutdown::Both);
-                    return Ended::Stop;
                 }
+                Ok(Chunk::Stop { farewell }) => return farewell_and_close(&mut s, farewell),
                 Err(RecvTimeoutError::Disconnected) => return Ended::Stop,
                 Err(RecvTimeoutError::Timeout) => {
                     // Idle: notice a station that closed its end.
@@ -171,6 +189,17 @@ impl StationThread {
         }
         Ok(())
     }
+}
+
+/// Write the Termination message, when there is one, and close: focld stops or the station
+/// was removed.
+fn farewell_and_close(s: &mut TcpStream, farewell: Option<bytes::Bytes>) -> Ended {
+    if let Some(f) = farewell {
+        let _ = s.set_write_timeout(Some(FAREWELL_WITHIN));
+        let _ = s.write_all(&f);
+    }
+    let _ = s.shutdown(std::net::Shutdown::Both);
+    Ended::Stop
 }
 
 fn is_retry(e: &io::Error) -> bool {
