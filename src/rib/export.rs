@@ -538,23 +538,7 @@ mod tests {
 
     /// Session `id` of peer `i` (eBGP, both families, 4-octet AS numbers).
     fn session(i: u8, id: u64) -> SessionInfo {
-        SessionInfo {
-            session: id,
-            local_addr: IpAddr::from([127, 0, 0, 100]),
-            remote_addr: IpAddr::from([127, 0, 0, i]),
-            local_as: 65000,
-            remote_as: 65000 + u32::from(i),
-            four_octet_as: true,
-            families: Family::ALL.to_vec(),
-            remote_id: Ipv4Addr::new(10, 0, 0, i),
-            enhanced_route_refresh: false,
-            max_message_len: 4096,
-            role: None,
-            add_path_rx: vec![],
-            max_paths_per_prefix: 8,
-            link_local: None,
-            graceful: None,
-        }
+        SessionInfo { session: id, enhanced_route_refresh: false, ..super::super::tests::session_info(i) }
     }
 
     /// What the RIB sent to a peer since the last call, after letting the exports run:

@@ -561,21 +561,11 @@ mod tests {
         rib.handle(RibMsg::SessionUp {
             peer: 1,
             info: SessionInfo {
-                session: 1,
                 local_addr: IpAddr::from([127, 0, 0, 1]),
-                remote_addr: IpAddr::from([127, 0, 0, 2]),
                 local_as: 65001,
-                remote_as: 65002,
-                four_octet_as: true,
                 families: vec![Family::Ipv4Unicast],
-                remote_id: Ipv4Addr::new(10, 0, 0, 2),
                 enhanced_route_refresh: false,
-                max_message_len: 4096,
-                role: None,
-                add_path_rx: vec![],
-                max_paths_per_prefix: 8,
-                link_local: None,
-                graceful: None,
+                ..super::super::tests::session_info(2)
             },
         });
     }
