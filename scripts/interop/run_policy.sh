@@ -157,9 +157,11 @@ flaps=$(focl_json peer show gobgp | jget 'd["flaps"]')
 uptime0=$(gobgp_uptime)
 focl_config ', "192.0.2.0/24"'
 report=$(focl_json reload)
-if [ "$(echo "$report" | jget '[(c["peer"], c["now_rejected"], c["now_accepted"]) for c in d["policy_changed"]]')" = "[('127.0.0.2 (gobgp)', 1, 0)]" ] &&
+# The import of gobgp rejects one more route; the export to gobgp2, which had it, withdraws it.
+if [ "$(echo "$report" | jget '[(c["peer"], c["direction"], c["now_rejected"], c["now_accepted"]) for c in d["policy_changed"]]')" = \
+    "[('127.0.0.2 (gobgp)', 'import', 1, 0), ('127.0.0.3 (gobgp2)', 'export', 1, 0)]" ] &&
     [ "$(echo "$report" | jget 'd["reset"]')" = "[]" ]; then
-    ok "focl reload: 127.0.0.2 (gobgp) import changed, 1 route now rejected, no reset"
+    ok "focl reload: 127.0.0.2 (gobgp) import changed, 1 route now rejected; 127.0.0.3 (gobgp2) export: 1 withdrawn; no reset"
 else
     fail "reload report: $report"
 fi
