@@ -754,7 +754,10 @@ impl Engine {
             // Sets are compared whole: a policy's set indices mean the same only if they do.
             // `[blackhole]` decides on import before any chain: a change there concerns all.
             let blackhole = dir == Direction::Import && self.blackhole != new.blackhole;
-            if old != now || (!old.is_empty() && self.sets != new.sets) || blackhole {
+            // `route_server` changes what an export sends (RFC 7947: AS_PATH and NEXT_HOP).
+            let rs = |e: &Engine| e.peers.get(a).is_some_and(|p| p.route_server);
+            let route_server = dir == Direction::Export && !now.is_empty() && rs(self) != rs(new);
+            if old != now || (!old.is_empty() && self.sets != new.sets) || blackhole || route_server {
                 out.insert(*a);
             }
         }

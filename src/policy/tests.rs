@@ -252,6 +252,18 @@ fn a_reload_finds_the_peers_whose_chain_changed_by_content_not_by_name() {
     let b = engine(&STD.replace("local_pref = 200", "local_pref = 250"));
     let changed = a.changed_peers(&b, Direction::Import);
     assert!(changed.contains(&peer().address));
+    // `route_server` changes what the export sends (RFC 7947), with the same chain (the
+    // policies' lines kept, as they are part of them).
+    let with_rs = |on: bool| {
+        let head = HEAD
+            .replace(", \"b\"", "")
+            .replace("export = [\"a\"]\n", &format!("export = [\"a\"]\nroute_server = {on}\n"));
+        (*crate::config::parse(&format!("{head}{STD}"), Path::new("t.toml")).expect("valid").policies).clone()
+    };
+    let (off, on) = (with_rs(false), with_rs(true));
+    assert!(off.changed_peers(&on, Direction::Export).contains(&peer().address));
+    assert!(off.changed_peers(&on, Direction::Import).is_empty());
+    assert!(off.changed_peers(&with_rs(false), Direction::Export).is_empty());
 }
 
 #[test]

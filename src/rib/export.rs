@@ -100,6 +100,15 @@ impl Rib {
         });
     }
 
+    /// A route refresh of `family` (RFC 2918): what was sent of it is sent again, by a walk
+    /// of the Loc-RIB that forgets it was sent (the closing EoRR waits for the walk).
+    pub(super) fn export_refresh(&mut self, peer: PeerId, family: Family) {
+        if let Some(e) = self.exports.iter_mut().find(|e| e.peer == peer) {
+            e.sent.retain(|p, _| p.family() != family);
+            e.walk = Some(None);
+        }
+    }
+
     /// The session's End-of-RIB markers wait for its export's first walk (and its sources'
     /// feeds, `export_close`).
     pub(super) fn export_takes_closing(&mut self, peer: PeerId, close: &mut Vec<Vec<u8>>) {
@@ -657,6 +666,38 @@ mod tests {
         assert_eq!(announced[0], own, "the static prefix first");
         // RFC 4724 §2: End-of-RIB of each family after the last route of the initial update.
         assert_eq!(eor, vec![(Family::Ipv4Unicast, 5001), (Family::Ipv6Unicast, 5001)]);
+    }
+
+    #[test]
+    fn a_route_refresh_sends_the_exported_routes_again_before_the_eorr() {
+        let (mut rib, rx) = rib("export = [\"out\"]", ALL);
+        let learned: Vec<String> = (0..3000).map(|i| format!("10.{}.{}.0/24", i / 256, i % 256)).collect();
+        let refs: Vec<&str> = learned.iter().map(String::as_str).collect();
+        announce(&mut rib, 1, &refs, attrs(65001, 1));
+        rib.handle(RibMsg::SessionDown { peer: 3 });
+        rib.handle(RibMsg::SessionUp { peer: 3, info: SessionInfo { enhanced_route_refresh: true, ..session(3, 2) } });
+        assert_eq!(sent(&mut rib, &rx[2]).0.len(), 3000, "the initial update");
+        // RFC 7313 §4: BoRR, the family's whole Adj-RIB-Out, EoRR; a neighbor sweeps what did
+        // not come again in between.
+        rib.handle(RibMsg::Refresh { peer: 3, family: Family::Ipv4Unicast });
+        let (mut announced, mut marks) = (0usize, Vec::new());
+        for _ in 0..20 {
+            while let Ok(m) = rx[2].try_recv() {
+                let PeerMsg::Send { msgs, .. } = m else { continue };
+                for raw in msgs {
+                    if raw[18] == 5 {
+                        marks.push((raw[21], announced)); // ROUTE-REFRESH: AFI, subtype, SAFI
+                        continue;
+                    }
+                    let u = update::parse_update(&raw[19..], Session { four_octet_as: true, ibgp: false })
+                        .expect("an UPDATE");
+                    announced += u.announced.len();
+                }
+            }
+            rib.exports_step();
+        }
+        assert_eq!(announced, 3000, "every exported route again");
+        assert_eq!(marks, vec![(1, 0), (2, 3000)], "BoRR first, EoRR after the last route");
     }
 
     #[test]

@@ -997,7 +997,12 @@ impl Rib {
     fn resend(&mut self, peer: PeerId, only: Option<Family>) {
         // The closing End-of-RIB / EoRR goes after the routes of `[[sources]]`, if any.
         let sources_follow = !self.sources_for(peer).is_empty();
-        let export_follows = only.is_none() && self.exports.iter().any(|e| e.peer == peer);
+        // The exported learned routes are part of the Adj-RIB-Out a refresh asks for (RFC
+        // 2918 §4; RFC 7313 §4: before EoRR, or the neighbor sweeps them as stale).
+        let export_follows = self.exports.iter().any(|e| e.peer == peer);
+        if let Some(family) = only.filter(|_| export_follows) {
+            self.export_refresh(peer, family);
+        }
         let mut close = Vec::new();
         let Some(p) = self.peers.get(&peer) else { return };
         let Some(info) = p.session.as_ref() else { return };
@@ -1044,7 +1049,7 @@ impl Rib {
         if !p.link.send_blocking(PeerMsg::Send { session: info.session, msgs, sent }, PEER_SEND_BOUND) {
             warn!("neighbor {}: peer thread gone or stuck, announcements not queued", p.label);
         }
-        if export_follows {
+        if export_follows && !close.is_empty() {
             self.export_takes_closing(peer, &mut close);
         }
         if sources_follow {
