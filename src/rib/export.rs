@@ -388,7 +388,7 @@ impl Rib {
         // The route's ASPA verdict as received from the neighbor it came from, when the
         // chain reads it.
         let aspa = if self.policy.reads_aspa(chain) {
-            let source = self.peers.values().find(|s| s.slot == best.peer);
+            let source = self.peers.get(&from.peer);
             let pre = self.attrs.get(set_of(&self.paths, best));
             source.and_then(AspaCtx::of).zip(pre).and_then(|(c, pre)| c.state(&self.vrps.aspas, &pre))
         } else {
@@ -666,6 +666,21 @@ mod tests {
         assert_eq!(announced[0], own, "the static prefix first");
         // RFC 4724 §2: End-of-RIB of each family after the last route of the initial update.
         assert_eq!(eor, vec![(Family::Ipv4Unicast, 5001), (Family::Ipv6Unicast, 5001)]);
+    }
+
+    #[test]
+    fn an_export_chain_reading_aspa_sees_the_verdict_of_the_route_as_its_neighbor_sent_it() {
+        use super::super::import::tests::{aspa_table, path_attrs};
+        let body = "[[policy.out.term]]\nmatch = { aspa = \"invalid\" }\naction = \"reject\"\n[[policy.out.term]]\naction = \"accept\"\n";
+        let (mut rib, rx) = rib("export = [\"out\"]", body);
+        // The leak of rib::import's ASPA test, from peer 1 (AS 65001), and a clean route.
+        let records: [(u32, &[u32]); 5] =
+            [(64500, &[64501]), (64503, &[64502, 65001]), (64501, &[64600]), (64502, &[64601]), (65001, &[64700])];
+        rib.revalidate(aspa_table(&records), Vec::new());
+        announce(&mut rib, 1, &["192.0.2.0/24"], path_attrs(&[65001, 64503, 64502, 64501, 64500]));
+        announce(&mut rib, 1, &["198.51.100.0/24"], path_attrs(&[65001, 64500]));
+        let announced: Vec<Prefix> = sent(&mut rib, &rx[2]).0.iter().map(|a| a.0).collect();
+        assert_eq!(announced, vec!["198.51.100.0/24".parse::<Prefix>().unwrap()], "the invalid route is not exported");
     }
 
     #[test]

@@ -576,7 +576,7 @@ impl super::Rib {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::tests::{announce, attrs, best_peer, rib_with_peers, withdraw};
     use super::super::Rib;
     use crate::msg::{RibMsg, VrpTable};
@@ -708,7 +708,7 @@ action = "accept"
     }
 
     /// ORIGIN IGP, one AS_SEQUENCE of `path`, NEXT_HOP 192.0.2.2.
-    fn path_attrs(path: &[u32]) -> Vec<u8> {
+    pub(in crate::rib) fn path_attrs(path: &[u32]) -> Vec<u8> {
         let mut a = vec![0x40, 1, 1, 0, 0x40, 2, 2 + 4 * path.len() as u8, 2, path.len() as u8];
         for asn in path {
             a.extend_from_slice(&asn.to_be_bytes());
@@ -717,7 +717,7 @@ action = "accept"
         a
     }
 
-    fn aspa_table(records: &[(u32, &[u32])]) -> Arc<VrpTable> {
+    pub(in crate::rib) fn aspa_table(records: &[(u32, &[u32])]) -> Arc<VrpTable> {
         let set: crate::rpki::aspa::AspaRecords = records.iter().map(|(c, p)| (*c, p.to_vec())).collect();
         let mut t = VrpTable::default();
         t.aspas = crate::rpki::aspa::AspaTable::from_sets([&set]);
